@@ -1,0 +1,173 @@
+import Joi from "joi";
+import { resolve } from "node:path";
+
+/**
+ * The service's whole configuration, read from the environment once at start-up.
+ * Every unset variable has a default that runs the embedded all-in-one setup.
+ */
+export interface Config {
+  /** HTTP bind address. HOST, default 127.0.0.1. */
+  readonly host: string;
+  /** HTTP port of the API. PORT, default 3000. */
+  readonly port: number;
+  /** Port of the /metrics endpoint of worker and scheduler processes. METRICS_PORT, default 9464. */
+  readonly metricsPort: number;
+  /** Folder for embedded state (PGlite data, dev API key). TRIGGERS_DATA_DIR, default ./.triggers. */
+  readonly dataDir: string;
+  /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. DATABASE_URL. */
+  readonly databaseUrl: string | undefined;
+  readonly sqs: {
+    /** SQS endpoint override (an emulator). SQS_ENDPOINT. */
+    readonly endpoint: string | undefined;
+    /** Main queue URL. SQS_QUEUE_URL; unset with SQS_ENDPOINT unset means an in-process emulator. */
+    readonly queueUrl: string | undefined;
+    /** Dead-letter queue URL, for readiness and depth metrics. SQS_DLQ_URL. */
+    readonly dlqUrl: string | undefined;
+    /** Queue name used when the queue is created by this service (emulator). SQS_QUEUE_NAME, default triggers-events. */
+    readonly queueName: string;
+    /** AWS region. AWS_REGION, default us-east-1. */
+    readonly region: string;
+    /** Receives before a message moves to the DLQ (emulator queues). SQS_MAX_RECEIVE_COUNT, default 5. */
+    readonly maxReceiveCount: number;
+    /** Longest a send waits to be coalesced with others, ms. SQS_SEND_LINGER_MS, default 2. */
+    readonly sendLingerMs: number;
+  };
+  /** Redis URL for rate limits, idempotency fast path and BullMQ; unset = in-process fallbacks. REDIS_URL. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and BullMQ queue of this deployment. REDIS_PREFIX, default triggers. */
+  readonly redisPrefix: string;
+  readonly worker: {
+    /** Concurrent long-poll receivers per worker process. WORKER_RECEIVERS, default 4. */
+    readonly receivers: number;
+    /** Long-poll wait, seconds (1–20). WORKER_WAIT_SECONDS, default 20. */
+    readonly waitSeconds: number;
+    /** Visibility timeout of received messages, seconds. WORKER_VISIBILITY_SECONDS, default 60. */
+    readonly visibilitySeconds: number;
+  };
+  readonly inbox: {
+    /** Deliveries after which an event is dead. MAX_DELIVERIES, default 10. */
+    readonly maxDeliveries: number;
+    /** Default lease, seconds. INBOX_VISIBILITY_SECONDS, default 30. */
+    readonly defaultVisibilitySeconds: number;
+  };
+  readonly limits: {
+    /** Largest request body, bytes. MAX_EVENT_BYTES, default 262144 (256 KiB). */
+    readonly maxEventBytes: number;
+    /** Default requests per minute per API key. RATE_LIMIT_PER_MINUTE, default 6000. */
+    readonly rateLimitPerMinute: number;
+  };
+  readonly retention: {
+    /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
+    readonly acknowledgedSeconds: number;
+    /** Age after death at which a dead event is deleted, seconds. DEAD_RETENTION_SECONDS, default 14 days. */
+    readonly deadSeconds: number;
+    /** Optional hard cap on the age of pending/leased events, seconds; unset = never expire them. MAX_EVENT_AGE_SECONDS. */
+    readonly maxEventAgeSeconds: number | undefined;
+    /** Rows per expiry statement. EXPIRY_BATCH_SIZE, default 5000. */
+    readonly batchSize: number;
+    /** How often expiry runs, seconds. EXPIRY_INTERVAL_SECONDS, default 60. */
+    readonly intervalSeconds: number;
+  };
+  /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
+  readonly apiKeyCacheMs: number;
+  /** pino level. LOG_LEVEL, default info. */
+  readonly logLevel: string;
+}
+
+const DAY = 86_400;
+
+const envSchema = Joi.object({
+  HOST: Joi.string().default("127.0.0.1"),
+  PORT: Joi.number().integer().min(0).max(65535).default(3000),
+  METRICS_PORT: Joi.number().integer().min(0).max(65535).default(9464),
+  TRIGGERS_DATA_DIR: Joi.string().default(".triggers"),
+  DATABASE_URL: Joi.string().uri({ scheme: ["postgres", "postgresql"] }),
+  SQS_ENDPOINT: Joi.string().uri({ scheme: ["http", "https"] }),
+  SQS_QUEUE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
+  SQS_DLQ_URL: Joi.string().uri({ scheme: ["http", "https"] }),
+  SQS_QUEUE_NAME: Joi.string().pattern(/^[A-Za-z0-9_-]{1,80}$/).default("triggers-events"),
+  AWS_REGION: Joi.string().default("us-east-1"),
+  SQS_MAX_RECEIVE_COUNT: Joi.number().integer().min(1).max(1000).default(5),
+  SQS_SEND_LINGER_MS: Joi.number().min(0).max(50).default(2),
+  REDIS_URL: Joi.string().uri({ scheme: ["redis", "rediss"] }),
+  REDIS_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_.:-]{1,64}$/).default("triggers"),
+  WORKER_RECEIVERS: Joi.number().integer().min(1).max(64).default(4),
+  WORKER_WAIT_SECONDS: Joi.number().integer().min(0).max(20).default(20),
+  WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
+  MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),
+  INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(30),
+  MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
+  RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
+  ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
+  DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
+  MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
+  EXPIRY_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(5000),
+  EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
+  API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
+  LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
+})
+  // An SQS_ENDPOINT without a queue URL would silently fall back to nothing sensible.
+  .with("SQS_DLQ_URL", "SQS_QUEUE_URL")
+  .unknown(true);
+
+export class ConfigError extends Error {}
+
+/** Validates an environment into a frozen Config; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const { value, error } = envSchema.validate(env, { abortEarly: false, convert: true });
+  if (error) {
+    throw new ConfigError(`invalid environment: ${error.details.map((d) => d.message).join("; ")}`);
+  }
+  const v = value as Record<string, unknown>;
+  const str = (k: string) => v[k] as string;
+  const opt = (k: string) => (v[k] === undefined || v[k] === "" ? undefined : (v[k] as string));
+  const num = (k: string) => v[k] as number;
+  const config: Config = {
+    host: str("HOST"),
+    port: num("PORT"),
+    metricsPort: num("METRICS_PORT"),
+    dataDir: resolve(str("TRIGGERS_DATA_DIR")),
+    databaseUrl: opt("DATABASE_URL"),
+    sqs: {
+      endpoint: opt("SQS_ENDPOINT"),
+      queueUrl: opt("SQS_QUEUE_URL"),
+      dlqUrl: opt("SQS_DLQ_URL"),
+      queueName: str("SQS_QUEUE_NAME"),
+      region: str("AWS_REGION"),
+      maxReceiveCount: num("SQS_MAX_RECEIVE_COUNT"),
+      sendLingerMs: num("SQS_SEND_LINGER_MS"),
+    },
+    redisUrl: opt("REDIS_URL"),
+    redisPrefix: str("REDIS_PREFIX"),
+    worker: {
+      receivers: num("WORKER_RECEIVERS"),
+      waitSeconds: num("WORKER_WAIT_SECONDS"),
+      visibilitySeconds: num("WORKER_VISIBILITY_SECONDS"),
+    },
+    inbox: {
+      maxDeliveries: num("MAX_DELIVERIES"),
+      defaultVisibilitySeconds: num("INBOX_VISIBILITY_SECONDS"),
+    },
+    limits: {
+      maxEventBytes: num("MAX_EVENT_BYTES"),
+      rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
+    },
+    retention: {
+      acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),
+      deadSeconds: num("DEAD_RETENTION_SECONDS"),
+      maxEventAgeSeconds: v.MAX_EVENT_AGE_SECONDS === undefined ? undefined : num("MAX_EVENT_AGE_SECONDS"),
+      batchSize: num("EXPIRY_BATCH_SIZE"),
+      intervalSeconds: num("EXPIRY_INTERVAL_SECONDS"),
+    },
+    apiKeyCacheMs: num("API_KEY_CACHE_MS"),
+    logLevel: str("LOG_LEVEL"),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const value of Object.values(o)) {
+    if (value && typeof value === "object") deepFreeze(value as object);
+  }
+  return Object.freeze(o);
+}

@@ -1,0 +1,121 @@
+import Joi from "joi";
+import { createHash } from "node:crypto";
+import { ErrorDetail, ValidationError } from "../errors";
+
+/** Documented envelope limits (README "Event envelope"). */
+export const ENVELOPE_LIMITS = Object.freeze({
+  typeMaxLength: 128,
+  sourceMaxLength: 256,
+  maxTags: 20,
+  tagMaxLength: 64,
+  payloadMaxDepth: 32,
+  idempotencyKeyMaxLength: 255,
+});
+
+/** What a producer sends, after validation. */
+export interface EventEnvelope {
+  readonly type: string;
+  readonly payload: unknown;
+  readonly source: string | null;
+  readonly tags: readonly string[];
+  readonly occurred_at: string | null;
+}
+
+const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\/-]*$/;
+const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=\/-]*$/;
+
+const envelopeSchema = Joi.object({
+  type: Joi.string().max(ENVELOPE_LIMITS.typeMaxLength).pattern(TYPE_PATTERN, "event type").required(),
+  payload: Joi.any()
+    .required()
+    .custom((value: unknown, helpers) =>
+      depthOf(value) > ENVELOPE_LIMITS.payloadMaxDepth ? helpers.error("payload.depth") : value,
+    )
+    .messages({ "payload.depth": `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels` }),
+  source: Joi.string().min(1).max(ENVELOPE_LIMITS.sourceMaxLength).allow(null),
+  tags: Joi.array()
+    .items(Joi.string().max(ENVELOPE_LIMITS.tagMaxLength).pattern(TAG_PATTERN, "tag"))
+    .max(ENVELOPE_LIMITS.maxTags)
+    .unique(),
+  occurred_at: Joi.date().iso().allow(null),
+})
+  .required()
+  .unknown(false);
+
+/** Depth of a JSON value: scalars are 0, `{}`/`[]` are 1. Iterative, so hostile nesting cannot overflow the stack. */
+export function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v !== null && typeof v === "object") {
+      const depth = d + 1;
+      if (depth > max) max = depth;
+      if (max > ENVELOPE_LIMITS.payloadMaxDepth) return max;
+      for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, depth]);
+    }
+  }
+  return max;
+}
+
+/** Turns Joi's error into our details: one entry per failing field path. */
+export function joiDetails(error: Joi.ValidationError, index?: number): ErrorDetail[] {
+  return error.details.map((d) => ({
+    path: d.path.map(String).join("."),
+    message: d.message,
+    ...(index === undefined ? {} : { index }),
+  }));
+}
+
+/** Validates one envelope; returns it normalised or the field errors. */
+export function checkEnvelope(
+  body: unknown,
+  index?: number,
+): { ok: true; value: EventEnvelope } | { ok: false; details: ErrorDetail[] } {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    return { ok: false, details: [{ path: "", message: "event must be a JSON object", ...(index === undefined ? {} : { index }) }] };
+  }
+  const { value, error } = envelopeSchema.validate(body, { abortEarly: false, convert: false });
+  if (error) return { ok: false, details: joiDetails(error, index) };
+  const v = value as { type: string; payload: unknown; source?: string | null; tags?: string[]; occurred_at?: string | Date | null };
+  const occurred = v.occurred_at === undefined || v.occurred_at === null ? null : new Date(v.occurred_at).toISOString();
+  return {
+    ok: true,
+    value: { type: v.type, payload: v.payload, source: v.source ?? null, tags: v.tags ?? [], occurred_at: occurred },
+  };
+}
+
+/** Validates one envelope or throws a 400 with the field paths. */
+export function parseEnvelope(body: unknown): EventEnvelope {
+  const result = checkEnvelope(body);
+  if (!result.ok) throw new ValidationError("the event is invalid", result.details);
+  return result.value;
+}
+
+/** Validates an Idempotency-Key header value (printable ASCII, 1–255 characters). */
+export function parseIdempotencyKey(raw: string | string[] | undefined): string | null {
+  if (raw === undefined) return null;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined) return null;
+  if (value.length === 0 || value.length > ENVELOPE_LIMITS.idempotencyKeyMaxLength || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new ValidationError("invalid Idempotency-Key header", [
+      { path: "Idempotency-Key", message: `must be 1–${ENVELOPE_LIMITS.idempotencyKeyMaxLength} printable ASCII characters` },
+    ]);
+  }
+  return value;
+}
+
+/** JSON with object keys sorted, so equal envelopes hash equally whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+/** sha256 of the canonical envelope: the identity of "the same body" for idempotency. */
+export function envelopeHash(envelope: EventEnvelope): string {
+  return createHash("sha256").update(canonicalJson(envelope)).digest("hex");
+}

@@ -1,0 +1,52 @@
+/** An events row as raw SQL returns it (snake_case columns). */
+export interface EventRow {
+  id: string;
+  tenant_id: string;
+  type: string;
+  source: string | null;
+  payload: unknown;
+  tags: string[] | null;
+  idempotency_key: string | null;
+  body_hash: string;
+  status: "pending" | "delivered" | "acknowledged" | "dead";
+  occurred_at: Date | null;
+  received_at: Date;
+  stored_at: Date;
+  available_at: Date;
+  lease_id: string | null;
+  leased_at: Date | null;
+  lease_expires_at: Date | null;
+  delivery_count: number;
+  acknowledged_at: Date | null;
+  dead_at: Date | null;
+}
+
+/** The columns every API view needs, for RETURNING and SELECT lists. */
+export const EVENT_COLUMNS = `id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, status,
+  occurred_at, received_at, stored_at, available_at, lease_id, leased_at, lease_expires_at, delivery_count,
+  acknowledged_at, dead_at`;
+
+const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
+
+/** The public JSON shape of a stored event. Never includes the tenant or the body hash. */
+export function eventView(row: EventRow) {
+  return {
+    id: row.id,
+    type: row.type,
+    source: row.source,
+    payload: row.payload,
+    tags: row.tags ?? [],
+    occurred_at: iso(row.occurred_at),
+    received_at: iso(row.received_at),
+    stored_at: iso(row.stored_at),
+    status: row.status,
+    delivery_count: row.delivery_count,
+    lease_id: row.status === "delivered" ? row.lease_id : null,
+    leased_at: iso(row.leased_at),
+    lease_expires_at: row.status === "delivered" ? iso(row.lease_expires_at) : null,
+    acknowledged_at: iso(row.acknowledged_at),
+    dead_at: iso(row.dead_at),
+  };
+}
+
+export type EventView = ReturnType<typeof eventView>;
