@@ -1,0 +1,179 @@
+################################################################################
+# CloudWatch alarms
+################################################################################
+
+resource "aws_sns_topic" "alarms" {
+  count = var.create_alarm_topic ? 1 : 0
+
+  name              = "${var.name}-alarms"
+  kms_master_key_id = "alias/aws/sns"
+
+  tags = local.tags
+}
+
+locals {
+  alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarm_actions)
+
+  # RDS publishes per instance; Aurora per cluster (aggregated over its instances).
+  database_alarm_dimensions = local.is_rds ? { DBInstanceIdentifier = aws_db_instance.this[0].identifier } : { DBClusterIdentifier = aws_rds_cluster.this[0].cluster_identifier }
+  # Aurora storage grows by itself; what can run out is the instances' local (temp) storage.
+  database_free_storage_metric = local.is_rds ? "FreeStorageSpace" : "FreeLocalStorage"
+}
+
+# Any message in the DLQ is an event that was never stored: someone must look.
+resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
+  alarm_name        = "${var.name}-dlq-not-empty"
+  alarm_description = "Messages in ${aws_sqs_queue.dlq.name}: events the workers failed to store ${var.sqs_max_receive_count} times. Inspect, fix, then redrive them to the main queue."
+
+  namespace   = "AWS/SQS"
+  metric_name = "ApproximateNumberOfMessagesVisible"
+  dimensions  = { QueueName = aws_sqs_queue.dlq.name }
+  statistic   = "Maximum"
+  period      = 60
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "queue_oldest_message" {
+  alarm_name        = "${var.name}-queue-oldest-message"
+  alarm_description = "The oldest message in ${aws_sqs_queue.main.name} is older than ${var.alarm_oldest_message_age_seconds}s: workers are down or not keeping up, so accepted events are not reaching the inbox."
+
+  namespace   = "AWS/SQS"
+  metric_name = "ApproximateAgeOfOldestMessage"
+  dimensions  = { QueueName = aws_sqs_queue.main.name }
+  statistic   = "Maximum"
+  period      = 60
+
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_oldest_message_age_seconds
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
+
+# A rate, not a count, so the threshold means the same at 10 and at 10 000 requests/s.
+resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
+  alarm_name        = "${var.name}-api-5xx-rate"
+  alarm_description = "More than ${var.alarm_api_5xx_percent}% of API responses are 5xx (503 means SQS, Postgres or Redis is unreachable)."
+
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_api_5xx_percent
+  treat_missing_data  = "notBreaching"
+
+  metric_query {
+    id          = "errors"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id          = "requests"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id          = "error_rate"
+    label       = "5xx responses, %"
+    expression  = "IF(requests > 0, 100 * errors / requests, 0)"
+    return_data = true
+  }
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_unhealthy_hosts" {
+  alarm_name        = "${var.name}-api-unhealthy-hosts"
+  alarm_description = "api tasks fail /readyz: a dependency is down or tasks are crashing."
+
+  namespace   = "AWS/ApplicationELB"
+  metric_name = "UnHealthyHostCount"
+  dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
+  statistic   = "Maximum"
+  period      = 60
+
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "database_cpu" {
+  alarm_name        = "${var.name}-database-cpu"
+  alarm_description = "Database CPU above ${var.alarm_database_cpu_percent}% for 15 minutes."
+
+  namespace   = "AWS/RDS"
+  metric_name = "CPUUtilization"
+  dimensions  = local.database_alarm_dimensions
+  statistic   = "Average"
+  period      = 300
+
+  evaluation_periods  = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_database_cpu_percent
+  treat_missing_data  = "missing"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "database_free_storage" {
+  alarm_name        = "${var.name}-database-free-storage"
+  alarm_description = "Database free storage below ${var.alarm_database_free_storage_bytes} bytes."
+
+  namespace   = "AWS/RDS"
+  metric_name = local.database_free_storage_metric
+  dimensions  = local.database_alarm_dimensions
+  statistic   = "Minimum"
+  period      = 300
+
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = var.alarm_database_free_storage_bytes
+  treat_missing_data  = "missing"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}

@@ -1,0 +1,87 @@
+################################################################################
+# Application Load Balancer: HTTPS to the api tasks, HTTP redirected
+################################################################################
+
+resource "aws_lb" "this" {
+  name               = "${var.name}-api"
+  load_balancer_type = "application"
+  internal           = var.alb_internal
+  subnets            = var.public_subnet_ids
+  security_groups    = [aws_security_group.alb.id]
+
+  drop_invalid_header_fields = true
+  idle_timeout               = 60
+
+  tags = local.tags
+}
+
+resource "aws_lb_target_group" "api" {
+  name        = "${var.name}-api"
+  target_type = "ip"
+  protocol    = "HTTP"
+  port        = local.api_port
+  vpc_id      = var.vpc_id
+
+  # Seconds a draining task keeps receiving in-flight requests during a deploy or scale-in.
+  deregistration_delay = var.api.deregistration_delay
+
+  # /readyz answers 503 while Postgres, SQS or Redis is unreachable, so a task that cannot
+  # serve stops receiving traffic.
+  health_check {
+    path                = var.api.health_check_path
+    matcher             = "200"
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = local.tags
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+
+  tags = local.tags
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+
+    redirect {
+      protocol    = "HTTPS"
+      port        = "443"
+      status_code = "HTTP_301"
+    }
+  }
+
+  tags = local.tags
+}
+
+resource "aws_route53_record" "api" {
+  count = var.route53_zone_id != null && var.domain_name != null ? 1 : 0
+
+  zone_id = var.route53_zone_id
+  name    = var.domain_name
+  type    = "A"
+
+  alias {
+    name                   = aws_lb.this.dns_name
+    zone_id                = aws_lb.this.zone_id
+    evaluate_target_health = true
+  }
+}

@@ -1,0 +1,375 @@
+################################################################################
+# ECS Fargate: one image, four task definitions (api, worker, scheduler, migrate)
+################################################################################
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  # RunningTaskCount (ECS/ContainerInsights) is the denominator of the worker's backlog-per-task scaling.
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.commands
+
+  name              = "/ecs/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+
+  tags = local.tags
+}
+
+locals {
+  common_environment = {
+    AWS_REGION   = local.region
+    LOG_LEVEL    = var.log_level
+    NODE_ENV     = "production"
+    DATABASE_URL = local.database_url
+  }
+
+  # Per process: the module's values win over var.environment, so a typo there cannot
+  # point a process at another queue or database.
+  environment = {
+    api = merge(var.environment, local.common_environment, {
+      PORT          = tostring(local.api_port)
+      SQS_QUEUE_URL = aws_sqs_queue.main.url
+    })
+    worker = merge(var.environment, local.common_environment, {
+      METRICS_PORT              = tostring(var.metrics_port)
+      SQS_QUEUE_URL             = aws_sqs_queue.main.url
+      SQS_DLQ_URL               = aws_sqs_queue.dlq.url
+      SQS_MAX_RECEIVE_COUNT     = tostring(var.sqs_max_receive_count)
+      WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
+      WORKER_RECEIVERS          = tostring(var.worker.receivers)
+    })
+    scheduler = merge(var.environment, local.common_environment, {
+      METRICS_PORT = tostring(var.metrics_port)
+    })
+    migrate = merge(var.environment, local.common_environment)
+  }
+
+  # Read by ECS at task start with the execution role; never stored in the task definition.
+  # PGPASSWORD is the "password" key of the RDS-managed secret (node-postgres reads it when
+  # DATABASE_URL carries no password).
+  database_password_secret = { name = "PGPASSWORD", valueFrom = "${local.database_secret_arn}:password::" }
+  redis_url_secret         = { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn }
+
+  secrets = {
+    api       = [local.database_password_secret, local.redis_url_secret]
+    worker    = [local.database_password_secret, local.redis_url_secret]
+    scheduler = [local.database_password_secret, local.redis_url_secret]
+    migrate   = [local.database_password_secret]
+  }
+
+  ports = {
+    api       = [local.api_port]
+    worker    = [var.metrics_port]
+    scheduler = [var.metrics_port]
+    migrate   = []
+  }
+
+  sizes = {
+    api       = { cpu = var.api.cpu, memory = var.api.memory }
+    worker    = { cpu = var.worker.cpu, memory = var.worker.memory }
+    scheduler = { cpu = var.scheduler.cpu, memory = var.scheduler.memory }
+    migrate   = { cpu = var.migrate.cpu, memory = var.migrate.memory }
+  }
+
+  # Seconds between SIGTERM and SIGKILL: the worker finishes (and deletes) its in-flight batch.
+  stop_timeouts = {
+    api       = 30
+    worker    = var.worker.stop_timeout_seconds
+    scheduler = 30
+    migrate   = 120
+  }
+
+  container_definitions = {
+    for svc, command in local.commands : svc => [merge(
+      {
+        name        = svc
+        image       = var.image
+        essential   = true
+        command     = command
+        stopTimeout = local.stop_timeouts[svc]
+        environment = [for k in sort(keys(local.environment[svc])) : { name = k, value = local.environment[svc][k] }]
+        secrets     = local.secrets[svc]
+        portMappings = [for p in local.ports[svc] : {
+          containerPort = p
+          protocol      = "tcp"
+        }]
+        logConfiguration = {
+          logDriver = "awslogs"
+          options = {
+            awslogs-group         = aws_cloudwatch_log_group.this[svc].name
+            awslogs-region        = local.region
+            awslogs-stream-prefix = svc
+          }
+        }
+      },
+      # Liveness only (/healthz); readiness, which includes dependencies, is the ALB's /readyz.
+      svc == "api" ? {
+        healthCheck = {
+          command     = ["CMD", "node", "-e", "fetch('http://127.0.0.1:${local.api_port}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+          interval    = 15
+          timeout     = 5
+          retries     = 3
+          startPeriod = 20
+        }
+      } : {},
+    )]
+  }
+}
+
+resource "aws_ecs_task_definition" "this" {
+  for_each = local.commands
+
+  family                   = "${var.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(local.sizes[each.key].cpu)
+  memory                   = tostring(local.sizes[each.key].memory)
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
+  container_definitions    = jsonencode(local.container_definitions[each.key])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  tags = local.tags
+}
+
+################################################################################
+# Services
+################################################################################
+
+resource "aws_ecs_service" "api" {
+  name            = "api"
+  cluster         = aws_ecs_cluster.this.id
+  task_definition = aws_ecs_task_definition.this["api"].arn
+  desired_count   = var.api.min_count
+  launch_type     = "FARGATE"
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.api.id, aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.api.arn
+    container_name   = "api"
+    container_port   = local.api_port
+  }
+
+  health_check_grace_period_seconds  = 30
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  propagate_tags          = "SERVICE"
+  enable_ecs_managed_tags = true
+
+  tags = local.tags
+
+  depends_on = [aws_lb_listener.https]
+
+  lifecycle {
+    # Owned by autoscaling after creation.
+    ignore_changes = [desired_count]
+  }
+}
+
+resource "aws_ecs_service" "worker" {
+  name            = "worker"
+  cluster         = aws_ecs_cluster.this.id
+  task_definition = aws_ecs_task_definition.this["worker"].arn
+  desired_count   = var.worker.min_count
+  launch_type     = "FARGATE"
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  propagate_tags          = "SERVICE"
+  enable_ecs_managed_tags = true
+
+  tags = local.tags
+
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
+}
+
+resource "aws_ecs_service" "scheduler" {
+  name            = "scheduler"
+  cluster         = aws_ecs_cluster.this.id
+  task_definition = aws_ecs_task_definition.this["scheduler"].arn
+  desired_count   = var.scheduler.desired_count
+  launch_type     = "FARGATE"
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  propagate_tags          = "SERVICE"
+  enable_ecs_managed_tags = true
+
+  tags = local.tags
+}
+
+################################################################################
+# Autoscaling
+################################################################################
+
+resource "aws_appautoscaling_target" "api" {
+  service_namespace  = "ecs"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.api.name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = var.api.min_count
+  max_capacity       = var.api.max_count
+}
+
+resource "aws_appautoscaling_policy" "api_cpu" {
+  name               = "${var.name}-api-cpu"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.api.service_namespace
+  resource_id        = aws_appautoscaling_target.api.resource_id
+  scalable_dimension = aws_appautoscaling_target.api.scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.api.cpu_target
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "api_requests" {
+  name               = "${var.name}-api-requests"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.api.service_namespace
+  resource_id        = aws_appautoscaling_target.api.resource_id
+  scalable_dimension = aws_appautoscaling_target.api.scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.api.requests_per_target
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${aws_lb.this.arn_suffix}/${aws_lb_target_group.api.arn_suffix}"
+    }
+  }
+}
+
+resource "aws_appautoscaling_target" "worker" {
+  service_namespace  = "ecs"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.worker.name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = var.worker.min_count
+  max_capacity       = var.worker.max_count
+}
+
+# Backlog per task: visible messages / running workers, kept near worker.backlog_per_task.
+# CPU would be the wrong signal: a worker waiting on Postgres is idle while the queue grows.
+resource "aws_appautoscaling_policy" "worker_backlog" {
+  name               = "${var.name}-worker-backlog-per-task"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.worker.service_namespace
+  resource_id        = aws_appautoscaling_target.worker.resource_id
+  scalable_dimension = aws_appautoscaling_target.worker.scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.worker.backlog_per_task
+    scale_in_cooldown  = var.worker.scale_in_cooldown
+    scale_out_cooldown = var.worker.scale_out_cooldown
+
+    customized_metric_specification {
+      metrics {
+        id          = "visible"
+        label       = "Visible messages in the events queue"
+        return_data = false
+
+        metric_stat {
+          stat = "Sum"
+
+          metric {
+            namespace   = "AWS/SQS"
+            metric_name = "ApproximateNumberOfMessagesVisible"
+
+            dimensions {
+              name  = "QueueName"
+              value = aws_sqs_queue.main.name
+            }
+          }
+        }
+      }
+
+      metrics {
+        id          = "tasks"
+        label       = "Running worker tasks"
+        return_data = false
+
+        metric_stat {
+          stat = "Average"
+
+          metric {
+            namespace   = "ECS/ContainerInsights"
+            metric_name = "RunningTaskCount"
+
+            dimensions {
+              name  = "ClusterName"
+              value = aws_ecs_cluster.this.name
+            }
+
+            dimensions {
+              name  = "ServiceName"
+              value = aws_ecs_service.worker.name
+            }
+          }
+        }
+      }
+
+      metrics {
+        id          = "backlog_per_task"
+        label       = "Visible messages per running worker"
+        expression  = "visible / tasks"
+        return_data = true
+      }
+    }
+  }
+}

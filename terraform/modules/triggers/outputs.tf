@@ -1,0 +1,104 @@
+output "api_url" {
+  description = "Base URL of the API."
+  value       = "https://${coalesce(var.domain_name, aws_lb.this.dns_name)}"
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the load balancer (point domain_name at it when route53_zone_id is not given)."
+  value       = aws_lb.this.dns_name
+}
+
+output "alb_zone_id" {
+  description = "Hosted zone of the load balancer, for alias records."
+  value       = aws_lb.this.zone_id
+}
+
+output "queue_url" {
+  description = "URL of the events queue (SQS_QUEUE_URL)."
+  value       = aws_sqs_queue.main.url
+}
+
+output "queue_arn" {
+  description = "ARN of the events queue."
+  value       = aws_sqs_queue.main.arn
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue (SQS_DLQ_URL)."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "database_endpoint" {
+  description = "Host name of the database writer."
+  value       = local.database_endpoint
+}
+
+output "database_name" {
+  description = "Name of the application database (DATA_API_DATABASE)."
+  value       = var.database_name
+}
+
+output "database_url" {
+  description = "DATABASE_URL the tasks get (without the password, which comes from database_secret_arn as PGPASSWORD)."
+  value       = local.database_url
+}
+
+output "database_secret_arn" {
+  description = "ARN of the RDS-managed Secrets Manager secret with the master user name and password (DATA_API_SECRET_ARN)."
+  value       = local.database_secret_arn
+}
+
+output "database_cluster_arn" {
+  description = "ARN of the Aurora cluster (DATA_API_RESOURCE_ARN); null for database_engine = \"rds\"."
+  value       = local.is_aurora ? aws_rds_cluster.this[0].arn : null
+}
+
+output "data_api_migrator_policy_arn" {
+  description = "IAM policy to attach to whoever runs migrations through the Data API; null when the Data API is off."
+  value       = one(aws_iam_policy.data_api_migrator[*].arn)
+}
+
+output "redis_endpoint" {
+  description = "Primary endpoint of the Redis replication group."
+  value       = aws_elasticache_replication_group.this.primary_endpoint_address
+}
+
+output "redis_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding REDIS_URL (with the auth token)."
+  value       = aws_secretsmanager_secret.redis_url.arn
+}
+
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "service_names" {
+  description = "ECS service names by process."
+  value       = { api = aws_ecs_service.api.name, worker = aws_ecs_service.worker.name, scheduler = aws_ecs_service.scheduler.name }
+}
+
+output "migrate_task_definition_arn" {
+  description = "ARN (with revision) of the one-off migrate task definition; also runs `keys create` with a command override."
+  value       = aws_ecs_task_definition.this["migrate"].arn
+}
+
+output "task_subnet_ids" {
+  description = "Subnets for one-off tasks (aws ecs run-task --network-configuration)."
+  value       = var.private_subnet_ids
+}
+
+output "task_security_group_id" {
+  description = "Security group for one-off tasks (reaches Postgres and Redis)."
+  value       = aws_security_group.tasks.id
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify; null when create_alarm_topic = false."
+  value       = one(aws_sns_topic.alarms[*].arn)
+}

@@ -1,0 +1,68 @@
+################################################################################
+# ElastiCache Redis for BullMQ, rate limits and the idempotency fast path
+################################################################################
+
+resource "random_password" "redis_auth_token" {
+  # ElastiCache accepts 16-128 printable characters with a restricted set of symbols;
+  # alphanumerics only keeps the token safe to embed in a URL as well.
+  length  = 64
+  special = false
+}
+
+resource "aws_elasticache_subnet_group" "this" {
+  name       = "${var.name}-redis"
+  subnet_ids = local.database_subnet_ids
+
+  tags = local.tags
+}
+
+resource "aws_elasticache_parameter_group" "this" {
+  name   = "${var.name}-redis"
+  family = var.redis_parameter_group_family
+
+  # BullMQ needs Redis to refuse writes rather than silently evict job keys.
+  parameter {
+    name  = "maxmemory-policy"
+    value = "noeviction"
+  }
+
+  tags = local.tags
+}
+
+resource "aws_elasticache_replication_group" "this" {
+  replication_group_id = var.name
+  description          = "${var.name}: BullMQ, rate limits, idempotency cache"
+
+  engine               = "redis"
+  engine_version       = var.redis_engine_version
+  node_type            = var.redis_node_type
+  parameter_group_name = aws_elasticache_parameter_group.this.name
+  port                 = 6379
+
+  num_cache_clusters         = var.redis_num_cache_clusters
+  automatic_failover_enabled = var.redis_num_cache_clusters > 1
+  multi_az_enabled           = var.redis_num_cache_clusters > 1
+
+  subnet_group_name  = aws_elasticache_subnet_group.this.name
+  security_group_ids = [aws_security_group.redis.id]
+
+  at_rest_encryption_enabled = true
+  transit_encryption_enabled = true
+  auth_token                 = random_password.redis_auth_token.result
+
+  snapshot_retention_limit = var.redis_snapshot_retention_days
+
+  tags = local.tags
+}
+
+resource "aws_secretsmanager_secret" "redis_url" {
+  name_prefix = "${var.name}/redis-url-"
+  description = "REDIS_URL of ${var.name} (rediss://:<auth token>@<primary endpoint>:6379)"
+
+  tags = local.tags
+}
+
+resource "aws_secretsmanager_secret_version" "redis_url" {
+  secret_id     = aws_secretsmanager_secret.redis_url.id
+  secret_string = "rediss://:${random_password.redis_auth_token.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379"
+}

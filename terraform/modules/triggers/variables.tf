@@ -1,0 +1,439 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  type        = string
+  description = "Name prefix of every resource (queues, database, cluster, services). Lowercase letters, digits and hyphens."
+  default     = "triggers"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name))
+    error_message = "name must be 2-24 characters (load balancer names are limited to 32) of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource that supports them."
+  default     = {}
+}
+
+################################################################################
+# Network (the module does not create the VPC)
+################################################################################
+
+variable "vpc_id" {
+  type        = string
+  description = "ID of the VPC everything is placed in."
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets (at least two AZs) for the ECS tasks. They need a route to AWS APIs (NAT gateway or VPC endpoints for SQS, Secrets Manager, ECR, CloudWatch Logs)."
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 2
+    error_message = "Give at least two private subnets in different availability zones."
+  }
+}
+
+variable "database_subnet_ids" {
+  type        = list(string)
+  description = "Private subnets for the database and Redis. Empty means private_subnet_ids."
+  default     = []
+}
+
+variable "public_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the load balancer: public subnets for an internet-facing ALB, private ones when alb_internal = true."
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 2
+    error_message = "An ALB needs subnets in at least two availability zones."
+  }
+}
+
+variable "alb_internal" {
+  type        = bool
+  description = "Make the load balancer internal (reachable only inside the VPC) instead of internet-facing."
+  default     = false
+}
+
+variable "alb_ingress_cidr_blocks" {
+  type        = list(string)
+  description = "IPv4 CIDR blocks allowed to reach the load balancer on ports 80 and 443."
+  default     = ["0.0.0.0/0"]
+}
+
+variable "metrics_ingress_security_group_ids" {
+  type        = list(string)
+  description = "Security groups (e.g. a Prometheus scraper) allowed to reach the tasks' /metrics port (metrics_port)."
+  default     = []
+}
+
+################################################################################
+# HTTPS
+################################################################################
+
+variable "certificate_arn" {
+  type        = string
+  description = "ARN of the ACM certificate served by the HTTPS listener."
+}
+
+variable "ssl_policy" {
+  type        = string
+  description = "TLS policy of the HTTPS listener."
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "domain_name" {
+  type        = string
+  description = "Public host name of the API (e.g. triggers.example.com). Used for api_url and, with route53_zone_id, for an alias record. Null means the ALB DNS name."
+  default     = null
+}
+
+variable "route53_zone_id" {
+  type        = string
+  description = "Route 53 hosted zone in which to create an alias record domain_name -> ALB. Null creates no record."
+  default     = null
+}
+
+################################################################################
+# Queue
+################################################################################
+
+variable "sqs_visibility_timeout_seconds" {
+  type        = number
+  description = "Visibility timeout of the main queue, seconds. Must cover a worker's receive -> insert -> delete of one batch; it is also passed to the worker as WORKER_VISIBILITY_SECONDS so both agree (app default 60). Too short redelivers messages still being stored (harmless, inserts are idempotent, but wasteful); too long delays the retry of a batch whose worker died."
+  default     = 60
+
+  validation {
+    condition     = var.sqs_visibility_timeout_seconds >= 1 && var.sqs_visibility_timeout_seconds <= 43200
+    error_message = "The SQS visibility timeout is 1 to 43200 seconds."
+  }
+}
+
+variable "sqs_max_receive_count" {
+  type        = number
+  description = "Receives of a message before SQS moves it to the dead-letter queue."
+  default     = 5
+
+  validation {
+    condition     = var.sqs_max_receive_count >= 1 && var.sqs_max_receive_count <= 1000
+    error_message = "maxReceiveCount is 1 to 1000."
+  }
+}
+
+variable "sqs_message_retention_seconds" {
+  type        = number
+  description = "How long the main queue keeps a message, seconds (default 4 days)."
+  default     = 345600
+}
+
+variable "sqs_dlq_message_retention_seconds" {
+  type        = number
+  description = "How long the dead-letter queue keeps a message, seconds (default 14 days, the SQS maximum). Must exceed the main queue's retention, since a message's age is kept when it moves."
+  default     = 1209600
+}
+
+################################################################################
+# Database
+################################################################################
+
+variable "database_engine" {
+  type        = string
+  description = "\"rds\" for RDS for PostgreSQL (one instance, optionally Multi-AZ) or \"aurora-serverless\" for Aurora PostgreSQL Serverless v2 (which can also expose the RDS Data API)."
+  default     = "rds"
+
+  validation {
+    condition     = contains(["rds", "aurora-serverless"], var.database_engine)
+    error_message = "database_engine must be \"rds\" or \"aurora-serverless\"."
+  }
+}
+
+variable "database_name" {
+  type        = string
+  description = "Name of the application database."
+  default     = "triggers"
+}
+
+variable "database_username" {
+  type        = string
+  description = "Master user name. Its password is generated and rotated by RDS in Secrets Manager (manage_master_user_password)."
+  default     = "triggers"
+}
+
+variable "database_master_secret_kms_key_id" {
+  type        = string
+  description = "KMS key encrypting the RDS-managed master secret. Null uses the account's aws/secretsmanager key."
+  default     = null
+}
+
+variable "database_kms_key_id" {
+  type        = string
+  description = "KMS key ARN for storage encryption. Null uses the account's aws/rds key (storage is encrypted either way)."
+  default     = null
+}
+
+variable "rds_engine_version" {
+  type        = string
+  description = "PostgreSQL version for database_engine = \"rds\". A major version (\"16\") takes the newest minor; minor upgrades are applied automatically in the maintenance window."
+  default     = "16"
+}
+
+variable "rds_instance_class" {
+  type        = string
+  description = "Instance class for database_engine = \"rds\"."
+  default     = "db.t4g.medium"
+}
+
+variable "rds_allocated_storage" {
+  type        = number
+  description = "Initial gp3 storage, GiB (database_engine = \"rds\")."
+  default     = 20
+}
+
+variable "rds_max_allocated_storage" {
+  type        = number
+  description = "Storage autoscaling ceiling, GiB (database_engine = \"rds\")."
+  default     = 200
+}
+
+variable "rds_multi_az" {
+  type        = bool
+  description = "Run a synchronous standby in a second AZ (database_engine = \"rds\")."
+  default     = true
+}
+
+variable "aurora_engine_version" {
+  type        = string
+  description = "Aurora PostgreSQL version for database_engine = \"aurora-serverless\" (full version; Data API needs 13.11, 14.8, 15.3, 16.1 or later)."
+  default     = "16.6"
+}
+
+variable "aurora_instance_count" {
+  type        = number
+  description = "Serverless v2 instances in the Aurora cluster (1 writer + readers for failover)."
+  default     = 2
+}
+
+variable "aurora_min_capacity" {
+  type        = number
+  description = "Minimum Aurora Serverless v2 capacity, ACUs (0.5 steps)."
+  default     = 0.5
+}
+
+variable "aurora_max_capacity" {
+  type        = number
+  description = "Maximum Aurora Serverless v2 capacity, ACUs."
+  default     = 8
+}
+
+variable "enable_data_api" {
+  type        = bool
+  description = "Enable the RDS Data API (HTTP endpoint) on the Aurora cluster, so migrations can run from outside the VPC with only IAM credentials (database_engine = \"aurora-serverless\" only)."
+  default     = false
+}
+
+variable "database_backup_retention_days" {
+  type        = number
+  description = "Days of automated backups (point-in-time recovery window)."
+  default     = 7
+
+  validation {
+    condition     = var.database_backup_retention_days >= 1 && var.database_backup_retention_days <= 35
+    error_message = "Backup retention is 1 to 35 days (0 would disable backups)."
+  }
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the database from deletion. Set false and apply before `terraform destroy`."
+  default     = true
+}
+
+variable "database_ssl_query" {
+  type        = string
+  description = "Query string appended to DATABASE_URL. RDS for PostgreSQL 15+ and Aurora require TLS; node-postgres otherwise verifies against the system CAs, which do not include the RDS CA, so the default encrypts without verifying the server certificate. Bake the RDS CA bundle into the image and use sslmode=verify-full&sslrootcert=... to verify it."
+  default     = "uselibpqcompat=true&sslmode=require"
+}
+
+################################################################################
+# Redis
+################################################################################
+
+variable "redis_engine_version" {
+  type        = string
+  description = "ElastiCache Redis OSS version (BullMQ needs 6.2 or later)."
+  default     = "7.1"
+}
+
+variable "redis_parameter_group_family" {
+  type        = string
+  description = "Parameter group family matching redis_engine_version."
+  default     = "redis7"
+}
+
+variable "redis_node_type" {
+  type        = string
+  description = "ElastiCache node type."
+  default     = "cache.t4g.small"
+}
+
+variable "redis_num_cache_clusters" {
+  type        = number
+  description = "Nodes in the replication group (1 primary + replicas). 2 or more enables automatic failover and Multi-AZ."
+  default     = 2
+}
+
+variable "redis_snapshot_retention_days" {
+  type        = number
+  description = "Days of Redis snapshots (0 disables them; BullMQ schedules are recreated at start, so they are a convenience)."
+  default     = 1
+}
+
+################################################################################
+# Compute
+################################################################################
+
+variable "image" {
+  type        = string
+  description = "Container image (repository:tag or @digest) of the service; api, worker, scheduler and migrate all run it with different commands."
+}
+
+variable "image_repository_arn" {
+  type        = string
+  description = "ARN of the ECR repository holding image; the execution role may pull only from it. Null allows every repository of this account and region."
+  default     = null
+}
+
+variable "cpu_architecture" {
+  type        = string
+  description = "CPU architecture of the image: X86_64 or ARM64."
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "log_level" {
+  type        = string
+  description = "LOG_LEVEL of every process (pino level)."
+  default     = "info"
+
+  validation {
+    condition     = contains(["fatal", "error", "warn", "info", "debug", "trace", "silent"], var.log_level)
+    error_message = "log_level must be a pino level."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Days CloudWatch Logs keeps the tasks' logs."
+  default     = 30
+}
+
+variable "metrics_port" {
+  type        = number
+  description = "Port of the /metrics endpoint of worker and scheduler (METRICS_PORT)."
+  default     = 9464
+}
+
+variable "environment" {
+  type        = map(string)
+  description = "Extra plain environment variables for every process (e.g. RATE_LIMIT_PER_MINUTE, MAX_DELIVERIES). They cannot override the ones the module sets."
+  default     = {}
+}
+
+variable "api" {
+  type = object({
+    cpu                  = optional(number, 512)
+    memory               = optional(number, 1024)
+    min_count            = optional(number, 2)
+    max_count            = optional(number, 10)
+    cpu_target           = optional(number, 60)
+    requests_per_target  = optional(number, 2000)
+    health_check_path    = optional(string, "/readyz")
+    deregistration_delay = optional(number, 30)
+  })
+  description = "api service: task size (Fargate cpu units / MiB), autoscaling bounds, target CPU %, target ALB requests per task per minute, health check path and deregistration delay (s)."
+  default     = {}
+}
+
+variable "worker" {
+  type = object({
+    cpu                  = optional(number, 512)
+    memory               = optional(number, 1024)
+    min_count            = optional(number, 1)
+    max_count            = optional(number, 20)
+    backlog_per_task     = optional(number, 2000)
+    scale_in_cooldown    = optional(number, 300)
+    scale_out_cooldown   = optional(number, 60)
+    receivers            = optional(number, 4)
+    stop_timeout_seconds = optional(number, 60)
+  })
+  description = "worker service: task size, autoscaling bounds, target visible messages per running task (acceptable backlog = drain rate per task x tolerated delay), cooldowns (s), WORKER_RECEIVERS, and the stop timeout (s) that lets a task finish its batch."
+  default     = {}
+}
+
+variable "scheduler" {
+  type = object({
+    cpu           = optional(number, 256)
+    memory        = optional(number, 512)
+    desired_count = optional(number, 1)
+  })
+  description = "scheduler service: task size and count (BullMQ de-duplicates repeatable jobs, so 2 only adds availability)."
+  default     = {}
+}
+
+variable "migrate" {
+  type = object({
+    cpu    = optional(number, 256)
+    memory = optional(number, 512)
+  })
+  description = "Size of the one-off migrate task (also used for `keys create`)."
+  default     = {}
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "create_alarm_topic" {
+  type        = bool
+  description = "Create an encrypted SNS topic that every alarm notifies (subscribe to it yourself)."
+  default     = true
+}
+
+variable "alarm_actions" {
+  type        = list(string)
+  description = "Additional ARNs (SNS topics, incident tools) notified when an alarm fires or recovers."
+  default     = []
+}
+
+variable "alarm_oldest_message_age_seconds" {
+  type        = number
+  description = "Alarm when the oldest message of the main queue is older than this, seconds: the workers are not keeping up or are down."
+  default     = 300
+}
+
+variable "alarm_api_5xx_percent" {
+  type        = number
+  description = "Alarm when more than this percentage of API responses are 5xx over 5 minutes."
+  default     = 1
+}
+
+variable "alarm_database_cpu_percent" {
+  type        = number
+  description = "Alarm when database CPU stays above this percentage for 15 minutes."
+  default     = 80
+}
+
+variable "alarm_database_free_storage_bytes" {
+  type        = number
+  description = "Alarm when database free storage (RDS FreeStorageSpace, Aurora FreeLocalStorage) drops below this many bytes."
+  default     = 5368709120
+}
