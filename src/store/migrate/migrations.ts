@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { splitSqlStatements } from "./split-sql";
 
 /** One migration folder in Prisma's layout: prisma/migrations/<timestamp>_<name>/migration.sql. */
@@ -23,10 +23,19 @@ export interface SqlExecutor {
   transaction<T>(fn: (tx: Pick<SqlExecutor, "query">) => Promise<T>): Promise<T>;
 }
 
-export const DEFAULT_MIGRATIONS_DIR = join(__dirname, "..", "..", "..", "prisma", "migrations");
+/** prisma/migrations of the project, found from this file whether it runs from src/ or the built dist/src/. */
+export function defaultMigrationsDir(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, "prisma", "migrations");
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error("prisma/migrations not found above " + __dirname);
+}
 
 /** Reads every migration folder, ordered by name (the timestamp prefix). */
-export function loadMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Migration[] {
+export function loadMigrations(dir: string = defaultMigrationsDir()): Migration[] {
   if (!existsSync(dir)) throw new Error(`migrations folder not found: ${dir}`);
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "migration.sql")))

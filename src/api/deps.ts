@@ -1,0 +1,22 @@
+import type { Redis } from "ioredis";
+import type { Config } from "../config";
+import type { IdempotencyGuard } from "../ingest/idempotency";
+import type { Logger } from "../observability/logger";
+import type { Metrics } from "../observability/metrics";
+import type { SendBatcher } from "../queue/send-batcher";
+import type { SqsQueue } from "../queue/sqs-queue";
+import type { Database } from "../store/database";
+import type { KeyCache } from "./middleware/auth";
+
+/** Everything the HTTP API needs, built by the composition root (src/container.ts) or a test. */
+export interface ApiDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly queue: SqsQueue;
+  readonly batcher: SendBatcher;
+  readonly idempotency: IdempotencyGuard;
+  readonly keys: KeyCache;
+  readonly redis: Redis | undefined;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}

@@ -1,0 +1,58 @@
+import type { Context, Next } from "koa";
+import { AppError } from "../../errors";
+import type { Logger } from "../../observability/logger";
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+  501: "not_implemented",
+  503: "service_unavailable",
+};
+
+/** Renders every error as {"error":{code,message,details}}; unknown errors become a logged, generic 500. */
+export function errorHandler(logger: Logger) {
+  return async function renderErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: { code: "not_found", message: "no such route", details: [] } };
+      }
+    } catch (err) {
+      render(ctx, err, logger);
+    }
+  };
+}
+
+function render(ctx: Context, err: unknown, logger: Logger): void {
+  if (err instanceof AppError) {
+    ctx.status = err.status;
+    for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
+    ctx.body = {
+      error: { code: err.code, message: err.expose ? err.message : "internal error", details: err.expose ? err.details : [] },
+    };
+    if (err.status >= 500) logger.warn({ err: { code: err.code, message: err.message }, requestId: ctx.state.requestId }, "request failed");
+    return;
+  }
+  // Errors raised by Koa, its router or http-errors carry status/expose.
+  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown; headers?: unknown };
+  const status = typeof e.status === "number" ? e.status : typeof e.statusCode === "number" ? e.statusCode : 500;
+  if (status >= 400 && status < 500 && e.expose === true) {
+    ctx.status = status;
+    if (e.headers && typeof e.headers === "object") {
+      for (const [k, v] of Object.entries(e.headers as Record<string, unknown>)) if (typeof v === "string") ctx.set(k, v);
+    }
+    ctx.body = { error: { code: CODE_BY_STATUS[status] ?? "bad_request", message: String(e.message ?? "bad request"), details: [] } };
+    return;
+  }
+  logger.error({ err, requestId: ctx.state.requestId }, "unhandled error");
+  ctx.status = 500;
+  ctx.body = { error: { code: "internal_error", message: "internal error", details: [] } };
+}

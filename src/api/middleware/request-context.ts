@@ -1,0 +1,43 @@
+import { randomUUID } from "node:crypto";
+import type { Context, Next } from "koa";
+import type { Logger } from "../../observability/logger";
+import type { Metrics } from "../../observability/metrics";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives each request an id (a well-formed X-Request-Id is kept, otherwise one is made), returns it,
+ * and writes one log line and the HTTP metrics when the request ends. The line carries the tenant
+ * and key id but never the key, the Authorization header or a body.
+ */
+export function requestContext(logger: Logger, metrics: Metrics) {
+  return async function context(ctx: Context, next: Next): Promise<void> {
+    const started = process.hrtime.bigint();
+    const incoming = ctx.get("X-Request-Id");
+    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set("X-Request-Id", requestId);
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = typeof ctx._matchedRoute === "string" ? ctx._matchedRoute : "unmatched";
+      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+      const principal = ctx.state.principal as { tenantId: string; keyId: string } | undefined;
+      logger.info(
+        {
+          requestId,
+          method: ctx.method,
+          route,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(seconds * 1e6) / 1e3,
+          tenant: principal?.tenantId,
+          keyId: principal?.keyId,
+        },
+        "request",
+      );
+    }
+  };
+}

@@ -1,0 +1,56 @@
+import { createServer, type Server } from "node:http";
+import type { Container } from "../container";
+import { IdempotencyGuard } from "../ingest/idempotency";
+import { SendBatcher } from "../queue/send-batcher";
+import { createApp } from "./app";
+import type { ApiDeps } from "./deps";
+import { KeyCache } from "./middleware/auth";
+
+export interface RunningApi {
+  readonly server: Server;
+  readonly port: number;
+  readonly deps: ApiDeps;
+  /** Stops accepting connections, lets in-flight requests finish (their SQS sends included), then resolves. */
+  close(): Promise<void>;
+}
+
+/** Builds the API's dependencies from a container. */
+export function apiDeps(c: Container): ApiDeps {
+  return {
+    config: c.config,
+    db: c.db,
+    queue: c.queue,
+    batcher: new SendBatcher(c.queue, c.config.sqs.sendLingerMs, (size) => c.metrics.sqsSendBatches.observe(size)),
+    idempotency: new IdempotencyGuard(c.db.prisma, c.redis, c.config.redisPrefix, (err) =>
+      c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
+    ),
+    keys: new KeyCache(c.db.prisma, c.config.apiKeyCacheMs),
+    redis: c.redis,
+    logger: c.logger,
+    metrics: c.metrics,
+  };
+}
+
+/** Starts the HTTP API on config.host:config.port (0 = any free port). */
+export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promise<RunningApi> {
+  const app = createApp(deps);
+  const server = createServer(app.callback());
+  server.keepAliveTimeout = 65_000; // longer than typical load balancer idle timeouts
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(c.config.port, c.config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : c.config.port;
+  return {
+    server,
+    port,
+    deps,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await deps.batcher.drain();
+    },
+  };
+}

@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { createServer } from "node:http";
+import { ConfigError, loadConfig, type Config } from "../config";
+import { buildContainer, type Container } from "../container";
+import { startApi } from "../api/server";
+import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
+import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../store/api-keys";
+import { startIngestWorker } from "../../workers/ingest";
+import { createSqsClient } from "../queue/sqs-queue";
+import { createQueues } from "../queue/create-queues";
+import { startSqsEmulator } from "../queue/sqs-emulator";
+import { ensureDevKey } from "./dev-key";
+
+const USAGE = `usage: triggers <command>
+
+  start                  API + ingest worker + scheduler in one process (embedded defaults)
+  api                    the HTTP API
+  worker                 the ingest worker (SQS -> Postgres)
+  migrate                apply database migrations
+  keys create --tenant T --scopes s1,s2 [--name N] [--rate-limit N] [--json]
+  keys list [--tenant T] [--json]
+  keys revoke <key-id>
+  sqs-emulator [--port N] [--queue NAME] [--max-receive-count N]
+                         an SQS emulator on 127.0.0.1 with the queue and its DLQ
+
+Configuration comes from the environment; see README.md.`;
+
+const SHUTDOWN_BOUND_MS = 10_000;
+
+/** Runs `stop` once on SIGTERM/SIGINT, then exits; a stop that overruns the bound exits 1. */
+function onShutdown(c: Container | undefined, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    c?.logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => {
+      c?.logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_BOUND_MS);
+    force.unref();
+    stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        c?.logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.once("SIGTERM", () => handler("SIGTERM"));
+  process.once("SIGINT", () => handler("SIGINT"));
+}
+
+/** Serves /metrics and /healthz of a non-API role on METRICS_PORT. */
+function startMetricsServer(c: Container) {
+  const server = createServer(async (req, res) => {
+    if (req.url === "/metrics") {
+      res.setHeader("Content-Type", c.metrics.registry.contentType);
+      res.end(await c.metrics.registry.metrics());
+    } else if (req.url === "/healthz") {
+      res.setHeader("Content-Type", "application/json");
+      res.end('{"status":"ok"}');
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  server.listen(c.config.metricsPort, c.config.host);
+  return { close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+async function migrate(c: Container): Promise<void> {
+  const result = await applyMigrations(c.db.migrator, loadMigrations(), (line) => c.logger.info(line));
+  c.logger.info({ applied: result.applied.length, alreadyApplied: result.alreadyApplied.length }, "database is up to date");
+}
+
+async function cmdStart(config: Config): Promise<void> {
+  const c = await buildContainer(config);
+  await migrate(c);
+  const worker = startIngestWorker(c);
+  const api = await startApi(c);
+  const dev = await ensureDevKey(c.db.prisma, config.dataDir);
+  const base = `http://${config.host}:${api.port}`;
+  const hint = [
+    "",
+    `Triggers is running on ${base} (${c.db.kind === "pglite" ? "embedded PGlite" : "Postgres"}, ${c.emulator ? "in-process SQS emulator" : "SQS"}, ${c.redis ? "Redis" : "no Redis"})`,
+    `Development API key for tenant "dev" (saved in ${dev.file}):`,
+    "",
+    `  ${dev.secret}`,
+    "",
+    "Try:",
+    `  curl -s -X POST ${base}/events -H "Authorization: Bearer ${dev.secret}" -H 'Content-Type: application/json' -d '{"type":"order.created","payload":{"id":42}}'`,
+    `  curl -s ${base}/inbox -H "Authorization: Bearer ${dev.secret}"`,
+    "",
+  ].join("\n");
+  process.stdout.write(`${hint}\n`);
+  onShutdown(c, async () => {
+    await api.close();
+    await worker.stop();
+    await c.close();
+  });
+}
+
+async function cmdApi(config: Config): Promise<void> {
+  const c = await buildContainer(config);
+  const api = await startApi(c);
+  c.logger.info({ port: api.port, host: config.host }, "api listening");
+  onShutdown(c, async () => {
+    await api.close();
+    await c.close();
+  });
+}
+
+async function cmdWorker(config: Config): Promise<void> {
+  const c = await buildContainer(config);
+  const worker = startIngestWorker(c);
+  const metrics = startMetricsServer(c);
+  onShutdown(c, async () => {
+    await worker.stop();
+    await metrics.close();
+    await c.close();
+  });
+}
+
+async function cmdMigrate(config: Config): Promise<void> {
+  const c = await buildContainer(config);
+  try {
+    await migrate(c);
+  } finally {
+    await c.close();
+  }
+}
+
+function parseScopes(raw: string | undefined): Scope[] {
+  const scopes = (raw ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (scopes.length === 0 || bad.length > 0) {
+    throw new UsageError(`--scopes must list one or more of ${SCOPES.join(", ")}${bad.length ? ` (unknown: ${bad.join(", ")})` : ""}`);
+  }
+  return scopes as Scope[];
+}
+
+class UsageError extends Error {}
+
+async function cmdKeys(config: Config, args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      tenant: { type: "string" },
+      scopes: { type: "string" },
+      name: { type: "string" },
+      "rate-limit": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const [action, ...rest] = positionals;
+  if (action === "create") {
+    if (!values.tenant || !/^[A-Za-z0-9_.-]{1,128}$/.test(values.tenant)) throw new UsageError("--tenant is required (letters, digits, _ . -)");
+    const scopes = parseScopes(values.scopes);
+    const rateLimit = values["rate-limit"] === undefined ? null : Number(values["rate-limit"]);
+    if (rateLimit !== null && (!Number.isInteger(rateLimit) || rateLimit < 1)) throw new UsageError("--rate-limit must be a positive integer (requests per minute)");
+    const c = await buildContainer(config, { poolSize: 1 });
+    try {
+      const key = await createApiKey(c.db.prisma, { tenantId: values.tenant, name: values.name ?? "api key", scopes, rateLimit });
+      if (values.json) process.stdout.write(`${JSON.stringify({ id: key.id, tenant: key.tenantId, name: key.name, scopes: key.scopes, key: key.secret })}\n`);
+      else process.stdout.write(`created ${key.id} for tenant ${key.tenantId} (${key.scopes.join(", ")})\n\n  ${key.secret}\n\nThis key is shown only once.\n`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+  if (action === "list") {
+    const c = await buildContainer(config, { poolSize: 1 });
+    try {
+      const keys = await listApiKeys(c.db.prisma, values.tenant);
+      if (values.json) process.stdout.write(`${JSON.stringify(keys)}\n`);
+      else for (const k of keys) process.stdout.write(`${k.id}  ${k.tenantId}  ${k.prefix}…  ${k.scopes.join(",")}  ${k.revokedAt ? "revoked" : "active"}  ${k.name}\n`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+  if (action === "revoke") {
+    const id = rest[0];
+    if (!id) throw new UsageError("keys revoke needs a key id");
+    const c = await buildContainer(config, { poolSize: 1 });
+    try {
+      if (!(await revokeApiKey(c.db.prisma, id))) throw new UsageError(`no such key: ${id}`);
+      process.stdout.write(`revoked ${id}\n`);
+    } finally {
+      await c.close();
+    }
+    return;
+  }
+  throw new UsageError("keys needs one of: create, list, revoke");
+}
+
+async function cmdSqsEmulator(config: Config, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { port: { type: "string", default: "9324" }, queue: { type: "string" }, "max-receive-count": { type: "string" } },
+  });
+  const emulator = await startSqsEmulator({ port: Number(values.port), region: config.sqs.region });
+  const client = createSqsClient({ region: config.sqs.region, endpoint: emulator.endpoint });
+  const queues = await createQueues(client, {
+    name: values.queue ?? config.sqs.queueName,
+    maxReceiveCount: values["max-receive-count"] ? Number(values["max-receive-count"]) : config.sqs.maxReceiveCount,
+    visibilitySeconds: config.worker.visibilitySeconds,
+  });
+  process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, ...queues })}\n`);
+  onShutdown(undefined, async () => {
+    client.destroy();
+    await emulator.stop();
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  if (!command || command === "help" || command === "--help") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case "start":
+      return cmdStart(config);
+    case "api":
+      return cmdApi(config);
+    case "worker":
+      return cmdWorker(config);
+    case "migrate":
+      return cmdMigrate(config);
+    case "keys":
+      return cmdKeys(config, args);
+    case "sqs-emulator":
+      return cmdSqsEmulator(config, args);
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof UsageError) {
+    process.stderr.write(`triggers: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`triggers: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+import { Redis } from "ioredis";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { Config } from "./config";
+import { createLogger, type Logger } from "./observability/logger";
+import { createMetrics, type Metrics } from "./observability/metrics";
+import { createQueues } from "./queue/create-queues";
+import { createSqsClient, SqsQueue } from "./queue/sqs-queue";
+import { startSqsEmulator, type RunningEmulator } from "./queue/sqs-emulator";
+import { connectPostgres, openEmbedded, type Database } from "./store/database";
+
+/** The process's shared clients, built once by the composition root and passed down as arguments. */
+export interface Container {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly db: Database;
+  readonly sqs: SQSClient;
+  readonly queue: SqsQueue;
+  readonly dlq: SqsQueue | undefined;
+  /** For rate limits and the idempotency fast path: fails fast instead of queueing while Redis is down. */
+  readonly redis: Redis | undefined;
+  /** Set when SQS runs in-process (embedded default). */
+  readonly emulator: RunningEmulator | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the clients from config: real Postgres when DATABASE_URL is set (PGlite otherwise), real
+ * SQS or an emulator at SQS_ENDPOINT (an in-process one when neither is set), Redis when REDIS_URL
+ * is set.
+ */
+export async function buildContainer(config: Config, opts: { logger?: Logger; poolSize?: number } = {}): Promise<Container> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const closers: Array<() => Promise<unknown>> = [];
+  try {
+    const db = config.databaseUrl
+      ? connectPostgres(config.databaseUrl, opts.poolSize === undefined ? {} : { poolSize: opts.poolSize })
+      : await openEmbedded(config.dataDir);
+    closers.push(() => db.close());
+
+    let emulator: RunningEmulator | undefined;
+    let endpoint = config.sqs.endpoint;
+    if (!endpoint && !config.sqs.queueUrl) {
+      emulator = await startSqsEmulator({ region: config.sqs.region });
+      closers.push(() => emulator!.stop());
+      endpoint = emulator.endpoint;
+      logger.info({ endpoint }, "started in-process SQS emulator");
+    }
+    const sqs = createSqsClient({ region: config.sqs.region, endpoint });
+    closers.push(async () => sqs.destroy());
+    let queueUrl = config.sqs.queueUrl;
+    let dlqUrl = config.sqs.dlqUrl;
+    if (!queueUrl) {
+      const created = await createQueues(sqs, {
+        name: config.sqs.queueName,
+        maxReceiveCount: config.sqs.maxReceiveCount,
+        visibilitySeconds: config.worker.visibilitySeconds,
+      });
+      queueUrl = created.queueUrl;
+      dlqUrl = created.dlqUrl;
+    }
+
+    let redis: Redis | undefined;
+    if (config.redisUrl) {
+      redis = new Redis(config.redisUrl, {
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+        connectTimeout: 2000,
+        // Keep retrying forever in the background; callers degrade while it is down.
+        retryStrategy: (times) => Math.min(times * 200, 2000),
+      });
+      redis.on("error", () => undefined); // state is visible through redis.status and /readyz
+      closers.push(async () => redis!.quit().catch(() => redis!.disconnect()));
+    }
+
+    return {
+      config,
+      logger,
+      metrics,
+      db,
+      sqs,
+      queue: new SqsQueue(sqs, queueUrl),
+      dlq: dlqUrl ? new SqsQueue(sqs, dlqUrl) : undefined,
+      redis,
+      emulator,
+      async close() {
+        for (const close of closers.reverse()) await close().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw err;
+  }
+}
