@@ -46,10 +46,15 @@ locals {
       WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
       WORKER_RECEIVERS          = tostring(var.worker.receivers)
     })
+    # scheduler and migrate get the queue URL only so the process does not start its embedded
+    # SQS emulator (what it does when no queue is configured); their roles allow no SQS action.
     scheduler = merge(var.environment, local.common_environment, {
-      METRICS_PORT = tostring(var.metrics_port)
+      METRICS_PORT  = tostring(var.metrics_port)
+      SQS_QUEUE_URL = aws_sqs_queue.main.url
     })
-    migrate = merge(var.environment, local.common_environment)
+    migrate = merge(var.environment, local.common_environment, {
+      SQS_QUEUE_URL = aws_sqs_queue.main.url
+    })
   }
 
   # Read by ECS at task start with the execution role; never stored in the task definition.

@@ -16,10 +16,10 @@ locals {
 
   # The one command-line entry point of the image; each process is a sub-command.
   commands = {
-    api       = ["node", "dist/cli/main.js", "api"]
-    worker    = ["node", "dist/cli/main.js", "worker"]
-    scheduler = ["node", "dist/cli/main.js", "scheduler"]
-    migrate   = ["node", "dist/cli/main.js", "migrate"]
+    api       = ["node", var.cli_script, "api"]
+    worker    = ["node", var.cli_script, "worker"]
+    scheduler = ["node", var.cli_script, "scheduler"]
+    migrate   = ["node", var.cli_script, "migrate"]
   }
 
   api_port = 3000

@@ -302,6 +302,12 @@ variable "image" {
   description = "Container image (repository:tag or @digest) of the service; api, worker, scheduler and migrate all run it with different commands."
 }
 
+variable "cli_script" {
+  type        = string
+  description = "Path, relative to the image's working directory, of the built `triggers` CLI that every task runs as `node <cli_script> <command>`. The default is where `npm run build` (swc src -> dist) puts src/cli/main.ts."
+  default     = "dist/src/cli/main.js"
+}
+
 variable "image_repository_arn" {
   type        = string
   description = "ARN of the ECR repository holding image; the execution role may pull only from it. Null allows every repository of this account and region."

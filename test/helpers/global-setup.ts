@@ -1,0 +1,45 @@
+import { spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { Client } from "pg";
+import { Redis } from "ioredis";
+import { CLI, EMULATOR_STATE_FILE, TEST_ADMIN_DATABASE_URL, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
+
+/**
+ * Once per test run: makes sure the test database exists, Redis answers, and starts one SQS
+ * emulator process (fauxqs on 127.0.0.1) that every test file shares, each with its own queues.
+ */
+export default async function globalSetup(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it for you)`);
+  const dbName = new URL(TEST_DATABASE_URL).pathname.slice(1);
+  const admin = new Client({ connectionString: TEST_ADMIN_DATABASE_URL });
+  await admin.connect().catch((err: Error) => {
+    throw new Error(`Postgres is not reachable at ${TEST_ADMIN_DATABASE_URL}: ${err.message}`);
+  });
+  const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [dbName]);
+  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${dbName}"`);
+  await admin.end();
+
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect().catch((err: Error) => {
+    throw new Error(`Redis is not reachable at ${TEST_REDIS_URL}: ${err.message}`);
+  });
+  await redis.quit();
+
+  const child = spawn(process.execPath, [CLI, "sqs-emulator", "--port", "0", "--queue", "triggers-shared"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once("line", (l) => {
+      rl.close();
+      resolve(l);
+    });
+    child.once("exit", (code) => reject(new Error(`SQS emulator exited early (${code})`)));
+  });
+  const { endpoint } = JSON.parse(line) as { endpoint: string };
+  child.stdout!.resume();
+  writeFileSync(EMULATOR_STATE_FILE, JSON.stringify({ endpoint, pid: child.pid }));
+  process.env.TEST_SQS_ENDPOINT = endpoint;
+}

@@ -1,0 +1,154 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import { Client } from "pg";
+import { loadConfig, type Config } from "../../src/config";
+import { buildContainer, type Container } from "../../src/container";
+import { startApi, type RunningApi } from "../../src/api/server";
+import { IngestWorker } from "../../src/ingest/ingest-worker";
+import { createLogger } from "../../src/observability/logger";
+import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
+import { createApiKey, SCOPES, type Scope } from "../../src/store/api-keys";
+import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
+
+/** The shared emulator's endpoint, recorded by global setup. */
+export function sqsEndpoint(): string {
+  return (JSON.parse(readFileSync(EMULATOR_STATE_FILE, "utf8")) as { endpoint: string }).endpoint;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${process.pid}_${randomBytes(4).toString("hex")}`;
+}
+
+/** A fresh Postgres schema with every migration applied. Dropped by `drop()`. */
+export async function createTestSchema(): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
+  const schema = uniqueName("t");
+  const admin = new Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA "${schema}"`);
+  await admin.end();
+  const url = `${TEST_DATABASE_URL}?schema=${schema}`;
+  return {
+    schema,
+    url,
+    async drop() {
+      const c = new Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    },
+  };
+}
+
+export interface HarnessOptions {
+  /** Run an in-process ingest worker (default true). */
+  readonly worker?: boolean;
+  /** Connect Redis (default false: the in-process fallbacks). */
+  readonly redis?: boolean;
+  /** Extra environment for loadConfig. */
+  readonly env?: Record<string, string>;
+}
+
+export interface Harness {
+  readonly config: Config;
+  readonly c: Container;
+  readonly api: RunningApi;
+  readonly worker: IngestWorker | undefined;
+  readonly url: string;
+  readonly schema: string;
+  readonly databaseUrl: string;
+  /** Every log line written during the test, as parsed JSON. */
+  readonly logs: string[];
+  key(tenant: string, scopes?: readonly Scope[]): Promise<string>;
+  request(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  sql<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /** Polls `fn` until it returns a truthy value or `ms` pass. */
+  eventually<T>(fn: () => Promise<T>, ms?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Starts the API (and a worker) on real Postgres (own schema), the shared SQS emulator (own queue) and optionally Redis. */
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const db = await createTestSchema();
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    SQS_ENDPOINT: sqsEndpoint(),
+    SQS_QUEUE_NAME: uniqueName("q"),
+    PORT: "0",
+    WORKER_WAIT_SECONDS: "1",
+    WORKER_RECEIVERS: "2",
+    REDIS_PREFIX: uniqueName("test"),
+    TRIGGERS_DATA_DIR: "/tmp/triggers-test-unused",
+    ...(opts.redis ? { REDIS_URL: TEST_REDIS_URL } : {}),
+    ...opts.env,
+  });
+  const c = await buildContainer(config, { logger: createLogger("info", sink), poolSize: 5 });
+  await applyMigrations(c.db.migrator, loadMigrations());
+  const api = await startApi(c);
+  let worker: IngestWorker | undefined;
+  if (opts.worker !== false) {
+    worker = new IngestWorker(
+      { prisma: c.db.prisma, queue: c.queue, logger: c.logger, metrics: c.metrics },
+      { receivers: config.worker.receivers, waitSeconds: config.worker.waitSeconds, visibilitySeconds: config.worker.visibilitySeconds },
+    );
+    worker.start();
+  }
+  const url = `http://127.0.0.1:${api.port}`;
+  const h: Harness = {
+    config,
+    c,
+    api,
+    worker,
+    url,
+    schema: db.schema,
+    databaseUrl: db.url,
+    logs,
+    async key(tenant, scopes = SCOPES) {
+      return (await createApiKey(c.db.prisma, { tenantId: tenant, name: "test", scopes })).secret;
+    },
+    async request(method, path, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      if (o.key) headers.Authorization = `Bearer ${o.key}`;
+      let body: string | undefined = o.raw;
+      if (o.body !== undefined) {
+        body = JSON.stringify(o.body);
+        headers["Content-Type"] ??= "application/json";
+      }
+      const res = await fetch(`${url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+      const text = await res.text();
+      let parsed: unknown = undefined;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    },
+    sql(text, params = []) {
+      return c.db.migrator.query(text, params);
+    },
+    async eventually(fn, ms = 5000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const v = await fn();
+        if (v) return v;
+        if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async close() {
+      await api.close();
+      await worker?.stop();
+      await c.close();
+      await db.drop();
+    },
+  };
+  return h;
+}
