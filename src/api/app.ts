@@ -4,6 +4,7 @@ import type { ApiDeps } from "./deps";
 import { authenticate } from "./middleware/auth";
 import { errorHandler } from "./middleware/errors";
 import { requestContext } from "./middleware/request-context";
+import { ackRoutes } from "./routes/acks";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { inboxRoutes } from "./routes/inbox";
@@ -24,7 +25,7 @@ export function createApp(deps: ApiDeps): Koa {
 
   const secured = new Router();
   secured.use(authenticate(deps.keys));
-  for (const r of [eventRoutes(deps), inboxRoutes(deps)]) secured.use(r.routes(), r.allowedMethods({ throw: true }));
+  for (const r of [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps)]) secured.use(r.routes(), r.allowedMethods({ throw: true }));
   app.use(secured.routes());
   return app;
 }

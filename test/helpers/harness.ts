@@ -63,7 +63,7 @@ export interface Harness {
   request(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any; text: string }>;
   sql<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
   /** Polls `fn` until it returns a truthy value or `ms` pass. */
-  eventually<T>(fn: () => Promise<T>, ms?: number): Promise<T>;
+  eventually<T>(fn: () => Promise<T | undefined | null | false>, ms?: number): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -134,11 +134,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     sql(text, params = []) {
       return c.db.migrator.query(text, params);
     },
-    async eventually(fn, ms = 5000) {
+    async eventually<T>(fn: () => Promise<T | undefined | null | false>, ms = 5000): Promise<T> {
       const deadline = Date.now() + ms;
       for (;;) {
         const v = await fn();
-        if (v) return v;
+        if (v) return v as T;
         if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
         await new Promise((r) => setTimeout(r, 25));
       }

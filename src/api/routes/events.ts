@@ -1,11 +1,9 @@
 import Router from "@koa/router";
-import Joi from "joi";
 import type { Context } from "koa";
 import { checkEnvelope, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
 import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
-import { ackEvent } from "../../store/events/ack-events";
 import { eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
@@ -19,9 +17,7 @@ export function eventIdParam(ctx: Context): string {
   return id;
 }
 
-const ackBodySchema = Joi.object({ lease_id: Joi.string().guid() }).unknown(false);
-
-/** POST /events, GET /events/{id}, POST|DELETE /events/{id}/ack. */
+/** POST /events, POST /events/batch, GET /events/{id}. */
 export function eventRoutes(deps: ApiDeps): Router {
   const router = new Router();
   const acceptDeps = {
@@ -90,22 +86,5 @@ export function eventRoutes(deps: ApiDeps): Router {
     ctx.body = eventView(row);
   });
 
-  const ack = async (ctx: Context) => {
-    const principal = principalOf(ctx);
-    const id = eventIdParam(ctx);
-    const body = ctx.method === "POST" ? await readJsonBody(ctx, 4096, { optional: true }) : undefined;
-    const { value, error } = ackBodySchema.validate(body ?? {});
-    if (error) throw new ValidationError("invalid ack body", [{ path: "lease_id", message: error.message }]);
-    const leaseId = (value as { lease_id?: string }).lease_id ?? (typeof ctx.query.lease_id === "string" ? ctx.query.lease_id : undefined);
-    if (leaseId !== undefined && Joi.string().guid().validate(leaseId).error) {
-      throw new ValidationError("invalid lease_id", [{ path: "lease_id", message: "must be a UUID" }]);
-    }
-    const acked = await ackEvent(deps.db.prisma, principal.tenantId, id, leaseId);
-    if (!acked) throw new NotFoundError("event");
-    deps.metrics.inboxAcks.inc();
-    ctx.body = { id: acked.id, status: "acknowledged", acknowledged_at: new Date(acked.acknowledged_at).toISOString() };
-  };
-  router.post("/events/:id/ack", requireScope("events:ack"), ack);
-  router.delete("/events/:id/ack", requireScope("events:ack"), ack);
   return router;
 }
