@@ -2,11 +2,14 @@
 # CloudWatch alarms
 ################################################################################
 
+# Not encrypted with the AWS-managed aws/sns key on purpose: CloudWatch cannot publish to a
+# topic under that key (its key policy cannot grant cloudwatch.amazonaws.com). Alarm messages
+# carry no data beyond resource names; pass a topic with a customer-managed key in alarm_actions
+# if policy requires encryption.
 resource "aws_sns_topic" "alarms" {
   count = var.create_alarm_topic ? 1 : 0
 
-  name              = "${var.name}-alarms"
-  kms_master_key_id = "alias/aws/sns"
+  name = "${var.name}-alarms"
 
   tags = local.tags
 }
@@ -15,7 +18,8 @@ locals {
   alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarm_actions)
 
   # RDS publishes per instance; Aurora per cluster (aggregated over its instances).
-  database_alarm_dimensions = local.is_rds ? { DBInstanceIdentifier = aws_db_instance.this[0].identifier } : { DBClusterIdentifier = aws_rds_cluster.this[0].cluster_identifier }
+  # (tomap: both branches of a conditional must have the same type.)
+  database_alarm_dimensions = local.is_rds ? tomap({ DBInstanceIdentifier = aws_db_instance.this[0].identifier }) : tomap({ DBClusterIdentifier = aws_rds_cluster.this[0].cluster_identifier })
   # Aurora storage grows by itself; what can run out is the instances' local (temp) storage.
   database_free_storage_metric = local.is_rds ? "FreeStorageSpace" : "FreeLocalStorage"
 }

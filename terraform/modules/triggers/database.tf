@@ -62,11 +62,6 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports = ["postgresql"]
 
   tags = local.tags
-
-  lifecycle {
-    # A major-version "16" resolves to the current minor; do not fight automatic minor upgrades.
-    ignore_changes = [engine_version]
-  }
 }
 
 resource "aws_rds_cluster" "this" {

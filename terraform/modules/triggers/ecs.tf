@@ -92,6 +92,16 @@ locals {
     migrate   = 120
   }
 
+  health_checks = {
+    api = {
+      command     = ["CMD", "node", "-e", "fetch('http://127.0.0.1:${local.api_port}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 20
+    }
+  }
+
   container_definitions = {
     for svc, command in local.commands : svc => [merge(
       {
@@ -116,15 +126,8 @@ locals {
         }
       },
       # Liveness only (/healthz); readiness, which includes dependencies, is the ALB's /readyz.
-      svc == "api" ? {
-        healthCheck = {
-          command     = ["CMD", "node", "-e", "fetch('http://127.0.0.1:${local.api_port}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-          interval    = 15
-          timeout     = 5
-          retries     = 3
-          startPeriod = 20
-        }
-      } : {},
+      # (A filtered for, not `cond ? {…} : {}`: both branches of a conditional need one type.)
+      { for k, check in local.health_checks : "healthCheck" => check if k == svc },
     )]
   }
 }
