@@ -72,6 +72,11 @@ export interface Config {
   readonly apiKeyCacheMs: number;
   /** pino level. LOG_LEVEL, default info. */
   readonly logLevel: string;
+  /**
+   * Aurora Data API target for `triggers migrate` from outside the VPC: DATA_API_RESOURCE_ARN,
+   * DATA_API_SECRET_ARN and DATA_API_DATABASE (all three, or none).
+   */
+  readonly dataApi: { readonly resourceArn: string; readonly secretArn: string; readonly database: string } | undefined;
 }
 
 const DAY = 86_400;
@@ -105,7 +110,11 @@ const envSchema = Joi.object({
   EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
+  DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
+  DATA_API_SECRET_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"),
+  DATA_API_DATABASE: Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/),
 })
+  .and("DATA_API_RESOURCE_ARN", "DATA_API_SECRET_ARN", "DATA_API_DATABASE")
   // An SQS_ENDPOINT without a queue URL would silently fall back to nothing sensible.
   .with("SQS_DLQ_URL", "SQS_QUEUE_URL")
   .unknown(true);
@@ -161,6 +170,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),
+    dataApi: opt("DATA_API_RESOURCE_ARN")
+      ? { resourceArn: str("DATA_API_RESOURCE_ARN"), secretArn: str("DATA_API_SECRET_ARN"), database: str("DATA_API_DATABASE") }
+      : undefined,
   };
   return deepFreeze(config);
 }

@@ -6,7 +6,7 @@ import { createMetrics, type Metrics } from "./observability/metrics";
 import { createQueues } from "./queue/create-queues";
 import { createSqsClient, SqsQueue } from "./queue/sqs-queue";
 import { startSqsEmulator, type RunningEmulator } from "./queue/sqs-emulator";
-import { connectPostgres, openEmbedded, type Database } from "./store/database";
+import { openDatabase, type Database } from "./store/database";
 
 /** The process's shared clients, built once by the composition root and passed down as arguments. */
 export interface Container {
@@ -34,9 +34,7 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
   const metrics = createMetrics();
   const closers: Array<() => Promise<unknown>> = [];
   try {
-    const db = config.databaseUrl
-      ? connectPostgres(config.databaseUrl, opts.poolSize === undefined ? {} : { poolSize: opts.poolSize })
-      : await openEmbedded(config.dataDir);
+    const db = await openDatabase(config, opts.poolSize === undefined ? {} : { poolSize: opts.poolSize });
     closers.push(() => db.close());
 
     let emulator: RunningEmulator | undefined;

@@ -8,9 +8,12 @@ import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../store/api-keys";
 import { startIngestWorker } from "../../workers/ingest";
 import { createSqsClient } from "../queue/sqs-queue";
+import { openDatabase } from "../store/database";
 import { createQueues } from "../queue/create-queues";
 import { startSqsEmulator } from "../queue/sqs-emulator";
 import { ensureDevKey } from "./dev-key";
+import { RDSDataClient } from "@aws-sdk/client-rds-data";
+import { dataApiExecutor } from "../store/migrate/data-api-executor";
 
 const USAGE = `usage: triggers <command>
 
@@ -123,11 +126,23 @@ async function cmdWorker(config: Config): Promise<void> {
 }
 
 async function cmdMigrate(config: Config): Promise<void> {
-  const c = await buildContainer(config);
+  if (config.dataApi) {
+    // Through the Aurora Data API: no database connection, no queue, nothing else is built.
+    const client = new RDSDataClient({ region: config.sqs.region });
+    try {
+      const result = await applyMigrations(dataApiExecutor(client, config.dataApi), loadMigrations(), (line) => process.stdout.write(`${line}\n`));
+      process.stdout.write(`database is up to date (${result.applied.length} applied, ${result.alreadyApplied.length} already applied)\n`);
+    } finally {
+      client.destroy();
+    }
+    return;
+  }
+  const db = await openDatabase(config, { poolSize: 1 });
   try {
-    await migrate(c);
+    const result = await applyMigrations(db.migrator, loadMigrations(), (line) => process.stdout.write(`${line}\n`));
+    process.stdout.write(`database is up to date (${result.applied.length} applied, ${result.alreadyApplied.length} already applied)\n`);
   } finally {
-    await c.close();
+    await db.close();
   }
 }
 
@@ -160,36 +175,36 @@ async function cmdKeys(config: Config, args: string[]): Promise<void> {
     const scopes = parseScopes(values.scopes);
     const rateLimit = values["rate-limit"] === undefined ? null : Number(values["rate-limit"]);
     if (rateLimit !== null && (!Number.isInteger(rateLimit) || rateLimit < 1)) throw new UsageError("--rate-limit must be a positive integer (requests per minute)");
-    const c = await buildContainer(config, { poolSize: 1 });
+    const db = await openDatabase(config, { poolSize: 1 });
     try {
-      const key = await createApiKey(c.db.prisma, { tenantId: values.tenant, name: values.name ?? "api key", scopes, rateLimit });
+      const key = await createApiKey(db.prisma, { tenantId: values.tenant, name: values.name ?? "api key", scopes, rateLimit });
       if (values.json) process.stdout.write(`${JSON.stringify({ id: key.id, tenant: key.tenantId, name: key.name, scopes: key.scopes, key: key.secret })}\n`);
       else process.stdout.write(`created ${key.id} for tenant ${key.tenantId} (${key.scopes.join(", ")})\n\n  ${key.secret}\n\nThis key is shown only once.\n`);
     } finally {
-      await c.close();
+      await db.close();
     }
     return;
   }
   if (action === "list") {
-    const c = await buildContainer(config, { poolSize: 1 });
+    const db = await openDatabase(config, { poolSize: 1 });
     try {
-      const keys = await listApiKeys(c.db.prisma, values.tenant);
+      const keys = await listApiKeys(db.prisma, values.tenant);
       if (values.json) process.stdout.write(`${JSON.stringify(keys)}\n`);
       else for (const k of keys) process.stdout.write(`${k.id}  ${k.tenantId}  ${k.prefix}…  ${k.scopes.join(",")}  ${k.revokedAt ? "revoked" : "active"}  ${k.name}\n`);
     } finally {
-      await c.close();
+      await db.close();
     }
     return;
   }
   if (action === "revoke") {
     const id = rest[0];
     if (!id) throw new UsageError("keys revoke needs a key id");
-    const c = await buildContainer(config, { poolSize: 1 });
+    const db = await openDatabase(config, { poolSize: 1 });
     try {
-      if (!(await revokeApiKey(c.db.prisma, id))) throw new UsageError(`no such key: ${id}`);
+      if (!(await revokeApiKey(db.prisma, id))) throw new UsageError(`no such key: ${id}`);
       process.stdout.write(`revoked ${id}\n`);
     } finally {
-      await c.close();
+      await db.close();
     }
     return;
   }

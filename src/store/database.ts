@@ -78,3 +78,8 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     },
   };
 }
+
+/** Opens the configured database: Postgres at `databaseUrl`, or the embedded PGlite in `dataDir`. */
+export async function openDatabase(config: { databaseUrl: string | undefined; dataDir: string }, opts: { poolSize?: number } = {}): Promise<Database> {
+  return config.databaseUrl ? connectPostgres(config.databaseUrl, opts) : openEmbedded(config.dataDir);
+}
