@@ -1,0 +1,117 @@
+import { performance } from "node:perf_hooks";
+import type { PrismaClient } from "../generated/prisma/client";
+
+/** What the expiry job needs: only the database. */
+export interface ExpireEventsDeps {
+  readonly prisma: PrismaClient;
+}
+
+/** One expiry run's limits and retention windows. */
+export interface ExpireEventsOptions {
+  /** The run's notion of "now"; every cutoff is computed from it (never from the database clock). */
+  readonly now: Date;
+  /** Most rows one DELETE statement removes, so each statement holds few row locks and finishes fast. */
+  readonly batchSize: number;
+  /** Acknowledged events older than this after their acknowledgement are deleted, seconds. */
+  readonly acknowledgedRetentionSeconds: number;
+  /** Dead events older than this after their death are deleted, seconds. */
+  readonly deadRetentionSeconds: number;
+  /** When set, pending/delivered events received longer ago than this are deleted too, seconds. */
+  readonly maxEventAgeSeconds?: number | undefined;
+  /**
+   * Wall-clock budget of the run, ms. No new statement starts once it is spent, except that the
+   * first pass always runs one statement per kind, so every kind makes progress on every run; the
+   * rest is left for the next run.
+   */
+  readonly timeBudgetMs: number;
+}
+
+/** Rows removed by one run, per kind, and whether the run got through everything that was due. */
+export interface ExpireEventsResult {
+  /** Acknowledged events deleted. */
+  readonly acknowledged: number;
+  /** Dead events deleted. */
+  readonly dead: number;
+  /** Pending/delivered events deleted for exceeding maxEventAgeSeconds. */
+  readonly stale: number;
+  /** DELETE statements that removed at least one row. */
+  readonly batches: number;
+  /** Wall-clock duration of the run, ms. */
+  readonly durationMs: number;
+  /** False when the time budget ran out before every kind came back with a short batch. */
+  readonly complete: boolean;
+}
+
+/** The kinds of rows the job removes, in the order one pass visits them. */
+export type ExpiryKind = "acknowledged" | "dead" | "stale";
+
+/**
+ * One bounded DELETE per kind. The status literal in each statement matches the predicate of a
+ * partial index (events_acknowledged_at_idx, events_dead_at_idx, events_deliverable_idx), so the
+ * planner reads only rows of that status in index order and stops after `limit` of them; it never
+ * scans or locks the whole table. SKIP LOCKED steps over rows an ack or a lease holds right now
+ * (they are picked up by a later run) instead of waiting on them, and lets two concurrent runs
+ * split the work instead of blocking each other.
+ */
+function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<number> {
+  switch (kind) {
+    case "acknowledged":
+      return prisma.$executeRaw`
+        DELETE FROM events WHERE id IN (
+          SELECT id FROM events
+          WHERE status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz
+          ORDER BY acknowledged_at LIMIT ${limit}::int
+          FOR UPDATE SKIP LOCKED)`;
+    case "dead":
+      return prisma.$executeRaw`
+        DELETE FROM events WHERE id IN (
+          SELECT id FROM events
+          WHERE status = 'dead' AND dead_at < ${cutoff}::timestamptz
+          ORDER BY dead_at LIMIT ${limit}::int
+          FOR UPDATE SKIP LOCKED)`;
+    case "stale":
+      // No ORDER BY: the deliverable index leads with tenant_id, so ordering by received_at would
+      // sort every deliverable row; without it the scan stops at the first `limit` matches.
+      return prisma.$executeRaw`
+        DELETE FROM events WHERE id IN (
+          SELECT id FROM events
+          WHERE status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz
+          LIMIT ${limit}::int
+          FOR UPDATE SKIP LOCKED)`;
+  }
+}
+
+/**
+ * Deletes expired events in batches of at most `batchSize` rows: acknowledged and dead events
+ * past their retention, and (only when maxEventAgeSeconds is set) pending/delivered events older
+ * than that. Kinds take turns one batch at a time, so a large backlog of one kind cannot starve the
+ * others: the first pass gives every kind one batch whatever the budget. Each kind stops at its first short batch. Returns what was removed.
+ */
+export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOptions): Promise<ExpireEventsResult> {
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError("batchSize must be a positive integer");
+  const started = performance.now();
+  const cutoff = (seconds: number) => new Date(opts.now.getTime() - seconds * 1000);
+  const cutoffs = new Map<ExpiryKind, Date>([
+    ["acknowledged", cutoff(opts.acknowledgedRetentionSeconds)],
+    ["dead", cutoff(opts.deadRetentionSeconds)],
+  ]);
+  if (opts.maxEventAgeSeconds !== undefined) cutoffs.set("stale", cutoff(opts.maxEventAgeSeconds));
+
+  const deleted: Record<ExpiryKind, number> = { acknowledged: 0, dead: 0, stale: 0 };
+  let batches = 0;
+  let complete = true;
+  const due = [...cutoffs.keys()];
+  pass: for (let first = true; due.length > 0; first = false) {
+    for (const kind of [...due]) {
+      if (!first && performance.now() - started >= opts.timeBudgetMs) {
+        complete = false;
+        break pass;
+      }
+      const n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, opts.batchSize);
+      if (n > 0) batches++;
+      deleted[kind] += n;
+      if (n < opts.batchSize) due.splice(due.indexOf(kind), 1);
+    }
+  }
+  return { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
+}

@@ -1,0 +1,167 @@
+import { connectPostgres, type Database } from "../../src/store/database";
+import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
+import { expireEvents, type ExpireEventsOptions } from "../../src/jobs/expire-events";
+import { createTestSchema } from "../helpers/harness";
+
+const HOUR = 3600;
+const DAY = 86_400;
+/** A fixed clock: every timestamp below is relative to it, so the test never depends on the wall clock. */
+const NOW = new Date("2030-06-01T12:00:00.000Z");
+const ago = (seconds: number) => new Date(NOW.getTime() - seconds * 1000);
+
+type Status = "pending" | "delivered" | "acknowledged" | "dead";
+
+describe("expireEvents (real Postgres)", () => {
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let db: Database;
+
+  beforeEach(async () => {
+    schema = await createTestSchema();
+    db = connectPostgres(schema.url, { poolSize: 3 });
+    await applyMigrations(db.migrator, loadMigrations());
+  });
+  afterEach(async () => {
+    await db.close();
+    await schema.drop();
+  });
+
+  /** Inserts `count` rows of one status with the given timestamps; ids carry `tag` so tests can find them. */
+  async function seed(tag: string, count: number, row: { tenant?: string; status: Status; receivedAt: Date; acknowledgedAt?: Date; deadAt?: Date }) {
+    await db.migrator.query(
+      `INSERT INTO events (id, tenant_id, type, payload, body_hash, status, received_at, acknowledged_at, dead_at)
+       SELECT $1 || '_' || g, $2, 'test.seeded', '{}'::jsonb, repeat('0', 64), $3::event_status, $4::timestamptz, $5::timestamptz, $6::timestamptz
+       FROM generate_series(1, $7::int) AS g`,
+      [tag, row.tenant ?? "tenant-a", row.status, row.receivedAt.toISOString(), row.acknowledgedAt?.toISOString() ?? null, row.deadAt?.toISOString() ?? null, count],
+    );
+  }
+
+  async function remaining(): Promise<Record<string, number>> {
+    const rows = await db.migrator.query<{ tag: string; n: string }>(
+      "SELECT split_part(id, '_', 1) AS tag, count(*) AS n FROM events GROUP BY 1 ORDER BY 1",
+    );
+    return Object.fromEntries(rows.map((r) => [r.tag, Number(r.n)]));
+  }
+
+  const base: ExpireEventsOptions = {
+    now: NOW,
+    batchSize: 1000,
+    acknowledgedRetentionSeconds: 7 * DAY,
+    deadRetentionSeconds: 14 * DAY,
+    timeBudgetMs: 60_000,
+  };
+
+  /** One set of rows covering every status on both sides of each cutoff. */
+  async function seedMix() {
+    await seed("ackold", 5, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    await seed("ackfresh", 4, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(6 * DAY) });
+    await seed("deadold", 3, { status: "dead", receivedAt: ago(60 * DAY), deadAt: ago(15 * DAY) });
+    // Acknowledged 10 days ago is past the ack window but inside the dead window: a dead row that old stays.
+    await seed("deadfresh", 2, { status: "dead", receivedAt: ago(60 * DAY), deadAt: ago(10 * DAY) });
+    await seed("pendold", 6, { status: "pending", receivedAt: ago(365 * DAY) });
+    await seed("pendnew", 2, { status: "pending", receivedAt: ago(HOUR) });
+    await seed("delivold", 7, { status: "delivered", receivedAt: ago(365 * DAY) });
+    await seed("delivnew", 1, { status: "delivered", receivedAt: ago(HOUR) });
+  }
+
+  test("deletes acknowledged and dead rows past retention and keeps fresh ones and every pending/delivered row", async () => {
+    await seedMix();
+    const result = await expireEvents({ prisma: db.prisma }, base);
+    expect(result).toMatchObject({ acknowledged: 5, dead: 3, stale: 0, complete: true });
+    expect(await remaining()).toEqual({ ackfresh: 4, deadfresh: 2, pendold: 6, pendnew: 2, delivold: 7, delivnew: 1 });
+
+    // A second run finds nothing more to do.
+    expect(await expireEvents({ prisma: db.prisma }, base)).toMatchObject({ acknowledged: 0, dead: 0, stale: 0, batches: 0, complete: true });
+  });
+
+  test("the cutoff is exclusive and computed from the `now` passed in, not the database clock", async () => {
+    await seed("edge", 1, { status: "acknowledged", receivedAt: ago(8 * DAY), acknowledgedAt: ago(7 * DAY) });
+    await seed("past", 1, { status: "acknowledged", receivedAt: ago(8 * DAY), acknowledgedAt: ago(7 * DAY + 1) });
+    expect((await expireEvents({ prisma: db.prisma }, base)).acknowledged).toBe(1);
+    expect(await remaining()).toEqual({ edge: 1 });
+    // Move the clock one second on: the edge row is now past retention.
+    const later = await expireEvents({ prisma: db.prisma }, { ...base, now: new Date(NOW.getTime() + 1000) });
+    expect(later.acknowledged).toBe(1);
+    expect(await remaining()).toEqual({});
+  });
+
+  test("with maxEventAgeSeconds set, pending and delivered rows older than it go too", async () => {
+    await seedMix();
+    const result = await expireEvents({ prisma: db.prisma }, { ...base, maxEventAgeSeconds: 30 * DAY });
+    expect(result).toMatchObject({ acknowledged: 5, dead: 3, stale: 13, complete: true });
+    expect(await remaining()).toEqual({ ackfresh: 4, deadfresh: 2, pendnew: 2, delivnew: 1 });
+  });
+
+  test("each statement deletes at most batchSize rows: 35 rows in batches of 10 take 4 batches", async () => {
+    await seed("ackold", 35, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    const result = await expireEvents({ prisma: db.prisma }, { ...base, batchSize: 10 });
+    expect(result).toMatchObject({ acknowledged: 35, dead: 0, stale: 0, batches: 4, complete: true });
+    expect(await remaining()).toEqual({});
+  });
+
+  test("a spent time budget stops the run early with complete=false; the next runs finish the work", async () => {
+    await seed("ackold", 35, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    await seed("deadold", 5, { status: "dead", receivedAt: ago(60 * DAY), deadAt: ago(15 * DAY) });
+    // A zero budget still runs one statement per kind, so every kind makes progress on every run.
+    const first = await expireEvents({ prisma: db.prisma }, { ...base, batchSize: 10, timeBudgetMs: 0 });
+    expect(first).toMatchObject({ acknowledged: 10, dead: 5, batches: 2, complete: false });
+    expect(await remaining()).toEqual({ ackold: 25 });
+
+    let runs = 1;
+    let last = first;
+    while (!last.complete) {
+      last = await expireEvents({ prisma: db.prisma }, { ...base, batchSize: 10, timeBudgetMs: 0 });
+      runs++;
+      expect(runs).toBeLessThan(10);
+    }
+    expect(runs).toBe(4); // 10 + 10 + 10 + 5
+    expect(await remaining()).toEqual({});
+  });
+
+  test("rows of every tenant are handled", async () => {
+    for (const tenant of ["tenant-a", "tenant-b", "tenant-c"]) {
+      await seed(`old${tenant.slice(-1)}`, 4, { tenant, status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+      await seed(`fresh${tenant.slice(-1)}`, 2, { tenant, status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(DAY) });
+      await seed(`dead${tenant.slice(-1)}`, 1, { tenant, status: "dead", receivedAt: ago(60 * DAY), deadAt: ago(20 * DAY) });
+    }
+    const result = await expireEvents({ prisma: db.prisma }, { ...base, batchSize: 5 });
+    expect(result).toMatchObject({ acknowledged: 12, dead: 3, complete: true });
+    expect(await remaining()).toEqual({ fresha: 2, freshb: 2, freshc: 2 });
+  });
+
+  test("a row locked by another transaction is skipped, not waited on, and expires on a later run", async () => {
+    await seed("ackold", 3, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    // Hold a row lock the way a concurrent ack or lease would.
+    const holder = connectPostgres(schema.url, { poolSize: 1 });
+    try {
+      await holder.prisma.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT id FROM events WHERE id = 'ackold_1' FOR UPDATE`;
+        const result = await expireEvents({ prisma: db.prisma }, base);
+        expect(result.acknowledged).toBe(2);
+      });
+    } finally {
+      await holder.close();
+    }
+    expect(await remaining()).toEqual({ ackold: 1 });
+    expect((await expireEvents({ prisma: db.prisma }, base)).acknowledged).toBe(1);
+  });
+
+  test("each delete reads the partial index of its status instead of scanning the table", async () => {
+    await seed("pend", 20_000, { status: "pending", receivedAt: ago(HOUR) });
+    await seed("ackold", 500, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    await seed("deadold", 500, { status: "dead", receivedAt: ago(30 * DAY), deadAt: ago(20 * DAY) });
+    await db.migrator.query("ANALYZE events");
+    for (const [status, column, index] of [
+      ["acknowledged", "acknowledged_at", "events_acknowledged_at_idx"],
+      ["dead", "dead_at", "events_dead_at_idx"],
+    ] as const) {
+      const plan = await db.migrator.query<{ "QUERY PLAN": string }>(
+        `EXPLAIN DELETE FROM events WHERE id IN (SELECT id FROM events WHERE status = '${status}' AND ${column} < $1::timestamptz
+         ORDER BY ${column} LIMIT $2::int FOR UPDATE SKIP LOCKED)`,
+        [ago(7 * DAY).toISOString(), 100],
+      );
+      const text = plan.map((r) => r["QUERY PLAN"]).join("\n");
+      expect(text).toContain(index);
+      expect(text).not.toMatch(/Seq Scan on events/);
+    }
+  });
+});
