@@ -7,6 +7,7 @@ import { startApi } from "../api/server";
 import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../store/api-keys";
 import { startIngestWorker } from "../../workers/ingest";
+import { startScheduler } from "../../workers/scheduler";
 import { createSqsClient } from "../queue/sqs-queue";
 import { openDatabase } from "../store/database";
 import { createQueues } from "../queue/create-queues";
@@ -20,6 +21,7 @@ const USAGE = `usage: triggers <command>
   start                  API + ingest worker + scheduler in one process (embedded defaults)
   api                    the HTTP API
   worker                 the ingest worker (SQS -> Postgres)
+  scheduler              scheduled maintenance (event expiry) on BullMQ, or a timer without REDIS_URL
   migrate                apply database migrations
   keys create --tenant T --scopes s1,s2 [--name N] [--rate-limit N] [--json]
   keys list [--tenant T] [--json]
@@ -81,6 +83,7 @@ async function cmdStart(config: Config): Promise<void> {
   const c = await buildContainer(config);
   await migrate(c);
   const worker = startIngestWorker(c);
+  const scheduler = await startScheduler(c);
   const api = await startApi(c);
   const dev = await ensureDevKey(c.db.prisma, config.dataDir);
   const base = `http://${config.host}:${api.port}`;
@@ -100,6 +103,7 @@ async function cmdStart(config: Config): Promise<void> {
   onShutdown(c, async () => {
     await api.close();
     await worker.stop();
+    await scheduler.close();
     await c.close();
   });
 }
@@ -120,6 +124,17 @@ async function cmdWorker(config: Config): Promise<void> {
   const metrics = startMetricsServer(c);
   onShutdown(c, async () => {
     await worker.stop();
+    await metrics.close();
+    await c.close();
+  });
+}
+
+async function cmdScheduler(config: Config): Promise<void> {
+  const c = await buildContainer(config);
+  const scheduler = await startScheduler(c);
+  const metrics = startMetricsServer(c);
+  onShutdown(c, async () => {
+    await scheduler.close();
     await metrics.close();
     await c.close();
   });
@@ -244,6 +259,8 @@ async function main(argv: string[]): Promise<void> {
       return cmdApi(config);
     case "worker":
       return cmdWorker(config);
+    case "scheduler":
+      return cmdScheduler(config);
     case "migrate":
       return cmdMigrate(config);
     case "keys":

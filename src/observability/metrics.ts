@@ -99,6 +99,11 @@ export function createMetrics() {
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
+    expiryFailures: new Counter({
+      name: "triggers_expiry_failures_total",
+      help: "Expiry runs that failed for good (BullMQ: after the last attempt; embedded timer: every failed run)",
+      registers: [registry],
+    }),
     expiryDuration: new Histogram({
       name: "triggers_expiry_run_seconds",
       help: "Duration of expiry runs",

@@ -1,0 +1,158 @@
+import { Redis } from "ioredis";
+import { Queue, Worker, type Job } from "bullmq";
+import type { Container } from "../src/container";
+import { expireEvents, type ExpireEventsDeps, type ExpireEventsOptions, type ExpireEventsResult } from "../src/jobs/expire-events";
+
+/** The expiry job's signature; the wiring takes it as a parameter so tests can make a run fail. */
+export type ExpireFn = (deps: ExpireEventsDeps, opts: ExpireEventsOptions) => Promise<ExpireEventsResult>;
+
+/** Overrides of the wiring, for tests; production uses the defaults from config. */
+export interface SchedulerOptions {
+  /** The job function (default expireEvents). */
+  readonly expire?: ExpireFn;
+  /** Tick interval, ms (default EXPIRY_INTERVAL_SECONDS × 1000). */
+  readonly everyMs?: number;
+  /** First delay of BullMQ's exponential retry backoff, ms (default 1000: 1 s, 2 s, 4 s, 8 s). */
+  readonly backoffMs?: number;
+  /** Attempts per tick before a run counts as failed for good (default 5). */
+  readonly attempts?: number;
+  /** Delay of the first run on the embedded timer, ms (default 1000). */
+  readonly firstRunDelayMs?: number;
+}
+
+/** A started scheduler; close() stops it after the run in progress, if any. */
+export interface RunningScheduler {
+  close(): Promise<void>;
+}
+
+/** The one job scheduler id: every scheduler process upserts the same one, so each tick is one job. */
+export const EXPIRE_EVENTS_JOB = "expire-events";
+
+/** The BullMQ queue of scheduled maintenance for a deployment prefix. */
+export function maintenanceQueueName(redisPrefix: string): string {
+  return `${redisPrefix}-maintenance`;
+}
+
+/**
+ * Runs expireEvents once with the retention settings of config, then records metrics and a log
+ * line. A run may take most of one interval but no more, so runs on a healthy system never overlap.
+ */
+async function runExpiry(c: Container, expire: ExpireFn, everyMs: number): Promise<ExpireEventsResult> {
+  const r = c.config.retention;
+  const result = await expire(
+    { prisma: c.db.prisma },
+    {
+      now: new Date(),
+      batchSize: r.batchSize,
+      acknowledgedRetentionSeconds: r.acknowledgedSeconds,
+      deadRetentionSeconds: r.deadSeconds,
+      maxEventAgeSeconds: r.maxEventAgeSeconds,
+      timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
+    },
+  );
+  for (const kind of ["acknowledged", "dead", "stale"] as const) {
+    if (result[kind] > 0) c.metrics.expiryDeleted.inc({ kind }, result[kind]);
+  }
+  c.metrics.expiryDuration.observe(result.durationMs / 1000);
+  const { acknowledged, dead, stale, batches, durationMs, complete } = result;
+  c.logger.info({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete }, "expiry run finished");
+  return result;
+}
+
+/**
+ * Starts the scheduled maintenance of this process. With REDIS_URL: one BullMQ job scheduler
+ * (upserted under a stable id, so any number of scheduler processes register one schedule and each
+ * tick runs on exactly one of them) plus a worker that runs expiry with bounded retries. Without
+ * it (embedded default): the same run on an in-process timer.
+ */
+export async function startScheduler(c: Container, opts: SchedulerOptions = {}): Promise<RunningScheduler> {
+  const expire = opts.expire ?? expireEvents;
+  const everyMs = opts.everyMs ?? c.config.retention.intervalSeconds * 1000;
+  if (!c.config.redisUrl) return startTimer(c, expire, everyMs, opts.firstRunDelayMs ?? 1000);
+
+  // BullMQ's own connections: its blocking commands need maxRetriesPerRequest null, unlike the
+  // container's fail-fast client. Errors reconnect in the background; they are not fatal.
+  const connection = (role: string) => {
+    const redis = new Redis(c.config.redisUrl!, { maxRetriesPerRequest: null, connectionName: `${c.config.redisPrefix}-scheduler-${role}` });
+    redis.on("error", (err) => c.logger.warn({ err, role }, "scheduler redis connection error"));
+    return redis;
+  };
+  const queueConnection = connection("queue");
+  const workerConnection = connection("worker");
+  const name = maintenanceQueueName(c.config.redisPrefix);
+  const attempts = opts.attempts ?? 5;
+  const queue = new Queue(name, { connection: queueConnection });
+  const worker = new Worker(name, async (job: Job) => {
+    if (job.name !== EXPIRE_EVENTS_JOB) throw new Error(`unknown maintenance job: ${job.name}`);
+    return runExpiry(c, expire, everyMs);
+  }, { connection: workerConnection, concurrency: 1 });
+  worker.on("failed", (job, err) => {
+    if (!job) return;
+    const final = job.finishedOn !== undefined || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) {
+      c.metrics.expiryFailures.inc();
+      c.logger.error({ err, job: job.name, jobId: job.id, attemptsMade: job.attemptsMade }, "expiry run failed; giving up until the next tick");
+    } else {
+      c.logger.warn({ err, job: job.name, jobId: job.id, attemptsMade: job.attemptsMade, attempts }, "expiry run failed; will retry");
+    }
+  });
+  worker.on("error", (err) => c.logger.error({ err }, "scheduler worker error"));
+
+  const close = async () => {
+    await worker.close();
+    await queue.close();
+    await Promise.allSettled([queueConnection.quit(), workerConnection.quit()]);
+  };
+  try {
+    await queue.upsertJobScheduler(
+      EXPIRE_EVENTS_JOB,
+      { every: everyMs },
+      {
+        name: EXPIRE_EVENTS_JOB,
+        opts: {
+          attempts,
+          backoff: { type: "exponential", delay: opts.backoffMs ?? 1000 },
+          // Keep a short history for inspection without growing Redis without bound.
+          removeOnComplete: 100,
+          removeOnFail: 1000,
+        },
+      },
+    );
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  c.logger.info({ queue: name, everyMs }, "scheduler started (BullMQ)");
+  return { close };
+}
+
+/**
+ * The embedded scheduler: a timer that re-arms after each run (rather than a fixed setInterval),
+ * so a run slower than the interval never overlaps the next. A failed run is reported and simply
+ * tried again at the next tick; there is no other retry.
+ */
+function startTimer(c: Container, expire: ExpireFn, everyMs: number, firstRunDelayMs: number): RunningScheduler {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => {
+    running = runExpiry(c, expire, everyMs).then(
+      () => undefined,
+      (err: unknown) => {
+        c.metrics.expiryFailures.inc();
+        c.logger.error({ err, job: EXPIRE_EVENTS_JOB }, "expiry run failed; trying again at the next tick");
+      },
+    ).finally(() => {
+      if (!stopped) timer = setTimeout(tick, everyMs);
+    });
+  };
+  timer = setTimeout(tick, firstRunDelayMs);
+  c.logger.info({ everyMs }, "scheduler started (in-process timer, no REDIS_URL)");
+  return {
+    async close() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
