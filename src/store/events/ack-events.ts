@@ -1,38 +1,83 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import { ConflictError } from "../../errors";
 
+/** The reason a lease-bound operation was refused. */
+export const leaseExpired = () =>
+  new ConflictError("lease_expired", "the lease is no longer current; the event may have been redelivered");
+
+export interface AckResult {
+  readonly id: string;
+  readonly acknowledged_at: Date;
+  /** False when the event was already acknowledged (an idempotent repeat). */
+  readonly newly: boolean;
+}
+
 /**
- * Acknowledges one event of a tenant. Idempotent: acknowledging twice keeps the first time.
- * With `leaseId`, the ack is refused (409 lease_expired) unless that lease is still the current one
- * or the event is already acknowledged. Returns null when the tenant has no such event.
+ * Acknowledges one event of a tenant, in one statement. Idempotent: acknowledging twice keeps the
+ * first time. With `leaseId`, the ack is refused (409 lease_expired) unless that lease is still
+ * the current one or the event is already acknowledged. Returns null when the tenant has no such event.
  */
-export async function ackEvent(
-  prisma: PrismaClient,
-  tenantId: string,
-  eventId: string,
-  leaseId?: string,
-): Promise<{ id: string; acknowledged_at: Date } | null> {
-  if (leaseId !== undefined) {
-    const current = await prisma.$queryRawUnsafe<Array<{ status: string; current: boolean }>>(
-      `SELECT status::text AS status, (lease_id = $3::uuid AND lease_expires_at > now()) AS current
-       FROM events WHERE id = $1 AND tenant_id = $2`,
-      eventId,
-      tenantId,
-      leaseId,
-    );
-    const row = current[0];
-    if (!row) return null;
-    if (row.status !== "acknowledged" && row.current !== true) {
-      throw new ConflictError("lease_expired", "the lease is no longer current; the event may have been redelivered");
-    }
-  }
-  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; acknowledged_at: Date }>>(
-    `UPDATE events SET status = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, now()),
-       lease_id = NULL, lease_expires_at = NULL
-     WHERE id = $1 AND tenant_id = $2
-     RETURNING id, acknowledged_at`,
+export async function ackEvent(prisma: PrismaClient, tenantId: string, eventId: string, leaseId?: string): Promise<AckResult | null> {
+  // The row lock in `target` makes the lease check and the update one atomic step.
+  const rows = await prisma.$queryRawUnsafe<
+    Array<{ prior: string; current: boolean; id: string | null; acknowledged_at: Date | null }>
+  >(
+    `WITH target AS (
+       SELECT id, status,
+              (status = 'delivered' AND lease_id = $3::uuid AND lease_expires_at > now()) AS current
+       FROM events WHERE id = $1 AND tenant_id = $2
+       FOR UPDATE
+     ),
+     updated AS (
+       UPDATE events e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
+         lease_id = NULL, lease_expires_at = NULL
+       FROM target t
+       WHERE e.id = t.id AND ($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)
+       RETURNING e.id, e.acknowledged_at
+     )
+     SELECT t.status::text AS prior, COALESCE(t.current, false) AS current, u.id, u.acknowledged_at
+     FROM target t LEFT JOIN updated u ON true`,
     eventId,
     tenantId,
+    leaseId ?? null,
   );
-  return rows[0] ?? null;
+  const row = rows[0];
+  if (!row) return null;
+  if (row.id === null || row.acknowledged_at === null) throw leaseExpired();
+  return { id: row.id, acknowledged_at: new Date(row.acknowledged_at), newly: row.prior !== "acknowledged" };
+}
+
+export interface AckManyResult {
+  /** Ids now acknowledged (including ones that already were), in request order. */
+  readonly acknowledged: string[];
+  /** Ids the tenant has no event for (another tenant's ids included), in request order. */
+  readonly notFound: string[];
+  /** How many of `acknowledged` were not acknowledged before. */
+  readonly newly: number;
+}
+
+/**
+ * Acknowledges many events of a tenant in one statement. Idempotent per id; duplicates in `ids`
+ * count once. Ids of other tenants are reported as not found, exactly like ids that never existed.
+ */
+export async function ackEvents(prisma: PrismaClient, tenantId: string, ids: readonly string[]): Promise<AckManyResult> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return { acknowledged: [], notFound: [], newly: 0 };
+  // `prior` is read under FOR UPDATE, so it is the latest committed status even when a concurrent
+  // ack raced this one; the metrics then count every event exactly once.
+  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; newly: boolean }>>(
+    `UPDATE events e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
+       lease_id = NULL, lease_expires_at = NULL
+     FROM (SELECT id, status FROM events WHERE tenant_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE) prior
+     WHERE e.id = prior.id
+     RETURNING e.id, prior.status <> 'acknowledged' AS newly`,
+    tenantId,
+    unique,
+  );
+  const done = new Set(rows.map((r) => r.id));
+  return {
+    acknowledged: unique.filter((id) => done.has(id)),
+    notFound: unique.filter((id) => !done.has(id)),
+    newly: rows.filter((r) => r.newly).length,
+  };
 }

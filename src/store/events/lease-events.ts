@@ -1,27 +1,46 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import { EVENT_COLUMNS, type EventRow } from "./event-row";
+import { filterSql, type InboxFilter } from "./inbox-filter";
 
 export interface LeaseOptions {
   readonly tenantId: string;
   readonly limit: number;
   readonly visibilitySeconds: number;
   readonly maxDeliveries: number;
+  readonly filter?: InboxFilter;
 }
+
+export interface LeaseResult {
+  /** The leased events, oldest first, each with a fresh lease_id and lease_expires_at. */
+  readonly events: EventRow[];
+  /** More deliverable events matched the filter beyond this batch. */
+  readonly hasMore: boolean;
+  /** Events found past max deliveries and turned dead instead of being handed out. */
+  readonly dead: number;
+}
+
+const RETURNING = EVENT_COLUMNS.split(",")
+  .map((c) => `e.${c.trim()}`)
+  .join(", ");
 
 /**
  * Leases up to `limit` deliverable events of one tenant (pending, or delivered with an expired
- * lease), oldest first, in one statement. Rows locked by a concurrent lease are skipped, so two
- * consumers never receive the same event inside one lease. An event that already had
- * `maxDeliveries` deliveries becomes dead instead of being handed out again.
+ * lease; both have available_at <= now()), oldest first, in one statement. Rows locked by a
+ * concurrent lease are skipped, so two consumers never receive the same event inside one lease.
+ * An event that already had `maxDeliveries` deliveries becomes dead instead of being handed out.
+ *
+ * The scan walks events_deliverable_idx (tenant_id, received_at, id) in order; `has_more` is
+ * answered in the same statement by probing that index just past the last candidate, which saves
+ * a round trip per poll.
  */
-export async function leaseEvents(
-  prisma: PrismaClient,
-  opts: LeaseOptions,
-): Promise<{ events: EventRow[]; hasMore: boolean }> {
-  const rows = await prisma.$queryRawUnsafe<EventRow[]>(
+export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Promise<LeaseResult> {
+  const params: unknown[] = [opts.tenantId, opts.limit, opts.visibilitySeconds, opts.maxDeliveries];
+  const filter = filterSql(opts.filter ?? {}, params);
+  const moreFilter = filterSql(opts.filter ?? {}, params, "m");
+  const rows = await prisma.$queryRawUnsafe<Array<EventRow & { has_more: boolean | null }>>(
     `WITH candidates AS (
-       SELECT id, delivery_count FROM events
-       WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()
+       SELECT id, delivery_count, received_at FROM events
+       WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()${filter}
        ORDER BY received_at, id
        LIMIT $2
        FOR UPDATE SKIP LOCKED
@@ -37,18 +56,22 @@ export async function leaseEvents(
          available_at = CASE WHEN c.delivery_count >= $4 THEN e.available_at ELSE now() + make_interval(secs => $3) END
        FROM candidates c
        WHERE e.id = c.id
-       RETURNING ${EVENT_COLUMNS.split(",").map((c) => `e.${c.trim()}`).join(", ")}
-     )
-     SELECT * FROM updated ORDER BY received_at, id`,
-    opts.tenantId,
-    opts.limit,
-    opts.visibilitySeconds,
-    opts.maxDeliveries,
+       RETURNING ${RETURNING}
+     ),
+     last AS (SELECT received_at, id FROM candidates ORDER BY received_at DESC, id DESC LIMIT 1)
+     SELECT u.*, EXISTS (
+       SELECT 1 FROM events m, last l
+       WHERE m.tenant_id = $1 AND m.status IN ('pending', 'delivered') AND m.available_at <= now()
+         AND (m.received_at, m.id) > (l.received_at, l.id)${moreFilter}
+     ) AS has_more
+     FROM updated u ORDER BY u.received_at, u.id`,
+    ...params,
   );
-  const events = rows.filter((r) => r.status === "delivered");
-  const more = await prisma.$queryRawUnsafe<Array<{ more: boolean }>>(
-    `SELECT EXISTS (SELECT 1 FROM events WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()) AS more`,
-    opts.tenantId,
-  );
-  return { events, hasMore: more[0]?.more === true };
+  const events: EventRow[] = [];
+  let dead = 0;
+  for (const { has_more: _ignored, ...row } of rows) {
+    if (row.status === "delivered") events.push(row);
+    else dead++;
+  }
+  return { events, hasMore: rows[0]?.has_more === true, dead };
 }

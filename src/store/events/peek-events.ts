@@ -1,0 +1,52 @@
+import type { PrismaClient } from "../../generated/prisma/client";
+import { EVENT_COLUMNS, type EventRow } from "./event-row";
+import { filterSql, type InboxFilter } from "./inbox-filter";
+import type { KeysetPosition } from "./cursor";
+
+export const EVENT_STATUSES = ["pending", "delivered", "acknowledged", "dead"] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
+
+export interface PeekOptions {
+  readonly tenantId: string;
+  readonly limit: number;
+  /** Only events in this status; undefined lists every status. */
+  readonly status?: EventStatus | undefined;
+  readonly filter?: InboxFilter;
+  /** Start strictly after this position (from the previous page's cursor). */
+  readonly after?: KeysetPosition | undefined;
+}
+
+/**
+ * Lists a tenant's events in (received_at, id) order without leasing or locking anything.
+ * Keyset pagination: a walk over every page sees each event that existed when it began exactly
+ * once, however many events arrive meanwhile.
+ *
+ * Each status is read through events_tenant_status_received_idx (tenant_id, status, received_at,
+ * id) by its own ordered, limited scan, and the at most 4 × limit rows are merged; so listing
+ * every status needs no extra full index on (tenant_id, received_at, id) that ingest would pay for.
+ */
+export async function peekEvents(prisma: PrismaClient, opts: PeekOptions): Promise<{ events: EventRow[]; next: KeysetPosition | null }> {
+  const statuses = opts.status === undefined ? [...EVENT_STATUSES] : [opts.status];
+  const params: unknown[] = [opts.tenantId, statuses, opts.limit + 1];
+  let where = filterSql(opts.filter ?? {}, params);
+  if (opts.after) {
+    params.push(opts.after.receivedAt, opts.after.id);
+    where += ` AND (received_at, id) > ($${params.length - 1}::timestamptz, $${params.length})`;
+  }
+  const rows = await prisma.$queryRawUnsafe<EventRow[]>(
+    `SELECT p.* FROM unnest($2::event_status[]) AS s(status)
+     CROSS JOIN LATERAL (
+       SELECT ${EVENT_COLUMNS} FROM events
+       WHERE tenant_id = $1 AND status = s.status${where}
+       ORDER BY received_at, id
+       LIMIT $3
+     ) p
+     ORDER BY p.received_at, p.id
+     LIMIT $3`,
+    ...params,
+  );
+  const more = rows.length > opts.limit;
+  const events = more ? rows.slice(0, opts.limit) : rows;
+  const last = events[events.length - 1];
+  return { events, next: more && last ? { receivedAt: new Date(last.received_at), id: last.id } : null };
+}
