@@ -1,0 +1,146 @@
+/**
+ * Worker drain rate: events/s from a pre-filled SQS queue into Postgres, next to two baselines
+ * measured in the same run on the same queue emulator and database:
+ *   - receive+delete alone (the queue's own ceiling for this receiver count),
+ *   - one-statement INSERT … unnest alone (the database's ceiling for 10-row batches).
+ * Prints the ratio of the worker's rate to the smaller baseline (aim >= 0.8).
+ *   BENCH_EVENTS (default 20000), BENCH_RECEIVERS (default 4)
+ */
+import { loadConfig } from "../src/config";
+import { newEventId } from "../src/domain/ids";
+import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event";
+import { IngestWorker } from "../src/ingest/ingest-worker";
+import { createLogger } from "../src/observability/logger";
+import { createMetrics } from "../src/observability/metrics";
+import { createQueues } from "../src/queue/create-queues";
+import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
+import { connectPostgres } from "../src/store/database";
+import { insertEvents } from "../src/store/events/insert-events";
+import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
+import { benchSchema, fmt, spawnEmulator } from "./support";
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 4);
+
+function makeEvents(n: number): QueuedEvent[] {
+  const receivedAt = new Date().toISOString();
+  return Array.from({ length: n }, (_, i) => ({
+    v: 1 as const,
+    id: newEventId(),
+    tenant_id: `tenant-${i % 8}`,
+    type: "order.created",
+    source: "bench",
+    payload: { order: i, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) },
+    tags: ["bench"],
+    occurred_at: null,
+    idempotency_key: null,
+    body_hash: "0".repeat(64),
+    received_at: receivedAt,
+  }));
+}
+
+async function fill(queue: SqsQueue, events: QueuedEvent[]): Promise<void> {
+  const chunks: QueuedEvent[][] = [];
+  for (let i = 0; i < events.length; i += 10) chunks.push(events.slice(i, i + 10));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++]!;
+        const out = await queue.sendBatch(chunk.map((e, j) => ({ id: String(j), body: encodeQueuedEvent(e) })));
+        if (out.some((o) => !o.ok)) throw new Error("fill failed");
+      }
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const emulator = await spawnEmulator();
+  const schema = await benchSchema();
+  const config = loadConfig({ DATABASE_URL: schema.url, SQS_ENDPOINT: emulator.endpoint, LOG_LEVEL: "warn" });
+  const db = connectPostgres(schema.url, { poolSize: RECEIVERS + 2 });
+  const sqs = createSqsClient({ region: config.sqs.region, endpoint: emulator.endpoint });
+  try {
+    await applyMigrations(db.migrator, loadMigrations());
+    const makeQueue = async (name: string) =>
+      new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);
+
+    // Baseline 1: receive + delete only.
+    const q1 = await makeQueue("bench-raw-queue");
+    await fill(q1, makeEvents(EVENTS));
+    let drained = 0;
+    let t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: RECEIVERS }, async () => {
+        for (;;) {
+          const msgs = await q1.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 60 });
+          if (msgs.length === 0) {
+            if (drained >= EVENTS) return;
+            continue;
+          }
+          await q1.deleteBatch(msgs.map((m) => m.receiptHandle));
+          drained += msgs.length;
+        }
+      }),
+    );
+    const queueRate = EVENTS / ((performance.now() - t0) / 1000);
+
+    // Baseline 2: one-statement inserts of 10 rows, same concurrency.
+    const rows = makeEvents(EVENTS);
+    let next = 0;
+    t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: RECEIVERS }, async () => {
+        while (next < rows.length) {
+          const batch = rows.slice(next, next + 10);
+          next += 10;
+          await insertEvents(db.prisma, batch);
+        }
+      }),
+    );
+    const insertRate = EVENTS / ((performance.now() - t0) / 1000);
+
+    // The worker itself: receive, insert, delete.
+    const q3 = await makeQueue("bench-worker-queue");
+    await fill(q3, makeEvents(EVENTS));
+    const metrics = createMetrics();
+    const worker = new IngestWorker(
+      { prisma: db.prisma, queue: q3, logger: createLogger("warn"), metrics },
+      { receivers: RECEIVERS, waitSeconds: 1, visibilitySeconds: 60 },
+    );
+    const before = Number((await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM events"))[0]!.n);
+    t0 = performance.now();
+    worker.start();
+    for (;;) {
+      const n = Number((await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM events"))[0]!.n);
+      if (n - before >= EVENTS) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const workerRate = EVENTS / ((performance.now() - t0) / 1000);
+    await worker.stop();
+    const batches = (await metrics.workerBatches.get()).values[0]?.value ?? 0;
+
+    const floor = Math.min(queueRate, insertRate);
+    process.stdout.write(
+      [
+        `bench:drain  events=${EVENTS} receivers=${RECEIVERS}`,
+        `  baseline receive+delete only : ${fmt(queueRate)} events/s`,
+        `  baseline insert only (10/stmt): ${fmt(insertRate)} events/s`,
+        `  worker (receive+insert+delete): ${fmt(workerRate)} events/s`,
+        `  ratio worker / min(baselines) : ${fmt(workerRate / floor, 2)}  (aim >= 0.80)`,
+        `  rows per worker INSERT (mean) : ${fmt(EVENTS / Math.max(1, batches), 1)}`,
+        "",
+      ].join("\n"),
+    );
+  } finally {
+    sqs.destroy();
+    await db.close();
+    await schema.drop();
+    emulator.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

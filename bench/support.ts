@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { Client } from "pg";
+
+/** Local Postgres database the benchmarks use (created if missing); each run gets its own schema. */
+export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/triggers_bench";
+
+/** Creates the bench database if needed and a fresh schema; returns its URL and a drop function. */
+export async function benchSchema(): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
+  const u = new URL(BENCH_DATABASE_URL);
+  const dbName = u.pathname.slice(1);
+  const adminUrl = new URL(BENCH_DATABASE_URL);
+  adminUrl.pathname = "/postgres";
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  if ((await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [dbName])).rowCount === 0) {
+    await admin.query(`CREATE DATABASE "${dbName}"`);
+  }
+  await admin.end();
+  const schema = `bench_${randomBytes(4).toString("hex")}`;
+  const c = new Client({ connectionString: BENCH_DATABASE_URL });
+  await c.connect();
+  await c.query(`CREATE SCHEMA "${schema}"`);
+  await c.end();
+  return {
+    url: `${BENCH_DATABASE_URL}?schema=${schema}`,
+    schema,
+    async drop() {
+      const d = new Client({ connectionString: BENCH_DATABASE_URL });
+      await d.connect();
+      await d.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await d.end();
+    },
+  };
+}
+
+/** Starts the SQS emulator as its own process on 127.0.0.1 (as in production, the queue is not in the worker's process). */
+export async function spawnEmulator(): Promise<{ endpoint: string; process: ChildProcess; stop(): void }> {
+  const cli = join(__dirname, "..", "src", "cli", "main.js");
+  const child = spawn(process.execPath, [cli, "sqs-emulator", "--port", "0", "--queue", "bench-unused"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once("line", (l) => {
+      rl.close();
+      resolve(l);
+    });
+    child.once("exit", (code) => reject(new Error(`emulator exited (${code})`)));
+  });
+  child.stdout!.resume();
+  const { endpoint } = JSON.parse(line) as { endpoint: string };
+  return { endpoint, process: child, stop: () => child.kill("SIGTERM") };
+}
+
+/** Percentile of a list of numbers (p in 0–100). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
