@@ -73,8 +73,9 @@ export class UnsupportedMediaTypeError extends AppError {
 }
 
 export class RateLimitedError extends AppError {
-  constructor(retryAfterSeconds: number) {
-    super(429, "rate_limited", "rate limit exceeded", [], { "Retry-After": String(retryAfterSeconds) });
+  constructor(retryAfterSeconds: number, headers: Record<string, string> = {}) {
+    const present = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== ""));
+    super(429, "rate_limited", `rate limit exceeded; retry in ${retryAfterSeconds} s`, [], { ...present, "Retry-After": String(retryAfterSeconds) });
   }
 }
 

@@ -3,6 +3,7 @@ import Router from "@koa/router";
 import type { ApiDeps } from "./deps";
 import { authenticate } from "./middleware/auth";
 import { errorHandler } from "./middleware/errors";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { ackRoutes } from "./routes/acks";
 import { eventRoutes } from "./routes/events";
@@ -25,6 +26,9 @@ export function createApp(deps: ApiDeps): Koa {
 
   const secured = new Router();
   secured.use(authenticate(deps.keys));
+  secured.use(
+    rateLimit({ defaultPerMinute: deps.config.limits.rateLimitPerMinute, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger }),
+  );
   for (const r of [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps)]) secured.use(r.routes(), r.allowedMethods({ throw: true }));
   app.use(secured.routes());
   return app;

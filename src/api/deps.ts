@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config";
+import type { AcceptedReceipts } from "../ingest/accepted-receipts";
 import type { IdempotencyGuard } from "../ingest/idempotency";
 import type { Logger } from "../observability/logger";
 import type { Metrics } from "../observability/metrics";
@@ -15,6 +16,7 @@ export interface ApiDeps {
   readonly queue: SqsQueue;
   readonly batcher: SendBatcher;
   readonly idempotency: IdempotencyGuard;
+  readonly receipts: AcceptedReceipts;
   readonly keys: KeyCache;
   readonly redis: Redis | undefined;
   readonly logger: Logger;

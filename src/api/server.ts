@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { Container } from "../container";
+import { AcceptedReceipts } from "../ingest/accepted-receipts";
 import { IdempotencyGuard } from "../ingest/idempotency";
 import { SendBatcher } from "../queue/send-batcher";
 import { createApp } from "./app";
@@ -24,6 +25,7 @@ export function apiDeps(c: Container): ApiDeps {
     idempotency: new IdempotencyGuard(c.db.prisma, c.redis, c.config.redisPrefix, (err) =>
       c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
     ),
+    receipts: new AcceptedReceipts(c.redis, c.config.redisPrefix),
     keys: new KeyCache(c.db.prisma, c.config.apiKeyCacheMs),
     redis: c.redis,
     logger: c.logger,

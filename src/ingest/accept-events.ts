@@ -3,6 +3,7 @@ import { idempotentEventId, newEventId } from "../domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
 import { ConflictError, UnavailableError } from "../errors";
 import type { SendBatcher } from "../queue/send-batcher";
+import type { AcceptedReceipts } from "./accepted-receipts";
 import type { IdempotencyGuard } from "./idempotency";
 
 export interface AcceptInput {
@@ -23,6 +24,7 @@ export interface AcceptDeps {
   readonly idempotency: IdempotencyGuard;
   readonly onAccepted?: (n: number) => void;
   readonly onEnqueueFailed?: (n: number) => void;
+  readonly receipts?: AcceptedReceipts;
 }
 
 /**
@@ -85,5 +87,6 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
     throw new UnavailableError("sqs", 1, "the event queue is unavailable; retry later (with an Idempotency-Key to stay exactly-once)");
   }
   deps.onAccepted?.(ready.length);
+  await deps.receipts?.remember(tenantId, ready.map((p) => p.event.id));
   return ready.map((p) => ({ id: p.event.id, status: "accepted", received_at: receivedAt, replayed: p.replayed }));
 }

@@ -33,7 +33,10 @@ export async function readJsonBody(ctx: Context, limit: number, opts: { optional
   try {
     return sjson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
   } catch (err) {
-    if (err instanceof SyntaxError) throw new BadRequestError("invalid_json", "the request body is not valid JSON");
-    throw new BadRequestError("forbidden_key", "the request body contains a forbidden key (__proto__ or constructor.prototype)");
+    // secure-json-parse reports both cases as SyntaxError; its message tells them apart.
+    if (err instanceof Error && /forbidden prototype property/i.test(err.message)) {
+      throw new BadRequestError("forbidden_key", "the request body contains a forbidden key (__proto__ or constructor.prototype)");
+    }
+    throw new BadRequestError("invalid_json", "the request body is not valid JSON");
   }
 }

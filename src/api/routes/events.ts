@@ -25,6 +25,7 @@ export function eventRoutes(deps: ApiDeps): Router {
     idempotency: deps.idempotency,
     onAccepted: (n: number) => deps.metrics.eventsAccepted.inc(n),
     onEnqueueFailed: (n: number) => deps.metrics.enqueueFailures.inc(n),
+    receipts: deps.receipts,
   };
 
   router.post("/events", requireScope("events:write"), async (ctx) => {
@@ -82,8 +83,16 @@ export function eventRoutes(deps: ApiDeps): Router {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
     const row = await getEvent(deps.db.prisma, principal.tenantId, id);
-    if (!row) throw new NotFoundError("event");
-    ctx.body = eventView(row);
+    if (row) {
+      ctx.body = eventView(row);
+      return;
+    }
+    // Accepted by this API but still on its way through SQS to the database.
+    if (await deps.receipts.wasAccepted(principal.tenantId, id)) {
+      ctx.body = { id, status: "queued" };
+      return;
+    }
+    throw new NotFoundError("event");
   });
 
   return router;

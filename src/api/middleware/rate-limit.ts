@@ -1,0 +1,119 @@
+import ratelimit from "koa-ratelimit";
+import type { Redis } from "ioredis";
+import type { Context, Middleware, Next } from "koa";
+import { RateLimitedError } from "../../errors";
+import type { Logger } from "../../observability/logger";
+import type { Principal } from "../../store/api-keys";
+
+/** The window of every limit, ms: limits are "requests per minute". */
+export const RATE_WINDOW_MS = 60_000;
+
+export interface RateLimitOptions {
+  /** Requests per minute for a key without its own limit. */
+  readonly defaultPerMinute: number;
+  /** Shared counters across API processes; undefined = per-process memory counters. */
+  readonly redis: Redis | undefined;
+  /** Redis key namespace. */
+  readonly prefix: string;
+  readonly logger: Logger;
+}
+
+/**
+ * Per-API-key rate limiting with koa-ratelimit: on Redis (one sliding window shared by every API
+ * process) when it is configured and reachable, on in-process memory otherwise. If Redis fails, the
+ * request is counted in memory instead, so ingest keeps working and the limit degrades to "per key
+ * per API process" until Redis is back. Answers 429 with Retry-After, the IETF draft headers
+ * (RateLimit-Policy, RateLimit) and X-RateLimit-*.
+ */
+export function rateLimit(opts: RateLimitOptions): Middleware {
+  const memory = new Map();
+  const limiters = new Map<string, { redis: Middleware | undefined; memory: Middleware }>();
+  let warned = 0;
+
+  const limitersFor = (max: number) => {
+    const slot = String(max);
+    let entry = limiters.get(slot);
+    if (!entry) {
+      const common = {
+        duration: RATE_WINDOW_MS,
+        max,
+        // The limit is part of the id, so changing a key's override starts a fresh window.
+        id: (ctx: Context) => `${(ctx.state.principal as Principal).keyId}:${max}`,
+        throw: true,
+        headers: { remaining: "X-RateLimit-Remaining", reset: "X-RateLimit-Reset", total: "X-RateLimit-Limit" },
+      };
+      entry = {
+        redis: opts.redis ? (ratelimit({ ...common, driver: "redis", db: opts.redis, namespace: `${opts.prefix}:rl` } as ratelimit.MiddlewareOptions) as Middleware) : undefined,
+        memory: ratelimit({ ...common, driver: "memory", db: memory }) as Middleware,
+      };
+      limiters.set(slot, entry);
+    }
+    return entry;
+  };
+
+  return async function limit(ctx: Context, next: Next): Promise<void> {
+    const principal = ctx.state.principal as Principal | undefined;
+    if (!principal) return next();
+    const max = principal.rateLimit ?? opts.defaultPerMinute;
+    const { redis, memory: local } = limitersFor(max);
+    let downstream = false;
+    const run = async (mw: Middleware) => {
+      try {
+        await mw(ctx, async () => {
+          downstream = true;
+          setDraftHeaders(ctx, max);
+          await next();
+        });
+      } catch (err) {
+        if (downstream) throw err;
+        if ((err as { status?: number }).status === 429) {
+          setDraftHeaders(ctx, max);
+          const after = Math.max(1, Number(ctx.response.get("Retry-After")) || 1);
+          throw new RateLimitedError(after, {
+            "RateLimit-Policy": ctx.response.get("RateLimit-Policy"),
+            RateLimit: ctx.response.get("RateLimit"),
+            "X-RateLimit-Limit": ctx.response.get("X-RateLimit-Limit"),
+            "X-RateLimit-Remaining": ctx.response.get("X-RateLimit-Remaining"),
+            "X-RateLimit-Reset": ctx.response.get("X-RateLimit-Reset"),
+          });
+        }
+        throw new LimiterFailure(err);
+      }
+    };
+    if (redis && opts.redis?.status === "ready") {
+      try {
+        return await run(redis);
+      } catch (err) {
+        if (!(err instanceof LimiterFailure)) throw err;
+        if (Date.now() - warned > 10_000) {
+          warned = Date.now();
+          opts.logger.warn({ err: String(err.cause) }, "rate limiter cannot reach Redis; counting per process");
+        }
+      }
+    }
+    try {
+      await run(local);
+    } catch (err) {
+      if (err instanceof LimiterFailure) throw err.cause;
+      throw err;
+    }
+  };
+}
+
+class LimiterFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super("rate limiter failed");
+  }
+}
+
+/**
+ * RateLimit-Policy / RateLimit as in draft-ietf-httpapi-ratelimit-headers (structured fields):
+ * quota q per window w seconds, remaining r, seconds until reset t.
+ */
+function setDraftHeaders(ctx: Context, max: number): void {
+  const remaining = Number(ctx.response.get("X-RateLimit-Remaining"));
+  const resetAt = Number(ctx.response.get("X-RateLimit-Reset"));
+  const t = Number.isFinite(resetAt) ? Math.max(0, Math.ceil(resetAt - Date.now() / 1000)) : Math.ceil(RATE_WINDOW_MS / 1000);
+  ctx.set("RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
+  ctx.set("RateLimit", `"per-key";r=${Number.isFinite(remaining) ? remaining : max};t=${t}`);
+}

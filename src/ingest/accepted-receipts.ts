@@ -1,0 +1,55 @@
+import type { Redis } from "ioredis";
+
+/** How long an accepted-but-not-yet-stored event answers `status: "queued"`, seconds. */
+export const QUEUED_RECEIPT_SECONDS = 15 * 60;
+
+/**
+ * Remembers which event ids the API accepted recently, per tenant, so GET /events/{id} can answer
+ * `queued` for an event that is still on SQS instead of a misleading 404. On Redis when configured
+ * (shared by every API process), in bounded process memory otherwise. Best effort: losing a receipt
+ * only turns a `queued` answer into a 404 until the worker stores the event.
+ */
+export class AcceptedReceipts {
+  private readonly local = new Map<string, number>();
+
+  constructor(
+    private readonly redis: Redis | undefined,
+    private readonly prefix: string,
+    private readonly ttlSeconds = QUEUED_RECEIPT_SECONDS,
+  ) {}
+
+  async remember(tenantId: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    if (this.redis && this.redis.status === "ready") {
+      try {
+        const pipe = this.redis.pipeline();
+        for (const id of ids) pipe.set(this.slot(tenantId, id), "1", "EX", this.ttlSeconds);
+        await pipe.exec();
+        return;
+      } catch {
+        // fall through to memory
+      }
+    }
+    if (this.local.size > 200_000) this.local.clear();
+    const expires = Date.now() + this.ttlSeconds * 1000;
+    for (const id of ids) this.local.set(this.slot(tenantId, id), expires);
+  }
+
+  async wasAccepted(tenantId: string, id: string): Promise<boolean> {
+    const slot = this.slot(tenantId, id);
+    const local = this.local.get(slot);
+    if (local !== undefined && local > Date.now()) return true;
+    if (this.redis && this.redis.status === "ready") {
+      try {
+        return (await this.redis.exists(slot)) === 1;
+      } catch {
+        return false;
+      }
+    }
+    return false;
+  }
+
+  private slot(tenantId: string, id: string): string {
+    return `${this.prefix}:acc:${tenantId.length}:${tenantId}:${id}`;
+  }
+}
