@@ -1,0 +1,90 @@
+import { canonicalJson, checkEnvelope, depthOf, envelopeHash, parseIdempotencyKey } from "../../src/domain/envelope";
+import { EVENT_ID_PATTERN, hashApiKey, idempotentEventId, newEventId } from "../../src/domain/ids";
+import { decodeQueuedEvent } from "../../src/domain/queued-event";
+import { splitSqlStatements } from "../../src/store/migrate/split-sql";
+import { loadConfig } from "../../src/config";
+
+describe("ids", () => {
+  test("event ids are evt_ + ULID, time-ordered", () => {
+    const a = newEventId(1_000);
+    const b = newEventId(2_000);
+    expect(a).toMatch(EVENT_ID_PATTERN);
+    expect(a < b).toBe(true);
+  });
+  test("idempotent ids depend on tenant and key only", () => {
+    expect(idempotentEventId("t", "k")).toBe(idempotentEventId("t", "k"));
+    expect(idempotentEventId("t", "k")).not.toBe(idempotentEventId("u", "k"));
+    expect(idempotentEventId("t", "k")).not.toBe(idempotentEventId("t", "k2"));
+    // The separator keeps ("ab","c") and ("a","bc") apart.
+    expect(idempotentEventId("ab", "c")).not.toBe(idempotentEventId("a", "bc"));
+    expect(idempotentEventId("t", "k")).toMatch(EVENT_ID_PATTERN);
+  });
+  test("API key hashes are sha256 hex", () => {
+    expect(hashApiKey("trg_x")).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe("envelope", () => {
+  test("hash ignores key order", () => {
+    const a = checkEnvelope({ type: "a", payload: { x: 1, y: [1, { b: 2, a: 1 }] } });
+    const b = checkEnvelope({ payload: { y: [1, { a: 1, b: 2 }], x: 1 }, type: "a" });
+    if (!a.ok || !b.ok) throw new Error("invalid");
+    expect(envelopeHash(a.value)).toBe(envelopeHash(b.value));
+    expect(canonicalJson({ b: 1, a: [2, null] })).toBe('{"a":[2,null],"b":1}');
+  });
+  test("depth is computed without recursion", () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 100_000; i++) v = [v];
+    expect(depthOf(v)).toBeGreaterThan(32);
+    expect(depthOf({ a: { b: 1 } })).toBe(2);
+  });
+  test("non-objects are rejected with a path", () => {
+    const r = checkEnvelope([1, 2], 3);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.details[0]).toMatchObject({ index: 3 });
+  });
+  test("idempotency keys: printable ASCII, 1-255", () => {
+    expect(parseIdempotencyKey(undefined)).toBeNull();
+    expect(parseIdempotencyKey("abc-123")).toBe("abc-123");
+    expect(() => parseIdempotencyKey("")).toThrow();
+    expect(() => parseIdempotencyKey("a b")).toThrow();
+    expect(() => parseIdempotencyKey("k".repeat(256))).toThrow();
+  });
+});
+
+describe("queued event codec", () => {
+  test("undecodable messages are null (left for the DLQ)", () => {
+    expect(decodeQueuedEvent("not json")).toBeNull();
+    expect(decodeQueuedEvent('{"v":2}')).toBeNull();
+    expect(decodeQueuedEvent(undefined)).toBeNull();
+  });
+});
+
+describe("SQL splitter", () => {
+  test("splits on semicolons outside quotes, dollar quotes and comments", () => {
+    const sql = `-- a comment; with semicolon
+CREATE TABLE "a;b" (x text DEFAULT 'it''s; fine');
+/* block; comment */
+CREATE FUNCTION f() RETURNS void AS $body$ BEGIN PERFORM 1; END $body$ LANGUAGE plpgsql;
+SELECT 1`;
+    const parts = splitSqlStatements(sql);
+    expect(parts).toHaveLength(3);
+    expect(parts[0]).toContain(`'it''s; fine'`);
+    expect(parts[1]).toContain("PERFORM 1; END");
+    expect(parts[2]).toBe("SELECT 1");
+  });
+});
+
+describe("config", () => {
+  test("defaults run the embedded setup", () => {
+    const c = loadConfig({});
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.limits.maxEventBytes).toBe(262_144);
+    expect(Object.isFrozen(c.sqs)).toBe(true);
+  });
+  test("bad values name the variable", () => {
+    expect(() => loadConfig({ PORT: "abc", DATABASE_URL: "mysql://x" })).toThrow(/PORT.*DATABASE_URL|DATABASE_URL.*PORT/);
+  });
+});
