@@ -1,0 +1,216 @@
+/**
+ * Inbox throughput: consumers looping "lease 100 -> batch ack" through the real HTTP API
+ * (GET /inbox, POST /events/ack), next to the same loop in raw SQL over node-postgres, measured
+ * in the same run on the same database. Prints events/s for both and the ratio (aim >= 0.5).
+ * The two sides alternate in BENCH_ROUNDS rounds (each draining its own tenant of EVENTS/ROUNDS
+ * events), so background load on the machine falls on both alike.
+ *   BENCH_EVENTS (default 50000 per side), BENCH_CONSUMERS (default 4), BENCH_BATCH (default 100),
+ *   BENCH_ROUNDS (default 5),
+ *   BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/triggers_bench)
+ * Each run uses a fresh schema, dropped at the end.
+ */
+import { randomBytes } from "node:crypto";
+import { Agent, request } from "node:http";
+import { Client, Pool } from "pg";
+import { startApi } from "../src/api/server";
+import { loadConfig } from "../src/config";
+import { buildContainer } from "../src/container";
+import { newEventId } from "../src/domain/ids";
+import type { QueuedEvent } from "../src/domain/queued-event";
+import { startSqsEmulator } from "../src/queue/sqs-emulator";
+import { createApiKey } from "../src/store/api-keys";
+import { parseDatabaseUrl } from "../src/store/database";
+import { insertEvents } from "../src/store/events/insert-events";
+import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
+const CONSUMERS = Number(process.env.BENCH_CONSUMERS ?? 4);
+const BATCH = Number(process.env.BENCH_BATCH ?? 100);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const PER_ROUND = Math.ceil(EVENTS / ROUNDS);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/triggers_bench";
+const VISIBILITY_SECONDS = 300; // longer than the run: nothing is redelivered mid-measurement
+
+const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** One HTTP call over a keep-alive agent (node:http costs the client far less CPU than fetch, and the client shares this process). */
+function call(agent: Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, method, headers: body === undefined ? headers : { ...headers, "Content-Length": String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** Creates the bench database if missing and a fresh schema in it. */
+async function freshSchema(): Promise<{ url: string; drop(): Promise<void> }> {
+  const dbName = new URL(DATABASE_URL).pathname.slice(1);
+  const adminUrl = new URL(DATABASE_URL);
+  adminUrl.pathname = "/postgres";
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  if ((await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [dbName])).rowCount === 0) {
+    await admin.query(`CREATE DATABASE "${dbName}"`);
+  }
+  await admin.end();
+  const schema = `bench_inbox_${randomBytes(4).toString("hex")}`;
+  const run = async (sql: string) => {
+    const c = new Client({ connectionString: DATABASE_URL });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`CREATE SCHEMA "${schema}"`);
+  return { url: `${DATABASE_URL}?schema=${schema}`, drop: () => run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`) };
+}
+
+/** `count` rows for one tenant, ~300-byte payloads, inserted 5 000 per statement. */
+async function prefill(insert: (events: QueuedEvent[]) => Promise<number>, tenantId: string, count: number): Promise<void> {
+  const start = Date.now() - count; // one millisecond apart, all in the past, so all are deliverable
+  for (let i = 0; i < count; i += 5000) {
+    const chunk: QueuedEvent[] = [];
+    for (let j = i; j < Math.min(count, i + 5000); j++) {
+      chunk.push({
+        v: 1,
+        id: newEventId(start + j),
+        tenant_id: tenantId,
+        type: "order.created",
+        source: "bench",
+        payload: { order: j, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) },
+        tags: ["bench"],
+        occurred_at: null,
+        idempotency_key: null,
+        body_hash: "0".repeat(64),
+        received_at: new Date(start + j).toISOString(),
+      });
+    }
+    await insert(chunk);
+  }
+}
+
+/** Runs CONSUMERS loops of `step` until each sees an empty lease; returns events and seconds. */
+async function measure(step: () => Promise<number>): Promise<{ total: number; seconds: number }> {
+  let total = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONSUMERS }, async () => {
+      for (;;) {
+        const n = await step();
+        if (n === 0) return;
+        total += n;
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return { total, seconds };
+}
+
+async function main(): Promise<void> {
+  const schema = await freshSchema();
+  const emulator = await startSqsEmulator({ region: "us-east-1" });
+  const config = loadConfig({
+    DATABASE_URL: schema.url,
+    SQS_ENDPOINT: emulator.endpoint,
+    SQS_QUEUE_NAME: `bench-inbox-${randomBytes(3).toString("hex")}`,
+    PORT: "0",
+    LOG_LEVEL: "warn",
+    RATE_LIMIT_PER_MINUTE: "100000000",
+  });
+  // Same pool size on both sides, so neither gets more database connections than the other.
+  const c = await buildContainer(config, { poolSize: CONSUMERS + 1 });
+  const { connectionString, schema: schemaName } = parseDatabaseUrl(schema.url);
+  const raw = new Pool({ connectionString, max: CONSUMERS + 1, options: `-c search_path="${schemaName}"` });
+  let api: Awaited<ReturnType<typeof startApi>> | undefined;
+  try {
+    await applyMigrations(c.db.migrator, loadMigrations());
+    api = await startApi(c);
+    const base = `http://127.0.0.1:${api.port}`;
+    const insert = (events: QueuedEvent[]) => insertEvents(c.db.prisma, events);
+    const keys: string[] = [];
+    const t0 = performance.now();
+    for (let r = 0; r < ROUNDS; r++) {
+      keys.push((await createApiKey(c.db.prisma, { tenantId: `bench-http-${r}`, name: "bench", scopes: ["inbox:read", "events:ack"] })).secret);
+      await prefill(insert, `bench-http-${r}`, PER_ROUND);
+      await prefill(insert, `bench-sql-${r}`, PER_ROUND);
+    }
+    await raw.query("VACUUM ANALYZE events");
+    console.log(
+      `prefilled ${fmt(PER_ROUND * ROUNDS)} events per side in ${fmt((performance.now() - t0) / 1000, 1)} s; ` +
+        `${CONSUMERS} consumers, batch ${BATCH}, ${ROUNDS} alternating rounds`,
+    );
+
+    const agent = new Agent({ keepAlive: true, maxSockets: CONSUMERS });
+    const httpRound = (auth: Record<string, string>) => measure(async () => {
+      const res = await call(agent, `${base}/inbox?limit=${BATCH}&visibility_timeout=${VISIBILITY_SECONDS}`, "GET", auth);
+      if (res.status !== 200) throw new Error(`GET /inbox answered ${res.status}: ${res.text}`);
+      const body = JSON.parse(res.text) as { data: Array<{ id: string }> };
+      if (body.data.length === 0) return 0;
+      const payload = JSON.stringify({ ids: body.data.map((e) => e.id) });
+      const ack = await call(agent, `${base}/events/ack`, "POST", { ...auth, "Content-Type": "application/json" }, payload);
+      if (ack.status !== 200) throw new Error(`POST /events/ack answered ${ack.status}: ${ack.text}`);
+      return (JSON.parse(ack.text) as { acknowledged: string[] }).acknowledged.length;
+    });
+
+    // The baseline: the textbook lease (one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+    // RETURNING the event) and batch ack, with no HTTP, JSON, validation, auth or ORM in between.
+    const sqlRound = (tenantId: string) => measure(async () => {
+      const leased = await raw.query<{ id: string }>(
+        `UPDATE events SET status = 'delivered', delivery_count = delivery_count + 1, lease_id = gen_random_uuid(),
+           leased_at = now(), lease_expires_at = now() + make_interval(secs => $3), available_at = now() + make_interval(secs => $3)
+         WHERE id IN (
+           SELECT id FROM events
+           WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()
+           ORDER BY received_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         RETURNING id, type, source, payload, tags, received_at, delivery_count, lease_id, lease_expires_at`,
+        [tenantId, BATCH, VISIBILITY_SECONDS],
+      );
+      if (leased.rows.length === 0) return 0;
+      const acked = await raw.query(
+        `UPDATE events SET status = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, now()), lease_id = NULL, lease_expires_at = NULL
+         WHERE tenant_id = $1 AND id = ANY($2::text[])`,
+        [tenantId, leased.rows.map((r) => r.id)],
+      );
+      return acked.rowCount ?? 0;
+    });
+
+    const http = { total: 0, seconds: 0 };
+    const sql = { total: 0, seconds: 0 };
+    const add = (into: typeof http, r: typeof http) => {
+      into.total += r.total;
+      into.seconds += r.seconds;
+    };
+    for (let r = 0; r < ROUNDS; r++) {
+      add(http, await httpRound({ Authorization: `Bearer ${keys[r]!}` }));
+      add(sql, await sqlRound(`bench-sql-${r}`));
+    }
+    agent.destroy();
+
+    for (const [name, r] of [["http api", http], ["raw sql ", sql]] as const) {
+      console.log(`${name}  ${fmt(r.total / r.seconds).padStart(8)} events/s  (${fmt(r.total)} events in ${fmt(r.seconds, 2)} s)`);
+    }
+    const ratio = http.total / http.seconds / (sql.total / sql.seconds);
+    console.log(`ratio http/raw = ${fmt(ratio, 2)} (aim >= 0.5)`);
+    const expected = PER_ROUND * ROUNDS;
+    if (http.total !== expected || sql.total !== expected) throw new Error(`drained ${http.total} / ${sql.total} of ${expected} events`);
+  } finally {
+    await api?.close();
+    await raw.end();
+    await c.close();
+    await emulator.stop();
+    await schema.drop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
