@@ -21,7 +21,10 @@ export function apiDeps(c: Container): ApiDeps {
     config: c.config,
     db: c.db,
     queue: c.queue,
-    batcher: new SendBatcher(c.queue, c.config.sqs.sendLingerMs, (size) => c.metrics.sqsSendBatches.observe(size)),
+    batcher: new SendBatcher(c.queue, c.config.sqs.sendLingerMs, (size, _failed, seconds) => {
+      c.metrics.sqsSendBatches.observe(size);
+      c.metrics.sqsSendSeconds.observe(seconds);
+    }),
     idempotency: new IdempotencyGuard(c.db.prisma, c.redis, c.config.redisPrefix, (err) =>
       c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
     ),

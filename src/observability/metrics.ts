@@ -35,6 +35,12 @@ export function createMetrics() {
       buckets: [1, 2, 3, 5, 8, 10],
       registers: [registry],
     }),
+    sqsSendSeconds: new Histogram({
+      name: "triggers_sqs_send_seconds",
+      help: "Latency of SendMessageBatch calls",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
     workerBatches: new Counter({
       name: "triggers_worker_batches_total",
       help: "Batches the ingest worker committed",

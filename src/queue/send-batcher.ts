@@ -25,7 +25,7 @@ export class SendBatcher {
   constructor(
     private readonly queue: SqsQueue,
     private readonly lingerMs: number,
-    private readonly onBatch: (size: number, failed: number) => void = () => undefined,
+    private readonly onBatch: (size: number, failed: number, seconds: number) => void = () => undefined,
   ) {}
 
   /** Resolves once SQS confirmed this body; rejects with EnqueueError otherwise. */
@@ -65,6 +65,7 @@ export class SendBatcher {
   }
 
   private async sendNow(batch: Pending[]): Promise<void> {
+    const started = performance.now();
     try {
       const outcomes = await this.queue.sendBatch(batch.map((p, i) => ({ id: String(i), body: p.body })));
       let failed = 0;
@@ -76,9 +77,9 @@ export class SendBatcher {
           p.reject(new EnqueueError(`SQS rejected the message: ${o.error ?? "unknown"}`));
         }
       });
-      this.onBatch(batch.length, failed);
+      this.onBatch(batch.length, failed, (performance.now() - started) / 1000);
     } catch (err) {
-      this.onBatch(batch.length, batch.length);
+      this.onBatch(batch.length, batch.length, (performance.now() - started) / 1000);
       const reason = err instanceof Error ? err.message : String(err);
       for (const p of batch) p.reject(new EnqueueError(`SQS send failed: ${reason}`));
     }

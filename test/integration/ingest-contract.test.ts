@@ -1,5 +1,6 @@
 import { startHarness, type Harness } from "../helpers/harness";
 import { createApiKey, revokeApiKey } from "../../src/store/api-keys";
+import { IngestWorker } from "../../src/ingest/ingest-worker";
 
 const ev = (extra: Record<string, unknown> = {}) => ({ type: "order.created", payload: { n: 1 }, ...extra });
 
@@ -194,7 +195,6 @@ describe("status receipt before the worker stores the event", () => {
     expect(queued.body).toEqual({ id: post.body.id, status: "queued" });
     expect((await h.request("GET", `/events/${post.body.id}`, { key: other })).status).toBe(404);
     const msgs = await h.c.queue.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 });
-    const { IngestWorker } = await import("../../src/ingest/ingest-worker");
     await new IngestWorker({ prisma: h.c.db.prisma, queue: h.c.queue, logger: h.c.logger, metrics: h.c.metrics }, { receivers: 1, waitSeconds: 1, visibilitySeconds: 30 }).handle(msgs);
     expect((await h.request("GET", `/events/${post.body.id}`, { key })).body).toMatchObject({ id: post.body.id, status: "pending" });
   });

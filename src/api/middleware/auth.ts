@@ -13,6 +13,8 @@ const BEARER = /^Bearer ([A-Za-z0-9_\-]{8,128})$/;
  */
 export class KeyCache {
   private readonly entries = new Map<string, { principal: Principal | null; expires: number }>();
+  /** Lookups in flight, so a burst on an expired entry costs one query, not one per request. */
+  private readonly inFlight = new Map<string, Promise<Principal | null>>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -24,6 +26,15 @@ export class KeyCache {
     const now = Date.now();
     const hit = this.entries.get(slot);
     if (hit && hit.expires > now) return hit.principal;
+    let pending = this.inFlight.get(slot);
+    if (!pending) {
+      pending = this.lookup(slot, secret).finally(() => this.inFlight.delete(slot));
+      this.inFlight.set(slot, pending);
+    }
+    return pending;
+  }
+
+  private async lookup(slot: string, secret: string): Promise<Principal | null> {
     let principal: Principal | null;
     try {
       principal = await findActiveKey(this.prisma, secret);
@@ -31,7 +42,7 @@ export class KeyCache {
       throw new UnavailableError("postgres", 2, "API keys cannot be checked right now");
     }
     if (this.entries.size >= 50_000) this.entries.clear();
-    this.entries.set(slot, { principal, expires: now + this.ttlMs });
+    this.entries.set(slot, { principal, expires: Date.now() + this.ttlMs });
     return principal;
   }
 }

@@ -1,0 +1,116 @@
+/**
+ * Ingest throughput: POST /events through the real API (auth, validation, rate limit on Redis,
+ * SendMessageBatch to the SQS emulator, 202 only after SQS confirmed) against a bare Koa route
+ * answering 202, both driven by autocannon at the same concurrency in the same run.
+ *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_LOG_LEVEL (default info)
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import autocannon from "autocannon";
+import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
+import { connectPostgres } from "../src/store/database";
+import { createApiKey } from "../src/store/api-keys";
+import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
+import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
+import { benchSchema, fmt, freePort, spawnEmulator, waitForHttp } from "./support";
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+
+/** Spawns a node script and resolves with the first stdout line matching `pick`. */
+async function spawnAndWait(args: string[], env: NodeJS.ProcessEnv, pick: (line: string) => number | undefined): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
+  const port = await new Promise<number>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on("line", (l) => {
+      const p = pick(l);
+      if (p !== undefined) {
+        rl.removeAllListeners("line");
+        resolve(p);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code})`)));
+  });
+  child.stdout!.resume();
+  return { child, port };
+}
+
+function run(url: string, headers: Record<string, string>, body: string): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, method: "POST", headers, body, connections: CONNECTIONS, duration: SECONDS }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+async function main(): Promise<void> {
+  const emulator = await spawnEmulator();
+  const schema = await benchSchema();
+  const db = connectPostgres(schema.url, { poolSize: 2 });
+  const children: ChildProcess[] = [];
+  try {
+    await applyMigrations(db.migrator, loadMigrations());
+    const key = await createApiKey(db.prisma, { tenantId: "bench", name: "bench", scopes: ["events:write"] });
+    const queueName = `bench-ingest-${Date.now()}`;
+    const apiPort = await freePort();
+    const apiChild = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), join(__dirname, "..", "src", "cli", "main.js"), "api"], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: {
+        ...process.env,
+        DATABASE_URL: schema.url,
+        SQS_ENDPOINT: emulator.endpoint,
+        SQS_QUEUE_NAME: queueName,
+        ...(process.env.BENCH_REDIS_URL === "" ? {} : { REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" }),
+        REDIS_PREFIX: `bench-${Date.now()}`,
+        RATE_LIMIT_PER_MINUTE: "100000000",
+        PORT: String(apiPort),
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      },
+    });
+    children.push(apiChild);
+    await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
+    const api = { port: apiPort };
+    const bare = await spawnAndWait([join(__dirname, "bare-koa.js")], {}, (l) => (l.startsWith('{"port"') ? (JSON.parse(l) as { port: number }).port : undefined));
+    children.push(bare.child);
+
+    const body = JSON.stringify({ type: "order.created", source: "bench", tags: ["bench"], payload: { order: 42, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) } });
+    const headers = { "content-type": "application/json", authorization: `Bearer ${key.secret}` };
+    // Warm both up (JIT, connections, key cache) before measuring.
+    await new Promise((r) => setTimeout(r, 300));
+    const baseline = await run(`http://127.0.0.1:${bare.port}/events`, headers, body);
+    const ingest = await run(`http://127.0.0.1:${api.port}/events`, headers, body);
+
+    const metricsText = await (await fetch(`http://127.0.0.1:${api.port}/metrics`)).text();
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metricsText)?.[1] ?? NaN);
+    const meanBatch = metric("triggers_sqs_send_batch_size_sum") / metric("triggers_sqs_send_batch_size_count");
+    const meanSendMs = (1000 * metric("triggers_sqs_send_seconds_sum")) / metric("triggers_sqs_send_seconds_count");
+    // Every 202 must be backed by a message on the queue.
+    const sqs = createSqsClient({ region: "us-east-1", endpoint: emulator.endpoint });
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: queueName }));
+    const depth = await new SqsQueue(sqs, QueueUrl!).depth();
+    sqs.destroy();
+
+    const line = (name: string, r: autocannon.Result) =>
+      `  ${name.padEnd(28)}: ${fmt(r.requests.average)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  (2xx ${r["2xx"]}, non-2xx ${r.non2xx}, errors ${r.errors})`;
+    process.stdout.write(
+      [
+        `bench:ingest  connections=${CONNECTIONS} duration=${SECONDS}s`,
+        line("baseline bare Koa 202", baseline),
+        line("POST /events (SQS-backed)", ingest),
+        `  ratio ingest / baseline      : ${fmt(ingest.requests.average / baseline.requests.average, 2)}  (aim >= 0.50)`,
+        `  202s answered: ${ingest["2xx"]}; messages on the queue: ${depth.visible}; mean entries per SendMessageBatch: ${fmt(meanBatch, 1)}, mean SendMessageBatch latency ${fmt(meanSendMs, 1)} ms`,
+        "",
+      ].join("\n"),
+    );
+  } finally {
+    for (const c of children) c.kill("SIGTERM");
+    await db.close();
+    await schema.drop();
+    emulator.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
