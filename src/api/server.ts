@@ -41,6 +41,19 @@ export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promis
   const app = createApp(deps);
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000; // longer than typical load balancer idle timeouts
+  // Graceful close: server.close() alone leaves a keep-alive connection that was busy when it was
+  // called open until keepAliveTimeout. So once closing, a response in flight asks the client to
+  // close (when its headers are not sent yet) and its connection is closed as soon as it finishes.
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
+  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.setHeader("Connection", "close");
+    inFlight.add(res);
+    res.once("close", () => inFlight.delete(res));
+    res.once("finish", () => {
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(c.config.port, c.config.host, () => resolve());
@@ -52,6 +65,8 @@ export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promis
     port,
     deps,
     async close() {
+      closing = true;
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { createServer } from "node:http";
 import { ConfigError, loadConfig, type Config } from "../config";
 import { buildContainer, type Container } from "../container";
 import { startApi } from "../api/server";
@@ -15,6 +14,9 @@ import { startSqsEmulator } from "../queue/sqs-emulator";
 import { ensureDevKey } from "./dev-key";
 import { RDSDataClient } from "@aws-sdk/client-rds-data";
 import { dataApiExecutor } from "../store/migrate/data-api-executor";
+import { startMetricsServer, type RunningMetricsServer } from "../observability/metrics-server";
+import { QueueDepthPoller } from "../observability/queue-depth-poller";
+import type { ReadinessChecks } from "../observability/readiness";
 
 const USAGE = `usage: triggers <command>
 
@@ -31,47 +33,49 @@ const USAGE = `usage: triggers <command>
 
 Configuration comes from the environment; see README.md.`;
 
+/** How long a role may take to stop after SIGTERM/SIGINT before it exits 1 anyway, ms. */
 const SHUTDOWN_BOUND_MS = 10_000;
 
-/** Runs `stop` once on SIGTERM/SIGINT, then exits; a stop that overruns the bound exits 1. */
+/**
+ * Runs `stop` once on SIGTERM/SIGINT, then exits 0; a stop that fails or overruns the bound exits
+ * 1. A second signal while stopping is ignored: the bound already guarantees the exit.
+ */
 function onShutdown(c: Container | undefined, stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    const started = Date.now();
     c?.logger.info({ signal }, "shutting down");
     const force = setTimeout(() => {
-      c?.logger.error("shutdown took too long; exiting");
+      c?.logger.error({ boundMs: SHUTDOWN_BOUND_MS }, "shutdown took too long; exiting");
       process.exit(1);
     }, SHUTDOWN_BOUND_MS);
     force.unref();
     stop()
-      .then(() => process.exit(0))
-      .catch((err) => {
+      .then(() => {
+        c?.logger.info({ ms: Date.now() - started }, "shutdown complete");
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
         c?.logger.error({ err }, "shutdown failed");
         process.exit(1);
       });
   };
-  process.once("SIGTERM", () => handler("SIGTERM"));
-  process.once("SIGINT", () => handler("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+  process.on("SIGINT", () => handler("SIGINT"));
 }
 
-/** Serves /metrics and /healthz of a non-API role on METRICS_PORT. */
-function startMetricsServer(c: Container) {
-  const server = createServer(async (req, res) => {
-    if (req.url === "/metrics") {
-      res.setHeader("Content-Type", c.metrics.registry.contentType);
-      res.end(await c.metrics.registry.metrics());
-    } else if (req.url === "/healthz") {
-      res.setHeader("Content-Type", "application/json");
-      res.end('{"status":"ok"}');
-    } else {
-      res.statusCode = 404;
-      res.end();
-    }
-  });
-  server.listen(c.config.metricsPort, c.config.host);
-  return { close: () => new Promise<void>((r) => server.close(() => r())) };
+/** Serves /metrics, /healthz and /readyz (the role's own dependencies) of a non-API role on METRICS_PORT. */
+async function startRoleMetricsServer(c: Container, checks: ReadinessChecks): Promise<RunningMetricsServer> {
+  const server = await startMetricsServer({ registry: c.metrics.registry, checks, host: c.config.host, port: c.config.metricsPort, logger: c.logger });
+  c.logger.info({ port: server.port, host: c.config.host }, "metrics server listening");
+  return server;
+}
+
+/** Keeps the queue depth gauges of the main queue and the DLQ current (API and worker roles). */
+function startQueueDepthPoller(c: Container): QueueDepthPoller {
+  return new QueueDepthPoller({ queues: { main: c.queue, dlq: c.dlq }, metrics: c.metrics, logger: c.logger }).start();
 }
 
 async function migrate(c: Container): Promise<void> {
@@ -85,6 +89,7 @@ async function cmdStart(config: Config): Promise<void> {
   const worker = startIngestWorker(c);
   const scheduler = await startScheduler(c);
   const api = await startApi(c);
+  const poller = startQueueDepthPoller(c);
   const dev = await ensureDevKey(c.db.prisma, config.dataDir);
   const base = `http://${config.host}:${api.port}`;
   const hint = [
@@ -101,9 +106,12 @@ async function cmdStart(config: Config): Promise<void> {
   ].join("\n");
   process.stdout.write(`${hint}\n`);
   onShutdown(c, async () => {
+    // Stop taking requests first (in-flight ones finish and their sends complete), then drain the
+    // worker's batches in hand, then the scheduler's run in progress; the clients go last.
     await api.close();
     await worker.stop();
     await scheduler.close();
+    await poller.stop();
     await c.close();
   });
 }
@@ -111,9 +119,11 @@ async function cmdStart(config: Config): Promise<void> {
 async function cmdApi(config: Config): Promise<void> {
   const c = await buildContainer(config);
   const api = await startApi(c);
+  const poller = startQueueDepthPoller(c);
   c.logger.info({ port: api.port, host: config.host }, "api listening");
   onShutdown(c, async () => {
     await api.close();
+    await poller.stop();
     await c.close();
   });
 }
@@ -121,9 +131,12 @@ async function cmdApi(config: Config): Promise<void> {
 async function cmdWorker(config: Config): Promise<void> {
   const c = await buildContainer(config);
   const worker = startIngestWorker(c);
-  const metrics = startMetricsServer(c);
+  const poller = startQueueDepthPoller(c);
+  const metrics = await startRoleMetricsServer(c, { postgres: () => c.db.ping(), sqs: () => c.queue.depth() });
   onShutdown(c, async () => {
+    // Receiving stops at once; batches in hand are committed and then deleted from SQS.
     await worker.stop();
+    await poller.stop();
     await metrics.close();
     await c.close();
   });
@@ -132,7 +145,8 @@ async function cmdWorker(config: Config): Promise<void> {
 async function cmdScheduler(config: Config): Promise<void> {
   const c = await buildContainer(config);
   const scheduler = await startScheduler(c);
-  const metrics = startMetricsServer(c);
+  const redis = c.redis;
+  const metrics = await startRoleMetricsServer(c, { postgres: () => c.db.ping(), ...(redis ? { redis: () => redis.ping() } : {}) });
   onShutdown(c, async () => {
     await scheduler.close();
     await metrics.close();

@@ -5,10 +5,29 @@ import type { Metrics } from "../../observability/metrics";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The label of requests that matched no route: keeps the metric's label set bounded whatever clients send. */
+export const UNMATCHED_ROUTE = "unmatched";
+
+/**
+ * The route template of a request (`/events/:id`), or `unmatched`. Read from the layers
+ * @koa/router matched (path and method), not from `ctx._matchedRoute`: that one is overwritten by
+ * every router-level `use` layer as it runs, so a request rejected by auth before its route ran
+ * would be labelled with the `use` layer's pattern.
+ */
+export function routeTemplate(ctx: Context): string {
+  const matched: unknown = (ctx as { matched?: unknown }).matched;
+  if (!Array.isArray(matched)) return UNMATCHED_ROUTE;
+  for (let i = matched.length - 1; i >= 0; i--) {
+    const layer = matched[i] as { path?: unknown; methods?: unknown } | null;
+    if (layer && typeof layer.path === "string" && Array.isArray(layer.methods) && layer.methods.includes(ctx.method)) return layer.path;
+  }
+  return UNMATCHED_ROUTE;
+}
+
 /**
  * Gives each request an id (a well-formed X-Request-Id is kept, otherwise one is made), returns it,
  * and writes one log line and the HTTP metrics when the request ends. The line carries the tenant
- * and key id but never the key, the Authorization header or a body.
+ * and key id but never the key, the Authorization header, the query string or a body.
  */
 export function requestContext(logger: Logger, metrics: Metrics) {
   return async function context(ctx: Context, next: Next): Promise<void> {
@@ -21,7 +40,7 @@ export function requestContext(logger: Logger, metrics: Metrics) {
       await next();
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = typeof ctx._matchedRoute === "string" ? ctx._matchedRoute : "unmatched";
+      const route = routeTemplate(ctx);
       metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
       metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
       const principal = ctx.state.principal as { tenantId: string; keyId: string } | undefined;
