@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Container } from "../container";
 import { AcceptedReceipts } from "../ingest/accepted-receipts";
 import { IdempotencyGuard } from "../ingest/idempotency";
@@ -25,8 +25,12 @@ export function apiDeps(c: Container): ApiDeps {
       c.metrics.sqsSendBatches.observe(size);
       c.metrics.sqsSendSeconds.observe(seconds);
     }),
-    idempotency: new IdempotencyGuard(c.db.prisma, c.redis, c.config.redisPrefix, (err) =>
-      c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
+    idempotency: new IdempotencyGuard(
+      c.db.prisma,
+      c.redis,
+      c.config.redisPrefix,
+      (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
+      (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
     ),
     receipts: new AcceptedReceipts(c.redis, c.config.redisPrefix),
     keys: new KeyCache(c.db.prisma, c.config.apiKeyCacheMs),

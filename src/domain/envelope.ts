@@ -21,6 +21,8 @@ export interface EventEnvelope {
   readonly occurred_at: string | null;
 }
 
+const OCCURRED_AT_MIN = Date.parse("1900-01-01T00:00:00Z");
+const OCCURRED_AT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
 const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\/-]*$/;
 const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=\/-]*$/;
 
@@ -28,16 +30,34 @@ const envelopeSchema = Joi.object({
   type: Joi.string().max(ENVELOPE_LIMITS.typeMaxLength).pattern(TYPE_PATTERN, "event type").required(),
   payload: Joi.any()
     .required()
-    .custom((value: unknown, helpers) =>
-      depthOf(value) > ENVELOPE_LIMITS.payloadMaxDepth ? helpers.error("payload.depth") : value,
-    )
-    .messages({ "payload.depth": `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels` }),
-  source: Joi.string().min(1).max(ENVELOPE_LIMITS.sourceMaxLength).allow(null),
+    .custom((value: unknown, helpers) => {
+      if (depthOf(value) > ENVELOPE_LIMITS.payloadMaxDepth) return helpers.error("payload.depth");
+      if (!storableText(value)) return helpers.error("payload.text");
+      return value;
+    })
+    .messages({
+      "payload.depth": `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels`,
+      "payload.text": `"payload" contains a NUL character or an unpaired surrogate, which cannot be stored`,
+    }),
+  source: Joi.string()
+    .min(1)
+    .max(ENVELOPE_LIMITS.sourceMaxLength)
+    .allow(null)
+    .custom((value: string, helpers) => (storableText(value) ? value : helpers.error("string.storable")))
+    .messages({ "string.storable": `"source" contains a NUL character or an unpaired surrogate` }),
   tags: Joi.array()
     .items(Joi.string().max(ENVELOPE_LIMITS.tagMaxLength).pattern(TAG_PATTERN, "tag"))
     .max(ENVELOPE_LIMITS.maxTags)
     .unique(),
-  occurred_at: Joi.date().iso().allow(null),
+  // Bounded so every accepted timestamp is one Postgres can store.
+  occurred_at: Joi.string()
+    .isoDate()
+    .allow(null)
+    .custom((value: string, helpers) => {
+      const t = Date.parse(value);
+      return t >= OCCURRED_AT_MIN && t <= OCCURRED_AT_MAX ? value : helpers.error("date.storable");
+    })
+    .messages({ "date.storable": `"occurred_at" must be between 1900-01-01 and 9999-12-31` }),
 })
   .required()
   .unknown(false);
@@ -56,6 +76,27 @@ export function depthOf(value: unknown): number {
     }
   }
   return max;
+}
+
+/**
+ * False when a string or object key anywhere in `value` holds a NUL character or an unpaired
+ * UTF-16 surrogate: Postgres text and jsonb refuse both, so such an event could never be stored.
+ */
+export function storableText(value: unknown): boolean {
+  const ok = (s: string) => !s.includes("\u0000") && s.isWellFormed();
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (!ok(v)) return false;
+    } else if (v !== null && typeof v === "object") {
+      for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
+        if (!ok(k)) return false;
+        stack.push(child);
+      }
+    }
+  }
+  return true;
 }
 
 /** Turns Joi's error into our details: one entry per failing field path. */
@@ -77,7 +118,7 @@ export function checkEnvelope(
   }
   const { value, error } = envelopeSchema.validate(body, { abortEarly: false, convert: false });
   if (error) return { ok: false, details: joiDetails(error, index) };
-  const v = value as { type: string; payload: unknown; source?: string | null; tags?: string[]; occurred_at?: string | Date | null };
+  const v = value as { type: string; payload: unknown; source?: string | null; tags?: string[]; occurred_at?: string | null };
   const occurred = v.occurred_at === undefined || v.occurred_at === null ? null : new Date(v.occurred_at).toISOString();
   return {
     ok: true,

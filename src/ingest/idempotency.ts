@@ -21,13 +21,23 @@ export class IdempotencyGuard {
     private readonly redis: Redis | undefined,
     private readonly prefix: string,
     private readonly onRedisError: (err: unknown) => void = () => undefined,
+    private readonly onDatabaseError: (err: unknown) => void = () => undefined,
   ) {}
 
   async reserve(tenantId: string, key: string, bodyHash: string): Promise<Reservation> {
     const slot = `${this.prefix}:idem:${tenantId.length}:${tenantId}:${key}`;
     const seen = await this.claim(slot, bodyHash);
     if (seen !== null) return seen === bodyHash ? "replay" : "conflict";
-    const stored = await findByIdempotencyKey(this.prisma, tenantId, key);
+    let stored: { body_hash: string } | null;
+    try {
+      stored = await findByIdempotencyKey(this.prisma, tenantId, key);
+    } catch (err) {
+      // Postgres unreachable: the claim above (Redis, or this process) already settled concurrent
+      // sends, and the id is derived from the key, so the worker's insert still keeps one row.
+      // Only a reuse of a key older than Redis's memory with another body goes undetected.
+      this.onDatabaseError(err);
+      return "new";
+    }
     if (stored === null) return "new";
     return stored.body_hash === bodyHash ? "replay" : "conflict";
   }

@@ -100,25 +100,50 @@ export class IngestWorker {
     }
   }
 
+  /**
+   * Stores a group and resolves its receivers. While Postgres is unreachable the group is held and
+   * retried with backoff (its receivers wait, so nothing more is received and no message burns its
+   * receive count towards the DLQ); the messages' visibility is extended while they wait.
+   */
   private async flush(group: readonly Waiting[]): Promise<void> {
-    try {
-      const { handles } = await this.insert(group.flatMap((w) => w.messages));
-      for (const w of group) w.resolve();
-      // Receivers go on as soon as the rows are committed; deletes finish in the background (stop() waits for them).
-      const pending = this.delete(handles).catch((err) => {
-        this.deps.metrics.workerErrors.inc({ stage: "delete" });
-        this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
-      });
-      this.deletes.add(pending);
-      void pending.finally(() => this.deletes.delete(pending));
-    } catch (err) {
-      for (const w of group) w.reject(err);
+    const messages = group.flatMap((w) => w.messages);
+    let held = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { handles } = await this.insert(messages);
+        for (const w of group) w.resolve();
+        // Receivers go on as soon as the rows are committed; deletes finish in the background (stop() waits for them).
+        const pending = this.delete(handles).catch((err) => {
+          this.deps.metrics.workerErrors.inc({ stage: "delete" });
+          this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
+        });
+        this.deletes.add(pending);
+        void pending.finally(() => this.deletes.delete(pending));
+        return;
+      } catch (err) {
+        this.deps.metrics.workerErrors.inc({ stage: "insert" });
+        if (this.stopping) {
+          // Shutting down: leave the messages to reappear after their visibility timeout.
+          for (const w of group) w.reject(err);
+          return;
+        }
+        const backoff = Math.min(100 * 2 ** attempt, 5000);
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.deps.logger.warn({ err: errorMessage(err), messages: messages.length, attempt, backoffMs: backoff }, "insert failed; holding the batch and retrying");
+        }
+        await sleep(backoff);
+        if (Date.now() - held > (this.opts.visibilitySeconds * 1000) / 2) {
+          held = Date.now();
+          await this.deps.queue
+            .changeVisibility(messages.map((m) => m.receiptHandle), this.opts.visibilitySeconds)
+            .catch(() => undefined); // SQS may be down too; the messages then simply reappear later
+        }
+      }
     }
   }
 
   private async insert(messages: readonly ReceivedMessage[]): Promise<{ inserted: number; duplicates: number; poison: number; handles: string[] }> {
-    const events: QueuedEvent[] = [];
-    const handles: string[] = [];
+    const decoded: Array<{ event: QueuedEvent; handle: string; messageId: string }> = [];
     let poison = 0;
     for (const m of messages) {
       const event = decodeQueuedEvent(m.body);
@@ -127,18 +152,39 @@ export class IngestWorker {
         this.deps.logger.warn({ messageId: m.messageId, receiveCount: m.receiveCount }, "undecodable message left for the dead-letter queue");
         continue;
       }
-      events.push(event);
-      handles.push(m.receiptHandle);
+      decoded.push({ event, handle: m.receiptHandle, messageId: m.messageId });
     }
-    this.deps.metrics.workerPoison.inc(poison);
-    if (events.length === 0) return { inserted: 0, duplicates: 0, poison, handles };
-    const inserted = await insertEvents(this.deps.prisma, events);
+    if (decoded.length === 0) {
+      this.deps.metrics.workerPoison.inc(poison);
+      return { inserted: 0, duplicates: 0, poison, handles: [] };
+    }
+    let inserted: number;
+    let stored = decoded;
+    try {
+      inserted = await insertEvents(this.deps.prisma, decoded.map((d) => d.event));
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      // Postgres refused the data itself: store the batch one by one so only the bad message is left behind.
+      inserted = 0;
+      stored = [];
+      for (const d of decoded) {
+        try {
+          inserted += await insertEvents(this.deps.prisma, [d.event]);
+          stored.push(d);
+        } catch (single) {
+          if (!isDataError(single)) throw single;
+          poison++;
+          this.deps.logger.warn({ messageId: d.messageId, err: errorMessage(single) }, "message the database refuses left for the dead-letter queue");
+        }
+      }
+    }
     const committedAt = Date.now();
+    this.deps.metrics.workerPoison.inc(poison);
     this.deps.metrics.workerBatches.inc();
     this.deps.metrics.workerRowsInserted.inc(inserted);
-    this.deps.metrics.workerDuplicates.inc(events.length - inserted);
-    for (const e of events) this.deps.metrics.ingestLag.observe(Math.max(0, committedAt - Date.parse(e.received_at)) / 1000);
-    return { inserted, duplicates: events.length - inserted, poison, handles };
+    this.deps.metrics.workerDuplicates.inc(stored.length - inserted);
+    for (const d of stored) this.deps.metrics.ingestLag.observe(Math.max(0, committedAt - Date.parse(d.event.received_at)) / 1000);
+    return { inserted, duplicates: stored.length - inserted, poison, handles: stored.map((d) => d.handle) };
   }
 
   private async delete(handles: readonly string[]): Promise<void> {
@@ -184,6 +230,25 @@ export class IngestWorker {
       }
     }
   }
+}
+
+/**
+ * True for errors about the data (SQLSTATE class 22 data exception or 23 integrity violation),
+ * which retrying cannot fix; everything else (connection loss, timeouts) is worth retrying.
+ */
+export function isDataError(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let cur: unknown = err;
+  while (cur && typeof cur === "object" && !seen.has(cur)) {
+    seen.add(cur);
+    const e = cur as { code?: unknown; meta?: { code?: unknown; driverAdapterError?: unknown }; cause?: unknown; originalCode?: unknown };
+    for (const code of [e.code, e.meta?.code, e.originalCode]) {
+      if (typeof code === "string" && /^(22|23)[0-9A-Z]{3}$/.test(code)) return true;
+    }
+    cur = e.cause ?? e.meta?.driverAdapterError;
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  return /\b(22|23)[0-9A-Z]{3}\b/.test(text) || /out of range|invalid input syntax|violates/i.test(text);
 }
 
 function errorMessage(err: unknown): string {

@@ -88,3 +88,24 @@ describe("config", () => {
     expect(() => loadConfig({ PORT: "abc", DATABASE_URL: "mysql://x" })).toThrow(/PORT.*DATABASE_URL|DATABASE_URL.*PORT/);
   });
 });
+
+describe("storable text", () => {
+  test("NUL characters and unpaired surrogates are refused anywhere in the payload", () => {
+    expect(checkEnvelope({ type: "a", payload: { s: "fine ✓ 😀" } }).ok).toBe(true);
+    expect(checkEnvelope({ type: "a", payload: { s: "nul\u0000" } }).ok).toBe(false);
+    expect(checkEnvelope({ type: "a", payload: { ["k\u0000"]: 1 } }).ok).toBe(false);
+    expect(checkEnvelope({ type: "a", payload: ["\ud800"] }).ok).toBe(false);
+    expect(checkEnvelope({ type: "a", payload: 1, source: "s\u0000" }).ok).toBe(false);
+  });
+  test("occurred_at must be a timestamp Postgres can store", () => {
+    expect(checkEnvelope({ type: "a", payload: 1, occurred_at: "0000-01-01T00:00:00Z" }).ok).toBe(false);
+    expect(checkEnvelope({ type: "a", payload: 1, occurred_at: "2026-11-27T08:00:00Z" }).ok).toBe(true);
+  });
+});
+
+describe("occurred_at", () => {
+  test("is normalised to ISO 8601 UTC", () => {
+    const r = checkEnvelope({ type: "a", payload: 1, occurred_at: "2026-11-27T09:00:00+02:00" });
+    expect(r.ok && r.value.occurred_at).toBe("2026-11-27T07:00:00.000Z");
+  });
+});

@@ -9,7 +9,9 @@ const BEARER = /^Bearer ([A-Za-z0-9_\-]{8,128})$/;
 /**
  * Resolves API keys to principals with a short cache, so the ingest path needs no database
  * round trip per request. A revoked key stops working within `ttlMs` (at most 5 s by config).
- * Unknown keys are cached too, so a flood of bad keys cannot hammer Postgres.
+ * Unknown keys are cached too, so a flood of bad keys cannot hammer Postgres. While Postgres is
+ * unreachable, a key that was valid at its last successful check keeps working (ingest needs no
+ * database otherwise); revocations take effect once Postgres answers again.
  */
 export class KeyCache {
   private readonly entries = new Map<string, { principal: Principal | null; expires: number }>();
@@ -39,6 +41,8 @@ export class KeyCache {
     try {
       principal = await findActiveKey(this.prisma, secret);
     } catch {
+      const stale = this.entries.get(slot);
+      if (stale?.principal) return stale.principal;
       throw new UnavailableError("postgres", 2, "API keys cannot be checked right now");
     }
     if (this.entries.size >= 50_000) this.entries.clear();

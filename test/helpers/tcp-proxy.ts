@@ -1,0 +1,96 @@
+import { createServer, connect, type Server, type Socket } from "node:net";
+
+/**
+ * A TCP proxy on 127.0.0.1 under a test's control, placed between a process and a dependency
+ * (Postgres, Redis, the SQS emulator): `cut()` drops every connection and refuses new ones,
+ * `restore()` lets traffic through again, `delay(ms)` holds each chunk back. No root, and the
+ * shared server behind it is never touched.
+ */
+export class TcpProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private down = false;
+  private latencyMs = 0;
+  port = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  static forUrl(url: string): TcpProxy {
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol.startsWith("redis") ? 6379 : u.protocol.startsWith("postgres") ? 5432 : 80));
+    return new TcpProxy(u.hostname, port);
+  }
+
+  /** The same URL with host:port replaced by the proxy's. */
+  rewrite(url: string): string {
+    const u = new URL(url);
+    u.hostname = "127.0.0.1";
+    u.port = String(this.port);
+    return u.toString().replace(/\/$/, url.endsWith("/") ? "/" : "");
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((client) => this.accept(client));
+    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+    const address = this.server.address();
+    this.port = typeof address === "object" && address ? address.port : 0;
+    return this;
+  }
+
+  private accept(client: Socket): void {
+    if (this.down) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(this.targetPort, this.targetHost);
+    this.sockets.add(client);
+    this.sockets.add(upstream);
+    const pipe = (from: Socket, to: Socket) => {
+      from.on("data", (chunk) => {
+        if (this.latencyMs > 0) {
+          from.pause();
+          setTimeout(() => {
+            if (!to.destroyed) to.write(chunk);
+            from.resume();
+          }, this.latencyMs);
+        } else if (!to.write(chunk)) {
+          from.pause();
+          to.once("drain", () => from.resume());
+        }
+      });
+    };
+    pipe(client, upstream);
+    pipe(upstream, client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      this.sockets.delete(client);
+      this.sockets.delete(upstream);
+    };
+    client.on("error", close).on("close", close);
+    upstream.on("error", close).on("close", close);
+  }
+
+  /** Drops every open connection and refuses new ones until restore(). */
+  cut(): void {
+    this.down = true;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  delay(ms: number): void {
+    this.latencyMs = ms;
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
