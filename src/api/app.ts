@@ -9,6 +9,7 @@ import { ackRoutes } from "./routes/acks";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { inboxRoutes } from "./routes/inbox";
+import { openApiDocument } from "./openapi";
 
 /** Builds the Koa application (no listen): public routes first, then everything behind an API key. */
 export function createApp(deps: ApiDeps): Koa {
@@ -21,6 +22,11 @@ export function createApp(deps: ApiDeps): Koa {
   open.get("/metrics", async (ctx) => {
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
+  });
+  const openApiJson = JSON.stringify(openApiDocument); // constant: serialise once
+  open.get("/openapi.json", (ctx) => {
+    ctx.type = "application/json";
+    ctx.body = openApiJson;
   });
   app.use(open.routes());
 

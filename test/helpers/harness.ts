@@ -10,6 +10,7 @@ import { createLogger } from "../../src/observability/logger";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { createApiKey, SCOPES, type Scope } from "../../src/store/api-keys";
 import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
+import { validatorAt } from "./openapi-validator";
 
 /** The shared emulator's endpoint, recorded by global setup. */
 export function sqsEndpoint(): string {
@@ -129,6 +130,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       } catch {
         parsed = undefined;
       }
+      // Every response must match the served OpenAPI document, so the document cannot drift from the code.
+      (await validatorAt(url)).validate({ method, path, status: res.status, headers: res.headers, text });
       return { status: res.status, headers: res.headers, body: parsed, text };
     },
     sql(text, params = []) {

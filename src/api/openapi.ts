@@ -1,0 +1,660 @@
+import { ENVELOPE_LIMITS } from "../domain/envelope";
+import { EVENT_ID_PATTERN } from "../domain/ids";
+import { EVENT_STATUSES } from "../store/events/peek-events";
+import { MAX_VISIBILITY_SECONDS } from "./routes/inbox";
+
+/*
+ * The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. It is checked against
+ * the live code in two ways: every response the integration suite receives is validated against it
+ * (test/helpers/openapi-validator.ts), and every route registered in the Koa routers must appear in
+ * it (test/integration/openapi.test.ts). Schemas are JSON Schema draft 2020-12, as OpenAPI 3.1 says.
+ */
+
+/** A JSON Schema (draft 2020-12) as OpenAPI 3.1 embeds it; only the keywords this document uses are typed. */
+export interface JsonSchema {
+  readonly $ref?: string;
+  readonly type?: string | readonly string[];
+  readonly description?: string;
+  readonly format?: string;
+  readonly pattern?: string;
+  readonly enum?: readonly (string | number | boolean | null)[];
+  readonly const?: string | number | boolean | null;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly default?: unknown;
+  readonly examples?: readonly unknown[];
+  readonly items?: JsonSchema;
+  readonly minItems?: number;
+  readonly maxItems?: number;
+  readonly uniqueItems?: boolean;
+  readonly properties?: Readonly<Record<string, JsonSchema>>;
+  readonly required?: readonly string[];
+  readonly additionalProperties?: boolean | JsonSchema;
+  readonly oneOf?: readonly JsonSchema[];
+  readonly anyOf?: readonly JsonSchema[];
+}
+
+/** A reference to a reusable component. */
+export interface Reference {
+  readonly $ref: string;
+  readonly description?: string;
+}
+
+/** An operation parameter (path, query or header). */
+export interface Parameter {
+  readonly name: string;
+  readonly in: "path" | "query" | "header";
+  readonly description?: string;
+  readonly required?: boolean;
+  readonly style?: "form" | "simple";
+  readonly explode?: boolean;
+  readonly schema: JsonSchema;
+}
+
+/** A response header. */
+export interface Header {
+  readonly description?: string;
+  readonly required?: boolean;
+  readonly schema: JsonSchema;
+}
+
+/** The body of one media type. */
+export interface MediaType {
+  readonly schema: JsonSchema;
+}
+
+/** One response of an operation. */
+export interface Response {
+  readonly description: string;
+  readonly headers?: Readonly<Record<string, Header | Reference>>;
+  readonly content?: Readonly<Record<string, MediaType>>;
+}
+
+/** One HTTP operation. */
+export interface Operation {
+  readonly operationId: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags: readonly string[];
+  /** `[]` = no authentication; absent = the document-wide bearer key. */
+  readonly security?: readonly Readonly<Record<string, readonly string[]>>[];
+  readonly parameters?: readonly (Parameter | Reference)[];
+  readonly requestBody?: { readonly required: boolean; readonly description?: string; readonly content: Readonly<Record<string, MediaType>> };
+  readonly responses: Readonly<Record<string, Response | Reference>>;
+}
+
+/** The methods this API uses. */
+export type HttpMethod = "get" | "post" | "delete";
+
+/** A path and its operations. */
+export type PathItem = Partial<Readonly<Record<HttpMethod, Operation>>>;
+
+/** An OpenAPI 3.1 document (the subset this API uses). */
+export interface OpenApiDocument {
+  readonly openapi: string;
+  readonly info: { readonly title: string; readonly version: string; readonly description: string };
+  readonly jsonSchemaDialect: string;
+  readonly servers: readonly { readonly url: string; readonly description: string }[];
+  readonly tags: readonly { readonly name: string; readonly description: string }[];
+  readonly security: readonly Readonly<Record<string, readonly string[]>>[];
+  readonly paths: Readonly<Record<string, PathItem>>;
+  readonly components: {
+    readonly securitySchemes: Readonly<Record<string, { readonly type: "http"; readonly scheme: "bearer"; readonly description: string }>>;
+    readonly schemas: Readonly<Record<string, JsonSchema>>;
+    readonly parameters: Readonly<Record<string, Parameter>>;
+    readonly headers: Readonly<Record<string, Header>>;
+    readonly responses: Readonly<Record<string, Response>>;
+  };
+}
+
+const ref = (kind: "schemas" | "parameters" | "headers" | "responses", name: string): Reference => ({ $ref: `#/components/${kind}/${name}` });
+const schemaRef = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: JsonSchema): Readonly<Record<string, MediaType>> => ({ "application/json": { schema } });
+const nullable = (type: string, extra: Omit<JsonSchema, "type"> = {}): JsonSchema => ({ type: [type, "null"], ...extra });
+const dateTime: JsonSchema = { type: "string", format: "date-time" };
+const eventId: JsonSchema = { type: "string", pattern: EVENT_ID_PATTERN.source, description: "evt_ + 26 Crockford base32 characters (ULID, time-ordered)" };
+const uuid: JsonSchema = { type: "string", format: "uuid" };
+
+/** Headers every response carries. */
+const common = { "X-Request-Id": ref("headers", "X-Request-Id") } as const;
+/** Headers of a response that passed the rate limiter. */
+const limited = {
+  ...common,
+  "RateLimit-Policy": ref("headers", "RateLimit-Policy"),
+  RateLimit: ref("headers", "RateLimit"),
+  "X-RateLimit-Limit": ref("headers", "X-RateLimit-Limit"),
+  "X-RateLimit-Remaining": ref("headers", "X-RateLimit-Remaining"),
+  "X-RateLimit-Reset": ref("headers", "X-RateLimit-Reset"),
+} as const;
+
+/** A success response of an authenticated route. */
+const ok = (description: string, schema: JsonSchema, headers: Readonly<Record<string, Header | Reference>> = {}): Response => ({
+  description,
+  headers: { ...limited, ...headers },
+  content: json(schema),
+});
+
+type ErrorStatus = "400" | "401" | "403" | "404" | "409" | "413" | "415" | "429" | "500" | "503";
+const ERROR_RESPONSE: Record<ErrorStatus, string> = {
+  "400": "BadRequest",
+  "401": "Unauthorized",
+  "403": "Forbidden",
+  "404": "NotFound",
+  "409": "Conflict",
+  "413": "PayloadTooLarge",
+  "415": "UnsupportedMediaType",
+  "429": "RateLimited",
+  "500": "InternalError",
+  "503": "Unavailable",
+};
+/** The error responses of an authenticated route: 401, 403, 429, 500 and 503 always, plus `extra`. */
+const errors = (...extra: ErrorStatus[]): Record<string, Reference> => {
+  const statuses = new Set<ErrorStatus>(["401", "403", "429", "500", "503", ...extra]);
+  return Object.fromEntries([...statuses].sort().map((s) => [s, ref("responses", ERROR_RESPONSE[s])]));
+};
+
+const idParam = ref("parameters", "EventId");
+const requestIdParam = ref("parameters", "X-Request-Id");
+
+const envelopeProperties: Readonly<Record<string, JsonSchema>> = {
+  type: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.typeMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]*$", examples: ["order.created"] },
+  payload: { description: `Any JSON value, nested at most ${ENVELOPE_LIMITS.payloadMaxDepth} levels deep. Required (null is a value).` },
+  source: nullable("string", { minLength: 1, maxLength: ENVELOPE_LIMITS.sourceMaxLength }),
+  tags: {
+    type: "array",
+    maxItems: ENVELOPE_LIMITS.maxTags,
+    uniqueItems: true,
+    items: { type: "string", maxLength: ENVELOPE_LIMITS.tagMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:=/-]*$" },
+  },
+  occurred_at: nullable("string", { format: "date-time", description: "When the event happened at the producer (ISO 8601)." }),
+};
+
+const leaseIdBody = (what: string): JsonSchema => ({
+  type: "object",
+  additionalProperties: false,
+  properties: { lease_id: { ...uuid, description: `Refuse (409 lease_expired) unless this is still the event's current lease; ${what}.` } },
+});
+
+const inboxQuery = (name: string, description: string, schema: JsonSchema, extra: Partial<Parameter> = {}): Parameter => ({ name, in: "query", description, schema, ...extra });
+
+/** The OpenAPI 3.1 document of the v1 HTTP API. */
+export const openApiDocument: OpenApiDocument = {
+  openapi: "3.1.0",
+  info: {
+    title: "Triggers API",
+    version: "1.0.0",
+    description:
+      "Multi-tenant event ingestion and delivery. Producers POST events (202 once SQS has them); consumers lease them from GET /inbox and acknowledge them. " +
+      "Every error is {\"error\":{\"code\",\"message\",\"details\"}}. Every response carries X-Request-Id.",
+  },
+  jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+  servers: [{ url: "/", description: "this server" }],
+  tags: [
+    { name: "events", description: "Ingest and read events" },
+    { name: "inbox", description: "Lease, browse, acknowledge and retry events" },
+    { name: "operations", description: "Health, readiness, metrics and this document (no authentication)" },
+  ],
+  security: [{ bearerAuth: [] }],
+  paths: {
+    "/events": {
+      post: {
+        operationId: "createEvent",
+        summary: "Accept one event",
+        description: "Answers 202 only after SQS has durably accepted the event; 503 with Retry-After when SQS is unreachable.",
+        tags: ["events"],
+        parameters: [requestIdParam, ref("parameters", "Idempotency-Key")],
+        requestBody: { required: true, content: json(schemaRef("EventEnvelope")) },
+        responses: {
+          "202": ok("Accepted: the event is on the queue", schemaRef("AcceptedEvent"), {
+            Location: { description: "The event's URL", required: true, schema: { type: "string", pattern: `^/events/${EVENT_ID_PATTERN.source.slice(1)}` } },
+            "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
+          }),
+          ...errors("400", "409", "413", "415"),
+        },
+      },
+    },
+    "/events/batch": {
+      post: {
+        operationId: "createEvents",
+        summary: "Accept up to 100 events",
+        description: "Every event is validated before any is enqueued; a 400 names each bad index in `details`.",
+        tags: ["events"],
+        parameters: [requestIdParam],
+        requestBody: {
+          required: true,
+          description: "`{\"events\":[…]}` or the bare array.",
+          content: json({
+            oneOf: [
+              { type: "object", required: ["events"], additionalProperties: false, properties: { events: schemaRef("BatchEvents") } },
+              schemaRef("BatchEvents"),
+            ],
+          }),
+        },
+        responses: { "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch")), ...errors("400", "409", "413", "415") },
+      },
+    },
+    "/events/ack": {
+      post: {
+        operationId: "ackEvents",
+        summary: "Acknowledge up to 1000 events",
+        description: "Idempotent per id. Ids the tenant has no event for (other tenants' included) are listed in not_found.",
+        tags: ["inbox"],
+        parameters: [requestIdParam],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["ids"],
+            additionalProperties: false,
+            properties: { ids: { type: "array", minItems: 1, maxItems: 1000, items: eventId } },
+          }),
+        },
+        responses: { "200": ok("The outcome per id", schemaRef("BatchAck")), ...errors("400", "413", "415") },
+      },
+    },
+    "/events/{id}": {
+      get: {
+        operationId: "getEvent",
+        summary: "Read one event",
+        description: "The stored event with its status and delivery fields, or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event is 404.",
+        tags: ["events"],
+        parameters: [requestIdParam, idParam],
+        responses: { "200": ok("The event", { oneOf: [schemaRef("Event"), schemaRef("QueuedEvent")] }), ...errors("404") },
+      },
+    },
+    "/events/{id}/ack": {
+      post: {
+        operationId: "ackEvent",
+        summary: "Acknowledge an event",
+        description: "Idempotent: a second ack answers 200 with the first acknowledged_at.",
+        tags: ["inbox"],
+        parameters: [requestIdParam, idParam],
+        requestBody: { required: false, content: json(leaseIdBody("an already acknowledged event still answers 200")) },
+        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors("400", "404", "409", "413", "415") },
+      },
+      delete: {
+        operationId: "ackEventByDelete",
+        summary: "Acknowledge an event (DELETE form)",
+        description: "The same as POST; the optional lease_id travels in the query string.",
+        tags: ["inbox"],
+        parameters: [requestIdParam, idParam, { name: "lease_id", in: "query", description: "As lease_id of the POST body.", schema: uuid }],
+        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors("400", "404", "409") },
+      },
+    },
+    "/events/{id}/nack": {
+      post: {
+        operationId: "nackEvent",
+        summary: "End the lease now",
+        description: "The event becomes pending and deliverable again after delay_seconds. 409 already_acknowledged, event_dead or lease_expired.",
+        tags: ["inbox"],
+        parameters: [requestIdParam, idParam],
+        requestBody: {
+          required: false,
+          content: json({
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              delay_seconds: { type: "integer", minimum: 0, maximum: MAX_VISIBILITY_SECONDS, default: 0 },
+              lease_id: { ...uuid, description: "Refuse (409 lease_expired) unless this is still the current lease." },
+            },
+          }),
+        },
+        responses: { "200": ok("The lease ended", schemaRef("Nacked")), ...errors("400", "404", "409", "413", "415") },
+      },
+    },
+    "/events/{id}/extend": {
+      post: {
+        operationId: "extendLease",
+        summary: "Extend (or shorten) the current lease",
+        description: "Sets the lease to expire visibility_timeout seconds from now, keeping its lease_id. 409 lease_expired when there is no current lease.",
+        tags: ["inbox"],
+        parameters: [requestIdParam, idParam],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["visibility_timeout"],
+            additionalProperties: false,
+            properties: {
+              visibility_timeout: { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS, description: "seconds" },
+              lease_id: uuid,
+            },
+          }),
+        },
+        responses: { "200": ok("The lease now ends later", schemaRef("Extended")), ...errors("400", "404", "409", "413", "415") },
+      },
+    },
+    "/events/{id}/redrive": {
+      post: {
+        operationId: "redriveEvent",
+        summary: "Make a dead event deliverable again",
+        description: "Resets delivery_count to 0. 409 not_dead for an event in any other status.",
+        tags: ["inbox"],
+        parameters: [requestIdParam, idParam],
+        responses: { "200": ok("The event, pending again", schemaRef("Event")), ...errors("404", "409") },
+      },
+    },
+    "/inbox": {
+      get: {
+        operationId: "getInbox",
+        summary: "Lease deliverable events, or browse with mode=peek",
+        description:
+          "Lease mode (default): leases up to `limit` pending or lease-expired events, oldest first, each with a lease_id valid for visibility_timeout seconds; " +
+          "two consumers never receive the same event inside one lease. Answers {data, has_more}. " +
+          "Peek mode (mode=peek): a read-only page in arrival order, any status, with an opaque next_cursor; leases nothing. Answers {data, next_cursor}.",
+        tags: ["inbox"],
+        parameters: [
+          requestIdParam,
+          inboxQuery("mode", "lease (default) or peek", { type: "string", enum: ["lease", "peek"], default: "lease" }),
+          inboxQuery("limit", "Events per answer", { type: "integer", minimum: 1, maximum: 500, default: 50 }),
+          inboxQuery("visibility_timeout", "Lease mode only: lease length, seconds (default INBOX_VISIBILITY_SECONDS, 30)", { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS }),
+          inboxQuery("type", "Only events of this type", { type: "string", minLength: 1, maxLength: 128 }),
+          inboxQuery("source", "Only events from this source", { type: "string", minLength: 1, maxLength: 256 }),
+          inboxQuery("tag", "Only events carrying this tag; repeat to require several (at most 10)", { type: "array", maxItems: 10, items: { type: "string", minLength: 1, maxLength: 128 } }, { style: "form", explode: true }),
+          inboxQuery("since", "Only events received at or after this time (ISO 8601)", dateTime),
+          inboxQuery("until", "Only events received before this time (ISO 8601)", dateTime),
+          inboxQuery("status", "Peek mode only: only events in this status", { type: "string", enum: [...EVENT_STATUSES] }),
+          inboxQuery("cursor", "Peek mode only: next_cursor of the previous page (bound to the same status and filters)", { type: "string", maxLength: 512 }),
+        ],
+        responses: {
+          "200": ok("Leased events (lease mode) or one page (peek mode)", { oneOf: [schemaRef("InboxLease"), schemaRef("InboxPage")] }),
+          ...errors("400"),
+        },
+      },
+    },
+    "/healthz": {
+      get: {
+        operationId: "healthz",
+        summary: "Liveness",
+        description: "The process answers. Checks no dependency, so an outage of one never gets the process restarted.",
+        tags: ["operations"],
+        security: [],
+        responses: {
+          "200": { description: "Alive", headers: common, content: json({ type: "object", required: ["status"], additionalProperties: false, properties: { status: { const: "ok" } } }) },
+          "500": ref("responses", "InternalError"),
+        },
+      },
+    },
+    "/readyz": {
+      get: {
+        operationId: "readyz",
+        summary: "Readiness",
+        description: "Checks Postgres, SQS and (when configured) Redis, each with a 1.5 s timeout. 503 names each failing dependency in details[].dependency.",
+        tags: ["operations"],
+        security: [],
+        responses: {
+          "200": { description: "Every dependency answers", headers: common, content: json(schemaRef("Ready")) },
+          "500": ref("responses", "InternalError"),
+          "503": {
+            description: "A dependency does not answer (error code not_ready; details name each one)",
+            headers: { ...common, "Retry-After": { ...ref("headers", "Retry-After"), description: "Seconds before asking again" } },
+            content: json(schemaRef("Error")),
+          },
+        },
+      },
+    },
+    "/metrics": {
+      get: {
+        operationId: "metrics",
+        summary: "Prometheus metrics",
+        description: "Prometheus text exposition format 0.0.4; see docs/operations.md for the list.",
+        tags: ["operations"],
+        security: [],
+        responses: {
+          "200": { description: "Metrics", headers: common, content: { "text/plain": { schema: { type: "string" } } } },
+          "500": ref("responses", "InternalError"),
+        },
+      },
+    },
+    "/openapi.json": {
+      get: {
+        operationId: "openapi",
+        summary: "This document",
+        tags: ["operations"],
+        security: [],
+        responses: {
+          "200": {
+            description: "The OpenAPI 3.1 document",
+            headers: common,
+            content: json({ type: "object", required: ["openapi", "info", "paths"], properties: { openapi: { type: "string", pattern: "^3\\.1\\.\\d+$" } } }),
+          },
+          "500": ref("responses", "InternalError"),
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: {
+      bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack or admin." },
+    },
+    parameters: {
+      EventId: { name: "id", in: "path", required: true, description: "An event id; an id that cannot exist is 404.", schema: { type: "string" } },
+      "X-Request-Id": {
+        name: "X-Request-Id",
+        in: "header",
+        description: "Your id for this request (1–128 of A-Z a-z 0-9 . _ : -), echoed back and logged; any other value is replaced by a generated one.",
+        schema: { type: "string" },
+      },
+      "Idempotency-Key": {
+        name: "Idempotency-Key",
+        in: "header",
+        description: "1–255 printable ASCII characters. A retry with the same key and body answers the same id (Idempotent-Replayed: true); another body answers 409.",
+        schema: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.idempotencyKeyMaxLength, pattern: "^[\\x21-\\x7e]+$" },
+      },
+    },
+    headers: {
+      "X-Request-Id": { description: "The request's id (yours if well-formed, else generated); it is in the request's log line.", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" } },
+      "Retry-After": { description: "Seconds to wait before retrying", required: true, schema: { type: "integer", minimum: 0 } },
+      "Idempotent-Replayed": { description: "Present (true) when the answer repeats an earlier send with the same Idempotency-Key", schema: { type: "string", enum: ["true"] } },
+      "RateLimit-Policy": { description: "draft-ietf-httpapi-ratelimit-headers: quota q per window w seconds", schema: { type: "string", pattern: '^"per-key";q=\\d+;w=\\d+$' } },
+      RateLimit: { description: "draft-ietf-httpapi-ratelimit-headers: r requests remaining, t seconds until the window resets", schema: { type: "string", pattern: '^"per-key";r=\\d+;t=\\d+$' } },
+      "X-RateLimit-Limit": { description: "Requests per minute of this key", schema: { type: "integer", minimum: 1 } },
+      "X-RateLimit-Remaining": { description: "Requests left in the current window", schema: { type: "integer", minimum: 0 } },
+      "X-RateLimit-Reset": { description: "When the window resets, Unix time in seconds", schema: { type: "number", minimum: 0 } },
+      "WWW-Authenticate": { description: "The authentication scheme", required: true, schema: { type: "string", pattern: "^Bearer " } },
+    },
+    responses: {
+      BadRequest: { description: "Malformed JSON, a body or query that fails the schema (details name each field), or a bad header", headers: limited, content: json(schemaRef("Error")) },
+      Unauthorized: {
+        description: "Missing, malformed, invalid or revoked API key",
+        headers: { ...common, "WWW-Authenticate": ref("headers", "WWW-Authenticate") },
+        content: json(schemaRef("Error")),
+      },
+      Forbidden: { description: "The key lacks the scope this route needs (details name it)", headers: limited, content: json(schemaRef("Error")) },
+      NotFound: { description: "No such event for this tenant (another tenant's event included), or no such route", headers: limited, content: json(schemaRef("Error")) },
+      Conflict: {
+        description: "Idempotency-Key reused with another body (idempotency_conflict), lease no longer current (lease_expired), already_acknowledged, event_dead or not_dead",
+        headers: limited,
+        content: json(schemaRef("Error")),
+      },
+      PayloadTooLarge: { description: "The body exceeds the limit (MAX_EVENT_BYTES, default 256 KiB)", headers: limited, content: json(schemaRef("Error")) },
+      UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(schemaRef("Error")) },
+      RateLimited: {
+        description: "The key's rate limit is used up",
+        headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
+        content: json(schemaRef("Error")),
+      },
+      InternalError: { description: "An unexpected error (logged with the request id); the message is generic", headers: common, content: json(schemaRef("Error")) },
+      Unavailable: {
+        description: "A dependency this request needs is down (details name it); retry after Retry-After seconds",
+        headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
+        content: json(schemaRef("Error")),
+      },
+    },
+    schemas: {
+      Error: {
+        type: "object",
+        required: ["error"],
+        additionalProperties: false,
+        properties: {
+          error: {
+            type: "object",
+            required: ["code", "message", "details"],
+            additionalProperties: false,
+            properties: {
+              code: { type: "string", pattern: "^[a-z][a-z0-9_]*$", description: "Stable, snake_case" },
+              message: { type: "string" },
+              details: { type: "array", items: schemaRef("ErrorDetail") },
+            },
+          },
+        },
+      },
+      ErrorDetail: {
+        type: "object",
+        required: ["message"],
+        properties: {
+          message: { type: "string" },
+          path: { type: "string", description: "The failing field (dotted path)" },
+          index: { type: "integer", minimum: 0, description: "The failing event of a batch" },
+          dependency: { type: "string", description: "The unavailable dependency (postgres, sqs, redis)" },
+          scope: { type: "string", description: "The missing scope" },
+        },
+      },
+      EventEnvelope: {
+        type: "object",
+        required: ["type", "payload"],
+        additionalProperties: false,
+        properties: envelopeProperties,
+      },
+      BatchEvents: {
+        type: "array",
+        minItems: 1,
+        maxItems: 100,
+        items: {
+          type: "object",
+          required: ["type", "payload"],
+          additionalProperties: false,
+          properties: {
+            ...envelopeProperties,
+            idempotency_key: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.idempotencyKeyMaxLength, description: "As the Idempotency-Key header; unique within the batch" },
+          },
+        },
+      },
+      AcceptedEvent: {
+        type: "object",
+        required: ["id", "status", "received_at"],
+        additionalProperties: false,
+        properties: { id: eventId, status: { const: "accepted" }, received_at: dateTime },
+      },
+      AcceptedBatch: {
+        type: "object",
+        required: ["data"],
+        additionalProperties: false,
+        properties: {
+          data: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["id", "status", "received_at", "replayed"],
+              additionalProperties: false,
+              properties: { id: eventId, status: { const: "accepted" }, received_at: dateTime, replayed: { type: "boolean" } },
+            },
+          },
+        },
+      },
+      Event: {
+        type: "object",
+        description: "A stored event. lease_id and lease_expires_at are set only while it is delivered (leased).",
+        required: [
+          "id",
+          "type",
+          "source",
+          "payload",
+          "tags",
+          "occurred_at",
+          "received_at",
+          "stored_at",
+          "status",
+          "delivery_count",
+          "lease_id",
+          "leased_at",
+          "lease_expires_at",
+          "acknowledged_at",
+          "dead_at",
+        ],
+        additionalProperties: false,
+        properties: {
+          id: eventId,
+          type: { type: "string" },
+          source: nullable("string"),
+          payload: { description: "The producer's JSON value, unchanged" },
+          tags: { type: "array", items: { type: "string" } },
+          occurred_at: nullable("string", { format: "date-time" }),
+          received_at: dateTime,
+          stored_at: dateTime,
+          status: { type: "string", enum: [...EVENT_STATUSES] },
+          delivery_count: { type: "integer", minimum: 0 },
+          lease_id: nullable("string", { format: "uuid" }),
+          leased_at: nullable("string", { format: "date-time" }),
+          lease_expires_at: nullable("string", { format: "date-time" }),
+          acknowledged_at: nullable("string", { format: "date-time" }),
+          dead_at: nullable("string", { format: "date-time" }),
+        },
+      },
+      QueuedEvent: {
+        type: "object",
+        description: "Accepted by the API, not yet stored by a worker.",
+        required: ["id", "status"],
+        additionalProperties: false,
+        properties: { id: eventId, status: { const: "queued" } },
+      },
+      InboxLease: {
+        type: "object",
+        required: ["data", "has_more"],
+        additionalProperties: false,
+        properties: {
+          data: { type: "array", items: schemaRef("Event") },
+          has_more: { type: "boolean", description: "More deliverable events matched beyond this answer" },
+        },
+      },
+      InboxPage: {
+        type: "object",
+        required: ["data", "next_cursor"],
+        additionalProperties: false,
+        properties: {
+          data: { type: "array", items: schemaRef("Event") },
+          next_cursor: nullable("string", { description: "Pass as cursor for the next page; null on the last page" }),
+        },
+      },
+      Acknowledged: {
+        type: "object",
+        required: ["id", "status", "acknowledged_at"],
+        additionalProperties: false,
+        properties: { id: eventId, status: { const: "acknowledged" }, acknowledged_at: dateTime },
+      },
+      BatchAck: {
+        type: "object",
+        required: ["acknowledged", "not_found"],
+        additionalProperties: false,
+        properties: { acknowledged: { type: "array", items: eventId }, not_found: { type: "array", items: eventId } },
+      },
+      Nacked: {
+        type: "object",
+        required: ["id", "status", "available_at"],
+        additionalProperties: false,
+        properties: { id: eventId, status: { const: "pending" }, available_at: dateTime },
+      },
+      Extended: {
+        type: "object",
+        required: ["id", "status", "lease_id", "lease_expires_at"],
+        additionalProperties: false,
+        properties: { id: eventId, status: { const: "delivered" }, lease_id: uuid, lease_expires_at: dateTime },
+      },
+      Ready: {
+        type: "object",
+        required: ["status", "checks"],
+        additionalProperties: false,
+        properties: {
+          status: { const: "ready" },
+          checks: {
+            type: "object",
+            description: "One entry per dependency (postgres, sqs, redis when configured)",
+            additionalProperties: { type: "object", required: ["ok"], properties: { ok: { type: "boolean" }, error: { type: "string" } } },
+          },
+        },
+      },
+    },
+  },
+};

@@ -1,0 +1,211 @@
+import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
+import addFormats from "ajv-formats";
+
+/** The base URI under which the document's components are registered, so `#/components/…` refs resolve. */
+const ROOT = "urn:triggers:openapi";
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** One response as the harness received it. */
+export interface ObservedResponse {
+  readonly method: string;
+  /** The request path, query string included or not. */
+  readonly path: string;
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+}
+
+/** Thrown when a live response does not match the document; names the route, the status and every mismatch. */
+export class OpenApiMismatch extends Error {
+  override readonly name = "OpenApiMismatch";
+}
+
+interface Route {
+  readonly template: string;
+  readonly regex: RegExp;
+  readonly params: number;
+  readonly item: Json;
+}
+
+/**
+ * Validates live responses against an OpenAPI 3.1 document: the operation is found by method and
+ * path template (literal paths before templated ones, as OpenAPI specifies), the status must be
+ * documented, the media type must be one of the documented ones, a JSON body must validate against
+ * the response schema (JSON Schema 2020-12 with ajv), and documented headers must be present when
+ * required and valid when present. A path or method the document does not describe may only be
+ * answered 404 with the shared Error shape (the API's "no such route"/"not found" answer).
+ */
+export class OpenApiValidator {
+  private readonly ajv: Ajv2020;
+  private readonly routes: Route[];
+  private readonly compiled = new WeakMap<object, ValidateFunction>();
+
+  constructor(readonly doc: Json) {
+    if (typeof doc.openapi !== "string" || !/^3\.1\.\d+$/.test(doc.openapi)) throw new Error(`not an OpenAPI 3.1 document: openapi=${String(doc.openapi)}`);
+    this.ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+    addFormats(this.ajv);
+    // The document is registered whole (its components hold the schemas refs point at); "components"
+    // and the other OpenAPI keys are not JSON Schema keywords, so they are declared as annotations.
+    for (const keyword of ["components", "paths", "openapi", "info", "jsonSchemaDialect", "servers", "tags", "security"]) this.ajv.addKeyword({ keyword });
+    this.ajv.addSchema({ ...doc, $id: ROOT });
+    const paths = isObject(doc.paths) ? doc.paths : {};
+    this.routes = Object.entries(paths)
+      .map(([template, item]) => ({
+        template,
+        regex: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}/]+\}/g, "[^/]+")}$`),
+        params: (template.match(/\{/g) ?? []).length,
+        item: isObject(item) ? item : {},
+      }))
+      .sort((a, b) => a.params - b.params);
+  }
+
+  /** Throws OpenApiMismatch unless the response matches the document. */
+  validate(r: ObservedResponse): void {
+    const method = r.method.toLowerCase();
+    const path = r.path.split("?")[0]!;
+    const matching = this.routes.filter((route) => route.regex.test(path));
+    const route = matching.find((m) => isObject(m.item[method]));
+    if (!route) {
+      // Not a documented operation: only the router's 404 is an acceptable answer.
+      const what = `${r.method} ${path} (no documented operation${matching.length ? ` for this method on ${matching.map((m) => m.template).join(", ")}` : ""})`;
+      if (r.status !== 404) throw new OpenApiMismatch(`${what} answered ${r.status}; only 404 is expected`);
+      this.check(what, r, this.deref({ $ref: "#/components/responses/NotFound" }));
+      return;
+    }
+    const op = route.item[method] as Json;
+    const responses = isObject(op.responses) ? op.responses : {};
+    const what = `${r.method} ${route.template} → ${r.status}`;
+    const documented = responses[String(r.status)] ?? responses[`${String(r.status)[0]}XX`] ?? responses.default;
+    if (documented === undefined) {
+      throw new OpenApiMismatch(`${what}: status ${r.status} is not documented (documented: ${Object.keys(responses).join(", ")}); body: ${r.text.slice(0, 300)}`);
+    }
+    this.check(what, r, this.deref(documented));
+  }
+
+  private check(what: string, r: ObservedResponse, response: Json): void {
+    const problems: string[] = [];
+    const headers = isObject(response.headers) ? response.headers : {};
+    for (const [name, raw] of Object.entries(headers)) {
+      const header = this.deref(raw);
+      const value = r.headers.get(name);
+      if (value === null) {
+        if (header.required === true) problems.push(`header ${name} is required but missing`);
+        continue;
+      }
+      const schema = isObject(header.schema) ? header.schema : {};
+      const validate = this.compile(schema);
+      if (!validate(coerceHeader(value, this.schemaType(schema)))) problems.push(`header ${name}: ${JSON.stringify(value)} ${this.ajv.errorsText(validate.errors, { dataVar: name })}`);
+    }
+    const content = isObject(response.content) ? response.content : undefined;
+    const contentType = (r.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (content === undefined) {
+      if (r.text !== "") problems.push(`no body is documented, got ${contentType || "a body"}`);
+    } else if (!(contentType in content)) {
+      problems.push(`content type ${JSON.stringify(contentType)} is not documented (${Object.keys(content).join(", ")})`);
+    } else {
+      const media = content[contentType];
+      const schema = isObject(media) && isObject(media.schema) ? media.schema : {};
+      let body: unknown = r.text;
+      if (contentType === "application/json" || contentType.endsWith("+json")) {
+        try {
+          body = JSON.parse(r.text);
+        } catch {
+          problems.push(`body is not JSON: ${r.text.slice(0, 200)}`);
+          body = undefined;
+        }
+      }
+      if (body !== undefined) {
+        const validate = this.compile(schema);
+        if (!validate(body)) {
+          problems.push(`body ${this.ajv.errorsText(validate.errors, { dataVar: "body", separator: "; " })}`);
+          problems.push(`ajv errors: ${JSON.stringify(validate.errors)}`);
+          problems.push(`body was: ${r.text.slice(0, 500)}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new OpenApiMismatch(`${what} does not match /openapi.json:\n  - ${problems.join("\n  - ")}`);
+  }
+
+  /** Follows a `$ref` to a component (responses, headers, parameters) of the document. */
+  private deref(node: unknown): Json {
+    let current = node;
+    for (let hops = 0; isObject(current) && typeof current.$ref === "string"; hops++) {
+      if (hops > 10) throw new Error(`$ref loop at ${current.$ref}`);
+      current = resolvePointer(this.doc, current.$ref);
+    }
+    if (!isObject(current)) throw new Error(`unresolvable reference ${JSON.stringify(node)}`);
+    return current;
+  }
+
+  private schemaType(schema: Json): unknown {
+    return typeof schema.$ref === "string" ? this.schemaType(this.deref(schema)) : schema.type;
+  }
+
+  private compile(schema: Json): ValidateFunction {
+    let validate = this.compiled.get(schema);
+    if (!validate) {
+      validate = this.ajv.compile(absolutiseRefs(schema));
+      this.compiled.set(schema, validate);
+    }
+    return validate;
+  }
+}
+
+/** Header values are strings; a header documented as a number is compared as one. */
+function coerceHeader(value: string, type: unknown): unknown {
+  const numeric = type === "integer" || type === "number";
+  return numeric && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+}
+
+/** Resolves a local JSON pointer (`#/a/b`) in the document. */
+export function resolvePointer(doc: unknown, pointer: string): unknown {
+  if (!pointer.startsWith("#/")) throw new Error(`only local references are supported: ${pointer}`);
+  let node: unknown = doc;
+  for (const raw of pointer.slice(2).split("/")) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (!isObject(node) || !(key in node)) return undefined;
+    node = node[key];
+  }
+  return node;
+}
+
+/** A copy of a schema whose local refs point into the registered document. */
+function absolutiseRefs(schema: unknown): Json {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (!isObject(node)) return node;
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === "$ref" && typeof v === "string" && v.startsWith("#/") ? `${ROOT}${v}` : walk(v)]));
+  };
+  return walk(schema) as Json;
+}
+
+const validators = new Map<string, OpenApiValidator>();
+
+/** A validator for the document text, compiled once per test process. */
+export function validatorFor(documentText: string): OpenApiValidator {
+  let v = validators.get(documentText);
+  if (!v) {
+    v = new OpenApiValidator(JSON.parse(documentText) as Json);
+    validators.set(documentText, v);
+  }
+  return v;
+}
+
+const byServer = new Map<string, Promise<OpenApiValidator>>();
+
+/** The validator of the document a running API serves at `${baseUrl}/openapi.json`, fetched once per base URL. */
+export function validatorAt(baseUrl: string): Promise<OpenApiValidator> {
+  let v = byServer.get(baseUrl);
+  if (!v) {
+    v = fetch(`${baseUrl}/openapi.json`).then(async (res) => {
+      if (res.status !== 200) throw new Error(`GET /openapi.json answered ${res.status}`);
+      return validatorFor(await res.text());
+    });
+    byServer.set(baseUrl, v);
+    v.catch(() => byServer.delete(baseUrl));
+  }
+  return v;
+}
