@@ -418,7 +418,11 @@ export const openApiDocument: OpenApiDocument = {
           "200": {
             description: "The OpenAPI 3.1 document",
             headers: common,
-            content: json({ type: "object", required: ["openapi", "info", "paths"], properties: { openapi: { type: "string", pattern: "^3\\.1\\.\\d+$" } } }),
+            content: json({
+              type: "object",
+              required: ["openapi", "info", "paths"],
+              properties: { openapi: { type: "string", pattern: "^3\\.1\\.\\d+$" }, info: { type: "object" }, paths: { type: "object" } },
+            }),
           },
           "500": ref("responses", "InternalError"),
         },
