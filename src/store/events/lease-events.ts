@@ -29,9 +29,17 @@ const RETURNING = EVENT_COLUMNS.split(",")
  * concurrent lease are skipped, so two consumers never receive the same event inside one lease.
  * An event that already had `maxDeliveries` deliveries becomes dead instead of being handed out.
  *
- * The scan walks events_deliverable_idx (tenant_id, received_at, id) in order; `has_more` is
- * answered in the same statement by probing that index just past the last candidate, which saves
- * a round trip per poll.
+ * Every part is index-driven, and the shape is deliberate (plans checked in inbox-peek.test.ts):
+ * - candidates walk events_deliverable_idx (tenant_id, received_at, id) in order;
+ * - the UPDATE finds its rows by primary key (`id = ANY(ARRAY(…))`), not through a join the
+ *   planner may turn into a hash join over the whole table;
+ * - `has_more` is answered in the same statement (no second round trip) by probing that index just
+ *   past the last candidate. The probe compares against scalar sub-selects, so the row comparison
+ *   is an index condition, and is an ordered LIMIT 1 scalar sub-select (EXISTS would drop the
+ *   ORDER BY), so the planner does not pick a "fast-start" sequential scan that reads the whole
+ *   table exactly when nothing more matches. A batch short of `limit` means nothing more was
+ *   deliverable (bar rows other consumers were locking), so the probe is skipped then.
+ * Reading delivery_count from `e` is safe: the row is locked by `candidates`.
  */
 export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Promise<LeaseResult> {
   const params: unknown[] = [opts.tenantId, opts.limit, opts.visibilitySeconds, opts.maxDeliveries];
@@ -39,31 +47,32 @@ export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Pro
   const moreFilter = filterSql(opts.filter ?? {}, params, "m");
   const rows = await prisma.$queryRawUnsafe<Array<EventRow & { has_more: boolean | null }>>(
     `WITH candidates AS (
-       SELECT id, delivery_count, received_at FROM events
+       SELECT id, received_at FROM events
        WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()${filter}
        ORDER BY received_at, id
        LIMIT $2
        FOR UPDATE SKIP LOCKED
      ),
+     last AS (SELECT received_at, id FROM candidates ORDER BY received_at DESC, id DESC LIMIT 1),
      updated AS (
        UPDATE events e SET
-         status = CASE WHEN c.delivery_count >= $4 THEN 'dead'::event_status ELSE 'delivered'::event_status END,
-         dead_at = CASE WHEN c.delivery_count >= $4 THEN now() ELSE NULL END,
-         delivery_count = CASE WHEN c.delivery_count >= $4 THEN e.delivery_count ELSE e.delivery_count + 1 END,
-         lease_id = CASE WHEN c.delivery_count >= $4 THEN NULL ELSE gen_random_uuid() END,
-         leased_at = CASE WHEN c.delivery_count >= $4 THEN e.leased_at ELSE now() END,
-         lease_expires_at = CASE WHEN c.delivery_count >= $4 THEN NULL ELSE now() + make_interval(secs => $3) END,
-         available_at = CASE WHEN c.delivery_count >= $4 THEN e.available_at ELSE now() + make_interval(secs => $3) END
-       FROM candidates c
-       WHERE e.id = c.id
+         status = CASE WHEN e.delivery_count >= $4 THEN 'dead'::event_status ELSE 'delivered'::event_status END,
+         dead_at = CASE WHEN e.delivery_count >= $4 THEN now() ELSE NULL END,
+         delivery_count = CASE WHEN e.delivery_count >= $4 THEN e.delivery_count ELSE e.delivery_count + 1 END,
+         lease_id = CASE WHEN e.delivery_count >= $4 THEN NULL ELSE gen_random_uuid() END,
+         leased_at = CASE WHEN e.delivery_count >= $4 THEN e.leased_at ELSE now() END,
+         lease_expires_at = CASE WHEN e.delivery_count >= $4 THEN NULL ELSE now() + make_interval(secs => $3) END,
+         available_at = CASE WHEN e.delivery_count >= $4 THEN e.available_at ELSE now() + make_interval(secs => $3) END
+       WHERE e.id = ANY (ARRAY(SELECT id FROM candidates))
        RETURNING ${RETURNING}
-     ),
-     last AS (SELECT received_at, id FROM candidates ORDER BY received_at DESC, id DESC LIMIT 1)
-     SELECT u.*, EXISTS (
-       SELECT 1 FROM events m, last l
+     )
+     SELECT u.*, CASE WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
+       SELECT true FROM events m
        WHERE m.tenant_id = $1 AND m.status IN ('pending', 'delivered') AND m.available_at <= now()
-         AND (m.received_at, m.id) > (l.received_at, l.id)${moreFilter}
-     ) AS has_more
+         AND (m.received_at, m.id) > ((SELECT received_at FROM last), (SELECT id FROM last))${moreFilter}
+       ORDER BY m.received_at, m.id
+       LIMIT 1
+     ) IS NOT NULL END AS has_more
      FROM updated u ORDER BY u.received_at, u.id`,
     ...params,
   );
