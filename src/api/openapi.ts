@@ -160,7 +160,9 @@ const requestIdParam = ref("parameters", "X-Request-Id");
 
 const envelopeProperties: Readonly<Record<string, JsonSchema>> = {
   type: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.typeMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]*$", examples: ["order.created"] },
-  payload: { description: `Any JSON value, nested at most ${ENVELOPE_LIMITS.payloadMaxDepth} levels deep. Required (null is a value).` },
+  payload: {
+    description: `Any JSON value, nested at most ${ENVELOPE_LIMITS.payloadMaxDepth} levels deep, with no NUL character or unpaired surrogate in any string or key. Required (null is a value).`,
+  },
   source: nullable("string", { minLength: 1, maxLength: ENVELOPE_LIMITS.sourceMaxLength }),
   tags: {
     type: "array",
@@ -168,7 +170,7 @@ const envelopeProperties: Readonly<Record<string, JsonSchema>> = {
     uniqueItems: true,
     items: { type: "string", maxLength: ENVELOPE_LIMITS.tagMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:=/-]*$" },
   },
-  occurred_at: nullable("string", { format: "date-time", description: "When the event happened at the producer (ISO 8601)." }),
+  occurred_at: nullable("string", { description: "When the event happened at the producer: an ISO 8601 date or date-time between 1900-01-01 and 9999-12-31." }),
 };
 
 const leaseIdBody = (what: string): JsonSchema => ({
