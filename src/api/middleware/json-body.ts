@@ -3,6 +3,8 @@ import sjson from "secure-json-parse";
 import type { Context } from "koa";
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../../errors";
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /**
  * Reads and parses a JSON request body. Refuses non-JSON types (415) and compressed bodies, stops
  * reading past `limit` bytes (413, without buffering the rest), rejects malformed JSON (400) and
@@ -22,13 +24,20 @@ export async function readJsonBody(ctx: Context, limit: number, opts: { optional
   const encoding = ctx.get("Content-Encoding");
   if (encoding !== "" && encoding.toLowerCase() !== "identity") throw new UnsupportedMediaTypeError();
   if (length !== undefined && length > limit) throw new PayloadTooLargeError(limit);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await getRawBody(ctx.req, { limit, length, encoding: "utf8" });
+    bytes = await getRawBody(ctx.req, { limit, length });
   } catch (err) {
     const type = (err as { type?: string }).type;
     if (type === "entity.too.large") throw new PayloadTooLargeError(limit);
     throw new BadRequestError("invalid_body", "the request body could not be read");
+  }
+  let text: string;
+  try {
+    // Strict: invalid UTF-8 is refused rather than silently turned into U+FFFD. A leading BOM is ignored (RFC 8259 §8.1).
+    text = utf8.decode(bytes);
+  } catch {
+    throw new BadRequestError("invalid_encoding", "the request body is not valid UTF-8");
   }
   try {
     return sjson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
