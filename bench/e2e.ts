@@ -1,0 +1,180 @@
+/**
+ * End-to-end latency: the time from POST /events to the event being leasable from GET /inbox,
+ * with the API, the ingest worker and the SQS emulator as separate processes on real Postgres and
+ * Redis. First at a steady 1 000 events/s, then stepping the rate up to find the highest steady
+ * rate whose p99 stays under 1 s. The baseline printed with it is the same path's floor: one
+ * POST plus one inbox poll on an idle system.
+ *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000)
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { connectPostgres } from "../src/store/database";
+import { createApiKey } from "../src/store/api-keys";
+import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
+import { benchSchema, fmt, freePort, percentile, spawnEmulator, waitForHttp } from "./support";
+
+const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
+const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000").split(",").map(Number);
+
+const MAX_IN_FLIGHT = Number(process.env.BENCH_E2E_IN_FLIGHT ?? 128);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const emulator = await spawnEmulator();
+  const schema = await benchSchema();
+  const db = connectPostgres(schema.url, { poolSize: 2 });
+  const children: ChildProcess[] = [];
+  try {
+    await applyMigrations(db.migrator, loadMigrations());
+    const key = (await createApiKey(db.prisma, { tenantId: "bench", name: "bench", scopes: ["events:write", "inbox:read", "events:ack"] })).secret;
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const env = {
+      ...process.env,
+      DATABASE_URL: schema.url,
+      SQS_ENDPOINT: emulator.endpoint,
+      SQS_QUEUE_NAME: `bench-e2e-${Date.now()}`,
+      REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379",
+      REDIS_PREFIX: `bench-e2e-${Date.now()}`,
+      RATE_LIMIT_PER_MINUTE: "100000000",
+      LOG_LEVEL: "warn",
+      WORKER_WAIT_SECONDS: "1",
+      // The emulator wakes every waiting long poll for each new message; fewer receivers waste less CPU here.
+      WORKER_RECEIVERS: process.env.BENCH_E2E_RECEIVERS ?? "2",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    };
+    const cli = join(__dirname, "..", "src", "cli", "main.js");
+    children.push(spawn(process.execPath, [cli, "api"], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, PORT: String(port) } }));
+    await waitForHttp(`http://127.0.0.1:${port}/readyz`);
+    children.push(spawn(process.execPath, [cli, "worker"], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, METRICS_PORT: String(metricsPort) } }));
+    await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`);
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
+
+    // Keyed by a sequence number in the payload: the consumer can lease an event before its 202 has been read.
+    const sentAt = new Map<number, number>();
+    let seq = 0;
+    const latencies: number[] = [];
+    let consuming = true;
+    // One consumer leasing as fast as it can, acknowledging what it got in one call.
+    const consumer = (async () => {
+      while (consuming) {
+        const res = await fetch(`${base}/inbox?limit=500&visibility_timeout=300`, { headers });
+        const body = (await res.json()) as { data: Array<{ id: string; payload: { seq?: number } }> };
+        const now = performance.now();
+        for (const e of body.data) {
+          const s = e.payload?.seq;
+          const t = s === undefined ? undefined : sentAt.get(s);
+          if (s !== undefined && t !== undefined) {
+            latencies.push(now - t);
+            sentAt.delete(s);
+          }
+        }
+        if (body.data.length > 0) {
+          await fetch(`${base}/events/ack`, { method: "POST", headers, body: JSON.stringify({ ids: body.data.map((e) => e.id) }) });
+        } else {
+          await sleep(2);
+        }
+      }
+    })();
+
+    // Open-loop producer: requests start on schedule whether or not earlier ones finished.
+    const step = async (rate: number) => {
+      latencies.length = 0;
+      sentAt.clear();
+      let failed = 0;
+      let accepted = 0;
+      const inflight = new Set<Promise<void>>();
+      const start = performance.now();
+      const total = rate * SECONDS;
+      for (let i = 0; i < total; i++) {
+        const due = start + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        // Bounded concurrency like a real producer fleet: past it, the offered rate is simply not met.
+        while (inflight.size >= MAX_IN_FLIGHT) await Promise.race(inflight);
+        const s = seq++;
+        sentAt.set(s, performance.now());
+        const p = fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ type: "bench.e2e", payload: { seq: s } }) })
+          .then(async (res) => {
+            await res.arrayBuffer();
+            if (res.status === 202) accepted++;
+            else {
+              failed++;
+              sentAt.delete(s);
+            }
+          })
+          .catch(() => {
+            failed++;
+            sentAt.delete(s);
+          })
+          .finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      await Promise.all(inflight);
+      const offeredSeconds = (performance.now() - start) / 1000;
+      // Let the tail arrive (bounded).
+      const deadline = performance.now() + 10_000;
+      while (latencies.length < accepted && performance.now() < deadline) await sleep(20);
+      const missing = accepted - latencies.length;
+      return {
+        rate,
+        achieved: accepted / offeredSeconds,
+        p50: percentile(latencies, 50),
+        p99: missing > accepted * 0.01 ? Infinity : percentile(latencies, 99),
+        failed,
+        missing,
+      };
+    };
+
+    // Floor: one event at a time on an idle system.
+    const floor: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      latencies.length = 0;
+      const s = seq++;
+      sentAt.set(s, performance.now());
+      await (await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ type: "bench.e2e", payload: { seq: s } }) })).arrayBuffer();
+      while (latencies.length === 0) await sleep(1);
+      floor.push(latencies[0]!);
+    }
+
+    const show = (r: Awaited<ReturnType<typeof step>>) =>
+      process.stdout.write(
+        `  ${fmt(r.rate).padStart(6)} ev/s offered: achieved ${fmt(r.achieved)} ev/s, POST->leasable p50 ${fmt(r.p50, 1)} ms p99 ${Number.isFinite(r.p99) ? fmt(r.p99, 1) : "∞"} ms (failed ${r.failed}, not seen ${r.missing})\n`,
+      );
+    const at1000 = await step(1000);
+    show(at1000);
+    await sleep(2000);
+    const results = [];
+    for (const rate of RATES) {
+      const r = await step(rate);
+      results.push(r);
+      show(r);
+      if (!(r.p99 < 1000) || r.achieved < rate * 0.95) break;
+      await sleep(1000);
+    }
+    consuming = false;
+    await consumer;
+    const steady = results.filter((r) => r.p99 < 1000 && r.achieved >= r.rate * 0.95).map((r) => r.rate);
+    process.stdout.write(
+      [
+        `bench:e2e  ${SECONDS}s per step`,
+        `  floor (idle, one event at a time): p50 ${fmt(percentile(floor, 50), 1)} ms p99 ${fmt(percentile(floor, 99), 1)} ms`,
+        `  at 1 000 ev/s: achieved ${fmt(at1000.achieved)} ev/s, p50 ${fmt(at1000.p50, 1)} ms, p99 ${Number.isFinite(at1000.p99) ? fmt(at1000.p99, 1) : "∞"} ms (aim p99 < 200 ms); p99 / floor p99 = ${fmt(at1000.p99 / percentile(floor, 99), 2)}`,
+        `  highest steady rate with p99 < 1 s: ${steady.length ? `${fmt(Math.max(...steady))} ev/s` : "none of the rates tried"}`,
+        "",
+      ].join("\n"),
+    );
+  } finally {
+    for (const c of children) c.kill("SIGTERM");
+    await sleep(500);
+    await db.close();
+    await schema.drop();
+    emulator.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
