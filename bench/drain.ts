@@ -4,10 +4,9 @@
  *   - receive+delete alone (the queue's own ceiling for this receiver count),
  *   - one-statement INSERT … unnest alone (the database's ceiling for 10-row batches).
  * Prints the ratio of the worker's rate to the smaller baseline (aim >= 0.8).
- *   BENCH_EVENTS (default 20000), BENCH_RECEIVERS (default 4)
+ *   BENCH_EVENTS (default 20000), BENCH_RECEIVERS (default 8, the worker default)
  */
 import { loadConfig } from "../src/config";
-import { newEventId } from "../src/domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event";
 import { IngestWorker } from "../src/ingest/ingest-worker";
 import { createLogger } from "../src/observability/logger";
@@ -17,27 +16,10 @@ import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { connectPostgres } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema, fmt, spawnEmulator } from "./support";
+import { benchEvents, benchSchema, fmt, spawnEmulator } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
-const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 4);
-
-function makeEvents(n: number): QueuedEvent[] {
-  const receivedAt = new Date().toISOString();
-  return Array.from({ length: n }, (_, i) => ({
-    v: 1 as const,
-    id: newEventId(),
-    tenant_id: `tenant-${i % 8}`,
-    type: "order.created",
-    source: "bench",
-    payload: { order: i, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) },
-    tags: ["bench"],
-    occurred_at: null,
-    idempotency_key: null,
-    body_hash: "0".repeat(64),
-    received_at: receivedAt,
-  }));
-}
+const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 8);
 
 async function fill(queue: SqsQueue, events: QueuedEvent[]): Promise<void> {
   const chunks: QueuedEvent[][] = [];
@@ -67,7 +49,7 @@ async function main(): Promise<void> {
 
     // Baseline 1: receive + delete only.
     const q1 = await makeQueue("bench-raw-queue");
-    await fill(q1, makeEvents(EVENTS));
+    await fill(q1, benchEvents(EVENTS));
     let drained = 0;
     let t0 = performance.now();
     await Promise.all(
@@ -86,7 +68,7 @@ async function main(): Promise<void> {
     const queueRate = EVENTS / ((performance.now() - t0) / 1000);
 
     // Baseline 2: one-statement inserts of 10 rows, same concurrency.
-    const rows = makeEvents(EVENTS);
+    const rows = benchEvents(EVENTS);
     let next = 0;
     t0 = performance.now();
     await Promise.all(
@@ -102,7 +84,7 @@ async function main(): Promise<void> {
 
     // The worker itself: receive, insert, delete.
     const q3 = await makeQueue("bench-worker-queue");
-    await fill(q3, makeEvents(EVENTS));
+    await fill(q3, benchEvents(EVENTS));
     const metrics = createMetrics();
     const worker = new IngestWorker(
       { prisma: db.prisma, queue: q3, logger: createLogger("warn"), metrics },

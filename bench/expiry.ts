@@ -8,13 +8,11 @@
  *   BENCH_ROWS (default 1000000), BENCH_INGEST_SECONDS (default 10), BENCH_BATCH_SIZE (default 5000)
  */
 import { performance } from "node:perf_hooks";
-import { newEventId } from "../src/domain/ids";
-import type { QueuedEvent } from "../src/domain/queued-event";
 import { expireEvents } from "../src/jobs/expire-events";
 import { connectPostgres, type Database } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema, fmt, percentile } from "./support";
+import { benchEvents, benchSchema, fmt, percentile } from "./support";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
@@ -23,30 +21,13 @@ const WRITERS = 4;
 const DAY_MS = 86_400_000;
 const ACK_RETENTION_SECONDS = 7 * 86_400;
 
-function makeBatch(n: number): QueuedEvent[] {
-  const receivedAt = new Date().toISOString();
-  return Array.from({ length: n }, (_, i) => ({
-    v: 1 as const,
-    id: newEventId(),
-    tenant_id: `tenant-${i % 8}`,
-    type: "order.created",
-    source: "bench",
-    payload: { order: i, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) },
-    tags: ["bench"],
-    occurred_at: null,
-    idempotency_key: null,
-    body_hash: "0".repeat(64),
-    received_at: receivedAt,
-  }));
-}
-
 /** Runs WRITERS insert loops until `until()` turns true; returns each statement's latency, ms. */
 async function ingest(db: Database, until: () => boolean): Promise<number[]> {
   const latencies: number[] = [];
   await Promise.all(
     Array.from({ length: WRITERS }, async () => {
       while (!until()) {
-        const batch = makeBatch(10);
+        const batch = benchEvents(10);
         const t0 = performance.now();
         await insertEvents(db.prisma, batch);
         latencies.push(performance.now() - t0);

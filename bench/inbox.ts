@@ -16,7 +16,7 @@
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { Client, Pool } from "pg";
+import { Pool } from "pg";
 import { startApi } from "../src/api/server";
 import { loadConfig } from "../src/config";
 import { buildContainer } from "../src/container";
@@ -27,13 +27,13 @@ import { createApiKey } from "../src/store/api-keys";
 import { parseDatabaseUrl } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
+import { benchSchema } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const CONSUMERS = Number(process.env.BENCH_CONSUMERS ?? 4);
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PER_ROUND = Math.ceil(EVENTS / ROUNDS);
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/triggers_bench";
 const VISIBILITY_SECONDS = 300; // longer than the run: nothing is redelivered mid-measurement
 
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -50,31 +50,6 @@ function call(agent: Agent, url: string, method: string, headers: Record<string,
     req.on("error", reject);
     req.end(body);
   });
-}
-
-/** Creates the bench database if missing and a fresh schema in it. */
-async function freshSchema(): Promise<{ url: string; drop(): Promise<void> }> {
-  const dbName = new URL(DATABASE_URL).pathname.slice(1);
-  const adminUrl = new URL(DATABASE_URL);
-  adminUrl.pathname = "/postgres";
-  const admin = new Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  if ((await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [dbName])).rowCount === 0) {
-    await admin.query(`CREATE DATABASE "${dbName}"`);
-  }
-  await admin.end();
-  const schema = `bench_inbox_${randomBytes(4).toString("hex")}`;
-  const run = async (sql: string) => {
-    const c = new Client({ connectionString: DATABASE_URL });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await run(`CREATE SCHEMA "${schema}"`);
-  return { url: `${DATABASE_URL}?schema=${schema}`, drop: () => run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`) };
 }
 
 /** `count` rows for one tenant, ~300-byte payloads, inserted 5 000 per statement. */
@@ -119,7 +94,7 @@ async function measure(step: () => Promise<number>): Promise<{ total: number; se
 }
 
 async function main(): Promise<void> {
-  const schema = await freshSchema();
+  const schema = await benchSchema();
   const emulator = await startSqsEmulator({ region: "us-east-1" });
   const config = loadConfig({
     DATABASE_URL: schema.url,

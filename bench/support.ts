@@ -4,6 +4,8 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Client } from "pg";
+import { newEventId } from "../src/domain/ids";
+import type { QueuedEvent } from "../src/domain/queued-event";
 
 /** Local Postgres database the benchmarks use (created if missing); each run gets its own schema. */
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/triggers_bench";
@@ -91,4 +93,22 @@ export async function waitForHttp(url: string, ms = 15_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${url} did not come up within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `n` accepted events as the worker stores them: 8 tenants, ~300-byte payloads. */
+export function benchEvents(n: number): QueuedEvent[] {
+  const receivedAt = new Date().toISOString();
+  return Array.from({ length: n }, (_, i) => ({
+    v: 1 as const,
+    id: newEventId(),
+    tenant_id: `tenant-${i % 8}`,
+    type: "order.created",
+    source: "bench",
+    payload: { order: i, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) },
+    tags: ["bench"],
+    occurred_at: null,
+    idempotency_key: null,
+    body_hash: "0".repeat(64),
+    received_at: receivedAt,
+  }));
 }

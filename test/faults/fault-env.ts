@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/config";
 import { createQueues } from "../../src/queue/create-queues";
@@ -10,18 +9,7 @@ import { createApiKey, SCOPES } from "../../src/store/api-keys";
 import { CLI, TEST_REDIS_URL } from "../helpers/env";
 import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { TcpProxy } from "../helpers/tcp-proxy";
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../../bench/support";
 
 export interface RoleProcess {
   readonly role: string;

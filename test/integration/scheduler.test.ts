@@ -1,4 +1,3 @@
-import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { Queue } from "bullmq";
 import { buildContainer, type Container } from "../../src/container";
