@@ -17,6 +17,8 @@ import { benchEvents, benchSchema, fmt, percentile } from "./support";
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 5000);
+/** The scheduler's default pause between full batches (EXPIRY_PAUSE_MS). */
+const PAUSE_MS = Number(process.env.BENCH_PAUSE_MS ?? 25);
 const WRITERS = 4;
 const DAY_MS = 86_400_000;
 const ACK_RETENTION_SECONDS = 7 * 86_400;
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
         for (;;) {
           const r = await expireEvents(
             { prisma: db.prisma },
-            { now: new Date(), batchSize: BATCH_SIZE, acknowledgedRetentionSeconds: ACK_RETENTION_SECONDS, deadRetentionSeconds: 14 * 86_400, timeBudgetMs: 0 },
+            { now: new Date(), batchSize: BATCH_SIZE, acknowledgedRetentionSeconds: ACK_RETENTION_SECONDS, deadRetentionSeconds: 14 * 86_400, timeBudgetMs: 0, pauseMs: PAUSE_MS },
           );
           runDurations.push(r.durationMs);
           expired += r.acknowledged + r.dead;
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
     const ratio = percentile(loaded, 99) / percentile(baseline, 99);
     process.stdout.write(
       [
-        `bench:expiry  rows=${fmt(ROWS)} batchSize=${BATCH_SIZE} writers=${WRITERS} (10 rows/INSERT)`,
+        `bench:expiry  rows=${fmt(ROWS)} batchSize=${BATCH_SIZE} pause=${PAUSE_MS}ms writers=${WRITERS} (10 rows/INSERT)`,
         `  backlog fill (INSERT…SELECT + VACUUM ANALYZE): ${fmt(fillSeconds, 1)} s`,
         `  expired ${fmt(expired)} rows in ${fmt(expirySeconds, 1)} s: ${fmt(expired / expirySeconds)} rows/s (${fmt(runDurations.length)} batches, batch p50 ${p(runDurations, 50)} ms, p99 ${p(runDurations, 99)} ms; ${fmt(left)} acknowledged rows left)`,
         `  ingest without expiry: ${fmt(baseline.length)} INSERTs, p50 ${p(baseline, 50)} ms, p99 ${p(baseline, 99)} ms, ${fmt((baseline.length * 10) / INGEST_SECONDS)} rows/s`,

@@ -67,6 +67,8 @@ export interface Config {
     readonly batchSize: number;
     /** How often expiry runs, seconds. EXPIRY_INTERVAL_SECONDS, default 60. */
     readonly intervalSeconds: number;
+    /** Pause after each full expiry batch, ms, to leave room for live traffic. EXPIRY_PAUSE_MS, default 25. */
+    readonly pauseMs: number;
   };
   /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
   readonly apiKeyCacheMs: number;
@@ -108,6 +110,7 @@ const envSchema = Joi.object({
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
   EXPIRY_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(5000),
   EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
+  EXPIRY_PAUSE_MS: Joi.number().integer().min(0).max(10_000).default(25),
   API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
   DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
@@ -167,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxEventAgeSeconds: v.MAX_EVENT_AGE_SECONDS === undefined ? undefined : num("MAX_EVENT_AGE_SECONDS"),
       batchSize: num("EXPIRY_BATCH_SIZE"),
       intervalSeconds: num("EXPIRY_INTERVAL_SECONDS"),
+      pauseMs: num("EXPIRY_PAUSE_MS"),
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),

@@ -48,6 +48,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number): Promi
       deadRetentionSeconds: r.deadSeconds,
       maxEventAgeSeconds: r.maxEventAgeSeconds,
       timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
+      pauseMs: r.pauseMs,
     },
   );
   for (const kind of ["acknowledged", "dead", "stale"] as const) {

@@ -24,6 +24,11 @@ export interface ExpireEventsOptions {
    * rest is left for the next run.
    */
   readonly timeBudgetMs: number;
+  /**
+   * Pause after each full batch, ms (default 0). Spreads a large backlog over time so concurrent
+   * ingest, lease and ack statements keep their latency; the cost is a lower deletion rate.
+   */
+  readonly pauseMs?: number;
 }
 
 /** Rows removed by one run, per kind, and whether the run got through everything that was due. */
@@ -111,6 +116,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
       if (n > 0) batches++;
       deleted[kind] += n;
       if (n < opts.batchSize) due.splice(due.indexOf(kind), 1);
+      else if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
     }
   }
   return { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
