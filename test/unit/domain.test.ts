@@ -109,3 +109,28 @@ describe("occurred_at", () => {
     expect(r.ok && r.value.occurred_at).toBe("2026-11-27T07:00:00.000Z");
   });
 });
+
+describe("queued event codec round trip", () => {
+  const base = {
+    v: 1 as const,
+    id: "evt_01M8E22G718Q33NJ4V84DBMMZ7",
+    tenant_id: "t",
+    type: "a",
+    payload: { x: [1, null] },
+    source: null,
+    tags: ["x"],
+    occurred_at: "2026-11-27T07:00:00.000Z",
+    idempotency_key: null,
+    body_hash: "a".repeat(64),
+    received_at: "2026-11-27T07:00:01.000Z",
+  };
+  test("an encoded event decodes to itself", () => {
+    expect(decodeQueuedEvent(JSON.stringify(base))).toEqual(base);
+  });
+  test("each malformed field is refused", () => {
+    for (const bad of [{ v: 2 }, { id: 5 }, { tags: [1] }, { tags: "x" }, { body_hash: "zz" }, { received_at: "yesterday" }, { occurred_at: 7 }, { source: 1 }, { payload: undefined }]) {
+      expect(decodeQueuedEvent(JSON.stringify({ ...base, ...bad }))).toBeNull();
+    }
+    expect(decodeQueuedEvent("[]")).toBeNull();
+  });
+});
