@@ -43,6 +43,9 @@ export function createSqsClient(opts: { region: string; endpoint?: string | unde
     // Message bodies travel over TLS (and are JSON-validated by the worker); skipping the SDK's
     // per-message MD5 verification saves a hash per message on the hot path.
     md5: false,
+    // Resolve each command's middleware stack once instead of on every call (about a third of the
+    // SDK's CPU per call here). Only used for calls without per-call options.
+    cacheMiddleware: true,
   });
 }
 
@@ -57,13 +60,11 @@ export class SqsQueue {
   async sendBatch(entries: readonly SendEntry[], signal?: AbortSignal): Promise<SendOutcome[]> {
     if (entries.length === 0) return [];
     if (entries.length > SQS_MAX_BATCH_ENTRIES) throw new RangeError("at most 10 entries per SendMessageBatch");
-    const res = await this.client.send(
-      new SendMessageBatchCommand({
-        QueueUrl: this.queueUrl,
-        Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body })),
-      }),
-      signal ? { abortSignal: signal } : {},
-    );
+    const command = new SendMessageBatchCommand({
+      QueueUrl: this.queueUrl,
+      Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body })),
+    });
+    const res = signal ? await this.client.send(command, { abortSignal: signal }) : await this.client.send(command);
     const failed = new Map((res.Failed ?? []).map((f) => [f.Id, f.Message ?? f.Code ?? "failed"]));
     const succeeded = new Set((res.Successful ?? []).map((s) => s.Id));
     return entries.map((e) =>
@@ -122,13 +123,11 @@ export class SqsQueue {
 
   /** Approximate visible and in-flight message counts. */
   async depth(signal?: AbortSignal): Promise<{ visible: number; inFlight: number }> {
-    const res = await this.client.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: this.queueUrl,
-        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-      }),
-      signal ? { abortSignal: signal } : {},
-    );
+    const command = new GetQueueAttributesCommand({
+      QueueUrl: this.queueUrl,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    });
+    const res = signal ? await this.client.send(command, { abortSignal: signal }) : await this.client.send(command);
     return {
       visible: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0),
       inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
