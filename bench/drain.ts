@@ -4,7 +4,7 @@
  *   - receive+delete alone (the queue's own ceiling for this receiver count),
  *   - one-statement INSERT … unnest alone (the database's ceiling for 10-row batches).
  * Prints the ratio of the worker's rate to the smaller baseline (aim >= 0.8).
- *   BENCH_EVENTS (default 20000), BENCH_RECEIVERS (default 8, the worker default)
+ *   BENCH_EVENTS (default 20000), BENCH_RECEIVERS (default 16, the worker default)
  */
 import { loadConfig } from "../src/config";
 import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event";
@@ -19,7 +19,7 @@ import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations
 import { benchEvents, benchSchema, fmt, spawnEmulator } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
-const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 8);
+const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 16);
 
 async function fill(queue: SqsQueue, events: QueuedEvent[]): Promise<void> {
   const chunks: QueuedEvent[][] = [];

@@ -37,7 +37,7 @@ export interface Config {
   /** Prefix of every Redis key and BullMQ queue of this deployment. REDIS_PREFIX, default triggers. */
   readonly redisPrefix: string;
   readonly worker: {
-    /** Concurrent long-poll receivers per worker process. WORKER_RECEIVERS, default 8. */
+    /** Concurrent long-poll receivers per worker process; more receivers mean bigger group commits. WORKER_RECEIVERS, default 16. */
     readonly receivers: number;
     /** Long-poll wait, seconds (1–20). WORKER_WAIT_SECONDS, default 20. */
     readonly waitSeconds: number;
@@ -98,7 +98,7 @@ const envSchema = Joi.object({
   SQS_SEND_LINGER_MS: Joi.number().min(0).max(50).default(2),
   REDIS_URL: Joi.string().uri({ scheme: ["redis", "rediss"] }),
   REDIS_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_.:-]{1,64}$/).default("triggers"),
-  WORKER_RECEIVERS: Joi.number().integer().min(1).max(64).default(8),
+  WORKER_RECEIVERS: Joi.number().integer().min(1).max(64).default(16),
   WORKER_WAIT_SECONDS: Joi.number().integer().min(0).max(20).default(20),
   WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
   MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { PrismaClient } from "../generated/prisma/client";
 import { decodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
 import type { Logger } from "../observability/logger";
@@ -55,6 +56,8 @@ export class IngestWorker {
 
   start(): void {
     if (this.loops.length > 0) return;
+    // Every receiver's long poll listens on the one shutdown signal.
+    setMaxListeners(this.opts.receivers + 10, this.abort.signal);
     for (let i = 0; i < this.opts.receivers; i++) this.loops.push(this.loop(i));
   }
 
