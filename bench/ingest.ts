@@ -6,35 +6,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import autocannon from "autocannon";
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { connectPostgres } from "../src/store/database";
 import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
-import { benchSchema, fmt, freePort, spawnEmulator, waitForHttp } from "./support";
+import { benchSchema, fmt, freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "./support";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-
-/** Spawns a node script and resolves with the first stdout line matching `pick`. */
-async function spawnAndWait(args: string[], env: NodeJS.ProcessEnv, pick: (line: string) => number | undefined): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
-  const port = await new Promise<number>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.on("line", (l) => {
-      const p = pick(l);
-      if (p !== undefined) {
-        rl.removeAllListeners("line");
-        resolve(p);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited (${code})`)));
-  });
-  child.stdout!.resume();
-  return { child, port };
-}
 
 function run(url: string, headers: Record<string, string>, body: string): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -70,8 +51,8 @@ async function main(): Promise<void> {
     children.push(apiChild);
     await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
     const api = { port: apiPort };
-    const bare = await spawnAndWait([join(__dirname, "bare-koa.js")], {}, (l) => (l.startsWith('{"port"') ? (JSON.parse(l) as { port: number }).port : undefined));
-    children.push(bare.child);
+    const { child: bareChild, announced: bare } = await spawnAnnouncing<{ port: number }>([join(__dirname, "bare-koa.js")]);
+    children.push(bareChild);
 
     const body = JSON.stringify({ type: "order.created", source: "bench", tags: ["bench"], payload: { order: 42, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) } });
     const headers = { "content-type": "application/json", authorization: `Bearer ${key.secret}` };

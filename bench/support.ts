@@ -39,12 +39,14 @@ export async function benchSchema(): Promise<{ url: string; schema: string; drop
   };
 }
 
-/** Starts the SQS emulator as its own process on 127.0.0.1 (as in production, the queue is not in the worker's process). */
-export async function spawnEmulator(): Promise<{ endpoint: string; process: ChildProcess; stop(): void }> {
-  const cli = join(__dirname, "..", "src", "cli", "main.js");
-  const child = spawn(process.execPath, [cli, "sqs-emulator", "--port", "0", "--queue", "bench-unused"], {
+/**
+ * Spawns `node <args>` and resolves with the first line it prints on stdout, parsed as JSON
+ * (how the emulator and the bare Koa baseline announce where they listen).
+ */
+export async function spawnAnnouncing<T>(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; announced: T }> {
+  const child = spawn(process.execPath, [...args], {
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
   });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -52,11 +54,22 @@ export async function spawnEmulator(): Promise<{ endpoint: string; process: Chil
       rl.close();
       resolve(l);
     });
-    child.once("exit", (code) => reject(new Error(`emulator exited (${code})`)));
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited early (${code})`)));
   });
   child.stdout!.resume();
-  const { endpoint } = JSON.parse(line) as { endpoint: string };
-  return { endpoint, process: child, stop: () => child.kill("SIGTERM") };
+  return { child, announced: JSON.parse(line) as T };
+}
+
+/**
+ * Starts the SQS emulator as its own process on 127.0.0.1 (as in production, the queue is not in
+ * the worker's process). `cli` is the built CLI; the default is its place beside the built bench.
+ */
+export async function spawnEmulator(
+  cli: string = join(__dirname, "..", "src", "cli", "main.js"),
+  queue = "bench-unused",
+): Promise<{ endpoint: string; process: ChildProcess; stop(): void }> {
+  const { child, announced } = await spawnAnnouncing<{ endpoint: string }>([cli, "sqs-emulator", "--port", "0", "--queue", queue]);
+  return { endpoint: announced.endpoint, process: child, stop: () => child.kill("SIGTERM") };
 }
 
 /** Percentile of a list of numbers (p in 0–100). */

@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { Client } from "pg";
 import { Redis } from "ioredis";
+import { spawnEmulator } from "../../bench/support";
 import { CLI, EMULATOR_STATE_FILE, TEST_ADMIN_DATABASE_URL, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 
 /**
@@ -26,20 +25,7 @@ export default async function globalSetup(): Promise<void> {
   });
   await redis.quit();
 
-  const child = spawn(process.execPath, [CLI, "sqs-emulator", "--port", "0", "--queue", "triggers-shared"], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once("line", (l) => {
-      rl.close();
-      resolve(l);
-    });
-    child.once("exit", (code) => reject(new Error(`SQS emulator exited early (${code})`)));
-  });
-  const { endpoint } = JSON.parse(line) as { endpoint: string };
-  child.stdout!.resume();
+  const { endpoint, process: child } = await spawnEmulator(CLI, "triggers-shared");
   writeFileSync(EMULATOR_STATE_FILE, JSON.stringify({ endpoint, pid: child.pid }));
   process.env.TEST_SQS_ENDPOINT = endpoint;
 }
