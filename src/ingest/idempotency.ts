@@ -25,7 +25,7 @@ export class IdempotencyGuard {
   ) {}
 
   async reserve(tenantId: string, key: string, bodyHash: string): Promise<Reservation> {
-    const slot = `${this.prefix}:idem:${tenantId.length}:${tenantId}:${key}`;
+    const slot = this.slot(tenantId, key);
     const seen = await this.claim(slot, bodyHash);
     if (seen !== null) return seen === bodyHash ? "replay" : "conflict";
     let stored: { body_hash: string } | null;
@@ -44,7 +44,7 @@ export class IdempotencyGuard {
 
   /** Forgets a claim whose send failed, so a retry with another body is not refused for a send that never happened. */
   async release(tenantId: string, key: string, bodyHash: string): Promise<void> {
-    const slot = `${this.prefix}:idem:${tenantId.length}:${tenantId}:${key}`;
+    const slot = this.slot(tenantId, key);
     if (this.local.get(slot) === bodyHash) this.local.delete(slot);
     if (!this.redis) return;
     try {
@@ -53,6 +53,11 @@ export class IdempotencyGuard {
     } catch (err) {
       this.onRedisError(err);
     }
+  }
+
+  /** The Redis key (and local map key) of one tenant's idempotency key; the length prefix keeps tenants apart. */
+  private slot(tenantId: string, key: string): string {
+    return `${this.prefix}:idem:${tenantId.length}:${tenantId}:${key}`;
   }
 
   /** Returns the hash already claimed for the slot, or null if this call claimed it. */
