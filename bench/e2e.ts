@@ -4,14 +4,16 @@
  * Redis. First at a steady 1 000 events/s, then stepping the rate up to find the highest steady
  * rate whose p99 stays under 1 s. The baseline printed with it is the same path's floor: one
  * POST plus one inbox poll on an idle system.
- *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000)
+ *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000),
+ *   BENCH_E2E_WARMUP_RATE (default 500; one unreported step at this rate before anything is measured),
+ *   BENCH_PROFILE_DIR (write CPU profiles of the API and worker processes there)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { connectPostgres } from "../src/store/database";
 import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema, fmt, freePort, percentile, spawnEmulator, waitForHttp } from "./support";
+import { benchSchema, fmt, freePort, httpClient, percentile, spawnEmulator, waitForHttp } from "./support";
 
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
 const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000").split(",").map(Number);
@@ -44,11 +46,12 @@ async function main(): Promise<void> {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
     const cli = join(__dirname, "..", "src", "cli", "main.js");
-    children.push(spawn(process.execPath, [cli, "api"], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, PORT: String(port) } }));
+    const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+    children.push(spawn(process.execPath, [...profile, cli, "api"], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, PORT: String(port) } }));
     await waitForHttp(`http://127.0.0.1:${port}/readyz`);
-    children.push(spawn(process.execPath, [cli, "worker"], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, METRICS_PORT: String(metricsPort) } }));
+    children.push(spawn(process.execPath, [...profile, cli, "worker"], { stdio: ["ignore", "ignore", "inherit"], env: { ...env, METRICS_PORT: String(metricsPort) } }));
     await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`);
-    const base = `http://127.0.0.1:${port}`;
+    const client = httpClient(`http://127.0.0.1:${port}`, MAX_IN_FLIGHT + 4);
     const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
 
     // Keyed by a sequence number in the payload: the consumer can lease an event before its 202 has been read.
@@ -59,8 +62,8 @@ async function main(): Promise<void> {
     // One consumer leasing as fast as it can, acknowledging what it got in one call.
     const consumer = (async () => {
       while (consuming) {
-        const res = await fetch(`${base}/inbox?limit=500&visibility_timeout=300`, { headers });
-        const body = (await res.json()) as { data: Array<{ id: string; payload: { seq?: number } }> };
+        const res = await client.request("GET", "/inbox?limit=500&visibility_timeout=300", headers);
+        const body = JSON.parse(res.body) as { data: Array<{ id: string; payload: { seq?: number } }> };
         const now = performance.now();
         for (const e of body.data) {
           const s = e.payload?.seq;
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
           }
         }
         if (body.data.length > 0) {
-          await fetch(`${base}/events/ack`, { method: "POST", headers, body: JSON.stringify({ ids: body.data.map((e) => e.id) }) });
+          await client.request("POST", "/events/ack", headers, JSON.stringify({ ids: body.data.map((e) => e.id) }));
         } else {
           await sleep(2);
         }
@@ -95,9 +98,9 @@ async function main(): Promise<void> {
         while (inflight.size >= MAX_IN_FLIGHT) await Promise.race(inflight);
         const s = seq++;
         sentAt.set(s, performance.now());
-        const p = fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ type: "bench.e2e", payload: { seq: s } }) })
-          .then(async (res) => {
-            await res.arrayBuffer();
+        const p = client
+          .request("POST", "/events", headers, JSON.stringify({ type: "bench.e2e", payload: { seq: s } }))
+          .then((res) => {
             if (res.status === 202) accepted++;
             else {
               failed++;
@@ -127,13 +130,18 @@ async function main(): Promise<void> {
       };
     };
 
+    // Warm up first (JIT, connection pools on every hop, the worker's receivers), as a service in
+    // production is: the first seconds after a cold start are not a steady state. Not reported.
+    await step(Number(process.env.BENCH_E2E_WARMUP_RATE ?? 500));
+    await sleep(1000);
+
     // Floor: one event at a time on an idle system.
     const floor: number[] = [];
     for (let i = 0; i < 30; i++) {
       latencies.length = 0;
       const s = seq++;
       sentAt.set(s, performance.now());
-      await (await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ type: "bench.e2e", payload: { seq: s } }) })).arrayBuffer();
+      await client.request("POST", "/events", headers, JSON.stringify({ type: "bench.e2e", payload: { seq: s } }));
       while (latencies.length === 0) await sleep(1);
       floor.push(latencies[0]!);
     }
@@ -165,6 +173,7 @@ async function main(): Promise<void> {
         "",
       ].join("\n"),
     );
+    client.close();
   } finally {
     for (const c of children) c.kill("SIGTERM");
     await sleep(500);

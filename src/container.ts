@@ -65,6 +65,9 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
         maxRetriesPerRequest: 1,
         enableOfflineQueue: false,
         connectTimeout: 2000,
+        // Commands issued in the same event-loop turn (the rate-limit script, idempotency claims and
+        // receipts of concurrent requests) leave in one socket write instead of one write each.
+        enableAutoPipelining: true,
         // Keep retrying forever in the background; callers degrade while it is down.
         retryStrategy: (times) => Math.min(times * 200, 2000),
       });

@@ -22,9 +22,9 @@ export class AcceptedReceipts {
     if (ids.length === 0) return;
     if (this.redis && this.redis.status === "ready") {
       try {
-        const pipe = this.redis.pipeline();
-        for (const id of ids) pipe.set(this.slot(tenantId, id), "1", "EX", this.ttlSeconds);
-        await pipe.exec();
+        // Plain commands rather than a MULTI/pipeline object: the client's auto-pipelining merges the
+        // receipts of every request answered in this turn into one write.
+        await Promise.all(ids.map((id) => this.redis!.set(this.slot(tenantId, id), "1", "EX", this.ttlSeconds)));
         return;
       } catch {
         // fall through to memory
