@@ -48,14 +48,41 @@ export function encodeQueuedEvent(event: QueuedEvent): string {
   return JSON.stringify(event);
 }
 
-/** Decodes an SQS message body; returns null for a message this service cannot store (poison). */
-export function decodeQueuedEvent(body: string | undefined): QueuedEvent | null {
-  if (body === undefined) return null;
+/**
+ * One SQS message body carrying encoded events: a single event is its own body (an object);
+ * several travel as a JSON array of them. Packing lets one SendMessageBatch entry carry many
+ * events when more requests are waiting than a batch has entries.
+ */
+export function packQueuedEvents(encoded: readonly string[]): string {
+  return encoded.length === 1 ? encoded[0]! : `[${encoded.join(",")}]`;
+}
+
+/** Bytes `packQueuedEvents` adds to `count` encoded events: the brackets and commas of an array. */
+export function packingOverhead(count: number): number {
+  return count <= 1 ? 0 : count + 1;
+}
+
+/** What one SQS message holds: the events that decoded, and how many parts did not. */
+export interface DecodedMessage {
+  readonly events: QueuedEvent[];
+  readonly invalid: number;
+}
+
+/**
+ * Decodes an SQS message body (one event, or an array of them). A part that is not a stored-able
+ * event counts as invalid; the caller keeps the message for the dead-letter queue after storing
+ * the valid ones.
+ */
+export function decodeQueuedMessage(body: string | undefined): DecodedMessage {
+  if (body === undefined) return { events: [], invalid: 1 };
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
-    return null;
+    return { events: [], invalid: 1 };
   }
-  return isQueuedEvent(parsed) ? parsed : null;
+  if (!Array.isArray(parsed)) return isQueuedEvent(parsed) ? { events: [parsed], invalid: 0 } : { events: [], invalid: 1 };
+  if (parsed.length === 0) return { events: [], invalid: 1 };
+  const events = parsed.filter(isQueuedEvent);
+  return { events, invalid: parsed.length - events.length };
 }

@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { PrismaClient } from "../generated/prisma/client";
-import { decodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
+import { decodeQueuedMessage, type QueuedEvent } from "../domain/queued-event";
 import type { Logger } from "../observability/logger";
 import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage, SqsQueue } from "../queue/sqs-queue";
@@ -24,18 +24,29 @@ export interface IngestWorkerDeps {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A received message with the events it carries (one, or several when the API packed them). */
+interface Decoded {
+  readonly message: ReceivedMessage;
+  readonly events: readonly QueuedEvent[];
+  /** Parts of the body that are not events this service can store. */
+  readonly invalid: number;
+}
+
 interface Waiting {
-  readonly messages: readonly ReceivedMessage[];
+  readonly messages: readonly Decoded[];
+  readonly rows: number;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
 
 /**
- * Drains SQS into Postgres. Receivers long-poll up to 10 messages each; what they bring in while
- * a flush is running is group-committed by the next flush in one idempotent INSERT (up to
- * `maxBatchRows` rows), and each message is deleted from SQS only after the statement holding it
- * committed. A message it cannot decode is left alone, so SQS moves it to the dead-letter queue
- * after maxReceiveCount; a batch whose insert fails is left to reappear after its visibility timeout.
+ * Drains SQS into Postgres. Receivers long-poll up to 10 messages each (a message carries one
+ * event or several); what they bring in while a flush is running is group-committed by the next
+ * flush in one idempotent INSERT (up to `maxBatchRows` rows), and each message is deleted from SQS
+ * only after the statement holding all its events committed. A message with a part it cannot
+ * decode or the database refuses is left alone once its good events are stored, so SQS moves it
+ * to the dead-letter queue after maxReceiveCount (a redrive stores nothing twice); a batch whose
+ * insert fails is left to reappear after its visibility timeout.
  */
 export class IngestWorker {
   private stopping = false;
@@ -72,15 +83,16 @@ export class IngestWorker {
 
   /** Stores one received batch and deletes it from SQS after the commit. Exposed for tests and benchmarks. */
   async handle(messages: readonly ReceivedMessage[]): Promise<{ inserted: number; duplicates: number; poison: number }> {
-    const result = await this.insert(messages);
+    const result = await this.insert(messages.map(decode));
     await this.delete(result.handles);
     return { inserted: result.inserted, duplicates: result.duplicates, poison: result.poison };
   }
 
   /** Queues messages for the next group commit; resolves once their rows are committed. */
-  private store(messages: readonly ReceivedMessage[]): Promise<void> {
+  private store(messages: readonly Decoded[]): Promise<void> {
+    const rows = messages.reduce((n, m) => n + m.events.length, 0);
     return new Promise<void>((resolve, reject) => {
-      this.buffer.push({ messages, resolve, reject });
+      this.buffer.push({ messages, rows, resolve, reject });
       this.pump();
     });
   }
@@ -89,10 +101,10 @@ export class IngestWorker {
     while (this.flushing < this.maxConcurrentFlushes && this.buffer.length > 0) {
       const group: Waiting[] = [];
       let rows = 0;
-      while (this.buffer.length > 0 && rows + this.buffer[0]!.messages.length <= this.maxBatchRows) {
+      while (this.buffer.length > 0 && rows + this.buffer[0]!.rows <= this.maxBatchRows) {
         const w = this.buffer.shift()!;
         group.push(w);
-        rows += w.messages.length;
+        rows += w.rows;
       }
       if (group.length === 0) group.push(this.buffer.shift()!);
       this.flushing++;
@@ -138,56 +150,61 @@ export class IngestWorker {
         if (Date.now() - held > (this.opts.visibilitySeconds * 1000) / 2) {
           held = Date.now();
           await this.deps.queue
-            .changeVisibility(messages.map((m) => m.receiptHandle), this.opts.visibilitySeconds)
+            .changeVisibility(messages.map((m) => m.message.receiptHandle), this.opts.visibilitySeconds)
             .catch(() => undefined); // SQS may be down too; the messages then simply reappear later
         }
       }
     }
   }
 
-  private async insert(messages: readonly ReceivedMessage[]): Promise<{ inserted: number; duplicates: number; poison: number; handles: string[] }> {
-    const decoded: Array<{ event: QueuedEvent; handle: string; messageId: string }> = [];
+  private async insert(messages: readonly Decoded[]): Promise<{ inserted: number; duplicates: number; poison: number; handles: string[] }> {
+    // Messages whose every part is stored get deleted; the rest stay for the dead-letter queue.
+    const kept = new Set<Decoded>();
     let poison = 0;
+    const rows: Array<{ event: QueuedEvent; from: Decoded }> = [];
     for (const m of messages) {
-      const event = decodeQueuedEvent(m.body);
-      if (event === null) {
-        poison++;
-        this.deps.logger.warn({ messageId: m.messageId, receiveCount: m.receiveCount }, "undecodable message left for the dead-letter queue");
-        continue;
+      if (m.invalid > 0) {
+        kept.add(m);
+        poison += m.invalid;
+        this.deps.logger.warn(
+          { messageId: m.message.messageId, receiveCount: m.message.receiveCount, invalid: m.invalid, events: m.events.length },
+          "undecodable message left for the dead-letter queue",
+        );
       }
-      decoded.push({ event, handle: m.receiptHandle, messageId: m.messageId });
+      for (const event of m.events) rows.push({ event, from: m });
     }
-    if (decoded.length === 0) {
-      this.deps.metrics.workerPoison.inc(poison);
-      return { inserted: 0, duplicates: 0, poison, handles: [] };
-    }
-    let inserted: number;
-    let stored = decoded;
-    try {
-      inserted = await insertEvents(this.deps.prisma, decoded.map((d) => d.event));
-    } catch (err) {
-      if (!isDataError(err)) throw err;
-      // Postgres refused the data itself: store the batch one by one so only the bad message is left behind.
-      inserted = 0;
-      stored = [];
-      for (const d of decoded) {
-        try {
-          inserted += await insertEvents(this.deps.prisma, [d.event]);
-          stored.push(d);
-        } catch (single) {
-          if (!isDataError(single)) throw single;
-          poison++;
-          this.deps.logger.warn({ messageId: d.messageId, err: errorMessage(single) }, "message the database refuses left for the dead-letter queue");
+    let inserted = 0;
+    let stored = rows.length;
+    const refused = new Set<QueuedEvent>();
+    if (rows.length > 0) {
+      try {
+        inserted = await insertEvents(this.deps.prisma, rows.map((r) => r.event));
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        // Postgres refused the data itself: store the batch one by one so only the bad events are left behind.
+        stored = 0;
+        for (const r of rows) {
+          try {
+            inserted += await insertEvents(this.deps.prisma, [r.event]);
+            stored++;
+          } catch (single) {
+            if (!isDataError(single)) throw single;
+            poison++;
+            refused.add(r.event);
+            kept.add(r.from);
+            this.deps.logger.warn({ messageId: r.from.message.messageId, eventId: r.event.id, err: errorMessage(single) }, "event the database refuses left for the dead-letter queue");
+          }
         }
       }
+      const committedAt = Date.now();
+      this.deps.metrics.workerBatches.inc();
+      this.deps.metrics.workerRowsInserted.inc(inserted);
+      this.deps.metrics.workerDuplicates.inc(stored - inserted);
+      for (const r of rows) if (!refused.has(r.event)) this.deps.metrics.ingestLag.observe(Math.max(0, committedAt - Date.parse(r.event.received_at)) / 1000);
     }
-    const committedAt = Date.now();
     this.deps.metrics.workerPoison.inc(poison);
-    this.deps.metrics.workerBatches.inc();
-    this.deps.metrics.workerRowsInserted.inc(inserted);
-    this.deps.metrics.workerDuplicates.inc(stored.length - inserted);
-    for (const d of stored) this.deps.metrics.ingestLag.observe(Math.max(0, committedAt - Date.parse(d.event.received_at)) / 1000);
-    return { inserted, duplicates: stored.length - inserted, poison, handles: stored.map((d) => d.handle) };
+    const handles = messages.filter((m) => !kept.has(m)).map((m) => m.message.receiptHandle);
+    return { inserted, duplicates: stored - inserted, poison, handles };
   }
 
   private async delete(handles: readonly string[]): Promise<void> {
@@ -223,7 +240,7 @@ export class IngestWorker {
       }
       if (messages.length === 0) continue;
       try {
-        await this.store(messages);
+        await this.store(messages.map(decode));
         backoff = 0;
       } catch (err) {
         this.deps.metrics.workerErrors.inc({ stage: "insert" });
@@ -233,6 +250,10 @@ export class IngestWorker {
       }
     }
   }
+}
+
+function decode(message: ReceivedMessage): Decoded {
+  return { message, ...decodeQueuedMessage(message.body) };
 }
 
 /**

@@ -58,7 +58,7 @@ export function createMetrics() {
     }),
     workerPoison: new Counter({
       name: "triggers_worker_poison_messages_total",
-      help: "Messages that cannot be decoded; left for the dead-letter queue",
+      help: "Message parts the worker cannot decode and events the database refuses; their messages are left for the dead-letter queue",
       registers: [registry],
     }),
     workerErrors: new Counter({

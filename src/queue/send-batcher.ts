@@ -1,3 +1,4 @@
+import { packingOverhead, packQueuedEvents } from "../domain/queued-event";
 import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, type SqsQueue } from "./sqs-queue";
 
 interface Pending {
@@ -7,20 +8,27 @@ interface Pending {
   readonly reject: (err: Error) => void;
 }
 
-/** Raised for one entry SQS did not accept; the request that sent it answers 503. */
+/** Raised for one entry SQS did not accept; the requests it carried answer 503. */
 export class EnqueueError extends Error {}
 
+/** Events one SQS message carries at most, so one poison event holds back few others. */
+export const MAX_EVENTS_PER_MESSAGE = 50;
+
 /**
- * Coalesces concurrent sends into SendMessageBatch calls: a batch goes out when it holds 10
- * entries, when the next entry would pass 256 KiB, or `lingerMs` after its first entry.
- * Each caller's promise settles with its own entry's outcome, so a 202 is only ever answered
- * for an entry SQS confirmed.
+ * Coalesces concurrent sends into SendMessageBatch calls. While no call is in flight, what is
+ * pending goes out at the end of the current event-loop turn (no added latency on a quiet API);
+ * while one is, sends wait up to `lingerMs` to share the next call. A call carries everything
+ * pending, up to 256 KiB: up to 10 entries, each packing `ceil(pending / 10)` events (at most
+ * 50), so a busy API makes few calls however many requests it serves. Each caller's promise
+ * settles with its entry's outcome, so a 202 is only ever answered for an entry SQS confirmed.
  */
 export class SendBatcher {
   private pending: Pending[] = [];
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly maxPending = SQS_MAX_BATCH_ENTRIES * MAX_EVENTS_PER_MESSAGE;
 
   constructor(
     private readonly queue: SqsQueue,
@@ -32,11 +40,12 @@ export class SendBatcher {
   send(body: string): Promise<void> {
     const bytes = Buffer.byteLength(body);
     return new Promise<void>((resolve, reject) => {
-      if (this.pendingBytes + bytes > SQS_MAX_BATCH_BYTES) this.flush();
+      // Brackets and commas of the packed entries count towards the call's size limit too.
+      if (this.pendingBytes + bytes + packingOverhead(this.pending.length + 1) + 2 * SQS_MAX_BATCH_ENTRIES > SQS_MAX_BATCH_BYTES) this.flush();
       this.pending.push({ body, bytes, resolve, reject });
       this.pendingBytes += bytes;
-      if (this.pending.length >= SQS_MAX_BATCH_ENTRIES) this.flush();
-      else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.lingerMs);
+      if (this.pending.length >= this.maxPending) this.flush();
+      else this.schedule();
     });
   }
 
@@ -51,11 +60,17 @@ export class SendBatcher {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  private schedule(): void {
+    if (this.timer !== undefined || this.immediate !== undefined) return;
+    if (this.inFlight.size === 0) this.immediate = setImmediate(() => this.flush());
+    else this.timer = setTimeout(() => this.flush(), this.lingerMs);
+  }
+
   private flush(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
@@ -66,15 +81,18 @@ export class SendBatcher {
 
   private async sendNow(batch: Pending[]): Promise<void> {
     const started = performance.now();
+    const perEntry = Math.ceil(batch.length / SQS_MAX_BATCH_ENTRIES);
+    const entries: Pending[][] = [];
+    for (let i = 0; i < batch.length; i += perEntry) entries.push(batch.slice(i, i + perEntry));
     try {
-      const outcomes = await this.queue.sendBatch(batch.map((p, i) => ({ id: String(i), body: p.body })));
+      const outcomes = await this.queue.sendBatch(entries.map((e, i) => ({ id: String(i), body: packQueuedEvents(e.map((p) => p.body)) })));
       let failed = 0;
       outcomes.forEach((o, i) => {
-        const p = batch[i]!;
-        if (o.ok) p.resolve();
+        const senders = entries[i]!;
+        if (o.ok) for (const p of senders) p.resolve();
         else {
-          failed++;
-          p.reject(new EnqueueError(`SQS rejected the message: ${o.error ?? "unknown"}`));
+          failed += senders.length;
+          for (const p of senders) p.reject(new EnqueueError(`SQS rejected the message: ${o.error ?? "unknown"}`));
         }
       });
       this.onBatch(batch.length, failed, (performance.now() - started) / 1000);

@@ -113,6 +113,21 @@ describe("worker idempotency against the real queue", () => {
     expect(await h.sql("SELECT id FROM events WHERE id = $1", [post.body.id])).toHaveLength(1);
   });
 
+  test("a batch larger than a SendMessageBatch travels packed and is stored whole", async () => {
+    const events = Array.from({ length: 30 }, (_, i) => ({ type: "packed", payload: { i } }));
+    const post = await h.request("POST", "/events/batch", { key, body: { events } });
+    expect(post.status).toBe(202);
+    const ids = (post.body.data as Array<{ id: string }>).map((d) => d.id);
+    const received = [];
+    for (let i = 0; i < 10 && received.length < 10; i++) received.push(...(await h.c.queue.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 })));
+    // 30 events in at most 10 messages: several share a body.
+    expect(received.length).toBeLessThanOrEqual(10);
+    expect(received.some((m) => m.body?.startsWith("["))).toBe(true);
+    expect(await worker().handle(received)).toEqual({ inserted: 30, duplicates: 0, poison: 0 });
+    expect((await h.sql<{ id: string }>("SELECT id FROM events WHERE id = ANY($1)", [ids])).map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect((await h.c.queue.depth()).inFlight).toBe(0);
+  });
+
   test("a worker that dies after the insert and before the delete loses and duplicates nothing", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {

@@ -1,6 +1,6 @@
 import { canonicalJson, checkEnvelope, depthOf, envelopeHash, parseIdempotencyKey } from "../../src/domain/envelope";
 import { EVENT_ID_PATTERN, hashApiKey, idempotentEventId, newEventId } from "../../src/domain/ids";
-import { decodeQueuedEvent } from "../../src/domain/queued-event";
+import { decodeQueuedMessage, packQueuedEvents, packingOverhead } from "../../src/domain/queued-event";
 import { splitSqlStatements } from "../../src/store/migrate/split-sql";
 import { loadConfig } from "../../src/config";
 
@@ -53,10 +53,10 @@ describe("envelope", () => {
 });
 
 describe("queued event codec", () => {
-  test("undecodable messages are null (left for the DLQ)", () => {
-    expect(decodeQueuedEvent("not json")).toBeNull();
-    expect(decodeQueuedEvent('{"v":2}')).toBeNull();
-    expect(decodeQueuedEvent(undefined)).toBeNull();
+  test("undecodable messages hold no events and one invalid part (left for the DLQ)", () => {
+    for (const body of ["not json", '{"v":2}', undefined, "[]", "null", "42"]) {
+      expect(decodeQueuedMessage(body)).toEqual({ events: [], invalid: 1 });
+    }
   });
 });
 
@@ -125,12 +125,22 @@ describe("queued event codec round trip", () => {
     received_at: "2026-11-27T07:00:01.000Z",
   };
   test("an encoded event decodes to itself", () => {
-    expect(decodeQueuedEvent(JSON.stringify(base))).toEqual(base);
+    expect(decodeQueuedMessage(JSON.stringify(base))).toEqual({ events: [base], invalid: 0 });
   });
   test("each malformed field is refused", () => {
     for (const bad of [{ v: 2 }, { id: 5 }, { tags: [1] }, { tags: "x" }, { body_hash: "zz" }, { received_at: "yesterday" }, { occurred_at: 7 }, { source: 1 }, { payload: undefined }]) {
-      expect(decodeQueuedEvent(JSON.stringify({ ...base, ...bad }))).toBeNull();
+      expect(decodeQueuedMessage(JSON.stringify({ ...base, ...bad }))).toEqual({ events: [], invalid: 1 });
     }
-    expect(decodeQueuedEvent("[]")).toBeNull();
+  });
+  test("a packed message decodes to its events in order; one event stays a plain object", () => {
+    const second = { ...base, id: "evt_01M8E22G718Q33NJ4V84DBMMZ8" };
+    const one = packQueuedEvents([JSON.stringify(base)]);
+    expect(one).toBe(JSON.stringify(base));
+    const two = packQueuedEvents([JSON.stringify(base), JSON.stringify(second)]);
+    expect(Buffer.byteLength(two)).toBe(Buffer.byteLength(JSON.stringify(base)) * 2 + packingOverhead(2));
+    expect(decodeQueuedMessage(two)).toEqual({ events: [base, second], invalid: 0 });
+  });
+  test("a packed message with a bad part keeps the good parts and counts the bad", () => {
+    expect(decodeQueuedMessage(JSON.stringify([base, { ...base, id: 5 }, "x"]))).toEqual({ events: [base], invalid: 2 });
   });
 });
