@@ -66,6 +66,13 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** Events that fit the request limit but not one queue message once their metadata is added. */
+export class EventTooLargeError extends AppError {
+  constructor(details: readonly ErrorDetail[]) {
+    super(413, "event_too_large", "an event is too large for the queue; none was accepted", details);
+  }
+}
+
 export class UnsupportedMediaTypeError extends AppError {
   constructor() {
     super(415, "unsupported_media_type", "request body must be application/json");

@@ -475,7 +475,7 @@ export const openApiDocument: OpenApiDocument = {
         headers: limited,
         content: json(schemaRef("Error")),
       },
-      PayloadTooLarge: { description: "The body exceeds the limit (MAX_EVENT_BYTES, default 256 KiB)", headers: limited, content: json(schemaRef("Error")) },
+      PayloadTooLarge: { description: "The body exceeds the limit (MAX_EVENT_BYTES, default 256 KiB; `payload_too_large`), or an event does not fit one 256 KiB queue message with its metadata (`event_too_large`, details name its index)", headers: limited, content: json(schemaRef("Error")) },
       UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(schemaRef("Error")) },
       RateLimited: {
         description: "The key's rate limit is used up",

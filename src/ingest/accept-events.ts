@@ -1,7 +1,8 @@
 import { envelopeHash, type EventEnvelope } from "../domain/envelope";
 import { idempotentEventId, newEventId } from "../domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
-import { ConflictError, UnavailableError } from "../errors";
+import { ConflictError, EventTooLargeError, UnavailableError } from "../errors";
+import { SQS_MAX_MESSAGE_BYTES } from "../queue/sqs-queue";
 import type { SendBatcher } from "../queue/send-batcher";
 import type { AcceptedReceipts } from "./accepted-receipts";
 import type { IdempotencyGuard } from "./idempotency";
@@ -31,32 +32,41 @@ export interface AcceptDeps {
  * Accepts validated events for a tenant: assigns ids, settles idempotency, enqueues on SQS and
  * resolves only once SQS confirmed every one. A replay is enqueued again (the worker's insert
  * dedups it by id), so a first send that was lost between SQS and the database is still stored.
- * Throws 409 for a reused key with another body (nothing enqueued), 503 when SQS failed.
+ * Throws 413 for an event too large for one SQS message and 409 for a reused key with another
+ * body (nothing enqueued in either case), 503 when SQS failed.
  */
 export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<Accepted[]> {
   const now = new Date();
   const receivedAt = now.toISOString();
-  type Prepared = { kind: "ok"; event: QueuedEvent; replayed: boolean } | { kind: "conflict"; key: string };
+  const built = inputs.map(({ envelope, idempotencyKey }) => {
+    const event: QueuedEvent = {
+      v: 1,
+      id: idempotencyKey === null ? newEventId(now.getTime()) : idempotentEventId(tenantId, idempotencyKey),
+      tenant_id: tenantId,
+      ...envelope,
+      idempotency_key: idempotencyKey,
+      body_hash: envelopeHash(envelope),
+      received_at: receivedAt,
+    };
+    return { event, body: encodeQueuedEvent(event) };
+  });
+  // Each event travels in one SQS message: one that cannot fit is refused before anything is claimed or sent.
+  const oversized = built.flatMap(({ body }, index) => {
+    const bytes = Buffer.byteLength(body);
+    return bytes > SQS_MAX_MESSAGE_BYTES ? [{ index, message: `the event takes ${bytes} bytes on the queue with its metadata; the limit is ${SQS_MAX_MESSAGE_BYTES}` }] : [];
+  });
+  if (oversized.length > 0) throw new EventTooLargeError(oversized);
+
+  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; replayed: boolean } | { kind: "conflict"; key: string };
   const prepared = await Promise.all(
-    inputs.map(async ({ envelope, idempotencyKey }): Promise<Prepared> => {
-      const bodyHash = envelopeHash(envelope);
+    built.map(async ({ event, body }): Promise<Prepared> => {
       let replayed = false;
-      if (idempotencyKey !== null) {
-        const verdict = await deps.idempotency.reserve(tenantId, idempotencyKey, bodyHash);
-        if (verdict === "conflict") return { kind: "conflict", key: idempotencyKey };
+      if (event.idempotency_key !== null) {
+        const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash);
+        if (verdict === "conflict") return { kind: "conflict", key: event.idempotency_key };
         replayed = verdict === "replay";
       }
-      const id = idempotencyKey === null ? newEventId(now.getTime()) : idempotentEventId(tenantId, idempotencyKey);
-      const event: QueuedEvent = {
-        v: 1,
-        id,
-        tenant_id: tenantId,
-        ...envelope,
-        idempotency_key: idempotencyKey,
-        body_hash: bodyHash,
-        received_at: receivedAt,
-      };
-      return { kind: "ok", event, replayed };
+      return { kind: "ok", event, body, replayed };
     }),
   );
   const conflict = prepared.find((p) => p.kind === "conflict");
@@ -72,7 +82,7 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
     throw new ConflictError("idempotency_key_reused", `Idempotency-Key "${conflict.key}" was used with a different body`);
   }
   const ready = prepared.filter((p): p is Extract<Prepared, { kind: "ok" }> => p.kind === "ok");
-  const outcomes = await deps.batcher.sendMany(ready.map((p) => encodeQueuedEvent(p.event)));
+  const outcomes = await deps.batcher.sendMany(ready.map((p) => p.body));
   const failed = outcomes.filter((o) => o.status === "rejected").length;
   if (failed > 0) {
     deps.onEnqueueFailed?.(failed);

@@ -11,6 +11,11 @@ import {
 /** SQS hard limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html). */
 export const SQS_MAX_BATCH_ENTRIES = 10;
 export const SQS_MAX_BATCH_BYTES = 262_144;
+/**
+ * Largest message this service sends: the queue's MaximumMessageSize as created here and by the
+ * Terraform module (SQS allows up to 1 MiB since 2025; 256 KiB keeps older providers and queues valid).
+ */
+export const SQS_MAX_MESSAGE_BYTES = 262_144;
 
 export interface SendEntry {
   /** Unique within one batch call. */

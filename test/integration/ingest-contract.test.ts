@@ -133,6 +133,27 @@ describe("ingest contract (Redis, Postgres, SQS emulator)", () => {
     expect(longKey.body.error.details[0].path).toBe("Idempotency-Key");
   });
 
+  test("an event must fit one SQS message with its metadata: 413 event_too_large otherwise, never 503", async () => {
+    const fill = (bytes: number) => JSON.stringify(ev({ payload: { blob: "x".repeat(bytes - JSON.stringify(ev({ payload: { blob: "" } })).length) } }));
+    const raw = (body: string) => h.request("POST", "/events", { key, raw: body, headers: { "Content-Type": "application/json" } });
+    expect((await raw(fill(255 * 1024))).status).toBe(202);
+    // Within MAX_EVENT_BYTES, but its id, tenant, hash and timestamps push the message past 256 KiB.
+    const atLimit = await raw(fill(256 * 1024));
+    expect(atLimit.status).toBe(413);
+    expect(atLimit.body.error.code).toBe("event_too_large");
+    expect(atLimit.body.error.details).toEqual([{ index: 0, message: expect.stringContaining("the limit is 262144") }]);
+    // A batch request may be larger than one event, but each of its events must fit; nothing is accepted otherwise.
+    const sibling = { ...ev(), idempotency_key: `oversize-sibling-${Date.now()}` };
+    const batch = await h.request("POST", "/events/batch", { key, body: { events: [sibling, JSON.parse(fill(300 * 1024))] } });
+    expect(batch.status).toBe(413);
+    expect(batch.body.error.code).toBe("event_too_large");
+    expect(batch.body.error.details).toEqual([expect.objectContaining({ index: 1 })]);
+    // Its sibling's key was not claimed: the same key with another body is a first send, not a 409 or a replay.
+    const again = await h.request("POST", "/events", { key, body: ev({ payload: { other: true } }), headers: { "Idempotency-Key": sibling.idempotency_key } });
+    expect(again.status).toBe(202);
+    expect(again.headers.get("idempotent-replayed")).toBeNull();
+  });
+
   test("415 for non-JSON, 413 for a body over MAX_EVENT_BYTES, 400 for __proto__ keys", async () => {
     const text = await h.request("POST", "/events", { key, raw: "type=a", headers: { "Content-Type": "text/plain" } });
     expect(text.status).toBe(415);

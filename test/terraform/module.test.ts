@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { SQS_MAX_MESSAGE_BYTES } from "../../src/queue/sqs-queue";
 import {
   allStrings,
   blocks,
@@ -49,6 +50,12 @@ describe("SQS", () => {
       const q = resource(tf, "aws_sqs_queue", name);
       const sse = q.sqs_managed_sse_enabled === true || typeof q.kms_master_key_id === "string";
       expect({ queue: name, encrypted: sse }).toEqual({ queue: name, encrypted: true });
+    }
+  });
+
+  test("both queues take the largest message the API sends", () => {
+    for (const name of ["main", "dlq"]) {
+      expect({ queue: name, max: Number(resource(tf, "aws_sqs_queue", name).max_message_size) }).toEqual({ queue: name, max: SQS_MAX_MESSAGE_BYTES });
     }
   });
 

@@ -7,6 +7,8 @@ resource "aws_sqs_queue" "dlq" {
 
   sqs_managed_sse_enabled   = true
   message_retention_seconds = var.sqs_dlq_message_retention_seconds
+  # As large as the main queue's: a dead-lettered message must fit.
+  max_message_size = 262144
 
   tags = local.tags
 }
