@@ -30,6 +30,9 @@ export function routeTemplate(ctx: Context): string {
  * and key id but never the key, the Authorization header, the query string or a body.
  */
 export function requestContext(logger: Logger, metrics: Metrics) {
+  // The request line is built from the fixed, credential-free fields below, so it skips the
+  // root logger's redaction pass (a visible share of the API's CPU per request).
+  const requestLog = logger.child({}, { redact: [] });
   return async function context(ctx: Context, next: Next): Promise<void> {
     const started = process.hrtime.bigint();
     const incoming = ctx.get("X-Request-Id");
@@ -44,7 +47,7 @@ export function requestContext(logger: Logger, metrics: Metrics) {
       metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
       metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
       const principal = ctx.state.principal as { tenantId: string; keyId: string } | undefined;
-      logger.info(
+      requestLog.info(
         {
           requestId,
           method: ctx.method,
