@@ -29,7 +29,7 @@ export interface Config {
     readonly region: string;
     /** Receives before a message moves to the DLQ (emulator queues). SQS_MAX_RECEIVE_COUNT, default 5. */
     readonly maxReceiveCount: number;
-    /** Longest a send waits to be coalesced with others, ms. SQS_SEND_LINGER_MS, default 2. */
+    /** While a SendMessageBatch is in flight, longest a send waits to share the next one, ms. SQS_SEND_LINGER_MS, default 2. */
     readonly sendLingerMs: number;
   };
   /** Redis URL for rate limits, idempotency fast path and BullMQ; unset = in-process fallbacks. REDIS_URL. */
