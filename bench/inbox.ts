@@ -14,7 +14,6 @@
  * added ~12 ms to every request), just as the raw SQL consumers do not share a thread with Postgres.
  */
 import { randomBytes } from "node:crypto";
-import { Agent, request } from "node:http";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { Pool } from "pg";
 import { startApi } from "../src/api/server";
@@ -27,7 +26,7 @@ import { createApiKey } from "../src/store/api-keys";
 import { parseDatabaseUrl } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema } from "./support";
+import { benchSchema, fmt, httpClient } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const CONSUMERS = Number(process.env.BENCH_CONSUMERS ?? 4);
@@ -35,22 +34,6 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PER_ROUND = Math.ceil(EVENTS / ROUNDS);
 const VISIBILITY_SECONDS = 300; // longer than the run: nothing is redelivered mid-measurement
-
-const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-/** One HTTP call over a keep-alive agent (node:http costs the client far less CPU than fetch, and the client shares this process). */
-function call(agent: Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, method, headers: body === undefined ? headers : { ...headers, "Content-Length": String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 /** `count` rows for one tenant, ~300-byte payloads, inserted 5 000 per statement. */
 async function prefill(insert: (events: QueuedEvent[]) => Promise<number>, tenantId: string, count: number): Promise<void> {
@@ -130,16 +113,16 @@ async function main(): Promise<void> {
         `${CONSUMERS} consumers, batch ${BATCH}, ${ROUNDS} alternating rounds`,
     );
 
-    const agent = new Agent({ keepAlive: true, maxSockets: CONSUMERS });
+    const client = httpClient(base, CONSUMERS);
     const httpRound = (auth: Record<string, string>) => measure(async () => {
-      const res = await call(agent, `${base}/inbox?limit=${BATCH}&visibility_timeout=${VISIBILITY_SECONDS}`, "GET", auth);
-      if (res.status !== 200) throw new Error(`GET /inbox answered ${res.status}: ${res.text}`);
-      const body = JSON.parse(res.text) as { data: Array<{ id: string }> };
+      const res = await client.request("GET", `/inbox?limit=${BATCH}&visibility_timeout=${VISIBILITY_SECONDS}`, auth);
+      if (res.status !== 200) throw new Error(`GET /inbox answered ${res.status}: ${res.body}`);
+      const body = JSON.parse(res.body) as { data: Array<{ id: string }> };
       if (body.data.length === 0) return 0;
       const payload = JSON.stringify({ ids: body.data.map((e) => e.id) });
-      const ack = await call(agent, `${base}/events/ack`, "POST", { ...auth, "Content-Type": "application/json" }, payload);
-      if (ack.status !== 200) throw new Error(`POST /events/ack answered ${ack.status}: ${ack.text}`);
-      return (JSON.parse(ack.text) as { acknowledged: string[] }).acknowledged.length;
+      const ack = await client.request("POST", "/events/ack", { ...auth, "Content-Type": "application/json" }, payload);
+      if (ack.status !== 200) throw new Error(`POST /events/ack answered ${ack.status}: ${ack.body}`);
+      return (JSON.parse(ack.body) as { acknowledged: string[] }).acknowledged.length;
     });
 
     // The baseline: the textbook lease (one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
@@ -175,7 +158,7 @@ async function main(): Promise<void> {
       add(http, await httpRound({ Authorization: `Bearer ${keys[r]!}` }));
       add(sql, await sqlRound(`bench-sql-${r}`));
     }
-    agent.destroy();
+    client.close();
 
     for (const [name, r] of [["http api", http], ["raw sql ", sql]] as const) {
       console.log(`${name}  ${fmt(r.total / r.seconds).padStart(8)} events/s  (${fmt(r.total)} events in ${fmt(r.seconds, 2)} s)`);
