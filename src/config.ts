@@ -67,8 +67,10 @@ export interface Config {
     readonly batchSize: number;
     /** How often expiry runs, seconds. EXPIRY_INTERVAL_SECONDS, default 60. */
     readonly intervalSeconds: number;
-    /** Pause after each full expiry batch, ms, to leave room for live traffic. EXPIRY_PAUSE_MS, default 25. */
+    /** Least pause after each full expiry batch, ms, to leave room for live traffic. EXPIRY_PAUSE_MS, default 25. */
     readonly pauseMs: number;
+    /** Largest share of time an expiry run spends deleting (0–1]. EXPIRY_MAX_DUTY, default 0.25. */
+    readonly maxDuty: number;
   };
   /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
   readonly apiKeyCacheMs: number;
@@ -111,6 +113,7 @@ const envSchema = Joi.object({
   EXPIRY_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(5000),
   EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   EXPIRY_PAUSE_MS: Joi.number().integer().min(0).max(10_000).default(25),
+  EXPIRY_MAX_DUTY: Joi.number().greater(0).max(1).default(0.25),
   API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
   DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
@@ -171,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: num("EXPIRY_BATCH_SIZE"),
       intervalSeconds: num("EXPIRY_INTERVAL_SECONDS"),
       pauseMs: num("EXPIRY_PAUSE_MS"),
+      maxDuty: num("EXPIRY_MAX_DUTY"),
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),

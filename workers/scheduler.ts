@@ -49,6 +49,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number): Promi
       maxEventAgeSeconds: r.maxEventAgeSeconds,
       timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
       pauseMs: r.pauseMs,
+      maxDuty: r.maxDuty,
     },
   );
   for (const kind of ["acknowledged", "dead", "stale"] as const) {

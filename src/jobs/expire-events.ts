@@ -29,6 +29,13 @@ export interface ExpireEventsOptions {
    * ingest, lease and ack statements keep their latency; the cost is a lower deletion rate.
    */
   readonly pauseMs?: number;
+  /**
+   * Largest share of wall-clock time the run spends deleting (0–1, default 1). After each full
+   * batch the run also rests `batch time × (1 / maxDuty − 1)`, so the load it adds stays the same
+   * share of time on a fast machine and a slow one (a fixed pause lets a faster database delete
+   * more often and weigh more on live traffic).
+   */
+  readonly maxDuty?: number;
 }
 
 /** Rows removed by one run, per kind, and whether the run got through everything that was due. */
@@ -94,6 +101,8 @@ function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit
  */
 export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOptions): Promise<ExpireEventsResult> {
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError("batchSize must be a positive integer");
+  const duty = opts.maxDuty ?? 1;
+  if (!(duty > 0 && duty <= 1)) throw new RangeError("maxDuty must be in (0, 1]");
   const started = performance.now();
   const cutoff = (seconds: number) => new Date(opts.now.getTime() - seconds * 1000);
   const cutoffs = new Map<ExpiryKind, Date>([
@@ -112,11 +121,15 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         complete = false;
         break pass;
       }
+      const batchStarted = performance.now();
       const n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, opts.batchSize);
       if (n > 0) batches++;
       deleted[kind] += n;
       if (n < opts.batchSize) due.splice(due.indexOf(kind), 1);
-      else if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+      else {
+        const rest = Math.max(opts.pauseMs ?? 0, (performance.now() - batchStarted) * (1 / duty - 1));
+        if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+      }
     }
   }
   return { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };

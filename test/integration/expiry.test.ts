@@ -117,6 +117,19 @@ describe("expireEvents (real Postgres)", () => {
     expect(await remaining()).toEqual({});
   });
 
+  test("maxDuty rests after each full batch in proportion to the batch's time, inside the run's budget", async () => {
+    await seed("ackold", 35, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    // A duty of 0.1% rests ~1000× the batch's time (at least a few hundred ms after any database
+    // round trip), which spends a 100 ms budget after the first batch.
+    const paced = await expireEvents({ prisma: db.prisma }, { ...base, batchSize: 10, timeBudgetMs: 100, maxDuty: 0.001 });
+    expect(paced).toMatchObject({ acknowledged: 10, batches: 1, complete: false });
+    const rest = await expireEvents({ prisma: db.prisma }, { ...base, batchSize: 10, maxDuty: 0.5 });
+    expect(rest).toMatchObject({ acknowledged: 25, complete: true });
+    expect(await remaining()).toEqual({});
+    await expect(expireEvents({ prisma: db.prisma }, { ...base, maxDuty: 0 })).rejects.toThrow(RangeError);
+    await expect(expireEvents({ prisma: db.prisma }, { ...base, maxDuty: 1.5 })).rejects.toThrow(RangeError);
+  });
+
   test("rows of every tenant are handled", async () => {
     for (const tenant of ["tenant-a", "tenant-b", "tenant-c"]) {
       await seed(`old${tenant.slice(-1)}`, 4, { tenant, status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
