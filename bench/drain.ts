@@ -4,7 +4,9 @@
  *   - receive+delete alone (the queue's own ceiling for this receiver count),
  *   - one-statement INSERT … unnest alone (the database's ceiling for 10-row batches).
  * Prints the ratio of the worker's rate to the smaller baseline (aim >= 0.8).
- *   BENCH_EVENTS (default 20000), BENCH_RECEIVERS (default 16, the worker default)
+ * Each side runs BENCH_ROUNDS times, alternating, and the rates are totals over all rounds.
+ *   BENCH_EVENTS (default 20000 per side per round), BENCH_RECEIVERS (default 16, the worker default),
+ *   BENCH_ROUNDS (default 3)
  */
 import { loadConfig } from "../src/config";
 import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event";
@@ -20,6 +22,7 @@ import { benchEvents, benchSchema, fmt, spawnEmulator } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 16);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 async function fill(queue: SqsQueue, events: QueuedEvent[]): Promise<void> {
   const chunks: QueuedEvent[][] = [];
@@ -46,71 +49,93 @@ async function main(): Promise<void> {
     await applyMigrations(db.migrator, loadMigrations());
     const makeQueue = async (name: string) =>
       new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);
+    const timed = async (work: () => Promise<void>) => {
+      const t0 = performance.now();
+      await work();
+      return (performance.now() - t0) / 1000;
+    };
 
     // Baseline 1: receive + delete only.
-    const q1 = await makeQueue("bench-raw-queue");
-    await fill(q1, benchEvents(EVENTS));
-    let drained = 0;
-    let t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: RECEIVERS }, async () => {
-        for (;;) {
-          const msgs = await q1.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 60 });
-          if (msgs.length === 0) {
-            if (drained >= EVENTS) return;
-            continue;
-          }
-          await q1.deleteBatch(msgs.map((m) => m.receiptHandle));
-          drained += msgs.length;
-        }
-      }),
-    );
-    const queueRate = EVENTS / ((performance.now() - t0) / 1000);
+    const receiveDelete = async (round: number) => {
+      const q = await makeQueue(`bench-raw-queue-${round}`);
+      await fill(q, benchEvents(EVENTS));
+      let drained = 0;
+      return timed(() =>
+        Promise.all(
+          Array.from({ length: RECEIVERS }, async () => {
+            for (;;) {
+              const msgs = await q.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 60 });
+              if (msgs.length === 0) {
+                if (drained >= EVENTS) return;
+                continue;
+              }
+              await q.deleteBatch(msgs.map((m) => m.receiptHandle));
+              drained += msgs.length;
+            }
+          }),
+        ).then(() => undefined),
+      );
+    };
 
     // Baseline 2: one-statement inserts of 10 rows, same concurrency.
-    const rows = benchEvents(EVENTS);
-    let next = 0;
-    t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: RECEIVERS }, async () => {
-        while (next < rows.length) {
-          const batch = rows.slice(next, next + 10);
-          next += 10;
-          await insertEvents(db.prisma, batch);
-        }
-      }),
-    );
-    const insertRate = EVENTS / ((performance.now() - t0) / 1000);
+    const insertOnly = async () => {
+      const rows = benchEvents(EVENTS);
+      let next = 0;
+      return timed(() =>
+        Promise.all(
+          Array.from({ length: RECEIVERS }, async () => {
+            while (next < rows.length) {
+              const batch = rows.slice(next, next + 10);
+              next += 10;
+              await insertEvents(db.prisma, batch);
+            }
+          }),
+        ).then(() => undefined),
+      );
+    };
 
-    // The worker itself: receive, insert, delete.
-    const q3 = await makeQueue("bench-worker-queue");
-    await fill(q3, benchEvents(EVENTS));
+    // The worker itself: receive, insert, delete; done when its own counter has every row (no
+    // polling of the table, which would load the database it is measuring).
     const metrics = createMetrics();
-    const worker = new IngestWorker(
-      { prisma: db.prisma, queue: q3, logger: createLogger("warn"), metrics },
-      { receivers: RECEIVERS, waitSeconds: 1, visibilitySeconds: 60 },
-    );
-    const before = Number((await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM events"))[0]!.n);
-    t0 = performance.now();
-    worker.start();
-    for (;;) {
-      const n = Number((await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM events"))[0]!.n);
-      if (n - before >= EVENTS) break;
-      await new Promise((r) => setTimeout(r, 20));
+    const inserted = async () => (await metrics.workerRowsInserted.get()).values[0]?.value ?? 0;
+    const drainWorker = async (round: number) => {
+      const q = await makeQueue(`bench-worker-queue-${round}`);
+      await fill(q, benchEvents(EVENTS));
+      const worker = new IngestWorker(
+        { prisma: db.prisma, queue: q, logger: createLogger("warn"), metrics },
+        { receivers: RECEIVERS, waitSeconds: 1, visibilitySeconds: 60 },
+      );
+      const before = await inserted();
+      const seconds = await timed(async () => {
+        worker.start();
+        while ((await inserted()) - before < EVENTS) await new Promise((r) => setTimeout(r, 5));
+      });
+      await worker.stop();
+      return seconds;
+    };
+
+    // Alternating rounds, so drift in the machine's speed during the run touches every side alike.
+    const spent = { queue: 0, insert: 0, worker: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      spent.queue += await receiveDelete(round);
+      spent.insert += await insertOnly();
+      spent.worker += await drainWorker(round);
     }
-    const workerRate = EVENTS / ((performance.now() - t0) / 1000);
-    await worker.stop();
+    const total = EVENTS * ROUNDS;
+    const queueRate = total / spent.queue;
+    const insertRate = total / spent.insert;
+    const workerRate = total / spent.worker;
     const batches = (await metrics.workerBatches.get()).values[0]?.value ?? 0;
 
     const floor = Math.min(queueRate, insertRate);
     process.stdout.write(
       [
-        `bench:drain  events=${EVENTS} receivers=${RECEIVERS}`,
+        `bench:drain  events=${EVENTS} per side per round, ${ROUNDS} alternating rounds, receivers=${RECEIVERS}`,
         `  baseline receive+delete only : ${fmt(queueRate)} events/s`,
         `  baseline insert only (10/stmt): ${fmt(insertRate)} events/s`,
         `  worker (receive+insert+delete): ${fmt(workerRate)} events/s`,
         `  ratio worker / min(baselines) : ${fmt(workerRate / floor, 2)}  (aim >= 0.80)`,
-        `  rows per worker INSERT (mean) : ${fmt(EVENTS / Math.max(1, batches), 1)}`,
+        `  rows per worker INSERT (mean) : ${fmt(total / Math.max(1, batches), 1)}`,
         "",
       ].join("\n"),
     );
