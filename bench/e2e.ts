@@ -4,8 +4,8 @@
  * Redis. First at a steady 1 000 events/s, then stepping the rate up to find the highest steady
  * rate whose p99 stays under 1 s. The baseline printed with it is the same path's floor: one
  * POST plus one inbox poll on an idle system.
- *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000,3000,4000),
- *   BENCH_E2E_WARMUP_RATE (default 500; one unreported step at this rate before anything is measured),
+ *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000,2500,3000,4000),
+ *   BENCH_E2E_WARMUP_RATE (default 1000, the measured rate; one unreported step before anything is measured),
  *   BENCH_PROFILE_DIR (write CPU profiles of the API and worker processes there)
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -16,7 +16,7 @@ import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations
 import { benchSchema, fmt, freePort, httpClient, percentile, spawnEmulator, waitForHttp } from "./support";
 
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
-const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000,3000,4000").split(",").map(Number);
+const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000,2500,3000,4000").split(",").map(Number);
 
 const MAX_IN_FLIGHT = Number(process.env.BENCH_E2E_IN_FLIGHT ?? 128);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
 
     // Warm up first (JIT, connection pools on every hop, the worker's receivers), as a service in
     // production is: the first seconds after a cold start are not a steady state. Not reported.
-    await step(Number(process.env.BENCH_E2E_WARMUP_RATE ?? 500));
+    await step(Number(process.env.BENCH_E2E_WARMUP_RATE ?? 1000));
     await sleep(1000);
 
     // Floor: one event at a time on an idle system.
