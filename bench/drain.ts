@@ -49,9 +49,15 @@ async function main(): Promise<void> {
     await applyMigrations(db.migrator, loadMigrations());
     const makeQueue = async (name: string) =>
       new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);
+    // Wall time of each side, and this process's CPU time while it ran (the client's share of the work).
+    const cpu = { queue: 0, insert: 0, worker: 0 };
+    let current: keyof typeof cpu = "queue";
     const timed = async (work: () => Promise<void>) => {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await work();
+      const used = process.cpuUsage(c0);
+      cpu[current] += (used.user + used.system) / 1000;
       return (performance.now() - t0) / 1000;
     };
 
@@ -117,8 +123,11 @@ async function main(): Promise<void> {
     // Alternating rounds, so drift in the machine's speed during the run touches every side alike.
     const spent = { queue: 0, insert: 0, worker: 0 };
     for (let round = 0; round < ROUNDS; round++) {
+      current = "queue";
       spent.queue += await receiveDelete(round);
+      current = "insert";
       spent.insert += await insertOnly();
+      current = "worker";
       spent.worker += await drainWorker(round);
     }
     const total = EVENTS * ROUNDS;
@@ -136,6 +145,7 @@ async function main(): Promise<void> {
         `  worker (receive+insert+delete): ${fmt(workerRate)} events/s`,
         `  ratio worker / min(baselines) : ${fmt(workerRate / floor, 2)}  (aim >= 0.80)`,
         `  rows per worker INSERT (mean) : ${fmt(total / Math.max(1, batches), 1)}`,
+        `  client CPU per 1 000 events  : receive+delete ${fmt((1000 * cpu.queue) / total)} ms, insert ${fmt((1000 * cpu.insert) / total)} ms, worker ${fmt((1000 * cpu.worker) / total)} ms`,
         "",
       ].join("\n"),
     );
