@@ -33,7 +33,7 @@ export interface ExpireEventsOptions {
    * Largest share of wall-clock time the run spends deleting (0–1, default 1). After each full
    * batch the run also rests `batch time × (1 / maxDuty − 1)`, so the load it adds stays the same
    * share of time on a fast machine and a slow one (a fixed pause lets a faster database delete
-   * more often and weigh more on live traffic).
+   * more often and weigh more on live traffic). Rests never run past `timeBudgetMs`.
    */
   readonly maxDuty?: number;
 }
@@ -127,7 +127,9 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
       deleted[kind] += n;
       if (n < opts.batchSize) due.splice(due.indexOf(kind), 1);
       else {
-        const rest = Math.max(opts.pauseMs ?? 0, (performance.now() - batchStarted) * (1 / duty - 1));
+        const now = performance.now();
+        // Rest, but never past the run's budget: the next run picks up where this one stopped.
+        const rest = Math.min(Math.max(opts.pauseMs ?? 0, (now - batchStarted) * (1 / duty - 1)), opts.timeBudgetMs - (now - started));
         if (rest > 0) await new Promise((r) => setTimeout(r, rest));
       }
     }
