@@ -23,20 +23,25 @@ export async function benchSchema(): Promise<{ url: string; schema: string; drop
     await admin.query(`CREATE DATABASE "${dbName}"`);
   }
   await admin.end();
-  const schema = `bench_${randomBytes(4).toString("hex")}`;
-  const c = new Client({ connectionString: BENCH_DATABASE_URL });
-  await c.connect();
-  await c.query(`CREATE SCHEMA "${schema}"`);
-  await c.end();
+  return createSchema(BENCH_DATABASE_URL, `bench_${randomBytes(4).toString("hex")}`);
+}
+
+/** Creates `schema` in the database at `databaseUrl`; returns the URL that selects it and a drop function. */
+export async function createSchema(databaseUrl: string, schema: string): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
+  const run = async (sql: string) => {
+    const c = new Client({ connectionString: databaseUrl });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`CREATE SCHEMA "${schema}"`);
   return {
-    url: `${BENCH_DATABASE_URL}?schema=${schema}`,
+    url: `${databaseUrl}?schema=${schema}`,
     schema,
-    async drop() {
-      const d = new Client({ connectionString: BENCH_DATABASE_URL });
-      await d.connect();
-      await d.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await d.end();
-    },
+    drop: () => run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
   };
 }
 

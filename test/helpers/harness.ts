@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
-import { Client } from "pg";
 import { loadConfig, type Config } from "../../src/config";
 import { buildContainer, type Container } from "../../src/container";
 import { startApi, type RunningApi } from "../../src/api/server";
@@ -11,6 +10,7 @@ import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrati
 import { createApiKey, SCOPES, type Scope } from "../../src/store/api-keys";
 import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 import { validatorAt } from "./openapi-validator";
+import { createSchema } from "../../bench/support";
 
 /** The shared emulator's endpoint, recorded by global setup. */
 export function sqsEndpoint(): string {
@@ -21,24 +21,9 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString("hex")}`;
 }
 
-/** A fresh Postgres schema with every migration applied. Dropped by `drop()`. */
-export async function createTestSchema(): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
-  const schema = uniqueName("t");
-  const admin = new Client({ connectionString: TEST_DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA "${schema}"`);
-  await admin.end();
-  const url = `${TEST_DATABASE_URL}?schema=${schema}`;
-  return {
-    schema,
-    url,
-    async drop() {
-      const c = new Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
-    },
-  };
+/** A fresh, empty Postgres schema of its own (callers apply the migrations). Dropped by `drop()`. */
+export function createTestSchema(): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
+  return createSchema(TEST_DATABASE_URL, uniqueName("t"));
 }
 
 export interface HarnessOptions {

@@ -1,9 +1,9 @@
-import { createServer } from "node:net";
 import { startHarness, sqsEndpoint, uniqueName, type Harness } from "../helpers/harness";
 import { IngestWorker } from "../../src/ingest/ingest-worker";
 import { QueueDepthPoller } from "../../src/observability/queue-depth-poller";
 import { startMetricsServer } from "../../src/observability/metrics-server";
 import { startScheduler } from "../../workers/scheduler";
+import { freePort } from "../../bench/support";
 
 /** One sample of Prometheus text: name, labels, value. */
 interface Sample {
@@ -46,14 +46,6 @@ function parsePrometheus(text: string): Sample[] {
 function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   const hits = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   return hits.reduce((sum, s) => sum + s.value, 0);
-}
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 const MARKER = `payload-marker-${uniqueName("m")}`;
@@ -192,7 +184,7 @@ describe("observability: metrics, request logs, readiness", () => {
   });
 
   test("/readyz answers 503 naming a stopped Redis, while /healthz stays 200", async () => {
-    const down = await startHarness({ worker: false, env: { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` } });
+    const down = await startHarness({ worker: false, env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}` } });
     try {
       const res = await down.request("GET", "/readyz");
       expect(res.status).toBe(503);

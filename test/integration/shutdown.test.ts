@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { CLI } from "../helpers/env";
 import { startHarness, sqsEndpoint, uniqueName, type Harness } from "../helpers/harness";
 import { createSqsClient, SqsQueue } from "../../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../../src/domain/queued-event";
+import { freePort } from "../../bench/support";
 
 /** The shutdown bound of every role (src/cli/main.ts). */
 const BOUND_MS = 10_000;
@@ -19,14 +19,6 @@ interface Role {
 }
 
 const spawned: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** Spawns the built CLI in a role, with exactly the environment given (nothing inherited but PATH). */
 function startRole(role: "api" | "worker", env: Record<string, string>): Role {
