@@ -18,7 +18,7 @@ import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { connectPostgres } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchEvents, benchSchema, fmt, spawnEmulator } from "./support";
+import { benchEvents, benchSchema, fmt, runBench, spawnEmulator } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 16);
@@ -157,7 +157,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { connectPostgres } from "../src/store/database";
 import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema, fmt, freePort, httpClient, percentile, spawnEmulator, waitForHttp } from "./support";
+import { benchSchema, fmt, freePort, httpClient, percentile, runBench, spawnEmulator, waitForHttp } from "./support";
 
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
 const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000,2500,3000,4000").split(",").map(Number);
@@ -183,7 +183,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -12,7 +12,7 @@ import { expireEvents } from "../src/jobs/expire-events";
 import { connectPostgres, type Database } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchEvents, benchSchema, fmt, percentile } from "./support";
+import { benchEvents, benchSchema, fmt, percentile, runBench } from "./support";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
@@ -115,7 +115,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:expiry failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -13,7 +13,7 @@ import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../src/domain/queued-event";
-import { benchSchema, fmt, freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "./support";
+import { benchSchema, fmt, freePort, runBench, spawnAnnouncing, spawnEmulator, waitForHttp } from "./support";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -99,7 +99,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

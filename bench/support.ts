@@ -164,3 +164,11 @@ export function httpClient(base: string, maxSockets = 256): { request(method: st
     close: () => agent.destroy(),
   };
 }
+
+/** Runs a bench's entry point; a failure prints its error and exits non-zero. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
