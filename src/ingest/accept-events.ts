@@ -48,25 +48,25 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
       body_hash: envelopeHash(envelope),
       received_at: receivedAt,
     };
-    return { event, body: encodeQueuedEvent(event) };
+    const body = encodeQueuedEvent(event);
+    return { event, body, bytes: Buffer.byteLength(body) };
   });
   // Each event travels in one SQS message: one that cannot fit is refused before anything is claimed or sent.
-  const oversized = built.flatMap(({ body }, index) => {
-    const bytes = Buffer.byteLength(body);
-    return bytes > SQS_MAX_MESSAGE_BYTES ? [{ index, message: `the event takes ${bytes} bytes on the queue with its metadata; the limit is ${SQS_MAX_MESSAGE_BYTES}` }] : [];
-  });
+  const oversized = built.flatMap(({ bytes }, index) =>
+    bytes > SQS_MAX_MESSAGE_BYTES ? [{ index, message: `the event takes ${bytes} bytes on the queue with its metadata; the limit is ${SQS_MAX_MESSAGE_BYTES}` }] : [],
+  );
   if (oversized.length > 0) throw new EventTooLargeError(oversized);
 
-  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; replayed: boolean } | { kind: "conflict"; key: string };
+  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean } | { kind: "conflict"; key: string };
   const prepared = await Promise.all(
-    built.map(async ({ event, body }): Promise<Prepared> => {
+    built.map(async ({ event, body, bytes }): Promise<Prepared> => {
       let replayed = false;
       if (event.idempotency_key !== null) {
         const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash);
         if (verdict === "conflict") return { kind: "conflict", key: event.idempotency_key };
         replayed = verdict === "replay";
       }
-      return { kind: "ok", event, body, replayed };
+      return { kind: "ok", event, body, bytes, replayed };
     }),
   );
   const conflict = prepared.find((p) => p.kind === "conflict");
@@ -82,7 +82,7 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
     throw new ConflictError("idempotency_key_reused", `Idempotency-Key "${conflict.key}" was used with a different body`);
   }
   const ready = prepared.filter((p): p is Extract<Prepared, { kind: "ok" }> => p.kind === "ok");
-  const outcomes = await deps.batcher.sendMany(ready.map((p) => p.body));
+  const outcomes = await deps.batcher.sendMany(ready);
   const failed = outcomes.filter((o) => o.status === "rejected").length;
   if (failed > 0) {
     deps.onEnqueueFailed?.(failed);

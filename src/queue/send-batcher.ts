@@ -14,6 +14,9 @@ export class EnqueueError extends Error {}
 /** Events one SQS message carries at most, so one poison event holds back few others. */
 export const MAX_EVENTS_PER_MESSAGE = 50;
 
+/** Events one call carries at most: a full batch of full entries. */
+const MAX_PENDING = SQS_MAX_BATCH_ENTRIES * MAX_EVENTS_PER_MESSAGE;
+
 /**
  * Coalesces concurrent sends into SendMessageBatch calls. While no call is in flight, what is
  * pending goes out at the end of the current event-loop turn (no added latency on a quiet API);
@@ -28,7 +31,6 @@ export class SendBatcher {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly maxPending = SQS_MAX_BATCH_ENTRIES * MAX_EVENTS_PER_MESSAGE;
 
   constructor(
     private readonly queue: SqsQueue,
@@ -36,22 +38,21 @@ export class SendBatcher {
     private readonly onBatch: (size: number, failed: number, seconds: number) => void = () => undefined,
   ) {}
 
-  /** Resolves once SQS confirmed this body; rejects with EnqueueError otherwise. */
-  send(body: string): Promise<void> {
-    const bytes = Buffer.byteLength(body);
+  /** Resolves once SQS confirmed this body; rejects with EnqueueError otherwise. `bytes` is the body's UTF-8 length. */
+  send(body: string, bytes = Buffer.byteLength(body)): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       // Brackets and commas of the packed entries count towards the call's size limit too.
       if (this.pendingBytes + bytes + packingOverhead(this.pending.length + 1) + 2 * SQS_MAX_BATCH_ENTRIES > SQS_MAX_BATCH_BYTES) this.flush();
       this.pending.push({ body, bytes, resolve, reject });
       this.pendingBytes += bytes;
-      if (this.pending.length >= this.maxPending) this.flush();
+      if (this.pending.length >= MAX_PENDING) this.flush();
       else this.schedule();
     });
   }
 
   /** Sends several bodies at once (a batch request); one outcome per body, in order. */
-  sendMany(bodies: readonly string[]): Promise<PromiseSettledResult<void>[]> {
-    return Promise.allSettled(bodies.map((b) => this.send(b)));
+  sendMany(bodies: readonly { body: string; bytes: number }[]): Promise<PromiseSettledResult<void>[]> {
+    return Promise.allSettled(bodies.map((b) => this.send(b.body, b.bytes)));
   }
 
   /** Sends what is pending now and waits for every call in flight. */
