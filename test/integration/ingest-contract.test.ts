@@ -14,6 +14,8 @@ describe("ingest contract (Redis, Postgres, SQS emulator)", () => {
   });
   afterAll(() => h.close());
 
+  /** POST /events with a raw JSON body, as given. */
+  const postRaw = (body: string) => h.request("POST", "/events", { key, raw: body, headers: { "Content-Type": "application/json" } });
   const rowsFor = (tenant: string) => h.sql<{ id: string; idempotency_key: string | null }>("SELECT id, idempotency_key FROM events WHERE tenant_id = $1", [tenant]);
 
   test("keys are stored only as a hash with a recognisable prefix", async () => {
@@ -135,10 +137,9 @@ describe("ingest contract (Redis, Postgres, SQS emulator)", () => {
 
   test("an event must fit one SQS message with its metadata: 413 event_too_large otherwise, never 503", async () => {
     const fill = (bytes: number) => JSON.stringify(ev({ payload: { blob: "x".repeat(bytes - JSON.stringify(ev({ payload: { blob: "" } })).length) } }));
-    const raw = (body: string) => h.request("POST", "/events", { key, raw: body, headers: { "Content-Type": "application/json" } });
-    expect((await raw(fill(255 * 1024))).status).toBe(202);
+    expect((await postRaw(fill(255 * 1024))).status).toBe(202);
     // Within MAX_EVENT_BYTES, but its id, tenant, hash and timestamps push the message past 256 KiB.
-    const atLimit = await raw(fill(256 * 1024));
+    const atLimit = await postRaw(fill(256 * 1024));
     expect(atLimit.status).toBe(413);
     expect(atLimit.body.error.code).toBe("event_too_large");
     expect(atLimit.body.error.details).toEqual([{ index: 0, message: expect.stringContaining("the limit is 262144") }]);
@@ -159,21 +160,13 @@ describe("ingest contract (Redis, Postgres, SQS emulator)", () => {
     expect(text.status).toBe(415);
     expect(text.body.error.code).toBe("unsupported_media_type");
     const huge = JSON.stringify(ev({ payload: { blob: "x".repeat(300 * 1024) } }));
-    const big = await h.request("POST", "/events", { key, raw: huge, headers: { "Content-Type": "application/json" } });
+    const big = await postRaw(huge);
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("payload_too_large");
-    const proto = await h.request("POST", "/events", {
-      key,
-      raw: '{"type":"a","payload":{"__proto__":{"polluted":true}}}',
-      headers: { "Content-Type": "application/json" },
-    });
+    const proto = await postRaw('{"type":"a","payload":{"__proto__":{"polluted":true}}}');
     expect(proto.status).toBe(400);
     expect(proto.body.error.code).toBe("forbidden_key");
-    const ctor = await h.request("POST", "/events", {
-      key,
-      raw: '{"type":"a","payload":{"constructor":{"prototype":{"polluted":true}}}}',
-      headers: { "Content-Type": "application/json" },
-    });
+    const ctor = await postRaw('{"type":"a","payload":{"constructor":{"prototype":{"polluted":true}}}}');
     expect(ctor.status).toBe(400);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
