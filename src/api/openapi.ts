@@ -170,7 +170,7 @@ const envelopeProperties: Readonly<Record<string, JsonSchema>> = {
     uniqueItems: true,
     items: { type: "string", maxLength: ENVELOPE_LIMITS.tagMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:=/-]*$" },
   },
-  occurred_at: nullable("string", { description: "When the event happened at the producer: an ISO 8601 date or date-time between 1900-01-01 and 9999-12-31." }),
+  occurred_at: nullable("string", { description: "When the event happened at the producer: an ISO 8601 date-time with a UTC offset (Z or ±hh:mm) between 1900-01-01 and 9999-12-31; without an offset it is a 400." }),
 };
 
 const leaseIdBody = (what: string): JsonSchema => ({
