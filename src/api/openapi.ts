@@ -221,7 +221,10 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "createEvents",
         summary: "Accept up to 100 events",
-        description: "Every event is validated before any is enqueued; a 400 names each bad index in `details`.",
+        description:
+          "Every event is validated before any is enqueued; a 400 names each bad index in `details`. " +
+          "202: every event is on the queue. 207: the queue took some events and not others; `data` names each event by `index`, with its id when accepted " +
+          "and its error (and whether a retry can succeed) when rejected: resend only the rejected ones. 503: the queue took none; retry the whole batch.",
         tags: ["events"],
         parameters: [requestIdParam],
         requestBody: {
@@ -234,7 +237,13 @@ export const openApiDocument: OpenApiDocument = {
             ],
           }),
         },
-        responses: { "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch")), ...errors("400", "409", "413", "415") },
+        responses: {
+          "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch")),
+          "207": ok("Partly accepted: each event's outcome, by index", schemaRef("PartialBatch"), {
+            "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
+          }),
+          ...errors("400", "409", "413", "415"),
+        },
       },
     },
     "/events/ack": {
@@ -556,6 +565,46 @@ export const openApiDocument: OpenApiDocument = {
               required: ["id", "status", "received_at", "replayed"],
               additionalProperties: false,
               properties: { id: eventId, status: { const: "accepted" }, received_at: dateTime, replayed: { type: "boolean" } },
+            },
+          },
+        },
+      },
+      PartialBatch: {
+        type: "object",
+        required: ["data"],
+        additionalProperties: false,
+        properties: {
+          data: {
+            type: "array",
+            description: "One entry per event, in request order",
+            items: {
+              oneOf: [
+                {
+                  type: "object",
+                  required: ["index", "id", "status", "received_at", "replayed"],
+                  additionalProperties: false,
+                  properties: { index: { type: "integer", minimum: 0 }, id: eventId, status: { const: "accepted" }, received_at: dateTime, replayed: { type: "boolean" } },
+                },
+                {
+                  type: "object",
+                  required: ["index", "status", "error", "retryable"],
+                  additionalProperties: false,
+                  properties: {
+                    index: { type: "integer", minimum: 0 },
+                    status: { const: "rejected" },
+                    error: {
+                      type: "object",
+                      required: ["code", "message"],
+                      additionalProperties: false,
+                      properties: {
+                        code: { type: "string", pattern: "^[a-z][a-z0-9_]*$", description: "`service_unavailable` (the queue failed; retryable) or `event_refused_by_queue` (the queue refused the event's content; not retryable)" },
+                        message: { type: "string" },
+                      },
+                    },
+                    retryable: { type: "boolean", description: "False when resending the event unchanged cannot succeed" },
+                  },
+                },
+              ],
             },
           },
         },
