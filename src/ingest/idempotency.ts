@@ -21,8 +21,30 @@ export type Reservation =
  */
 export const IDEMPOTENCY_TTL_SECONDS = 3600;
 
+/**
+ * Claims one tenant may hold in Redis per TTL window. Past it, that tenant's new keys are claimed
+ * in process memory only (as while Redis is down) until the window turns, so one tenant cannot fill
+ * the shared Redis (whose policy is noeviction, for BullMQ): at most 2 windows' worth, ≈ 2 × this
+ * × ~200 B (≈ 40 MB) per tenant.
+ */
+export const IDEMPOTENCY_CLAIMS_PER_TENANT = 100_000;
+
 /** Entries of the in-process fast path at most (without Redis). */
 const LOCAL_MAX = 100_000;
+
+/**
+ * One round trip: the existing claim if any; else, within the tenant's budget for this window, a
+ * new claim (and the budget's count); else nothing. Returns {0, existing} | {1} | {2} (over budget).
+ * KEYS: claim, tenant counter. ARGV: value, ttl seconds, budget.
+ */
+const CLAIM_SCRIPT = `
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n >= tonumber(ARGV[3]) then return {2} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]) * 2) end
+return {1}`;
 
 /** A claim's value: the body hash and the received_at the first send answered. */
 const encodeClaim = (bodyHash: string, receivedAt: string) => `${bodyHash}|${receivedAt}`;
@@ -48,12 +70,15 @@ export class IdempotencyGuard {
     private readonly onRedisError: (err: unknown) => void = () => undefined,
     private readonly onDatabaseError: (err: unknown) => void = () => undefined,
     private readonly ttlSeconds = IDEMPOTENCY_TTL_SECONDS,
-  ) {}
+    private readonly claimsPerTenant = IDEMPOTENCY_CLAIMS_PER_TENANT,
+  ) {
+    redis?.defineCommand("triggersIdemClaim", { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+  }
 
   async reserve(tenantId: string, key: string, bodyHash: string, receivedAt: string): Promise<Reservation> {
     const slot = this.slot(tenantId, key);
     const mine = encodeClaim(bodyHash, receivedAt);
-    const { seen, shared } = await this.claim(slot, mine);
+    const { seen, shared } = await this.claim(tenantId, slot, mine);
     let stored: { body_hash: string; received_at: string } | null;
     try {
       stored = await findStoredKey(this.prisma, tenantId, key);
@@ -99,13 +124,16 @@ export class IdempotencyGuard {
   }
 
   /** Claims the slot: `seen` is the value already there (null if this call claimed it); `shared` tells whether Redis held the claim. */
-  private async claim(slot: string, value: string): Promise<{ seen: string | null; shared: boolean }> {
+  private async claim(tenantId: string, slot: string, value: string): Promise<{ seen: string | null; shared: boolean }> {
     if (this.redis && this.redis.status === "ready") {
       try {
-        // SET NX, then GET only when the key was taken (SET NX GET needs Redis 7; the module allows 6.2).
-        const set = await this.redis.set(slot, value, "EX", this.ttlSeconds, "NX");
-        if (set === "OK") return { seen: null, shared: true };
-        return { seen: await this.redis.get(slot), shared: true };
+        const window = Math.floor(Date.now() / (this.ttlSeconds * 1000));
+        const counter = `${this.prefix}:idemn:${tenantId.length}:${tenantId}:${window}`;
+        const claim = (this.redis as unknown as ClaimCommand).triggersIdemClaim;
+        const [verdict, existing] = await claim.call(this.redis, slot, counter, value, String(this.ttlSeconds), String(this.claimsPerTenant));
+        if (verdict === 0) return { seen: existing ?? null, shared: true };
+        if (verdict === 1) return { seen: null, shared: true };
+        // Over the tenant's budget: claim in this process only, like while Redis is down.
       } catch (err) {
         this.onRedisError(err); // degrade to the in-process map and Postgres
       }
@@ -129,6 +157,10 @@ export class IdempotencyGuard {
     }
   }
 }
+
+type ClaimCommand = {
+  triggersIdemClaim(slot: string, counter: string, value: string, ttl: string, budget: string): Promise<[number, string?]>;
+};
 
 /** The body hash and received_at of the event a tenant stored under an idempotency key, if any. */
 async function findStoredKey(prisma: PrismaClient, tenantId: string, key: string): Promise<{ body_hash: string; received_at: string } | null> {

@@ -1,5 +1,6 @@
 import { startHarness, type Harness } from "../helpers/harness";
 import { IngestWorker } from "../../src/ingest/ingest-worker";
+import { IdempotencyGuard } from "../../src/ingest/idempotency";
 
 const ev = (payload: Record<string, unknown>) => ({ type: "order.created", payload });
 const storedRow = (h: Harness, tenant: string, key: string) =>
@@ -68,6 +69,29 @@ describe("idempotency: Postgres wins over a lost fast-path claim (Redis)", () =>
     const ttl = await h.c.redis!.ttl(keys[0]!);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(3600);
+  });
+});
+
+describe("idempotency: one tenant cannot fill the shared Redis", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ redis: true, worker: false });
+  });
+  afterAll(() => h.close());
+
+  test("past its claim budget a tenant's new keys are claimed in process only; other tenants keep the shared fast path", async () => {
+    const guard = new IdempotencyGuard(h.c.db.prisma, h.c.redis, h.config.redisPrefix, undefined, undefined, 60, 5);
+    const now = new Date().toISOString();
+    const verdicts = [];
+    for (let i = 0; i < 8; i++) verdicts.push(await guard.reserve("greedy", `k-${i}`, "a".repeat(64), now));
+    expect(verdicts.map((v) => v.kind)).toEqual(Array(8).fill("new"));
+    expect(verdicts.map((v) => (v as { shared: boolean }).shared)).toEqual([true, true, true, true, true, false, false, false]);
+    expect(await h.c.redis!.keys(`${h.config.redisPrefix}:idem:6:greedy:*`)).toHaveLength(5);
+    // Claims over the budget still settle this process's retries and conflicts.
+    expect((await guard.reserve("greedy", "k-7", "a".repeat(64), now)).kind).toBe("replay");
+    expect((await guard.reserve("greedy", "k-7", "b".repeat(64), now)).kind).toBe("conflict");
+    // Another tenant is not affected.
+    expect(await guard.reserve("modest", "k-0", "a".repeat(64), now)).toEqual({ kind: "new", receivedAt: now, shared: true });
   });
 });
 
