@@ -91,7 +91,7 @@ export class IdempotencyGuard {
     if (stored !== null) {
       // The durable record wins; make the fast path agree with it so later sends do too.
       const record = encodeClaim(stored.body_hash, stored.received_at);
-      if ((seen ?? mine) !== record) await this.overwrite(slot, record);
+      if ((seen ?? mine) !== record) await this.overwrite(slot, record, shared);
       return stored.body_hash === bodyHash ? { kind: "replay", receivedAt: stored.received_at } : { kind: "conflict" };
     }
     if (seen === null) return { kind: "new", receivedAt, shared };
@@ -145,10 +145,10 @@ export class IdempotencyGuard {
     return { seen: null, shared: false };
   }
 
-  /** Replaces the fast path's claim with the durable record's. */
-  private async overwrite(slot: string, value: string): Promise<void> {
+  /** Replaces the fast path's claim (in Redis only where the claim was, so the tenant's budget holds) with the durable record's. */
+  private async overwrite(slot: string, value: string, shared: boolean): Promise<void> {
     if (this.local.has(slot)) this.local.set(slot, value);
-    if (this.redis && this.redis.status === "ready") {
+    if (shared && this.redis && this.redis.status === "ready") {
       try {
         await this.redis.set(slot, value, "EX", this.ttlSeconds);
       } catch (err) {
