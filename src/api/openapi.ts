@@ -212,6 +212,7 @@ export const openApiDocument: OpenApiDocument = {
           "202": ok("Accepted: the event is on the queue", schemaRef("AcceptedEvent"), {
             Location: { description: "The event's URL", required: true, schema: { type: "string", pattern: `^/events/${EVENT_ID_PATTERN.source.slice(1)}` } },
             "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
+            "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
           }),
           ...errors("400", "409", "413", "415"),
         },
@@ -238,8 +239,9 @@ export const openApiDocument: OpenApiDocument = {
           }),
         },
         responses: {
-          "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch")),
+          "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch"), { "Idempotency-Pending": ref("headers", "Idempotency-Pending") }),
           "207": ok("Partly accepted: each event's outcome, by index", schemaRef("PartialBatch"), {
+            "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
             "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
           }),
           ...errors("400", "409", "413", "415"),
@@ -463,6 +465,12 @@ export const openApiDocument: OpenApiDocument = {
       "X-Request-Id": { description: "The request's id (yours if well-formed, else generated); it is in the request's log line.", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" } },
       "Retry-After": { description: "Seconds to wait before retrying", required: true, schema: { type: "integer", minimum: 0 } },
       "Idempotent-Replayed": { description: "Present (true) when the answer repeats an earlier send with the same Idempotency-Key", schema: { type: "string", enum: ["true"] } },
+      "Idempotency-Pending": {
+        description:
+          "Present (true) when an Idempotency-Key was claimed without the shared fast path (Redis down or not configured, or the tenant past its claim budget): " +
+          "accepted, pending the uniqueness check. If another API process accepted another body for the key first, this body is not stored: it is logged and dead-lettered, and its retries answer 409.",
+        schema: { type: "string", enum: ["true"] },
+      },
       "RateLimit-Policy": { description: "draft-ietf-httpapi-ratelimit-headers: quota q per window w seconds", schema: { type: "string", pattern: '^"per-key";q=\\d+;w=\\d+$' } },
       RateLimit: { description: "draft-ietf-httpapi-ratelimit-headers: r requests remaining, t seconds until the window resets", schema: { type: "string", pattern: '^"per-key";r=\\d+;t=\\d+$' } },
       "X-RateLimit-Limit": { description: "Requests per minute of this key", schema: { type: "integer", minimum: 1 } },

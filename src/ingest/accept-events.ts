@@ -19,6 +19,8 @@ export interface Accepted {
   readonly received_at: string;
   /** True when an earlier send with the same Idempotency-Key and body was answered already. */
   readonly replayed: boolean;
+  /** True when the key was claimed without the shared fast path: accepted, pending the worker's uniqueness check. */
+  readonly pending: boolean;
 }
 
 /** An event the queue did not take. `retryable` is false when the event itself is at fault (resending it cannot succeed). */
@@ -81,18 +83,18 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
   );
   if (oversized.length > 0) throw new EventTooLargeError(oversized);
 
-  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean } | { kind: "conflict"; key: string };
+  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean; pending: boolean } | { kind: "conflict"; key: string };
   const prepared = await Promise.all(
     built.map(async (b): Promise<Prepared> => {
       const { event } = b;
-      if (event.idempotency_key === null) return { kind: "ok", ...b, replayed: false };
+      if (event.idempotency_key === null) return { kind: "ok", ...b, replayed: false, pending: false };
       const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash, receivedAt);
       if (verdict.kind === "conflict") return { kind: "conflict", key: event.idempotency_key };
-      if (verdict.kind === "new") return { kind: "ok", ...b, replayed: false };
+      if (verdict.kind === "new") return { kind: "ok", ...b, replayed: false, pending: !verdict.shared };
       // A replay is enqueued again with the first send's received_at, which is what it answers.
       const replay: QueuedEvent = { ...event, received_at: verdict.receivedAt };
       const body = encodeQueuedEvent(replay);
-      return { kind: "ok", event: replay, body, bytes: body.length, replayed: true };
+      return { kind: "ok", event: replay, body, bytes: body.length, replayed: true, pending: false };
     }),
   );
   const conflict = prepared.find((p) => p.kind === "conflict");
@@ -106,7 +108,7 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
   const outcomes: AcceptOutcome[] = await Promise.all(
     ready.map(async (p, i): Promise<AcceptOutcome> => {
       const s = sent[i]!;
-      if (s.status === "fulfilled") return { ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed };
+      if (s.status === "fulfilled") return { ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed, pending: p.pending };
       await release(deps, tenantId, p.event, p.replayed);
       const inputFault = s.reason instanceof EnqueueError && s.reason.inputFault;
       deps.onRefused?.(tenantId, p.event.id, s.reason instanceof Error ? s.reason.message : String(s.reason), inputFault);

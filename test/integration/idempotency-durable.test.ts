@@ -55,6 +55,7 @@ describe("idempotency: Postgres wins over a lost fast-path claim (Redis)", () =>
     const key = await h.key("idem-replay-time");
     const post = () => h.request("POST", "/events", { key, body: ev({ a: 1 }), headers: { "Idempotency-Key": "same-time" } });
     const first = await post();
+    expect(first.headers.get("idempotency-pending")).toBeNull(); // Redis holds the claim: confirmed
     await new Promise((r) => setTimeout(r, 20));
     const retry = await post();
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
@@ -120,9 +121,14 @@ describe("idempotency without a shared fast path: two API processes, two bodies,
     const key = await h.key(tenant);
     const post = (payload: Record<string, unknown>) => h.request("POST", "/events", { key, body: ev(payload), headers: { "Idempotency-Key": "race-1" } });
     // Process A accepts X; process B (which has not seen A's claim, and finds nothing stored yet) accepts Y.
-    expect((await post({ x: 1 })).status).toBe(202);
+    const x = await post({ x: 1 });
+    expect(x.status).toBe(202);
     h.api.deps.idempotency.forgetLocalClaims();
-    expect((await post({ y: 2 })).status).toBe(202);
+    const y = await post({ y: 2 });
+    expect(y.status).toBe(202);
+    // Both 202s say so: without a shared fast path, a keyed send is accepted pending the uniqueness check.
+    expect(x.headers.get("idempotency-pending")).toBe("true");
+    expect(y.headers.get("idempotency-pending")).toBe("true");
 
     const worker = new IngestWorker({ prisma: h.c.db.prisma, queue: h.c.queue, logger: h.c.logger, metrics: h.c.metrics }, { receivers: 1, waitSeconds: 1, visibilitySeconds: 1 });
     const messages = [];

@@ -40,6 +40,7 @@ export function eventRoutes(deps: ApiDeps): Router {
     ctx.status = 202;
     ctx.set("Location", `/events/${a.id}`);
     if (a.replayed) ctx.set("Idempotent-Replayed", "true");
+    if (a.pending) ctx.set("Idempotency-Pending", "true");
     ctx.body = { id: a.id, status: a.status, received_at: a.received_at };
   });
 
@@ -76,6 +77,7 @@ export function eventRoutes(deps: ApiDeps): Router {
     if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys must be unique within a batch" });
     if (details.length > 0) throw new ValidationError("some events in the batch are invalid; none was accepted", details);
     const outcomes = await acceptEvents(acceptDeps, principal.tenantId, inputs.filter((i) => i !== null));
+    if (outcomes.some((o) => o.ok && o.pending)) ctx.set("Idempotency-Pending", "true");
     if (outcomes.every((o) => o.ok)) {
       ctx.status = 202;
       ctx.body = { data: outcomes.map((a) => ({ id: a.id, status: a.status, received_at: a.received_at, replayed: a.replayed })) };
