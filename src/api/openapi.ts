@@ -170,7 +170,7 @@ const envelopeProperties: Readonly<Record<string, JsonSchema>> = {
     uniqueItems: true,
     items: { type: "string", maxLength: ENVELOPE_LIMITS.tagMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:=/-]*$" },
   },
-  occurred_at: nullable("string", { description: "When the event happened at the producer: an ISO 8601 date or date-time between 1900-01-01 and 9999-12-31." }),
+  occurred_at: nullable("string", { description: "When the event happened at the producer: an ISO 8601 date-time with a UTC offset (Z or ±hh:mm) between 1900-01-01 and 9999-12-31; without an offset it is a 400." }),
 };
 
 const leaseIdBody = (what: string): JsonSchema => ({
@@ -212,6 +212,7 @@ export const openApiDocument: OpenApiDocument = {
           "202": ok("Accepted: the event is on the queue", schemaRef("AcceptedEvent"), {
             Location: { description: "The event's URL", required: true, schema: { type: "string", pattern: `^/events/${EVENT_ID_PATTERN.source.slice(1)}` } },
             "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
+            "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
           }),
           ...errors("400", "409", "413", "415"),
         },
@@ -221,7 +222,10 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "createEvents",
         summary: "Accept up to 100 events",
-        description: "Every event is validated before any is enqueued; a 400 names each bad index in `details`.",
+        description:
+          "Every event is validated before any is enqueued; a 400 names each bad index in `details`. " +
+          "202: every event is on the queue. 207: the queue took some events and not others; `data` names each event by `index`, with its id when accepted " +
+          "and its error (and whether a retry can succeed) when rejected: resend only the rejected ones. 503: the queue took none; retry the whole batch.",
         tags: ["events"],
         parameters: [requestIdParam],
         requestBody: {
@@ -234,7 +238,14 @@ export const openApiDocument: OpenApiDocument = {
             ],
           }),
         },
-        responses: { "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch")), ...errors("400", "409", "413", "415") },
+        responses: {
+          "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch"), { "Idempotency-Pending": ref("headers", "Idempotency-Pending") }),
+          "207": ok("Partly accepted: each event's outcome, by index", schemaRef("PartialBatch"), {
+            "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
+            "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
+          }),
+          ...errors("400", "409", "413", "415"),
+        },
       },
     },
     "/events/ack": {
@@ -454,6 +465,12 @@ export const openApiDocument: OpenApiDocument = {
       "X-Request-Id": { description: "The request's id (yours if well-formed, else generated); it is in the request's log line.", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" } },
       "Retry-After": { description: "Seconds to wait before retrying", required: true, schema: { type: "integer", minimum: 0 } },
       "Idempotent-Replayed": { description: "Present (true) when the answer repeats an earlier send with the same Idempotency-Key", schema: { type: "string", enum: ["true"] } },
+      "Idempotency-Pending": {
+        description:
+          "Present (true) when an Idempotency-Key was claimed without the shared fast path (Redis down or not configured, or the tenant past its claim budget): " +
+          "accepted, pending the uniqueness check. If another API process accepted another body for the key first, this body is not stored: it is logged and dead-lettered, and its retries answer 409.",
+        schema: { type: "string", enum: ["true"] },
+      },
       "RateLimit-Policy": { description: "draft-ietf-httpapi-ratelimit-headers: quota q per window w seconds", schema: { type: "string", pattern: '^"per-key";q=\\d+;w=\\d+$' } },
       RateLimit: { description: "draft-ietf-httpapi-ratelimit-headers: r requests remaining, t seconds until the window resets", schema: { type: "string", pattern: '^"per-key";r=\\d+;t=\\d+$' } },
       "X-RateLimit-Limit": { description: "Requests per minute of this key", schema: { type: "integer", minimum: 1 } },
@@ -556,6 +573,46 @@ export const openApiDocument: OpenApiDocument = {
               required: ["id", "status", "received_at", "replayed"],
               additionalProperties: false,
               properties: { id: eventId, status: { const: "accepted" }, received_at: dateTime, replayed: { type: "boolean" } },
+            },
+          },
+        },
+      },
+      PartialBatch: {
+        type: "object",
+        required: ["data"],
+        additionalProperties: false,
+        properties: {
+          data: {
+            type: "array",
+            description: "One entry per event, in request order",
+            items: {
+              oneOf: [
+                {
+                  type: "object",
+                  required: ["index", "id", "status", "received_at", "replayed"],
+                  additionalProperties: false,
+                  properties: { index: { type: "integer", minimum: 0 }, id: eventId, status: { const: "accepted" }, received_at: dateTime, replayed: { type: "boolean" } },
+                },
+                {
+                  type: "object",
+                  required: ["index", "status", "error", "retryable"],
+                  additionalProperties: false,
+                  properties: {
+                    index: { type: "integer", minimum: 0 },
+                    status: { const: "rejected" },
+                    error: {
+                      type: "object",
+                      required: ["code", "message"],
+                      additionalProperties: false,
+                      properties: {
+                        code: { type: "string", pattern: "^[a-z][a-z0-9_]*$", description: "`service_unavailable` (the queue failed; retryable) or `event_refused_by_queue` (the queue refused the event's content; not retryable)" },
+                        message: { type: "string" },
+                      },
+                    },
+                    retryable: { type: "boolean", description: "False when resending the event unchanged cannot succeed" },
+                  },
+                },
+              ],
             },
           },
         },

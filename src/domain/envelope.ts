@@ -23,6 +23,8 @@ export interface EventEnvelope {
 
 const OCCURRED_AT_MIN = Date.parse("1900-01-01T00:00:00Z");
 const OCCURRED_AT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
+/** An ISO 8601 date-time with an explicit offset (Z or ±hh:mm): the instant is unambiguous. */
+const OCCURRED_AT_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\/-]*$/;
 const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=\/-]*$/;
 
@@ -49,15 +51,20 @@ const envelopeSchema = Joi.object({
     .items(Joi.string().max(ENVELOPE_LIMITS.tagMaxLength).pattern(TAG_PATTERN, "tag"))
     .max(ENVELOPE_LIMITS.maxTags)
     .unique(),
-  // Bounded so every accepted timestamp is one Postgres can store.
+  // An instant: date, time and a UTC offset (without one, the time would be read in the server's
+  // zone). Bounded so every accepted timestamp is one Postgres can store.
   occurred_at: Joi.string()
+    .pattern(OCCURRED_AT_PATTERN, "timestamp with a UTC offset")
     .isoDate()
     .allow(null)
     .custom((value: string, helpers) => {
       const t = Date.parse(value);
       return t >= OCCURRED_AT_MIN && t <= OCCURRED_AT_MAX ? value : helpers.error("date.storable");
     })
-    .messages({ "date.storable": `"occurred_at" must be between 1900-01-01 and 9999-12-31` }),
+    .messages({
+      "string.pattern.name": `"occurred_at" must be an ISO 8601 date and time with a UTC offset, e.g. 2026-01-02T03:04:05Z or 2026-01-02T05:04:05+02:00`,
+      "date.storable": `"occurred_at" must be between 1900-01-01 and 9999-12-31`,
+    }),
 })
   .required()
   .unknown(false);

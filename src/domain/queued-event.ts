@@ -43,9 +43,19 @@ function isQueuedEvent(v: unknown): v is QueuedEvent {
   );
 }
 
-/** Encodes an accepted event as an SQS message body. */
+const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII_ALL = /[^\x00-\x7f]/g;
+const escapeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/**
+ * Encodes an accepted event as an SQS message body: JSON in printable ASCII only. SQS refuses
+ * some code points (U+FFFE, U+FFFF, most controls; the emulator also every one outside the BMP),
+ * so every non-ASCII UTF-16 unit is written as a `\uXXXX` escape, which JSON.parse turns back
+ * into the same string. JSON.stringify already escapes controls and unpaired surrogates.
+ */
 export function encodeQueuedEvent(event: QueuedEvent): string {
-  return JSON.stringify(event);
+  const json = JSON.stringify(event);
+  return NON_ASCII.test(json) ? json.replace(NON_ASCII_ALL, escapeUnit) : json;
 }
 
 /**

@@ -1,9 +1,9 @@
 import { envelopeHash, type EventEnvelope } from "../domain/envelope";
 import { idempotentEventId, newEventId } from "../domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
-import { ConflictError, EventTooLargeError, UnavailableError } from "../errors";
+import { AppError, BadRequestError, ConflictError, EventTooLargeError, UnavailableError } from "../errors";
 import { SQS_MAX_MESSAGE_BYTES } from "../queue/sqs-queue";
-import type { SendBatcher } from "../queue/send-batcher";
+import { EnqueueError, type SendBatcher } from "../queue/send-batcher";
 import type { AcceptedReceipts } from "./accepted-receipts";
 import type { IdempotencyGuard } from "./idempotency";
 
@@ -13,29 +13,54 @@ export interface AcceptInput {
 }
 
 export interface Accepted {
+  readonly ok: true;
   readonly id: string;
   readonly status: "accepted";
   readonly received_at: string;
   /** True when an earlier send with the same Idempotency-Key and body was answered already. */
   readonly replayed: boolean;
+  /** True when the key was claimed without the shared fast path: accepted, pending the worker's uniqueness check. */
+  readonly pending: boolean;
 }
+
+/** An event the queue did not take. `retryable` is false when the event itself is at fault (resending it cannot succeed). */
+export interface NotAccepted {
+  readonly ok: false;
+  readonly error: AppError;
+  readonly retryable: boolean;
+}
+
+export type AcceptOutcome = Accepted | NotAccepted;
 
 export interface AcceptDeps {
   readonly batcher: SendBatcher;
   readonly idempotency: IdempotencyGuard;
   readonly onAccepted?: (n: number) => void;
   readonly onEnqueueFailed?: (n: number) => void;
+  /** Called once per event the queue refused, with the cause (for the log). */
+  readonly onRefused?: (tenantId: string, eventId: string, cause: string, inputFault: boolean) => void;
   readonly receipts?: AcceptedReceipts;
 }
 
+/** The error of an event SQS refused for its content: the input is at fault, a retry cannot succeed. */
+export class EventRefusedError extends BadRequestError {
+  constructor() {
+    super("event_refused_by_queue", "the event queue refused this event's content; resending it unchanged will not succeed");
+  }
+}
+
+const queueUnavailable = () =>
+  new UnavailableError("sqs", 1, "the event queue is unavailable; retry later (with an Idempotency-Key to stay exactly-once)");
+
 /**
  * Accepts validated events for a tenant: assigns ids, settles idempotency, enqueues on SQS and
- * resolves only once SQS confirmed every one. A replay is enqueued again (the worker's insert
+ * reports, per event, whether SQS confirmed it. A replay is enqueued again (the worker's insert
  * dedups it by id), so a first send that was lost between SQS and the database is still stored.
  * Throws 413 for an event too large for one SQS message and 409 for a reused key with another
- * body (nothing enqueued in either case), 503 when SQS failed.
+ * body (nothing enqueued in either case). An event SQS did not take answers `ok: false`: a 400
+ * when SQS blamed its content, a retryable 503 otherwise; the others are accepted regardless.
  */
-export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<Accepted[]> {
+export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<AcceptOutcome[]> {
   const now = new Date();
   const receivedAt = now.toISOString();
   const built = inputs.map(({ envelope, idempotencyKey }) => {
@@ -49,54 +74,56 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
       received_at: receivedAt,
     };
     const body = encodeQueuedEvent(event);
-    return { event, body, bytes: Buffer.byteLength(body) };
+    // The encoding is ASCII: its length is its byte length.
+    return { event, body, bytes: body.length };
   });
   // Each event travels in one SQS message: one that cannot fit is refused before anything is claimed or sent.
   const oversized = built.flatMap(({ bytes }, index) =>
-    bytes > SQS_MAX_MESSAGE_BYTES ? [{ index, message: `the event takes ${bytes} bytes on the queue with its metadata; the limit is ${SQS_MAX_MESSAGE_BYTES}` }] : [],
+    bytes > SQS_MAX_MESSAGE_BYTES ? [{ index, message: `the event takes ${bytes} bytes on the queue with its metadata (non-ASCII text is sent as \\u escapes); the limit is ${SQS_MAX_MESSAGE_BYTES}` }] : [],
   );
   if (oversized.length > 0) throw new EventTooLargeError(oversized);
 
-  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean } | { kind: "conflict"; key: string };
+  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean; pending: boolean } | { kind: "conflict"; key: string };
   const prepared = await Promise.all(
-    built.map(async ({ event, body, bytes }): Promise<Prepared> => {
-      let replayed = false;
-      if (event.idempotency_key !== null) {
-        const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash);
-        if (verdict === "conflict") return { kind: "conflict", key: event.idempotency_key };
-        replayed = verdict === "replay";
-      }
-      return { kind: "ok", event, body, bytes, replayed };
+    built.map(async (b): Promise<Prepared> => {
+      const { event } = b;
+      if (event.idempotency_key === null) return { kind: "ok", ...b, replayed: false, pending: false };
+      const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash, receivedAt);
+      if (verdict.kind === "conflict") return { kind: "conflict", key: event.idempotency_key };
+      if (verdict.kind === "new") return { kind: "ok", ...b, replayed: false, pending: !verdict.shared };
+      // A replay is enqueued again with the first send's received_at, which is what it answers.
+      const replay: QueuedEvent = { ...event, received_at: verdict.receivedAt };
+      const body = encodeQueuedEvent(replay);
+      return { kind: "ok", event: replay, body, bytes: body.length, replayed: true, pending: false };
     }),
   );
   const conflict = prepared.find((p) => p.kind === "conflict");
   if (conflict) {
     // Release the keys this call claimed so nothing is half-reserved, then refuse the whole request.
-    await Promise.all(
-      prepared.flatMap((p) =>
-        p.kind === "ok" && p.event.idempotency_key !== null && !p.replayed
-          ? [deps.idempotency.release(tenantId, p.event.idempotency_key, p.event.body_hash)]
-          : [],
-      ),
-    );
+    await Promise.all(prepared.map((p) => (p.kind === "ok" ? release(deps, tenantId, p.event, p.replayed) : undefined)));
     throw new ConflictError("idempotency_key_reused", `Idempotency-Key "${conflict.key}" was used with a different body`);
   }
   const ready = prepared.filter((p): p is Extract<Prepared, { kind: "ok" }> => p.kind === "ok");
-  const outcomes = await deps.batcher.sendMany(ready);
-  const failed = outcomes.filter((o) => o.status === "rejected").length;
-  if (failed > 0) {
-    deps.onEnqueueFailed?.(failed);
-    deps.onAccepted?.(outcomes.length - failed);
-    await Promise.all(
-      ready.map((p, i) =>
-        outcomes[i]!.status === "rejected" && p.event.idempotency_key !== null && !p.replayed
-          ? deps.idempotency.release(tenantId, p.event.idempotency_key, p.event.body_hash)
-          : undefined,
-      ),
-    );
-    throw new UnavailableError("sqs", 1, "the event queue is unavailable; retry later (with an Idempotency-Key to stay exactly-once)");
-  }
-  deps.onAccepted?.(ready.length);
-  await deps.receipts?.remember(tenantId, ready.map((p) => p.event.id));
-  return ready.map((p) => ({ id: p.event.id, status: "accepted", received_at: receivedAt, replayed: p.replayed }));
+  const sent = await deps.batcher.sendMany(ready);
+  const outcomes: AcceptOutcome[] = await Promise.all(
+    ready.map(async (p, i): Promise<AcceptOutcome> => {
+      const s = sent[i]!;
+      if (s.status === "fulfilled") return { ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed, pending: p.pending };
+      await release(deps, tenantId, p.event, p.replayed);
+      const inputFault = s.reason instanceof EnqueueError && s.reason.inputFault;
+      deps.onRefused?.(tenantId, p.event.id, s.reason instanceof Error ? s.reason.message : String(s.reason), inputFault);
+      return inputFault ? { ok: false, error: new EventRefusedError(), retryable: false } : { ok: false, error: queueUnavailable(), retryable: true };
+    }),
+  );
+  const accepted = outcomes.filter((o): o is Accepted => o.ok);
+  if (accepted.length < outcomes.length) deps.onEnqueueFailed?.(outcomes.length - accepted.length);
+  deps.onAccepted?.(accepted.length);
+  if (accepted.length > 0) await deps.receipts?.remember(tenantId, accepted.map((a) => a.id));
+  return outcomes;
+}
+
+/** Forgets the claim of an event that was not sent (a replay claimed nothing). */
+function release(deps: AcceptDeps, tenantId: string, event: QueuedEvent, replayed: boolean): Promise<void> | undefined {
+  if (event.idempotency_key === null || replayed) return undefined;
+  return deps.idempotency.release(tenantId, event.idempotency_key, event.body_hash, event.received_at);
 }

@@ -1,17 +1,64 @@
 import type { Redis } from "ioredis";
 import type { PrismaClient } from "../generated/prisma/client";
-import { findByIdempotencyKey } from "../store/events/get-event";
+import type { QueuedEvent } from "../domain/queued-event";
 
-export type Reservation = "new" | "replay" | "conflict";
+/**
+ * The verdict on a send with an Idempotency-Key. `receivedAt` is the time to answer: the first
+ * send's for a replay. `shared` is false when the claim was made without Redis (down, or not
+ * configured): other API processes cannot see it, so the 202 is "accepted, pending the worker's
+ * uniqueness check" (see `findIdempotencyLosers`).
+ */
+export type Reservation =
+  | { readonly kind: "new"; readonly receivedAt: string; readonly shared: boolean }
+  | { readonly kind: "replay"; readonly receivedAt: string }
+  | { readonly kind: "conflict" };
 
-/** How long Redis remembers an idempotency key, seconds. Postgres remembers it as long as the row lives. */
-export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+/**
+ * How long the fast path remembers a claim, seconds. It only has to cover the time an event spends
+ * between the API and Postgres (and let quick retries skip a lookup): Postgres remembers the key
+ * as long as the row lives, and wins over the fast path, so a lost or expired claim is harmless.
+ * It bounds the Redis memory a tenant can hold to its rate limit × this window × ~200 B.
+ */
+export const IDEMPOTENCY_TTL_SECONDS = 3600;
+
+/**
+ * Claims one tenant may hold in Redis per TTL window. Past it, that tenant's new keys are claimed
+ * in process memory only (as while Redis is down) until the window turns, so one tenant cannot fill
+ * the shared Redis (whose policy is noeviction, for BullMQ): at most 2 windows' worth, ≈ 2 × this
+ * × ~200 B (≈ 40 MB) per tenant.
+ */
+export const IDEMPOTENCY_CLAIMS_PER_TENANT = 100_000;
+
+/** Entries of the in-process fast path at most (without Redis). */
+const LOCAL_MAX = 100_000;
+
+/**
+ * One round trip: the existing claim if any; else, within the tenant's budget for this window, a
+ * new claim (and the budget's count); else nothing. Returns {0, existing} | {1} | {2} (over budget).
+ * KEYS: claim, tenant counter. ARGV: value, ttl seconds, budget.
+ */
+const CLAIM_SCRIPT = `
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n >= tonumber(ARGV[3]) then return {2} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]) * 2) end
+return {1}`;
+
+/** A claim's value: the body hash and the received_at the first send answered. */
+const encodeClaim = (bodyHash: string, receivedAt: string) => `${bodyHash}|${receivedAt}`;
+function decodeClaim(value: string): { hash: string; receivedAt: string | null } {
+  const bar = value.indexOf("|");
+  return bar < 0 ? { hash: value, receivedAt: null } : { hash: value.slice(0, bar), receivedAt: value.slice(bar + 1) };
+}
 
 /**
  * Decides whether a send with an Idempotency-Key is new, a replay of the same body, or a reuse of
- * the key with another body. Redis (SET NX) makes concurrent sends agree and answers replays
- * without touching Postgres; a key Redis has not seen is checked against Postgres's unique
- * (tenant, key), the durable record. Without Redis an in-process map stands in for it.
+ * the key with another body. Postgres's unique (tenant, key) is the durable record and always wins:
+ * every keyed send looks its key up there (one indexed lookup), and when the fast path disagrees
+ * with Postgres the fast path is corrected. The fast path (Redis SET NX, or an in-process map
+ * without Redis) settles concurrent sends of a key whose event is still on its way to Postgres.
  */
 export class IdempotencyGuard {
   private readonly local = new Map<string, string>();
@@ -22,37 +69,53 @@ export class IdempotencyGuard {
     private readonly prefix: string,
     private readonly onRedisError: (err: unknown) => void = () => undefined,
     private readonly onDatabaseError: (err: unknown) => void = () => undefined,
-  ) {}
+    private readonly ttlSeconds = IDEMPOTENCY_TTL_SECONDS,
+    private readonly claimsPerTenant = IDEMPOTENCY_CLAIMS_PER_TENANT,
+  ) {
+    redis?.defineCommand("triggersIdemClaim", { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+  }
 
-  async reserve(tenantId: string, key: string, bodyHash: string): Promise<Reservation> {
+  async reserve(tenantId: string, key: string, bodyHash: string, receivedAt: string): Promise<Reservation> {
     const slot = this.slot(tenantId, key);
-    const seen = await this.claim(slot, bodyHash);
-    if (seen !== null) return seen === bodyHash ? "replay" : "conflict";
-    let stored: { body_hash: string } | null;
+    const mine = encodeClaim(bodyHash, receivedAt);
+    const { seen, shared } = await this.claim(tenantId, slot, mine);
+    let stored: { body_hash: string; received_at: string } | null;
     try {
-      stored = await findByIdempotencyKey(this.prisma, tenantId, key);
+      stored = await findStoredKey(this.prisma, tenantId, key);
     } catch (err) {
-      // Postgres unreachable: the claim above (Redis, or this process) already settled concurrent
-      // sends, and the id is derived from the key, so the worker's insert still keeps one row.
-      // Only a reuse of a key older than Redis's memory with another body goes undetected.
+      // Postgres unreachable: the fast path alone settles the send, and the id is derived from the
+      // key, so the worker's insert still keeps one row (and reports a loser, see findIdempotencyLosers).
       this.onDatabaseError(err);
-      return "new";
+      stored = null;
     }
-    if (stored === null) return "new";
-    return stored.body_hash === bodyHash ? "replay" : "conflict";
+    if (stored !== null) {
+      // The durable record wins; make the fast path agree with it so later sends do too.
+      const record = encodeClaim(stored.body_hash, stored.received_at);
+      if ((seen ?? mine) !== record) await this.overwrite(slot, record, shared);
+      return stored.body_hash === bodyHash ? { kind: "replay", receivedAt: stored.received_at } : { kind: "conflict" };
+    }
+    if (seen === null) return { kind: "new", receivedAt, shared };
+    const claim = decodeClaim(seen);
+    return claim.hash === bodyHash ? { kind: "replay", receivedAt: claim.receivedAt ?? receivedAt } : { kind: "conflict" };
   }
 
   /** Forgets a claim whose send failed, so a retry with another body is not refused for a send that never happened. */
-  async release(tenantId: string, key: string, bodyHash: string): Promise<void> {
+  async release(tenantId: string, key: string, bodyHash: string, receivedAt: string): Promise<void> {
     const slot = this.slot(tenantId, key);
-    if (this.local.get(slot) === bodyHash) this.local.delete(slot);
+    const mine = encodeClaim(bodyHash, receivedAt);
+    if (this.local.get(slot) === mine) this.local.delete(slot);
     if (!this.redis) return;
     try {
       // Delete only our own claim.
-      await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, slot, bodyHash);
+      await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, slot, mine);
     } catch (err) {
       this.onRedisError(err);
     }
+  }
+
+  /** Drops every in-process claim, as a restart does. For tests and operators; Postgres keeps the durable record. */
+  forgetLocalClaims(): void {
+    this.local.clear();
   }
 
   /** The Redis key (and local map key) of one tenant's idempotency key; the length prefix keeps tenants apart. */
@@ -60,22 +123,75 @@ export class IdempotencyGuard {
     return `${this.prefix}:idem:${tenantId.length}:${tenantId}:${key}`;
   }
 
-  /** Returns the hash already claimed for the slot, or null if this call claimed it. */
-  private async claim(slot: string, bodyHash: string): Promise<string | null> {
+  /** Claims the slot: `seen` is the value already there (null if this call claimed it); `shared` tells whether Redis held the claim. */
+  private async claim(tenantId: string, slot: string, value: string): Promise<{ seen: string | null; shared: boolean }> {
     if (this.redis && this.redis.status === "ready") {
       try {
-        const set = await this.redis.set(slot, bodyHash, "EX", IDEMPOTENCY_TTL_SECONDS, "NX");
-        if (set === "OK") return null;
-        const existing = await this.redis.get(slot);
-        return existing ?? null;
+        const window = Math.floor(Date.now() / (this.ttlSeconds * 1000));
+        const counter = `${this.prefix}:idemn:${tenantId.length}:${tenantId}:${window}`;
+        const claim = (this.redis as unknown as ClaimCommand).triggersIdemClaim;
+        const [verdict, existing] = await claim.call(this.redis, slot, counter, value, String(this.ttlSeconds), String(this.claimsPerTenant));
+        if (verdict === 0) return { seen: existing ?? null, shared: true };
+        if (verdict === 1) return { seen: null, shared: true };
+        // Over the tenant's budget: claim in this process only, like while Redis is down.
       } catch (err) {
         this.onRedisError(err); // degrade to the in-process map and Postgres
       }
     }
     const existing = this.local.get(slot);
-    if (existing !== undefined) return existing;
-    if (this.local.size >= 100_000) this.local.clear(); // bounded memory; Postgres stays authoritative
-    this.local.set(slot, bodyHash);
-    return null;
+    if (existing !== undefined) return { seen: existing, shared: false };
+    if (this.local.size >= LOCAL_MAX) this.local.clear(); // bounded memory; Postgres stays authoritative
+    this.local.set(slot, value);
+    return { seen: null, shared: false };
   }
+
+  /** Replaces the fast path's claim (in Redis only where the claim was, so the tenant's budget holds) with the durable record's. */
+  private async overwrite(slot: string, value: string, shared: boolean): Promise<void> {
+    if (this.local.has(slot)) this.local.set(slot, value);
+    if (shared && this.redis && this.redis.status === "ready") {
+      try {
+        await this.redis.set(slot, value, "EX", this.ttlSeconds);
+      } catch (err) {
+        this.onRedisError(err);
+      }
+    }
+  }
+}
+
+type ClaimCommand = {
+  triggersIdemClaim(slot: string, counter: string, value: string, ttl: string, budget: string): Promise<[number, string?]>;
+};
+
+/** The body hash and received_at of the event a tenant stored under an idempotency key, if any. */
+async function findStoredKey(prisma: PrismaClient, tenantId: string, key: string): Promise<{ body_hash: string; received_at: string } | null> {
+  const row = await prisma.event.findUnique({
+    where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
+    select: { bodyHash: true, receivedAt: true },
+  });
+  return row ? { body_hash: row.bodyHash, received_at: row.receivedAt.toISOString() } : null;
+}
+
+/**
+ * The keyed events of a batch the insert skipped although their body differs from the one stored
+ * under their (tenant, key): two bodies were 202'd for one key without a shared fast path (Redis
+ * down, several API processes), and the other reached Postgres first. The worker must not drop
+ * them silently. One indexed query, only for batches in which the insert skipped keyed rows.
+ */
+export async function findIdempotencyLosers(prisma: PrismaClient, events: readonly QueuedEvent[]): Promise<Set<QueuedEvent>> {
+  const keyed = events.filter((e) => e.idempotency_key !== null);
+  if (keyed.length === 0) return new Set();
+  const rows = await prisma.$queryRawUnsafe<Array<{ tenant_id: string; idempotency_key: string; body_hash: string }>>(
+    `SELECT e.tenant_id, e.idempotency_key, e.body_hash
+       FROM events e JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, idempotency_key)
+         ON e.tenant_id = k.tenant_id AND e.idempotency_key = k.idempotency_key`,
+    keyed.map((e) => e.tenant_id),
+    keyed.map((e) => e.idempotency_key),
+  );
+  const storedHash = new Map(rows.map((r) => [`${r.tenant_id.length}:${r.tenant_id}:${r.idempotency_key}`, r.body_hash]));
+  return new Set(
+    keyed.filter((e) => {
+      const hash = storedHash.get(`${e.tenant_id.length}:${e.tenant_id}:${e.idempotency_key}`);
+      return hash !== undefined && hash !== e.body_hash;
+    }),
+  );
 }

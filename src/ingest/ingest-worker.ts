@@ -5,6 +5,7 @@ import type { Logger } from "../observability/logger";
 import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage, SqsQueue } from "../queue/sqs-queue";
 import { insertEvents } from "../store/events/insert-events";
+import { findIdempotencyLosers } from "./idempotency";
 
 export interface IngestWorkerOptions {
   /** Concurrent long-poll receivers. */
@@ -175,6 +176,7 @@ export class IngestWorker {
     }
     let inserted = 0;
     let stored = rows.length;
+    let losers = 0;
     const refused = new Set<QueuedEvent>();
     if (rows.length > 0) {
       try {
@@ -196,15 +198,31 @@ export class IngestWorker {
           }
         }
       }
+      if (inserted < stored) {
+        // Skipped rows are duplicates, unless another body was stored under their key first: such a
+        // loser was 202'd without a shared fast path and must not vanish. It is logged and its
+        // message kept, so it reaches the dead-letter queue.
+        for (const loser of await findIdempotencyLosers(this.deps.prisma, rows.filter((r) => !refused.has(r.event)).map((r) => r.event))) {
+          const r = rows.find((x) => x.event === loser)!;
+          losers++;
+          poison++;
+          refused.add(loser);
+          kept.add(r.from);
+          this.deps.logger.error(
+            { tenant: loser.tenant_id, eventId: loser.id, messageId: r.from.message.messageId, bodyHash: loser.body_hash },
+            "idempotency conflict: another body is stored under this event's key; the event was not stored and its message is left for the dead-letter queue",
+          );
+        }
+      }
       const committedAt = Date.now();
       this.deps.metrics.workerBatches.inc();
       this.deps.metrics.workerRowsInserted.inc(inserted);
-      this.deps.metrics.workerDuplicates.inc(stored - inserted);
+      this.deps.metrics.workerDuplicates.inc(stored - inserted - losers);
       for (const r of rows) if (!refused.has(r.event)) this.deps.metrics.ingestLag.observe(Math.max(0, committedAt - Date.parse(r.event.received_at)) / 1000);
     }
     this.deps.metrics.workerPoison.inc(poison);
     const handles = messages.filter((m) => !kept.has(m)).map((m) => m.message.receiptHandle);
-    return { inserted, duplicates: stored - inserted, poison, handles };
+    return { inserted, duplicates: stored - inserted - losers, poison, handles };
   }
 
   private async delete(handles: readonly string[]): Promise<void> {

@@ -8,8 +8,19 @@ interface Pending {
   readonly reject: (err: Error) => void;
 }
 
-/** Raised for one entry SQS did not accept; the requests it carried answer 503. */
-export class EnqueueError extends Error {}
+/**
+ * Raised for a body SQS did not accept. `inputFault` is true when SQS blamed the body itself (its
+ * own entry, sent alone, was refused as a sender fault, e.g. InvalidMessageContents): resending it
+ * cannot succeed, so its request answers 4xx. Otherwise the queue is at fault and a retry may work.
+ */
+export class EnqueueError extends Error {
+  constructor(
+    message: string,
+    readonly inputFault = false,
+  ) {
+    super(message);
+  }
+}
 
 /** Events one SQS message carries at most, so one poison event holds back few others. */
 export const MAX_EVENTS_PER_MESSAGE = 50;
@@ -24,6 +35,8 @@ const MAX_PENDING = SQS_MAX_BATCH_ENTRIES * MAX_EVENTS_PER_MESSAGE;
  * pending, up to 256 KiB: up to 10 entries, each packing `ceil(pending / 10)` events (at most
  * 50), so a busy API makes few calls however many requests it serves. Each caller's promise
  * settles with its entry's outcome, so a 202 is only ever answered for an entry SQS confirmed.
+ * When SQS refuses a packed entry for its content, its bodies are resent alone, so one body SQS
+ * cannot take fails only its own sender.
  */
 export class SendBatcher {
   private pending: Pending[] = [];
@@ -88,19 +101,48 @@ export class SendBatcher {
     try {
       const outcomes = await this.queue.sendBatch(entries.map((e, i) => ({ id: String(i), body: packQueuedEvents(e.map((p) => p.body)) })));
       let failed = 0;
+      const isolate: Pending[] = [];
       outcomes.forEach((o, i) => {
         const senders = entries[i]!;
         if (o.ok) for (const p of senders) p.resolve();
+        else if (o.senderFault && senders.length > 1) isolate.push(...senders);
         else {
           failed += senders.length;
-          for (const p of senders) p.reject(new EnqueueError(`SQS rejected the message: ${o.error ?? "unknown"}`));
+          for (const p of senders) p.reject(new EnqueueError(`SQS refused the message: ${o.error ?? "unknown"}`, o.senderFault === true));
         }
       });
       this.onBatch(batch.length, failed, (performance.now() - started) / 1000);
+      // SQS blamed a packed entry's content: resend its bodies one per entry, so only the body at
+      // fault fails and the requests packed with it still succeed.
+      if (isolate.length > 0) await this.sendAlone(isolate);
     } catch (err) {
       this.onBatch(batch.length, batch.length, (performance.now() - started) / 1000);
       const reason = err instanceof Error ? err.message : String(err);
       for (const p of batch) p.reject(new EnqueueError(`SQS send failed: ${reason}`));
+    }
+  }
+
+  /** Sends each body as its own entry (10 per call), settling each sender with its own outcome. */
+  private async sendAlone(senders: readonly Pending[]): Promise<void> {
+    for (let i = 0; i < senders.length; i += SQS_MAX_BATCH_ENTRIES) {
+      const chunk = senders.slice(i, i + SQS_MAX_BATCH_ENTRIES);
+      const started = performance.now();
+      try {
+        const outcomes = await this.queue.sendBatch(chunk.map((p, j) => ({ id: String(j), body: p.body })));
+        let failed = 0;
+        outcomes.forEach((o, j) => {
+          if (o.ok) chunk[j]!.resolve();
+          else {
+            failed++;
+            chunk[j]!.reject(new EnqueueError(`SQS refused the message: ${o.error ?? "unknown"}`, o.senderFault === true));
+          }
+        });
+        this.onBatch(chunk.length, failed, (performance.now() - started) / 1000);
+      } catch (err) {
+        this.onBatch(chunk.length, chunk.length, (performance.now() - started) / 1000);
+        const reason = err instanceof Error ? err.message : String(err);
+        for (const p of chunk) p.reject(new EnqueueError(`SQS send failed: ${reason}`));
+      }
     }
   }
 }

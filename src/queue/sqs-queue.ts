@@ -27,6 +27,8 @@ export interface SendOutcome {
   readonly id: string;
   readonly ok: boolean;
   readonly error?: string;
+  /** For a failed entry: SQS blames the entry itself (e.g. InvalidMessageContents), so resending it cannot succeed. */
+  readonly senderFault?: boolean;
 }
 
 export interface ReceivedMessage {
@@ -70,11 +72,14 @@ export class SqsQueue {
       Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body })),
     });
     const res = signal ? await this.client.send(command, { abortSignal: signal }) : await this.client.send(command);
-    const failed = new Map((res.Failed ?? []).map((f) => [f.Id, f.Message ?? f.Code ?? "failed"]));
+    const failed = new Map((res.Failed ?? []).map((f) => [f.Id, f]));
     const succeeded = new Set((res.Successful ?? []).map((s) => s.Id));
-    return entries.map((e) =>
-      succeeded.has(e.id) ? { id: e.id, ok: true } : { id: e.id, ok: false, error: failed.get(e.id) ?? "no result" },
-    );
+    return entries.map((e) => {
+      if (succeeded.has(e.id)) return { id: e.id, ok: true };
+      const f = failed.get(e.id);
+      if (!f) return { id: e.id, ok: false, error: "no result" };
+      return { id: e.id, ok: false, error: [f.Code, f.Message].filter(Boolean).join(": ") || "failed", senderFault: f.SenderFault === true };
+    });
   }
 
   /** Long-polls for up to `max` (1–10) messages. */

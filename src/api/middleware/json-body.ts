@@ -39,8 +39,9 @@ export async function readJsonBody(ctx: Context, limit: number, opts: { optional
   } catch {
     throw new BadRequestError("invalid_encoding", "the request body is not valid UTF-8");
   }
+  let parsed: unknown;
   try {
-    return sjson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
+    parsed = sjson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
   } catch (err) {
     // secure-json-parse reports both cases as SyntaxError; its message tells them apart.
     if (err instanceof Error && /forbidden prototype property/i.test(err.message)) {
@@ -48,4 +49,55 @@ export async function readJsonBody(ctx: Context, limit: number, opts: { optional
     }
     throw new BadRequestError("invalid_json", "the request body is not valid JSON");
   }
+  const inexact = inexactNumber(text);
+  if (inexact !== null) {
+    throw new BadRequestError(
+      "unrepresentable_number",
+      `the number ${inexact.length > 64 ? `${inexact.slice(0, 64)}…` : inexact} cannot be kept exactly (JSON numbers are IEEE-754 doubles here: at most 15–17 significant digits, integers within ±(2^53−1), magnitudes up to ~1.8e308); send it as a string`,
+    );
+  }
+  return parsed;
+}
+
+/** Text that may hold a number a double cannot keep: 16+ digits (and points) in a row, or an exponent. */
+const MAYBE_INEXACT = /[0-9.]{16}|[0-9][eE]/;
+/** Strings (skipped) and number literals of valid JSON. */
+const TOKENS = /"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/g;
+
+/**
+ * The first number literal of a valid JSON text whose value JSON.parse would change (overflow to
+ * Infinity, underflow to 0, rounding of integers past 2^53 or of too many digits), or null. Such a
+ * number would be stored as another value, so the request is refused instead. A number with at most
+ * 15 significant digits and no exponent always round-trips, so most bodies skip the scan.
+ */
+export function inexactNumber(text: string): string | null {
+  if (!MAYBE_INEXACT.test(text)) return null;
+  for (const [token] of text.matchAll(TOKENS)) {
+    if (token.charCodeAt(0) === 34 /* " */) continue;
+    if (!sameDecimal(token, String(Number(token)))) return token;
+  }
+  return null;
+}
+
+/** True when two decimal literals denote the same value (any zero equals any zero). */
+function sameDecimal(a: string, b: string): boolean {
+  const x = normalDecimal(a);
+  const y = normalDecimal(b);
+  return x === y;
+}
+
+/** A canonical form of a decimal literal: sign, significant digits and exponent, e.g. "-1.50e3" → "-15e2"; "Infinity" stays itself. */
+function normalDecimal(literal: string): string {
+  const m = /^(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(literal);
+  if (!m) return literal;
+  const [, sign, int = "", frac = "", exp = "0"] = m;
+  let digits = int + frac;
+  let exponent = BigInt(exp) - BigInt(frac.length);
+  const lead = digits.search(/[^0]/);
+  if (lead < 0) return "0";
+  digits = digits.slice(lead);
+  const trailing = digits.length - digits.replace(/0+$/, "").length;
+  digits = digits.slice(0, digits.length - trailing);
+  exponent += BigInt(trailing);
+  return `${sign}${digits}e${exponent}`;
 }

@@ -26,17 +26,21 @@ export function eventRoutes(deps: ApiDeps): Router {
     onAccepted: (n: number) => deps.metrics.eventsAccepted.inc(n),
     onEnqueueFailed: (n: number) => deps.metrics.enqueueFailures.inc(n),
     receipts: deps.receipts,
+    onRefused: (tenantId: string, eventId: string, cause: string, inputFault: boolean) =>
+      deps.logger.warn({ tenant: tenantId, eventId, err: cause, inputFault }, "the event queue refused an event"),
   };
 
   router.post("/events", requireScope("events:write"), async (ctx) => {
     const principal = principalOf(ctx);
     const idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
     const envelope = parseEnvelope(await readJsonBody(ctx, deps.config.limits.maxEventBytes));
-    const [accepted] = await acceptEvents(acceptDeps, principal.tenantId, [{ envelope, idempotencyKey }]);
-    const a = accepted!;
+    const [outcome] = await acceptEvents(acceptDeps, principal.tenantId, [{ envelope, idempotencyKey }]);
+    const a = outcome!;
+    if (!a.ok) throw a.error;
     ctx.status = 202;
     ctx.set("Location", `/events/${a.id}`);
     if (a.replayed) ctx.set("Idempotent-Replayed", "true");
+    if (a.pending) ctx.set("Idempotency-Pending", "true");
     ctx.body = { id: a.id, status: a.status, received_at: a.received_at };
   });
 
@@ -72,10 +76,24 @@ export function eventRoutes(deps: ApiDeps): Router {
     const keys = inputs.flatMap((i) => (i?.idempotencyKey ? [i.idempotencyKey] : []));
     if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys must be unique within a batch" });
     if (details.length > 0) throw new ValidationError("some events in the batch are invalid; none was accepted", details);
-    const accepted = await acceptEvents(acceptDeps, principal.tenantId, inputs.filter((i) => i !== null));
-    ctx.status = 202;
+    const outcomes = await acceptEvents(acceptDeps, principal.tenantId, inputs.filter((i) => i !== null));
+    if (outcomes.some((o) => o.ok && o.pending)) ctx.set("Idempotency-Pending", "true");
+    if (outcomes.every((o) => o.ok)) {
+      ctx.status = 202;
+      ctx.body = { data: outcomes.map((a) => ({ id: a.id, status: a.status, received_at: a.received_at, replayed: a.replayed })) };
+      return;
+    }
+    // Nothing was accepted and a retry may work: the plain retryable 503 (Retry-After).
+    if (outcomes.every((o) => !o.ok && o.retryable)) throw (outcomes[0] as { error: Error }).error;
+    // Some events are on the queue and some are not: name each one, so a retry resends only the rejected.
+    ctx.status = 207;
+    if (outcomes.some((o) => !o.ok && o.retryable)) ctx.set("Retry-After", "1");
     ctx.body = {
-      data: accepted.map((a) => ({ id: a.id, status: a.status, received_at: a.received_at, replayed: a.replayed })),
+      data: outcomes.map((o, index) =>
+        o.ok
+          ? { index, id: o.id, status: o.status, received_at: o.received_at, replayed: o.replayed }
+          : { index, status: "rejected", error: { code: o.error.code, message: o.error.message }, retryable: o.retryable },
+      ),
     };
   });
 
