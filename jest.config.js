@@ -33,7 +33,15 @@ module.exports = {
   maxWorkers: 2,
   projects: [
     { ...shared, displayName: "postgres", globals: { TEST_STORE: "postgres" }, testMatch: [...integration, "<rootDir>/test/faults/**/*.test.ts"] },
-    { ...shared, displayName: "pglite", globals: { TEST_STORE: "pglite" }, testMatch: integration },
+    {
+      ...shared,
+      displayName: "pglite",
+      globals: { TEST_STORE: "pglite" },
+      testMatch: integration,
+      // One initdb per run, copied by each harness: see the file.
+      globalSetup: "<rootDir>/test/helpers/pglite-setup.ts",
+      globalTeardown: "<rootDir>/test/helpers/pglite-teardown.ts",
+    },
     { ...shared, displayName: "unit", testMatch: ["<rootDir>/test/{unit,terraform,smoke}/**/*.test.ts"] },
   ],
 };

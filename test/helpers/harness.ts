@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -26,9 +26,15 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString("hex")}`;
 }
 
-/** A fresh, empty data dir for an embedded PGlite database of its own. Removed by `remove()`. */
+/**
+ * A fresh data dir for an embedded PGlite database of its own: a copy of the run's template (an
+ * empty database straight after initdb, made by pglite-setup.ts) when there is one, else empty (the
+ * harness's PGlite then runs initdb). Never migrated: the harness migrates it. Removed by `remove()`.
+ */
 export function createTestDataDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), `triggers-pglite-${process.pid}-`));
+  const template = process.env.TEST_PGLITE_TEMPLATE;
+  if (template && existsSync(join(template, "pgdata"))) cpSync(join(template, "pgdata"), join(dir, "pgdata"), { recursive: true });
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
