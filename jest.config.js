@@ -38,6 +38,9 @@ module.exports = {
       displayName: "pglite",
       globals: { TEST_STORE: "pglite" },
       testMatch: integration,
+      // Jest's soft clean-up of globals between files trips over a global the embedded stack sets
+      // ("set_message ... accessed after it was soft deleted", then a stack overflow in jest-util).
+      testEnvironmentOptions: { globalsCleanup: "off" },
       // One initdb per run, copied by each harness: see the file.
       globalSetup: "<rootDir>/test/helpers/pglite-setup.ts",
       globalTeardown: "<rootDir>/test/helpers/pglite-teardown.ts",

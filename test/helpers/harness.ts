@@ -10,6 +10,7 @@ import { IngestWorker } from "../../src/ingest/ingest-worker";
 import { createLogger } from "../../src/observability/logger";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { createApiKey, SCOPES, type Scope } from "../../src/store/api-keys";
+import { connectPostgres, openEmbedded, type Database } from "../../src/store/database";
 import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 import { validatorAt } from "./openapi-validator";
 import { createSchema } from "../../bench/support";
@@ -41,6 +42,24 @@ export function createTestDataDir(): { dir: string; remove(): void } {
 /** A fresh, empty Postgres schema of its own (callers apply the migrations). Dropped by `drop()`. */
 export function createTestSchema(): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
   return createSchema(TEST_DATABASE_URL, uniqueName("t"));
+}
+
+/**
+ * A database of its own on the run's store, migrated, without the rest of the harness: a Postgres
+ * schema (`url` set) or a PGlite data dir opened in this process. `close()` closes and removes it.
+ */
+export async function openTestDatabase(opts: { poolSize?: number } = {}): Promise<{ store: TestStore; db: Database; url: string | undefined; close(): Promise<void> }> {
+  const store = currentStore();
+  if (store === "postgres") {
+    const schema = await createTestSchema();
+    const db = connectPostgres(schema.url, { poolSize: opts.poolSize ?? 3 });
+    await applyMigrations(db.migrator, loadMigrations());
+    return { store, db, url: schema.url, close: async () => (await db.close(), await schema.drop()) };
+  }
+  const data = createTestDataDir();
+  const db = await openEmbedded(data.dir);
+  await applyMigrations(db.migrator, loadMigrations());
+  return { store, db, url: undefined, close: async () => (await db.close(), data.remove()) };
 }
 
 export interface HarnessOptions {
