@@ -1,13 +1,50 @@
-/** @type {import('jest').Config} */
-module.exports = {
+/**
+ * Three projects in one run (`npm test`):
+ *   postgres  every integration file, on the local Postgres server (each harness on its own schema),
+ *             and the fault tests (separate processes sharing one database through DATABASE_URL)
+ *   pglite    every integration file again, on embedded PGlite (each harness on a fresh data dir,
+ *             migrated in the process that serves it, as `npm start` does)
+ *   unit      unit, Terraform and smoke tests, which pick their own parts
+ * A file under test/integration runs on both stores without saying so; a test that is
+ * Postgres-only by nature says why with onlyOn("postgres", reason) from test/helpers/store.ts.
+ * Run one project with `npx jest --selectProjects pglite <files>`.
+ */
+// One id per `jest` run, inherited by its workers: the shared emulator's state file
+// (test/helpers/env.ts) is this run's own, so concurrent runs on one machine never read each other's.
+process.env.JEST_RUN_ID ??= `${process.pid}-${Date.now()}`;
+
+const shared = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   transform: {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
+  // PGlite is loaded by Node's own require, outside Jest's sandbox: see the file for why.
+  moduleNameMapper: { "^@electric-sql/pglite$": "<rootDir>/test/helpers/pglite-native.js" },
+};
+const integration = ["<rootDir>/test/integration/**/*.test.ts"];
+
+/** @type {import('jest').Config} */
+module.exports = {
   globalSetup: "<rootDir>/test/helpers/global-setup.ts",
   globalTeardown: "<rootDir>/test/helpers/global-teardown.ts",
   testTimeout: 30000,
   // Integration tests share one Postgres server and one SQS emulator, each test file on its own schema/queue.
   maxWorkers: 2,
+  projects: [
+    { ...shared, displayName: "postgres", globals: { TEST_STORE: "postgres" }, testMatch: [...integration, "<rootDir>/test/faults/**/*.test.ts"] },
+    {
+      ...shared,
+      displayName: "pglite",
+      globals: { TEST_STORE: "pglite" },
+      testMatch: integration,
+      // Jest's soft clean-up of globals between files trips over a global the embedded stack sets
+      // ("set_message ... accessed after it was soft deleted", then a stack overflow in jest-util).
+      testEnvironmentOptions: { globalsCleanup: "off" },
+      // One initdb per run, copied by each harness: see the file.
+      globalSetup: "<rootDir>/test/helpers/pglite-setup.ts",
+      globalTeardown: "<rootDir>/test/helpers/pglite-teardown.ts",
+    },
+    { ...shared, displayName: "unit", testMatch: ["<rootDir>/test/{unit,terraform,smoke}/**/*.test.ts"] },
+  ],
 };

@@ -67,7 +67,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     prisma,
-    migrator: pgliteExecutor(pglite),
+    migrator: typeLearningExecutor(pglite, pgliteExecutor(pglite)),
     kind: "pglite",
     async ping() {
       await pglite.query("SELECT 1");
@@ -75,6 +75,46 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     async close() {
       await prisma.$disconnect().catch(() => undefined);
       await pglite.close();
+    },
+  };
+}
+
+/** Statements that may create, rename or drop a type, and so the array type PGlite must learn. */
+const MAY_CHANGE_TYPES = /\b(CREATE|ALTER|DROP)\b/i;
+
+/**
+ * PGlite serializes each query parameter by the type the server reports for it, from a table of
+ * array types it reads from pg_type once, in PGlite.create. An array type created after that (by
+ * the first migration on a fresh data dir: event_status[]) has no entry, so a JS array parameter of
+ * it is sent as `String(array)`, "a,b,c", and Postgres answers 22P02 malformed array literal. The
+ * same process then fails until restart, which is what a newcomer's first `npm start` hit on every
+ * peek. This wraps the migration executor so that PGlite re-reads its array types after any
+ * statement that may have changed them (migrations are the only DDL this service runs).
+ */
+export function typeLearningExecutor(pglite: Pick<PGlite, "refreshArrayTypes">, inner: SqlExecutor): SqlExecutor {
+  return {
+    async query<R>(sql: string, params?: readonly unknown[]) {
+      try {
+        return await inner.query<R>(sql, params);
+      } finally {
+        if (MAY_CHANGE_TYPES.test(sql)) await pglite.refreshArrayTypes();
+      }
+    },
+    async transaction<T>(fn: (tx: Pick<SqlExecutor, "query">) => Promise<T>): Promise<T> {
+      let ddl = false;
+      try {
+        return await inner.transaction((tx) =>
+          fn({
+            query<R>(sql: string, params?: readonly unknown[]) {
+              if (MAY_CHANGE_TYPES.test(sql)) ddl = true;
+              return tx.query<R>(sql, params);
+            },
+          }),
+        );
+      } finally {
+        // After the commit (or rollback): inside the transaction PGlite's lock is held by it.
+        if (ddl) await pglite.refreshArrayTypes();
+      }
     },
   };
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../src/config";
 import { buildContainer, type Container } from "../../src/container";
@@ -8,9 +10,13 @@ import { IngestWorker } from "../../src/ingest/ingest-worker";
 import { createLogger } from "../../src/observability/logger";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { createApiKey, SCOPES, type Scope } from "../../src/store/api-keys";
+import { connectPostgres, openEmbedded, type Database } from "../../src/store/database";
 import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 import { validatorAt } from "./openapi-validator";
 import { createSchema } from "../../bench/support";
+import { currentStore, type TestStore } from "./store";
+
+export { currentStore, onlyOn, type TestStore } from "./store";
 
 /** The shared emulator's endpoint, recorded by global setup. */
 export function sqsEndpoint(): string {
@@ -21,9 +27,39 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString("hex")}`;
 }
 
+/**
+ * A fresh data dir for an embedded PGlite database of its own: a copy of the run's template (an
+ * empty database straight after initdb, made by pglite-setup.ts) when there is one, else empty (the
+ * harness's PGlite then runs initdb). Never migrated: the harness migrates it. Removed by `remove()`.
+ */
+export function createTestDataDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `triggers-pglite-${process.pid}-`));
+  const template = process.env.TEST_PGLITE_TEMPLATE;
+  if (template && existsSync(join(template, "pgdata"))) cpSync(join(template, "pgdata"), join(dir, "pgdata"), { recursive: true });
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** A fresh, empty Postgres schema of its own (callers apply the migrations). Dropped by `drop()`. */
 export function createTestSchema(): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
   return createSchema(TEST_DATABASE_URL, uniqueName("t"));
+}
+
+/**
+ * A database of its own on the run's store, migrated, without the rest of the harness: a Postgres
+ * schema (`url` set) or a PGlite data dir opened in this process. `close()` closes and removes it.
+ */
+export async function openTestDatabase(opts: { poolSize?: number } = {}): Promise<{ store: TestStore; db: Database; url: string | undefined; close(): Promise<void> }> {
+  const store = currentStore();
+  if (store === "postgres") {
+    const schema = await createTestSchema();
+    const db = connectPostgres(schema.url, { poolSize: opts.poolSize ?? 3 });
+    await applyMigrations(db.migrator, loadMigrations());
+    return { store, db, url: schema.url, close: async () => (await db.close(), await schema.drop()) };
+  }
+  const data = createTestDataDir();
+  const db = await openEmbedded(data.dir);
+  await applyMigrations(db.migrator, loadMigrations());
+  return { store, db, url: undefined, close: async () => (await db.close(), data.remove()) };
 }
 
 export interface HarnessOptions {
@@ -41,8 +77,14 @@ export interface Harness {
   readonly api: RunningApi;
   readonly worker: IngestWorker | undefined;
   readonly url: string;
+  /** The store this harness runs on (from the Jest project: see test/helpers/store.ts). */
+  readonly store: TestStore;
+  /** Postgres only: the harness's own schema. Reading it on PGlite throws (mark the test onlyOn("postgres", reason)). */
   readonly schema: string;
+  /** Postgres only: a DATABASE_URL other processes can share. Reading it on PGlite throws. */
   readonly databaseUrl: string;
+  /** PGlite only: the harness's own data dir (TRIGGERS_DATA_DIR); undefined on Postgres. */
+  readonly dataDir: string | undefined;
   /** Every log line written during the test, as parsed JSON. */
   readonly logs: string[];
   key(tenant: string, scopes?: readonly Scope[]): Promise<string>;
@@ -53,9 +95,15 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Starts the API (and a worker) on real Postgres (own schema), the shared SQS emulator (own queue) and optionally Redis. */
+/**
+ * Starts the API (and a worker) on the run's store, the shared SQS emulator (own queue) and
+ * optionally Redis. On Postgres the harness gets its own schema; on PGlite a fresh data dir, opened
+ * and migrated in this process, the way `npm start` does on a newcomer's first run.
+ */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const db = await createTestSchema();
+  const store = currentStore();
+  const db = store === "postgres" ? await createTestSchema() : undefined;
+  const data = store === "pglite" ? createTestDataDir() : undefined;
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -64,18 +112,26 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   });
   const config = loadConfig({
-    DATABASE_URL: db.url,
+    ...(db ? { DATABASE_URL: db.url } : {}),
     SQS_ENDPOINT: sqsEndpoint(),
     SQS_QUEUE_NAME: uniqueName("q"),
     PORT: "0",
     WORKER_WAIT_SECONDS: "1",
     WORKER_RECEIVERS: "2",
     REDIS_PREFIX: uniqueName("test"),
-    TRIGGERS_DATA_DIR: "/tmp/triggers-test-unused",
+    TRIGGERS_DATA_DIR: data?.dir ?? "/tmp/triggers-test-unused",
     ...(opts.redis ? { REDIS_URL: TEST_REDIS_URL } : {}),
     ...opts.env,
   });
-  const c = await buildContainer(config, { logger: createLogger("info", sink), poolSize: 5 });
+  let c: Container;
+  try {
+    c = await buildContainer(config, { logger: createLogger("info", sink), poolSize: 5 });
+  } catch (err) {
+    await db?.drop();
+    data?.remove();
+    throw err;
+  }
+  if (c.db.kind !== store) throw new Error(`harness wanted ${store} but the container opened ${c.db.kind}`);
   await applyMigrations(c.db.migrator, loadMigrations());
   const api = await startApi(c);
   let worker: IngestWorker | undefined;
@@ -93,8 +149,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     api,
     worker,
     url,
-    schema: db.schema,
-    databaseUrl: db.url,
+    store,
+    get schema(): string {
+      if (!db) throw new Error("h.schema is Postgres only: mark this test onlyOn(\"postgres\", reason)");
+      return db.schema;
+    },
+    get databaseUrl(): string {
+      if (!db) throw new Error("h.databaseUrl is Postgres only: mark this test onlyOn(\"postgres\", reason)");
+      return db.url;
+    },
+    dataDir: data?.dir,
     logs,
     async key(tenant, scopes = SCOPES) {
       return (await createApiKey(c.db.prisma, { tenantId: tenant, name: "test", scopes })).secret;
@@ -135,7 +199,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await api.close();
       await worker?.stop();
       await c.close();
-      await db.drop();
+      await db?.drop();
+      data?.remove();
     },
   };
   return h;

@@ -1,7 +1,6 @@
 import { connectPostgres, type Database } from "../../src/store/database";
-import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { expireEvents, type ExpireEventsOptions } from "../../src/jobs/expire-events";
-import { createTestSchema } from "../helpers/harness";
+import { onlyOn, openTestDatabase } from "../helpers/harness";
 
 const HOUR = 3600;
 const DAY = 86_400;
@@ -11,18 +10,16 @@ const ago = (seconds: number) => new Date(NOW.getTime() - seconds * 1000);
 
 type Status = "pending" | "delivered" | "acknowledged" | "dead";
 
-describe("expireEvents (real Postgres)", () => {
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+describe("expireEvents (real database)", () => {
+  let opened: Awaited<ReturnType<typeof openTestDatabase>>;
   let db: Database;
 
   beforeEach(async () => {
-    schema = await createTestSchema();
-    db = connectPostgres(schema.url, { poolSize: 3 });
-    await applyMigrations(db.migrator, loadMigrations());
+    opened = await openTestDatabase({ poolSize: 3 });
+    db = opened.db;
   });
   afterEach(async () => {
-    await db.close();
-    await schema.drop();
+    await opened.close();
   });
 
   /** Inserts `count` rows of one status with the given timestamps; ids carry `tag` so tests can find them. */
@@ -142,10 +139,10 @@ describe("expireEvents (real Postgres)", () => {
     expect(await remaining()).toEqual({ fresha: 2, freshb: 2, freshc: 2 });
   });
 
-  test("a row locked by another transaction is skipped, not waited on, and expires on a later run", async () => {
+  onlyOn("postgres", "SKIP LOCKED needs a second connection holding the lock").test("a row locked by another transaction is skipped, not waited on, and expires on a later run", async () => {
     await seed("ackold", 3, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
     // Hold a row lock the way a concurrent ack or lease would.
-    const holder = connectPostgres(schema.url, { poolSize: 1 });
+    const holder = connectPostgres(opened.url!, { poolSize: 1 });
     try {
       await holder.prisma.$transaction(async (tx) => {
         await tx.$queryRaw`SELECT id FROM events WHERE id = 'ackold_1' FOR UPDATE`;
@@ -159,7 +156,7 @@ describe("expireEvents (real Postgres)", () => {
     expect((await expireEvents({ prisma: db.prisma }, base)).acknowledged).toBe(1);
   });
 
-  test("each delete reads the partial index of its status instead of scanning the table", async () => {
+  onlyOn("postgres", "plan test: reads the Postgres server's query plans").test("each delete reads the partial index of its status instead of scanning the table", async () => {
     await seed("pend", 20_000, { status: "pending", receivedAt: ago(HOUR) });
     await seed("ackold", 500, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
     await seed("deadold", 500, { status: "dead", receivedAt: ago(30 * DAY), deadAt: ago(20 * DAY) });

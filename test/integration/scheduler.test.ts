@@ -4,7 +4,7 @@ import { buildContainer, type Container } from "../../src/container";
 import { createLogger } from "../../src/observability/logger";
 import { expireEvents, type ExpireEventsDeps, type ExpireEventsOptions } from "../../src/jobs/expire-events";
 import { maintenanceQueueName, startScheduler, type ExpireFn, type RunningScheduler } from "../../workers/scheduler";
-import { startHarness, type Harness } from "../helpers/harness";
+import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { TEST_REDIS_URL } from "../helpers/env";
 
 const DAY = 86_400;
@@ -89,7 +89,8 @@ describe("scheduler on BullMQ (real Redis and Postgres)", () => {
     expect(line).toMatchObject({ acknowledged: 25, dead: 4, stale: 0, batches: 2, complete: true, durationMs: expect.any(Number) });
   });
 
-  test("two schedulers on one prefix register one schedule: each tick runs once, not twice", async () => {
+  // A PGlite data dir has one owner: a second container on it would open the same files twice.
+  onlyOn("postgres", "two containers share one database").test("two schedulers on one prefix register one schedule: each tick runs once, not twice", async () => {
     const second = await buildContainer(h.config, { logger: createLogger("silent"), poolSize: 2 });
     extraContainers.push(second);
     let runs = 0;

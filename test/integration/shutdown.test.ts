@@ -3,7 +3,7 @@ import { request as httpRequest } from "node:http";
 import { createInterface } from "node:readline";
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { CLI } from "../helpers/env";
-import { startHarness, sqsEndpoint, uniqueName, type Harness } from "../helpers/harness";
+import { onlyOn, startHarness, sqsEndpoint, uniqueName, type Harness } from "../helpers/harness";
 import { createSqsClient, SqsQueue } from "../../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../../src/domain/queued-event";
 import { freePort } from "../../bench/support";
@@ -96,7 +96,7 @@ function postEvent(port: number, key: string, n: number): Promise<Outcome> {
   });
 }
 
-describe("graceful shutdown of the real processes (SIGTERM)", () => {
+onlyOn("postgres", "the api and worker under test are separate processes sharing one database through DATABASE_URL").describe("graceful shutdown of the real processes (SIGTERM)", () => {
   let h: Harness;
   let key: string;
   let sqs: ReturnType<typeof createSqsClient>;
