@@ -35,6 +35,8 @@ module "triggers" {
   public_subnet_ids   = module.vpc.public_subnets
   private_subnet_ids  = module.vpc.private_subnets
   database_subnet_ids = module.vpc.database_subnets
+  # The services wait for the private subnets' routes to the NAT gateway (ECR, Secrets Manager, SQS).
+  network_dependency_ids = concat(module.vpc.private_nat_gateway_route_ids, module.vpc.natgw_ids)
 
   certificate_arn = var.certificate_arn
   domain_name     = var.domain_name
