@@ -9,7 +9,7 @@ locals {
 # A VPC with public subnets (ALB), private subnets (tasks, behind NAT) and database subnets.
 module "vpc" {
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 5.0"
+  version = "~> 5.21"
 
   name = var.name
   cidr = var.vpc_cidr

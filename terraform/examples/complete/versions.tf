@@ -4,8 +4,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # Capped at the major version this example was planned with (6.x; 5.70+ also works).
-      version = ">= 5.70, < 7.0"
+      # From what terraform-aws-modules/vpc 5.21 needs up to the major version this example was
+      # planned with (6.x); a new major version is a deliberate upgrade, not a surprise at init.
+      version = ">= 5.79, < 7.0"
     }
     random = {
       source  = "hashicorp/random"
