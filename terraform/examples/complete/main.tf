@@ -42,11 +42,12 @@ module "triggers" {
   domain_name     = var.domain_name
   route53_zone_id = var.route53_zone_id
 
-  database_engine     = var.database_engine
-  enable_data_api     = var.database_engine == "aurora-serverless"
-  aurora_min_capacity = 0.5
-  aurora_max_capacity = 4
-  deletion_protection = var.deletion_protection
+  database_engine        = var.database_engine
+  enable_execute_command = var.enable_execute_command
+  enable_data_api        = var.database_engine == "aurora-serverless"
+  aurora_min_capacity    = 0.5
+  aurora_max_capacity    = 4
+  deletion_protection    = var.deletion_protection
 
   sqs_visibility_timeout_seconds = 60
   sqs_max_receive_count          = 5
