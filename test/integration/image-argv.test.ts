@@ -122,9 +122,10 @@ describe("each role starts from the image's own argv (Dockerfile ENTRYPOINT + th
   let commands: Record<string, string[]>;
   let db: Awaited<ReturnType<typeof createTestSchema>>;
   let baseEnv: Record<string, string>;
-  const sqs = createSqsClient({ region: "us-east-1", endpoint: sqsEndpoint() });
+  let sqs: ReturnType<typeof createSqsClient>;
 
   beforeAll(async () => {
+    sqs = createSqsClient({ region: "us-east-1", endpoint: sqsEndpoint() });
     entrypoint = dockerEntrypoint();
     commands = taskCommands();
     db = await createTestSchema();
@@ -156,7 +157,7 @@ describe("each role starts from the image's own argv (Dockerfile ENTRYPOINT + th
         }
       }
     }
-    sqs.destroy();
+    sqs?.destroy();
     await db?.drop();
   });
 
