@@ -4,7 +4,11 @@
  * runtime composes them. The built CLI runs with that argv against the test Postgres (a schema of
  * its own) and the shared SQS emulator (a queue of its own): `migrate` and `keys list` run to
  * completion, the long-running roles until they log that they are listening and answer /healthz,
- * then they take a SIGTERM and must exit 0.
+ * then they take a SIGTERM and must exit 0. Where the CLI has a `healthcheck` command, the ECS
+ * container health check (ecs.tf) is also run against each role and must exit 0.
+ *
+ * IMAGE_ARGV_ROOT: run another build (a folder with dist/ and node_modules/, e.g. an unpacked
+ * image's /app) instead of this checkout's.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -18,6 +22,9 @@ import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { MODULE_DIR, REPO_ROOT } from "../terraform/load-hcl";
 
 jest.setTimeout(120_000);
+
+/** Stands for the image's WORKDIR: a folder holding the built dist/ (default: this checkout). */
+const IMAGE_ROOT = process.env.IMAGE_ARGV_ROOT ?? REPO_ROOT;
 
 /** ENTRYPOINT of the Dockerfile's last stage, in exec form (the only form that takes a command). */
 function dockerEntrypoint(): string[] {
@@ -58,6 +65,19 @@ function taskCommands(): Record<string, string[]> {
   return out;
 }
 
+/**
+ * The ECS container health check's command (local.health_checks in ecs.tf), with var.cli_script
+ * replaced by its default: ["CMD", "node", "<script>", "healthcheck"].
+ */
+function ecsHealthCheck(): string[] {
+  const ecs = readFileSync(join(MODULE_DIR, "ecs.tf"), "utf8");
+  const vars = readFileSync(join(MODULE_DIR, "variables.tf"), "utf8");
+  const script = /variable "cli_script"[^}]*?default\s*=\s*("[^"]*")/s.exec(vars)?.[1];
+  const command = /^\s*command\s*=\s*(\["CMD".*\])\s*$/m.exec(ecs)?.[1];
+  if (!script || !command) throw new Error("the container health check or var.cli_script's default was not found");
+  return JSON.parse(command.replace(/var\.cli_script/g, script)) as string[];
+}
+
 interface Spawned {
   readonly child: ChildProcess;
   readonly lines: string[];
@@ -68,14 +88,15 @@ const spawned: ChildProcess[] = [];
 
 /**
  * Runs argv as the container would: argv[0] is the program (`node`: this test's Node binary), the
- * rest unchanged, with the repository root standing in for the image's WORKDIR (/app holds the same
- * dist/ there). Nothing of the test's environment leaks in but PATH.
+ * rest unchanged, with IMAGE_ROOT (the repository root unless IMAGE_ARGV_ROOT says otherwise)
+ * standing in for the image's WORKDIR (/app holds the same dist/ there). Nothing of the test's
+ * environment leaks in but PATH.
  */
 function run(argv: string[], env: Record<string, string>): Spawned {
   const [program, ...args] = argv;
   if (program !== "node") throw new Error(`the image runs ${program}, not node: ${argv.join(" ")}`);
   const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
+    cwd: IMAGE_ROOT,
     env: { PATH: process.env.PATH ?? "", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -123,11 +144,15 @@ describe("each role starts from the image's own argv (Dockerfile ENTRYPOINT + th
   let db: Awaited<ReturnType<typeof createTestSchema>>;
   let baseEnv: Record<string, string>;
   let sqs: ReturnType<typeof createSqsClient>;
+  let cliHasHealthcheck = false;
 
   beforeAll(async () => {
     sqs = createSqsClient({ region: "us-east-1", endpoint: sqsEndpoint() });
     entrypoint = dockerEntrypoint();
     commands = taskCommands();
+    const help = run([...entrypoint, "help"], {});
+    await within(help.exited, 15_000, () => "help did not finish");
+    cliHasHealthcheck = help.lines.some((l) => /^\s*healthcheck\b/.test(l));
     db = await createTestSchema();
     // The queue a deployment has (Terraform creates it); every role gets its URL and the emulator.
     const queue = await sqs.send(new CreateQueueCommand({ QueueName: uniqueName("argv") }));
@@ -196,6 +221,14 @@ describe("each role starts from the image's own argv (Dockerfile ENTRYPOINT + th
     await waitForLine(p, ready, 45_000);
     // api: the load balancer's probe on PORT; worker and scheduler: METRICS_PORT.
     expect(await healthz(role === "api" ? port : metricsPort)).toBe(200);
+    // The ECS container health check, run as ECS runs it, where the CLI has that command.
+    if (cliHasHealthcheck) {
+      const [kind, ...argv] = ecsHealthCheck();
+      expect(kind).toBe("CMD");
+      const check = run(argv, { PATH: process.env.PATH ?? "", METRICS_PORT: String(metricsPort) });
+      const result = await within(check.exited, 10_000, () => `healthcheck did not finish:\n${check.lines.join("\n")}`);
+      expect({ role, healthcheck: result.code, output: result.code === 0 ? "" : check.lines.join("\n") }).toEqual({ role, healthcheck: 0, output: "" });
+    }
     p.child.kill("SIGTERM");
     const exit = await within(p.exited, 15_000, () => `${role} did not stop within 15 s of SIGTERM:\n${p.lines.join("\n")}`);
     expect({ role, exit }).toEqual({ role, exit: { code: 0, signal: null } });
