@@ -18,7 +18,7 @@ import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { freePort } from "../../bench/support";
 import { createSqsClient } from "../../src/queue/sqs-queue";
 import { TEST_REDIS_URL } from "../helpers/env";
-import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
+import { createTestSchema, onlyOn, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { MODULE_DIR, REPO_ROOT } from "../terraform/load-hcl";
 
 jest.setTimeout(120_000);
@@ -138,7 +138,7 @@ async function healthz(port: number): Promise<number> {
   return res.status;
 }
 
-describe("each role starts from the image's own argv (Dockerfile ENTRYPOINT + the task definition's command)", () => {
+onlyOn("postgres", "each role is a separate process that reaches the database through DATABASE_URL").describe("each role starts from the image's own argv (Dockerfile ENTRYPOINT + the task definition's command)", () => {
   let entrypoint: string[];
   let commands: Record<string, string[]>;
   let db: Awaited<ReturnType<typeof createTestSchema>>;
