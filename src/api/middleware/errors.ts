@@ -10,6 +10,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   405: "method_not_allowed",
   409: "conflict",
   413: "payload_too_large",
+  414: "uri_too_long",
   415: "unsupported_media_type",
   429: "rate_limited",
   501: "not_implemented",
@@ -32,6 +33,12 @@ export function errorHandler(logger: Logger) {
 }
 
 function render(ctx: Context, err: unknown, logger: Logger): void {
+  renderError(ctx, err, logger);
+  // The unread rest of an oversized body is not worth receiving: answer, then close the connection.
+  if (ctx.status === 413) ctx.set("Connection", "close");
+}
+
+function renderError(ctx: Context, err: unknown, logger: Logger): void {
   if (err instanceof AppError) {
     ctx.status = err.status;
     for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
