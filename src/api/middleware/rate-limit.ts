@@ -67,8 +67,8 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
       } catch (err) {
         if (downstream) throw err;
         if ((err as { status?: number }).status === 429) {
-          setDraftHeaders(ctx, max);
-          const after = Math.max(1, Number(ctx.response.get("Retry-After")) || 1);
+          // Retry-After is the RateLimit header's t, so the two never disagree.
+          const after = Math.max(1, setDraftHeaders(ctx, max));
           throw new RateLimitedError(after, {
             "RateLimit-Policy": ctx.response.get("RateLimit-Policy"),
             RateLimit: ctx.response.get("RateLimit"),
@@ -110,10 +110,14 @@ class LimiterFailure extends Error {
  * RateLimit-Policy / RateLimit as in draft-ietf-httpapi-ratelimit-headers (structured fields):
  * quota q per window w seconds, remaining r, seconds until reset t.
  */
-function setDraftHeaders(ctx: Context, max: number): void {
+function setDraftHeaders(ctx: Context, max: number): number {
   const remaining = Number(ctx.response.get("X-RateLimit-Remaining"));
-  const resetAt = Number(ctx.response.get("X-RateLimit-Reset"));
+  const rawReset = ctx.response.get("X-RateLimit-Reset");
+  const resetAt = rawReset === "" ? Number.NaN : Math.ceil(Number(rawReset));
+  // The memory driver reports a fractional epoch second; every mode answers whole seconds.
+  if (Number.isFinite(resetAt)) ctx.set("X-RateLimit-Reset", String(resetAt));
   const t = Number.isFinite(resetAt) ? Math.max(0, Math.ceil(resetAt - Date.now() / 1000)) : Math.ceil(RATE_WINDOW_MS / 1000);
   ctx.set("RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
   ctx.set("RateLimit", `"per-key";r=${Number.isFinite(remaining) ? remaining : max};t=${t}`);
+  return t;
 }
