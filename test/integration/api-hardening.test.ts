@@ -6,6 +6,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { KeyCache } from "../../src/api/middleware/auth";
+import { createApiKey } from "../../src/store/api-keys";
 import { startHarness, type Harness } from "../helpers/harness";
 
 jest.setTimeout(60_000);
@@ -42,7 +43,7 @@ async function raw(method: string, path: string, headers: Record<string, string>
 
 async function storeOne(type: string): Promise<string> {
   const res = await h.request("POST", "/events", { key, body: { type, payload: { n: 1 } } });
-  expect(res.status).toBe(202);
+  if (res.status !== 202) throw new Error(`store failed: ${res.status} ${res.text} ${h.logs.filter((l) => /sqs|SQS|queue/.test(l)).slice(-3).join("\n")}`);
   const id = res.body.id as string;
   await h.eventually(async () => (await h.sql("SELECT 1 FROM events WHERE id = $1", [id])).length > 0);
   return id;
@@ -50,6 +51,7 @@ async function storeOne(type: string): Promise<string> {
 
 describe("query strings", () => {
   test("a 12 KB and a 16 KB query string of repeated parameters answer in milliseconds with 414", async () => {
+    expect((await raw("GET", "/inbox?mode=peek&a")).status).toBe(400); // warm: the first request pays for JIT and connection setup
     for (const n of [6_000, 8_000]) {
       const qs = Array.from({ length: n }, () => "a").join("&");
       const started = performance.now();
@@ -57,7 +59,10 @@ describe("query strings", () => {
       const ms = performance.now() - started;
       expect(res.status).toBe(414);
       expect(res.body.error.code).toBe("uri_too_long");
-      expect(ms).toBeLessThan(100);
+      // The server's own measure (the machine may be shared): before the bound, 16 KB took ~350 ms.
+      const line = h.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "request" && l.status === 414).pop();
+      expect(line.ms).toBeLessThan(100);
+      expect(ms).toBeLessThan(1000);
     }
   });
 
@@ -131,6 +136,34 @@ describe("client input that Postgres would refuse is a 400 naming the field", ()
   });
 });
 
+describe("HTTP details", () => {
+  test("the auth scheme is case-insensitive", async () => {
+    for (const scheme of ["bearer", "BEARER", "Bearer"]) expect((await raw("GET", "/inbox?mode=peek", { Authorization: `${scheme} ${key}` })).status).toBe(200);
+  });
+
+  test("a wrong method on a real path is 405 with Allow", async () => {
+    const res = await raw("PUT", "/inbox");
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toContain("GET");
+    const ev = await raw("PATCH", "/events");
+    expect(ev.status).toBe(405);
+    expect(ev.headers.get("allow")).toContain("POST");
+    expect((await raw("GET", "/no/such/path")).status).toBe(404);
+  });
+
+  test("Retry-After and RateLimit t agree; X-RateLimit-Reset is whole seconds", async () => {
+    const limited = (await createApiKey(h.c.db.prisma, { tenantId: "hard", name: "limited", scopes: ["inbox:read"], rateLimit: 2 })).secret;
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await raw("GET", "/inbox?mode=peek", { Authorization: `Bearer ${limited}` }));
+    for (const a of answers) expect([a.status, a.headers.get("x-ratelimit-reset")]).toEqual([a.status, expect.stringMatching(/^\d+$/)]);
+    const last = answers[2]!;
+    expect(last.status).toBe(429);
+    const t = Number(/;t=(\d+)/.exec(last.headers.get("ratelimit") ?? "")?.[1]);
+    expect(Number(last.headers.get("retry-after"))).toBe(t);
+  });
+});
+
+// After the HTTP details: once this address is throttled, keys it has not used before get 429s.
 describe("bad keys", () => {
   test("valid principals survive a flood of invalid keys in the key cache", async () => {
     const good = await h.key("flood");
@@ -156,34 +189,6 @@ describe("bad keys", () => {
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     // A valid key from the same address is not locked out.
     expect((await raw("GET", "/inbox?mode=peek")).status).toBe(200);
-  });
-});
-
-describe("HTTP details", () => {
-  test("the auth scheme is case-insensitive", async () => {
-    for (const scheme of ["bearer", "BEARER", "Bearer"]) expect((await raw("GET", "/inbox?mode=peek", { Authorization: `${scheme} ${key}` })).status).toBe(200);
-  });
-
-  test("a wrong method on a real path is 405 with Allow", async () => {
-    const res = await raw("PUT", "/inbox");
-    expect(res.status).toBe(405);
-    expect(res.headers.get("allow")).toContain("GET");
-    const ev = await raw("PATCH", "/events");
-    expect(ev.status).toBe(405);
-    expect(ev.headers.get("allow")).toContain("POST");
-    expect((await raw("GET", "/no/such/path")).status).toBe(404);
-  });
-
-  test("Retry-After and RateLimit t agree; X-RateLimit-Reset is whole seconds", async () => {
-    const { createApiKey } = await import("../../src/store/api-keys");
-    const limited = (await createApiKey(h.c.db.prisma, { tenantId: "hard", name: "limited", scopes: ["inbox:read"], rateLimit: 2 })).secret;
-    const answers = [];
-    for (let i = 0; i < 3; i++) answers.push(await raw("GET", "/inbox?mode=peek", { Authorization: `Bearer ${limited}` }));
-    for (const a of answers) expect(a.headers.get("x-ratelimit-reset")).toMatch(/^\d+$/);
-    const last = answers[2]!;
-    expect(last.status).toBe(429);
-    const t = Number(/;t=(\d+)/.exec(last.headers.get("ratelimit") ?? "")?.[1]);
-    expect(Number(last.headers.get("retry-after"))).toBe(t);
   });
 });
 
