@@ -67,7 +67,12 @@ export class KeyCache {
       principal = await findActiveKey(this.prisma, secret);
     } catch {
       const stale = this.positive.get(slot);
-      if (stale) return stale.value;
+      if (stale) {
+        // Trusted for another TTL, so requests with this key do not each wait for a lookup
+        // deadline while Postgres is down; the next lookup retries.
+        this.positive.set(slot, { value: stale.value, expires: Date.now() + this.ttlMs });
+        return stale.value;
+      }
       throw new UnavailableError("postgres", 2, "API keys cannot be checked right now");
     }
     const expires = Date.now() + this.ttlMs;

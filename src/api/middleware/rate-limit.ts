@@ -5,6 +5,9 @@ import { RateLimitedError } from "../../errors";
 import type { Logger } from "../../observability/logger";
 import type { Principal } from "../../store/api-keys";
 
+/** After Redis fails a limiter call, how long requests count in memory before Redis is tried again, ms. */
+const REDIS_BACKOFF_MS = 1000;
+
 /** The window of every limit, ms: limits are "requests per minute". */
 export const RATE_WINDOW_MS = 60_000;
 
@@ -29,6 +32,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
   const memory = new Map();
   const limiters = new Map<string, { redis: Middleware | undefined; memory: Middleware }>();
   let warned = 0;
+  let redisSkipUntil = 0;
 
   const limitersFor = (max: number) => {
     const slot = String(max);
@@ -80,11 +84,14 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
         throw new LimiterFailure(err);
       }
     };
-    if (redis && opts.redis?.status === "ready") {
+    if (redis && opts.redis?.status === "ready" && Date.now() >= redisSkipUntil) {
       try {
         return await run(redis);
       } catch (err) {
         if (!(err instanceof LimiterFailure)) throw err;
+        // A Redis past its command deadline (frozen, overloaded) is skipped for a moment, so not
+        // every request pays the deadline before falling back to memory.
+        redisSkipUntil = Date.now() + REDIS_BACKOFF_MS;
         if (Date.now() - warned > 10_000) {
           warned = Date.now();
           opts.logger.warn({ err: String(err.cause) }, "rate limiter cannot reach Redis; counting per process");
