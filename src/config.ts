@@ -31,11 +31,42 @@ export interface Config {
     readonly maxReceiveCount: number;
     /** While a SendMessageBatch is in flight, longest a send waits to share the next one, ms. SQS_SEND_LINGER_MS, default 2. */
     readonly sendLingerMs: number;
+    /** Longest a SendMessageBatch may take before its requests answer 503, ms. SQS_SEND_TIMEOUT_MS, default 5000. */
+    readonly sendTimeoutMs: number;
+    /** Per-attempt HTTP timeouts of SQS calls (connect, then idle socket), ms. SQS_CONNECT_TIMEOUT_MS 1000, SQS_REQUEST_TIMEOUT_MS 2000. */
+    readonly connectTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    /** SendMessageBatch calls in flight at most per process; past it a send answers 503 at once. SQS_MAX_CONCURRENT_SENDS, default 64. */
+    readonly maxConcurrentSends: number;
   };
   /** Redis URL for rate limits, idempotency fast path and BullMQ; unset = in-process fallbacks. REDIS_URL. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and BullMQ queue of this deployment. REDIS_PREFIX, default triggers. */
   readonly redisPrefix: string;
+  /** Deadline of each Redis command, ms (a late one fails and its caller degrades). REDIS_COMMAND_TIMEOUT_MS, default 500. */
+  readonly redisCommandTimeoutMs: number;
+  /** Longest a Redis (re)connection may take, ms. REDIS_CONNECT_TIMEOUT_MS, default 2000. */
+  readonly redisConnectTimeoutMs: number;
+  readonly db: {
+    /** Deadline of each Postgres statement (server statement_timeout and client query_timeout), ms. DB_QUERY_TIMEOUT_MS, default 5000. */
+    readonly queryTimeoutMs: number;
+    /** Longest wait for a pooled or new Postgres connection, ms. DB_CONNECT_TIMEOUT_MS, default 3000. */
+    readonly connectTimeoutMs: number;
+  };
+  readonly http: {
+    /** The whole request (headers and body) must arrive within this, ms. HTTP_REQUEST_TIMEOUT_MS, default 30000. */
+    readonly requestTimeoutMs: number;
+    /** The request headers must arrive within this, ms. HTTP_HEADERS_TIMEOUT_MS, default 10000. */
+    readonly headersTimeoutMs: number;
+    /** Idle keep-alive connections are closed after this, ms. HTTP_KEEPALIVE_TIMEOUT_MS, default 65000. */
+    readonly keepAliveTimeoutMs: number;
+    /** Open connections per API process at most; more are closed on accept. HTTP_MAX_CONNECTIONS, default 4096. */
+    readonly maxConnections: number;
+    /** Take the client address from X-Forwarded-For (last hop) behind a load balancer. HTTP_TRUST_PROXY, default false. */
+    readonly trustProxy: boolean;
+  };
+  /** Failed authentications per client address per minute before that address gets 429s for unknown keys. AUTH_FAILURES_PER_MINUTE, default 60. */
+  readonly authFailuresPerMinute: number;
   readonly worker: {
     /** Concurrent long-poll receivers per worker process; more receivers mean bigger group commits. WORKER_RECEIVERS, default 16. */
     readonly receivers: number;
@@ -98,8 +129,22 @@ const envSchema = Joi.object({
   AWS_REGION: Joi.string().default("us-east-1"),
   SQS_MAX_RECEIVE_COUNT: Joi.number().integer().min(1).max(1000).default(5),
   SQS_SEND_LINGER_MS: Joi.number().min(0).max(50).default(2),
+  SQS_SEND_TIMEOUT_MS: Joi.number().integer().min(100).max(60_000).default(5000),
+  SQS_CONNECT_TIMEOUT_MS: Joi.number().integer().min(50).max(60_000).default(1000),
+  SQS_REQUEST_TIMEOUT_MS: Joi.number().integer().min(100).max(60_000).default(2000),
+  SQS_MAX_CONCURRENT_SENDS: Joi.number().integer().min(1).max(10_000).default(64),
   REDIS_URL: Joi.string().uri({ scheme: ["redis", "rediss"] }),
   REDIS_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_.:-]{1,64}$/).default("triggers"),
+  REDIS_COMMAND_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(500),
+  REDIS_CONNECT_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(2000),
+  DB_QUERY_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(5000),
+  DB_CONNECT_TIMEOUT_MS: Joi.number().integer().min(100).max(60_000).default(3000),
+  HTTP_REQUEST_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(30_000),
+  HTTP_HEADERS_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(10_000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: Joi.number().integer().min(0).max(600_000).default(65_000),
+  HTTP_MAX_CONNECTIONS: Joi.number().integer().min(1).max(1_000_000).default(4096),
+  HTTP_TRUST_PROXY: Joi.boolean().default(false),
+  AUTH_FAILURES_PER_MINUTE: Joi.number().integer().min(1).max(1_000_000).default(60),
   WORKER_RECEIVERS: Joi.number().integer().min(1).max(64).default(16),
   WORKER_WAIT_SECONDS: Joi.number().integer().min(0).max(20).default(20),
   WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
@@ -151,9 +196,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       region: str("AWS_REGION"),
       maxReceiveCount: num("SQS_MAX_RECEIVE_COUNT"),
       sendLingerMs: num("SQS_SEND_LINGER_MS"),
+      sendTimeoutMs: num("SQS_SEND_TIMEOUT_MS"),
+      connectTimeoutMs: num("SQS_CONNECT_TIMEOUT_MS"),
+      requestTimeoutMs: num("SQS_REQUEST_TIMEOUT_MS"),
+      maxConcurrentSends: num("SQS_MAX_CONCURRENT_SENDS"),
     },
     redisUrl: opt("REDIS_URL"),
     redisPrefix: str("REDIS_PREFIX"),
+    redisCommandTimeoutMs: num("REDIS_COMMAND_TIMEOUT_MS"),
+    redisConnectTimeoutMs: num("REDIS_CONNECT_TIMEOUT_MS"),
+    db: { queryTimeoutMs: num("DB_QUERY_TIMEOUT_MS"), connectTimeoutMs: num("DB_CONNECT_TIMEOUT_MS") },
+    http: {
+      requestTimeoutMs: num("HTTP_REQUEST_TIMEOUT_MS"),
+      headersTimeoutMs: num("HTTP_HEADERS_TIMEOUT_MS"),
+      keepAliveTimeoutMs: num("HTTP_KEEPALIVE_TIMEOUT_MS"),
+      maxConnections: num("HTTP_MAX_CONNECTIONS"),
+      trustProxy: v.HTTP_TRUST_PROXY as boolean,
+    },
+    authFailuresPerMinute: num("AUTH_FAILURES_PER_MINUTE"),
     worker: {
       receivers: num("WORKER_RECEIVERS"),
       waitSeconds: num("WORKER_WAIT_SECONDS"),

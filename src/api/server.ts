@@ -43,8 +43,20 @@ export function apiDeps(c: Container): ApiDeps {
 /** Starts the HTTP API on config.host:config.port (0 = any free port). */
 export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promise<RunningApi> {
   const app = createApp(deps);
-  const server = createServer(app.callback());
-  server.keepAliveTimeout = 65_000; // longer than typical load balancer idle timeouts
+  const http = c.config.http;
+  // Slow clients: headers and the whole request (its body included) must arrive in time, or Node
+  // answers 408 and closes; the check runs every half second. Connections past the cap are closed
+  // on accept.
+  const server = createServer(
+    {
+      requestTimeout: http.requestTimeoutMs,
+      headersTimeout: Math.min(http.headersTimeoutMs, http.requestTimeoutMs),
+      connectionsCheckingInterval: 500,
+    },
+    app.callback(),
+  );
+  server.maxConnections = http.maxConnections;
+  server.keepAliveTimeout = http.keepAliveTimeoutMs; // default longer than typical load balancer idle timeouts
   // Graceful close: server.close() alone leaves a keep-alive connection that was busy when it was
   // called open until keepAliveTimeout. So once closing, a response in flight asks the client to
   // close (when its headers are not sent yet) and its connection is closed as soon as it finishes.

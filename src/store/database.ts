@@ -30,18 +30,32 @@ export function parseDatabaseUrl(url: string): { connectionString: string; schem
   return { connectionString: parsed.toString(), schema };
 }
 
+/** Deadlines of a Postgres pool, ms (config DB_QUERY_TIMEOUT_MS, DB_CONNECT_TIMEOUT_MS). */
+export interface PgDeadlines {
+  readonly queryTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+}
+
 /** Connects to a real Postgres server; pool size bounds this process's connections. */
-export function connectPostgres(url: string, opts: { poolSize?: number } = {}): Database {
+export function connectPostgres(url: string, opts: { poolSize?: number } & PgDeadlines = {}): Database {
   const { connectionString, schema } = parseDatabaseUrl(url);
   const poolConfig = {
     connectionString,
     max: opts.poolSize ?? 10,
     // Raw SQL uses unqualified table names; search_path points them at the configured schema.
     ...(schema ? { options: `-c search_path="${schema}"` } : {}),
-    connectionTimeoutMillis: 5000,
+    // A pooled or new connection within this, or the query fails (a frozen server accepts TCP and never answers).
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+    // TCP keepalive finds a dead peer on idle connections.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
-  const pool = new Pool(poolConfig);
+  // Every statement has a deadline on both sides: the server cancels it, and the client gives up
+  // when the server cannot even say so.
+  const queryTimeout = opts.queryTimeoutMs ?? 5000;
+  const pool = new Pool({ ...poolConfig, statement_timeout: queryTimeout, query_timeout: queryTimeout + 250 });
   pool.on("error", () => undefined); // idle-client errors surface on the next query instead of crashing
+  // Migrations may legitimately run long (index builds): no statement deadline there.
   const migrationPool = new Pool({ ...poolConfig, max: 2 });
   migrationPool.on("error", () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, schema ? { schema } : undefined) });
@@ -120,6 +134,6 @@ export function typeLearningExecutor(pglite: Pick<PGlite, "refreshArrayTypes">, 
 }
 
 /** Opens the configured database: Postgres at `databaseUrl`, or the embedded PGlite in `dataDir`. */
-export async function openDatabase(config: { databaseUrl: string | undefined; dataDir: string }, opts: { poolSize?: number } = {}): Promise<Database> {
-  return config.databaseUrl ? connectPostgres(config.databaseUrl, opts) : openEmbedded(config.dataDir);
+export async function openDatabase(config: { databaseUrl: string | undefined; dataDir: string; db?: PgDeadlines }, opts: { poolSize?: number } = {}): Promise<Database> {
+  return config.databaseUrl ? connectPostgres(config.databaseUrl, { ...config.db, ...opts }) : openEmbedded(config.dataDir);
 }

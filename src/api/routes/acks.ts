@@ -22,7 +22,13 @@ const SMALL_BODY_BYTES = 4096;
 /** 1000 ids of 30 characters with JSON punctuation stay far below this. */
 const BATCH_BODY_BYTES = 64 * 1024;
 
-const leaseId = Joi.string().guid();
+/**
+ * A lease id in the one form this service issues (8-4-4-4-12 hex). Joi's guid() also takes
+ * `{…}`, `(…)`, `[…]` and colon-separated forms, which Postgres's uuid cast then refuses.
+ */
+const leaseId = Joi.string()
+  .pattern(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
+  .messages({ "string.pattern.base": "{{#label}} must be a UUID (8-4-4-4-12 hex digits)" });
 const ackBody = Joi.object({ lease_id: leaseId }).unknown(false);
 const batchAckBody = Joi.object({
   ids: Joi.array().items(Joi.string().pattern(EVENT_ID_PATTERN).messages({ "string.pattern.base": "{{#label}} must be an event id (evt_…)" })).min(1).max(MAX_BATCH_ACK).required(),

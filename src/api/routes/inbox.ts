@@ -14,14 +14,23 @@ import { principalOf, requireScope } from "../middleware/auth";
 /** Longest lease, seconds (12 h, the SQS visibility maximum, so clients can reuse their settings). */
 export const MAX_VISIBILITY_SECONDS = 43_200;
 
+/** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
+const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
+/** Years 1–9999 (what ISO 8601 and Postgres agree on without extensions). */
+const instant = () =>
+  Joi.date().iso().min("0001-01-01T00:00:00.000Z").max("9999-12-31T23:59:59.999Z").messages({
+    "date.min": "{{#label}} must be in the years 1 to 9999",
+    "date.max": "{{#label}} must be in the years 1 to 9999",
+  });
+
 const common = {
   limit: Joi.number().integer().min(1).max(500).default(50),
-  type: Joi.string().min(1).max(128),
-  source: Joi.string().min(1).max(256),
+  type: text(128),
+  source: text(256),
   // Repeat `tag` to require several tags; a single value arrives as a string.
-  tag: Joi.array().items(Joi.string().min(1).max(128)).single().max(10),
-  since: Joi.date().iso(),
-  until: Joi.date().iso(),
+  tag: Joi.array().items(text(128)).single().max(10),
+  since: instant(),
+  until: instant(),
 };
 
 const leaseQuery = Joi.object({
@@ -61,6 +70,15 @@ export function inboxRoutes(deps: ApiDeps): Router {
   const router = new Router();
   router.get("/inbox", requireScope("inbox:read"), async (ctx) => {
     const principal = principalOf(ctx);
+    // Leases and listings are per caller and per moment: never to be stored by a cache.
+    ctx.set("Cache-Control", "no-store");
+    if (ctx.method === "HEAD") {
+      // HEAD (which the router serves with this handler) never leases: it validates and answers headers only.
+      validateQuery(ctx.query.mode === "peek" ? peekQuery : leaseQuery, ctx);
+      ctx.status = 200;
+      ctx.type = "application/json";
+      return;
+    }
     if (ctx.query.mode === "peek") {
       const q = validateQuery<CommonQuery & { status?: EventStatus; cursor?: string }>(peekQuery, ctx);
       const filter = filterOf(q);
