@@ -7,6 +7,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
+import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
 
 /** The database handles a process needs: Prisma for queries, a SqlExecutor for migrations. */
 export interface Database {
@@ -30,11 +31,15 @@ export function parseDatabaseUrl(url: string): { connectionString: string; schem
   return { connectionString: parsed.toString(), schema };
 }
 
-/** Connects to a real Postgres server; pool size bounds this process's connections. */
-export function connectPostgres(url: string, opts: { poolSize?: number } = {}): Database {
+/**
+ * Connects to a real Postgres server; pool size bounds this process's connections. TLS and the
+ * password source (IAM token, Secrets Manager secret, file) come from pgConnectionOptions.
+ */
+export function connectPostgres(url: string, opts: { poolSize?: number; auth?: DatabaseAuth } = {}): Database {
   const { connectionString, schema } = parseDatabaseUrl(url);
+  const connection = pgConnectionOptions(connectionString, opts.auth);
   const poolConfig = {
-    connectionString,
+    ...connection.options,
     max: opts.poolSize ?? 10,
     // Raw SQL uses unqualified table names; search_path points them at the configured schema.
     ...(schema ? { options: `-c search_path="${schema}"` } : {}),
@@ -55,6 +60,7 @@ export function connectPostgres(url: string, opts: { poolSize?: number } = {}): 
     async close() {
       await prisma.$disconnect().catch(() => undefined);
       await Promise.allSettled([pool.end(), migrationPool.end()]);
+      connection.close();
     },
   };
 }
@@ -80,6 +86,11 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
 }
 
 /** Opens the configured database: Postgres at `databaseUrl`, or the embedded PGlite in `dataDir`. */
-export async function openDatabase(config: { databaseUrl: string | undefined; dataDir: string }, opts: { poolSize?: number } = {}): Promise<Database> {
-  return config.databaseUrl ? connectPostgres(config.databaseUrl, opts) : openEmbedded(config.dataDir);
+export async function openDatabase(
+  config: { databaseUrl: string | undefined; dataDir: string; databaseAuth?: DatabaseAuth; sqs?: { region: string } },
+  opts: { poolSize?: number } = {},
+): Promise<Database> {
+  if (!config.databaseUrl) return openEmbedded(config.dataDir);
+  const auth = config.databaseAuth && { ...config.databaseAuth, ...(config.sqs ? { region: config.sqs.region } : {}) };
+  return connectPostgres(config.databaseUrl, { ...opts, ...(auth ? { auth } : {}) });
 }
