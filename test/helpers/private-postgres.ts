@@ -77,7 +77,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGINT"); // fast shutdown
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     }
     rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { Writable } from "node:stream";
+import { CLI } from "../helpers/env";
 import { Client } from "pg";
 import { TEST_DATABASE_URL } from "../helpers/env";
 import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
@@ -114,5 +116,28 @@ describe("the least-privilege app role (migration 20261201000100_app_role)", () 
     ["read the migration history", (s: string) => `SELECT * FROM "${s}"._prisma_migrations`],
   ])("cannot %s", async (_what, sql) => {
     await expect(app.query(sql(schema.schema))).rejects.toMatchObject({ code: expect.stringMatching(/^(42501)$/) });
+  });
+});
+
+describe("migrate", () => {
+  test("creates the schema named in ?schema= and migrates into it", async () => {
+    const name = uniqueName("m");
+    const admin = new Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      const u = new URL(TEST_DATABASE_URL);
+      u.searchParams.set("schema", name);
+      const run = spawnSync(process.execPath, [CLI, "migrate"], {
+        env: { PATH: process.env.PATH ?? "", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", DATABASE_URL: u.toString() },
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+      const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", [name]);
+      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(["_prisma_migrations", "api_keys", "events"]);
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+      await admin.end();
+    }
   });
 });
