@@ -47,13 +47,18 @@ async function dropConnections(): Promise<void> {
 beforeAll(async () => {
   pg = await startPrivatePostgres();
   dir = mkdtempSync(join(tmpdir(), "triggers-cred-"));
-  await adminQuery(pg, `CREATE SCHEMA ${SCHEMA}`);
-  const admin = connectPostgres(`${pg.adminUrl}?schema=${SCHEMA}`, { poolSize: 1 });
-  try {
-    await applyMigrations(admin.migrator, loadMigrations());
-  } finally {
-    await admin.close();
-  }
+  // Two schemas migrated at once on a fresh server: both create role triggers_app, neither fails.
+  await Promise.all(
+    [SCHEMA, `${SCHEMA}_twin`].map(async (schema) => {
+      await adminQuery(pg, `CREATE SCHEMA ${schema}`);
+      const admin = connectPostgres(`${pg.adminUrl}?schema=${schema}`, { poolSize: 1 });
+      try {
+        await applyMigrations(admin.migrator, loadMigrations());
+      } finally {
+        await admin.close();
+      }
+    }),
+  );
   // A throwaway login with a password, holding the app role's privileges.
   await adminQuery(pg, `CREATE ROLE ${ROLE} LOGIN PASSWORD 'first-password' IN ROLE triggers_app`);
 });
@@ -124,23 +129,27 @@ describe("rotation: the password changes while the service runs", () => {
 
     // The pool opens new connections with the new password: at most one login is refused (the
     // cached password), then every request succeeds, without a restart.
-    const statuses: number[] = [];
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      statuses.push(await inbox());
-      if (statuses.slice(-3).join() === "200,200,200") break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const untilThreeOk = async () => {
+      const statuses: number[] = [];
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        statuses.push(await inbox());
+        if (statuses.slice(-3).join() === "200,200,200") break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return statuses;
+    };
+    const statuses = await untilThreeOk();
     expect(statuses.slice(-3)).toEqual([200, 200, 200]);
     expect(child.exitCode).toBeNull();
     const fresh = await adminQuery(pg, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND backend_start > $2", [ROLE, rotatedAt]);
     expect(fresh[0]!.n).toBeGreaterThan(0);
 
     // And once more, so the new password is not a one-off.
+    // (A request may still meet a connection the server just closed; what matters is that the
+    // next ones log in.)
     await dropConnections();
-    const again: number[] = [];
-    for (let i = 0; i < 3; i++) again.push(await inbox());
-    expect(again).toEqual([200, 200, 200]);
+    expect((await untilThreeOk()).slice(-3)).toEqual([200, 200, 200]);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
   });
 
