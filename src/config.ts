@@ -17,7 +17,7 @@ export interface Config {
   /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. DATABASE_URL. */
   readonly databaseUrl: string | undefined;
   /**
-   * Where the Postgres password comes from when DATABASE_URL has none (see src/store/db-credentials.ts):
+   * Where the Postgres password comes from when DATABASE_URL has none (see src/store/db-connection.ts):
    * RDS IAM tokens (DATABASE_IAM_AUTH=true), the Secrets Manager secret DATABASE_PASSWORD_SECRET_ARN
    * (JSON with `password`) or the file DATABASE_PASSWORD_FILE. At most one.
    */
