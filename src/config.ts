@@ -16,6 +16,16 @@ export interface Config {
   readonly dataDir: string;
   /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. DATABASE_URL. */
   readonly databaseUrl: string | undefined;
+  /**
+   * Where the Postgres password comes from when DATABASE_URL has none (see src/store/db-connection.ts):
+   * RDS IAM tokens (DATABASE_IAM_AUTH=true), the Secrets Manager secret DATABASE_PASSWORD_SECRET_ARN
+   * (JSON with `password`) or the file DATABASE_PASSWORD_FILE. At most one.
+   */
+  readonly databaseAuth: {
+    readonly iam: boolean;
+    readonly secretArn: string | undefined;
+    readonly passwordFile: string | undefined;
+  };
   readonly sqs: {
     /** SQS endpoint override (an emulator). SQS_ENDPOINT. */
     readonly endpoint: string | undefined;
@@ -122,6 +132,9 @@ const envSchema = Joi.object({
   METRICS_PORT: Joi.number().integer().min(0).max(65535).default(9464),
   TRIGGERS_DATA_DIR: Joi.string().default(".triggers"),
   DATABASE_URL: Joi.string().uri({ scheme: ["postgres", "postgresql"] }),
+  DATABASE_IAM_AUTH: Joi.boolean().truthy("1").falsy("0", "").default(false),
+  DATABASE_PASSWORD_SECRET_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"),
+  DATABASE_PASSWORD_FILE: Joi.string(),
   SQS_ENDPOINT: Joi.string().uri({ scheme: ["http", "https"] }),
   SQS_QUEUE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
   SQS_DLQ_URL: Joi.string().uri({ scheme: ["http", "https"] }),
@@ -166,6 +179,7 @@ const envSchema = Joi.object({
   DATA_API_DATABASE: Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/),
 })
   .and("DATA_API_RESOURCE_ARN", "DATA_API_SECRET_ARN", "DATA_API_DATABASE")
+  .oxor("DATABASE_PASSWORD_SECRET_ARN", "DATABASE_PASSWORD_FILE")
   // An SQS_ENDPOINT without a queue URL would silently fall back to nothing sensible.
   .with("SQS_DLQ_URL", "SQS_QUEUE_URL")
   .unknown(true);
@@ -188,6 +202,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: num("METRICS_PORT"),
     dataDir: resolve(str("TRIGGERS_DATA_DIR")),
     databaseUrl: opt("DATABASE_URL"),
+    databaseAuth: {
+      iam: v.DATABASE_IAM_AUTH === true,
+      secretArn: opt("DATABASE_PASSWORD_SECRET_ARN"),
+      passwordFile: opt("DATABASE_PASSWORD_FILE"),
+    },
     sqs: {
       endpoint: opt("SQS_ENDPOINT"),
       queueUrl: opt("SQS_QUEUE_URL"),
@@ -243,6 +262,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
   };
   return deepFreeze(config);
+}
+
+/** The long-running production roles: they never fall back to embedded parts. */
+export type ServiceRole = "api" | "worker" | "scheduler";
+
+/**
+ * Throws a ConfigError naming every missing variable when a production role (api, worker,
+ * scheduler) would otherwise fall back to embedded PGlite or an in-process SQS emulator: those
+ * keep state in the process (or its container layer) and lose it on restart. Only `start` (the
+ * all-in-one development command) uses the embedded parts.
+ */
+export function requireServiceDependencies(config: Config, role: ServiceRole): void {
+  const missing: string[] = [];
+  if (!config.databaseUrl) missing.push("DATABASE_URL (a Postgres URL)");
+  if (!config.sqs.queueUrl && !config.sqs.endpoint) missing.push("SQS_QUEUE_URL (or SQS_ENDPOINT for an SQS emulator)");
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${role} needs ${missing.join(" and ")}; it never falls back to embedded storage or an in-process queue (use \`triggers start\` for the all-in-one development setup)`,
+    );
+  }
 }
 
 function deepFreeze<T extends object>(o: T): T {

@@ -7,6 +7,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
+import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
 
 /** The database handles a process needs: Prisma for queries, a SqlExecutor for migrations. */
 export interface Database {
@@ -36,11 +37,15 @@ export interface PgDeadlines {
   readonly connectTimeoutMs?: number;
 }
 
-/** Connects to a real Postgres server; pool size bounds this process's connections. */
-export function connectPostgres(url: string, opts: { poolSize?: number } & PgDeadlines = {}): Database {
+/**
+ * Connects to a real Postgres server; pool size bounds this process's connections. TLS and the
+ * password source (IAM token, Secrets Manager secret, file) come from pgConnectionOptions.
+ */
+export function connectPostgres(url: string, opts: { poolSize?: number; auth?: DatabaseAuth } & PgDeadlines = {}): Database {
   const { connectionString, schema } = parseDatabaseUrl(url);
+  const connection = pgConnectionOptions(connectionString, opts.auth);
   const poolConfig = {
-    connectionString,
+    ...connection.options,
     max: opts.poolSize ?? 10,
     // Raw SQL uses unqualified table names; search_path points them at the configured schema.
     ...(schema ? { options: `-c search_path="${schema}"` } : {}),
@@ -69,6 +74,7 @@ export function connectPostgres(url: string, opts: { poolSize?: number } & PgDea
     async close() {
       await prisma.$disconnect().catch(() => undefined);
       await Promise.allSettled([pool.end(), migrationPool.end()]);
+      connection.close();
     },
   };
 }
@@ -134,6 +140,11 @@ export function typeLearningExecutor(pglite: Pick<PGlite, "refreshArrayTypes">, 
 }
 
 /** Opens the configured database: Postgres at `databaseUrl`, or the embedded PGlite in `dataDir`. */
-export async function openDatabase(config: { databaseUrl: string | undefined; dataDir: string; db?: PgDeadlines }, opts: { poolSize?: number } = {}): Promise<Database> {
-  return config.databaseUrl ? connectPostgres(config.databaseUrl, { ...config.db, ...opts }) : openEmbedded(config.dataDir);
+export async function openDatabase(
+  config: { databaseUrl: string | undefined; dataDir: string; databaseAuth?: DatabaseAuth; sqs?: { region: string }; db?: PgDeadlines },
+  opts: { poolSize?: number } = {},
+): Promise<Database> {
+  if (!config.databaseUrl) return openEmbedded(config.dataDir);
+  const auth = config.databaseAuth && { ...config.databaseAuth, ...(config.sqs ? { region: config.sqs.region } : {}) };
+  return connectPostgres(config.databaseUrl, { ...config.db, ...opts, ...(auth ? { auth } : {}) });
 }
