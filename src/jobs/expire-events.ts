@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../generated/prisma/client";
+import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
 
 /** What the expiry job needs: only the database. */
 export interface ExpireEventsDeps {
@@ -36,7 +37,21 @@ export interface ExpireEventsOptions {
    * more often and weigh more on live traffic). Rests never run past `timeBudgetMs`.
    */
   readonly maxDuty?: number;
+  /**
+   * The feedback controller (expiry-pacer.ts). When set, it chooses each batch's size (batchSize is
+   * then only the upper bound it was built with) and each rest, from the latency of the run's own
+   * batches and a probe of the slowdown they cause; pauseMs and maxDuty are ignored. Keep one
+   * instance per process so what it learnt carries over to the next run.
+   */
+  readonly pacer?: ExpiryPacer;
 }
+
+/** Why a run ended with expired rows left. */
+export type IncompleteReason =
+  /** The pacer spent the run backed off for live traffic (at or near its least duty). */
+  | "backed-off"
+  /** The budget ran out at full pace: the backlog is larger than one run can delete. */
+  | "budget";
 
 /** Rows removed by one run, per kind, and whether the run got through everything that was due. */
 export interface ExpireEventsResult {
@@ -52,6 +67,10 @@ export interface ExpireEventsResult {
   readonly durationMs: number;
   /** False when the time budget ran out before every kind came back with a short batch. */
   readonly complete: boolean;
+  /** When !complete: why. */
+  readonly incompleteReason?: IncompleteReason;
+  /** The pacer's state after the run, with its decisions during this run (only with a pacer). */
+  readonly pacing?: PacingSnapshot & { readonly runBackoffs: number; readonly runSpeedups: number };
 }
 
 /** The kinds of rows the job removes, in the order one pass visits them. */
@@ -103,6 +122,8 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError("batchSize must be a positive integer");
   const duty = opts.maxDuty ?? 1;
   if (!(duty > 0 && duty <= 1)) throw new RangeError("maxDuty must be in (0, 1]");
+  const pacer = opts.pacer;
+  const before = pacer?.snapshot();
   const started = performance.now();
   const cutoff = (seconds: number) => new Date(opts.now.getTime() - seconds * 1000);
   const cutoffs = new Map<ExpiryKind, Date>([
@@ -114,6 +135,8 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   const deleted: Record<ExpiryKind, number> = { acknowledged: 0, dead: 0, stale: 0 };
   let batches = 0;
   let complete = true;
+  let lastMsPerRow: number | undefined;
+  let idleProbe: number | undefined;
   const due = [...cutoffs.keys()];
   pass: for (let first = true; due.length > 0; first = false) {
     for (const kind of [...due]) {
@@ -121,18 +144,87 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         complete = false;
         break pass;
       }
+      const limit = pacer ? Math.min(pacer.batchSize, opts.batchSize) : opts.batchSize;
       const batchStarted = performance.now();
-      const n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, opts.batchSize);
+      let n: number;
+      let busyProbe: number | undefined;
+      if (pacer) {
+        if (idleProbe === undefined) idleProbe = await probe(deps.prisma);
+        // Probe once while the DELETE runs, about halfway through by the last batch's pace.
+        // A probe is skipped if the DELETE is already over: it would measure nothing of it.
+        let settled = false;
+        const deletion = deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+        const expected = lastMsPerRow === undefined ? 5 : lastMsPerRow * limit;
+        const probing = (async () => {
+          await sleep(Math.max(1, expected * 0.4));
+          return settled ? undefined : probe(deps.prisma);
+        })();
+        try {
+          n = await deletion;
+        } finally {
+          settled = true;
+        }
+        busyProbe = await probing;
+      } else {
+        n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+      }
       if (n > 0) batches++;
       deleted[kind] += n;
-      if (n < opts.batchSize) due.splice(due.indexOf(kind), 1);
+      if (n < limit) due.splice(due.indexOf(kind), 1);
       else {
         const now = performance.now();
+        const batchMs = now - batchStarted;
+        let rest: number;
+        if (pacer) {
+          lastMsPerRow = batchMs / n;
+          pacer.observe({ rows: n, ms: batchMs, probeBusyMs: busyProbe, probeIdleMs: idleProbe });
+          rest = pacer.restAfter(batchMs);
+        } else {
+          rest = Math.max(opts.pauseMs ?? 0, batchMs * (1 / duty - 1));
+        }
         // Rest, but never past the run's budget: the next run picks up where this one stopped.
-        const rest = Math.min(Math.max(opts.pauseMs ?? 0, (now - batchStarted) * (1 / duty - 1)), opts.timeBudgetMs - (now - started));
-        if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+        rest = Math.min(rest, opts.timeBudgetMs - (now - started));
+        if (rest > 0) await sleep(rest);
+        // The idle probe for the next batch: at the end of the rest, when expiry weighs least.
+        idleProbe = pacer ? await probe(deps.prisma) : undefined;
       }
     }
   }
-  return { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
+  const result: ExpireEventsResult = { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
+  if (!pacer || !before) return complete ? result : { ...result, incompleteReason: "budget" };
+  const after = pacer.snapshot();
+  const pacing = { ...after, runBackoffs: after.backoffs - before.backoffs, runSpeedups: after.speedups - before.speedups };
+  if (complete) return { ...result, pacing };
+  // Backed off: the run ended below full pace because of what it observed. Otherwise the backlog is
+  // simply larger than one run at the largest pace the bounds allow.
+  const backedOff = pacing.runBackoffs > 0 || after.duty < pacer.bounds.maxDuty;
+  return { ...result, pacing, incompleteReason: backedOff ? "backed-off" : "budget" };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Longest a probe may take; beyond it the probe counts as this slow (heavy interference). */
+const PROBE_DEADLINE_MS = 1000;
+
+/**
+ * Times a trivial statement on another pooled connection: what a concurrent short statement waits
+ * for (CPU, locks on the catalog, the connection round trip) right now. Never throws: a failed or
+ * timed-out probe reads as slow, which makes the pacer back off, the safe direction.
+ */
+async function probe(prisma: PrismaClient): Promise<number> {
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      prisma.$queryRaw`SELECT 1`,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("probe deadline")), PROBE_DEADLINE_MS);
+      }),
+    ]);
+    return performance.now() - t0;
+  } catch {
+    return PROBE_DEADLINE_MS;
+  } finally {
+    clearTimeout(timer);
+  }
 }
