@@ -8,7 +8,7 @@
  * Prints expired rows/s, ingest rows/s and p50/p99 without and with expiry, the p99 ratio (aim <= 1.2),
  * the pacing decisions (back-offs, speed-ups) and whether the backlog cleared within its budget.
  *   BENCH_ROWS (default 1000000), BENCH_INGEST_SECONDS (default 10), BENCH_BATCH_SIZE (default 5000),
- *   BENCH_EXPIRY_BUDGET_SECONDS (default 600): the time the backlog must clear in.
+ *   BENCH_EXPIRY_BUDGET_SECONDS (default 300): the time the backlog must clear in.
  *   BENCH_FIXED_DUTY: set (e.g. 0.25) to measure the old fixed duty cycle instead of the controller.
  */
 import { performance } from "node:perf_hooks";
@@ -22,7 +22,7 @@ import { benchEvents, benchSchema, fmt, percentile, runBench } from "./support";
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 5000);
-const BUDGET_SECONDS = Number(process.env.BENCH_EXPIRY_BUDGET_SECONDS ?? 600);
+const BUDGET_SECONDS = Number(process.env.BENCH_EXPIRY_BUDGET_SECONDS ?? 300);
 const FIXED_DUTY = process.env.BENCH_FIXED_DUTY ? Number(process.env.BENCH_FIXED_DUTY) : undefined;
 const WRITERS = 4;
 const DAY_MS = 86_400_000;
@@ -81,8 +81,8 @@ async function main(): Promise<void> {
     let cleared = false;
     let lastReason: string | undefined;
     const pacer = FIXED_DUTY === undefined ? new ExpiryPacer({ ...DEFAULT_PACING, maxBatchSize: BATCH_SIZE }) : undefined;
-    const decisions: { action: PacingAction; duty: number; batchSize: number; interference: number | undefined; slowdown: number | undefined }[] = [];
-    pacer?.onDecision((action, s) => decisions.push({ action, duty: s.duty, batchSize: s.batchSize, interference: s.interference, slowdown: s.slowdown }));
+    const decisions: { action: PacingAction; duty: number; floor: number; batchSize: number; interference: number | undefined; slowdown: number | undefined }[] = [];
+    pacer?.onDecision((action, s) => decisions.push({ action, duty: s.duty, floor: s.floorDuty, batchSize: s.batchSize, interference: s.interference, slowdown: s.slowdown }));
     t0 = performance.now();
     const expiry = (async () => {
       try {
@@ -92,7 +92,8 @@ async function main(): Promise<void> {
             {
               now: new Date(), batchSize: BATCH_SIZE, acknowledgedRetentionSeconds: ACK_RETENTION_SECONDS, deadRetentionSeconds: 14 * 86_400,
               timeBudgetMs: Math.min(48_000, BUDGET_SECONDS * 1000 - (performance.now() - t0)),
-              ...(pacer ? { pacer } : { maxDuty: FIXED_DUTY, pauseMs: 0 }),
+              // The backlog's deadline is the bench's budget: the pacer's floor comes from it.
+              ...(pacer ? { pacer, drainWithinMs: BUDGET_SECONDS * 1000 - (performance.now() - t0) } : { maxDuty: FIXED_DUTY, pauseMs: 0 }),
             },
           );
           runs++;
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
     const trace = decisions
       .map((d, i) => ({ ...d, i }))
       .filter((d) => d.i < 6 || d.i % 10 === 0 || d.i === decisions.length - 1)
-      .map((d) => `#${d.i + 1} ${d.action} (interference ${r2(d.interference)}, slowdown ${r2(d.slowdown)}) -> duty ${fmt(d.duty, 3)}, batch ${d.batchSize}`);
+      .map((d) => `#${d.i + 1} ${d.action} (interference ${r2(d.interference)}, slowdown ${r2(d.slowdown)}) -> duty ${fmt(d.duty, 3)} (deadline floor ${fmt(d.floor, 3)}), batch ${d.batchSize}`);
     const dutyMean = decisions.length ? decisions.reduce((a, d) => a + d.duty, 0) / decisions.length : undefined;
     process.stdout.write(
       [

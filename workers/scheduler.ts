@@ -50,6 +50,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
       maxEventAgeSeconds: r.maxEventAgeSeconds,
       timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
       pacer,
+      drainWithinMs: r.drainSeconds * 1000,
     },
   );
   for (const kind of ["acknowledged", "dead", "stale"] as const) {
@@ -58,7 +59,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
   c.metrics.expiryDuration.observe(result.durationMs / 1000);
   const { acknowledged, dead, stale, batches, durationMs, complete, incompleteReason, pacing } = result;
   if (pacing) c.metrics.expiryDuty.set(pacing.duty);
-  const pace = pacing && { duty: pacing.duty, batchSize: pacing.batchSize, backoffs: pacing.runBackoffs, speedups: pacing.runSpeedups, interference: pacing.interference, slowdown: pacing.slowdown };
+  const pace = pacing && { duty: pacing.duty, floorDuty: pacing.floorDuty, deadlineAtRisk: pacing.deadlineAtRisk, batchSize: pacing.batchSize, backoffs: pacing.runBackoffs, speedups: pacing.runSpeedups, interference: pacing.interference, slowdown: pacing.slowdown };
   if (complete) {
     c.logger.info({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete, pacing: pace }, "expiry run finished");
   } else {
@@ -66,7 +67,9 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
     c.metrics.expiryIncomplete.inc({ reason: incompleteReason ?? "budget" });
     const why = incompleteReason === "backed-off"
       ? `backed off for live traffic (${pacing?.lastBackoffReason ?? "?"}); the rest is left for the next run`
-      : "the backlog is larger than one run can delete at the fastest allowed pace";
+      : pacing?.deadlineAtRisk
+        ? "the backlog cannot be cleared within EXPIRY_DRAIN_SECONDS even at EXPIRY_MAX_DUTY"
+        : "the backlog is larger than one run can delete at the fastest allowed pace";
     c.logger.warn({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete, incompleteReason, pacing: pace }, `expiry run ended with expired rows left: ${why}`);
   }
   return result;

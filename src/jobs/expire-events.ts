@@ -44,13 +44,19 @@ export interface ExpireEventsOptions {
    * instance per process so what it learnt carries over to the next run.
    */
   readonly pacer?: ExpiryPacer;
+  /**
+   * With a pacer: the time, ms from the start of this run, within which everything due now should be
+   * deleted (it may span several runs). The run estimates the rows due from the planner's statistics
+   * (EXPLAIN, no scan) and gives the pacer the rate that needs, which becomes its floor.
+   */
+  readonly drainWithinMs?: number;
 }
 
 /** Why a run ended with expired rows left. */
 export type IncompleteReason =
   /** The pacer spent the run backed off for live traffic (at or near its least duty). */
   | "backed-off"
-  /** The budget ran out at full pace: the backlog is larger than one run can delete. */
+  /** The budget ran out at full pace, or the deadline floor already asked for more than the largest duty. */
   | "budget";
 
 /** Rows removed by one run, per kind, and whether the run got through everything that was due. */
@@ -138,6 +144,19 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   let lastMsPerRow: number | undefined;
   let idleProbe: number | undefined;
   const due = [...cutoffs.keys()];
+  // The deadline floor: rows due (planner estimate) over the time left to the drain deadline.
+  let dueRows: number | undefined;
+  if (pacer && opts.drainWithinMs !== undefined) {
+    const estimates = await Promise.all(due.map((kind) => estimateDue(deps.prisma, kind, cutoffs.get(kind)!)));
+    dueRows = estimates.every((e) => e !== undefined) ? estimates.reduce((a, e) => a + e!, 0) : undefined;
+  }
+  const deadline = started + (opts.drainWithinMs ?? 0);
+  const updateFloor = () => {
+    if (!pacer || dueRows === undefined) return;
+    const left = Math.max(0, dueRows - (deleted.acknowledged + deleted.dead + deleted.stale));
+    pacer.setRequiredRate(left / Math.max(1, deadline - performance.now()));
+  };
+  updateFloor();
   pass: for (let first = true; due.length > 0; first = false) {
     for (const kind of [...due]) {
       if (!first && performance.now() - started >= opts.timeBudgetMs) {
@@ -178,6 +197,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         if (pacer) {
           lastMsPerRow = batchMs / n;
           pacer.observe({ rows: n, ms: batchMs, probeBusyMs: busyProbe, probeIdleMs: idleProbe });
+          updateFloor();
           rest = pacer.restAfter(batchMs);
         } else {
           rest = Math.max(opts.pauseMs ?? 0, batchMs * (1 / duty - 1));
@@ -194,11 +214,47 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   if (!pacer || !before) return complete ? result : { ...result, incompleteReason: "budget" };
   const after = pacer.snapshot();
   const pacing = { ...after, runBackoffs: after.backoffs - before.backoffs, runSpeedups: after.speedups - before.speedups };
+  if (opts.drainWithinMs !== undefined) pacer.setRequiredRate(undefined); // the floor was this run's
   if (complete) return { ...result, pacing };
   // Backed off: the run ended below full pace because of what it observed. Otherwise the backlog is
   // simply larger than one run at the largest pace the bounds allow.
-  const backedOff = pacing.runBackoffs > 0 || after.duty < pacer.bounds.maxDuty;
+  const backedOff = !after.deadlineAtRisk && (pacing.runBackoffs > 0 || after.duty < pacer.bounds.maxDuty);
   return { ...result, pacing, incompleteReason: backedOff ? "backed-off" : "budget" };
+}
+
+/**
+ * The planner's estimate of the rows one kind has due (EXPLAIN on the same predicate as its DELETE,
+ * so the same partial index; statistics only, nothing is scanned). Undefined when it fails or takes
+ * longer than the probe deadline: the run then has no deadline floor.
+ */
+async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date): Promise<number | undefined> {
+  const explain = () => {
+    switch (kind) {
+      case "acknowledged":
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz`;
+      case "dead":
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status = 'dead' AND dead_at < ${cutoff}::timestamptz`;
+      case "stale":
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz`;
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const rows = await Promise.race([
+      explain(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("estimate deadline")), PROBE_DEADLINE_MS);
+      }),
+    ]);
+    const raw = rows[0]?.["QUERY PLAN"];
+    const plan = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[];
+    const n = plan?.[0]?.Plan?.["Plan Rows"];
+    return typeof n === "number" && Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -5,11 +5,12 @@
  * observation per full batch and asks it for the next batch size and rest.
  *
  * Two signals, both relative, so the same bounds hold on a fast machine and a slow one:
- *   - **Own latency**: the ms per row of its batches against a running baseline, the lowest ms per
- *     row seen so far (first taken at the smallest batch size, where a batch is cheap), which decays
- *     upward by `baselineDrift` per batch so a permanently slower database becomes the new normal.
- *     Batches that get slower than `latencyTolerance` × baseline mean someone else is using the
- *     database now.
+ *   - **Own latency**: the ms per row of its batches against a running baseline taken at the
+ *     smallest batch size (the first batches, then one batch of that size every few decisions): the
+ *     lowest ms per row seen there, which decays upward by `baselineDrift` per baseline batch so a
+ *     permanently slower database becomes the new normal. A larger batch costs less per row, so
+ *     comparing it with the small-batch baseline errs on the side of not backing off. Batches
+ *     slower than `latencyTolerance` × baseline mean someone else is using the database now.
  *   - **Interference**: a trivial probe statement timed on another connection while a batch runs,
  *     against the same probe timed while expiry rests. Its ratio is the slowdown that expiry itself
  *     causes to a concurrent statement. Above `interferenceTolerance`, live traffic suffers.
@@ -17,6 +18,11 @@
  * AIMD on the share of time spent deleting (duty) and the batch size: every `window` batches, if
  * either signal's median is over its tolerance, duty and batch size halve (a back-off); otherwise
  * they grow by a fixed step (a speed-up). All within the bounds of PacingBounds.
+ *
+ * **Deadline floor.** The runner may tell the pacer how fast it must delete to clear what is due in
+ * time (setRequiredRate). The duty then never drops below what that rate needs at the cost per row
+ * it currently measures (with 25 % headroom), so backing off can slow the drain but not past its
+ * deadline. When even the largest duty is not enough, `deadlineAtRisk` says so, and the run reports it.
  */
 
 /** Documented bounds of the controller; nothing it decides falls outside them. */
@@ -88,6 +94,10 @@ export interface PacingSnapshot {
   readonly baselineMsPerRow: number | undefined;
   /** Why the last back-off happened. */
   readonly lastBackoffReason: "interference" | "latency" | undefined;
+  /** Duty the deadline needs (0 without one); the duty in force is max(AIMD duty, this), within bounds. */
+  readonly floorDuty: number;
+  /** The deadline needs more than maxDuty: the drain will finish late at the fastest allowed pace. */
+  readonly deadlineAtRisk: boolean;
 }
 
 const median = (xs: readonly number[]): number | undefined => {
@@ -118,6 +128,10 @@ export class ExpiryPacer {
   readonly bounds: PacingBounds;
   private size: number;
   private dutyNow: number;
+  private floor = 0;
+  private requiredRowsPerMs = 0;
+  private recentMsPerRow: number | undefined;
+  private decisions = 0;
   private baseline: number | undefined;
   private perRow: number[] = [];
   private busy: number[] = [];
@@ -139,20 +153,34 @@ export class ExpiryPacer {
     this.listeners.push(fn);
   }
 
-  /** Rows the next DELETE may remove. */
+  /** Rows the next DELETE may remove: the smallest size for the first window and every fourth one (baseline batches). */
   get batchSize(): number {
-    return this.size;
+    return this.baseline === undefined || (this.decisions % 4 === 3 && this.perRow.length === 0) ? this.bounds.minBatchSize : this.size;
   }
 
-  /** Current share of time spent deleting. */
+  /** Share of time spent deleting now: the AIMD duty, raised to the deadline's floor, within bounds. */
   get duty(): number {
-    return this.dutyNow;
+    return Math.min(this.bounds.maxDuty, Math.max(this.dutyNow, this.floor));
+  }
+
+  /**
+   * The rate the deadline needs, rows per ms (0 or undefined: no deadline). The floor duty follows
+   * from the ms per row measured lately.
+   */
+  setRequiredRate(rowsPerMs: number | undefined): void {
+    this.requiredRowsPerMs = rowsPerMs !== undefined && rowsPerMs > 0 ? rowsPerMs : 0;
+    this.updateFloor();
+  }
+
+  private updateFloor(): void {
+    const r = this.requiredRowsPerMs;
+    this.floor = r > 0 && this.recentMsPerRow !== undefined ? r * this.recentMsPerRow * 1.25 : 0;
   }
 
   /** Rest after a full batch that took `batchMs`, ms: keeps deleting at `duty` of wall time, within [minRestMs, maxRestMs]. */
   restAfter(batchMs: number): number {
     const b = this.bounds;
-    return Math.min(b.maxRestMs, Math.max(b.minRestMs, batchMs * (1 / this.dutyNow - 1)));
+    return Math.min(b.maxRestMs, Math.max(b.minRestMs, batchMs * (1 / this.duty - 1)));
   }
 
   /** Feeds one full batch; returns the decision when this batch completed a window. */
@@ -161,7 +189,12 @@ export class ExpiryPacer {
     const b = this.bounds;
     this.counts.observed++;
     const perRow = o.ms / o.rows;
-    this.baseline = this.baseline === undefined ? perRow : Math.min(perRow, this.baseline * (1 + b.baselineDrift));
+    if (o.rows <= b.minBatchSize) {
+      this.baseline = this.baseline === undefined ? perRow : Math.min(perRow, this.baseline * (1 + b.baselineDrift));
+    }
+    this.recentMsPerRow = this.recentMsPerRow === undefined ? perRow : 0.7 * this.recentMsPerRow + 0.3 * perRow;
+    this.updateFloor();
+    if (this.baseline === undefined) return undefined;
     this.perRow.push(perRow);
     if (o.probeBusyMs !== undefined && o.probeIdleMs !== undefined) {
       this.busy.push(o.probeBusyMs);
@@ -177,6 +210,7 @@ export class ExpiryPacer {
     this.perRow = [];
     this.busy = [];
     this.idle = [];
+    this.decisions++;
 
     let action: PacingAction;
     let reason: "interference" | "latency" | undefined;
@@ -202,7 +236,7 @@ export class ExpiryPacer {
   snapshot(): PacingSnapshot {
     return {
       batchSize: this.size,
-      duty: this.dutyNow,
+      duty: this.duty,
       backoffs: this.counts.backoffs,
       speedups: this.counts.speedups,
       observed: this.counts.observed,
@@ -210,6 +244,8 @@ export class ExpiryPacer {
       slowdown: this.last.slowdown,
       baselineMsPerRow: this.baseline,
       lastBackoffReason: this.last.reason,
+      floorDuty: this.floor,
+      deadlineAtRisk: this.floor > this.bounds.maxDuty,
     };
   }
 }
