@@ -262,21 +262,36 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Longest a probe may take; beyond it the probe counts as this slow (heavy interference). */
 const PROBE_DEADLINE_MS = 1000;
 
+/** Clients whose database refused the committing probe: they get the read-only one instead. */
+const readOnlyProbe = new WeakSet<PrismaClient>();
+
 /**
- * Times a trivial statement on another pooled connection: what a concurrent short statement waits
- * for (CPU, locks on the catalog, the connection round trip) right now. Never throws: a failed or
- * timed-out probe reads as slow, which makes the pacer back off, the safe direction.
+ * Times a small statement on another pooled connection: what a concurrent short write waits for
+ * right now. The probe is the smallest committing write there is, a transactional logical-decoding
+ * message (`pg_logical_emit_message(true, 'triggers-expiry-probe', '')`: one WAL record, no table),
+ * so like an INSERT it waits for its commit to be flushed, behind whatever WAL expiry just wrote.
+ * Where that function is refused (PGlite, a locked-down role), `SELECT 1` stands in: CPU and round
+ * trip only. Never throws: a probe that fails or passes its deadline reads as slow, which makes the
+ * pacer back off, the safe direction.
  */
 async function probe(prisma: PrismaClient): Promise<number> {
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("probe deadline")), PROBE_DEADLINE_MS);
+  });
   try {
-    await Promise.race([
-      prisma.$queryRaw`SELECT 1`,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error("probe deadline")), PROBE_DEADLINE_MS);
-      }),
-    ]);
+    if (readOnlyProbe.has(prisma)) {
+      await Promise.race([prisma.$queryRaw`SELECT 1`, deadline]);
+    } else {
+      const write = prisma.$queryRaw`SELECT pg_logical_emit_message(true, 'triggers-expiry-probe', '')::text AS lsn`;
+      const failed = Symbol("failed");
+      const r = await Promise.race([write.catch(() => failed), deadline]);
+      if (r === failed) {
+        readOnlyProbe.add(prisma);
+        return probe(prisma);
+      }
+    }
     return performance.now() - t0;
   } catch {
     return PROBE_DEADLINE_MS;
