@@ -135,7 +135,9 @@ async function main(): Promise<void> {
         `  budget ${BUDGET_SECONDS} s: ${cleared ? "cleared within budget" : `NOT cleared within budget (last run: ${lastReason ?? "?"})`}`,
         ...(snap
           ? [
-              `  pacing decisions: ${snap.backoffs + snap.speedups} (${snap.backoffs} back-offs, ${snap.speedups} speed-ups); mean duty ${r2(dutyMean)}; final duty ${fmt(snap.duty, 3)}, batch ${snap.batchSize}; baseline ${fmt((snap.baselineMsPerRow ?? 0) * 1000, 1)} µs/row`,
+              `  pacing decisions: ${snap.backoffs + snap.speedups} (${snap.backoffs} back-offs, ${snap.speedups} speed-ups); mean duty ${r2(dutyMean)}; ` +
+                `deadline floor in force at ${decisions.filter((d) => d.floor > 0 && d.floor >= d.duty - 1e-9).length}, above max duty (deadline at risk) at ${decisions.filter((d) => d.floor > pacer!.bounds.maxDuty).length}; ` +
+                `AIMD duty at the end ${fmt(snap.duty, 3)}, batch ${snap.batchSize}; baseline ${fmt((snap.baselineMsPerRow ?? 0) * 1000, 1)} µs/row`,
               ...trace.map((t) => `    ${t}`),
             ]
           : []),
