@@ -22,7 +22,9 @@
  * **Deadline floor.** The runner may tell the pacer how fast it must delete to clear what is due in
  * time (setRequiredRate). The duty then never drops below what that rate needs at the cost per row
  * it currently measures (with 25 % headroom), so backing off can slow the drain but not past its
- * deadline. When even the largest duty is not enough, `deadlineAtRisk` says so, and the run reports it.
+ * deadline; while the floor holds the duty, a back-off does not shrink the batch (smaller batches
+ * cost more per row). When even the largest duty is not enough, `deadlineAtRisk` says so, batches
+ * grow toward the largest size, and the run reports it.
  */
 
 /** Documented bounds of the controller; nothing it decides falls outside them. */
@@ -216,16 +218,20 @@ export class ExpiryPacer {
     let reason: "interference" | "latency" | undefined;
     if (interference !== undefined && interference > b.interferenceTolerance) reason = "interference";
     else if (slowdown > b.latencyTolerance) reason = "latency";
+    const grow = () => Math.min(b.maxBatchSize, this.size + Math.ceil((b.maxBatchSize - b.minBatchSize) / 8));
     if (reason) {
       action = "back-off";
       this.counts.backoffs++;
       this.dutyNow = Math.max(b.minDuty, this.dutyNow / 2);
-      this.size = Math.max(b.minBatchSize, Math.floor(this.size / 2));
+      // While the deadline floor holds the duty, smaller batches would only cost more per row (each
+      // statement has a fixed cost) and make the deadline harder: keep the size, or grow it when at risk.
+      if (this.floor > b.maxDuty) this.size = grow();
+      else if (this.floor < this.dutyNow) this.size = Math.max(b.minBatchSize, Math.floor(this.size / 2));
     } else {
       action = "speed-up";
       this.counts.speedups++;
       this.dutyNow = Math.min(b.maxDuty, this.dutyNow + (b.maxDuty - b.minDuty) / 8);
-      this.size = Math.min(b.maxBatchSize, this.size + Math.ceil((b.maxBatchSize - b.minBatchSize) / 8));
+      this.size = grow();
     }
     this.last = { interference, slowdown, reason: reason ?? this.last.reason };
     const s = this.snapshot();

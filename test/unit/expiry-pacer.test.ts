@@ -66,3 +66,23 @@ describe("ExpiryPacer", () => {
     expect(() => new ExpiryPacer({ interferenceTolerance: 1 })).toThrow(RangeError);
   });
 });
+
+describe("ExpiryPacer deadline floor", () => {
+  it("never goes slower than the deadline needs, and says when even the largest duty is not enough", () => {
+    const p = new ExpiryPacer(bounds);
+    feed(p, 4, 0.01);
+    // 0.01 ms/row measured; 10 rows/ms needed -> 0.1 duty, +25 % headroom.
+    p.setRequiredRate(10);
+    feed(p, 20, 0.01, { busy: 5, idle: 1 }); // constant back-offs
+    expect(p.duty).toBeCloseTo(0.125, 2);
+    expect(p.snapshot().deadlineAtRisk).toBe(false);
+    p.setRequiredRate(1000);
+    expect(p.duty).toBe(0.5);
+    expect(p.snapshot().deadlineAtRisk).toBe(true);
+    const before = p.batchSize;
+    feed(p, 8, 0.01, { busy: 5, idle: 1 });
+    expect(p.batchSize).toBeGreaterThanOrEqual(before); // at risk: batches grow, per-row cost is lowest there
+    p.setRequiredRate(undefined);
+    expect(p.duty).toBe(0.05);
+  });
+});
