@@ -110,8 +110,18 @@ export interface Config {
     readonly intervalSeconds: number;
     /** Least pause after each full expiry batch, ms, to leave room for live traffic. EXPIRY_PAUSE_MS, default 25. */
     readonly pauseMs: number;
-    /** Largest share of time an expiry run spends deleting (0–1]. EXPIRY_MAX_DUTY, default 0.25. */
+    /** Largest share of time an expiry run spends deleting (0–1]; the pacer's ceiling. EXPIRY_MAX_DUTY, default 0.5. */
     readonly maxDuty: number;
+    /** The pacer's floor: least share of time spent deleting while there is work. EXPIRY_MIN_DUTY, default 0.02. */
+    readonly minDuty: number;
+    /** The pacer's smallest batch (and its starting one). EXPIRY_MIN_BATCH_SIZE, default 250 (capped at EXPIRY_BATCH_SIZE). */
+    readonly minBatchSize: number;
+    /** Longest rest after one batch, ms. EXPIRY_MAX_REST_MS, default 2000. */
+    readonly maxRestMs: number;
+    /** Probe slowdown during a batch over a rest above which the pacer backs off. EXPIRY_INTERFERENCE_TOLERANCE, default 1.25. */
+    readonly interferenceTolerance: number;
+    /** Everything due should be deleted within this long; the pacer never goes slower than that needs. EXPIRY_DRAIN_SECONDS, default 3600. */
+    readonly drainSeconds: number;
   };
   /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
   readonly apiKeyCacheMs: number;
@@ -171,7 +181,12 @@ const envSchema = Joi.object({
   EXPIRY_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(5000),
   EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   EXPIRY_PAUSE_MS: Joi.number().integer().min(0).max(10_000).default(25),
-  EXPIRY_MAX_DUTY: Joi.number().greater(0).max(1).default(0.25),
+  EXPIRY_MAX_DUTY: Joi.number().greater(0).max(1).default(0.5),
+  EXPIRY_MIN_DUTY: Joi.number().greater(0).max(1).default(0.02),
+  EXPIRY_MIN_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(250),
+  EXPIRY_MAX_REST_MS: Joi.number().integer().min(0).max(60_000).default(2000),
+  EXPIRY_INTERFERENCE_TOLERANCE: Joi.number().greater(1).max(10).default(1.25),
+  EXPIRY_DRAIN_SECONDS: Joi.number().integer().min(1).default(3600),
   API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
   DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
@@ -254,6 +269,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalSeconds: num("EXPIRY_INTERVAL_SECONDS"),
       pauseMs: num("EXPIRY_PAUSE_MS"),
       maxDuty: num("EXPIRY_MAX_DUTY"),
+      minDuty: Math.min(num("EXPIRY_MIN_DUTY"), num("EXPIRY_MAX_DUTY")),
+      minBatchSize: Math.min(num("EXPIRY_MIN_BATCH_SIZE"), num("EXPIRY_BATCH_SIZE")),
+      maxRestMs: Math.max(num("EXPIRY_MAX_REST_MS"), num("EXPIRY_PAUSE_MS")),
+      interferenceTolerance: num("EXPIRY_INTERFERENCE_TOLERANCE"),
+      drainSeconds: num("EXPIRY_DRAIN_SECONDS"),
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),
