@@ -222,10 +222,13 @@ export class Consumer extends EventEmitter {
   private async runHandler(events: InboxEvent[], handler: () => Promise<unknown>): Promise<void> {
     for (const e of events) this.emit("message_received", e);
     const lost = new Set<string>();
+    let settled = false;
     const beat = setInterval(() => {
       for (const e of events) {
         if (lost.has(e.id)) continue;
         this.client.extend(e.id, e.lease_id!, this.visibilityTimeout).catch((err: unknown) => {
+          // An extend that crossed its own ack or nack on the wire is refused harmlessly.
+          if (settled) return;
           if (err instanceof TriggersError && err.status === 409) {
             if (!lost.has(e.id)) {
               lost.add(e.id);
@@ -235,23 +238,27 @@ export class Consumer extends EventEmitter {
         });
       }
     }, this.heartbeatMs);
-    let failure: { error: unknown } | undefined;
+    // The heartbeat runs until the ack or nack is answered, so a slow ack cannot lose the lease.
     try {
-      await handler();
-    } catch (error) {
-      failure = { error };
+      let failure: { error: unknown } | undefined;
+      try {
+        await handler();
+      } catch (error) {
+        failure = { error };
+      }
+      if (failure) {
+        for (const e of events) this.emit("processing_error", failure.error, e);
+        await Promise.all(events.map((e) => this.nack(e, failure!.error)));
+        return;
+      }
+      const acked = await Promise.all(events.map((e) => this.enqueueAck(e)));
+      events.forEach((e, i) => {
+        if (acked[i]) this.emit("message_processed", e);
+      });
     } finally {
+      settled = true;
       clearInterval(beat);
     }
-    if (failure) {
-      for (const e of events) this.emit("processing_error", failure.error, e);
-      await Promise.all(events.map((e) => this.nack(e, failure!.error)));
-      return;
-    }
-    const acked = await Promise.all(events.map((e) => this.enqueueAck(e)));
-    events.forEach((e, i) => {
-      if (acked[i]) this.emit("message_processed", e);
-    });
   }
 
   private async nack(event: InboxEvent, error: unknown): Promise<void> {
