@@ -7,7 +7,7 @@
  *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000,2500,3000,4000),
  *   BENCH_E2E_WARMUP_RATE (default 1000, the measured rate; one unreported step before anything is measured),
  *   BENCH_PROFILE_DIR (write CPU profiles of the API and worker processes there)
- * Then the same path with a long-polling consumer (GET /inbox?wait_seconds=20: the request is
+ * Then the same path with a long-polling consumer (GET /inbox?wait_seconds=2: the request is
  * answered when the worker's commit wakes it, no polling) at 1 000 and 2 500 ev/s
  * (BENCH_E2E_LONG_POLL_RATES), and the idle cost of long polling: transactions per second on a
  * database of its own while 100 long polls wait on an API process with nothing to deliver
@@ -231,11 +231,8 @@ async function idleCost(sqsEndpoint: string): Promise<{ waiters: number; seconds
   const dbUrl = new URL(BENCH_DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
   let child: ChildProcess | undefined;
-  const db = connectPostgres(dbUrl.toString(), { poolSize: 1 });
   try {
     const schema = await createSchema(dbUrl.toString(), "idle");
-    await applyMigrations(db.migrator, loadMigrations());
-    void schema;
     const tenantDb = connectPostgres(schema.url, { poolSize: 1 });
     await applyMigrations(tenantDb.migrator, loadMigrations());
     const key = (await createApiKey(tenantDb.prisma, { tenantId: "idle", name: "idle", scopes: ["inbox:read"] })).secret;
@@ -270,7 +267,6 @@ async function idleCost(sqsEndpoint: string): Promise<{ waiters: number; seconds
   } finally {
     child?.kill("SIGTERM");
     await sleep(500);
-    await db.close();
     await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
     await admin.end();
   }
