@@ -1,5 +1,6 @@
 import { Consumer, ConsumerError, TriggersClient, type InboxEvent } from "../../src/client";
 import { startHarness, type Harness } from "../helpers/harness";
+import { seed } from "./inbox-fixtures";
 
 /**
  * The client library against the real API (real Postgres, SQS emulator, ingest worker): two
@@ -22,18 +23,21 @@ describe("Consumer (client library)", () => {
     const TOTAL = 10_000;
     const startedAt = Date.now();
 
-    // Produce through the client: 100 batches of 100, four at a time.
-    const ids: string[] = [];
-    const batches = Array.from({ length: TOTAL / 100 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i } })));
-    for (let i = 0; i < batches.length; i += 4) {
-      const sent = await Promise.all(batches.slice(i, i + 4).map((batch) => producer.sendBatch(batch)));
-      for (const accepted of sent) ids.push(...accepted.map((a) => a.id));
-    }
-    expect(new Set(ids).size).toBe(TOTAL);
-    const producedAt = Date.now();
+    // 9 000 stored up front; 1 000 produced through the client (10 batches of 100) while the
+    // consumers run, so those reach them through the worker and long-poll wake-ups.
+    const ids: string[] = await seed(h, tenant, 9_000);
+    const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i } })));
+    const produced = (async () => {
+      for (const batch of batches) ids.push(...(await producer.sendBatch(batch)).map((a) => a.id));
+    })();
 
     // 1% of the events throw on their first delivery; one event's handler outlives its 6 s lease.
-    const throwing = new Set(ids.filter((_, i) => i % 100 === 37));
+    // Which events throw is decided by their payload: 90 of the stored ones and 10 of the produced ones.
+    const throwsFirst = (e: InboxEvent) => {
+      const p = e.payload as { i?: number; n?: number };
+      return (p.i ?? p.n!) % 100 === 37;
+    };
+    const throwing = new Set<string>();
     const slowId = ids[5_000]!;
     const handled = new Map<string, number>(); // successful handler runs per id
     const attempts = new Map<string, number>(); // every handler run per id
@@ -48,7 +52,8 @@ describe("Consumer (client library)", () => {
       const leases = seenLease.get(event.id) ?? new Set<string>();
       leases.add(event.lease_id!);
       seenLease.set(event.id, leases);
-      if (throwing.has(event.id) && event.delivery_count === 1) throw new Error("first delivery fails");
+      if (throwsFirst(event)) throwing.add(event.id);
+      if (throwsFirst(event) && event.delivery_count === 1) throw new Error("first delivery fails");
       if (event.id === slowId) await new Promise((r) => setTimeout(r, 14_000)); // more than twice the visibility timeout
       handled.set(event.id, (handled.get(event.id) ?? 0) + 1);
       if (handled.size === TOTAL) allDone();
@@ -58,8 +63,8 @@ describe("Consumer (client library)", () => {
         baseUrl: h.url,
         apiKey: key,
         handleMessage: handler,
-        batchSize: 50,
-        concurrency: 50,
+        batchSize: 100,
+        concurrency: 100,
         waitSeconds: 2,
         visibilityTimeout: 6,
         heartbeatIntervalSeconds: 1.5,
@@ -76,6 +81,9 @@ describe("Consumer (client library)", () => {
     consumers[0]!.on("processing_error", (_err, e) => failures.push(e.id));
     consumers[1]!.on("processing_error", (_err, e) => failures.push(e.id));
     for (const c of consumers) c.start();
+    await produced;
+    expect(new Set(ids).size).toBe(TOTAL);
+    const producedAt = Date.now();
     await finished;
     await Promise.all(consumers.map((c) => c.stop()));
     process.stdout.write(`consumer load: produced in ${producedAt - startedAt} ms, consumed in ${Date.now() - producedAt} ms\n`);
@@ -88,6 +96,7 @@ describe("Consumer (client library)", () => {
     // Both consumers took part.
     expect(perConsumer.every((n) => n > 0)).toBe(true);
     // The throwing 1%: failed once, redelivered (a new lease, delivery 2), then acked.
+    expect(throwing.size).toBe(100);
     expect(failures.sort()).toEqual([...throwing].sort());
     for (const id of throwing) {
       expect([id, attempts.get(id), seenLease.get(id)!.size]).toEqual([id, 2, 2]);
