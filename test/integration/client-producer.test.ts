@@ -36,7 +36,7 @@ describe("TriggersClient (producer)", () => {
     // The same key with another body is refused, as a typed error.
     const conflict = await client.send({ type: "order.created", payload: { id: 2 } }, { idempotencyKey: "order-1" }).catch((e: unknown) => e);
     expect(conflict).toBeInstanceOf(TriggersError);
-    expect(conflict).toMatchObject({ status: 409, code: "idempotency_conflict" });
+    expect(conflict).toMatchObject({ status: 409, code: "idempotency_key_reused" });
     const leased = await h.eventually(async () => {
       const r = await client.lease({ waitSeconds: 5 });
       return r.events.length > 0 ? r.events : undefined;
