@@ -11,7 +11,9 @@
  * answered when the worker's commit wakes it, no polling) at 1 000 and 2 500 ev/s
  * (BENCH_E2E_LONG_POLL_RATES), and the idle cost of long polling: transactions per second on a
  * database of its own while 100 long polls wait on an API process with nothing to deliver
- * (BENCH_E2E_IDLE_WAITERS, BENCH_E2E_IDLE_SECONDS).
+ * (BENCH_E2E_IDLE_WAITERS, BENCH_E2E_IDLE_SECONDS). Each long poll costs its one initial lease
+ * attempt (100 waiters re-asking every 20 s: ~5/s) plus the process's safety re-check (0.2/s);
+ * waiting itself costs nothing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
