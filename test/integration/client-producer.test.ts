@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TriggersClient, TriggersError } from "../../src/client";
 import { createApiKey } from "../../src/store/api-keys";
@@ -25,6 +26,22 @@ describe("TriggersClient (producer)", () => {
     const root = join(__dirname, "..", "..");
     const out = execFileSync(process.execPath, ["-e", "const c = require('triggers/client'); console.log(require.resolve('triggers/client'), typeof c.Consumer, typeof c.TriggersClient)"], { cwd: root, encoding: "utf8" });
     expect(out.trim()).toBe(`${join(root, "dist", "src", "client", "index.js")} function function`);
+  });
+
+  test("the README example runs against the API", async () => {
+    const root = join(__dirname, "..", "..");
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const example = /```js\n(\/\/ TRIGGERS_URL[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const exampleKey = await h.key("readme-example");
+    const out = await new Promise<string>((resolve, reject) => {
+      // -e runs with the repository as its directory, so require("triggers/client") resolves as for a user.
+      execFile(process.execPath, ["-e", example!], { cwd: root, env: { ...process.env, TRIGGERS_URL: h.url, TRIGGERS_KEY: exampleKey }, timeout: 60_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      );
+    });
+    expect(out).toMatch(/got evt_\S+ order\.created \{ id: 42 \}/);
+    expect(out).toContain("stopped");
   });
 
   test("send with an Idempotency-Key: a repeat is replayed with the first id; the event reaches the inbox", async () => {
