@@ -62,8 +62,11 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /** Seconds from a Retry-After header (delta-seconds or an HTTP date). */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (value === null || value.trim() === "") return undefined;
-  const n = Number(value);
-  if (Number.isFinite(n) && n >= 0) return n;
+  if (/^\s*-?\d+(\.\d+)?\s*$/.test(value)) {
+    const n = Number(value);
+    return n >= 0 ? n : undefined;
+  }
+  if (!/[A-Za-z]/.test(value)) return undefined; // an HTTP date names its day and month
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, (at - now) / 1000);
 }
