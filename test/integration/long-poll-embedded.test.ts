@@ -28,7 +28,7 @@ describe("long polling on the embedded default (triggers start)", () => {
     child.stdout!.on("data", (d: Buffer) => output.push(String(d)));
     child.stderr!.on("data", (d: Buffer) => output.push(String(d)));
     url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000; // PGlite start-up plus migrations can be slow on a loaded machine
     for (;;) {
       const ready = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
       if (ready && existsSync(join(dir, "dev-api-key"))) break;
@@ -36,7 +36,7 @@ describe("long polling on the embedded default (triggers start)", () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     key = readFileSync(join(dir, "dev-api-key"), "utf8").trim();
-  }, 90_000);
+  }, 150_000);
 
   afterAll(async () => {
     if (child && child.exitCode === null) {
