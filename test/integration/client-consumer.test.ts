@@ -26,7 +26,8 @@ describe("Consumer (client library)", () => {
     // 9 000 stored up front; 1 000 produced through the client (10 batches of 100) while the
     // consumers run, so those reach them through the worker and long-poll wake-ups.
     const ids: string[] = await seed(h, tenant, 9_000);
-    const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i } })));
+    // Keyed, so a send whose answer is lost (a timeout on a busy machine) is retried without duplicates.
+    const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i }, idempotencyKey: `load-${b}-${i}` })));
     const produced = (async () => {
       for (const batch of batches) ids.push(...(await producer.sendBatch(batch)).map((a) => a.id));
     })();
@@ -81,11 +82,15 @@ describe("Consumer (client library)", () => {
     consumers[0]!.on("processing_error", (_err, e) => failures.push(e.id));
     consumers[1]!.on("processing_error", (_err, e) => failures.push(e.id));
     for (const c of consumers) c.start();
-    await produced;
-    expect(new Set(ids).size).toBe(TOTAL);
-    const producedAt = Date.now();
-    await finished;
-    await Promise.all(consumers.map((c) => c.stop()));
+    let producedAt = 0;
+    try {
+      await produced;
+      expect(new Set(ids).size).toBe(TOTAL);
+      producedAt = Date.now();
+      await finished;
+    } finally {
+      await Promise.all(consumers.map((c) => c.stop()));
+    }
     process.stdout.write(`consumer load: produced in ${producedAt - startedAt} ms, consumed in ${Date.now() - producedAt} ms\n`);
 
     // Exactly once: every event's handler succeeded once, and every event is acknowledged.
@@ -143,7 +148,7 @@ describe("Consumer (client library)", () => {
     const [b] = await producer.sendBatch([{ type: "stop.test", payload: {} }]);
     await h.eventually(async () => (await h.sql("SELECT 1 FROM events WHERE id = $1", [b!.id])).length === 1);
     expect(await h.sql("SELECT status::text, delivery_count FROM events WHERE id = $1", [b!.id])).toEqual([{ status: "pending", delivery_count: 0 }]);
-  });
+  }, 60_000);
 
   test("handleMessageBatch: one call per leased batch; a throwing batch is nacked whole and comes back", async () => {
     const tenant = "consumer-batch";
@@ -180,5 +185,5 @@ describe("Consumer (client library)", () => {
     expect(calls).toBeGreaterThanOrEqual(4);
     const rows = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE tenant_id = $1 AND status = 'acknowledged'", [tenant]);
     expect(rows[0]!.n).toBe(30);
-  });
+  }, 60_000);
 });
