@@ -6,9 +6,11 @@
  * source `rare-source`, tag `rare`. A second tenant holds a small backlog of its own. The fill is
  * SQL generate_series, grown depth by depth (rare rows stay at the end), then VACUUM ANALYZE.
  *
- * For each depth and case it runs the exact statement the store sends (captured from leaseEvents /
- * peekEvents) BENCH_SAMPLES times on a pg connection; each lease runs inside BEGIN … ROLLBACK so
- * every sample sees the same backlog. It prints p50/p99 (ms), the events returned and has_more.
+ * For each depth and case it runs leaseEvents / peekEvents (the store's own statements) on one pg
+ * connection BENCH_SAMPLES times; each lease runs inside BEGIN … ROLLBACK so every sample sees the
+ * same backlog. It prints p50/p99 (ms), the events returned and has_more (peek: a next_cursor), and
+ * the shared buffers one run touches (EXPLAIN ANALYZE, BUFFERS): latency on a shared machine follows
+ * its load, buffers do not.
  * Aim: lease p99 < 10 ms at every depth for every filter kind, and p99(10 M) / p99(1 M) <= 1.5.
  *
  *   BENCH_DEPTHS   (default 1000000,5000000,10000000)
@@ -44,6 +46,14 @@ function fillSql(kind: "common" | "rare", from: number, to: number, start: numbe
     FROM generate_series(${from}, ${to - 1}) AS i`;
 }
 
+interface Result {
+  readonly p50: number;
+  readonly p99: number;
+  readonly rows: number;
+  readonly hasMore: string;
+  readonly buffers: number;
+}
+
 interface Case {
   readonly name: string;
   readonly mode: "lease" | "peek";
@@ -70,45 +80,70 @@ function cases(rareFrom: Date, rareTo: Date): Case[] {
   ];
 }
 
-/** The exact SQL and parameters the store would send for one case. */
-async function statementOf(c: Case): Promise<{ sql: string; params: unknown[] }> {
-  let captured: { sql: string; params: unknown[] } | undefined;
+/**
+ * Runs one case through the store's own function (leaseEvents / peekEvents) on `client`, so the
+ * statement, its parameters and the answer (events, has_more / next_cursor) are exactly the store's.
+ */
+async function runCase(client: Client, c: Case): Promise<{ events: number; more: boolean }> {
+  const prisma = {
+    $queryRawUnsafe: async (sql: string, ...params: unknown[]) => (await client.query(sql, params)).rows,
+  } as unknown as PrismaClient;
+  if (c.mode === "lease") {
+    const r = await leaseEvents(prisma, { tenantId: TENANT, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
+    return { events: r.events.length, more: r.hasMore };
+  }
+  const r = await peekEvents(prisma, { tenantId: TENANT, limit: LIMIT, status: c.status, filter: c.filter });
+  return { events: r.events.length, more: r.next !== null };
+}
+
+/** Shared buffers (hit + read) one run of the case's statement touches: the load-independent cost. */
+async function buffersOf(client: Client, c: Case): Promise<number> {
+  const captured: Array<{ sql: string; params: unknown[] }> = [];
   const spy = {
     $queryRawUnsafe: async (sql: string, ...params: unknown[]) => {
-      captured = { sql, params };
+      captured.push({ sql, params });
       return [];
     },
   } as unknown as PrismaClient;
   if (c.mode === "lease") await leaseEvents(spy, { tenantId: TENANT, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
   else await peekEvents(spy, { tenantId: TENANT, limit: LIMIT, status: c.status, filter: c.filter });
-  return captured!;
+  let total = 0;
+  for (const { sql, params } of captured) {
+    await client.query("BEGIN");
+    try {
+      const r = await client.query<{ "QUERY PLAN": Array<{ Plan: Record<string, number> }> }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
+      const plan = r.rows[0]!["QUERY PLAN"][0]!.Plan;
+      total += (plan["Shared Hit Blocks"] ?? 0) + (plan["Shared Read Blocks"] ?? 0);
+    } finally {
+      await client.query("ROLLBACK");
+    }
+  }
+  return total;
 }
 
-async function measure(client: Client, c: Case): Promise<{ p50: number; p99: number; rows: number; hasMore: string }> {
-  const { sql, params } = await statementOf(c);
+async function measure(client: Client, c: Case): Promise<Result> {
   const times: number[] = [];
   let rows = 0;
   let hasMore = "";
   for (let i = 0; i < SAMPLES + 5; i++) {
     if (c.mode === "lease") await client.query("BEGIN");
     const t0 = performance.now();
-    const r = await client.query(sql, params);
+    const r = await runCase(client, c);
     const ms = performance.now() - t0;
     if (c.mode === "lease") await client.query("ROLLBACK");
     if (i < 5) continue; // warm-up
     times.push(ms);
-    rows = r.rowCount ?? 0;
-    hasMore = c.mode === "lease" ? String(r.rows[0]?.has_more ?? false) : String(rows > LIMIT);
-    if (c.mode === "peek") rows = Math.min(rows, LIMIT);
+    rows = r.events;
+    hasMore = String(r.more);
   }
-  return { p50: percentile(times, 50), p99: percentile(times, 99), rows, hasMore };
+  return { p50: percentile(times, 50), p99: percentile(times, 99), rows, hasMore, buffers: await buffersOf(client, c) };
 }
 
 async function main(): Promise<void> {
   const schema = await benchSchema();
   const db = connectPostgres(schema.url, { poolSize: 2 });
   const client = new Client({ connectionString: schema.url.split("?")[0], options: `-c search_path="${schema.schema}" -c statement_timeout=900000` });
-  const results = new Map<string, Map<number, { p50: number; p99: number; rows: number; hasMore: string }>>();
+  const results = new Map<string, Map<number, Result>>();
   try {
     await applyMigrations(db.migrator, loadMigrations());
     await db.close();
@@ -134,7 +169,7 @@ async function main(): Promise<void> {
         const r = await measure(client, c);
         if (!results.has(key)) results.set(key, new Map());
         results.get(key)!.set(depth, r);
-        process.stdout.write(`    ${key.padEnd(40)} p50 ${fmt(r.p50, 2).padStart(8)} ms  p99 ${fmt(r.p99, 2).padStart(8)} ms  rows ${r.rows}  has_more ${r.hasMore}\n`);
+        process.stdout.write(`    ${key.padEnd(40)} p50 ${fmt(r.p50, 2).padStart(8)} ms  p99 ${fmt(r.p99, 2).padStart(8)} ms  rows ${r.rows}  has_more ${r.hasMore}  buffers ${r.buffers}\n`);
       }
     }
     // Markdown table: p50 / p99 per depth, and the ratio of the deepest to the shallowest p99.
@@ -143,8 +178,8 @@ async function main(): Promise<void> {
     const last = DEPTHS[DEPTHS.length - 1]!;
     const lines = [
       "",
-      `| statement (limit ${LIMIT}) | ${DEPTHS.map((d) => `${label(d)} p50 / p99 ms`).join(" | ")} | p99 ${label(last)} / ${label(first)} | rows, has_more at ${label(last)} |`,
-      `|---|${DEPTHS.map(() => "---|").join("")}---|---|`,
+      `| statement (limit ${LIMIT}) | ${DEPTHS.map((d) => `${label(d)} p50 / p99 ms`).join(" | ")} | p99 ${label(last)} / ${label(first)} | buffers ${DEPTHS.map(label).join(" / ")} | events, more at ${label(last)} |`,
+      `|---|${DEPTHS.map(() => "---|").join("")}---|---|---|`,
     ];
     for (const [key, byDepth] of results) {
       const cells = DEPTHS.map((d) => {
@@ -152,7 +187,7 @@ async function main(): Promise<void> {
         return `${fmt(r.p50, 2)} / ${fmt(r.p99, 2)}`;
       });
       const deepest = byDepth.get(last)!;
-      lines.push(`| ${key.replace(/\s+/, " ")} | ${cells.join(" | ")} | ${fmt(deepest.p99 / byDepth.get(first)!.p99, 2)} | ${deepest.rows}, ${deepest.hasMore} |`);
+      lines.push(`| ${key.replace(/\s+/, " ")} | ${cells.join(" | ")} | ${fmt(deepest.p99 / byDepth.get(first)!.p99, 2)} | ${DEPTHS.map((d) => byDepth.get(d)!.buffers).join(" / ")} | ${deepest.rows}, ${deepest.hasMore} |`);
     }
     process.stdout.write(lines.join("\n") + "\n");
   } finally {
