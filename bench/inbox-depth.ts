@@ -14,7 +14,7 @@
  * Aim: lease p99 < 10 ms at every depth for every filter kind, and p99(10 M) / p99(1 M) <= 1.5.
  *
  *   BENCH_DEPTHS   (default 1000000,5000000,10000000)
- *   BENCH_SAMPLES  (default 200 per case and depth)
+ *   BENCH_SAMPLES  (default 100 per case and depth)
  *   BENCH_LIMIT    (default 50, the lease/peek batch)
  * The schema is dropped at the end (BENCH_KEEP_SCHEMA=1 keeps it and prints its name).
  */
@@ -28,7 +28,7 @@ import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations
 import { benchSchema, fmt, percentile, runBench } from "./support";
 
 const DEPTHS = (process.env.BENCH_DEPTHS ?? "1000000,5000000,10000000").split(",").map(Number);
-const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 100);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 50);
 const TENANT = "deep";
 const COMMON_START = Date.parse("2026-01-01T00:00:00.000Z");
@@ -73,10 +73,14 @@ function cases(rareFrom: Date, rareTo: Date): Case[] {
     ["since+until (1 % at end)", { since: rareFrom, until: rareTo }],
     ["type+tag (1 % at end)", { type: "rare", tags: ["rare"] }],
   ];
+  // Peeks first: a rolled-back lease leaves dead index entries behind (one per index per row per
+  // sample, on the same oldest rows), which every later scan of that range walks over until the
+  // next VACUUM (after the next fill). They make the lease figures pessimistic by the same amount
+  // at every depth; running the peeks first keeps them out of the peek figures.
   return [
-    ...filters.map(([name, filter]): Case => ({ name, mode: "lease", filter })),
     ...filters.map(([name, filter]): Case => ({ name, mode: "peek", filter, status: "pending" })),
     { name: "type (1 % at end), any status", mode: "peek", filter: { type: "rare" } },
+    ...filters.map(([name, filter]): Case => ({ name, mode: "lease", filter })),
   ];
 }
 
