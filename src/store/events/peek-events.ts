@@ -83,23 +83,13 @@ export async function peekEvents(prisma: PrismaClient, opts: PeekOptions): Promi
     ...params,
   );
   // The earliest window end over the statuses that reached the bound: every row up to it was
-  // examined in every branch, none after it is sure to be.
-  let end: KeysetPosition | null = null;
-  for (const r of rows) {
-    if (Number(r.rn) !== Number(r.examined) || Number(r.examined) !== TAG_SCAN_LIMIT) continue;
-    const pos = { receivedAt: new Date(r.received_at), id: r.id };
-    if (end === null || compare(pos, end) < 0) end = pos;
-  }
-  const hits = rows
-    .filter((r) => r.hit && (end === null || compare({ receivedAt: new Date(r.received_at), id: r.id }, end) <= 0))
-    .map(({ hit: _h, rn: _r, hits: _n, examined: _e, ...row }) => row as EventRow);
+  // examined in every branch, none after it is sure to be. Rows come in (received_at, id) order as
+  // the database collates it, so "up to it" is a position in `rows`.
+  const endAt = rows.findIndex((r) => Number(r.examined) === TAG_SCAN_LIMIT && Number(r.rn) === Number(r.examined));
+  const upTo = endAt === -1 ? rows : rows.slice(0, endAt + 1);
+  const hits = upTo.filter((r) => r.hit).map(({ hit: _h, rn: _r, hits: _n, examined: _e, ...row }) => row as EventRow);
+  const end = endAt === -1 ? null : { receivedAt: new Date(rows[endAt]!.received_at), id: rows[endAt]!.id };
   return page(hits, opts.limit, end);
-}
-
-function compare(a: KeysetPosition, b: KeysetPosition): number {
-  const t = a.receivedAt.getTime() - b.receivedAt.getTime();
-  if (t !== 0) return t;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /** `rows` ordered, up to limit + 1; `end` is where the examined window stopped (tag filters). */
