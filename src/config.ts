@@ -172,7 +172,7 @@ const envSchema = Joi.object({
   WORKER_WAIT_SECONDS: Joi.number().integer().min(0).max(20).default(20),
   WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
   MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),
-  INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(30),
+  INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
   MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),

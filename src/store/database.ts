@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Pool } from "pg";
+import { Client, Pool } from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
@@ -17,6 +17,17 @@ export interface Database {
   readonly kind: "postgres" | "pglite";
   /** Cheap liveness probe. */
   ping(): Promise<void>;
+  /**
+   * LISTENs on `channel` (a plain lower-case identifier) on a connection of its own (Postgres) or
+   * the embedded instance (PGlite). `onLost` runs once if the connection fails later; the caller
+   * then listens again.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onLost: () => void): Promise<Listener>;
+  close(): Promise<void>;
+}
+
+/** An active LISTEN; close() ends it. */
+export interface Listener {
   close(): Promise<void>;
 }
 
@@ -71,6 +82,36 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
     async ping() {
       await pool.query("SELECT 1");
     },
+    async listen(channel, onPayload, onLost) {
+      // A dedicated client: a pooled one would be handed to queries and lose its LISTEN.
+      const client = new Client({ ...poolConfig, keepAlive: true, query_timeout: 5000 });
+      let lost = false;
+      const fail = () => {
+        if (lost) return;
+        lost = true;
+        client.end().catch(() => undefined);
+        onLost();
+      };
+      client.on("error", fail);
+      client.on("end", fail);
+      client.on("notification", (msg) => {
+        if (msg.channel === channel) onPayload(msg.payload ?? "");
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN "${channel.replace(/"/g, "")}"`);
+      } catch (err) {
+        lost = true;
+        await client.end().catch(() => undefined);
+        throw err;
+      }
+      return {
+        async close() {
+          lost = true;
+          await client.end().catch(() => undefined);
+        },
+      };
+    },
     async close() {
       await prisma.$disconnect().catch(() => undefined);
       await Promise.allSettled([pool.end(), migrationPool.end()]);
@@ -91,6 +132,11 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     kind: "pglite",
     async ping() {
       await pglite.query("SELECT 1");
+    },
+    async listen(channel, onPayload) {
+      // In-process: the embedded database delivers NOTIFYs raised by this process's own queries.
+      const unlisten = await pglite.listen(channel, onPayload);
+      return { close: () => unlisten() };
     },
     async close() {
       await prisma.$disconnect().catch(() => undefined);
