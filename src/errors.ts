@@ -24,7 +24,6 @@ export const ERROR_CODES = Object.freeze({
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
-  conflict: 409,
   idempotency_key_reused: 409,
   lease_expired: 409,
   already_acknowledged: 409,

@@ -8,7 +8,6 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   403: "forbidden",
   404: "not_found",
   405: "method_not_allowed",
-  409: "conflict",
   413: "payload_too_large",
   414: "uri_too_long",
   415: "unsupported_media_type",
