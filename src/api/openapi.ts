@@ -2,7 +2,7 @@ import { BATCH_BODY_SCHEMA, BATCH_EVENTS_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_SCHEM
 import { codesOfStatus, ERROR_CODES, type ErrorCode } from "../errors";
 import { EVENT_ID_PATTERN } from "../domain/ids";
 import { EVENT_STATUSES } from "../store/events/peek-events";
-import { MAX_VISIBILITY_SECONDS } from "./routes/inbox";
+import { MAX_VISIBILITY_SECONDS } from "./params";
 import { MAX_NACK_DELAY_SECONDS } from "./routes/acks";
 import { MAX_WAIT_SECONDS } from "../inbox/wakeups";
 

@@ -1,21 +1,13 @@
 import Router from "@koa/router";
-import type { Context } from "koa";
 import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
-import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
 import { eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
+import { eventIdParam } from "../params";
 import { readJsonBody } from "../middleware/json-body";
-
-/** The event id of a path, or 404 (an id that cannot exist is simply not found). */
-export function eventIdParam(ctx: Context): string {
-  const id = ctx.params.id;
-  if (typeof id !== "string" || !EVENT_ID_PATTERN.test(id)) throw new NotFoundError("event");
-  return id;
-}
 
 /**
  * The events of a batch body (BATCH_BODY_SCHEMA): `{"events":[…]}` with no other field, or the

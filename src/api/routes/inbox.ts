@@ -12,15 +12,7 @@ import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
 import { longPollLease } from "../../inbox/long-poll";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
-
-/**
- * Longest lease, seconds: 1 h. A lease is a promise that nobody else gets the event, so its length
- * is how long a crashed consumer keeps an event from everyone. Consumers that need longer extend
- * the lease while they work (POST /events/{id}/extend, which the client library's heartbeat does),
- * so a long maximum buys nothing a heartbeat does not, and SQS's 12 h would let one lost consumer
- * stall an event for half a day.
- */
-export const MAX_VISIBILITY_SECONDS = 3_600;
+import { MAX_VISIBILITY_SECONDS } from "../params";
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
