@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../generated/prisma/client";
 import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
@@ -262,7 +263,6 @@ async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date)
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Longest a probe may take; beyond it the probe counts as this slow (heavy interference). */
 const PROBE_DEADLINE_MS = 1000;

@@ -190,7 +190,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         parsed = undefined;
       }
       // Every response must match the served OpenAPI document, so the document cannot drift from the code.
-      (await validatorAt(url)).validate({ method, path, status: res.status, headers: res.headers, text });
+      const validator = await validatorAt(url);
+      validator.validate({ method, path, status: res.status, headers: res.headers, text });
+      // And every request the server accepted must be one the document allows.
+      if (res.status >= 200 && res.status < 300) validator.validateRequest({ method, path, headers, body: typeof body === "string" ? body : undefined }, res.status);
       return { status: res.status, headers: res.headers, body: parsed, text };
     },
     sql(text, params = []) {

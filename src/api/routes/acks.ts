@@ -13,8 +13,7 @@ import { redriveEvent } from "../../store/events/redrive-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
-import { eventIdParam } from "./events";
-import { MAX_VISIBILITY_SECONDS } from "./inbox";
+import { eventIdParam, MAX_VISIBILITY_SECONDS } from "../params";
 
 /** Largest batch ack. */
 const MAX_BATCH_ACK = 1000;
