@@ -9,6 +9,7 @@ import { ackRoutes } from "./routes/acks";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { inboxRoutes } from "./routes/inbox";
+import { subscriptionRoutes } from "./routes/subscriptions";
 import { openApiDocument } from "./openapi";
 
 /** Builds the Koa application (no listen): public routes first, then everything behind an API key. */
@@ -35,7 +36,7 @@ export function createApp(deps: ApiDeps): Koa {
   secured.use(
     rateLimit({ defaultPerMinute: deps.config.limits.rateLimitPerMinute, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger }),
   );
-  for (const r of [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps)]) secured.use(r.routes(), r.allowedMethods({ throw: true }));
+  for (const r of [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps)]) secured.use(r.routes(), r.allowedMethods({ throw: true }));
   app.use(secured.routes());
   return app;
 }

@@ -83,3 +83,32 @@ CREATE INDEX "deliveries_acknowledged_at_idx" ON "deliveries"("acknowledged_at")
 
 -- CreateIndex
 CREATE INDEX "deliveries_dead_at_idx" ON "deliveries"("dead_at") WHERE status = 'dead';
+
+-- The delivery state now lives on deliveries: drop it from events, with its indexes.
+-- DropIndex
+DROP INDEX IF EXISTS "events_deliverable_type_idx";
+
+-- DropIndex
+DROP INDEX IF EXISTS "events_deliverable_source_idx";
+
+-- DropIndex
+DROP INDEX "events_deliverable_idx";
+
+-- DropIndex
+DROP INDEX "events_acknowledged_at_idx";
+
+-- DropIndex
+DROP INDEX "events_dead_at_idx";
+
+-- DropIndex
+DROP INDEX "events_tenant_status_received_idx";
+
+-- AlterTable
+ALTER TABLE "events" DROP COLUMN "status",
+DROP COLUMN "available_at",
+DROP COLUMN "lease_id",
+DROP COLUMN "leased_at",
+DROP COLUMN "lease_expires_at",
+DROP COLUMN "delivery_count",
+DROP COLUMN "acknowledged_at",
+DROP COLUMN "dead_at";

@@ -4,11 +4,12 @@ import { checkEnvelope, parseEnvelope, parseIdempotencyKey } from "../../domain/
 import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
-import { eventView } from "../../store/events/event-row";
+import { deliveryView, eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
+import { subscriptionParam } from "./subscription-param";
 
 /** The event id of a path, or 404 (an id that cannot exist is simply not found). */
 export function eventIdParam(ctx: Context): string {
@@ -100,9 +101,11 @@ export function eventRoutes(deps: ApiDeps): Router {
   router.get("/events/:id", requireScope("inbox:read"), async (ctx) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
-    const row = await getEvent(deps.db.prisma, principal.tenantId, id);
-    if (row) {
-      ctx.body = eventView(row);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const found = await getEvent(deps.db.prisma, principal.tenantId, id, subscriptionId);
+    if (found) {
+      // The top-level state is the delivery of `subscription` (default `default`); `deliveries` lists every one.
+      ctx.body = { ...eventView(found.row), deliveries: found.deliveries.map(deliveryView) };
       return;
     }
     // Accepted by this API but still on its way through SQS to the database.

@@ -10,6 +10,7 @@ import { leaseEvents } from "../../store/events/lease-events";
 import { EVENT_STATUSES, peekEvents, type EventStatus } from "../../store/events/peek-events";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
+import { subscriptionParam } from "./subscription-param";
 
 /** Longest lease, seconds (12 h, the SQS visibility maximum, so clients can reuse their settings). */
 export const MAX_VISIBILITY_SECONDS = 43_200;
@@ -22,6 +23,8 @@ const common = {
   tag: Joi.array().items(Joi.string().min(1).max(128)).single().max(10),
   since: Joi.date().iso(),
   until: Joi.date().iso(),
+  // Resolved (and 404'd when unknown) by subscriptionParam.
+  subscription: Joi.string().max(64),
 };
 
 const leaseQuery = Joi.object({
@@ -63,17 +66,20 @@ export function inboxRoutes(deps: ApiDeps): Router {
     const principal = principalOf(ctx);
     if (ctx.query.mode === "peek") {
       const q = validateQuery<CommonQuery & { status?: EventStatus; cursor?: string }>(peekQuery, ctx);
+      const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
       const filter = filterOf(q);
       // The cursor is bound to the status and filters; `limit` may change from page to page.
-      const fingerprint = queryFingerprint([q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
+      const fingerprint = queryFingerprint([ctx.query.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
       const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
-      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, limit: q.limit, status: q.status, filter, after });
+      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId, limit: q.limit, status: q.status, filter, after });
       ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
       return;
     }
     const q = validateQuery<CommonQuery & { visibility_timeout?: number }>(leaseQuery, ctx);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const { events, hasMore, dead } = await leaseEvents(deps.db.prisma, {
       tenantId: principal.tenantId,
+      subscriptionId,
       limit: q.limit,
       visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
       maxDeliveries: deps.config.inbox.maxDeliveries,
