@@ -45,8 +45,24 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
       endpoint = emulator.endpoint;
       logger.info({ endpoint }, "started in-process SQS emulator");
     }
-    const sqs = createSqsClient({ region: config.sqs.region, endpoint });
+    // Receives long-poll for up to waitSeconds, so this client's per-attempt timeout leaves room for that.
+    const sqs = createSqsClient({
+      region: config.sqs.region,
+      endpoint,
+      connectTimeoutMs: config.sqs.connectTimeoutMs,
+      requestTimeoutMs: config.worker.waitSeconds * 1000 + config.sqs.requestTimeoutMs,
+    });
     closers.push(async () => sqs.destroy());
+    // Sends get their own client: short per-attempt timeouts and at most maxConcurrentSends sockets.
+    const sqsSend = createSqsClient({
+      region: config.sqs.region,
+      endpoint,
+      connectTimeoutMs: config.sqs.connectTimeoutMs,
+      requestTimeoutMs: config.sqs.requestTimeoutMs,
+      maxSockets: config.sqs.maxConcurrentSends,
+    });
+    closers.push(async () => sqsSend.destroy());
+    const sendLimits = { client: sqsSend, timeoutMs: config.sqs.sendTimeoutMs, maxConcurrent: config.sqs.maxConcurrentSends };
     let queueUrl = config.sqs.queueUrl;
     let dlqUrl = config.sqs.dlqUrl;
     if (!queueUrl) {
@@ -62,9 +78,13 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
     let redis: Redis | undefined;
     if (config.redisUrl) {
       redis = new Redis(config.redisUrl, {
+        // Deadlines: each command fails after commandTimeout (callers degrade: memory limiter,
+        // Postgres for idempotency, memory receipts); no offline queue, so while disconnected a
+        // command fails at once instead of waiting; one retry per command at most.
         maxRetriesPerRequest: 1,
         enableOfflineQueue: false,
-        connectTimeout: 2000,
+        commandTimeout: config.redisCommandTimeoutMs,
+        connectTimeout: config.redisConnectTimeoutMs,
         // Commands issued in the same event-loop turn (the rate-limit script, idempotency claims and
         // receipts of concurrent requests) leave in one socket write instead of one write each.
         enableAutoPipelining: true,
@@ -81,7 +101,7 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
       metrics,
       db,
       sqs,
-      queue: new SqsQueue(sqs, queueUrl),
+      queue: new SqsQueue(sqs, queueUrl, sendLimits),
       dlq: dlqUrl ? new SqsQueue(sqs, dlqUrl) : undefined,
       redis,
       emulator,

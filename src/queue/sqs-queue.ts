@@ -7,6 +7,9 @@ import {
   SQSClient,
   type Message,
 } from "@aws-sdk/client-sqs";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 
 /** SQS hard limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html). */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -39,10 +42,31 @@ export interface ReceivedMessage {
   readonly receiveCount: number;
 }
 
+/** Raised when a send cannot start (too many in flight) or passes its deadline. */
+export class SqsDeadlineError extends Error {}
+
+export interface SqsClientOptions {
+  readonly region: string;
+  readonly endpoint?: string | undefined;
+  /** Per attempt: TCP (and TLS) connect, ms. */
+  readonly connectTimeoutMs?: number;
+  /** Per attempt: the socket may stay silent this long, ms. */
+  readonly requestTimeoutMs?: number;
+  /** Sockets per host at most (keep-alive). */
+  readonly maxSockets?: number;
+}
+
 /** Creates the SDK client; `endpoint` points it at an emulator. */
-export function createSqsClient(opts: { region: string; endpoint?: string | undefined }): SQSClient {
+export function createSqsClient(opts: SqsClientOptions): SQSClient {
+  const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 50 };
   return new SQSClient({
     region: opts.region,
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: opts.connectTimeoutMs ?? 1000,
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      httpAgent: new HttpAgent(agent),
+      httpsAgent: new HttpsAgent(agent),
+    }),
     ...(opts.endpoint
       ? { endpoint: opts.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }
       : {}),
@@ -56,22 +80,54 @@ export function createSqsClient(opts: { region: string; endpoint?: string | unde
   });
 }
 
+/** How sends are bounded: their own client, a deadline per call and a cap on calls in flight. */
+export interface SendLimits {
+  readonly client?: SQSClient;
+  /** A SendMessageBatch that has not answered within this fails (its requests answer 503), ms. */
+  readonly timeoutMs?: number;
+  /** Calls in flight at most; past it a send fails at once instead of piling up on a hung queue. */
+  readonly maxConcurrent?: number;
+}
+
 /** The one queue adapter of the service: a thin, typed layer over one SQS queue. */
 export class SqsQueue {
+  private readonly sendClient: SQSClient;
+  private readonly sendTimeoutMs: number;
+  private readonly maxConcurrentSends: number;
+  private sendsInFlight = 0;
+
   constructor(
     readonly client: SQSClient,
     readonly queueUrl: string,
-  ) {}
+    limits: SendLimits = {},
+  ) {
+    this.sendClient = limits.client ?? client;
+    this.sendTimeoutMs = limits.timeoutMs ?? 5000;
+    this.maxConcurrentSends = limits.maxConcurrent ?? 64;
+  }
 
-  /** Sends up to 10 entries in one call; reports each entry's outcome (SQS may fail some and not others). */
+  /**
+   * Sends up to 10 entries in one call; reports each entry's outcome (SQS may fail some and not
+   * others). Fails with SqsDeadlineError past the send deadline or when the cap of calls in flight
+   * is reached. A call that passed its deadline keeps its slot until the SDK gives up on it (its
+   * per-attempt timeouts), so a hung queue never has more than the cap of calls open.
+   */
   async sendBatch(entries: readonly SendEntry[], signal?: AbortSignal): Promise<SendOutcome[]> {
     if (entries.length === 0) return [];
     if (entries.length > SQS_MAX_BATCH_ENTRIES) throw new RangeError("at most 10 entries per SendMessageBatch");
+    if (this.sendsInFlight >= this.maxConcurrentSends) throw new SqsDeadlineError(`${this.sendsInFlight} SendMessageBatch calls already in flight`);
     const command = new SendMessageBatchCommand({
       QueueUrl: this.queueUrl,
       Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body })),
     });
-    const res = signal ? await this.client.send(command, { abortSignal: signal }) : await this.client.send(command);
+    this.sendsInFlight++;
+    const call = (signal ? this.sendClient.send(command, { abortSignal: signal }) : this.sendClient.send(command)).finally(() => this.sendsInFlight--);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SqsDeadlineError(`SendMessageBatch did not answer within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
+    });
+    call.catch(() => undefined); // settled late after a deadline: nobody waits for it any more
+    const res = await Promise.race([call, deadline]).finally(() => clearTimeout(timer));
     const failed = new Map((res.Failed ?? []).map((f) => [f.Id, f]));
     const succeeded = new Set((res.Successful ?? []).map((s) => s.Id));
     return entries.map((e) => {

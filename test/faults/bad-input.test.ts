@@ -4,6 +4,7 @@
  * store or enqueue anything, and the API must still serve afterwards.
  */
 import { connect } from "node:net";
+import { queryFingerprint } from "../../src/store/events/cursor";
 import { FaultEnv, post, sleep } from "./fault-env";
 
 jest.setTimeout(180_000);
@@ -93,11 +94,29 @@ function generate(count: number, key: string, seed: number): BadRequest[] {
     () => ({ kind: "gzip-claimed", method: "POST", path: "/events", headers: { ...json, "Content-Encoding": "gzip" }, body: valid }),
     () => ({ kind: "empty", method: "POST", path: "/events", headers: json, body: "" }),
     // Headers.
-    () => ({ kind: "auth", method: "POST", path: "/events", headers: { "Content-Type": "application/json", Authorization: pick(["Bearer", "Basic dXNlcjpwYXNz", `Bearer ${"x".repeat(5000)}`, "Bearer trg_not-a-real-key-000000000", `bearer ${key}`, "Bearer a b c"]) }, body: valid }),
+    () => ({ kind: "auth", method: "POST", path: "/events", headers: { "Content-Type": "application/json", Authorization: pick(["Bearer", "Basic dXNlcjpwYXNz", `Bearer ${"x".repeat(5000)}`, "Bearer trg_not-a-real-key-000000000", `Token ${key}`, "Bearer a b c"]) }, body: valid }),
     () => ({ kind: "idempotency-key", method: "POST", path: "/events", headers: { ...json, "Idempotency-Key": pick(["k".repeat(256), "has space", "tab\there"]) }, body: valid }),
     // Paths and queries.
     () => ({ kind: "path", method: pick(["GET", "POST", "DELETE"]), path: pick(["/events/%E0%A4%A", "/events/%", "/events/evt_%00", "/events/../../etc/passwd", `/events/${"a".repeat(3000)}`, "/events/evt_ZZZ/ack", "/inbox/%ZZ"]), headers: json }),
     () => ({ kind: "query", method: "GET", path: `/inbox?${pick(["limit=abc", "limit=0", "limit=100000", "visibility_timeout=-1", "since=garbage", "until=2026-99-99", "mode=peek&cursor=%%%", "mode=peek&cursor=eyJ4IjoxfQ", "limit=1&limit=2", "mode=nope", "status=weird&mode=peek", "tag=" + "t".repeat(1000)])}`, headers: json }),
+    // Query values, cursors and lease ids that pass a loose check but that Postgres would refuse.
+    () => ({ kind: "query-pg", method: pick(["GET", "HEAD"]), path: `/inbox?${pick(["type=a%00b", "source=%00", "tag=x&tag=a%00", "since=0000-01-01T00:00:00Z", "until=%2B010000-01-01T00:00:00Z", "since=-000001-06-01T00:00:00Z", "mode=peek&until=0000-12-31T23:59:59Z", "a&".repeat(6000), "tag=t&".repeat(100)])}`, headers: json }),
+    () => {
+      const r = pick(["+275760-09-13T00:00:00.000Z", "-000001-01-01T00:00:00.000Z", "0000-01-01T00:00:00.000Z", "+010000-01-01T00:00:00.000Z"]);
+      const cursor = Buffer.from(JSON.stringify({ v: 1, r, i: "evt_01M8E22G718Q33NJ4V84DBMMZ7", f: queryFingerprint([null, null, null, null, null, null]) })).toString("base64url");
+      return { kind: "cursor-date", method: "GET", path: `/inbox?mode=peek&cursor=${cursor}`, headers: json };
+    },
+    () => {
+      const u = "5f0c2f0e-8f6b-4c1e-9a54-6c1f0b6c2d11";
+      const lease = pick([`{${u}}`, `(${u})`, `[${u}]`, u.replace(/-/g, ":"), u.replace(/-/g, ""), `urn:uuid:${u}`, `${u}\u0000`]);
+      const id = "evt_01M8E22G718Q33NJ4V84DBMMZ7";
+      return pick<BadRequest>([
+        { kind: "lease-id", method: "POST", path: `/events/${id}/ack`, headers: json, body: JSON.stringify({ lease_id: lease }) },
+        { kind: "lease-id", method: "DELETE", path: `/events/${id}/ack?lease_id=${encodeURIComponent(lease)}`, headers: json },
+        { kind: "lease-id", method: "POST", path: `/events/${id}/nack`, headers: json, body: JSON.stringify({ lease_id: lease }) },
+        { kind: "lease-id", method: "POST", path: `/events/${id}/extend`, headers: json, body: JSON.stringify({ lease_id: lease, visibility_timeout: 5 }) },
+      ]);
+    },
     () => ({ kind: "ack-body", method: "POST", path: pick(["/events/ack", "/events/evt_01M8E22G718Q33NJ4V84DBMMZ7/nack", "/events/evt_01M8E22G718Q33NJ4V84DBMMZ7/extend", "/events/evt_01M8E22G718Q33NJ4V84DBMMZ7/ack"]), headers: json, body: pick(['{"ids":"x"}', '{"ids":[1,2]}', '{"delay_seconds":-5}', '{"visibility_timeout":"abc"}', '{"lease_id":"nope"}', "[]", "{"]) }),
   ];
   const out: BadRequest[] = [];

@@ -1,16 +1,28 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 
+/** How `freeze()` treats the connections open when it starts. */
+export type FreezeMode =
+  /** Every open connection stops answering mid-stream (bytes are held, not lost). */
+  | "mid-connection"
+  /** Open connections are dropped, so clients reconnect into a proxy that accepts and never answers. */
+  | "accept";
+
 /**
  * A TCP proxy on 127.0.0.1 under a test's control, placed between a process and a dependency
  * (Postgres, Redis, the SQS emulator): `cut()` drops every connection and refuses new ones,
- * `restore()` lets traffic through again, `delay(ms)` holds each chunk back. No root, and the
- * shared server behind it is never touched.
+ * `restore()` lets traffic through again, `delay(ms)` holds each chunk back, and `freeze(mode)`
+ * makes the dependency hang: connections are accepted but nothing is answered until `thaw()`,
+ * which delivers what was held, in order, as a healed network would. No root, and the shared
+ * server behind it is never touched.
  */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private down = false;
   private latencyMs = 0;
+  private frozen = false;
+  /** Per-direction flushers of the bytes held while frozen. */
+  private readonly held = new Set<() => void>();
   port = 0;
 
   constructor(
@@ -49,8 +61,18 @@ export class TcpProxy {
     this.sockets.add(client);
     this.sockets.add(upstream);
     const pipe = (from: Socket, to: Socket) => {
-      from.on("data", (chunk) => {
-        if (this.latencyMs > 0) {
+      let queue: Buffer[] = [];
+      const flush = () => {
+        this.held.delete(flush);
+        const chunks = queue;
+        queue = [];
+        for (const c of chunks) if (!to.destroyed) to.write(c);
+      };
+      from.on("data", (chunk: Buffer) => {
+        if (this.frozen || queue.length > 0) {
+          queue.push(chunk);
+          this.held.add(flush);
+        } else if (this.latencyMs > 0) {
           from.pause();
           setTimeout(() => {
             if (!to.destroyed) to.write(chunk);
@@ -83,6 +105,24 @@ export class TcpProxy {
 
   restore(): void {
     this.down = false;
+  }
+
+  /**
+   * The dependency hangs: new connections are accepted and never answered; open ones stop
+   * answering ("mid-connection") or are dropped first ("accept").
+   */
+  freeze(mode: FreezeMode): void {
+    if (mode === "accept") {
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+    }
+    this.frozen = true;
+  }
+
+  /** Ends a freeze: held bytes are delivered in order and traffic flows again. */
+  thaw(): void {
+    this.frozen = false;
+    for (const flush of [...this.held]) flush();
   }
 
   delay(ms: number): void {

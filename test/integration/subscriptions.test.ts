@@ -1,6 +1,8 @@
 import { startHarness, type Harness } from "../helpers/harness";
 import { idsOf, seed } from "./inbox-fixtures";
 
+const LEASE = "6f1c7f0e-8d1e-4c55-9b5e-0a0a0a0a0a0a";
+
 /** Named subscriptions: the resources, store-time fan-out, and per-subscription delivery state. */
 describe("subscriptions", () => {
   let h: Harness;
@@ -63,8 +65,9 @@ describe("subscriptions", () => {
       ["POST", `/events/${id}/ack?subscription=nope`, undefined],
       ["DELETE", `/events/${id}/ack?subscription=nope`, undefined],
       ["POST", "/events/ack?subscription=nope", { ids: [id] }],
-      ["POST", `/events/${id}/nack?subscription=nope`, undefined],
-      ["POST", `/events/${id}/extend?subscription=nope`, { visibility_timeout: 5 }],
+      ["POST", `/events/${id}/nack?subscription=nope`, { lease_id: LEASE }],
+      ["POST", `/events/${id}/extend?subscription=nope`, { visibility_timeout: 5, lease_id: LEASE }],
+      ["POST", "/events/ack?subscription=nope", { leases: [{ id, lease_id: LEASE }] }],
       ["POST", `/events/${id}/redrive?subscription=nope`, undefined],
       ["GET", "/inbox?subscription=NOT_A_NAME", undefined],
     ];
@@ -109,8 +112,9 @@ describe("subscriptions", () => {
     expect(extend.status).toBe(200);
 
     // Billing leases it again (delivery 2 = MAX_DELIVERIES), nacks, and the next lease turns it dead.
-    expect(idsOf(await lease("billing"))).toEqual([both]);
-    await h.request("POST", `/events/${both}/nack?subscription=billing`, { key: t.key });
+    const billing2 = await lease("billing");
+    expect(idsOf(billing2)).toEqual([both]);
+    await h.request("POST", `/events/${both}/nack?subscription=billing`, { key: t.key, body: { lease_id: billing2.data[0].lease_id } });
     expect(idsOf(await lease("billing"))).toEqual([]);
     // Audit acks its delivery: acking in one never changes another.
     const ack = await h.request("POST", `/events/${both}/ack?subscription=audit`, { key: t.key, body: { lease_id: auditLease } });
@@ -128,7 +132,7 @@ describe("subscriptions", () => {
     // Redrive in billing; audit stays acknowledged, and nack in audit is refused.
     const redriven = await h.request("POST", `/events/${both}/redrive?subscription=billing`, { key: t.key });
     expect([redriven.status, redriven.body.status, redriven.body.delivery_count]).toEqual([200, "pending", 0]);
-    expect((await h.request("POST", `/events/${both}/nack?subscription=audit`, { key: t.key })).body.error.code).toBe("already_acknowledged");
+    expect((await h.request("POST", `/events/${both}/nack?subscription=audit`, { key: t.key, body: { lease_id: auditLease } })).body.error.code).toBe("already_acknowledged");
     expect((await h.request("POST", `/events/${both}/redrive?subscription=audit`, { key: t.key })).body.error.code).toBe("not_dead");
 
     // Batch ack per subscription: an event the subscription never received is not found there.

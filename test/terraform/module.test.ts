@@ -104,6 +104,7 @@ describe("database", () => {
     expect(db.storage_encrypted).toBe(true);
     expect(db.publicly_accessible).toBe(false);
     expect(db.manage_master_user_password).toBe(true);
+    expect(db.iam_database_authentication_enabled).toBe(true);
     expect(db.deletion_protection).toBe("${var.deletion_protection}");
     expect(db.backup_retention_period).toBe("${var.database_backup_retention_days}");
     expect(db.skip_final_snapshot).toBe(false);
@@ -116,6 +117,7 @@ describe("database", () => {
     expect(blocks(cluster, "serverlessv2_scaling_configuration")).toHaveLength(1);
     expect(cluster.storage_encrypted).toBe(true);
     expect(cluster.manage_master_user_password).toBe(true);
+    expect(cluster.iam_database_authentication_enabled).toBe(true);
     expect(cluster.enable_http_endpoint).toBe("${var.enable_data_api}");
     expect(cluster.deletion_protection).toBe("${var.deletion_protection}");
     expect(cluster.backup_retention_period).toBe("${var.database_backup_retention_days}");
@@ -143,6 +145,9 @@ describe("Redis", () => {
     expect(redis.at_rest_encryption_enabled).toBe(true);
     expect(redis.transit_encryption_enabled).toBe(true);
     expect(redis.auth_token).toBe("${random_password.redis_auth_token.result}");
+    // A changed token does not lock out tasks that still hold the old REDIS_URL.
+    expect(redis.auth_token_update_strategy).toBe("${var.redis_auth_token_update_strategy}");
+    expect(variableDefault("redis_auth_token_update_strategy")).toBe("ROTATE");
     expect(redis.subnet_group_name).toBe("${aws_elasticache_subnet_group.this.name}");
     const secret = String(resource(tf, "aws_secretsmanager_secret_version", "redis_url").secret_string);
     expect(secret).toMatch(/^rediss:\/\/:\$\{random_password\.redis_auth_token\.result\}@/);
@@ -156,13 +161,20 @@ describe("Redis", () => {
 });
 
 describe("ECS", () => {
-  test("one image, four processes with the expected commands", () => {
+  test("one image, four processes; a task command is only the sub-command after the image's ENTRYPOINT", () => {
+    // The Dockerfile's ENTRYPOINT is ["node", "dist/src/cli/main.js"]; ECS appends the command to it,
+    // so a command that repeats `node <script>` runs `main.js node main.js api` (unknown command).
+    // test/integration/image-argv.test.ts runs ENTRYPOINT + these commands with the built CLI.
     expect(tf.locals.commands).toEqual({
-      api: ["node", "${var.cli_script}", "api"],
-      worker: ["node", "${var.cli_script}", "worker"],
-      scheduler: ["node", "${var.cli_script}", "scheduler"],
-      migrate: ["node", "${var.cli_script}", "migrate"],
+      api: ["api"],
+      worker: ["worker"],
+      scheduler: ["scheduler"],
+      migrate: ["migrate"],
     });
+    const dockerfile = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8");
+    const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)![1]!) as string[];
+    // The health checks run the same script as the ENTRYPOINT.
+    expect(entrypoint).toEqual(["node", variableDefault("cli_script")]);
     // The default is the file the project's build produces (package.json's "triggers" script runs it).
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts?: Record<string, string> };
     const cli = /node (\S+main\.js)/.exec(pkg.scripts?.triggers ?? "")?.[1];
@@ -192,32 +204,93 @@ describe("ECS", () => {
     expect(blocks(services.scheduler, "load_balancer")).toHaveLength(0);
   });
 
-  test("each process gets the environment it reads; secrets come from Secrets Manager", () => {
+  test("each process gets the environment it reads; no database password anywhere in the task", () => {
     const env = tf.locals.environment as Record<string, string>;
     const common = tf.locals.common_environment as Record<string, string>;
-    expect(Object.keys(common).sort()).toEqual(["AWS_REGION", "DATABASE_URL", "LOG_LEVEL", "NODE_ENV"]);
-    expect(env.api).toMatch(/PORT\s*=\s*tostring\(local\.api_port\)/);
-    expect(env.api).toMatch(/SQS_QUEUE_URL\s*=\s*aws_sqs_queue\.main\.url/);
-    expect(env.worker).toMatch(/SQS_QUEUE_URL\s*=\s*aws_sqs_queue\.main\.url/);
-    expect(env.worker).toMatch(/SQS_DLQ_URL\s*=\s*aws_sqs_queue\.dlq\.url/);
-    expect(env.worker).toMatch(/METRICS_PORT\s*=\s*tostring\(var\.metrics_port\)/);
+    const service = tf.locals.service_environment as Record<string, string>;
+    // Every role gets the real queue URL: api, worker and scheduler refuse to start without one.
+    expect(common).toEqual({
+      AWS_REGION: "${local.region}",
+      LOG_LEVEL: "${var.log_level}",
+      NODE_ENV: "production",
+      SQS_QUEUE_URL: "${aws_sqs_queue.main.url}",
+    });
+    // The long-running roles: triggers_app through IAM auth, all interfaces, health on METRICS_PORT.
+    expect(service).toEqual({
+      DATABASE_URL: "${local.app_database_url}",
+      DATABASE_IAM_AUTH: "true",
+      HOST: "0.0.0.0",
+      METRICS_PORT: "${tostring(var.metrics_port)}",
+    });
     expect(variableDefault("metrics_port")).toBe(9464);
-    // scheduler and migrate only get the queue URL (so no embedded emulator starts); no DLQ, no
-    // worker settings, and (see IAM) no SQS permission.
-    for (const svc of ["scheduler", "migrate"]) {
-      expect(env[svc]).toMatch(/SQS_QUEUE_URL\s*=\s*aws_sqs_queue\.main\.url/);
-      expect(env[svc]).not.toMatch(/SQS_DLQ_URL|WORKER_/);
+    for (const svc of ["api", "worker", "scheduler"]) {
+      expect(env[svc]).toMatch(/^\$\{merge\(var\.environment, local\.common_environment, local\.service_environment,/);
     }
+    expect(env.api).toMatch(/PORT\s*=\s*tostring\(local\.api_port\)/);
+    // Behind the ALB the client address is the X-Forwarded-For hop the ALB appends.
+    expect(env.api).toMatch(/HTTP_TRUST_PROXY\s*=\s*"true"/);
+    expect(env.worker).not.toMatch(/HTTP_TRUST_PROXY/);
+    expect(env.worker).toMatch(/SQS_DLQ_URL\s*=\s*aws_sqs_queue\.dlq\.url/);
     expect(env.api).not.toMatch(/SQS_DLQ_URL|WORKER_/);
+    expect(env.scheduler).not.toMatch(/SQS_DLQ_URL|WORKER_/);
+    // migrate: the master user, password read by the process from the RDS-managed secret.
+    expect(env.migrate).not.toContain("local.service_environment");
+    expect(env.migrate).toMatch(/DATABASE_URL\s*=\s*local\.database_url\b/);
+    expect(env.migrate).toMatch(/DATABASE_PASSWORD_SECRET_ARN\s*=\s*local\.database_secret_arn\b/);
     // Module values are merged last, so var.environment cannot override them.
     for (const e of Object.values(env)) expect(e).toMatch(/^\$\{merge\(var\.environment, local\.common_environment/);
 
-    // No credential in the task definition: the DB password and the Redis URL are ECS secrets.
-    expect(tf.locals.database_password_secret).toEqual({ name: "PGPASSWORD", valueFrom: "${local.database_secret_arn}:password::" });
+    // The URLs: no password; the app role for the services, the master user for migrate.
+    expect(tf.locals.app_database_user).toBe("triggers_app");
+    expect(String(tf.locals.app_database_url)).toBe("postgresql://${local.app_database_user}@${local.database_location}");
+    expect(String(tf.locals.database_url)).toBe("postgresql://${var.database_username}@${local.database_location}");
+    expect(variableDefault("database_ssl_query")).toBe("sslmode=verify-full");
+    for (const url of [tf.locals.database_url, tf.locals.app_database_url, tf.locals.database_location]) {
+      expect(String(url)).not.toMatch(/password|random_password|secret/i);
+    }
+    // ECS injects only REDIS_URL; a PGPASSWORD read once at start would go stale at the first rotation.
+    expect(tf.locals.database_password_secret).toBeUndefined();
     expect(tf.locals.redis_url_secret).toEqual({ name: "REDIS_URL", valueFrom: "${aws_secretsmanager_secret.redis_url.arn}" });
-    expect(String(tf.locals.database_url)).not.toMatch(/password|random_password/i);
-    expect(String(tf.locals.database_url)).toMatch(/^postgresql:\/\//);
+    expect(tf.locals.secrets).toEqual({
+      api: ["${local.redis_url_secret}"],
+      worker: ["${local.redis_url_secret}"],
+      scheduler: ["${local.redis_url_secret}"],
+      migrate: [],
+    });
     expect(String(tf.locals.container_definitions)).toContain("secrets     = local.secrets[svc]");
+    expect(allStrings(tf.locals).join("\n")).not.toContain("PGPASSWORD");
+  });
+
+  test("every long-running role has a container health check running the CLI's healthcheck", () => {
+    expect(tf.locals.services).toBe('${toset(["api", "worker", "scheduler"])}');
+    const checks = String(tf.locals.health_checks);
+    expect(checks).toMatch(/for svc in local\.services : svc =>/);
+    expect(checks).toContain('command     = ["CMD", "node", var.cli_script, "healthcheck"]');
+    expect(String(tf.locals.container_definitions)).toMatch(/"healthCheck" => check if k == svc/);
+  });
+
+  test("every service waits for its secrets, IAM policies, database, Redis and network path", () => {
+    const common = [
+      "${aws_iam_role_policy.execution}",
+      "${aws_iam_role_policy.database_connect}",
+      "${aws_secretsmanager_secret_version.redis_url}",
+      "${aws_elasticache_replication_group.this}",
+      "${aws_db_instance.this}",
+      "${aws_rds_cluster_instance.this}",
+      "${terraform_data.network_ready}",
+    ];
+    const own: Record<string, string[]> = {
+      api: ["${aws_iam_role_policy.api_task}", "${aws_lb_listener.https}"],
+      worker: ["${aws_iam_role_policy.worker_task}"],
+      scheduler: [],
+    };
+    for (const [svc, extra] of Object.entries(own)) {
+      expect({ svc, depends_on: strings(resource(tf, "aws_ecs_service", svc), "depends_on").sort() }).toEqual({
+        svc,
+        depends_on: [...common, ...extra].sort(),
+      });
+    }
+    expect(resource(tf, "terraform_data", "network_ready").input).toBe("${var.network_dependency_ids}");
   });
 
   test("api scales on CPU and requests per target", () => {
@@ -263,7 +336,7 @@ describe("ECS", () => {
 });
 
 describe("load balancer", () => {
-  test("HTTPS with the given certificate, HTTP redirected, health check on /readyz", () => {
+  test("HTTPS with the given certificate, HTTP redirected, health check on /healthz", () => {
     const https = resource(tf, "aws_lb_listener", "https");
     expect(https).toMatchObject({ port: 443, protocol: "HTTPS", certificate_arn: "${var.certificate_arn}" });
     const http = resource(tf, "aws_lb_listener", "http");
@@ -274,7 +347,8 @@ describe("load balancer", () => {
     const tg = resource(tf, "aws_lb_target_group", "api");
     expect(tg).toMatchObject({ target_type: "ip", port: "${local.api_port}" });
     expect(blocks(tg, "health_check")[0]!.path).toBe("${var.api.health_check_path}");
-    expect(String(tf.variables.api!.type)).toContain('health_check_path    = optional(string, "/readyz")');
+    // Liveness, not readiness: /readyz fails on every task at once when a shared dependency blips.
+    expect(String(tf.variables.api!.type)).toContain('health_check_path    = optional(string, "/healthz")');
   });
 });
 
@@ -325,7 +399,10 @@ describe("security groups", () => {
 });
 
 describe("IAM", () => {
-  const TASK_ROLE_REF = /^\$\{aws_iam_role\.task\["(\w+)"\]\.(id|name)\}$/;
+  const TASK_ROLE_REF = /^\$\{aws_iam_role\.task\[(?:"(\w+)"|each\.key)\]\.(id|name)\}$/;
+  const SERVICES = ["api", "worker", "scheduler"];
+  const APP_USER_ARN = "${local.app_database_user_arn}";
+  const DB_SECRET_ARN = "${local.database_secret_arn}";
 
   /** Task role name -> the policy documents attached to it (inline policies only). */
   function taskPolicies(): Record<string, Block[]> {
@@ -336,7 +413,12 @@ describe("IAM", () => {
       // Task policies must be aws_iam_policy_document data sources, so this test can read them.
       const doc = /^\$\{data\.aws_iam_policy_document\.(\w+)\.json\}$/.exec(String(rp.policy));
       if (!doc) throw new Error(`aws_iam_role_policy.${name} is not an aws_iam_policy_document`);
-      (out[m[1]!] ??= []).push(dataSource(tf, "aws_iam_policy_document", doc[1]!));
+      // role = aws_iam_role.task[each.key]: attached to every role its for_each names.
+      let roles: string[];
+      if (m[1]) roles = [m[1]];
+      else if (rp.for_each === "${local.services}") roles = SERVICES;
+      else throw new Error(`aws_iam_role_policy.${name}: unreadable for_each ${String(rp.for_each)}`);
+      for (const role of roles) (out[role] ??= []).push(dataSource(tf, "aws_iam_policy_document", doc[1]!));
     }
     return out;
   }
@@ -367,19 +449,49 @@ describe("IAM", () => {
       }
       for (const r of strings(s, "resources")) {
         expect(r).not.toContain("*");
-        expect(r).toMatch(/^\$\{aws_[a-z0-9_]+\.[a-z0-9_]+\.arn\}$/);
+        expect([APP_USER_ARN, DB_SECRET_ARN, r]).toContain(r);
+        if (r !== APP_USER_ARN && r !== DB_SECRET_ARN) expect(r).toMatch(/^\$\{aws_[a-z0-9_]+\.[a-z0-9_]+\.arn\}$/);
       }
     }
   });
 
+  test("api, worker and scheduler may connect to Postgres as triggers_app only, by IAM token", () => {
+    const policies = taskPolicies();
+    for (const svc of SERVICES) {
+      const connect = statements(policies[svc]).filter((s) => strings(s, "actions").some((a) => a.startsWith("rds-db:")));
+      expect({ svc, connect: connect.map((s) => [strings(s, "actions"), strings(s, "resources")]) }).toEqual({
+        svc,
+        connect: [[["rds-db:connect"], [APP_USER_ARN]]],
+      });
+    }
+    expect(String(tf.locals.app_database_user_arn)).toBe(
+      "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.database_resource_id}/${local.app_database_user}",
+    );
+    expect(String(tf.locals.database_resource_id)).toMatch(/aws_db_instance\.this\[0\]\.resource_id.*aws_rds_cluster\.this\[0\]\.cluster_resource_id/);
+    // migrate connects as the master user: no IAM token for it.
+    expect(statements(policies.migrate).flatMap((s) => strings(s, "actions"))).not.toContain("rds-db:connect");
+  });
+
   test("api may only send to (and read the attributes of) the main queue", () => {
-    const api = statements(taskPolicies().api);
+    const api = statements(taskPolicies().api).filter((s) => strings(s, "actions").some((a) => a.startsWith("sqs:")));
     expect(new Set(api.flatMap((s) => strings(s, "actions")))).toEqual(new Set(["sqs:SendMessage", "sqs:GetQueueAttributes"]));
     for (const s of api) expect(strings(s, "resources")).toEqual([MAIN_QUEUE_ARN]);
   });
 
+  test("ECS Exec permissions exist only behind enable_execute_command (off by default), and sessions are not logged", () => {
+    expect(variableDefault("enable_execute_command")).toBe(false);
+    // hcl2json: dynamic "statement" { … } -> { dynamic: { statement: [ { for_each, content: [ … ] } ] } }
+    const dyn = dataSource(tf, "aws_iam_policy_document", "api_task").dynamic as Block;
+    const st = blocks(dyn, "statement")[0]!;
+    expect(st.for_each).toBe("${var.enable_execute_command ? [1] : []}");
+    expect(strings(blocks(st, "content")[0], "actions").every((a) => a.startsWith("ssmmessages:"))).toBe(true);
+    expect(resource(tf, "aws_ecs_service", "api").enable_execute_command).toBe("${var.enable_execute_command}");
+    const exec = blocks(blocks(resource(tf, "aws_ecs_cluster", "this"), "configuration")[0], "execute_command_configuration")[0];
+    expect(exec?.logging).toBe("NONE");
+  });
+
   test("worker may only receive, delete and extend visibility on the main queue", () => {
-    const worker = statements(taskPolicies().worker);
+    const worker = statements(taskPolicies().worker).filter((s) => strings(s, "actions").some((a) => a.startsWith("sqs:")));
     const onMain = worker.filter((s) => strings(s, "resources").includes(MAIN_QUEUE_ARN));
     expect(new Set(onMain.flatMap((s) => strings(s, "actions")))).toEqual(
       new Set(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]),
@@ -392,20 +504,24 @@ describe("IAM", () => {
     expect(worker.flatMap((s) => strings(s, "actions"))).not.toContain("sqs:SendMessage");
   });
 
-  test("scheduler and migrate have no AWS permissions at all", () => {
+  test("scheduler may only connect to Postgres; migrate may only read the master secret", () => {
     const policies = taskPolicies();
-    expect(policies.scheduler).toBeUndefined();
-    expect(policies.migrate).toBeUndefined();
-    expect(Object.keys(policies).sort()).toEqual(["api", "worker"]);
+    expect(Object.keys(policies).sort()).toEqual(["api", "migrate", "scheduler", "worker"]);
+    expect(statements(policies.scheduler).flatMap((s) => strings(s, "actions"))).toEqual(["rds-db:connect"]);
+    const migrate = statements(policies.migrate);
+    expect(migrate.map((s) => [strings(s, "actions"), strings(s, "resources")])).toEqual([[["secretsmanager:GetSecretValue"], [DB_SECRET_ARN]]]);
+    // Only the migrate task may read the master secret (the execution role may not).
+    for (const [svc, docs] of Object.entries(policies)) {
+      if (svc === "migrate") continue;
+      expect(statements(docs).flatMap((s) => strings(s, "resources"))).not.toContain(DB_SECRET_ARN);
+    }
   });
 
-  test("the execution role reads exactly the two task secrets", () => {
+  test("the execution role reads exactly the Redis URL secret", () => {
     const exec = statements([dataSource(tf, "aws_iam_policy_document", "execution")]);
     const secretReads = exec.filter((s) => strings(s, "actions").includes("secretsmanager:GetSecretValue"));
     expect(secretReads).toHaveLength(1);
-    expect(strings(secretReads[0], "resources").sort()).toEqual(
-      ["${aws_secretsmanager_secret.redis_url.arn}", "${local.database_secret_arn}"].sort(),
-    );
+    expect(strings(secretReads[0], "resources")).toEqual(["${aws_secretsmanager_secret.redis_url.arn}"]);
     // The only "*" resource anywhere is ecr:GetAuthorizationToken, which has no resource-level permissions.
     for (const s of exec) {
       if (strings(s, "resources").includes("*")) expect(strings(s, "actions")).toEqual(["ecr:GetAuthorizationToken"]);
@@ -447,12 +563,30 @@ describe("alarms", () => {
     expect(a!.block).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: "${aws_sqs_queue.main.name}" } });
   });
 
-  test("ALB 5xx rate from HTTPCode_Target_5XX_Count over RequestCount", () => {
+  test("ALB 5xx rate counts the targets' and the load balancer's own 5xx over all its requests", () => {
     const [a] = withMetric("HTTPCode_Target_5XX_Count");
     expect(a).toBeDefined();
-    expect(a!.metrics).toContain("RequestCount");
+    expect(a!.metrics.sort()).toEqual(["HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "RequestCount"]);
+    const byId = Object.fromEntries(blocks(a!.block, "metric_query").map((q) => [String(q.id), q]));
+    const metric = (id: string) => blocks(byId[id], "metric")[0]!;
+    // The load balancer's 503s (no healthy target) never reach a target group: count them and all
+    // requests at load-balancer level.
+    expect(metric("elb_errors")).toMatchObject({ metric_name: "HTTPCode_ELB_5XX_Count", dimensions: { LoadBalancer: "${aws_lb.this.arn_suffix}" } });
+    expect(metric("requests")).toMatchObject({ metric_name: "RequestCount", dimensions: { LoadBalancer: "${aws_lb.this.arn_suffix}" } });
     const expr = blocks(a!.block, "metric_query").find((q) => q.return_data === true);
-    expect(String(expr?.expression)).toMatch(/errors\s*\/\s*requests/);
+    expect(String(expr?.expression)).toBe("IF(requests > 0, 100 * (FILL(target_errors, 0) + FILL(elb_errors, 0)) / requests, 0)");
+  });
+
+  test("Redis memory, per node of the replication group", () => {
+    const [a] = withMetric("DatabaseMemoryUsagePercentage");
+    expect(a?.block).toMatchObject({
+      namespace: "AWS/ElastiCache",
+      count: "${var.redis_num_cache_clusters}",
+      comparison_operator: "GreaterThanThreshold",
+      threshold: "${var.alarm_redis_memory_percent}",
+      dimensions: { CacheClusterId: '${format("%s-%03d", aws_elasticache_replication_group.this.replication_group_id, count.index + 1)}' },
+    });
+    expect(variableDefault("alarm_redis_memory_percent")).toBe(80);
   });
 
   test("database CPU and free storage", () => {

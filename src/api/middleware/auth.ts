@@ -1,33 +1,58 @@
 import type { Context, Next } from "koa";
 import type { PrismaClient } from "../../generated/prisma/client";
 import { hashApiKey } from "../../domain/ids";
-import { ForbiddenError, UnauthorizedError, UnavailableError } from "../../errors";
+import { LRUCache } from "lru-cache";
+import { AppError, ForbiddenError, UnauthorizedError, UnavailableError } from "../../errors";
 import { findActiveKey, type Principal, type Scope } from "../../store/api-keys";
 
-const BEARER = /^Bearer ([A-Za-z0-9_\-]{8,128})$/;
+/** `Bearer <key>`; the scheme is case-insensitive (RFC 9110 §11.1). */
+const BEARER = /^Bearer +([A-Za-z0-9_\-]{8,128})$/i;
+
+export interface KeyCacheOptions {
+  /** Keys that resolved to a principal, kept (even past their TTL) so tenants keep working while Postgres is down. */
+  readonly maxEntries?: number;
+  /** Unknown or revoked keys remembered; a separate LRU, so a flood of bad keys never evicts a good one. */
+  readonly maxNegativeEntries?: number;
+}
+
+interface Entry<T> {
+  readonly value: T;
+  readonly expires: number;
+}
 
 /**
  * Resolves API keys to principals with a short cache, so the ingest path needs no database
  * round trip per request. A revoked key stops working within `ttlMs` (at most 5 s by config).
- * Unknown keys are cached too, so a flood of bad keys cannot hammer Postgres. While Postgres is
- * unreachable, a key that was valid at its last successful check keeps working (ingest needs no
- * database otherwise); revocations take effect once Postgres answers again.
+ * Two bounded LRUs (lru-cache): one for keys that resolved to a principal and one for unknown
+ * keys, so a flood of bad keys evicts only other bad keys. While Postgres is unreachable (or a
+ * lookup passes its deadline), a key that was valid at its last successful check keeps working
+ * (ingest needs no database otherwise); revocations take effect once Postgres answers again.
  */
 export class KeyCache {
-  private readonly entries = new Map<string, { principal: Principal | null; expires: number }>();
+  private positive: LRUCache<string, Entry<Principal>>;
+  private readonly negative: LRUCache<string, Entry<null>>;
   /** Lookups in flight, so a burst on an expired entry costs one query, not one per request. */
   private readonly inFlight = new Map<string, Promise<Principal | null>>();
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly ttlMs: number,
-  ) {}
+    opts: KeyCacheOptions = {},
+  ) {
+    this.positive = new LRUCache({ max: opts.maxEntries ?? 10_000 });
+    this.negative = new LRUCache({ max: opts.maxNegativeEntries ?? 10_000 });
+  }
+
+  /** True when `secret` resolved to a principal before (fresh or stale): such keys skip the failed-auth throttle. */
+  knows(secret: string): boolean {
+    return this.positive.has(hashApiKey(secret));
+  }
 
   async resolve(secret: string): Promise<Principal | null> {
     const slot = hashApiKey(secret); // never keep the secret itself in memory longer than needed
     const now = Date.now();
-    const hit = this.entries.get(slot);
-    if (hit && hit.expires > now) return hit.principal;
+    const hit = this.positive.get(slot) ?? this.negative.get(slot);
+    if (hit && hit.expires > now) return hit.value;
     let pending = this.inFlight.get(slot);
     if (!pending) {
       pending = this.lookup(slot, secret).finally(() => this.inFlight.delete(slot));
@@ -41,27 +66,90 @@ export class KeyCache {
     try {
       principal = await findActiveKey(this.prisma, secret);
     } catch {
-      const stale = this.entries.get(slot);
-      if (stale?.principal) return stale.principal;
+      const stale = this.positive.get(slot);
+      if (stale) {
+        // Trusted for another TTL, so requests with this key do not each wait for a lookup
+        // deadline while Postgres is down; the next lookup retries.
+        this.positive.set(slot, { value: stale.value, expires: Date.now() + this.ttlMs });
+        return stale.value;
+      }
       throw new UnavailableError("postgres", 2, "API keys cannot be checked right now");
     }
-    if (this.entries.size >= 50_000) this.entries.clear();
-    this.entries.set(slot, { principal, expires: Date.now() + this.ttlMs });
+    const expires = Date.now() + this.ttlMs;
+    if (principal) {
+      this.negative.delete(slot);
+      this.positive.set(slot, { value: principal, expires });
+    } else {
+      this.positive.delete(slot);
+      this.negative.set(slot, { value: null, expires });
+    }
     return principal;
   }
 }
 
+/**
+ * Counts failed authentications per client address in a fixed one-minute window (a bounded LRU
+ * of counters). Past `perMinute`, keys this process has not seen valid are refused with 429
+ * before any lookup, so a bad-key flood from one address costs no Postgres query.
+ */
+export class AuthFailureThrottle {
+  private readonly counters: LRUCache<string, { count: number; windowEnds: number }>;
+
+  constructor(
+    readonly perMinute: number,
+    maxAddresses = 50_000,
+  ) {
+    this.counters = new LRUCache({ max: maxAddresses });
+  }
+
+  /** Seconds until `address` may try unknown keys again, or 0 when it may now. */
+  blockedFor(address: string): number {
+    if (this.counters.size === 0) return 0;
+    const c = this.counters.get(address);
+    if (!c) return 0;
+    const now = Date.now();
+    if (c.windowEnds <= now) return 0;
+    return c.count >= this.perMinute ? Math.ceil((c.windowEnds - now) / 1000) : 0;
+  }
+
+  fail(address: string): void {
+    const now = Date.now();
+    const c = this.counters.get(address);
+    if (!c || c.windowEnds <= now) this.counters.set(address, { count: 1, windowEnds: now + 60_000 });
+    else c.count++;
+  }
+}
+
 /** Authenticates the Bearer key and stores the principal in ctx.state.principal. */
-export function authenticate(keys: KeyCache) {
+export function authenticate(keys: KeyCache, throttle?: AuthFailureThrottle) {
   return async function auth(ctx: Context, next: Next): Promise<void> {
     const header = ctx.get("Authorization");
     const match = BEARER.exec(header);
-    if (!match) throw new UnauthorizedError(header === "" ? "missing API key (Authorization: Bearer <key>)" : "malformed Authorization header");
-    const principal = await keys.resolve(match[1]!);
-    if (!principal) throw new UnauthorizedError("invalid or revoked API key");
+    if (!match) {
+      if (header !== "") throttle?.fail(ctx.ip);
+      throw new UnauthorizedError(header === "" ? "missing API key (Authorization: Bearer <key>)" : "malformed Authorization header");
+    }
+    const secret = match[1]!;
+    if (throttle) {
+      const wait = throttle.blockedFor(ctx.ip);
+      if (wait > 0 && !keys.knows(secret)) throw new TooManyFailuresError(wait);
+    }
+    const principal = await keys.resolve(secret);
+    if (!principal) {
+      throttle?.fail(ctx.ip);
+      throw new UnauthorizedError("invalid or revoked API key");
+    }
     ctx.state.principal = principal;
     await next();
   };
+}
+
+class TooManyFailuresError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super(429, "too_many_failed_authentications", `too many failed authentications from this address; retry in ${retryAfterSeconds} s`, [], {
+      "Retry-After": String(retryAfterSeconds),
+    });
+  }
 }
 
 /** Requires a scope of the authenticated principal (403 otherwise). */

@@ -1,5 +1,5 @@
 import type { Context, Next } from "koa";
-import { AppError } from "../../errors";
+import { AppError, UnavailableError } from "../../errors";
 import type { Logger } from "../../observability/logger";
 
 const CODE_BY_STATUS: Record<number, string> = {
@@ -10,6 +10,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   405: "method_not_allowed",
   409: "conflict",
   413: "payload_too_large",
+  414: "uri_too_long",
   415: "unsupported_media_type",
   429: "rate_limited",
   501: "not_implemented",
@@ -32,6 +33,12 @@ export function errorHandler(logger: Logger) {
 }
 
 function render(ctx: Context, err: unknown, logger: Logger): void {
+  renderError(ctx, err, logger);
+  // The unread rest of an oversized body is not worth receiving: answer, then close the connection.
+  if (ctx.status === 413) ctx.set("Connection", "close");
+}
+
+function renderError(ctx: Context, err: unknown, logger: Logger): void {
   if (err instanceof AppError) {
     ctx.status = err.status;
     for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
@@ -52,7 +59,35 @@ function render(ctx: Context, err: unknown, logger: Logger): void {
     ctx.body = { error: { code: CODE_BY_STATUS[status] ?? "bad_request", message: String(e.message ?? "bad request"), details: [] } };
     return;
   }
+  if (isDatabaseUnavailable(err)) {
+    // A Postgres that is down, frozen or past a statement deadline is the dependency's failure,
+    // not the client's: 503 + Retry-After, logged with its cause.
+    logger.warn({ err: { message: errorMessage(err) }, requestId: ctx.state.requestId }, "postgres unavailable");
+    renderError(ctx, new UnavailableError("postgres", 2, "the database is unavailable; retry later"), logger);
+    return;
+  }
   logger.error({ err, requestId: ctx.state.requestId }, "unhandled error");
   ctx.status = 500;
   ctx.body = { error: { code: "internal_error", message: "internal error", details: [] } };
+}
+
+/** Prisma codes of an unreachable, timed-out or closed database (P1001 reach, P1002/P1008 timeouts, P1017 closed, P2024 pool timeout). */
+const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+/** What pg, pg-pool and Postgres say when a deadline passes or the connection goes. */
+const UNAVAILABLE_MESSAGE =
+  /Query read timeout|timeout exceeded when trying to connect|Connection terminated|canceling statement due to statement timeout|connection (?:is )?(?:closed|timeout)|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Can't reach database server|57014/i;
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** True for errors (or their causes) that mean Postgres did not answer in time or could not be reached. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const o = e as { name?: unknown; code?: unknown; message?: unknown };
+    if (o.name === "PrismaClientInitializationError") return true;
+    if (typeof o.code === "string" && UNAVAILABLE_CODES.has(o.code)) return true;
+    if (typeof o.message === "string" && UNAVAILABLE_MESSAGE.test(o.message)) return true;
+  }
+  return false;
 }

@@ -5,6 +5,9 @@ import { RateLimitedError } from "../../errors";
 import type { Logger } from "../../observability/logger";
 import type { Principal } from "../../store/api-keys";
 
+/** After Redis fails a limiter call, how long requests count in memory before Redis is tried again, ms. */
+const REDIS_BACKOFF_MS = 1000;
+
 /** The window of every limit, ms: limits are "requests per minute". */
 export const RATE_WINDOW_MS = 60_000;
 
@@ -29,6 +32,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
   const memory = new Map();
   const limiters = new Map<string, { redis: Middleware | undefined; memory: Middleware }>();
   let warned = 0;
+  let redisSkipUntil = 0;
 
   const limitersFor = (max: number) => {
     const slot = String(max);
@@ -67,8 +71,8 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
       } catch (err) {
         if (downstream) throw err;
         if ((err as { status?: number }).status === 429) {
-          setDraftHeaders(ctx, max);
-          const after = Math.max(1, Number(ctx.response.get("Retry-After")) || 1);
+          // Retry-After is the RateLimit header's t, so the two never disagree.
+          const after = Math.max(1, setDraftHeaders(ctx, max));
           throw new RateLimitedError(after, {
             "RateLimit-Policy": ctx.response.get("RateLimit-Policy"),
             RateLimit: ctx.response.get("RateLimit"),
@@ -80,11 +84,14 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
         throw new LimiterFailure(err);
       }
     };
-    if (redis && opts.redis?.status === "ready") {
+    if (redis && opts.redis?.status === "ready" && Date.now() >= redisSkipUntil) {
       try {
         return await run(redis);
       } catch (err) {
         if (!(err instanceof LimiterFailure)) throw err;
+        // A Redis past its command deadline (frozen, overloaded) is skipped for a moment, so not
+        // every request pays the deadline before falling back to memory.
+        redisSkipUntil = Date.now() + REDIS_BACKOFF_MS;
         if (Date.now() - warned > 10_000) {
           warned = Date.now();
           opts.logger.warn({ err: String(err.cause) }, "rate limiter cannot reach Redis; counting per process");
@@ -110,10 +117,14 @@ class LimiterFailure extends Error {
  * RateLimit-Policy / RateLimit as in draft-ietf-httpapi-ratelimit-headers (structured fields):
  * quota q per window w seconds, remaining r, seconds until reset t.
  */
-function setDraftHeaders(ctx: Context, max: number): void {
+function setDraftHeaders(ctx: Context, max: number): number {
   const remaining = Number(ctx.response.get("X-RateLimit-Remaining"));
-  const resetAt = Number(ctx.response.get("X-RateLimit-Reset"));
+  const rawReset = ctx.response.get("X-RateLimit-Reset");
+  const resetAt = rawReset === "" ? Number.NaN : Math.ceil(Number(rawReset));
+  // The memory driver reports a fractional epoch second; every mode answers whole seconds.
+  if (Number.isFinite(resetAt)) ctx.set("X-RateLimit-Reset", String(resetAt));
   const t = Number.isFinite(resetAt) ? Math.max(0, Math.ceil(resetAt - Date.now() / 1000)) : Math.ceil(RATE_WINDOW_MS / 1000);
   ctx.set("RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
   ctx.set("RateLimit", `"per-key";r=${Number.isFinite(remaining) ? remaining : max};t=${t}`);
+  return t;
 }

@@ -4,7 +4,8 @@ import type { Context } from "koa";
 import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { joiDetails } from "../../domain/envelope";
 import { NotFoundError, ValidationError } from "../../errors";
-import { ackEvent, ackEvents } from "../../store/events/ack-events";
+import { ackEvent, ackEvents, ackLeases } from "../../store/events/ack-events";
+import { notifyDeliverable } from "../../inbox/wakeups";
 import { eventView } from "../../store/events/event-row";
 import { extendLease } from "../../store/events/extend-lease";
 import { nackEvent } from "../../store/events/nack-event";
@@ -23,19 +24,42 @@ const SMALL_BODY_BYTES = 4096;
 /** 1000 ids of 30 characters with JSON punctuation stay far below this. */
 const BATCH_BODY_BYTES = 64 * 1024;
 
-const leaseId = Joi.string().guid();
+/**
+ * A lease id in the one form this service issues (8-4-4-4-12 hex). Joi's guid() also takes
+ * `{…}`, `(…)`, `[…]` and colon-separated forms, which Postgres's uuid cast then refuses.
+ */
+const leaseId = Joi.string()
+  .pattern(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
+  .messages({ "string.pattern.base": "{{#label}} must be a UUID (8-4-4-4-12 hex digits)" });
 const ackBody = Joi.object({ lease_id: leaseId }).unknown(false);
+const eventId = Joi.string().pattern(EVENT_ID_PATTERN).messages({ "string.pattern.base": "{{#label}} must be an event id (evt_…)" });
 const batchAckBody = Joi.object({
-  ids: Joi.array().items(Joi.string().pattern(EVENT_ID_PATTERN).messages({ "string.pattern.base": "{{#label}} must be an event id (evt_…)" })).min(1).max(MAX_BATCH_ACK).required(),
-}).unknown(false);
+  ids: Joi.array().items(eventId).min(1).max(MAX_BATCH_ACK),
+  leases: Joi.array().items(Joi.object({ id: eventId.required(), lease_id: leaseId.required() }).unknown(false)).min(1).max(MAX_BATCH_ACK),
+})
+  .xor("ids", "leases")
+  .unknown(false);
+/** Longest nack delay, seconds (12 h): a delay holds no lease, so it may be longer than one. */
+export const MAX_NACK_DELAY_SECONDS = 43_200;
 const nackBody = Joi.object({
-  delay_seconds: Joi.number().integer().min(0).max(MAX_VISIBILITY_SECONDS).default(0),
-  lease_id: leaseId,
+  delay_seconds: Joi.number().integer().min(0).max(MAX_NACK_DELAY_SECONDS).default(0),
+  lease_id: leaseId.required(),
 }).unknown(false);
 const extendBody = Joi.object({
   visibility_timeout: Joi.number().integer().min(1).max(MAX_VISIBILITY_SECONDS).required(),
-  lease_id: leaseId,
+  lease_id: leaseId.required(),
 }).unknown(false);
+
+/**
+ * A nacked event is deliverable again at `at`: waiters of this process are told at once, the other
+ * API processes through the wake-up channel (in the background: the answer does not wait for it).
+ */
+function announceNack(deps: ApiDeps, tenantId: string, at: Date): void {
+  deps.wakeups.dueAt(tenantId, at);
+  notifyDeliverable(deps.db.prisma, new Map([[tenantId, null]]), at.getTime() > Date.now() ? at : undefined).catch((err: unknown) => {
+    deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "could not notify long polls of a nack");
+  });
+}
 
 /** Validates a body (JSON numbers stay numbers: no string-to-number conversion). */
 function validateBody<T>(schema: Joi.ObjectSchema, body: unknown, what: string): T {
@@ -72,9 +96,15 @@ export function ackRoutes(deps: ApiDeps): Router {
 
   router.post("/events/ack", requireScope("events:ack"), async (ctx) => {
     const principal = principalOf(ctx);
-    const { ids } = validateBody<{ ids: string[] }>(batchAckBody, await readJsonBody(ctx, BATCH_BODY_BYTES), "batch ack");
+    const body = validateBody<{ ids?: string[]; leases?: Array<{ id: string; lease_id: string }> }>(batchAckBody, await readJsonBody(ctx, BATCH_BODY_BYTES), "batch ack");
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
-    const result = await ackEvents(deps.db.prisma, principal.tenantId, subscriptionId, ids);
+    if (body.leases) {
+      const result = await ackLeases(deps.db.prisma, principal.tenantId, subscriptionId, body.leases);
+      if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
+      ctx.body = { results: result.results };
+      return;
+    }
+    const result = await ackEvents(deps.db.prisma, principal.tenantId, subscriptionId, body.ids!);
     if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
     ctx.body = { acknowledged: result.acknowledged, not_found: result.notFound };
   });
@@ -83,18 +113,19 @@ export function ackRoutes(deps: ApiDeps): Router {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
     const body = await readJsonBody(ctx, SMALL_BODY_BYTES, { optional: true });
-    const v = validateBody<{ delay_seconds: number; lease_id?: string }>(nackBody, body ?? {}, "nack");
+    const v = validateBody<{ delay_seconds: number; lease_id: string }>(nackBody, body ?? {}, "nack");
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const nacked = await nackEvent(deps.db.prisma, principal.tenantId, subscriptionId, id, { delaySeconds: v.delay_seconds, leaseId: v.lease_id });
     if (!nacked) throw new NotFoundError("event");
     if (nacked.endedLease) deps.metrics.inboxNacks.inc();
+    announceNack(deps, principal.tenantId, nacked.available_at);
     ctx.body = { id: nacked.id, status: nacked.status, available_at: nacked.available_at.toISOString() };
   });
 
   router.post("/events/:id/extend", requireScope("events:ack"), async (ctx) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
-    const v = validateBody<{ visibility_timeout: number; lease_id?: string }>(extendBody, await readJsonBody(ctx, SMALL_BODY_BYTES), "extend");
+    const v = validateBody<{ visibility_timeout: number; lease_id: string }>(extendBody, await readJsonBody(ctx, SMALL_BODY_BYTES), "extend");
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const extended = await extendLease(deps.db.prisma, principal.tenantId, subscriptionId, id, { visibilitySeconds: v.visibility_timeout, leaseId: v.lease_id });
     if (!extended) throw new NotFoundError("event");

@@ -41,5 +41,8 @@ export function decodeCursor(cursor: string, fingerprint: string): KeysetPositio
   const receivedAt = new Date(r);
   // Only the exact form toISOString produces round-trips; anything else was edited by hand.
   if (Number.isNaN(receivedAt.getTime()) || receivedAt.toISOString() !== r) throw invalid();
+  // Years Postgres and ISO 8601 share; a forged date outside them would fail in the query.
+  const year = receivedAt.getUTCFullYear();
+  if (year < 1 || year > 9999) throw invalid();
   return { receivedAt, id: i };
 }

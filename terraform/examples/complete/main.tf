@@ -9,7 +9,7 @@ locals {
 # A VPC with public subnets (ALB), private subnets (tasks, behind NAT) and database subnets.
 module "vpc" {
   source  = "terraform-aws-modules/vpc/aws"
-  version = "~> 5.0"
+  version = "~> 5.21"
 
   name = var.name
   cidr = var.vpc_cidr
@@ -35,16 +35,19 @@ module "triggers" {
   public_subnet_ids   = module.vpc.public_subnets
   private_subnet_ids  = module.vpc.private_subnets
   database_subnet_ids = module.vpc.database_subnets
+  # The services wait for the private subnets' routes to the NAT gateway (ECR, Secrets Manager, SQS).
+  network_dependency_ids = concat(module.vpc.private_nat_gateway_route_ids, module.vpc.natgw_ids)
 
   certificate_arn = var.certificate_arn
   domain_name     = var.domain_name
   route53_zone_id = var.route53_zone_id
 
-  database_engine     = var.database_engine
-  enable_data_api     = var.database_engine == "aurora-serverless"
-  aurora_min_capacity = 0.5
-  aurora_max_capacity = 4
-  deletion_protection = var.deletion_protection
+  database_engine        = var.database_engine
+  enable_execute_command = var.enable_execute_command
+  enable_data_api        = var.database_engine == "aurora-serverless"
+  aurora_min_capacity    = 0.5
+  aurora_max_capacity    = 4
+  deletion_protection    = var.deletion_protection
 
   sqs_visibility_timeout_seconds = 60
   sqs_max_receive_count          = 5

@@ -54,3 +54,9 @@ variable "alarm_email" {
   description = "E-mail address subscribed to the alarm topic (confirm the subscription mail); null for none."
   default     = null
 }
+
+variable "enable_execute_command" {
+  type        = bool
+  description = "ECS Exec into the api tasks, unlogged; turn on to create the first API key (README), then off."
+  default     = false
+}

@@ -3,12 +3,14 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.70"
+      source = "hashicorp/aws"
+      # From what terraform-aws-modules/vpc 5.21 needs up to the major version this example was
+      # planned with (6.x); a new major version is a deliberate upgrade, not a surprise at init.
+      version = ">= 5.79, < 7.0"
     }
     random = {
       source  = "hashicorp/random"
-      version = ">= 3.5"
+      version = ">= 3.5, < 4.0"
     }
   }
 }

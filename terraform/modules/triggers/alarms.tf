@@ -68,10 +68,13 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message" {
   tags = local.tags
 }
 
-# A rate, not a count, so the threshold means the same at 10 and at 10 000 requests/s.
+# A rate, not a count, so the threshold means the same at 10 and at 10 000 requests/s. The
+# numerator counts the targets' 5xx and the load balancer's own (502/503/504 when no target is
+# healthy or a target fails), over every request the load balancer received. The HTTPCode_*
+# metrics are only published when non-zero, hence FILL(…, 0).
 resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
   alarm_name        = "${var.name}-api-5xx-rate"
-  alarm_description = "More than ${var.alarm_api_5xx_percent}% of API responses are 5xx (503 means SQS, Postgres or Redis is unreachable)."
+  alarm_description = "More than ${var.alarm_api_5xx_percent}% of API responses are 5xx, from the tasks (503: SQS, Postgres or Redis unreachable) or from the load balancer itself (no healthy task, task errors)."
 
   evaluation_periods  = 5
   datapoints_to_alarm = 3
@@ -80,7 +83,7 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
   treat_missing_data  = "notBreaching"
 
   metric_query {
-    id          = "errors"
+    id          = "target_errors"
     return_data = false
 
     metric {
@@ -93,13 +96,26 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
   }
 
   metric_query {
+    id          = "elb_errors"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_ELB_5XX_Count"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
     id          = "requests"
     return_data = false
 
     metric {
       namespace   = "AWS/ApplicationELB"
       metric_name = "RequestCount"
-      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix }
       stat        = "Sum"
       period      = 60
     }
@@ -108,7 +124,7 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
   metric_query {
     id          = "error_rate"
     label       = "5xx responses, %"
-    expression  = "IF(requests > 0, 100 * errors / requests, 0)"
+    expression  = "IF(requests > 0, 100 * (FILL(target_errors, 0) + FILL(elb_errors, 0)) / requests, 0)"
     return_data = true
   }
 
@@ -120,7 +136,7 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "api_unhealthy_hosts" {
   alarm_name        = "${var.name}-api-unhealthy-hosts"
-  alarm_description = "api tasks fail /readyz: a dependency is down or tasks are crashing."
+  alarm_description = "api tasks fail the load balancer's /healthz probe: tasks are crashing or hanging."
 
   namespace   = "AWS/ApplicationELB"
   metric_name = "UnHealthyHostCount"
@@ -174,6 +190,32 @@ resource "aws_cloudwatch_metric_alarm" "database_free_storage" {
   evaluation_periods  = 1
   comparison_operator = "LessThanThreshold"
   threshold           = var.alarm_database_free_storage_bytes
+  treat_missing_data  = "missing"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
+
+# Per node (ElastiCache names the nodes of a replication group <id>-001, -002, …). With
+# noeviction a full Redis refuses writes: rate limits, idempotency and BullMQ jobs fail.
+resource "aws_cloudwatch_metric_alarm" "redis_memory" {
+  count = var.redis_num_cache_clusters
+
+  alarm_name        = "${var.name}-redis-memory-${count.index + 1}"
+  alarm_description = "Redis node ${format("%s-%03d", aws_elasticache_replication_group.this.replication_group_id, count.index + 1)} uses more than ${var.alarm_redis_memory_percent}% of its memory; at 100% it refuses writes (maxmemory-policy noeviction)."
+
+  namespace   = "AWS/ElastiCache"
+  metric_name = "DatabaseMemoryUsagePercentage"
+  dimensions  = { CacheClusterId = format("%s-%03d", aws_elasticache_replication_group.this.replication_group_id, count.index + 1) }
+  statistic   = "Maximum"
+  period      = 60
+
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_redis_memory_percent
   treat_missing_data  = "missing"
 
   alarm_actions = local.alarm_actions

@@ -25,8 +25,9 @@ resource "aws_lb_target_group" "api" {
   # Seconds a draining task keeps receiving in-flight requests during a deploy or scale-in.
   deregistration_delay = var.api.deregistration_delay
 
-  # /readyz answers 503 while Postgres, SQS or Redis is unreachable, so a task that cannot
-  # serve stops receiving traffic.
+  # /healthz (the process is up and serving), not /readyz: readiness includes Postgres, SQS and
+  # Redis, and one blip of a shared dependency would mark every task unhealthy at once and make
+  # ECS replace them all. A dependency outage shows as 503s from the app and in the alarms instead.
   health_check {
     path                = var.api.health_check_path
     matcher             = "200"

@@ -9,13 +9,25 @@ locals {
   database_endpoint = local.is_rds ? aws_db_instance.this[0].address : aws_rds_cluster.this[0].endpoint
   database_port     = 5432
 
-  # The RDS-managed secret ({"username","password"}), rotated by RDS.
+  # The RDS-managed secret ({"username","password"}), rotated by RDS every 7 days.
   database_secret_arn = local.is_rds ? aws_db_instance.this[0].master_user_secret[0].secret_arn : aws_rds_cluster.this[0].master_user_secret[0].secret_arn
 
-  # No credentials in the URL: node-postgres falls back to PGPASSWORD, which ECS injects from the
-  # RDS-managed secret at task start. A URL secret built at apply time would go stale at the
-  # first automatic rotation; this way a new task always gets the current password.
-  database_url = "postgresql://${var.database_username}@${local.database_endpoint}:${local.database_port}/${var.database_name}?${var.database_ssl_query}"
+  # The least-privilege role the long-running processes log in as. The migration
+  # 20261201000100_app_role creates it (LOGIN, no password, GRANT rds_iam) with DML rights only.
+  app_database_user = "triggers_app"
+
+  # No credentials in either URL.
+  # - api, worker, scheduler: triggers_app with RDS IAM authentication (DATABASE_IAM_AUTH=true):
+  #   the process signs a 15-minute token per new connection with its task role; nothing to rotate.
+  # - migrate: the master user; the process reads the password from the RDS-managed secret
+  #   (DATABASE_PASSWORD_SECRET_ARN) and re-reads it when a login fails, so rotation never bites.
+  database_location = "${local.database_endpoint}:${local.database_port}/${var.database_name}?${var.database_ssl_query}"
+  app_database_url  = "postgresql://${local.app_database_user}@${local.database_location}"
+  database_url      = "postgresql://${var.database_username}@${local.database_location}"
+
+  # What rds-db:connect is granted on: arn:…:rds-db:<region>:<account>:dbuser:<resource id>/<user>.
+  database_resource_id  = local.is_rds ? aws_db_instance.this[0].resource_id : aws_rds_cluster.this[0].cluster_resource_id
+  app_database_user_arn = "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.database_resource_id}/${local.app_database_user}"
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -39,6 +51,9 @@ resource "aws_db_instance" "this" {
 
   manage_master_user_password   = true
   master_user_secret_kms_key_id = var.database_master_secret_kms_key_id
+
+  # The application role logs in with IAM tokens (rds-db:connect in the task roles).
+  iam_database_authentication_enabled = true
 
   allocated_storage     = var.rds_allocated_storage
   max_allocated_storage = var.rds_max_allocated_storage
@@ -78,6 +93,9 @@ resource "aws_rds_cluster" "this" {
 
   manage_master_user_password   = true
   master_user_secret_kms_key_id = var.database_master_secret_kms_key_id
+
+  # The application role logs in with IAM tokens (rds-db:connect in the task roles).
+  iam_database_authentication_enabled = true
 
   # The RDS Data API: HTTPS access authorised by IAM + the master secret (see README, migrations).
   enable_http_endpoint = var.enable_data_api

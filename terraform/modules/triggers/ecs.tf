@@ -11,6 +11,14 @@ resource "aws_ecs_cluster" "this" {
     value = "enabled"
   }
 
+  # ECS Exec sessions (var.enable_execute_command, used to create the first API key) are not
+  # recorded: what `keys create` prints reaches the operator's terminal only, never CloudWatch or S3.
+  configuration {
+    execute_command_configuration {
+      logging = "NONE"
+    }
+  }
+
   tags = local.tags
 }
 
@@ -25,53 +33,60 @@ resource "aws_cloudwatch_log_group" "this" {
 
 locals {
   common_environment = {
-    AWS_REGION   = local.region
-    LOG_LEVEL    = var.log_level
-    NODE_ENV     = "production"
-    DATABASE_URL = local.database_url
+    AWS_REGION = local.region
+    LOG_LEVEL  = var.log_level
+    NODE_ENV   = "production"
+    # Every process gets the real queue URL: the long-running roles refuse to start without one
+    # (scheduler and migrate make no SQS call; their roles allow none).
+    SQS_QUEUE_URL = aws_sqs_queue.main.url
+  }
+
+  # api, worker, scheduler: triggers_app through RDS IAM authentication; listen on all
+  # interfaces (not only the image's default) and serve /healthz, /readyz, /metrics on METRICS_PORT.
+  service_environment = {
+    DATABASE_URL      = local.app_database_url
+    DATABASE_IAM_AUTH = "true"
+    HOST              = "0.0.0.0"
+    METRICS_PORT      = tostring(var.metrics_port)
   }
 
   # Per process: the module's values win over var.environment, so a typo there cannot
   # point a process at another queue or database.
   environment = {
-    api = merge(var.environment, local.common_environment, {
-      PORT          = tostring(local.api_port)
-      SQS_QUEUE_URL = aws_sqs_queue.main.url
+    api = merge(var.environment, local.common_environment, local.service_environment, {
+      PORT = tostring(local.api_port)
+      # Behind the ALB every connection comes from the load balancer: the client address (for the
+      # failed-authentication throttle and the logs) is the last X-Forwarded-For hop the ALB appends.
+      HTTP_TRUST_PROXY = "true"
     })
-    worker = merge(var.environment, local.common_environment, {
-      METRICS_PORT              = tostring(var.metrics_port)
-      SQS_QUEUE_URL             = aws_sqs_queue.main.url
+    worker = merge(var.environment, local.common_environment, local.service_environment, {
       SQS_DLQ_URL               = aws_sqs_queue.dlq.url
       SQS_MAX_RECEIVE_COUNT     = tostring(var.sqs_max_receive_count)
       WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
       WORKER_RECEIVERS          = tostring(var.worker.receivers)
     })
-    # scheduler and migrate get the queue URL only so the process does not start its embedded
-    # SQS emulator (what it does when no queue is configured); their roles allow no SQS action.
-    scheduler = merge(var.environment, local.common_environment, {
-      METRICS_PORT  = tostring(var.metrics_port)
-      SQS_QUEUE_URL = aws_sqs_queue.main.url
-    })
+    scheduler = merge(var.environment, local.common_environment, local.service_environment, {})
+    # migrate: the master user; the process reads the current password from the RDS-managed
+    # secret itself (and again after a failed login), with its task role.
     migrate = merge(var.environment, local.common_environment, {
-      SQS_QUEUE_URL = aws_sqs_queue.main.url
+      DATABASE_URL                 = local.database_url
+      DATABASE_PASSWORD_SECRET_ARN = local.database_secret_arn
     })
   }
 
   # Read by ECS at task start with the execution role; never stored in the task definition.
-  # PGPASSWORD is the "password" key of the RDS-managed secret (node-postgres reads it when
-  # DATABASE_URL carries no password).
-  database_password_secret = { name = "PGPASSWORD", valueFrom = "${local.database_secret_arn}:password::" }
-  redis_url_secret         = { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn }
+  # The database password is not among them: see DATABASE_IAM_AUTH / DATABASE_PASSWORD_SECRET_ARN.
+  redis_url_secret = { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn }
 
   secrets = {
-    api       = [local.database_password_secret, local.redis_url_secret]
-    worker    = [local.database_password_secret, local.redis_url_secret]
-    scheduler = [local.database_password_secret, local.redis_url_secret]
-    migrate   = [local.database_password_secret]
+    api       = [local.redis_url_secret]
+    worker    = [local.redis_url_secret]
+    scheduler = [local.redis_url_secret]
+    migrate   = []
   }
 
   ports = {
-    api       = [local.api_port]
+    api       = [local.api_port, var.metrics_port]
     worker    = [var.metrics_port]
     scheduler = [var.metrics_port]
     migrate   = []
@@ -92,13 +107,16 @@ locals {
     migrate   = 120
   }
 
+  # Liveness only: `healthcheck` GETs http://127.0.0.1:$METRICS_PORT/healthz (2 s deadline), the
+  # same command as the image's HEALTHCHECK. Readiness (/readyz: Postgres, SQS, Redis) is not a
+  # reason to kill a task; one dependency blip would otherwise recycle every task at once.
   health_checks = {
-    api = {
-      command     = ["CMD", "node", "-e", "fetch('http://127.0.0.1:${local.api_port}/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+    for svc in local.services : svc => {
+      command     = ["CMD", "node", var.cli_script, "healthcheck"]
       interval    = 15
       timeout     = 5
       retries     = 3
-      startPeriod = 20
+      startPeriod = 30
     }
   }
 
@@ -125,7 +143,6 @@ locals {
           }
         }
       },
-      # Liveness only (/healthz); readiness, which includes dependencies, is the ALB's /readyz.
       # (A filtered for, not `cond ? {…} : {}`: both branches of a conditional need one type.)
       { for k, check in local.health_checks : "healthCheck" => check if k == svc },
     )]
@@ -155,6 +172,12 @@ resource "aws_ecs_task_definition" "this" {
 ################################################################################
 # Services
 ################################################################################
+
+# Stands for the network path the tasks need at start (e.g. the NAT routes of the private
+# subnets): the services depend on it, so they are created after whatever ids are passed.
+resource "terraform_data" "network_ready" {
+  input = var.network_dependency_ids
+}
 
 resource "aws_ecs_service" "api" {
   name            = "api"
@@ -187,9 +210,24 @@ resource "aws_ecs_service" "api" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # ECS Exec into a running api task (first API key, see README); off unless asked for.
+  enable_execute_command = var.enable_execute_command
+
   tags = local.tags
 
-  depends_on = [aws_lb_listener.https]
+  # First apply: no task may start before what it needs at start exists: the secrets it reads,
+  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  depends_on = [
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.database_connect,
+    aws_iam_role_policy.api_task,
+    aws_secretsmanager_secret_version.redis_url,
+    aws_elasticache_replication_group.this,
+    aws_db_instance.this,
+    aws_rds_cluster_instance.this,
+    terraform_data.network_ready,
+    aws_lb_listener.https,
+  ]
 
   lifecycle {
     # Owned by autoscaling after creation.
@@ -223,6 +261,19 @@ resource "aws_ecs_service" "worker" {
 
   tags = local.tags
 
+  # First apply: no task may start before what it needs at start exists: the secrets it reads,
+  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  depends_on = [
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.database_connect,
+    aws_iam_role_policy.worker_task,
+    aws_secretsmanager_secret_version.redis_url,
+    aws_elasticache_replication_group.this,
+    aws_db_instance.this,
+    aws_rds_cluster_instance.this,
+    terraform_data.network_ready,
+  ]
+
   lifecycle {
     ignore_changes = [desired_count]
   }
@@ -253,6 +304,18 @@ resource "aws_ecs_service" "scheduler" {
   enable_ecs_managed_tags = true
 
   tags = local.tags
+
+  # First apply: no task may start before what it needs at start exists: the secrets it reads,
+  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  depends_on = [
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.database_connect,
+    aws_secretsmanager_secret_version.redis_url,
+    aws_elasticache_replication_group.this,
+    aws_db_instance.this,
+    aws_rds_cluster_instance.this,
+    terraform_data.network_ready,
+  ]
 }
 
 ################################################################################

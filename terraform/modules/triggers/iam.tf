@@ -56,13 +56,57 @@ data "aws_iam_policy_document" "execution" {
     resources = [for g in aws_cloudwatch_log_group.this : "${g.arn}:*"]
   }
 
+  # REDIS_URL only: the database password never passes through ECS (see the task roles).
   statement {
-    sid     = "TaskSecrets"
-    actions = ["secretsmanager:GetSecretValue"]
-    resources = [
-      local.database_secret_arn,
-      aws_secretsmanager_secret.redis_url.arn,
-    ]
+    sid       = "TaskSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.redis_url.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "execution"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# Task roles ------------------------------------------------------------------------
+# api, worker, scheduler: log in to Postgres as triggers_app with IAM tokens (rds-db:connect);
+# migrate: read the RDS-managed master secret. Nothing else touches the database credentials.
+
+resource "aws_iam_role" "task" {
+  for_each = toset(["api", "worker", "scheduler", "migrate"])
+
+  name_prefix        = "${var.name}-${each.key}-"
+  description        = "${var.name} ${each.key} task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = local.tags
+}
+
+# Long-running processes: sign RDS IAM auth tokens for triggers_app, and nothing else in RDS.
+data "aws_iam_policy_document" "database_connect" {
+  statement {
+    sid       = "DatabaseConnectAsApp"
+    actions   = ["rds-db:connect"]
+    resources = [local.app_database_user_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "database_connect" {
+  for_each = local.services
+
+  name   = "rds-connect-app"
+  role   = aws_iam_role.task[each.key].id
+  policy = data.aws_iam_policy_document.database_connect.json
+}
+
+# migrate: the master password, read by the process at each login failure (rotation-proof).
+data "aws_iam_policy_document" "migrate_task" {
+  statement {
+    sid       = "DatabaseMasterSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.database_secret_arn]
   }
 
   dynamic "statement" {
@@ -75,23 +119,10 @@ data "aws_iam_policy_document" "execution" {
   }
 }
 
-resource "aws_iam_role_policy" "execution" {
-  name   = "execution"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
-}
-
-# Task roles ------------------------------------------------------------------------
-# scheduler and migrate get a role with no policy: they talk only to Postgres and Redis.
-
-resource "aws_iam_role" "task" {
-  for_each = toset(["api", "worker", "scheduler", "migrate"])
-
-  name_prefix        = "${var.name}-${each.key}-"
-  description        = "${var.name} ${each.key} task"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-
-  tags = local.tags
+resource "aws_iam_role_policy" "migrate_task" {
+  name   = "database-master-secret"
+  role   = aws_iam_role.task["migrate"].id
+  policy = data.aws_iam_policy_document.migrate_task.json
 }
 
 # api: enqueue only (SendMessageBatch is authorised by sqs:SendMessage); attributes for /readyz.
@@ -106,6 +137,22 @@ data "aws_iam_policy_document" "api_task" {
     sid       = "QueueReadiness"
     actions   = ["sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.main.arn]
+  }
+
+  # ECS Exec (var.enable_execute_command): the SSM agent's data channel. These actions have no
+  # resource-level permissions, so AWS requires "*".
+  dynamic "statement" {
+    for_each = var.enable_execute_command ? [1] : []
+    content {
+      sid = "EcsExec"
+      actions = [
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      resources = ["*"]
+    }
   }
 }
 

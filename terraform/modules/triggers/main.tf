@@ -1,4 +1,3 @@
-data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
@@ -8,19 +7,25 @@ locals {
     Name                        = var.name
   })
 
-  region     = data.aws_region.current.name
+  # The region from an ARN rather than data.aws_region: its `name` is deprecated in provider 6.x
+  # and its replacement `region` does not exist in 5.x, and the module supports both.
+  region     = split(":", aws_ecs_cluster.this.arn)[3]
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
   database_subnet_ids = length(var.database_subnet_ids) > 0 ? var.database_subnet_ids : var.private_subnet_ids
 
-  # The one command-line entry point of the image; each process is a sub-command.
+  # The image's ENTRYPOINT is the CLI (`node dist/src/cli/main.js`); a task command is only the
+  # sub-command, appended to it. (test/integration/image-argv.test.ts runs ENTRYPOINT + these.)
   commands = {
-    api       = ["node", var.cli_script, "api"]
-    worker    = ["node", var.cli_script, "worker"]
-    scheduler = ["node", var.cli_script, "scheduler"]
-    migrate   = ["node", var.cli_script, "migrate"]
+    api       = ["api"]
+    worker    = ["worker"]
+    scheduler = ["scheduler"]
+    migrate   = ["migrate"]
   }
+
+  # The processes that run as ECS services (migrate is a one-off task).
+  services = toset(["api", "worker", "scheduler"])
 
   api_port = 3000
 }

@@ -44,8 +44,13 @@ output "database_name" {
 }
 
 output "database_url" {
-  description = "DATABASE_URL the tasks get (without the password, which comes from database_secret_arn as PGPASSWORD)."
+  description = "DATABASE_URL of the migrate task: the master user, no password (the process reads it from database_secret_arn)."
   value       = local.database_url
+}
+
+output "app_database_url" {
+  description = "DATABASE_URL of api, worker and scheduler: triggers_app with RDS IAM authentication (DATABASE_IAM_AUTH=true), no password."
+  value       = local.app_database_url
 }
 
 output "database_secret_arn" {
@@ -84,7 +89,7 @@ output "service_names" {
 }
 
 output "migrate_task_definition_arn" {
-  description = "ARN (with revision) of the one-off migrate task definition; also runs `keys create` with a command override."
+  description = "ARN (with revision) of the one-off migrate task definition; also runs `keys list` / `keys revoke` with a command override (e.g. [\"keys\",\"list\"])."
   value       = aws_ecs_task_definition.this["migrate"].arn
 }
 

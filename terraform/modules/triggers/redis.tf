@@ -49,6 +49,9 @@ resource "aws_elasticache_replication_group" "this" {
   at_rest_encryption_enabled = true
   transit_encryption_enabled = true
   auth_token                 = random_password.redis_auth_token.result
+  # A changed token is added next to the old one, so running tasks (REDIS_URL is read at start)
+  # keep working; set "SET" in a later apply, after a redeploy, to drop the old token.
+  auth_token_update_strategy = var.redis_auth_token_update_strategy
 
   snapshot_retention_limit = var.redis_snapshot_retention_days
 

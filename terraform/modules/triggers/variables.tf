@@ -255,8 +255,8 @@ variable "deletion_protection" {
 
 variable "database_ssl_query" {
   type        = string
-  description = "Query string appended to DATABASE_URL. RDS for PostgreSQL 15+ and Aurora require TLS; node-postgres otherwise verifies against the system CAs, which do not include the RDS CA, so the default encrypts without verifying the server certificate. Bake the RDS CA bundle into the image and use sslmode=verify-full&sslrootcert=... to verify it."
-  default     = "uselibpqcompat=true&sslmode=require"
+  description = "Query string appended to both DATABASE_URLs. The default verifies the server certificate and host name; the image carries the Amazon RDS CA bundle, which the service trusts for sslmode=verify-full. RDS for PostgreSQL 15+ and Aurora require TLS, so never use sslmode=disable here."
+  default     = "sslmode=verify-full"
 }
 
 ################################################################################
@@ -279,6 +279,17 @@ variable "redis_node_type" {
   type        = string
   description = "ElastiCache node type."
   default     = "cache.t4g.small"
+}
+
+variable "redis_auth_token_update_strategy" {
+  type        = string
+  description = "How ElastiCache applies a changed auth token: ROTATE (old and new both valid, the safe default while tasks still hold the old REDIS_URL) or SET (only the new one; use after the services have been redeployed)."
+  default     = "ROTATE"
+
+  validation {
+    condition     = contains(["ROTATE", "SET"], var.redis_auth_token_update_strategy)
+    error_message = "redis_auth_token_update_strategy must be ROTATE or SET."
+  }
 }
 
 variable "redis_num_cache_clusters" {
@@ -304,8 +315,20 @@ variable "image" {
 
 variable "cli_script" {
   type        = string
-  description = "Path, relative to the image's working directory, of the built `triggers` CLI that every task runs as `node <cli_script> <command>`. The default is where `npm run build` (swc src -> dist) puts src/cli/main.ts."
+  description = "Path, relative to the image's working directory, of the built `triggers` CLI. The image's ENTRYPOINT already runs it (task commands are only the sub-command); the container health checks run `node <cli_script> healthcheck`."
   default     = "dist/src/cli/main.js"
+}
+
+variable "enable_execute_command" {
+  type        = bool
+  description = "Allow ECS Exec into the api tasks (sessions are not logged). Turn it on to create the first API key without it reaching any log (see README), then off again."
+  default     = false
+}
+
+variable "network_dependency_ids" {
+  type        = list(string)
+  description = "Ids of what the tasks' network path to AWS APIs is made of (e.g. the NAT routes or VPC endpoints of private_subnet_ids). The services are created only after them, so the first tasks can reach ECR, Secrets Manager and SQS."
+  default     = []
 }
 
 variable "image_repository_arn" {
@@ -362,7 +385,7 @@ variable "api" {
     max_count            = optional(number, 10)
     cpu_target           = optional(number, 60)
     requests_per_target  = optional(number, 2000)
-    health_check_path    = optional(string, "/readyz")
+    health_check_path    = optional(string, "/healthz")
     deregistration_delay = optional(number, 30)
   })
   description = "api service: task size (Fargate cpu units / MiB), autoscaling bounds, target CPU %, target ALB requests per task per minute, health check path and deregistration delay (s)."
@@ -430,6 +453,12 @@ variable "alarm_api_5xx_percent" {
   type        = number
   description = "Alarm when more than this percentage of API responses are 5xx over 5 minutes."
   default     = 1
+}
+
+variable "alarm_redis_memory_percent" {
+  type        = number
+  description = "Alarm when a Redis node's DatabaseMemoryUsagePercentage exceeds this. The parameter group sets noeviction (BullMQ), so a full Redis refuses writes."
+  default     = 80
 }
 
 variable "alarm_database_cpu_percent" {

@@ -1,0 +1,207 @@
+/**
+ * Real Terraform against the real AWS provider schemas, through the schema-only stand-in provider
+ * (terraform-standin: `init`, `validate`, `plan`, `graph`, `show -json`, no provider downloads, no
+ * AWS calls). Skips, naming what is missing, when the terraform CLI or the stand-in is absent; the
+ * static HCL tests (module.test.ts, conventions.test.ts) run regardless.
+ *
+ * TERRAFORM_STANDIN: path of the stand-in's `run` script (default: shared/tools/terraform-standin/run
+ * next to the checkout or one level above it).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { EXAMPLE_DIR, MODULE_DIR, REPO_ROOT } from "./load-hcl";
+
+const STANDIN = [
+  process.env.TERRAFORM_STANDIN,
+  resolve(REPO_ROOT, "..", "shared", "tools", "terraform-standin", "run"),
+  resolve(REPO_ROOT, "..", "..", "shared", "tools", "terraform-standin", "run"),
+].find((p): p is string => typeof p === "string" && p !== "" && existsSync(p));
+
+const terraformOnPath = spawnSync("terraform", ["version"], { stdio: "ignore", env: { ...process.env, CHECKPOINT_DISABLE: "1" } }).error === undefined;
+const missing = [!terraformOnPath && "the terraform CLI (not on PATH)", !STANDIN && "the terraform stand-in (set TERRAFORM_STANDIN to its run script)"].filter(Boolean);
+const describeTf = missing.length === 0 ? describe : describe.skip;
+if (missing.length > 0) console.warn(`test/terraform/plan.test.ts skipped: missing ${missing.join(" and ")}`);
+const label = missing.length === 0 ? "terraform against the real provider schemas" : `terraform against the real provider schemas (skipped: missing ${missing.join(" and ")})`;
+
+jest.setTimeout(600_000);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** One stand-in run (init + the command) in a copy of `root`; async so Jest's timers keep working. */
+function standin(args: string[]): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(STANDIN!, args, { cwd: REPO_ROOT, env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGTERM"), 480_000);
+    child.on("error", fail);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+function checkRan(run: Run, what: string): void {
+  if (/skipped/.test(run.stdout) && run.stdout.length < 200) throw new Error(`${what}: the stand-in skipped: ${run.stdout}`);
+  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+}
+
+/**
+ * Terraform's warnings (deprecations included) as "title (on file line n)", except those inside
+ * downloaded third-party modules (.terraform/modules/…), which this repository cannot change.
+ */
+function warnings(out: string): string[] {
+  const lines = out.split("\n");
+  const found: string[] = [];
+  lines.forEach((line, i) => {
+    const title = /^\s*(?:│\s*)?Warning: (.*)$/.exec(line)?.[1];
+    if (!title || /CLI configuration file/.test(title)) return;
+    const where = lines.slice(i + 1, i + 4).map((l) => /on (\S+) line (\d+)/.exec(l)).find(Boolean);
+    if (where && where[1]!.startsWith(".terraform/modules/")) return;
+    found.push(`${title}${where ? ` (on ${where[1]} line ${where[2]})` : ""}`);
+  });
+  return found;
+}
+
+interface PlanResource {
+  address: string;
+  type: string;
+  change: { actions: string[]; after: Record<string, unknown> | null };
+}
+
+interface Plan {
+  resource_changes: PlanResource[];
+}
+
+/** Edges of a DOT graph (`terraform graph -type=plan`): node -> the nodes it depends on. */
+function parseGraph(dot: string): Map<string, Set<string>> {
+  const edges = new Map<string, Set<string>>();
+  for (const m of dot.matchAll(/^\s*"([^"]+)"\s*->\s*"([^"]+)"/gm)) {
+    const from = m[1]!.replace(/^\[root\] /, "").replace(/ \(expand\)$/, "");
+    const to = m[2]!.replace(/^\[root\] /, "").replace(/ \(expand\)$/, "");
+    if (!edges.has(from)) edges.set(from, new Set());
+    edges.get(from)!.add(to);
+  }
+  return edges;
+}
+
+/** Everything `node` depends on, directly or through other resources, locals, variables or outputs. */
+function dependenciesOf(edges: Map<string, Set<string>>, node: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [node];
+  while (todo.length > 0) {
+    for (const next of edges.get(todo.pop()!) ?? []) {
+      if (!seen.has(next)) {
+        seen.add(next);
+        todo.push(next);
+      }
+    }
+  }
+  return seen;
+}
+
+describeTf(label, () => {
+  const rel = (dir: string) => dir.slice(REPO_ROOT.length + 1);
+
+  test.each(["6.47.0", "5.70.0"])("the module validates against hashicorp/aws %s without warnings (no deprecated attributes)", async (aws) => {
+    const run = await standin(["--aws", aws, rel(MODULE_DIR), "--", "validate"]);
+    checkRan(run, `validate (aws ${aws})`);
+    expect(run.stdout).toContain("Success! The configuration is valid");
+    expect(warnings(run.stdout + run.stderr)).toEqual([]);
+  });
+
+  test("the example validates against hashicorp/aws 6.47.0 without warnings from this repository's files", async () => {
+    const run = await standin([rel(EXAMPLE_DIR), "--", "validate"]);
+    checkRan(run, "validate example");
+    expect(run.stdout).toContain("Success! The configuration is valid");
+    expect(warnings(run.stdout + run.stderr)).toEqual([]);
+  });
+
+  describe.each([
+    ["aurora-serverless", "aws_rds_cluster_instance"],
+    ["rds", "aws_db_instance"],
+  ])("the example's plan with database_engine = %s", (engine, databaseType) => {
+    let plan: Plan;
+    const byAddress = (address: string) => {
+      const r = plan.resource_changes.find((c) => c.address === address);
+      if (!r) throw new Error(`${address} is not in the plan`);
+      return r;
+    };
+
+    beforeAll(async () => {
+      const run = await standin([rel(EXAMPLE_DIR), "--", "plan-json", "-var-file=terraform.tfvars.example", `-var=database_engine=${engine}`]);
+      checkRan(run, `plan (${engine})`);
+      plan = JSON.parse(run.stdout) as Plan;
+    });
+
+    test("creates the database instances, the services and their prerequisites", () => {
+      const types = new Set(plan.resource_changes.filter((c) => c.change.actions.includes("create")).map((c) => c.type));
+      for (const t of [databaseType, "aws_ecs_service", "aws_secretsmanager_secret_version", "aws_elasticache_replication_group", "terraform_data", "aws_route"]) {
+        expect({ type: t, planned: types.has(t) }).toEqual({ type: t, planned: true });
+      }
+    });
+
+    test("the ALB probes /healthz", () => {
+      const tg = byAddress("module.triggers.aws_lb_target_group.api");
+      const hc = (tg.change.after?.health_check as Array<Record<string, unknown>>)[0]!;
+      expect(hc.path).toBe("/healthz");
+    });
+
+    test("IAM authentication is enabled on the database", () => {
+      const db = plan.resource_changes.find((c) => c.address === "module.triggers.aws_db_instance.this[0]" || c.address === "module.triggers.aws_rds_cluster.this[0]");
+      expect(db?.change.after?.iam_database_authentication_enabled).toBe(true);
+    });
+
+    test("the Redis auth token rotates without locking out running tasks", () => {
+      expect(byAddress("module.triggers.aws_elasticache_replication_group.this").change.after?.auth_token_update_strategy).toBe("ROTATE");
+    });
+
+    test("the api, worker and scheduler services are all planned", () => {
+      for (const svc of ["api", "worker", "scheduler"]) expect(byAddress(`module.triggers.aws_ecs_service.${svc}`).change.actions).toEqual(["create"]);
+    });
+  });
+
+  describe("the plan graph", () => {
+    let edges: Map<string, Set<string>>;
+
+    beforeAll(async () => {
+      const run = await standin([rel(EXAMPLE_DIR), "--", "graph", "-type=plan"]);
+      checkRan(run, "graph");
+      edges = parseGraph(run.stdout);
+      expect(edges.size).toBeGreaterThan(50);
+    });
+
+    const needs: Record<string, string[]> = {
+      api: ["aws_iam_role_policy.api_task"],
+      worker: ["aws_iam_role_policy.worker_task"],
+      scheduler: [],
+    };
+
+    test.each(Object.keys(needs))(
+      "the %s service depends on its secrets, its IAM policies, the database instances, Redis and the NAT routes",
+      (svc) => {
+        const deps = dependenciesOf(edges, `module.triggers.aws_ecs_service.${svc}`);
+        const required = [
+          "module.triggers.aws_secretsmanager_secret_version.redis_url",
+          "module.triggers.aws_elasticache_replication_group.this",
+          "module.triggers.aws_iam_role_policy.execution",
+          "module.triggers.aws_iam_role_policy.database_connect",
+          ...needs[svc]!.map((r) => `module.triggers.${r}`),
+          "module.triggers.aws_db_instance.this",
+          "module.triggers.aws_rds_cluster_instance.this",
+          "module.vpc.aws_route.private_nat_gateway",
+          "module.vpc.aws_nat_gateway.this",
+        ];
+        expect({ svc, missing: required.filter((r) => !deps.has(r)) }).toEqual({ svc, missing: [] });
+      },
+    );
+  });
+});
