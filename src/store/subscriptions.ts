@@ -59,15 +59,34 @@ export async function ensureDefaultSubscriptions(prisma: PrismaClient, tenantIds
 
 /**
  * The internal id of a tenant's subscription by name, or 404 (`subscription`). `default` always
- * exists (it is created on first use).
+ * exists (it is created on first use), and its id is remembered, so the original endpoints pay no
+ * extra round trip.
  */
 export async function resolveSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<number> {
-  if (name === DEFAULT_SUBSCRIPTION) await ensureDefaultSubscriptions(prisma, [tenantId]);
+  const isDefault = name === DEFAULT_SUBSCRIPTION;
+  let defaults = defaultIds.get(prisma);
+  if (isDefault) {
+    const known = defaults?.get(tenantId);
+    if (known !== undefined) return known;
+    await ensureDefaultSubscriptions(prisma, [tenantId]);
+  }
   const rows = await prisma.$queryRawUnsafe<Array<{ id: number }>>("SELECT id FROM subscriptions WHERE tenant_id = $1 AND name = $2", tenantId, name);
   const row = rows[0];
   if (!row) throw new NotFoundError("subscription");
+  if (isDefault) {
+    if (!defaults) defaultIds.set(prisma, (defaults = new Map()));
+    if (defaults.size > 100_000) defaults.clear();
+    defaults.set(tenantId, row.id);
+  }
   return row.id;
 }
+
+/**
+ * The id of each tenant's default subscription, per client. Safe to keep: `default` can be neither
+ * deleted nor recreated, so its id never changes. Named subscriptions are looked up every time (a
+ * deleted and recreated one has a new id).
+ */
+const defaultIds = new WeakMap<PrismaClient, Map<string, number>>();
 
 const arr = (v: readonly string[] | undefined) => (v === undefined ? null : [...new Set(v)]);
 
