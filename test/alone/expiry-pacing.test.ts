@@ -3,7 +3,7 @@ import { connectPostgres, type Database } from "../../src/store/database";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { expireEvents } from "../../src/jobs/expire-events";
 import { ExpiryPacer, type PacingAction } from "../../src/jobs/expiry-pacer";
-import { createTestSchema } from "../helpers/harness";
+import { createTestSchema, onlyOn } from "../helpers/harness";
 
 const DAY = 86_400;
 const ROWS = 400_000;
@@ -17,7 +17,7 @@ type Phase = "idle-before" | "loaded" | "idle-after";
  * it goes. Only the direction is asserted; the phases end on counts of decisions, with generous
  * time limits, and nothing is timed.
  */
-describe("expiry pacing (real Postgres)", () => {
+onlyOn("postgres", "the competing write load needs connections of its own").describe("expiry pacing (real Postgres)", () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let db: Database;
 
