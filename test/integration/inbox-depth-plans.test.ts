@@ -15,7 +15,7 @@ import { peekEvents, type EventStatus } from "../../src/store/events/peek-events
 import { TAG_SCAN_LIMIT, type InboxFilter } from "../../src/store/events/inbox-filter";
 import type { KeysetPosition } from "../../src/store/events/cursor";
 import { TEST_DATABASE_URL } from "../helpers/env";
-import { startHarness, type Harness } from "../helpers/harness";
+import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
 
 const DEPTH = 200_000; // "deep": 99 % common, then the last 1 % rare (type, source and tag)
@@ -37,7 +37,7 @@ function nodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 }
 
-describe("filtered inbox reads at depth (Postgres plans)", () => {
+onlyOn("postgres", "it asserts the Postgres server's query plans").describe("filtered inbox reads at depth (Postgres plans)", () => {
   let h: Harness;
   let client: Client;
   let deepSubscription: number;
