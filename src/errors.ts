@@ -29,6 +29,8 @@ export const ERROR_CODES = Object.freeze({
   already_acknowledged: 409,
   event_dead: 409,
   not_dead: 409,
+  subscription_exists: 409,
+  default_subscription: 409,
   payload_too_large: 413,
   event_too_large: 413,
   uri_too_long: 414,

@@ -90,7 +90,7 @@ export interface Operation {
 }
 
 /** The methods this API uses. */
-export type HttpMethod = "get" | "post" | "delete";
+export type HttpMethod = "get" | "post" | "patch" | "delete";
 
 /** A path and its operations. */
 export type PathItem = Partial<Readonly<Record<HttpMethod, Operation>>>;
@@ -196,6 +196,7 @@ const BODY_400: readonly ErrorCode[] = ["validation_failed", "invalid_json", "in
 const PUBLIC_ERRORS = (extra: readonly ErrorStatus[] = []) => errors(extra, { "400": QUERY_BOUND_400 }, false);
 
 const idParam = ref("parameters", "EventId");
+const subscriptionParam = ref("parameters", "Subscription");
 const requestIdParam = ref("parameters", "X-Request-Id");
 
 const errorResponses: Record<string, Response> = {
@@ -260,6 +261,7 @@ export const openApiDocument: OpenApiDocument = {
   tags: [
     { name: "events", description: "Ingest and read events" },
     { name: "inbox", description: "Lease, browse, acknowledge and retry events" },
+    { name: "subscriptions", description: "Named consumers, each receiving every matching event with its own leases and acks" },
     { name: "operations", description: "Health, readiness, metrics and this document (no authentication)" },
   ],
   security: [{ bearerAuth: [] }],
@@ -316,7 +318,7 @@ export const openApiDocument: OpenApiDocument = {
           "(other tenants' included) are listed in not_found; answers {acknowledged, not_found}. {leases:[{id, lease_id}]}: acknowledges each event only if lease_id is still its " +
           "current lease (or it is already acknowledged), like the single lease-bound ack; answers {results}, one per item in request order, status acknowledged, lease_expired or not_found.",
         tags: ["inbox"],
-        parameters: [requestIdParam],
+        parameters: [requestIdParam, subscriptionParam],
         requestBody: {
           required: true,
           content: json({
@@ -343,17 +345,19 @@ export const openApiDocument: OpenApiDocument = {
             ],
           }),
         },
-        responses: { "200": ok("The outcome per id ({ids}) or per item ({leases})", { oneOf: [schemaRef("BatchAck"), schemaRef("BatchLeaseAck")] }), ...errors(["400", "413", "415"], { "400": BODY_400 }) },
+        responses: { "200": ok("The outcome per id ({ids}) or per item ({leases})", { oneOf: [schemaRef("BatchAck"), schemaRef("BatchLeaseAck")] }), ...errors(["400", "404", "413", "415"], { "400": BODY_400 }) },
       },
     },
     "/events/{id}": {
       get: {
         operationId: "getEvent",
         summary: "Read one event",
-        description: "The stored event with its status and delivery fields, or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event is 404.",
+        description:
+          "The stored event once, with the delivery fields of `subscription` (default `default`; null when that subscription has no delivery of the event) and `deliveries`, its delivery state in every subscription; " +
+          "or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event, and an unknown subscription, are 404.",
         tags: ["events"],
-        parameters: [requestIdParam, idParam],
-        responses: { "200": ok("The event", { oneOf: [schemaRef("Event"), schemaRef("QueuedEvent")] }), ...errors(["404"], { "400": QUERY_BOUND_400 }) },
+        parameters: [requestIdParam, idParam, subscriptionParam],
+        responses: { "200": ok("The event", { oneOf: [schemaRef("EventDetail"), schemaRef("QueuedEvent")] }), ...errors(["400", "404"], { "400": ["validation_failed", ...QUERY_BOUND_400] }) },
       },
     },
     "/events/{id}/ack": {
@@ -364,7 +368,7 @@ export const openApiDocument: OpenApiDocument = {
           "Idempotent: a second ack answers 200 with the first acknowledged_at. With lease_id, 409 lease_expired unless it is still the current lease. " +
           "Without lease_id (the original contract, for simple consumers) it acknowledges whatever delivery is current, even one leased to another consumer after this one's lease expired.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
+        parameters: [requestIdParam, idParam, subscriptionParam],
         requestBody: { required: false, content: json(leaseIdBody("an already acknowledged event still answers 200")) },
         responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["lease_expired"] }) },
       },
@@ -373,7 +377,7 @@ export const openApiDocument: OpenApiDocument = {
         summary: "Acknowledge an event (DELETE form)",
         description: "The same as POST; the optional lease_id travels in the query string.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam, { name: "lease_id", in: "query", description: "As lease_id of the POST body.", schema: leaseIdSchema }],
+        parameters: [requestIdParam, idParam, subscriptionParam, { name: "lease_id", in: "query", description: "As lease_id of the POST body.", schema: leaseIdSchema }],
         responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409"], { "400": ["validation_failed", ...QUERY_BOUND_400], "409": ["lease_expired"] }) },
       },
     },
@@ -385,7 +389,7 @@ export const openApiDocument: OpenApiDocument = {
           "The event becomes pending and deliverable again after delay_seconds (waking long polls then). lease_id is required (400 without): only the lease's holder may end it. " +
           "409 already_acknowledged, event_dead or lease_expired.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
+        parameters: [requestIdParam, idParam, subscriptionParam],
         requestBody: {
           required: true,
           content: json({
@@ -409,7 +413,7 @@ export const openApiDocument: OpenApiDocument = {
           "Sets the lease to expire visibility_timeout seconds from now (at most the 1 h lease maximum), keeping its lease_id. lease_id is required (400 without). " +
           "409 lease_expired when it is not the current lease.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
+        parameters: [requestIdParam, idParam, subscriptionParam],
         requestBody: {
           required: true,
           content: json({
@@ -431,8 +435,8 @@ export const openApiDocument: OpenApiDocument = {
         summary: "Make a dead event deliverable again",
         description: "Resets delivery_count to 0. 409 not_dead for an event in any other status.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
-        responses: { "200": ok("The event, pending again", schemaRef("Event")), ...errors(["404", "409"], { "400": QUERY_BOUND_400, "409": ["not_dead"] }) },
+        parameters: [requestIdParam, idParam, subscriptionParam],
+        responses: { "200": ok("The event, pending again", schemaRef("Event")), ...errors(["400", "404", "409"], { "400": ["validation_failed", ...QUERY_BOUND_400], "409": ["not_dead"] }) },
       },
     },
     "/inbox": {
@@ -449,6 +453,7 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["inbox"],
         parameters: [
           requestIdParam,
+          subscriptionParam,
           inboxQuery("mode", "lease (default) or peek", { type: "string", enum: ["lease", "peek"], default: "lease" }),
           inboxQuery("limit", "Events per answer", { type: "integer", minimum: 1, maximum: 500, default: 50 }),
           inboxQuery("visibility_timeout", "Lease mode only: lease length, seconds (default INBOX_VISIBILITY_SECONDS, 30)", { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS }),
@@ -463,8 +468,77 @@ export const openApiDocument: OpenApiDocument = {
         ],
         responses: {
           "200": ok("Leased events (lease mode) or one page (peek mode)", { oneOf: [schemaRef("InboxLease"), schemaRef("InboxPage")] }),
-          ...errors(["400"], { "400": ["validation_failed", "invalid_cursor", ...QUERY_BOUND_400] }),
+          ...errors(["400", "404"], { "400": ["validation_failed", "invalid_cursor", ...QUERY_BOUND_400] }),
         },
+      },
+    },
+    "/subscriptions": {
+      post: {
+        operationId: "createSubscription",
+        summary: "Create a subscription",
+        description:
+          "A named consumer of the tenant's events, with its own leases, delivery counts, dead state and acks. It receives the events stored after its creation that match its filter " +
+          "(types and sources match any listed value, tags must all be present, an absent field matches all). 409 subscription_exists when the name is taken. Scope subscriptions:manage (or admin).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["name"],
+            additionalProperties: false,
+            properties: { name: schemaRef("SubscriptionName"), filter: schemaRef("SubscriptionFilter") },
+          }),
+        },
+        responses: {
+          "201": ok("Created", schemaRef("Subscription"), { Location: { description: "The subscription's URL", required: true, schema: { type: "string" } } }),
+          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["subscription_exists"] }),
+        },
+      },
+      get: {
+        operationId: "listSubscriptions",
+        summary: "List the tenant's subscriptions",
+        description: "Every subscription of the tenant, by name; `default` always exists. Scope subscriptions:manage (or admin).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam],
+        responses: {
+          "200": ok("The subscriptions", { type: "object", required: ["data"], additionalProperties: false, properties: { data: { type: "array", items: schemaRef("Subscription") } } }),
+          ...errors([], { "400": QUERY_BOUND_400 }),
+        },
+      },
+    },
+    "/subscriptions/{name}": {
+      get: {
+        operationId: "getSubscription",
+        summary: "Read a subscription",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+        responses: { "200": ok("The subscription", schemaRef("Subscription")), ...errors(["404"], { "400": QUERY_BOUND_400 }) },
+      },
+      patch: {
+        operationId: "updateSubscription",
+        summary: "Change a subscription's filter",
+        description: "Replaces the filter (null: no filter); it applies to events stored from then on. The default subscription cannot be changed (409 default_subscription).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["filter"],
+            additionalProperties: false,
+            properties: { filter: { oneOf: [schemaRef("SubscriptionFilter"), { type: "null" }] } },
+          }),
+        },
+        responses: { "200": ok("The subscription", schemaRef("Subscription")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["default_subscription"] }) },
+      },
+      delete: {
+        operationId: "deleteSubscription",
+        summary: "Delete a subscription and its deliveries",
+        description: "The default subscription cannot be deleted (409 default_subscription).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+        responses: { "204": { description: "Deleted", headers: common }, ...errors(["404", "409"], { "400": QUERY_BOUND_400, "409": ["default_subscription"] }) },
       },
     },
     "/healthz": {
@@ -534,10 +608,17 @@ export const openApiDocument: OpenApiDocument = {
   },
   components: {
     securitySchemes: {
-      bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack or admin." },
+      bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack, subscriptions:manage or admin (admin implies every other)." },
     },
     parameters: {
       EventId: { name: "id", in: "path", required: true, description: "An event id; an id that cannot exist is 404.", schema: { type: "string", pattern: EVENT_ID_PATTERN.source } },
+      Subscription: {
+        name: "subscription",
+        in: "query",
+        description: "The subscription whose deliveries this acts on (default `default`); an unknown one is 404.",
+        schema: { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9._-]*$", default: "default" },
+      },
+      SubscriptionName: { name: "name", in: "path", required: true, description: "A subscription name; an unknown one is 404.", schema: { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9._-]*$" } },
       "X-Request-Id": {
         name: "X-Request-Id",
         in: "header",
@@ -700,6 +781,64 @@ export const openApiDocument: OpenApiDocument = {
           acknowledged_at: nullable("string", { format: "date-time" }),
           dead_at: nullable("string", { format: "date-time" }),
         },
+      },
+      EventDetail: {
+        type: "object",
+        description:
+          "A stored event, once: its own fields, the delivery fields of the requested subscription (null when it has no delivery of the event) and its delivery in every subscription.",
+        required: ["id", "type", "source", "payload", "tags", "occurred_at", "received_at", "stored_at", "status", "delivery_count", "lease_id", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at", "deliveries"],
+        additionalProperties: false,
+        properties: {
+          id: eventId,
+          type: { type: "string" },
+          source: nullable("string"),
+          payload: { description: "The producer's JSON value, unchanged" },
+          tags: { type: "array", items: { type: "string" } },
+          occurred_at: nullable("string", { format: "date-time" }),
+          received_at: dateTime,
+          stored_at: dateTime,
+          status: { type: ["string", "null"], enum: [...EVENT_STATUSES, null] },
+          delivery_count: nullable("integer", { minimum: 0 }),
+          lease_id: nullable("string", { format: "uuid" }),
+          leased_at: nullable("string", { format: "date-time" }),
+          lease_expires_at: nullable("string", { format: "date-time" }),
+          acknowledged_at: nullable("string", { format: "date-time" }),
+          dead_at: nullable("string", { format: "date-time" }),
+          deliveries: { type: "array", items: schemaRef("Delivery") },
+        },
+      },
+      Delivery: {
+        type: "object",
+        description: "An event's delivery state in one subscription.",
+        required: ["subscription", "status", "delivery_count", "lease_id", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at"],
+        additionalProperties: false,
+        properties: {
+          subscription: { type: "string" },
+          status: { type: "string", enum: [...EVENT_STATUSES] },
+          delivery_count: { type: "integer", minimum: 0 },
+          lease_id: nullable("string", { format: "uuid" }),
+          leased_at: nullable("string", { format: "date-time" }),
+          lease_expires_at: nullable("string", { format: "date-time" }),
+          acknowledged_at: nullable("string", { format: "date-time" }),
+          dead_at: nullable("string", { format: "date-time" }),
+        },
+      },
+      SubscriptionName: { type: "string", pattern: "^[a-z0-9][a-z0-9._-]{0,63}$", description: "1–64 characters of [a-z0-9][a-z0-9._-]*" },
+      SubscriptionFilter: {
+        type: "object",
+        description: "Types and sources match any listed value; tags must all be present; an absent field matches all.",
+        additionalProperties: false,
+        properties: {
+          types: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
+          sources: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 256 } },
+          tags: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
+        },
+      },
+      Subscription: {
+        type: "object",
+        required: ["name", "filter", "created_at", "updated_at"],
+        additionalProperties: false,
+        properties: { name: schemaRef("SubscriptionName"), filter: schemaRef("SubscriptionFilter"), created_at: dateTime, updated_at: dateTime },
       },
       QueuedEvent: {
         type: "object",

@@ -114,7 +114,7 @@ describe("Consumer (client library)", () => {
     // The slow handler kept its one lease: extended, never redelivered.
     expect([attempts.get(slowId), seenLease.get(slowId)!.size]).toEqual([1, 1]);
     const rows = await h.sql<{ status: string; delivery_count: number; n: number }>(
-      "SELECT status::text, delivery_count, count(*)::int AS n FROM events WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 2",
+      "SELECT status::text, delivery_count, count(*)::int AS n FROM deliveries WHERE tenant_id = $1 GROUP BY 1, 2 ORDER BY 2",
       [tenant],
     );
     expect(rows).toEqual([
@@ -148,11 +148,11 @@ describe("Consumer (client library)", () => {
     setTimeout(release, 200);
     await stopping;
     await stopped;
-    expect(await h.sql("SELECT status::text FROM events WHERE id = $1", [a!.id])).toEqual([{ status: "acknowledged" }]);
+    expect(await h.sql("SELECT status::text FROM deliveries WHERE event_id = $1", [a!.id])).toEqual([{ status: "acknowledged" }]);
     // Sent after the stop: stays pending, nobody leased it.
     const [b] = await producer.sendBatch([{ type: "stop.test", payload: {} }]);
     await h.eventually(async () => (await h.sql("SELECT 1 FROM events WHERE id = $1", [b!.id])).length === 1);
-    expect(await h.sql("SELECT status::text, delivery_count FROM events WHERE id = $1", [b!.id])).toEqual([{ status: "pending", delivery_count: 0 }]);
+    expect(await h.sql("SELECT status::text, delivery_count FROM deliveries WHERE event_id = $1", [b!.id])).toEqual([{ status: "pending", delivery_count: 0 }]);
   }, 60_000);
 
   test("handleMessageBatch: one call per leased batch; a throwing batch is nacked whole and comes back", async () => {
@@ -188,7 +188,7 @@ describe("Consumer (client library)", () => {
     await consumer.stop();
     expect(done.size).toBe(30);
     expect(calls).toBeGreaterThanOrEqual(4);
-    const rows = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE tenant_id = $1 AND status = 'acknowledged'", [tenant]);
+    const rows = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = $1 AND status = 'acknowledged'", [tenant]);
     expect(rows[0]!.n).toBe(30);
   }, 60_000);
 });

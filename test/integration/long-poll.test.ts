@@ -81,7 +81,7 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
     // A wake-up for this tenant now finds no waiter; the event stays pending for the next consumer.
     h.api.deps.wakeups.wakeTenant(t.id);
     await sleep(200);
-    expect(await h.sql("SELECT status::text, delivery_count FROM events WHERE id = $1", [id])).toEqual([{ status: "pending", delivery_count: 0 }]);
+    expect(await h.sql("SELECT status::text, delivery_count FROM deliveries WHERE event_id = $1", [id])).toEqual([{ status: "pending", delivery_count: 0 }]);
     expect(idsOf((await h.request("GET", "/inbox", { key: t.key })).body)).toEqual([id]);
   });
 

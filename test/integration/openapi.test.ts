@@ -8,6 +8,7 @@ import { ackRoutes } from "../../src/api/routes/acks";
 import { eventRoutes } from "../../src/api/routes/events";
 import { healthRoutes } from "../../src/api/routes/health";
 import { inboxRoutes } from "../../src/api/routes/inbox";
+import { subscriptionRoutes } from "../../src/api/routes/subscriptions";
 
 type Json = Record<string, unknown>;
 
@@ -154,7 +155,7 @@ describe("OpenAPI document", () => {
 
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {
     const deps = h.api.deps;
-    const registered = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
+    const registered = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
     // The two routes createApp adds next to the health routes.
     registered.push("GET /metrics", "GET /openapi.json");
     const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);

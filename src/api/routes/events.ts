@@ -2,12 +2,13 @@ import Router from "@koa/router";
 import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
 import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
-import { eventView } from "../../store/events/event-row";
+import { deliveryView, eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { eventIdParam } from "../params";
 import { readJsonBody } from "../middleware/json-body";
+import { subscriptionParam } from "./subscription-param";
 
 /**
  * The events of a batch body (BATCH_BODY_SCHEMA): `{"events":[…]}` with no other field, or the
@@ -93,9 +94,11 @@ export function eventRoutes(deps: ApiDeps): Router {
   router.get("/events/:id", requireScope("inbox:read"), async (ctx) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
-    const row = await getEvent(deps.db.prisma, principal.tenantId, id);
-    if (row) {
-      ctx.body = eventView(row);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const found = await getEvent(deps.db.prisma, principal.tenantId, id, subscriptionId);
+    if (found) {
+      // The top-level state is the delivery of `subscription` (default `default`); `deliveries` lists every one.
+      ctx.body = { ...eventView(found.row), deliveries: found.deliveries.map(deliveryView) };
       return;
     }
     // Accepted by this API but still on its way through SQS to the database.

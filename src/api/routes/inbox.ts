@@ -13,6 +13,7 @@ import { longPollLease } from "../../inbox/long-poll";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { MAX_VISIBILITY_SECONDS } from "../params";
+import { subscriptionParam } from "./subscription-param";
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
@@ -44,6 +45,8 @@ const common = {
   tag: Joi.array().items(text(128)).single().max(10),
   since: instant(),
   until: instant(),
+  // Resolved (and 404'd when unknown) by subscriptionParam.
+  subscription: Joi.string().max(64),
 };
 
 const leaseQuery = Joi.object({
@@ -95,17 +98,20 @@ export function inboxRoutes(deps: ApiDeps): Router {
     }
     if (ctx.query.mode === "peek") {
       const q = validateQuery<CommonQuery & { status?: EventStatus; cursor?: string }>(peekQuery, ctx);
+      const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
       const filter = filterOf(q);
       // The cursor is bound to the status and filters; `limit` may change from page to page.
-      const fingerprint = queryFingerprint([q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
+      const fingerprint = queryFingerprint([ctx.query.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
       const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
-      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, limit: q.limit, status: q.status, filter, after });
+      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId, limit: q.limit, status: q.status, filter, after });
       ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
       return;
     }
     const q = validateQuery<CommonQuery & { visibility_timeout?: number; wait_seconds: number }>(leaseQuery, ctx);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const options = {
       tenantId: principal.tenantId,
+      subscriptionId,
       limit: q.limit,
       visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
       maxDeliveries: deps.config.inbox.maxDeliveries,
