@@ -144,15 +144,24 @@ export class Wakeups {
       const rows = await withTimeout(this.opts.db.prisma.$queryRawUnsafe<Array<{ ch: string }>>(`SELECT ${CHANNEL_SQL} AS ch`), this.queryTimeoutMs, "channel lookup");
       this.channel = rows[0]!.ch;
     }
-    const listener = await this.opts.db.listen(this.channel, (payload) => this.onNotification(payload), () => {
+    // The connection can be lost before listen() has even resolved (a database going away while it
+    // connects): remembered here, since `listener` does not exist yet.
+    let listener: Listener | undefined;
+    let lostBeforeReady = false;
+    listener = await this.opts.db.listen(this.channel, (payload) => this.onNotification(payload), () => {
+      if (listener === undefined) {
+        lostBeforeReady = true;
+        return;
+      }
       if (this.listener !== listener) return;
       this.listener = undefined;
       if (this.closed) return;
       this.opts.logger.warn("long-poll wake-up channel lost; reconnecting");
       this.scheduleReconnect();
     });
-    if (this.closed) {
-      await listener.close();
+    if (this.closed || lostBeforeReady) {
+      await listener.close().catch(() => undefined);
+      if (!this.closed) throw new Error("connection lost while it was being set up");
       return;
     }
     this.listener = listener;

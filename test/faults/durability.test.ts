@@ -79,6 +79,7 @@ describe("database outage: Postgres cut for 10 s under load", () => {
           const s = seq++;
           const res = await post(`${api.url}/events`, env.key, event(s));
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          if (res.status === 0) process.stdout.write(`no answer: ${JSON.stringify(res.body)} ${(res.body as any)?.cause ?? ""}\n`);
           if (res.status === 202) accepted.add(res.body!.id as string);
           await sleep(10);
         }
@@ -90,6 +91,7 @@ describe("database outage: Postgres cut for 10 s under load", () => {
     const duringOutage = await env.count("SELECT count(*) AS n FROM events");
     env.proxies.pg.restore();
     await load;
+    if (api.child.exitCode !== null) process.stdout.write(`api exited ${api.child.exitCode}: ${api.output.filter((l) => !l.includes('"msg":"request"')).slice(-30).join("")}\n`);
     expect([...statuses.keys()]).toEqual([202]);
     await env.drained(90_000);
     const counts = await account(env, seq - 1, new Set([...accepted]));

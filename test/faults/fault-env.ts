@@ -199,7 +199,7 @@ export async function post(url: string, key: string, body: unknown, headers: Rec
     }
     return { status: res.status, headers: res.headers, body: parsed as Record<string, unknown> | undefined };
   } catch (err) {
-    return { status: 0, headers: new Headers(), body: { error: String(err) } };
+    return { status: 0, headers: new Headers(), body: { error: String(err), cause: String((err as { cause?: unknown }).cause ?? "") } };
   }
 }
 
