@@ -28,7 +28,8 @@ const OCCURRED_AT_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?
 const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\/-]*$/;
 const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=\/-]*$/;
 
-const envelopeSchema = Joi.object({
+/** The envelope schema (Joi): the reference every accepted envelope satisfies. */
+export const envelopeSchema = Joi.object({
   type: Joi.string().max(ENVELOPE_LIMITS.typeMaxLength).pattern(TYPE_PATTERN, "event type").required(),
   payload: Joi.any()
     .required()
@@ -123,6 +124,8 @@ export function checkEnvelope(
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     return { ok: false, details: [{ path: "", message: "event must be a JSON object", ...(index === undefined ? {} : { index }) }] };
   }
+  const fast = commonEnvelope(body as Record<string, unknown>);
+  if (fast !== null) return { ok: true, value: fast };
   const { value, error } = envelopeSchema.validate(body, { abortEarly: false, convert: false });
   if (error) return { ok: false, details: joiDetails(error, index) };
   const v = value as { type: string; payload: unknown; source?: string | null; tags?: string[]; occurred_at?: string | null };
@@ -131,6 +134,35 @@ export function checkEnvelope(
     ok: true,
     value: { type: v.type, payload: v.payload, source: v.source ?? null, tags: v.tags ?? [], occurred_at: occurred },
   };
+}
+
+const ENVELOPE_KEYS = new Set(["type", "payload", "source", "tags", "occurred_at"]);
+
+/**
+ * The common envelope shape checked without Joi (the schema above, rule for rule): type, payload,
+ * optional source and tags, occurred_at absent or null. Returns null for anything else, valid or
+ * not (an occurred_at string, an unknown key, any failing rule), which then goes through Joi, so
+ * every error keeps Joi's field paths and messages. Never accepts what the schema refuses.
+ */
+export function commonEnvelope(body: Record<string, unknown>): EventEnvelope | null {
+  for (const k in body) if (!ENVELOPE_KEYS.has(k)) return null;
+  const { type, payload, source, tags, occurred_at } = body;
+  if (typeof type !== "string" || type.length === 0 || type.length > ENVELOPE_LIMITS.typeMaxLength || !TYPE_PATTERN.test(type)) return null;
+  if (payload === undefined || !Object.hasOwn(body, "payload")) return null;
+  if (depthOf(payload) > ENVELOPE_LIMITS.payloadMaxDepth || !storableText(payload)) return null;
+  if (source !== undefined && source !== null) {
+    if (typeof source !== "string" || source.length === 0 || source.length > ENVELOPE_LIMITS.sourceMaxLength || !storableText(source)) return null;
+  }
+  if (tags !== undefined) {
+    if (!Array.isArray(tags) || tags.length > ENVELOPE_LIMITS.maxTags) return null;
+    for (let i = 0; i < tags.length; i++) {
+      const t: unknown = tags[i];
+      if (typeof t !== "string" || t.length === 0 || t.length > ENVELOPE_LIMITS.tagMaxLength || !TAG_PATTERN.test(t)) return null;
+      for (let j = 0; j < i; j++) if (tags[j] === t) return null;
+    }
+  }
+  if (occurred_at !== undefined && occurred_at !== null) return null;
+  return { type, payload, source: (source as string | null | undefined) ?? null, tags: (tags as string[] | undefined) ?? [], occurred_at: null };
 }
 
 /** Validates one envelope or throws a 400 with the field paths. */
@@ -156,11 +188,23 @@ export function parseIdempotencyKey(raw: string | string[] | undefined): string 
 /** JSON with object keys sorted, so equal envelopes hash equally whatever the key order. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  // Keys in UTF-16 code unit order (the default sort's order); undefined members are left out.
+  const o = value as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  let out = "{";
+  let first = true;
+  for (const k of keys) {
+    const v = o[k];
+    if (v === undefined) continue;
+    out += `${first ? "" : ","}${JSON.stringify(k)}:${canonicalJson(v)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 /** sha256 of the canonical envelope: the identity of "the same body" for idempotency. */
