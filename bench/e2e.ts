@@ -7,13 +7,21 @@
  *   BENCH_E2E_SECONDS (default 8 per step), BENCH_E2E_RATES (ramp, default 250,500,750,1000,1500,2000,2500,3000,4000),
  *   BENCH_E2E_WARMUP_RATE (default 1000, the measured rate; one unreported step before anything is measured),
  *   BENCH_PROFILE_DIR (write CPU profiles of the API and worker processes there)
+ * Then the same path with a long-polling consumer (GET /inbox?wait_seconds=2: the request is
+ * answered when the worker's commit wakes it, no polling) at 1 000 and 2 500 ev/s
+ * (BENCH_E2E_LONG_POLL_RATES), and the idle cost of long polling: transactions per second on a
+ * database of its own while 100 long polls wait on an API process with nothing to deliver
+ * (BENCH_E2E_IDLE_WAITERS, BENCH_E2E_IDLE_SECONDS). Each long poll costs its one initial lease
+ * attempt (100 waiters re-asking every 20 s: ~5/s) plus the process's safety re-check (0.2/s);
+ * waiting itself costs nothing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { connectPostgres } from "../src/store/database";
 import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema, fmt, freePort, httpClient, percentile, runBench, spawnEmulator, waitForHttp } from "./support";
+import { Client } from "pg";
+import { BENCH_DATABASE_URL, benchSchema, createSchema, fmt, freePort, httpClient, percentile, runBench, spawnEmulator, waitForHttp } from "./support";
 
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
 const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000,2500,3000,4000").split(",").map(Number);
@@ -59,10 +67,13 @@ async function main(): Promise<void> {
     let seq = 0;
     const latencies: number[] = [];
     let consuming = true;
-    // One consumer leasing as fast as it can, acknowledging what it got in one call.
+    // Polling (as fast as it can, 2 ms apart when empty) or long polling (waits to be woken).
+    let longPoll = false;
+    // One consumer leasing, acknowledging what it got in one call.
     const consumer = (async () => {
       while (consuming) {
-        const res = await client.request("GET", "/inbox?limit=500&visibility_timeout=300", headers);
+        const lp = longPoll;
+        const res = await client.request("GET", `/inbox?limit=500&visibility_timeout=300${lp ? "&wait_seconds=2" : ""}`, headers);
         const body = JSON.parse(res.body) as { data: Array<{ id: string; payload: { seq?: number } }> };
         const now = performance.now();
         for (const e of body.data) {
@@ -75,7 +86,7 @@ async function main(): Promise<void> {
         }
         if (body.data.length > 0) {
           await client.request("POST", "/events/ack", headers, JSON.stringify({ ids: body.data.map((e) => e.id) }));
-        } else {
+        } else if (!lp) {
           await sleep(2);
         }
       }
@@ -161,6 +172,17 @@ async function main(): Promise<void> {
       if (!(r.p99 < 1000) || r.achieved < rate * 0.95) break;
       await sleep(1000);
     }
+    // The same path with the consumer long-polling instead.
+    longPoll = true;
+    await sleep(3000);
+    const longPollResults = [];
+    for (const rate of (process.env.BENCH_E2E_LONG_POLL_RATES ?? "1000,2500").split(",").map(Number)) {
+      const r = await step(rate);
+      longPollResults.push(r);
+      process.stdout.write("  long poll:");
+      show(r);
+      await sleep(1000);
+    }
     consuming = false;
     await consumer;
     const steady = results.filter((r) => r.p99 < 1000 && r.achieved >= r.rate * 0.95).map((r) => r.rate);
@@ -170,16 +192,85 @@ async function main(): Promise<void> {
         `  floor (idle, one event at a time): p50 ${fmt(percentile(floor, 50), 1)} ms p99 ${fmt(percentile(floor, 99), 1)} ms`,
         `  at 1 000 ev/s: achieved ${fmt(at1000.achieved)} ev/s, p50 ${fmt(at1000.p50, 1)} ms, p99 ${Number.isFinite(at1000.p99) ? fmt(at1000.p99, 1) : "∞"} ms (aim p99 < 200 ms); p99 / floor p99 = ${fmt(at1000.p99 / percentile(floor, 99), 2)}`,
         `  highest steady rate with p99 < 1 s: ${steady.length ? `${fmt(Math.max(...steady))} ev/s` : "none of the rates tried"}`,
+        ...longPollResults.map(
+          (r) =>
+            `  long-polling consumer at ${fmt(r.rate)} ev/s: achieved ${fmt(r.achieved)} ev/s, POST->in the consumer's hands p50 ${fmt(r.p50, 1)} ms, p99 ${Number.isFinite(r.p99) ? fmt(r.p99, 1) : "∞"} ms${r.rate === 1000 ? " (aim p99 < 100 ms)" : ""}`,
+        ),
         "",
       ].join("\n"),
     );
     client.close();
+    for (const c of children) c.kill("SIGTERM");
+    children.length = 0;
+    await sleep(500);
+    const idle = await idleCost(emulator.endpoint);
+    process.stdout.write(
+      `  idle cost: ${idle.waiters} long polls waiting ${idle.seconds} s: ${fmt(idle.perSecond, 2)} transactions/s on the API's database (aim ≈ 0; a polling consumer at 2 ms costs ~500/s)\n`,
+    );
   } finally {
     for (const c of children) c.kill("SIGTERM");
     await sleep(500);
     await db.close();
     await schema.drop();
     emulator.stop();
+  }
+}
+
+/**
+ * Idle cost of long polling: an API process on a database of its own (so the xact counters of
+ * pg_stat_database count only it), 100 requests waiting with nothing to deliver, and the
+ * transactions that database saw over the interval, per second.
+ */
+async function idleCost(sqsEndpoint: string): Promise<{ waiters: number; seconds: number; perSecond: number }> {
+  const waiters = Number(process.env.BENCH_E2E_IDLE_WAITERS ?? 100);
+  const seconds = Number(process.env.BENCH_E2E_IDLE_SECONDS ?? 15);
+  const dbName = `triggers_bench_idle_${process.pid}`;
+  const adminUrl = new URL(BENCH_DATABASE_URL);
+  adminUrl.pathname = "/postgres";
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  const dbUrl = new URL(BENCH_DATABASE_URL);
+  dbUrl.pathname = `/${dbName}`;
+  let child: ChildProcess | undefined;
+  try {
+    const schema = await createSchema(dbUrl.toString(), "idle");
+    const tenantDb = connectPostgres(schema.url, { poolSize: 1 });
+    await applyMigrations(tenantDb.migrator, loadMigrations());
+    const key = (await createApiKey(tenantDb.prisma, { tenantId: "idle", name: "idle", scopes: ["inbox:read"] })).secret;
+    await tenantDb.close();
+    const port = await freePort();
+    child = spawn(process.execPath, [join(__dirname, "..", "src", "cli", "main.js"), "api"], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, DATABASE_URL: schema.url, SQS_ENDPOINT: sqsEndpoint, SQS_QUEUE_NAME: `bench-idle-${Date.now()}`, PORT: String(port), LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "100000000", API_KEY_CACHE_MS: "5000", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    });
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+    const client = httpClient(`http://127.0.0.1:${port}`, waiters + 4);
+    const headers = { authorization: `Bearer ${key}` };
+    let running = true;
+    const loops = Array.from({ length: waiters }, async () => {
+      while (running) await client.request("GET", "/inbox?wait_seconds=20", headers).catch(() => sleep(100));
+    });
+    await sleep(3000); // every waiter is in, key lookups are cached
+    const xacts = async () => {
+      const r = await admin.query<{ n: string }>("SELECT (xact_commit + xact_rollback)::text AS n FROM pg_stat_database WHERE datname = $1", [dbName]);
+      return Number(r.rows[0]!.n);
+    };
+    await admin.query("SELECT pg_stat_clear_snapshot()");
+    const before = await xacts();
+    await sleep(seconds * 1000);
+    await admin.query("SELECT pg_stat_clear_snapshot()");
+    const after = await xacts();
+    running = false;
+    child.kill("SIGTERM"); // answers the waiters at once
+    await Promise.allSettled(loops);
+    client.close();
+    return { waiters, seconds, perSecond: (after - before) / seconds };
+  } finally {
+    child?.kill("SIGTERM");
+    await sleep(500);
+    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
   }
 }
 

@@ -3,12 +3,17 @@
  * rows, and whether it moves ingest latency. Measured in one run on one database:
  *   - ingest alone: 4 writers, each inserting 10-row batches with insertEvents in a loop, for
  *     BENCH_INGEST_SECONDS; per-statement latency recorded,
- *   - the same ingest while expireEvents (batchSize 5000) deletes the whole backlog.
- * Prints expired rows/s, ingest p50/p99 without and with expiry, and the p99 ratio (aim <= 1.2).
- *   BENCH_ROWS (default 1000000), BENCH_INGEST_SECONDS (default 10), BENCH_BATCH_SIZE (default 5000)
+ *   - the same ingest while expireEvents, paced by its feedback controller (ExpiryPacer with the
+ *     scheduler's default bounds, largest batch 5000), deletes the whole backlog.
+ * Prints expired rows/s, ingest rows/s and p50/p99 without and with expiry, the p99 ratio (aim <= 1.2),
+ * the pacing decisions (back-offs, speed-ups) and whether the backlog cleared within its budget.
+ *   BENCH_ROWS (default 1000000), BENCH_INGEST_SECONDS (default 10), BENCH_BATCH_SIZE (default 5000),
+ *   BENCH_EXPIRY_BUDGET_SECONDS (default 300): the time the backlog must clear in.
+ *   BENCH_FIXED_DUTY: set (e.g. 0.25) to measure the old fixed duty cycle (with its 25 ms least pause) instead of the controller.
  */
 import { performance } from "node:perf_hooks";
 import { expireEvents } from "../src/jobs/expire-events";
+import { DEFAULT_PACING, ExpiryPacer, type PacingAction } from "../src/jobs/expiry-pacer";
 import { connectPostgres, type Database } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
@@ -17,10 +22,8 @@ import { benchEvents, benchSchema, fmt, percentile, runBench } from "./support";
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const BATCH_SIZE = Number(process.env.BENCH_BATCH_SIZE ?? 5000);
-/** The scheduler's default pause between full batches (EXPIRY_PAUSE_MS). */
-const PAUSE_MS = Number(process.env.BENCH_PAUSE_MS ?? 25);
-/** The scheduler's default share of time spent deleting (EXPIRY_MAX_DUTY). */
-const MAX_DUTY = Number(process.env.BENCH_MAX_DUTY ?? 0.25);
+const BUDGET_SECONDS = Number(process.env.BENCH_EXPIRY_BUDGET_SECONDS ?? 300);
+const FIXED_DUTY = process.env.BENCH_FIXED_DUTY ? Number(process.env.BENCH_FIXED_DUTY) : undefined;
 const WRITERS = 4;
 const DAY_MS = 86_400_000;
 const ACK_RETENTION_SECONDS = 7 * 86_400;
@@ -74,17 +77,33 @@ async function main(): Promise<void> {
     let expiring = true;
     let batches = 0;
     let expired = 0;
+    let runs = 0;
+    let cleared = false;
+    let lastReason: string | undefined;
+    const pacer = FIXED_DUTY === undefined ? new ExpiryPacer({ ...DEFAULT_PACING, maxBatchSize: BATCH_SIZE }) : undefined;
+    const decisions: { action: PacingAction; duty: number; floor: number; batchSize: number; interference: number | undefined; slowdown: number | undefined }[] = [];
+    pacer?.onDecision((action, s) => decisions.push({ action, duty: s.duty, floor: s.floorDuty, batchSize: s.batchSize, interference: s.interference, slowdown: s.slowdown }));
     t0 = performance.now();
     const expiry = (async () => {
       try {
-        for (;;) {
+        while (performance.now() - t0 < BUDGET_SECONDS * 1000) {
           const r = await expireEvents(
             { prisma: db.prisma },
-            { now: new Date(), batchSize: BATCH_SIZE, acknowledgedRetentionSeconds: ACK_RETENTION_SECONDS, deadRetentionSeconds: 14 * 86_400, timeBudgetMs: 48_000, pauseMs: PAUSE_MS, maxDuty: MAX_DUTY },
+            {
+              now: new Date(), batchSize: BATCH_SIZE, acknowledgedRetentionSeconds: ACK_RETENTION_SECONDS, deadRetentionSeconds: 14 * 86_400,
+              timeBudgetMs: Math.min(48_000, BUDGET_SECONDS * 1000 - (performance.now() - t0)),
+              // The backlog's deadline is the bench's budget: the pacer's floor comes from it.
+              ...(pacer ? { pacer, drainWithinMs: BUDGET_SECONDS * 1000 - (performance.now() - t0) } : { maxDuty: FIXED_DUTY, pauseMs: 25 }),
+            },
           );
+          runs++;
           batches += r.batches;
           expired += r.acknowledged + r.dead;
-          if (r.complete) return;
+          lastReason = r.incompleteReason;
+          if (r.complete) {
+            cleared = true;
+            return;
+          }
         }
       } finally {
         expiring = false;
@@ -97,11 +116,31 @@ async function main(): Promise<void> {
 
     const p = (xs: number[], q: number) => fmt(percentile(xs, q), 2);
     const ratio = percentile(loaded, 99) / percentile(baseline, 99);
+    const snap = pacer?.snapshot();
+    const r2 = (x: number | undefined) => (x === undefined ? "-" : fmt(x, 2));
+    // Pacing trace: every decision would be long; show the first ones and then one in ten.
+    const trace = decisions
+      .map((d, i) => ({ ...d, i }))
+      .filter((d) => d.i < 6 || d.i % 10 === 0 || d.i === decisions.length - 1)
+      .map((d) => `#${d.i + 1} ${d.action} (interference ${r2(d.interference)}, slowdown ${r2(d.slowdown)}) -> duty ${fmt(d.duty, 3)} (deadline floor ${fmt(d.floor, 3)}), batch ${d.batchSize}`);
+    const dutyMean = decisions.length ? decisions.reduce((a, d) => a + d.duty, 0) / decisions.length : undefined;
     process.stdout.write(
       [
-        `bench:expiry  rows=${fmt(ROWS)} batchSize=${BATCH_SIZE} pause=${PAUSE_MS}ms maxDuty=${MAX_DUTY} writers=${WRITERS} (10 rows/INSERT)`,
+        `bench:expiry  rows=${fmt(ROWS)} writers=${WRITERS} (10 rows/INSERT) ` +
+          (pacer
+            ? `pacing=feedback (batch ${pacer.bounds.minBatchSize}-${pacer.bounds.maxBatchSize}, duty ${pacer.bounds.minDuty}-${pacer.bounds.maxDuty}, max rest ${pacer.bounds.maxRestMs} ms, interference tolerance ${pacer.bounds.interferenceTolerance}, latency tolerance ${pacer.bounds.latencyTolerance})`
+            : `pacing=fixed duty ${FIXED_DUTY} batch ${BATCH_SIZE}`),
         `  backlog fill (INSERT…SELECT + VACUUM ANALYZE + CHECKPOINT): ${fmt(fillSeconds, 1)} s`,
-        `  expired ${fmt(expired)} rows in ${fmt(expirySeconds, 1)} s: ${fmt(expired / expirySeconds)} rows/s (${fmt(batches)} batches; ${fmt(left)} acknowledged rows left)`,
+        `  expired ${fmt(expired)} rows in ${fmt(expirySeconds, 1)} s: ${fmt(expired / expirySeconds)} rows/s (${fmt(batches)} batches, ${runs} runs; ${fmt(left)} acknowledged rows left)`,
+        `  budget ${BUDGET_SECONDS} s: ${cleared ? "cleared within budget" : `NOT cleared within budget (last run: ${lastReason ?? "?"})`}`,
+        ...(snap
+          ? [
+              `  pacing decisions: ${snap.backoffs + snap.speedups} (${snap.backoffs} back-offs, ${snap.speedups} speed-ups); mean duty ${r2(dutyMean)}; ` +
+                `deadline floor in force at ${decisions.filter((d) => d.floor > 0 && d.floor >= d.duty - 1e-9).length}, above max duty (deadline at risk) at ${decisions.filter((d) => d.floor > pacer!.bounds.maxDuty).length}; ` +
+                `AIMD duty at the end ${fmt(snap.duty, 3)}, batch ${snap.batchSize}; baseline ${fmt((snap.baselineMsPerRow ?? 0) * 1000, 1)} µs/row`,
+              ...trace.map((t) => `    ${t}`),
+            ]
+          : []),
         `  ingest without expiry: ${fmt(baseline.length)} INSERTs, p50 ${p(baseline, 50)} ms, p99 ${p(baseline, 99)} ms, ${fmt((baseline.length * 10) / INGEST_SECONDS)} rows/s`,
         `  ingest with expiry   : ${fmt(loaded.length)} INSERTs, p50 ${p(loaded, 50)} ms, p99 ${p(loaded, 99)} ms, ${fmt((loaded.length * 10) / expirySeconds)} rows/s`,
         `  p99 ratio with/without expiry: ${fmt(ratio, 2)}  (aim <= 1.20)`,

@@ -16,6 +16,16 @@ export interface Config {
   readonly dataDir: string;
   /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. DATABASE_URL. */
   readonly databaseUrl: string | undefined;
+  /**
+   * Where the Postgres password comes from when DATABASE_URL has none (see src/store/db-connection.ts):
+   * RDS IAM tokens (DATABASE_IAM_AUTH=true), the Secrets Manager secret DATABASE_PASSWORD_SECRET_ARN
+   * (JSON with `password`) or the file DATABASE_PASSWORD_FILE. At most one.
+   */
+  readonly databaseAuth: {
+    readonly iam: boolean;
+    readonly secretArn: string | undefined;
+    readonly passwordFile: string | undefined;
+  };
   readonly sqs: {
     /** SQS endpoint override (an emulator). SQS_ENDPOINT. */
     readonly endpoint: string | undefined;
@@ -100,8 +110,18 @@ export interface Config {
     readonly intervalSeconds: number;
     /** Least pause after each full expiry batch, ms, to leave room for live traffic. EXPIRY_PAUSE_MS, default 25. */
     readonly pauseMs: number;
-    /** Largest share of time an expiry run spends deleting (0–1]. EXPIRY_MAX_DUTY, default 0.25. */
+    /** Largest share of time an expiry run spends deleting (0–1]; the pacer's ceiling. EXPIRY_MAX_DUTY, default 0.5. */
     readonly maxDuty: number;
+    /** The pacer's floor: least share of time spent deleting while there is work. EXPIRY_MIN_DUTY, default 0.02. */
+    readonly minDuty: number;
+    /** The pacer's smallest batch (and its starting one). EXPIRY_MIN_BATCH_SIZE, default 250 (capped at EXPIRY_BATCH_SIZE). */
+    readonly minBatchSize: number;
+    /** Longest rest after one batch, ms. EXPIRY_MAX_REST_MS, default 2000. */
+    readonly maxRestMs: number;
+    /** Probe slowdown during a batch over a rest above which the pacer backs off. EXPIRY_INTERFERENCE_TOLERANCE, default 1.25. */
+    readonly interferenceTolerance: number;
+    /** Everything due should be deleted within this long; the pacer never goes slower than that needs. EXPIRY_DRAIN_SECONDS, default 3600. */
+    readonly drainSeconds: number;
   };
   /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
   readonly apiKeyCacheMs: number;
@@ -122,6 +142,9 @@ const envSchema = Joi.object({
   METRICS_PORT: Joi.number().integer().min(0).max(65535).default(9464),
   TRIGGERS_DATA_DIR: Joi.string().default(".triggers"),
   DATABASE_URL: Joi.string().uri({ scheme: ["postgres", "postgresql"] }),
+  DATABASE_IAM_AUTH: Joi.boolean().truthy("1").falsy("0", "").default(false),
+  DATABASE_PASSWORD_SECRET_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"),
+  DATABASE_PASSWORD_FILE: Joi.string(),
   SQS_ENDPOINT: Joi.string().uri({ scheme: ["http", "https"] }),
   SQS_QUEUE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
   SQS_DLQ_URL: Joi.string().uri({ scheme: ["http", "https"] }),
@@ -149,7 +172,7 @@ const envSchema = Joi.object({
   WORKER_WAIT_SECONDS: Joi.number().integer().min(0).max(20).default(20),
   WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
   MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),
-  INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(30),
+  INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
   MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
@@ -158,7 +181,12 @@ const envSchema = Joi.object({
   EXPIRY_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(5000),
   EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
   EXPIRY_PAUSE_MS: Joi.number().integer().min(0).max(10_000).default(25),
-  EXPIRY_MAX_DUTY: Joi.number().greater(0).max(1).default(0.25),
+  EXPIRY_MAX_DUTY: Joi.number().greater(0).max(1).default(0.5),
+  EXPIRY_MIN_DUTY: Joi.number().greater(0).max(1).default(0.02),
+  EXPIRY_MIN_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(250),
+  EXPIRY_MAX_REST_MS: Joi.number().integer().min(0).max(60_000).default(2000),
+  EXPIRY_INTERFERENCE_TOLERANCE: Joi.number().greater(1).max(10).default(1.25),
+  EXPIRY_DRAIN_SECONDS: Joi.number().integer().min(1).default(3600),
   API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
   DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
@@ -166,6 +194,7 @@ const envSchema = Joi.object({
   DATA_API_DATABASE: Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/),
 })
   .and("DATA_API_RESOURCE_ARN", "DATA_API_SECRET_ARN", "DATA_API_DATABASE")
+  .oxor("DATABASE_PASSWORD_SECRET_ARN", "DATABASE_PASSWORD_FILE")
   // An SQS_ENDPOINT without a queue URL would silently fall back to nothing sensible.
   .with("SQS_DLQ_URL", "SQS_QUEUE_URL")
   .unknown(true);
@@ -188,6 +217,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: num("METRICS_PORT"),
     dataDir: resolve(str("TRIGGERS_DATA_DIR")),
     databaseUrl: opt("DATABASE_URL"),
+    databaseAuth: {
+      iam: v.DATABASE_IAM_AUTH === true,
+      secretArn: opt("DATABASE_PASSWORD_SECRET_ARN"),
+      passwordFile: opt("DATABASE_PASSWORD_FILE"),
+    },
     sqs: {
       endpoint: opt("SQS_ENDPOINT"),
       queueUrl: opt("SQS_QUEUE_URL"),
@@ -235,6 +269,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalSeconds: num("EXPIRY_INTERVAL_SECONDS"),
       pauseMs: num("EXPIRY_PAUSE_MS"),
       maxDuty: num("EXPIRY_MAX_DUTY"),
+      minDuty: Math.min(num("EXPIRY_MIN_DUTY"), num("EXPIRY_MAX_DUTY")),
+      minBatchSize: Math.min(num("EXPIRY_MIN_BATCH_SIZE"), num("EXPIRY_BATCH_SIZE")),
+      maxRestMs: Math.max(num("EXPIRY_MAX_REST_MS"), num("EXPIRY_PAUSE_MS")),
+      interferenceTolerance: num("EXPIRY_INTERFERENCE_TOLERANCE"),
+      drainSeconds: num("EXPIRY_DRAIN_SECONDS"),
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),
@@ -243,6 +282,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
   };
   return deepFreeze(config);
+}
+
+/** The long-running production roles: they never fall back to embedded parts. */
+export type ServiceRole = "api" | "worker" | "scheduler";
+
+/**
+ * Throws a ConfigError naming every missing variable when a production role (api, worker,
+ * scheduler) would otherwise fall back to embedded PGlite or an in-process SQS emulator: those
+ * keep state in the process (or its container layer) and lose it on restart. Only `start` (the
+ * all-in-one development command) uses the embedded parts.
+ */
+export function requireServiceDependencies(config: Config, role: ServiceRole): void {
+  const missing: string[] = [];
+  if (!config.databaseUrl) missing.push("DATABASE_URL (a Postgres URL)");
+  if (!config.sqs.queueUrl && !config.sqs.endpoint) missing.push("SQS_QUEUE_URL (or SQS_ENDPOINT for an SQS emulator)");
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${role} needs ${missing.join(" and ")}; it never falls back to embedded storage or an in-process queue (use \`triggers start\` for the all-in-one development setup)`,
+    );
+  }
 }
 
 function deepFreeze<T extends object>(o: T): T {

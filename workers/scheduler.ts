@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { Queue, Worker, type Job } from "bullmq";
 import type { Container } from "../src/container";
 import { expireEvents, type ExpireEventsDeps, type ExpireEventsOptions, type ExpireEventsResult } from "../src/jobs/expire-events";
+import { ExpiryPacer } from "../src/jobs/expiry-pacer";
 
 /** The expiry job's signature; the wiring takes it as a parameter so tests can make a run fail. */
 export type ExpireFn = (deps: ExpireEventsDeps, opts: ExpireEventsOptions) => Promise<ExpireEventsResult>;
@@ -37,7 +38,7 @@ export function maintenanceQueueName(redisPrefix: string): string {
  * Runs expireEvents once with the retention settings of config, then records metrics and a log
  * line. A run may take most of one interval but no more, so runs on a healthy system never overlap.
  */
-async function runExpiry(c: Container, expire: ExpireFn, everyMs: number): Promise<ExpireEventsResult> {
+async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer: ExpiryPacer): Promise<ExpireEventsResult> {
   const r = c.config.retention;
   const result = await expire(
     { prisma: c.db.prisma },
@@ -48,17 +49,49 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number): Promi
       deadRetentionSeconds: r.deadSeconds,
       maxEventAgeSeconds: r.maxEventAgeSeconds,
       timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
-      pauseMs: r.pauseMs,
-      maxDuty: r.maxDuty,
+      pacer,
+      drainWithinMs: r.drainSeconds * 1000,
     },
   );
   for (const kind of ["acknowledged", "dead", "stale"] as const) {
     if (result[kind] > 0) c.metrics.expiryDeleted.inc({ kind }, result[kind]);
   }
   c.metrics.expiryDuration.observe(result.durationMs / 1000);
-  const { acknowledged, dead, stale, batches, durationMs, complete } = result;
-  c.logger.info({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete }, "expiry run finished");
+  const { acknowledged, dead, stale, batches, durationMs, complete, incompleteReason, pacing } = result;
+  if (pacing) c.metrics.expiryDuty.set(pacing.duty);
+  const pace = pacing && { duty: pacing.duty, floorDuty: pacing.floorDuty, deadlineAtRisk: pacing.deadlineAtRisk, batchSize: pacing.batchSize, backoffs: pacing.runBackoffs, speedups: pacing.runSpeedups, interference: pacing.interference, slowdown: pacing.slowdown };
+  if (complete) {
+    c.logger.info({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete, pacing: pace }, "expiry run finished");
+  } else {
+    // Not an error by itself (the next run continues), but a sustained count means expiry cannot keep up.
+    c.metrics.expiryIncomplete.inc({ reason: incompleteReason ?? "budget" });
+    const why = incompleteReason === "backed-off"
+      ? `backed off for live traffic (${pacing?.lastBackoffReason ?? "?"}); the rest is left for the next run`
+      : pacing?.deadlineAtRisk
+        ? "the backlog cannot be cleared within EXPIRY_DRAIN_SECONDS even at EXPIRY_MAX_DUTY"
+        : "the backlog is larger than one run can delete at the fastest allowed pace";
+    c.logger.warn({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete, incompleteReason, pacing: pace }, `expiry run ended with expired rows left: ${why}`);
+  }
   return result;
+}
+
+/** The process's one pacer: what it learns (baseline, duty) carries from run to run. */
+function createPacer(c: Container): ExpiryPacer {
+  const r = c.config.retention;
+  const pacer = new ExpiryPacer({
+    minBatchSize: r.minBatchSize,
+    maxBatchSize: r.batchSize,
+    minDuty: r.minDuty,
+    maxDuty: r.maxDuty,
+    minRestMs: r.pauseMs,
+    maxRestMs: r.maxRestMs,
+    interferenceTolerance: r.interferenceTolerance,
+  });
+  pacer.onDecision((action, s) => {
+    c.metrics.expiryPacing.inc({ action, reason: action === "back-off" ? (s.lastBackoffReason ?? "unknown") : "none" });
+    c.metrics.expiryDuty.set(s.duty);
+  });
+  return pacer;
 }
 
 /**
@@ -70,7 +103,8 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number): Promi
 export async function startScheduler(c: Container, opts: SchedulerOptions = {}): Promise<RunningScheduler> {
   const expire = opts.expire ?? expireEvents;
   const everyMs = opts.everyMs ?? c.config.retention.intervalSeconds * 1000;
-  if (!c.config.redisUrl) return startTimer(c, expire, everyMs, opts.firstRunDelayMs ?? 1000);
+  const pacer = createPacer(c);
+  if (!c.config.redisUrl) return startTimer(c, expire, everyMs, opts.firstRunDelayMs ?? 1000, pacer);
 
   // BullMQ's own connections: its blocking commands need maxRetriesPerRequest null, unlike the
   // container's fail-fast client. Errors reconnect in the background; they are not fatal.
@@ -86,7 +120,7 @@ export async function startScheduler(c: Container, opts: SchedulerOptions = {}):
   const queue = new Queue(name, { connection: queueConnection });
   const worker = new Worker(name, async (job: Job) => {
     if (job.name !== EXPIRE_EVENTS_JOB) throw new Error(`unknown maintenance job: ${job.name}`);
-    return runExpiry(c, expire, everyMs);
+    return runExpiry(c, expire, everyMs, pacer);
   }, { connection: workerConnection, concurrency: 1 });
   worker.on("failed", (job, err) => {
     if (!job) return;
@@ -133,12 +167,12 @@ export async function startScheduler(c: Container, opts: SchedulerOptions = {}):
  * so a run slower than the interval never overlaps the next. A failed run is reported and simply
  * tried again at the next tick; there is no other retry.
  */
-function startTimer(c: Container, expire: ExpireFn, everyMs: number, firstRunDelayMs: number): RunningScheduler {
+function startTimer(c: Container, expire: ExpireFn, everyMs: number, firstRunDelayMs: number, pacer: ExpiryPacer): RunningScheduler {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   const tick = () => {
-    running = runExpiry(c, expire, everyMs).then(
+    running = runExpiry(c, expire, everyMs, pacer).then(
       () => undefined,
       (err: unknown) => {
         c.metrics.expiryFailures.inc();

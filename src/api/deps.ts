@@ -7,6 +7,7 @@ import type { Metrics } from "../observability/metrics";
 import type { SendBatcher } from "../queue/send-batcher";
 import type { SqsQueue } from "../queue/sqs-queue";
 import type { Database } from "../store/database";
+import type { Wakeups } from "../inbox/wakeups";
 import type { KeyCache } from "./middleware/auth";
 
 /** Everything the HTTP API needs, built by the composition root (src/container.ts) or a test. */
@@ -21,4 +22,6 @@ export interface ApiDeps {
   readonly redis: Redis | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Wakes long-polling GET /inbox requests of this process. */
+  readonly wakeups: Wakeups;
 }

@@ -2,6 +2,8 @@ import { ENVELOPE_LIMITS } from "../domain/envelope";
 import { EVENT_ID_PATTERN } from "../domain/ids";
 import { EVENT_STATUSES } from "../store/events/peek-events";
 import { MAX_VISIBILITY_SECONDS } from "./routes/inbox";
+import { MAX_NACK_DELAY_SECONDS } from "./routes/acks";
+import { MAX_WAIT_SECONDS } from "../inbox/wakeups";
 
 /*
  * The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. It is checked against
@@ -252,19 +254,39 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "ackEvents",
         summary: "Acknowledge up to 1000 events",
-        description: "Idempotent per id. Ids the tenant has no event for (other tenants' included) are listed in not_found.",
+        description:
+          "Two forms (exactly one of them). {ids}: acknowledges whatever delivery of each event is current (no lease check); idempotent per id; ids the tenant has no event for " +
+          "(other tenants' included) are listed in not_found; answers {acknowledged, not_found}. {leases:[{id, lease_id}]}: acknowledges each event only if lease_id is still its " +
+          "current lease (or it is already acknowledged), like the single lease-bound ack; answers {results}, one per item in request order, status acknowledged, lease_expired or not_found.",
         tags: ["inbox"],
         parameters: [requestIdParam],
         requestBody: {
           required: true,
           content: json({
-            type: "object",
-            required: ["ids"],
-            additionalProperties: false,
-            properties: { ids: { type: "array", minItems: 1, maxItems: 1000, items: eventId } },
+            oneOf: [
+              {
+                type: "object",
+                required: ["ids"],
+                additionalProperties: false,
+                properties: { ids: { type: "array", minItems: 1, maxItems: 1000, items: eventId } },
+              },
+              {
+                type: "object",
+                required: ["leases"],
+                additionalProperties: false,
+                properties: {
+                  leases: {
+                    type: "array",
+                    minItems: 1,
+                    maxItems: 1000,
+                    items: { type: "object", required: ["id", "lease_id"], additionalProperties: false, properties: { id: eventId, lease_id: uuid } },
+                  },
+                },
+              },
+            ],
           }),
         },
-        responses: { "200": ok("The outcome per id", schemaRef("BatchAck")), ...errors("400", "413", "415") },
+        responses: { "200": ok("The outcome per id ({ids}) or per item ({leases})", { oneOf: [schemaRef("BatchAck"), schemaRef("BatchLeaseAck")] }), ...errors("400", "413", "415") },
       },
     },
     "/events/{id}": {
@@ -281,7 +303,9 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "ackEvent",
         summary: "Acknowledge an event",
-        description: "Idempotent: a second ack answers 200 with the first acknowledged_at.",
+        description:
+          "Idempotent: a second ack answers 200 with the first acknowledged_at. With lease_id, 409 lease_expired unless it is still the current lease. " +
+          "Without lease_id (the original contract, for simple consumers) it acknowledges whatever delivery is current, even one leased to another consumer after this one's lease expired.",
         tags: ["inbox"],
         parameters: [requestIdParam, idParam],
         requestBody: { required: false, content: json(leaseIdBody("an already acknowledged event still answers 200")) },
@@ -300,17 +324,20 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "nackEvent",
         summary: "End the lease now",
-        description: "The event becomes pending and deliverable again after delay_seconds. 409 already_acknowledged, event_dead or lease_expired.",
+        description:
+          "The event becomes pending and deliverable again after delay_seconds (waking long polls then). lease_id is required (400 without): only the lease's holder may end it. " +
+          "409 already_acknowledged, event_dead or lease_expired.",
         tags: ["inbox"],
         parameters: [requestIdParam, idParam],
         requestBody: {
-          required: false,
+          required: true,
           content: json({
             type: "object",
+            required: ["lease_id"],
             additionalProperties: false,
             properties: {
-              delay_seconds: { type: "integer", minimum: 0, maximum: MAX_VISIBILITY_SECONDS, default: 0 },
-              lease_id: { ...uuid, description: "Refuse (409 lease_expired) unless this is still the current lease." },
+              delay_seconds: { type: "integer", minimum: 0, maximum: MAX_NACK_DELAY_SECONDS, default: 0 },
+              lease_id: { ...uuid, description: "The lease to end: refused (409 lease_expired) unless it is still the current lease." },
             },
           }),
         },
@@ -321,18 +348,20 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "extendLease",
         summary: "Extend (or shorten) the current lease",
-        description: "Sets the lease to expire visibility_timeout seconds from now, keeping its lease_id. 409 lease_expired when there is no current lease.",
+        description:
+          "Sets the lease to expire visibility_timeout seconds from now (at most the 1 h lease maximum), keeping its lease_id. lease_id is required (400 without). " +
+          "409 lease_expired when it is not the current lease.",
         tags: ["inbox"],
         parameters: [requestIdParam, idParam],
         requestBody: {
           required: true,
           content: json({
             type: "object",
-            required: ["visibility_timeout"],
+            required: ["visibility_timeout", "lease_id"],
             additionalProperties: false,
             properties: {
               visibility_timeout: { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS, description: "seconds" },
-              lease_id: uuid,
+              lease_id: { ...uuid, description: "The lease to extend, as GET /inbox handed it out." },
             },
           }),
         },
@@ -356,6 +385,9 @@ export const openApiDocument: OpenApiDocument = {
         description:
           "Lease mode (default): leases up to `limit` pending or lease-expired events, oldest first, each with a lease_id valid for visibility_timeout seconds; " +
           "two consumers never receive the same event inside one lease. Answers {data, has_more}. " +
+          "With wait_seconds=N (long polling) and nothing deliverable, the request waits up to N seconds for a matching event (woken by the ingest worker's commit, a nack, or a lease expiring), " +
+          "then answers as usual: an empty page if nothing came. A client that disconnects while waiting leases nothing; on shutdown waiting requests answer an empty page at once. " +
+          "Leases last at most 1 h (3600 s): a consumer that needs longer extends its lease while it works. " +
           "Peek mode (mode=peek): a read-only page in arrival order, any status, with an opaque next_cursor; leases nothing. Answers {data, next_cursor}.",
         tags: ["inbox"],
         parameters: [
@@ -363,6 +395,7 @@ export const openApiDocument: OpenApiDocument = {
           inboxQuery("mode", "lease (default) or peek", { type: "string", enum: ["lease", "peek"], default: "lease" }),
           inboxQuery("limit", "Events per answer", { type: "integer", minimum: 1, maximum: 500, default: 50 }),
           inboxQuery("visibility_timeout", "Lease mode only: lease length, seconds (default INBOX_VISIBILITY_SECONDS, 30)", { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS }),
+          inboxQuery("wait_seconds", `Lease mode only: long polling, seconds to wait for an event when none is deliverable (0 = answer at once)`, { type: "integer", minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0 }),
           inboxQuery("type", "Only events of this type", { type: "string", minLength: 1, maxLength: 128 }),
           inboxQuery("source", "Only events from this source", { type: "string", minLength: 1, maxLength: 256 }),
           inboxQuery("tag", "Only events carrying this tag; repeat to require several (at most 10)", { type: "array", maxItems: 10, items: { type: "string", minLength: 1, maxLength: 128 } }, { style: "form", explode: true }),
@@ -692,6 +725,22 @@ export const openApiDocument: OpenApiDocument = {
         required: ["acknowledged", "not_found"],
         additionalProperties: false,
         properties: { acknowledged: { type: "array", items: eventId }, not_found: { type: "array", items: eventId } },
+      },
+      BatchLeaseAck: {
+        type: "object",
+        required: ["results"],
+        additionalProperties: false,
+        properties: {
+          results: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["id", "lease_id", "status"],
+              additionalProperties: false,
+              properties: { id: eventId, lease_id: uuid, status: { type: "string", enum: ["acknowledged", "lease_expired", "not_found"] } },
+            },
+          },
+        },
       },
       Nacked: {
         type: "object",

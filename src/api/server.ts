@@ -6,12 +6,13 @@ import { SendBatcher } from "../queue/send-batcher";
 import { createApp } from "./app";
 import type { ApiDeps } from "./deps";
 import { KeyCache } from "./middleware/auth";
+import { Wakeups } from "../inbox/wakeups";
 
 export interface RunningApi {
   readonly server: Server;
   readonly port: number;
   readonly deps: ApiDeps;
-  /** Stops accepting connections, lets in-flight requests finish (their SQS sends included), then resolves. */
+  /** Stops accepting connections, answers long polls at once, lets in-flight requests finish (their SQS sends included), then resolves. */
   close(): Promise<void>;
 }
 
@@ -37,11 +38,13 @@ export function apiDeps(c: Container): ApiDeps {
     redis: c.redis,
     logger: c.logger,
     metrics: c.metrics,
+    wakeups: new Wakeups({ db: c.db, logger: c.logger }),
   };
 }
 
 /** Starts the HTTP API on config.host:config.port (0 = any free port). */
 export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promise<RunningApi> {
+  await deps.wakeups.start();
   const app = createApp(deps);
   const http = c.config.http;
   // Slow clients: headers and the whole request (its body included) must arrive in time, or Node
@@ -82,10 +85,13 @@ export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promis
     deps,
     async close() {
       closing = true;
+      // Long polls answer now (an empty page), so they do not hold the close up.
+      const wakeups = deps.wakeups.close();
       for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
+      await wakeups;
       await deps.batcher.drain();
     },
   };

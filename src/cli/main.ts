@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, type Config } from "../config";
+import { ConfigError, loadConfig, requireServiceDependencies, type Config } from "../config";
 import { buildContainer, type Container } from "../container";
-import { startApi } from "../api/server";
+import { apiDeps, startApi } from "../api/server";
+import { apiReadinessChecks } from "../api/routes/health";
 import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../store/api-keys";
 import { startIngestWorker } from "../../workers/ingest";
 import { startScheduler } from "../../workers/scheduler";
 import { createSqsClient } from "../queue/sqs-queue";
-import { openDatabase } from "../store/database";
+import { openDatabase, parseDatabaseUrl } from "../store/database";
 import { createQueues } from "../queue/create-queues";
 import { startSqsEmulator } from "../queue/sqs-emulator";
 import { ensureDevKey } from "./dev-key";
@@ -24,7 +25,8 @@ const USAGE = `usage: triggers <command>
   api                    the HTTP API
   worker                 the ingest worker (SQS -> Postgres)
   scheduler              scheduled maintenance (event expiry) on BullMQ, or a timer without REDIS_URL
-  migrate                apply database migrations
+  migrate                apply database migrations (creating the schema named in DATABASE_URL ?schema=)
+  healthcheck            exit 0 when this container's role answers /healthz on METRICS_PORT, else 1
   keys create --tenant T --scopes s1,s2 [--name N] [--rate-limit N] [--json]
   keys list [--tenant T] [--json]
   keys revoke <key-id>
@@ -117,18 +119,26 @@ async function cmdStart(config: Config): Promise<void> {
 }
 
 async function cmdApi(config: Config): Promise<void> {
+  requireServiceDependencies(config, "api");
   const c = await buildContainer(config);
-  const api = await startApi(c);
+  const deps = apiDeps(c);
+  const api = await startApi(c, deps);
   const poller = startQueueDepthPoller(c);
   c.logger.info({ port: api.port, host: config.host }, "api listening");
+  // Every role answers /healthz, /readyz and /metrics on METRICS_PORT (the container health check
+  // probes it); the API keeps them on PORT as well, for the load balancer. The same port twice
+  // means the API's own listener already serves them.
+  const metrics = config.metricsPort === api.port ? undefined : await startRoleMetricsServer(c, apiReadinessChecks(deps));
   onShutdown(c, async () => {
     await api.close();
+    await metrics?.close();
     await poller.stop();
     await c.close();
   });
 }
 
 async function cmdWorker(config: Config): Promise<void> {
+  requireServiceDependencies(config, "worker");
   const c = await buildContainer(config);
   const worker = startIngestWorker(c);
   const poller = startQueueDepthPoller(c);
@@ -143,6 +153,7 @@ async function cmdWorker(config: Config): Promise<void> {
 }
 
 async function cmdScheduler(config: Config): Promise<void> {
+  requireServiceDependencies(config, "scheduler");
   const c = await buildContainer(config);
   const scheduler = await startScheduler(c);
   const redis = c.redis;
@@ -168,6 +179,9 @@ async function cmdMigrate(config: Config): Promise<void> {
   }
   const db = await openDatabase(config, { poolSize: 1 });
   try {
+    // Prisma's `?schema=` names the schema every table lives in; the first migrate creates it.
+    const schema = config.databaseUrl ? parseDatabaseUrl(config.databaseUrl).schema : undefined;
+    if (schema) await db.migrator.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     const result = await applyMigrations(db.migrator, loadMigrations(), (line) => process.stdout.write(`${line}\n`));
     process.stdout.write(`database is up to date (${result.applied.length} applied, ${result.alreadyApplied.length} already applied)\n`);
   } finally {
@@ -259,12 +273,38 @@ async function cmdSqsEmulator(config: Config, args: string[]): Promise<void> {
   });
 }
 
+/** Deadline of the `healthcheck` probe, ms. */
+const HEALTHCHECK_TIMEOUT_MS = 2000;
+
+/**
+ * The container health check of every role: GET http://127.0.0.1:$METRICS_PORT/healthz with a 2 s
+ * deadline; exit 0 on a 2xx answer, 1 on anything else (no answer, refused, timeout, bad port).
+ */
+async function cmdHealthcheck(): Promise<never> {
+  const raw = process.env.METRICS_PORT ?? "9464";
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) {
+    process.stderr.write(`healthcheck: METRICS_PORT must be a port number (1-65535)\n`);
+    process.exit(1);
+  }
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(HEALTHCHECK_TIMEOUT_MS) });
+    await res.body?.cancel();
+    if (res.ok) process.exit(0);
+    process.stderr.write(`healthcheck: /healthz answered ${res.status}\n`);
+  } catch (err) {
+    process.stderr.write(`healthcheck: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(1);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
   if (!command || command === "help" || command === "--help") {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  if (command === "healthcheck") return cmdHealthcheck();
   const config = loadConfig();
   switch (command) {
     case "start":

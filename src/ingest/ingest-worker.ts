@@ -6,6 +6,7 @@ import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage, SqsQueue } from "../queue/sqs-queue";
 import { insertEvents } from "../store/events/insert-events";
 import { findIdempotencyLosers } from "./idempotency";
+import { notifyDeliverable } from "../inbox/wakeups";
 
 export interface IngestWorkerOptions {
   /** Concurrent long-poll receivers. */
@@ -56,6 +57,7 @@ export class IngestWorker {
   private buffer: Waiting[] = [];
   private flushing = 0;
   private readonly deletes = new Set<Promise<void>>();
+  private readonly notifies = new Set<Promise<void>>();
   /** Rows per INSERT at most; bigger statements amortise the commit. */
   private readonly maxBatchRows = 200;
   /** Concurrent INSERTs at most, so a slow database sees bounded load from one process. */
@@ -80,6 +82,7 @@ export class IngestWorker {
     await Promise.all(this.loops);
     this.loops = [];
     while (this.deletes.size > 0) await Promise.allSettled([...this.deletes]);
+    while (this.notifies.size > 0) await Promise.allSettled([...this.notifies]);
   }
 
   /** Stores one received batch and deletes it from SQS after the commit. Exposed for tests and benchmarks. */
@@ -214,6 +217,7 @@ export class IngestWorker {
           );
         }
       }
+      if (inserted > 0) this.notifyStored(rows.filter((r) => !refused.has(r.event)).map((r) => r.event));
       const committedAt = Date.now();
       this.deps.metrics.workerBatches.inc();
       this.deps.metrics.workerRowsInserted.inc(inserted);
@@ -223,6 +227,24 @@ export class IngestWorker {
     this.deps.metrics.workerPoison.inc(poison);
     const handles = messages.filter((m) => !kept.has(m)).map((m) => m.message.receiptHandle);
     return { inserted, duplicates: stored - inserted - losers, poison, handles };
+  }
+
+  /**
+   * Post-commit hook: wakes the API processes' long polls waiting for these tenants (and types).
+   * In the background: a lost notification only delays a waiter to its safety re-check.
+   */
+  private notifyStored(events: readonly QueuedEvent[]): void {
+    const tenants = new Map<string, Set<string>>();
+    for (const e of events) {
+      let types = tenants.get(e.tenant_id);
+      if (!types) tenants.set(e.tenant_id, (types = new Set()));
+      types.add(e.type);
+    }
+    const pending = notifyDeliverable(this.deps.prisma, tenants).catch((err: unknown) => {
+      this.deps.logger.warn({ err: errorMessage(err) }, "could not notify long polls of stored events");
+    });
+    this.notifies.add(pending);
+    void pending.finally(() => this.notifies.delete(pending));
   }
 
   private async delete(handles: readonly string[]): Promise<void> {

@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../generated/prisma/client";
+import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
 
 /** What the expiry job needs: only the database. */
 export interface ExpireEventsDeps {
@@ -36,7 +37,28 @@ export interface ExpireEventsOptions {
    * more often and weigh more on live traffic). Rests never run past `timeBudgetMs`.
    */
   readonly maxDuty?: number;
+  /**
+   * The feedback controller (expiry-pacer.ts). When set, it chooses each batch's size (batchSize is
+   * then only the upper bound it was built with) and each rest, from the latency of the run's own
+   * batches and a probe of the slowdown they cause; pauseMs and maxDuty are ignored. Keep one
+   * instance per process so what it learnt carries over to the next run.
+   */
+  readonly pacer?: ExpiryPacer;
+  /**
+   * With a pacer: the time, ms from the start of this run, within which everything due now should be
+   * deleted (it may span several runs). The run estimates the rows due from the planner's statistics
+   * (EXPLAIN, no scan; doubled whenever the run gets past it, as statistics can be stale) and gives
+   * the pacer the rate that needs, which becomes its floor.
+   */
+  readonly drainWithinMs?: number;
 }
+
+/** Why a run ended with expired rows left. */
+export type IncompleteReason =
+  /** The pacer spent the run backed off for live traffic (at or near its least duty). */
+  | "backed-off"
+  /** The budget ran out at full pace, or the deadline floor already asked for more than the largest duty. */
+  | "budget";
 
 /** Rows removed by one run, per kind, and whether the run got through everything that was due. */
 export interface ExpireEventsResult {
@@ -52,6 +74,10 @@ export interface ExpireEventsResult {
   readonly durationMs: number;
   /** False when the time budget ran out before every kind came back with a short batch. */
   readonly complete: boolean;
+  /** When !complete: why. */
+  readonly incompleteReason?: IncompleteReason;
+  /** The pacer's state after the run, with its decisions during this run (only with a pacer). */
+  readonly pacing?: PacingSnapshot & { readonly runBackoffs: number; readonly runSpeedups: number };
 }
 
 /** The kinds of rows the job removes, in the order one pass visits them. */
@@ -103,6 +129,8 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError("batchSize must be a positive integer");
   const duty = opts.maxDuty ?? 1;
   if (!(duty > 0 && duty <= 1)) throw new RangeError("maxDuty must be in (0, 1]");
+  const pacer = opts.pacer;
+  const before = pacer?.snapshot();
   const started = performance.now();
   const cutoff = (seconds: number) => new Date(opts.now.getTime() - seconds * 1000);
   const cutoffs = new Map<ExpiryKind, Date>([
@@ -114,25 +142,165 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   const deleted: Record<ExpiryKind, number> = { acknowledged: 0, dead: 0, stale: 0 };
   let batches = 0;
   let complete = true;
+  let lastMsPerRow: number | undefined;
+  let idleProbe: number | undefined;
   const due = [...cutoffs.keys()];
+  // The deadline floor: rows due (planner estimate) over the time left to the drain deadline.
+  let dueRows: number | undefined;
+  if (pacer && opts.drainWithinMs !== undefined) {
+    const estimates = await Promise.all(due.map((kind) => estimateDue(deps.prisma, kind, cutoffs.get(kind)!)));
+    dueRows = estimates.reduce<number>((a, e) => a + (e ?? 0), 0);
+  }
+  const deadline = started + (opts.drainWithinMs ?? 0);
+  const updateFloor = () => {
+    if (!pacer || dueRows === undefined) return;
+    const done = deleted.acknowledged + deleted.dead + deleted.stale;
+    // Statistics can be stale (no ANALYZE since the backlog grew; PGlite has no autovacuum): while
+    // batches still come back full past the estimate, assume at least as much again is left.
+    if (done >= dueRows) dueRows = 2 * Math.max(done, 1);
+    const left = dueRows - done;
+    pacer.setRequiredRate(left / Math.max(1, deadline - performance.now()));
+  };
+  updateFloor();
   pass: for (let first = true; due.length > 0; first = false) {
     for (const kind of [...due]) {
       if (!first && performance.now() - started >= opts.timeBudgetMs) {
         complete = false;
         break pass;
       }
+      const limit = pacer ? Math.min(pacer.batchSize, opts.batchSize) : opts.batchSize;
       const batchStarted = performance.now();
-      const n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, opts.batchSize);
+      let n: number;
+      let busyProbe: number | undefined;
+      if (pacer) {
+        if (idleProbe === undefined) idleProbe = await probe(deps.prisma);
+        // Probe once while the DELETE runs, about halfway through by the last batch's pace.
+        // A probe is skipped if the DELETE is already over: it would measure nothing of it.
+        let settled = false;
+        const deletion = deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+        const expected = lastMsPerRow === undefined ? 5 : lastMsPerRow * limit;
+        const probing = (async () => {
+          await sleep(Math.max(1, expected * 0.4));
+          return settled ? undefined : probe(deps.prisma);
+        })();
+        try {
+          n = await deletion;
+        } finally {
+          settled = true;
+        }
+        busyProbe = await probing;
+      } else {
+        n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+      }
       if (n > 0) batches++;
       deleted[kind] += n;
-      if (n < opts.batchSize) due.splice(due.indexOf(kind), 1);
+      if (n < limit) due.splice(due.indexOf(kind), 1);
       else {
         const now = performance.now();
+        const batchMs = now - batchStarted;
+        let rest: number;
+        if (pacer) {
+          lastMsPerRow = batchMs / n;
+          pacer.observe({ rows: n, ms: batchMs, probeBusyMs: busyProbe, probeIdleMs: idleProbe });
+          updateFloor();
+          rest = pacer.restAfter(batchMs);
+        } else {
+          rest = Math.max(opts.pauseMs ?? 0, batchMs * (1 / duty - 1));
+        }
         // Rest, but never past the run's budget: the next run picks up where this one stopped.
-        const rest = Math.min(Math.max(opts.pauseMs ?? 0, (now - batchStarted) * (1 / duty - 1)), opts.timeBudgetMs - (now - started));
-        if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+        rest = Math.min(rest, opts.timeBudgetMs - (now - started));
+        if (rest > 0) await sleep(rest);
+        // The idle probe for the next batch: at the end of the rest, when expiry weighs least.
+        idleProbe = pacer ? await probe(deps.prisma) : undefined;
       }
     }
   }
-  return { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
+  const result: ExpireEventsResult = { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
+  if (!pacer || !before) return complete ? result : { ...result, incompleteReason: "budget" };
+  const after = pacer.snapshot();
+  const pacing = { ...after, runBackoffs: after.backoffs - before.backoffs, runSpeedups: after.speedups - before.speedups };
+  if (opts.drainWithinMs !== undefined) pacer.setRequiredRate(undefined); // the floor was this run's
+  if (complete) return { ...result, pacing };
+  // Backed off: the run ended below full pace because of what it observed. Otherwise the backlog is
+  // simply larger than one run at the largest pace the bounds allow.
+  const backedOff = !after.deadlineAtRisk && (pacing.runBackoffs > 0 || after.duty < pacer.bounds.maxDuty);
+  return { ...result, pacing, incompleteReason: backedOff ? "backed-off" : "budget" };
+}
+
+/**
+ * The planner's estimate of the rows one kind has due (EXPLAIN on the same predicate as its DELETE,
+ * so the same partial index; statistics only, nothing is scanned). Undefined when it fails or takes
+ * longer than the probe deadline: the run then has no deadline floor.
+ */
+async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date): Promise<number | undefined> {
+  const explain = () => {
+    switch (kind) {
+      case "acknowledged":
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz`;
+      case "dead":
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status = 'dead' AND dead_at < ${cutoff}::timestamptz`;
+      case "stale":
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz`;
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const rows = await Promise.race([
+      explain(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("estimate deadline")), PROBE_DEADLINE_MS);
+      }),
+    ]);
+    const raw = rows[0]?.["QUERY PLAN"];
+    const plan = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[];
+    const n = plan?.[0]?.Plan?.["Plan Rows"];
+    return typeof n === "number" && Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Longest a probe may take; beyond it the probe counts as this slow (heavy interference). */
+const PROBE_DEADLINE_MS = 1000;
+
+/** Clients whose database refused the committing probe: they get the read-only one instead. */
+const readOnlyProbe = new WeakSet<PrismaClient>();
+
+/**
+ * Times a small statement on another pooled connection: what a concurrent short write waits for
+ * right now. The probe is the smallest committing write there is, a transactional logical-decoding
+ * message (`pg_logical_emit_message(true, 'triggers-expiry-probe', '')`: one WAL record, no table),
+ * so like an INSERT it waits for its commit to be flushed, behind whatever WAL expiry just wrote.
+ * Where that function is refused (PGlite, a locked-down role), `SELECT 1` stands in: CPU and round
+ * trip only. Never throws: a probe that fails or passes its deadline reads as slow, which makes the
+ * pacer back off, the safe direction.
+ */
+async function probe(prisma: PrismaClient): Promise<number> {
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("probe deadline")), PROBE_DEADLINE_MS);
+  });
+  try {
+    if (readOnlyProbe.has(prisma)) {
+      await Promise.race([prisma.$queryRaw`SELECT 1`, deadline]);
+    } else {
+      const write = prisma.$queryRaw`SELECT pg_logical_emit_message(true, 'triggers-expiry-probe', '')::text AS lsn`;
+      const failed = Symbol("failed");
+      const r = await Promise.race([write.catch(() => failed), deadline]);
+      if (r === failed) {
+        readOnlyProbe.add(prisma);
+        return probe(prisma);
+      }
+    }
+    return performance.now() - t0;
+  } catch {
+    return PROBE_DEADLINE_MS;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -110,6 +110,23 @@ export function createMetrics() {
       help: "Expiry runs that failed for good (BullMQ: after the last attempt; embedded timer: every failed run)",
       registers: [registry],
     }),
+    expiryIncomplete: new Counter({
+      name: "triggers_expiry_incomplete_total",
+      help: "Expiry runs that ended with expired rows left, by reason (backed-off: paced for live traffic; budget: backlog larger than one run)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    expiryPacing: new Counter({
+      name: "triggers_expiry_pacing_decisions_total",
+      help: "Decisions of the expiry pacer (back-off by reason, or speed-up)",
+      labelNames: ["action", "reason"] as const,
+      registers: [registry],
+    }),
+    expiryDuty: new Gauge({
+      name: "triggers_expiry_duty",
+      help: "Share of time the expiry pacer currently allows for deleting",
+      registers: [registry],
+    }),
     expiryDuration: new Histogram({
       name: "triggers_expiry_run_seconds",
       help: "Duration of expiry runs",

@@ -1,12 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Pool } from "pg";
+import { Client, Pool } from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
+import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
 
 /** The database handles a process needs: Prisma for queries, a SqlExecutor for migrations. */
 export interface Database {
@@ -16,6 +17,17 @@ export interface Database {
   readonly kind: "postgres" | "pglite";
   /** Cheap liveness probe. */
   ping(): Promise<void>;
+  /**
+   * LISTENs on `channel` (a plain lower-case identifier) on a connection of its own (Postgres) or
+   * the embedded instance (PGlite). `onLost` runs once if the connection fails later; the caller
+   * then listens again.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onLost: () => void): Promise<Listener>;
+  close(): Promise<void>;
+}
+
+/** An active LISTEN; close() ends it. */
+export interface Listener {
   close(): Promise<void>;
 }
 
@@ -36,11 +48,15 @@ export interface PgDeadlines {
   readonly connectTimeoutMs?: number;
 }
 
-/** Connects to a real Postgres server; pool size bounds this process's connections. */
-export function connectPostgres(url: string, opts: { poolSize?: number } & PgDeadlines = {}): Database {
+/**
+ * Connects to a real Postgres server; pool size bounds this process's connections. TLS and the
+ * password source (IAM token, Secrets Manager secret, file) come from pgConnectionOptions.
+ */
+export function connectPostgres(url: string, opts: { poolSize?: number; auth?: DatabaseAuth } & PgDeadlines = {}): Database {
   const { connectionString, schema } = parseDatabaseUrl(url);
+  const connection = pgConnectionOptions(connectionString, opts.auth);
   const poolConfig = {
-    connectionString,
+    ...connection.options,
     max: opts.poolSize ?? 10,
     // Raw SQL uses unqualified table names; search_path points them at the configured schema.
     ...(schema ? { options: `-c search_path="${schema}"` } : {}),
@@ -66,9 +82,40 @@ export function connectPostgres(url: string, opts: { poolSize?: number } & PgDea
     async ping() {
       await pool.query("SELECT 1");
     },
+    async listen(channel, onPayload, onLost) {
+      // A dedicated client: a pooled one would be handed to queries and lose its LISTEN.
+      const client = new Client({ ...poolConfig, keepAlive: true, query_timeout: 5000 });
+      let lost = false;
+      const fail = () => {
+        if (lost) return;
+        lost = true;
+        client.end().catch(() => undefined);
+        onLost();
+      };
+      client.on("error", fail);
+      client.on("end", fail);
+      client.on("notification", (msg) => {
+        if (msg.channel === channel) onPayload(msg.payload ?? "");
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN "${channel.replace(/"/g, "")}"`);
+      } catch (err) {
+        lost = true;
+        await client.end().catch(() => undefined);
+        throw err;
+      }
+      return {
+        async close() {
+          lost = true;
+          await client.end().catch(() => undefined);
+        },
+      };
+    },
     async close() {
       await prisma.$disconnect().catch(() => undefined);
       await Promise.allSettled([pool.end(), migrationPool.end()]);
+      connection.close();
     },
   };
 }
@@ -85,6 +132,11 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     kind: "pglite",
     async ping() {
       await pglite.query("SELECT 1");
+    },
+    async listen(channel, onPayload) {
+      // In-process: the embedded database delivers NOTIFYs raised by this process's own queries.
+      const unlisten = await pglite.listen(channel, onPayload);
+      return { close: () => unlisten() };
     },
     async close() {
       await prisma.$disconnect().catch(() => undefined);
@@ -134,6 +186,11 @@ export function typeLearningExecutor(pglite: Pick<PGlite, "refreshArrayTypes">, 
 }
 
 /** Opens the configured database: Postgres at `databaseUrl`, or the embedded PGlite in `dataDir`. */
-export async function openDatabase(config: { databaseUrl: string | undefined; dataDir: string; db?: PgDeadlines }, opts: { poolSize?: number } = {}): Promise<Database> {
-  return config.databaseUrl ? connectPostgres(config.databaseUrl, { ...config.db, ...opts }) : openEmbedded(config.dataDir);
+export async function openDatabase(
+  config: { databaseUrl: string | undefined; dataDir: string; databaseAuth?: DatabaseAuth; sqs?: { region: string }; db?: PgDeadlines },
+  opts: { poolSize?: number } = {},
+): Promise<Database> {
+  if (!config.databaseUrl) return openEmbedded(config.dataDir);
+  const auth = config.databaseAuth && { ...config.databaseAuth, ...(config.sqs ? { region: config.sqs.region } : {}) };
+  return connectPostgres(config.databaseUrl, { ...config.db, ...opts, ...(auth ? { auth } : {}) });
 }

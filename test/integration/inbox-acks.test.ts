@@ -3,6 +3,8 @@ import { idsOf, seed, sleep } from "./inbox-fixtures";
 
 const counter = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0;
 
+const ANY_LEASE = "00000000-0000-4000-8000-000000000000";
+
 describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
   let h: Harness;
   let n = 0;
@@ -81,8 +83,9 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     expect(idsOf(again.body)).toEqual([id]);
     expect(again.body.data[0].delivery_count).toBe(2);
 
-    // Without a body: delay 0, available at once (the event is dead after its 2nd delivery next time).
-    const now = await h.request("POST", `/events/${id}/nack`, { key: t.key });
+    // Without delay_seconds: delay 0, available at once (the event is dead after its 2nd delivery next time).
+    expect((await h.request("POST", `/events/${id}/nack`, { key: t.key })).status).toBe(400); // lease_id is required
+    const now = await h.request("POST", `/events/${id}/nack`, { key: t.key, body: { lease_id: again.body.data[0].lease_id } });
     expect(now.status).toBe(200);
     expect(Date.parse(now.body.available_at)).toBeLessThanOrEqual(Date.now() + 50);
   });
@@ -98,15 +101,16 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     expect((await statusOf(a!))!.status).toBe("delivered");
 
     await h.request("POST", `/events/${b}/ack`, { key: t.key });
-    const acked = await h.request("POST", `/events/${b}/nack`, { key: t.key, body: { delay_seconds: 5 } });
+    const acked = await h.request("POST", `/events/${b}/nack`, { key: t.key, body: { delay_seconds: 5, lease_id: ANY_LEASE } });
     expect([acked.status, acked.body.error.code]).toEqual([409, "already_acknowledged"]);
 
     for (const [body, path] of [
-      [{ delay_seconds: -1 }, "delay_seconds"],
-      [{ delay_seconds: 43201 }, "delay_seconds"],
-      [{ delay_seconds: "5" }, "delay_seconds"],
+      [{ delay_seconds: -1, lease_id: ANY_LEASE }, "delay_seconds"],
+      [{ delay_seconds: 43201, lease_id: ANY_LEASE }, "delay_seconds"],
+      [{ delay_seconds: "5", lease_id: ANY_LEASE }, "delay_seconds"],
       [{ lease_id: "not-a-uuid" }, "lease_id"],
-      [{ other: 1 }, "other"],
+      [{ delay_seconds: 5 }, "lease_id"],
+      [{ other: 1, lease_id: ANY_LEASE }, "other"],
     ] as const) {
       const r = await h.request("POST", `/events/${a}/nack`, { key: t.key, body });
       expect([r.status, r.body.error.details[0].path]).toEqual([400, path]);
@@ -131,16 +135,17 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     });
     expect([wrong.status, wrong.body.error.code]).toEqual([409, "lease_expired"]);
     // Shorten it to 1 s, let it lapse: extending now is refused.
-    await h.request("POST", `/events/${id}/extend`, { key: t.key, body: { visibility_timeout: 1 } });
+    await h.request("POST", `/events/${id}/extend`, { key: t.key, body: { visibility_timeout: 1, lease_id: lease } });
     await sleep(1100);
     const lapsed = await h.request("POST", `/events/${id}/extend`, { key: t.key, body: { visibility_timeout: 30, lease_id: lease } });
     expect([lapsed.status, lapsed.body.error.code]).toEqual([409, "lease_expired"]);
+    // Only the lease's holder may extend it: lease_id is required.
     const noLease = await h.request("POST", `/events/${id}/extend`, { key: t.key, body: { visibility_timeout: 30 } });
-    expect(noLease.status).toBe(409);
+    expect([noLease.status, noLease.body.error.details[0].path]).toEqual([400, "lease_id"]);
     const ack = await h.request("POST", `/events/${id}/ack`, { key: t.key, body: { lease_id: lease } });
     expect([ack.status, ack.body.error.code]).toEqual([409, "lease_expired"]);
 
-    for (const body of [{}, { visibility_timeout: 0 }, { visibility_timeout: 43201 }, { visibility_timeout: "abc" }]) {
+    for (const body of [{ lease_id: lease }, { visibility_timeout: 0, lease_id: lease }, { visibility_timeout: 3601, lease_id: lease }, { visibility_timeout: "abc", lease_id: lease }]) {
       const r = await h.request("POST", `/events/${id}/extend`, { key: t.key, body });
       expect([r.status, r.body.error.details[0].path]).toEqual([400, "visibility_timeout"]);
     }
@@ -163,7 +168,7 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     expect(peek.body.data).toEqual([expect.objectContaining({ id, status: "dead", dead_at: expect.any(String), lease_id: null })]);
     expect((await h.request("GET", "/inbox?mode=peek&status=pending", { key: t.key })).body.data).toEqual([]);
 
-    const nack = await h.request("POST", `/events/${id}/nack`, { key: t.key });
+    const nack = await h.request("POST", `/events/${id}/nack`, { key: t.key, body: { lease_id: ANY_LEASE } });
     expect([nack.status, nack.body.error.code]).toEqual([409, "event_dead"]);
 
     const redrive = await h.request("POST", `/events/${id}/redrive`, { key: t.key });
@@ -189,8 +194,8 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
       ["POST", `/events/${theirs}/ack`, undefined],
       ["POST", `/events/${theirs}/ack`, { lease_id: lease }],
       ["DELETE", `/events/${theirs}/ack`, undefined],
-      ["POST", `/events/${theirs}/nack`, { delay_seconds: 0 }],
-      ["POST", `/events/${theirs}/extend`, { visibility_timeout: 10 }],
+      ["POST", `/events/${theirs}/nack`, { delay_seconds: 0, lease_id: lease }],
+      ["POST", `/events/${theirs}/extend`, { visibility_timeout: 10, lease_id: lease }],
       ["POST", `/events/${theirs}/redrive`, undefined],
     ];
     for (const [method, path, body] of calls) {

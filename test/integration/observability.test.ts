@@ -115,7 +115,7 @@ describe("observability: metrics, request logs, readiness", () => {
     const leased = await h.request("GET", "/inbox?limit=1", { key });
     expect(leased.body.data).toHaveLength(1);
     const leasedId = leased.body.data[0].id as string;
-    expect((await h.request("POST", `/events/${leasedId}/nack`, { key, body: {} })).status).toBe(200);
+    expect((await h.request("POST", `/events/${leasedId}/nack`, { key, body: { lease_id: leased.body.data[0].lease_id } })).status).toBe(200);
     expect((await h.request("GET", "/inbox?limit=1", { key })).body.data[0].id).toBe(leasedId);
     expect((await h.request("POST", `/events/${leasedId}/ack`, { key })).status).toBe(200);
 

@@ -106,7 +106,7 @@ describe("OpenAPI document", () => {
     }
     const inbox = ((doc.paths as Json)["/inbox"] as Json).get as Json;
     const names = (inbox.parameters as Json[]).filter((p) => p.in === "query").map((p) => p.name);
-    expect(names.sort()).toEqual(["cursor", "limit", "mode", "since", "source", "status", "tag", "type", "until", "visibility_timeout"]);
+    expect(names.sort()).toEqual(["cursor", "limit", "mode", "since", "source", "status", "tag", "type", "until", "visibility_timeout", "wait_seconds"]);
   });
 
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {

@@ -227,6 +227,9 @@ describe("ECS", () => {
       expect(env[svc]).toMatch(/^\$\{merge\(var\.environment, local\.common_environment, local\.service_environment,/);
     }
     expect(env.api).toMatch(/PORT\s*=\s*tostring\(local\.api_port\)/);
+    // Behind the ALB the client address is the X-Forwarded-For hop the ALB appends.
+    expect(env.api).toMatch(/HTTP_TRUST_PROXY\s*=\s*"true"/);
+    expect(env.worker).not.toMatch(/HTTP_TRUST_PROXY/);
     expect(env.worker).toMatch(/SQS_DLQ_URL\s*=\s*aws_sqs_queue\.dlq\.url/);
     expect(env.api).not.toMatch(/SQS_DLQ_URL|WORKER_/);
     expect(env.scheduler).not.toMatch(/SQS_DLQ_URL|WORKER_/);

@@ -4,7 +4,8 @@ import type { Context } from "koa";
 import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { joiDetails } from "../../domain/envelope";
 import { NotFoundError, ValidationError } from "../../errors";
-import { ackEvent, ackEvents } from "../../store/events/ack-events";
+import { ackEvent, ackEvents, ackLeases } from "../../store/events/ack-events";
+import { notifyDeliverable } from "../../inbox/wakeups";
 import { eventView } from "../../store/events/event-row";
 import { extendLease } from "../../store/events/extend-lease";
 import { nackEvent } from "../../store/events/nack-event";
@@ -30,17 +31,34 @@ const leaseId = Joi.string()
   .pattern(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
   .messages({ "string.pattern.base": "{{#label}} must be a UUID (8-4-4-4-12 hex digits)" });
 const ackBody = Joi.object({ lease_id: leaseId }).unknown(false);
+const eventId = Joi.string().pattern(EVENT_ID_PATTERN).messages({ "string.pattern.base": "{{#label}} must be an event id (evt_…)" });
 const batchAckBody = Joi.object({
-  ids: Joi.array().items(Joi.string().pattern(EVENT_ID_PATTERN).messages({ "string.pattern.base": "{{#label}} must be an event id (evt_…)" })).min(1).max(MAX_BATCH_ACK).required(),
-}).unknown(false);
+  ids: Joi.array().items(eventId).min(1).max(MAX_BATCH_ACK),
+  leases: Joi.array().items(Joi.object({ id: eventId.required(), lease_id: leaseId.required() }).unknown(false)).min(1).max(MAX_BATCH_ACK),
+})
+  .xor("ids", "leases")
+  .unknown(false);
+/** Longest nack delay, seconds (12 h): a delay holds no lease, so it may be longer than one. */
+export const MAX_NACK_DELAY_SECONDS = 43_200;
 const nackBody = Joi.object({
-  delay_seconds: Joi.number().integer().min(0).max(MAX_VISIBILITY_SECONDS).default(0),
-  lease_id: leaseId,
+  delay_seconds: Joi.number().integer().min(0).max(MAX_NACK_DELAY_SECONDS).default(0),
+  lease_id: leaseId.required(),
 }).unknown(false);
 const extendBody = Joi.object({
   visibility_timeout: Joi.number().integer().min(1).max(MAX_VISIBILITY_SECONDS).required(),
-  lease_id: leaseId,
+  lease_id: leaseId.required(),
 }).unknown(false);
+
+/**
+ * A nacked event is deliverable again at `at`: waiters of this process are told at once, the other
+ * API processes through the wake-up channel (in the background: the answer does not wait for it).
+ */
+function announceNack(deps: ApiDeps, tenantId: string, at: Date): void {
+  deps.wakeups.dueAt(tenantId, at);
+  notifyDeliverable(deps.db.prisma, new Map([[tenantId, null]]), at.getTime() > Date.now() ? at : undefined).catch((err: unknown) => {
+    deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "could not notify long polls of a nack");
+  });
+}
 
 /** Validates a body (JSON numbers stay numbers: no string-to-number conversion). */
 function validateBody<T>(schema: Joi.ObjectSchema, body: unknown, what: string): T {
@@ -76,8 +94,14 @@ export function ackRoutes(deps: ApiDeps): Router {
 
   router.post("/events/ack", requireScope("events:ack"), async (ctx) => {
     const principal = principalOf(ctx);
-    const { ids } = validateBody<{ ids: string[] }>(batchAckBody, await readJsonBody(ctx, BATCH_BODY_BYTES), "batch ack");
-    const result = await ackEvents(deps.db.prisma, principal.tenantId, ids);
+    const body = validateBody<{ ids?: string[]; leases?: Array<{ id: string; lease_id: string }> }>(batchAckBody, await readJsonBody(ctx, BATCH_BODY_BYTES), "batch ack");
+    if (body.leases) {
+      const result = await ackLeases(deps.db.prisma, principal.tenantId, body.leases);
+      if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
+      ctx.body = { results: result.results };
+      return;
+    }
+    const result = await ackEvents(deps.db.prisma, principal.tenantId, body.ids!);
     if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
     ctx.body = { acknowledged: result.acknowledged, not_found: result.notFound };
   });
@@ -86,17 +110,18 @@ export function ackRoutes(deps: ApiDeps): Router {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
     const body = await readJsonBody(ctx, SMALL_BODY_BYTES, { optional: true });
-    const v = validateBody<{ delay_seconds: number; lease_id?: string }>(nackBody, body ?? {}, "nack");
+    const v = validateBody<{ delay_seconds: number; lease_id: string }>(nackBody, body ?? {}, "nack");
     const nacked = await nackEvent(deps.db.prisma, principal.tenantId, id, { delaySeconds: v.delay_seconds, leaseId: v.lease_id });
     if (!nacked) throw new NotFoundError("event");
     if (nacked.endedLease) deps.metrics.inboxNacks.inc();
+    announceNack(deps, principal.tenantId, nacked.available_at);
     ctx.body = { id: nacked.id, status: nacked.status, available_at: nacked.available_at.toISOString() };
   });
 
   router.post("/events/:id/extend", requireScope("events:ack"), async (ctx) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
-    const v = validateBody<{ visibility_timeout: number; lease_id?: string }>(extendBody, await readJsonBody(ctx, SMALL_BODY_BYTES), "extend");
+    const v = validateBody<{ visibility_timeout: number; lease_id: string }>(extendBody, await readJsonBody(ctx, SMALL_BODY_BYTES), "extend");
     const extended = await extendLease(deps.db.prisma, principal.tenantId, id, { visibilitySeconds: v.visibility_timeout, leaseId: v.lease_id });
     if (!extended) throw new NotFoundError("event");
     ctx.body = { id: extended.id, status: "delivered", lease_id: extended.lease_id, lease_expires_at: extended.lease_expires_at.toISOString() };

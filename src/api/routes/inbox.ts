@@ -8,11 +8,19 @@ import { eventView } from "../../store/events/event-row";
 import type { InboxFilter } from "../../store/events/inbox-filter";
 import { leaseEvents } from "../../store/events/lease-events";
 import { EVENT_STATUSES, peekEvents, type EventStatus } from "../../store/events/peek-events";
+import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
+import { longPollLease } from "../../inbox/long-poll";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 
-/** Longest lease, seconds (12 h, the SQS visibility maximum, so clients can reuse their settings). */
-export const MAX_VISIBILITY_SECONDS = 43_200;
+/**
+ * Longest lease, seconds: 1 h. A lease is a promise that nobody else gets the event, so its length
+ * is how long a crashed consumer keeps an event from everyone. Consumers that need longer extend
+ * the lease while they work (POST /events/{id}/extend, which the client library's heartbeat does),
+ * so a long maximum buys nothing a heartbeat does not, and SQS's 12 h would let one lost consumer
+ * stall an event for half a day.
+ */
+export const MAX_VISIBILITY_SECONDS = 3_600;
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
@@ -36,6 +44,7 @@ const common = {
 const leaseQuery = Joi.object({
   mode: Joi.string().valid("lease"),
   visibility_timeout: Joi.number().integer().min(1).max(MAX_VISIBILITY_SECONDS),
+  wait_seconds: Joi.number().integer().min(0).max(MAX_WAIT_SECONDS).default(0),
   ...common,
 }).unknown(false);
 
@@ -89,16 +98,25 @@ export function inboxRoutes(deps: ApiDeps): Router {
       ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
       return;
     }
-    const q = validateQuery<CommonQuery & { visibility_timeout?: number }>(leaseQuery, ctx);
-    const { events, hasMore, dead } = await leaseEvents(deps.db.prisma, {
+    const q = validateQuery<CommonQuery & { visibility_timeout?: number; wait_seconds: number }>(leaseQuery, ctx);
+    const options = {
       tenantId: principal.tenantId,
       limit: q.limit,
       visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
       maxDeliveries: deps.config.inbox.maxDeliveries,
       filter: filterOf(q),
-    });
-    deps.metrics.inboxLeased.inc(events.length);
-    if (dead > 0) deps.metrics.inboxDead.inc(dead);
+    };
+    const lease = async () => {
+      const result = await leaseEvents(deps.db.prisma, options);
+      deps.metrics.inboxLeased.inc(result.events.length);
+      if (result.dead > 0) deps.metrics.inboxDead.inc(result.dead);
+      // Their expiry makes these events deliverable again: waiters of this process look then.
+      const first = result.events[0]?.lease_expires_at;
+      if (first) deps.wakeups.dueAt(principal.tenantId, new Date(first));
+      return result;
+    };
+    const { events, hasMore } =
+      q.wait_seconds > 0 ? await longPollLease(deps, ctx, { tenantId: principal.tenantId, type: q.type, waitSeconds: q.wait_seconds, lease }) : await lease();
     ctx.body = { data: events.map(eventView), has_more: hasMore };
   });
   return router;

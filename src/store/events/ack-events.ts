@@ -81,3 +81,56 @@ export async function ackEvents(prisma: PrismaClient, tenantId: string, ids: rea
     newly: rows.filter((r) => r.newly).length,
   };
 }
+
+/** The outcome of one item of a lease-bound batch ack. */
+export interface LeaseAckItem {
+  readonly id: string;
+  readonly lease_id: string;
+  /** acknowledged (now or before), lease_expired (not the current lease: it may have been redelivered), not_found. */
+  readonly status: "acknowledged" | "lease_expired" | "not_found";
+}
+
+/**
+ * Acknowledges many leased events of a tenant in one statement, each only if its lease_id is
+ * still the event's current lease (or the event is already acknowledged), exactly as the single
+ * lease-bound ack. Results come in request order, one per item; other tenants' ids are not_found.
+ */
+export async function ackLeases(
+  prisma: PrismaClient,
+  tenantId: string,
+  leases: ReadonlyArray<{ id: string; lease_id: string }>,
+): Promise<{ results: LeaseAckItem[]; newly: number }> {
+  if (leases.length === 0) return { results: [], newly: 0 };
+  const ids = leases.map((l) => l.id);
+  const leaseIds = leases.map((l) => l.lease_id.toLowerCase());
+  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; prior: string; lease_id: string | null; live: boolean; newly: boolean }>>(
+    `WITH req AS (SELECT DISTINCT id, lease_id FROM unnest($2::text[], $3::uuid[]) AS r(id, lease_id)),
+     locked AS (
+       SELECT id, status, lease_id, COALESCE(lease_expires_at > now(), false) AS live
+       FROM events WHERE tenant_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE
+     ),
+     ok AS (
+       SELECT DISTINCT l.id FROM locked l JOIN req r ON r.id = l.id
+       WHERE l.status = 'acknowledged' OR (l.status = 'delivered' AND l.lease_id = r.lease_id AND l.live)
+     ),
+     updated AS (
+       UPDATE events e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
+         lease_id = NULL, lease_expires_at = NULL
+       FROM locked l WHERE e.id = l.id AND l.id IN (SELECT id FROM ok)
+       RETURNING e.id, l.status <> 'acknowledged' AS newly
+     )
+     SELECT l.id, l.status::text AS prior, l.lease_id::text AS lease_id, l.live, COALESCE(u.newly, false) AS newly
+     FROM locked l LEFT JOIN updated u ON u.id = l.id`,
+    tenantId,
+    ids,
+    leaseIds,
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const results = leases.map((l, i): LeaseAckItem => {
+    const row = byId.get(l.id);
+    if (!row) return { id: l.id, lease_id: l.lease_id, status: "not_found" };
+    const current = row.prior === "acknowledged" || (row.prior === "delivered" && row.live && row.lease_id === leaseIds[i]);
+    return { id: l.id, lease_id: l.lease_id, status: current ? "acknowledged" : "lease_expired" };
+  });
+  return { results, newly: rows.filter((r) => r.newly).length };
+}

@@ -1,6 +1,6 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import { EVENT_COLUMNS, type EventRow } from "./event-row";
-import { filterSql, type InboxFilter } from "./inbox-filter";
+import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 
 export interface LeaseOptions {
   readonly tenantId: string;
@@ -29,8 +29,13 @@ const RETURNING = EVENT_COLUMNS.split(",")
  * concurrent lease are skipped, so two consumers never receive the same event inside one lease.
  * An event that already had `maxDeliveries` deliveries becomes dead instead of being handed out.
  *
- * Every part is index-driven, and the shape is deliberate (plans checked in inbox-peek.test.ts):
- * - candidates walk events_deliverable_idx (tenant_id, received_at, id) in order;
+ * Every part is index-driven or bounded, and the shape is deliberate (plans checked in
+ * inbox-peek.test.ts and inbox-depth-plans.test.ts):
+ * - candidates walk events_deliverable_idx (tenant_id, received_at, id) in order, or with a type
+ *   or source filter events_deliverable_type_idx / events_deliverable_source_idx, so a filtered
+ *   lease reads what matches, not the tenant's whole backlog;
+ * - a tag filter has no index: it examines at most TAG_SCAN_LIMIT rows (the oldest matching the
+ *   other filters; `win` marks the bound) and answers has_more: true when rows lie past the bound;
  * - the UPDATE finds its rows by primary key (`id = ANY(ARRAY(…))`), not through a join the
  *   planner may turn into a hash join over the whole table;
  * - `has_more` is answered in the same statement (no second round trip) by probing that index just
@@ -43,13 +48,61 @@ const RETURNING = EVENT_COLUMNS.split(",")
  */
 export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Promise<LeaseResult> {
   const params: unknown[] = [opts.tenantId, opts.limit, opts.visibilitySeconds, opts.maxDeliveries];
-  const filter = filterSql(opts.filter ?? {}, params);
-  const moreFilter = filterSql(opts.filter ?? {}, params, "m");
+  const f = opts.filter ?? {};
+  const deliverable = (alias: string) =>
+    `${alias}.tenant_id = $1 AND ${alias}.status IN ('pending', 'delivered') AND ${alias}.available_at <= now()`;
+  let window = "";
+  let bound = "";
+  let hasMore: string;
+  if (!hasTagFilter(f)) {
+    const filter = filterSql(f, params, "c");
+    const moreFilter = filterSql(f, params, "m");
+    hasMore = `CASE WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
+       SELECT true FROM events m
+       WHERE ${deliverable("m")}
+         AND (m.received_at, m.id) > ((SELECT received_at FROM last), (SELECT id FROM last))${moreFilter}
+       ORDER BY m.received_at, m.id
+       LIMIT 1
+     ) IS NOT NULL END`;
+    bound = filter;
+  } else {
+    // Tags: examine at most TAG_SCAN_LIMIT rows. `win` is the first row past that bound (none when
+    // fewer rows match the other filters); candidates stop before it, as an index condition.
+    const others = filterSql(f, params, "w", { tags: false });
+    params.push(TAG_SCAN_LIMIT);
+    const scan = `$${params.length}`;
+    window = `win AS (
+       SELECT w.received_at, w.id FROM events w
+       WHERE ${deliverable("w")}${others}
+       ORDER BY w.received_at, w.id
+       OFFSET ${scan} LIMIT 1
+     ),
+     `;
+    bound =
+      filterSql(f, params, "c", { tags: false }) +
+      tagSql(f, params, "c") +
+      ` AND (c.received_at, c.id) < (COALESCE((SELECT received_at FROM win), 'infinity'::timestamptz), COALESCE((SELECT id FROM win), ''))`;
+    const moreFilter = filterSql(f, params, "m");
+    // Rows past the bound were not examined: they may match, so has_more is true. Otherwise the
+    // probe past the last candidate is itself within the bound.
+    hasMore = `CASE WHEN EXISTS (SELECT 1 FROM win) THEN true WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
+       SELECT true FROM events m
+       WHERE ${deliverable("m")}
+         AND (m.received_at, m.id) > ((SELECT received_at FROM last), (SELECT id FROM last))${moreFilter}
+       ORDER BY m.received_at, m.id
+       LIMIT 1
+     ) IS NOT NULL END`;
+  }
+  // With a tag filter an empty batch can still have has_more (rows past the bound), so the answer
+  // carries one row even when nothing was leased; its event columns are null.
+  const final = hasTagFilter(f)
+    ? `SELECT u.*, hm.has_more FROM (SELECT ${hasMore} AS has_more) hm LEFT JOIN updated u ON true ORDER BY u.received_at, u.id`
+    : `SELECT u.*, ${hasMore} AS has_more FROM updated u ORDER BY u.received_at, u.id`;
   const rows = await prisma.$queryRawUnsafe<Array<EventRow & { has_more: boolean | null }>>(
-    `WITH candidates AS (
-       SELECT id, received_at FROM events
-       WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()${filter}
-       ORDER BY received_at, id
+    `WITH ${window}candidates AS (
+       SELECT c.id, c.received_at FROM events c
+       WHERE ${deliverable("c")}${bound}
+       ORDER BY c.received_at, c.id
        LIMIT $2
        FOR UPDATE SKIP LOCKED
      ),
@@ -66,19 +119,13 @@ export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Pro
        WHERE e.id = ANY (ARRAY(SELECT id FROM candidates))
        RETURNING ${RETURNING}
      )
-     SELECT u.*, CASE WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
-       SELECT true FROM events m
-       WHERE m.tenant_id = $1 AND m.status IN ('pending', 'delivered') AND m.available_at <= now()
-         AND (m.received_at, m.id) > ((SELECT received_at FROM last), (SELECT id FROM last))${moreFilter}
-       ORDER BY m.received_at, m.id
-       LIMIT 1
-     ) IS NOT NULL END AS has_more
-     FROM updated u ORDER BY u.received_at, u.id`,
+     ${final}`,
     ...params,
   );
   const events: EventRow[] = [];
   let dead = 0;
   for (const { has_more: _ignored, ...row } of rows) {
+    if (row.id === null) continue; // the has_more-only row of an empty tag-filtered batch
     if (row.status === "delivered") events.push(row);
     else dead++;
   }

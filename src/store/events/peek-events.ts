@@ -1,6 +1,6 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import { EVENT_COLUMNS, type EventRow } from "./event-row";
-import { filterSql, type InboxFilter } from "./inbox-filter";
+import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 import type { KeysetPosition } from "./cursor";
 
 export const EVENT_STATUSES = ["pending", "delivered", "acknowledged", "dead"] as const;
@@ -21,32 +21,82 @@ export interface PeekOptions {
  * Keyset pagination: a walk over every page sees each event that existed when it began exactly
  * once, however many events arrive meanwhile.
  *
- * Each status is read through events_tenant_status_received_idx (tenant_id, status, received_at,
- * id) by its own ordered, limited scan, and the at most 4 × limit rows are merged; so listing
- * every status needs no extra full index on (tenant_id, received_at, id) that ingest would pay for.
+ * Each status is read by its own ordered, limited scan, and the at most 4 × limit rows are merged;
+ * so listing every status needs no extra full index on (tenant_id, received_at, id) that ingest
+ * would pay for. Each branch names its status as a literal (statuses come from EVENT_STATUSES
+ * only), so the planner can prove the partial indexes' predicate: pending and delivered rows
+ * filtered by type or source are read through events_deliverable_type_idx /
+ * events_deliverable_source_idx, the rest through events_tenant_status_received_idx
+ * (tenant_id, status, received_at, id).
+ *
+ * A tag filter has no index: each branch examines at most TAG_SCAN_LIMIT rows past the cursor
+ * (those matching the other filters) and keeps the ones carrying the tags. When a branch reached
+ * that bound, the page stops at the last row it examined and next_cursor points there, so a short
+ * (even empty) page with a next_cursor means "keep walking", and the walk still sees every event.
  */
 export async function peekEvents(prisma: PrismaClient, opts: PeekOptions): Promise<{ events: EventRow[]; next: KeysetPosition | null }> {
-  const statuses = opts.status === undefined ? [...EVENT_STATUSES] : [opts.status];
-  const params: unknown[] = [opts.tenantId, statuses, opts.limit + 1];
-  let where = filterSql(opts.filter ?? {}, params);
+  const statuses = EVENT_STATUSES.filter((s) => opts.status === undefined || s === opts.status);
+  const f = opts.filter ?? {};
+  const tagged = hasTagFilter(f);
+  // $2 is the branch size: limit + 1 rows, or the tag scan's bound.
+  const params: unknown[] = [opts.tenantId, tagged ? TAG_SCAN_LIMIT : opts.limit + 1];
+  let where = filterSql(f, params, "", { tags: false });
   if (opts.after) {
     params.push(opts.after.receivedAt, opts.after.id);
     where += ` AND (received_at, id) > ($${params.length - 1}::timestamptz, $${params.length})`;
   }
-  const rows = await prisma.$queryRawUnsafe<EventRow[]>(
-    `SELECT p.* FROM unnest($2::event_status[]) AS s(status)
-     CROSS JOIN LATERAL (
-       SELECT ${EVENT_COLUMNS} FROM events
-       WHERE tenant_id = $1 AND status = s.status${where}
+  if (!tagged) {
+    const branches = statuses.map(
+      (status) => `(SELECT ${EVENT_COLUMNS} FROM events
+       WHERE tenant_id = $1 AND status = '${status}'${where}
        ORDER BY received_at, id
-       LIMIT $3
-     ) p
+       LIMIT $2)`,
+    );
+    const rows = await prisma.$queryRawUnsafe<EventRow[]>(
+      `SELECT p.* FROM (${branches.join("\n     UNION ALL ")}) p
      ORDER BY p.received_at, p.id
-     LIMIT $3`,
+     LIMIT $2`,
+      ...params,
+    );
+    return page(rows, opts.limit, null);
+  }
+  // Tags: each branch reads its first TAG_SCAN_LIMIT rows, flags those carrying the tags, and
+  // returns the first limit + 1 of them plus its last examined row (when it read the whole
+  // bound) as the window's end.
+  const scan = "$2";
+  params.push(opts.limit + 1);
+  const keep = `$${params.length}`;
+  const hit = tagSql(f, params).replace(/^ AND /, "");
+  const branches = statuses.map(
+    (status) => `(SELECT * FROM (
+         SELECT x.*, row_number() OVER w AS rn, count(*) FILTER (WHERE x.hit) OVER w AS hits, count(*) OVER () AS examined FROM (
+           SELECT ${EVENT_COLUMNS}, ${hit} AS hit FROM events
+           WHERE tenant_id = $1 AND status = '${status}'${where}
+           ORDER BY received_at, id
+           LIMIT ${scan}
+         ) x
+         WINDOW w AS (ORDER BY x.received_at, x.id)
+       ) y WHERE (y.hit AND y.hits <= ${keep}) OR (y.rn = y.examined AND y.examined = ${scan}))`,
+  );
+  const rows = await prisma.$queryRawUnsafe<Array<EventRow & { hit: boolean; rn: bigint | number; hits: bigint | number; examined: bigint | number }>>(
+    `SELECT p.* FROM (${branches.join("\n     UNION ALL ")}) p ORDER BY p.received_at, p.id`,
     ...params,
   );
-  const more = rows.length > opts.limit;
-  const events = more ? rows.slice(0, opts.limit) : rows;
+  // The earliest window end over the statuses that reached the bound: every row up to it was
+  // examined in every branch, none after it is sure to be. Rows come in (received_at, id) order as
+  // the database collates it, so "up to it" is a position in `rows`.
+  const endAt = rows.findIndex((r) => Number(r.examined) === TAG_SCAN_LIMIT && Number(r.rn) === Number(r.examined));
+  const upTo = endAt === -1 ? rows : rows.slice(0, endAt + 1);
+  const hits = upTo.filter((r) => r.hit).map(({ hit: _h, rn: _r, hits: _n, examined: _e, ...row }) => row as EventRow);
+  const end = endAt === -1 ? null : { receivedAt: new Date(rows[endAt]!.received_at), id: rows[endAt]!.id };
+  return page(hits, opts.limit, end);
+}
+
+/** `rows` ordered, up to limit + 1; `end` is where the examined window stopped (tag filters). */
+function page(rows: EventRow[], limit: number, end: KeysetPosition | null): { events: EventRow[]; next: KeysetPosition | null } {
+  const more = rows.length > limit;
+  const events = more ? rows.slice(0, limit) : rows;
   const last = events[events.length - 1];
-  return { events, next: more && last ? { receivedAt: new Date(last.received_at), id: last.id } : null };
+  if (more && last) return { events, next: { receivedAt: new Date(last.received_at), id: last.id } };
+  return { events, next: end };
 }

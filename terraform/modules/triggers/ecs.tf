@@ -55,6 +55,9 @@ locals {
   environment = {
     api = merge(var.environment, local.common_environment, local.service_environment, {
       PORT = tostring(local.api_port)
+      # Behind the ALB every connection comes from the load balancer: the client address (for the
+      # failed-authentication throttle and the logs) is the last X-Forwarded-For hop the ALB appends.
+      HTTP_TRUST_PROXY = "true"
     })
     worker = merge(var.environment, local.common_environment, local.service_environment, {
       SQS_DLQ_URL               = aws_sqs_queue.dlq.url

@@ -1,0 +1,143 @@
+import { spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
+import { CLI } from "../helpers/env";
+import { Client } from "pg";
+import { TEST_DATABASE_URL } from "../helpers/env";
+import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
+import { connectPostgres } from "../../src/store/database";
+import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
+import { loadConfig } from "../../src/config";
+import { buildContainer, type Container } from "../../src/container";
+import { startApi, type RunningApi } from "../../src/api/server";
+import { IngestWorker } from "../../src/ingest/ingest-worker";
+import { createLogger } from "../../src/observability/logger";
+import { createApiKey } from "../../src/store/api-keys";
+import { expireEvents } from "../../src/jobs/expire-events";
+
+jest.setTimeout(60_000);
+
+const MIGRATION = "20261201000100_app_role";
+
+/** The shared test server trusts local logins, so the app role logs in without a password here. */
+function appRoleUrl(schema: string): string {
+  const u = new URL(TEST_DATABASE_URL);
+  u.username = "triggers_app";
+  u.password = "";
+  u.searchParams.set("schema", schema);
+  return u.toString();
+}
+
+describe("the least-privilege app role (migration 20261201000100_app_role)", () => {
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let app: Client;
+
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    const admin = connectPostgres(schema.url, { poolSize: 1 });
+    try {
+      const first = await applyMigrations(admin.migrator, loadMigrations());
+      expect(first.applied).toContain(MIGRATION);
+      // Repeatable: recorded once, and its statements run again without error.
+      const second = await applyMigrations(admin.migrator, loadMigrations());
+      expect(second.applied).toEqual([]);
+      const m = loadMigrations().find((x) => x.name === MIGRATION)!;
+      await admin.migrator.transaction(async (tx) => {
+        for (const s of m.statements) await tx.query(s);
+      });
+    } finally {
+      await admin.close();
+    }
+    app = new Client({ connectionString: TEST_DATABASE_URL.replace("postgres@", "triggers_app@"), options: `-c search_path="${schema.schema}"` });
+    await app.connect();
+  });
+  afterAll(async () => {
+    await app?.end();
+    await schema?.drop();
+  });
+
+  test("is a LOGIN role without superuser, create-role or create-db rights", async () => {
+    const rows = (await app.query("SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles WHERE rolname = current_user")).rows;
+    expect(rows).toEqual([{ rolcanlogin: true, rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolbypassrls: false }]);
+  });
+
+  test("can do what the service does: ingest, lease, ack and expire through the real code", async () => {
+    const logs: string[] = [];
+    const sink = new Writable({ write: (c, _e, cb) => (logs.push(String(c)), cb()) });
+    const config = loadConfig({
+      DATABASE_URL: appRoleUrl(schema.schema),
+      SQS_ENDPOINT: sqsEndpoint(),
+      SQS_QUEUE_NAME: uniqueName("app"),
+      PORT: "0",
+      WORKER_WAIT_SECONDS: "1",
+      WORKER_RECEIVERS: "2",
+      REDIS_PREFIX: uniqueName("app"),
+      TRIGGERS_DATA_DIR: "/tmp/triggers-test-unused",
+    });
+    let c: Container | undefined;
+    let api: RunningApi | undefined;
+    let worker: IngestWorker | undefined;
+    try {
+      c = await buildContainer(config, { logger: createLogger("warn", sink), poolSize: 3 });
+      api = await startApi(c);
+      worker = new IngestWorker({ prisma: c.db.prisma, queue: c.queue, logger: c.logger, metrics: c.metrics }, { receivers: 2, waitSeconds: 1, visibilitySeconds: 30 });
+      worker.start();
+      const key = (await createApiKey(c.db.prisma, { tenantId: "app-role", name: "t", scopes: ["events:write", "inbox:read", "events:ack"] })).secret;
+      const base = `http://127.0.0.1:${api.port}`;
+      const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
+      const posted = await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ type: "app.role", payload: { n: 1 } }) });
+      expect(posted.status).toBe(202);
+      let leased: { data: Array<{ id: string }> } = { data: [] };
+      for (let i = 0; i < 100 && leased.data.length === 0; i++) {
+        leased = (await (await fetch(`${base}/inbox`, { headers })).json()) as typeof leased;
+        if (leased.data.length === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(leased.data).toHaveLength(1);
+      const acked = await fetch(`${base}/events/ack`, { method: "POST", headers, body: JSON.stringify({ ids: [leased.data[0]!.id] }) });
+      expect(acked.status).toBe(200);
+      const expired = await expireEvents({ prisma: c.db.prisma }, { now: new Date(Date.now() + 86_400_000), batchSize: 100, acknowledgedRetentionSeconds: 0, deadRetentionSeconds: 0, timeBudgetMs: 5000 });
+      expect(expired).toBeDefined();
+      expect((await c.db.migrator.query<{ n: number }>("SELECT count(*)::int AS n FROM events")).at(0)?.n).toBe(0);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    } finally {
+      await api?.close();
+      await worker?.stop();
+      await c?.close();
+    }
+    expect(logs.filter((l) => l.includes('"level":50'))).toEqual([]);
+  });
+
+  test.each([
+    ["CREATE TABLE", (s: string) => `CREATE TABLE "${s}".intruder (id int)`],
+    ["ALTER TABLE", (s: string) => `ALTER TABLE "${s}".events ADD COLUMN intruder int`],
+    ["DROP TABLE", (s: string) => `DROP TABLE "${s}".api_keys`],
+    ["TRUNCATE", (s: string) => `TRUNCATE "${s}".events`],
+    ["CREATE INDEX", (s: string) => `CREATE INDEX intruder_idx ON "${s}".events (type)`],
+    ["CREATE TYPE", (s: string) => `CREATE TYPE "${s}".intruder AS ENUM ('x')`],
+    ["read the migration history", (s: string) => `SELECT * FROM "${s}"._prisma_migrations`],
+  ])("cannot %s", async (_what, sql) => {
+    await expect(app.query(sql(schema.schema))).rejects.toMatchObject({ code: expect.stringMatching(/^(42501)$/) });
+  });
+});
+
+describe("migrate", () => {
+  test("creates the schema named in ?schema= and migrates into it", async () => {
+    const name = uniqueName("m");
+    const admin = new Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      const u = new URL(TEST_DATABASE_URL);
+      u.searchParams.set("schema", name);
+      const run = spawnSync(process.execPath, [CLI, "migrate"], {
+        env: { PATH: process.env.PATH ?? "", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", DATABASE_URL: u.toString() },
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+      const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", [name]);
+      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(["_prisma_migrations", "api_keys", "events"]);
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+      await admin.end();
+    }
+  });
+});
