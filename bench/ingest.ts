@@ -9,7 +9,7 @@
  * CPU per request is each server process's utime+stime (/proc/<pid>/stat) over its runs, divided
  * by the requests it answered. Every 202 of the API and of the minimal pipeline is checked against
  * the events on its queue.
- *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2),
+ *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 5, each server, before the rounds),
  *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profile of the API)
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -27,6 +27,7 @@ import { benchSchema, fmt, freePort, runBench, spawnAnnouncing, spawnEmulator, w
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 5);
 
 function run(url: string, headers: Record<string, string>, body: string, seconds = SECONDS): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
     const headers = { "content-type": "application/json", authorization: `Bearer ${key.secret}` };
     // Warm every server up (JIT, connections, key cache) before measuring; warm-up 202s are on the queues too.
     const warm: Record<string, number> = {};
-    for (const s of servers) warm[s.name] = (await run(s.url, headers, body, 2))["2xx"];
+    for (const s of servers) warm[s.name] = (await run(s.url, headers, body, WARM_SECONDS))["2xx"];
     const emulatorCpu0 = cpuMicros(emulator.process.pid!);
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < servers.length; i++) {

@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { SharedWindowLimiter } from "../../src/api/middleware/shared-window";
+import { leaseSize, SharedWindowLimiter } from "../../src/api/middleware/shared-window";
 import { AcceptedReceipts } from "../../src/ingest/accepted-receipts";
 import { TEST_REDIS_URL } from "../helpers/env";
 import { uniqueName } from "../helpers/harness";
@@ -37,6 +37,28 @@ describe("shared per-key window", () => {
     // Later requests in the window are refused too; another key is not affected.
     expect((await a.take(slot, 25)).ok).toBe(false);
     expect((await b.take(`${prefix}:rl:k2:25`, 25)).ok).toBe(true);
+  });
+
+  test("leases: each process takes 1 % of the limit ahead; together they never overshoot and under-admit by at most N leases", async () => {
+    const ra = client();
+    const a = new SharedWindowLimiter(ra, 60_000);
+    const b = new SharedWindowLimiter(client(), 60_000);
+    const slot = `${prefix}:rl:lease:1000`;
+    expect(leaseSize(1000)).toBe(10);
+    const first = await a.take(slot, 1000);
+    expect(first).toMatchObject({ ok: true, remaining: 999 });
+    // One Redis call took 1 + 10: the next ten come from the lease, without Redis.
+    expect(await ra.get(slot)).toBe("11");
+    for (let i = 0; i < 10; i++) await a.take(slot, 1000);
+    expect(await ra.get(slot)).toBe("11");
+    let admitted = 11;
+    for (let round = 0; round < 100; round++) {
+      const vs = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).take(slot, 1000)));
+      admitted += vs.filter((v) => v.ok).length;
+    }
+    expect(admitted).toBeLessThanOrEqual(1000);
+    expect(admitted).toBeGreaterThanOrEqual(1000 - 2 * leaseSize(1000));
+    expect(Number(await ra.get(slot))).toBeLessThanOrEqual(1000);
   });
 
   test("the window ends after its duration and the key starts over", async () => {
