@@ -5,6 +5,8 @@
  *   pglite    every integration file again, on embedded PGlite (each harness on a fresh data dir,
  *             migrated in the process that serves it, as `npm start` does)
  *   unit      unit, Terraform and smoke tests, which pick their own parts
+ *   alone     tests that read the machine's own load (expiry pacing), on Postgres; `npm test`
+ *             (test/run.sh) runs them after the others, one at a time, with nothing beside them
  * A file under test/integration runs on both stores without saying so; a test that is
  * Postgres-only by nature says why with onlyOn("postgres", reason) from test/helpers/store.ts.
  * Run one project with `npx jest --selectProjects pglite <files>`.
@@ -46,5 +48,6 @@ module.exports = {
       globalTeardown: "<rootDir>/test/helpers/pglite-teardown.ts",
     },
     { ...shared, displayName: "unit", testMatch: ["<rootDir>/test/{unit,terraform,smoke}/**/*.test.ts"] },
+    { ...shared, displayName: "alone", globals: { TEST_STORE: "postgres" }, testMatch: ["<rootDir>/test/alone/**/*.test.ts"] },
   ],
 };

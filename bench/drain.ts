@@ -6,7 +6,9 @@
  * Prints the ratio of the worker's rate to the smaller baseline (aim >= 0.8).
  * Each side runs BENCH_ROUNDS times, alternating, and the rates are totals over all rounds.
  *   BENCH_EVENTS (default 20000 per side per round), BENCH_RECEIVERS (default 16, the worker default),
- *   BENCH_ROUNDS (default 3)
+ *   BENCH_ROUNDS (default 3), BENCH_SUBSCRIPTIONS (default 1: each of the 8 bench tenants has only
+ *   `default`; with N, N-1 more subscriptions whose filters match every bench event, so every
+ *   stored event fans out to N deliveries)
  */
 import { loadConfig } from "../src/config";
 import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event";
@@ -17,12 +19,14 @@ import { createQueues } from "../src/queue/create-queues";
 import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { connectPostgres } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
+import { createSubscription, ensureDefaultSubscriptions } from "../src/store/subscriptions";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { benchEvents, benchSchema, fmt, runBench, spawnEmulator } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 16);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 1);
 
 async function fill(queue: SqsQueue, events: QueuedEvent[]): Promise<void> {
   const chunks: QueuedEvent[][] = [];
@@ -47,6 +51,12 @@ async function main(): Promise<void> {
   const sqs = createSqsClient({ region: config.sqs.region, endpoint: emulator.endpoint });
   try {
     await applyMigrations(db.migrator, loadMigrations());
+    // Fan-out: N-1 subscriptions per bench tenant besides default, with filters that match (and so are evaluated).
+    const tenants = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
+    await ensureDefaultSubscriptions(db.prisma, tenants);
+    for (const t of tenants) {
+      for (let k = 1; k < SUBSCRIPTIONS; k++) await createSubscription(db.prisma, t, `sub-${k}`, k % 2 === 1 ? { types: ["order.created"] } : { tags: ["bench"] });
+    }
     const makeQueue = async (name: string) =>
       new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);
     // Wall time of each side, and this process's CPU time while it ran (the client's share of the work).
@@ -139,7 +149,7 @@ async function main(): Promise<void> {
     const floor = Math.min(queueRate, insertRate);
     process.stdout.write(
       [
-        `bench:drain  events=${EVENTS} per side per round, ${ROUNDS} alternating rounds, receivers=${RECEIVERS}`,
+        `bench:drain  events=${EVENTS} per side per round, ${ROUNDS} alternating rounds, receivers=${RECEIVERS}, subscriptions=${SUBSCRIPTIONS} (deliveries per event)`,
         `  baseline receive+delete only : ${fmt(queueRate)} events/s`,
         `  baseline insert only (10/stmt): ${fmt(insertRate)} events/s`,
         `  worker (receive+insert+delete): ${fmt(workerRate)} events/s`,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 /**
  * End-to-end latency: the time from POST /events to the event being leasable from GET /inbox,
  * with the API, the ingest worker and the SQS emulator as separate processes on real Postgres and
@@ -27,7 +28,6 @@ const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
 const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000,2500,3000,4000").split(",").map(Number);
 
 const MAX_IN_FLIGHT = Number(process.env.BENCH_E2E_IN_FLIGHT ?? 128);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const emulator = await spawnEmulator();

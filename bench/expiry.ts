@@ -55,15 +55,27 @@ async function main(): Promise<void> {
     // The backlog: ROWS acknowledged 8–9 days ago (past the 7-day retention), written in one statement.
     let t0 = performance.now();
     await db.migrator.query(
-      `INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, status, received_at, stored_at, available_at, delivery_count, leased_at, acknowledged_at)
-       SELECT 'evt_old_' || lpad(g::text, 10, '0'), 'tenant-' || (g % 8), 'order.created', 'bench',
-              jsonb_build_object('order', g, 'note', repeat('x', 200)), ARRAY['bench'], repeat('0', 64), 'acknowledged',
-              t - interval '1 minute', t - interval '1 minute', t - interval '1 minute', 1, t - interval '30 seconds', t
-       FROM generate_series(1, $1::int) AS g,
-            LATERAL (SELECT $2::timestamptz + (g * interval '1 millisecond') AS t) AS ts`,
+      `INSERT INTO subscriptions (tenant_id, name) SELECT 'tenant-' || g, 'default' FROM generate_series(0, 7) AS g ON CONFLICT DO NOTHING`,
+    );
+    await db.migrator.query(
+      `WITH src AS (
+         SELECT 'evt_old_' || lpad(g::text, 10, '0') AS id, 'tenant-' || (g % 8) AS tenant_id, t
+         FROM generate_series(1, $1::int) AS g,
+              LATERAL (SELECT $2::timestamptz + (g * interval '1 millisecond') AS t) AS ts
+       ),
+       ev AS (
+         INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, received_at, stored_at)
+         SELECT id, tenant_id, 'order.created', 'bench', jsonb_build_object('order', id, 'note', repeat('x', 200)), ARRAY['bench'], repeat('0', 64),
+                t - interval '1 minute', t - interval '1 minute'
+         FROM src
+       )
+       INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at, status, available_at, delivery_count, leased_at, acknowledged_at)
+       SELECT s.id, src.id, src.tenant_id, 'order.created', 'bench', ARRAY['bench'], t - interval '1 minute', 'acknowledged', t - interval '1 minute', 1, t - interval '30 seconds', t
+       FROM src JOIN subscriptions s ON s.tenant_id = src.tenant_id AND s.name = 'default'`,
       [ROWS, new Date(Date.now() - 9 * DAY_MS).toISOString()],
     );
     await db.migrator.query("VACUUM ANALYZE events");
+    await db.migrator.query("VACUUM ANALYZE deliveries");
     // Flush the fill's dirty pages now, so a checkpoint it triggers does not land in either measured phase.
     await db.migrator.query("CHECKPOINT").catch(() => undefined); // needs superuser or pg_checkpoint; best effort
     const fillSeconds = (performance.now() - t0) / 1000;
@@ -112,7 +124,7 @@ async function main(): Promise<void> {
     const loaded = await ingest(db, () => !expiring);
     await expiry;
     const expirySeconds = (performance.now() - t0) / 1000;
-    const left = Number((await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE status = 'acknowledged'"))[0]!.n);
+    const left = Number((await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM deliveries WHERE status = 'acknowledged'"))[0]!.n);
 
     const p = (xs: number[], q: number) => fmt(percentile(xs, q), 2);
     const ratio = percentile(loaded, 99) / percentile(baseline, 99);

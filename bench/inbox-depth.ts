@@ -36,15 +36,23 @@ const RARE_START = Date.parse("2026-06-01T00:00:00.000Z");
 
 /** Rows [from, to) of the common part and of the rare part, so the backlog grows in place. */
 function fillSql(kind: "common" | "rare", from: number, to: number, start: number): string {
-  return `INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, status, received_at, stored_at, available_at)
-    SELECT 'evt_${kind}_' || lpad(i::text, 12, '0'), '${TENANT}', '${kind}', '${kind}-source',
-           jsonb_build_object('n', i, 'note', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'),
-           ARRAY['${kind}', 'bench'], 'h', 'pending',
-           to_timestamp(${start / 1000}) + i * interval '1 millisecond',
-           to_timestamp(${start / 1000}) + i * interval '1 millisecond',
-           to_timestamp(${start / 1000}) + i * interval '1 millisecond'
-    FROM generate_series(${from}, ${to - 1}) AS i`;
+  const at = `to_timestamp(${start / 1000}) + i * interval '1 millisecond'`;
+  // The event and its delivery of the tenant's default subscription (created before the first fill).
+  return `WITH src AS (SELECT 'evt_${kind}_' || lpad(i::text, 12, '0') AS id, i, ${at} AS at FROM generate_series(${from}, ${to - 1}) AS i),
+    ev AS (
+      INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, received_at, stored_at)
+      SELECT id, '${TENANT}', '${kind}', '${kind}-source',
+             jsonb_build_object('n', i, 'note', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'),
+             ARRAY['${kind}', 'bench'], 'h', at, at
+      FROM src
+    )
+    INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at, available_at)
+    SELECT s.id, src.id, '${TENANT}', '${kind}', '${kind}-source', ARRAY['${kind}', 'bench'], src.at, src.at
+    FROM src JOIN subscriptions s ON s.tenant_id = '${TENANT}' AND s.name = 'default'`;
 }
+
+/** The bench tenant's default subscription id (created by main before the first fill). */
+let subscriptionId = 0;
 
 interface Result {
   readonly p50: number;
@@ -93,10 +101,10 @@ async function runCase(client: Client, c: Case): Promise<{ events: number; more:
     $queryRawUnsafe: async (sql: string, ...params: unknown[]) => (await client.query(sql, params)).rows,
   } as unknown as PrismaClient;
   if (c.mode === "lease") {
-    const r = await leaseEvents(prisma, { tenantId: TENANT, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
+    const r = await leaseEvents(prisma, { tenantId: TENANT, subscriptionId, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
     return { events: r.events.length, more: r.hasMore };
   }
-  const r = await peekEvents(prisma, { tenantId: TENANT, limit: LIMIT, status: c.status, filter: c.filter });
+  const r = await peekEvents(prisma, { tenantId: TENANT, subscriptionId, limit: LIMIT, status: c.status, filter: c.filter });
   return { events: r.events.length, more: r.next !== null };
 }
 
@@ -109,8 +117,8 @@ async function buffersOf(client: Client, c: Case): Promise<number> {
       return [];
     },
   } as unknown as PrismaClient;
-  if (c.mode === "lease") await leaseEvents(spy, { tenantId: TENANT, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
-  else await peekEvents(spy, { tenantId: TENANT, limit: LIMIT, status: c.status, filter: c.filter });
+  if (c.mode === "lease") await leaseEvents(spy, { tenantId: TENANT, subscriptionId, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
+  else await peekEvents(spy, { tenantId: TENANT, subscriptionId, limit: LIMIT, status: c.status, filter: c.filter });
   let total = 0;
   for (const { sql, params } of captured) {
     await client.query("BEGIN");
@@ -157,6 +165,8 @@ async function main(): Promise<void> {
     process.stdout.write(`bench:inbox-depth  schema=${schema.schema} samples=${SAMPLES} limit=${LIMIT}\n  indexes on events: ${indexes.join(", ")}\n`);
     await client.query(fillSql("common", 0, 2000, COMMON_START).replace(`'${TENANT}'`, "'shallow'").replace(/evt_common_/, "evt_shallow_"));
     let filled = 0;
+    await client.query(`INSERT INTO subscriptions (tenant_id, name) VALUES ('${TENANT}', 'default') ON CONFLICT DO NOTHING`);
+    subscriptionId = (await client.query<{ id: number }>(`SELECT id FROM subscriptions WHERE tenant_id = '${TENANT}' AND name = 'default'`)).rows[0]!.id;
     for (const depth of DEPTHS) {
       const t0 = performance.now();
       const rareBefore = Math.round(filled * 0.01);
@@ -167,6 +177,7 @@ async function main(): Promise<void> {
       // INDEX_CLEANUP ON: the previous depth's rolled-back leases left dead index entries at the
       // head of the backlog, and VACUUM would otherwise skip the indexes when so few pages hold them.
       await client.query("VACUUM (ANALYZE, INDEX_CLEANUP ON) events");
+      await client.query("VACUUM (ANALYZE, INDEX_CLEANUP ON) deliveries");
       const count = (await client.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE tenant_id = $1", [TENANT])).rows[0]!.n;
       process.stdout.write(`  filled ${fmt(Number(count))} pending events for tenant ${TENANT} in ${fmt((performance.now() - t0) / 1000, 1)} s\n`);
       const rareFrom = new Date(RARE_START);

@@ -24,6 +24,7 @@ import type { QueuedEvent } from "../src/domain/queued-event";
 import { startSqsEmulator } from "../src/queue/sqs-emulator";
 import { createApiKey } from "../src/store/api-keys";
 import { parseDatabaseUrl } from "../src/store/database";
+import { resolveSubscription } from "../src/store/subscriptions";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { benchSchema, fmt, httpClient } from "./support";
@@ -108,6 +109,13 @@ async function main(): Promise<void> {
       await prefill(insert, `bench-sql-${r}`, PER_ROUND);
     }
     await raw.query("VACUUM ANALYZE events");
+    await raw.query("VACUUM ANALYZE deliveries");
+    const subscriptionIds = new Map<string, number>();
+    const subscriptionOf = async (tenantId: string) => {
+      let id = subscriptionIds.get(tenantId);
+      if (id === undefined) subscriptionIds.set(tenantId, (id = await resolveSubscription(c.db.prisma, tenantId, "default")));
+      return id;
+    };
     console.log(
       `prefilled ${fmt(PER_ROUND * ROUNDS)} events per side in ${fmt((performance.now() - t0) / 1000, 1)} s; ` +
         `${CONSUMERS} consumers, batch ${BATCH}, ${ROUNDS} alternating rounds`,
@@ -129,21 +137,25 @@ async function main(): Promise<void> {
     // RETURNING the event) and batch ack, with no HTTP, JSON, validation, auth or ORM in between.
     const sqlRound = (tenantId: string) => measure(async () => {
       const leased = await raw.query<{ id: string }>(
-        `UPDATE events SET status = 'delivered', delivery_count = delivery_count + 1, lease_id = gen_random_uuid(),
-           leased_at = now(), lease_expires_at = now() + make_interval(secs => $3), available_at = now() + make_interval(secs => $3)
-         WHERE id IN (
-           SELECT id FROM events
-           WHERE tenant_id = $1 AND status IN ('pending', 'delivered') AND available_at <= now()
-           ORDER BY received_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+        `WITH leased AS (
+           UPDATE deliveries SET status = 'delivered', delivery_count = delivery_count + 1, lease_id = gen_random_uuid(),
+             leased_at = now(), lease_expires_at = now() + make_interval(secs => $3), available_at = now() + make_interval(secs => $3)
+           WHERE subscription_id = $4 AND event_id IN (
+             SELECT event_id FROM deliveries
+             WHERE tenant_id = $1 AND subscription_id = $4 AND status IN ('pending', 'delivered') AND available_at <= now()
+             ORDER BY received_at, event_id LIMIT $2 FOR UPDATE SKIP LOCKED
+           )
+           RETURNING event_id, delivery_count, lease_id, lease_expires_at
          )
-         RETURNING id, type, source, payload, tags, received_at, delivery_count, lease_id, lease_expires_at`,
-        [tenantId, BATCH, VISIBILITY_SECONDS],
+         SELECT e.id, e.type, e.source, e.payload, e.tags, e.received_at, l.delivery_count, l.lease_id, l.lease_expires_at
+         FROM leased l JOIN events e ON e.id = l.event_id`,
+        [tenantId, BATCH, VISIBILITY_SECONDS, await subscriptionOf(tenantId)],
       );
       if (leased.rows.length === 0) return 0;
       const acked = await raw.query(
-        `UPDATE events SET status = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, now()), lease_id = NULL, lease_expires_at = NULL
-         WHERE tenant_id = $1 AND id = ANY($2::text[])`,
-        [tenantId, leased.rows.map((r) => r.id)],
+        `UPDATE deliveries SET status = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, now()), lease_id = NULL, lease_expires_at = NULL
+         WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[])`,
+        [tenantId, leased.rows.map((r) => r.id), await subscriptionOf(tenantId)],
       );
       return acked.rowCount ?? 0;
     });

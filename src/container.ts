@@ -93,6 +93,7 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
       });
       redis.on("error", () => undefined); // state is visible through redis.status and /readyz
       closers.push(async () => redis!.quit().catch(() => redis!.disconnect()));
+      await firstConnection(redis, config.redisConnectTimeoutMs);
     }
 
     return {
@@ -114,3 +115,27 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
     throw err;
   }
 }
+
+/**
+ * Waits for Redis's first connection, at most `ms`: without an offline queue, commands sent while it
+ * is still connecting fail at once, so a process that served before it connected would start on its
+ * fallbacks (memory limiter, process-local claims) for no reason. A Redis that refuses ends the wait
+ * at its first error; one that never answers, at the connect deadline. Either way the process starts,
+ * degraded, and Redis keeps reconnecting in the background.
+ */
+async function firstConnection(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      redis.off("error", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    redis.once("ready", done);
+    redis.once("error", done);
+  });
+}
+

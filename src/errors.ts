@@ -3,6 +3,59 @@
  * is safe to show; src/api/middleware/errors.ts renders them, and anything else becomes a
  * generic 500 whose message is never shown.
  */
+/**
+ * Every error code the HTTP API sends, with the status it is sent with: the enumerated set
+ * /openapi.json declares (each error response lists the codes of its status). A code missing here
+ * does not compile where AppError is raised; test/integration/openapi.test.ts also scans src/ for
+ * code literals that bypass AppError.
+ */
+export const ERROR_CODES = Object.freeze({
+  validation_failed: 400,
+  bad_request: 400,
+  invalid_json: 400,
+  invalid_body: 400,
+  invalid_encoding: 400,
+  forbidden_key: 400,
+  unrepresentable_number: 400,
+  too_many_parameters: 400,
+  invalid_cursor: 400,
+  event_refused_by_queue: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  idempotency_key_reused: 409,
+  lease_expired: 409,
+  already_acknowledged: 409,
+  event_dead: 409,
+  not_dead: 409,
+  subscription_exists: 409,
+  default_subscription: 409,
+  payload_too_large: 413,
+  event_too_large: 413,
+  uri_too_long: 414,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  too_many_failed_authentications: 429,
+  internal_error: 500,
+  not_implemented: 501,
+  service_unavailable: 503,
+  not_ready: 503,
+} as const);
+
+/** A code of ERROR_CODES. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The codes sent with one status, in ERROR_CODES order. */
+export function codesOfStatus(status: number): ErrorCode[] {
+  return (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => ERROR_CODES[c] === status);
+}
+
+/** The body every error answer carries. */
+export function errorBody(code: ErrorCode, message: string, details: readonly ErrorDetail[] = []): { error: { code: ErrorCode; message: string; details: readonly ErrorDetail[] } } {
+  return { error: { code, message, details } };
+}
+
 export interface ErrorDetail {
   readonly path?: string;
   readonly index?: number;
@@ -13,7 +66,7 @@ export interface ErrorDetail {
 export class AppError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details: readonly ErrorDetail[] = [],
     readonly headers: Readonly<Record<string, string>> = {},
@@ -31,7 +84,7 @@ export class ValidationError extends AppError {
 }
 
 export class BadRequestError extends AppError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(400, code, message);
   }
 }
@@ -55,7 +108,7 @@ export class NotFoundError extends AppError {
 }
 
 export class ConflictError extends AppError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(409, code, message);
   }
 }

@@ -11,6 +11,7 @@ import { ackRoutes } from "./routes/acks";
 import { eventRoutes } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { inboxRoutes } from "./routes/inbox";
+import { subscriptionRoutes } from "./routes/subscriptions";
 import { openApiDocument } from "./openapi";
 
 /** Longest query string, bytes: checked on the raw URL before anything parses it (414 past it). */
@@ -85,7 +86,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.type = "application/json";
     ctx.body = openApiJson;
   });
-  const routers = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps)];
+  const routers = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps)];
   app.use(methodNotAllowed([open, ...routers]));
   app.use(open.routes());
 

@@ -1,7 +1,8 @@
-import { ENVELOPE_LIMITS } from "../domain/envelope";
+import { BATCH_BODY_SCHEMA, BATCH_EVENTS_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, INSTANT_SCHEMA } from "../domain/envelope";
+import { codesOfStatus, ERROR_CODES, type ErrorCode } from "../errors";
 import { EVENT_ID_PATTERN } from "../domain/ids";
 import { EVENT_STATUSES } from "../store/events/peek-events";
-import { MAX_VISIBILITY_SECONDS } from "./routes/inbox";
+import { MAX_VISIBILITY_SECONDS } from "./params";
 import { MAX_NACK_DELAY_SECONDS } from "./routes/acks";
 import { MAX_WAIT_SECONDS } from "../inbox/wakeups";
 
@@ -36,6 +37,7 @@ export interface JsonSchema {
   readonly additionalProperties?: boolean | JsonSchema;
   readonly oneOf?: readonly JsonSchema[];
   readonly anyOf?: readonly JsonSchema[];
+  readonly allOf?: readonly JsonSchema[];
 }
 
 /** A reference to a reusable component. */
@@ -88,7 +90,7 @@ export interface Operation {
 }
 
 /** The methods this API uses. */
-export type HttpMethod = "get" | "post" | "delete";
+export type HttpMethod = "get" | "post" | "patch" | "delete";
 
 /** A path and its operations. */
 export type PathItem = Partial<Readonly<Record<HttpMethod, Operation>>>;
@@ -138,47 +140,108 @@ const ok = (description: string, schema: JsonSchema, headers: Readonly<Record<st
   content: json(schema),
 });
 
-type ErrorStatus = "400" | "401" | "403" | "404" | "409" | "413" | "415" | "429" | "500" | "503";
-const ERROR_RESPONSE: Record<ErrorStatus, string> = {
+type ErrorStatus = "400" | "401" | "403" | "404" | "409" | "413" | "414" | "415" | "429" | "500" | "503";
+const ERROR_RESPONSE: Record<ErrorStatus | "405" | "501", string> = {
   "400": "BadRequest",
   "401": "Unauthorized",
   "403": "Forbidden",
   "404": "NotFound",
+  "405": "MethodNotAllowed",
   "409": "Conflict",
   "413": "PayloadTooLarge",
+  "414": "UriTooLong",
   "415": "UnsupportedMediaType",
   "429": "RateLimited",
   "500": "InternalError",
+  "501": "NotImplemented",
   "503": "Unavailable",
 };
-/** The error responses of an authenticated route: 401, 403, 429, 500 and 503 always, plus `extra`. */
-const errors = (...extra: ErrorStatus[]): Record<string, Reference> => {
-  const statuses = new Set<ErrorStatus>(["401", "403", "429", "500", "503", ...extra]);
-  return Object.fromEntries([...statuses].sort().map((s) => [s, ref("responses", ERROR_RESPONSE[s])]));
+
+/**
+ * The Error shape narrowed to `codes`: what a client may read in error.code of this response.
+ * Codes come from ERROR_CODES (src/errors.ts), the table the server raises them from.
+ */
+const errorSchema = (codes: readonly ErrorCode[]): JsonSchema => ({
+  allOf: [
+    schemaRef("Error"),
+    { type: "object", properties: { error: { type: "object", properties: { code: { type: "string", enum: [...codes] } } } } },
+  ],
+});
+
+/** 400 too_many_parameters and 414 uri_too_long come before routing: every operation may answer them. */
+const BEFORE_ROUTING: readonly ErrorStatus[] = ["400", "414", "500"];
+
+/**
+ * The error responses of an operation: 401, 403, 429, 500 and 503 for an authenticated one, plus
+ * `extra`. `narrow` lists, per status, the codes this operation may carry when they are fewer than
+ * the status's component declares (the response is then inlined with those codes).
+ */
+const errors = (extra: readonly ErrorStatus[], narrow: Partial<Record<ErrorStatus, readonly ErrorCode[]>> = {}, authenticated = true): Record<string, Response | Reference> => {
+  const statuses = new Set<ErrorStatus>([...BEFORE_ROUTING, ...(authenticated ? (["401", "403", "429", "503"] as const) : []), ...extra]);
+  return Object.fromEntries(
+    [...statuses].sort().map((s) => {
+      const codes = narrow[s];
+      if (!codes) return [s, ref("responses", ERROR_RESPONSE[s])];
+      const component = errorResponses[ERROR_RESPONSE[s]]!;
+      for (const c of codes) if (ERROR_CODES[c] !== Number(s)) throw new Error(`${c} is not sent with ${s}`);
+      return [s, { ...component, content: json(errorSchema(codes)) }];
+    }),
+  );
 };
+
+/** Codes of 400 an operation without a body or filters may carry: the pre-routing ones. */
+const QUERY_BOUND_400: readonly ErrorCode[] = ["too_many_parameters", "bad_request"];
+/** Codes of 400 an operation that reads a JSON body may carry. */
+const BODY_400: readonly ErrorCode[] = ["validation_failed", "invalid_json", "invalid_body", "invalid_encoding", "forbidden_key", "unrepresentable_number", ...QUERY_BOUND_400];
+const PUBLIC_ERRORS = (extra: readonly ErrorStatus[] = []) => errors(extra, { "400": QUERY_BOUND_400 }, false);
 
 const idParam = ref("parameters", "EventId");
+const subscriptionParam = ref("parameters", "Subscription");
 const requestIdParam = ref("parameters", "X-Request-Id");
 
-const envelopeProperties: Readonly<Record<string, JsonSchema>> = {
-  type: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.typeMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]*$", examples: ["order.created"] },
-  payload: {
-    description: `Any JSON value, nested at most ${ENVELOPE_LIMITS.payloadMaxDepth} levels deep, with no NUL character or unpaired surrogate in any string or key. Required (null is a value).`,
+const errorResponses: Record<string, Response> = {
+  BadRequest: { description: "Malformed JSON, a body or query that fails the schema (details name each field), or a bad header", headers: limited, content: json(errorSchema(codesOfStatus(400))) },
+  Unauthorized: {
+    description: "Missing, malformed, invalid or revoked API key",
+    headers: { ...common, "WWW-Authenticate": ref("headers", "WWW-Authenticate") },
+    content: json(errorSchema(codesOfStatus(401))),
   },
-  source: nullable("string", { minLength: 1, maxLength: ENVELOPE_LIMITS.sourceMaxLength }),
-  tags: {
-    type: "array",
-    maxItems: ENVELOPE_LIMITS.maxTags,
-    uniqueItems: true,
-    items: { type: "string", maxLength: ENVELOPE_LIMITS.tagMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:=/-]*$" },
+  Forbidden: { description: "The key lacks the scope this route needs (details name it)", headers: limited, content: json(errorSchema(codesOfStatus(403))) },
+  NotFound: { description: "No such event for this tenant (another tenant's event included), or no such route", headers: limited, content: json(errorSchema(codesOfStatus(404))) },
+  MethodNotAllowed: {
+    description: "The path exists but not with this method; Allow lists the methods it has. Answered for any method the document does not list on a path.",
+    headers: { ...common, Allow: { description: "The path's methods", required: true, schema: { type: "string" } } },
+    content: json(errorSchema(codesOfStatus(405))),
   },
-  occurred_at: nullable("string", { description: "When the event happened at the producer: an ISO 8601 date-time with a UTC offset (Z or ±hh:mm) between 1900-01-01 and 9999-12-31; without an offset it is a 400." }),
+  Conflict: {
+    description: "Idempotency-Key reused with another body (idempotency_key_reused), lease no longer current (lease_expired), already_acknowledged, event_dead or not_dead",
+    headers: limited,
+    content: json(errorSchema(codesOfStatus(409))),
+  },
+  PayloadTooLarge: { description: "The body exceeds the limit (MAX_EVENT_BYTES, default 256 KiB; `payload_too_large`), or an event does not fit one 256 KiB queue message with its metadata (`event_too_large`, details name its index)", headers: limited, content: json(errorSchema(codesOfStatus(413))) },
+  UriTooLong: { description: "The query string exceeds 4096 bytes", headers: common, content: json(errorSchema(codesOfStatus(414))) },
+  UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(errorSchema(codesOfStatus(415))) },
+  RateLimited: {
+    description: "The key's rate limit is used up (rate_limited), or this address failed authentication too often (too_many_failed_authentications)",
+    headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
+    content: json(errorSchema(codesOfStatus(429))),
+  },
+  InternalError: { description: "An unexpected error (logged with the request id); the message is generic", headers: common, content: json(errorSchema(codesOfStatus(500))) },
+  NotImplemented: { description: "A method this server does not implement on any path", headers: common, content: json(errorSchema(codesOfStatus(501))) },
+  Unavailable: {
+    description: "A dependency this request needs is down (details name it); retry after Retry-After seconds",
+    headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
+    content: json(errorSchema(["service_unavailable"])),
+  },
 };
+
+/** A lease id in the one form this service issues and accepts (8-4-4-4-12 hex). */
+const leaseIdSchema: JsonSchema = { type: "string", format: "uuid", pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$" };
 
 const leaseIdBody = (what: string): JsonSchema => ({
   type: "object",
   additionalProperties: false,
-  properties: { lease_id: { ...uuid, description: `Refuse (409 lease_expired) unless this is still the event's current lease; ${what}.` } },
+  properties: { lease_id: { ...leaseIdSchema, description: `Refuse (409 lease_expired) unless this is still the event's current lease; ${what}.` } },
 });
 
 const inboxQuery = (name: string, description: string, schema: JsonSchema, extra: Partial<Parameter> = {}): Parameter => ({ name, in: "query", description, schema, ...extra });
@@ -198,6 +261,7 @@ export const openApiDocument: OpenApiDocument = {
   tags: [
     { name: "events", description: "Ingest and read events" },
     { name: "inbox", description: "Lease, browse, acknowledge and retry events" },
+    { name: "subscriptions", description: "Named consumers, each receiving every matching event with its own leases and acks" },
     { name: "operations", description: "Health, readiness, metrics and this document (no authentication)" },
   ],
   security: [{ bearerAuth: [] }],
@@ -216,7 +280,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
           }),
-          ...errors("400", "409", "413", "415"),
+          ...errors(["400", "409", "413", "415"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"] }),
         },
       },
     },
@@ -233,12 +297,7 @@ export const openApiDocument: OpenApiDocument = {
         requestBody: {
           required: true,
           description: "`{\"events\":[…]}` or the bare array.",
-          content: json({
-            oneOf: [
-              { type: "object", required: ["events"], additionalProperties: false, properties: { events: schemaRef("BatchEvents") } },
-              schemaRef("BatchEvents"),
-            ],
-          }),
+          content: json(BATCH_BODY_SCHEMA),
         },
         responses: {
           "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch"), { "Idempotency-Pending": ref("headers", "Idempotency-Pending") }),
@@ -246,7 +305,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
             "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
           }),
-          ...errors("400", "409", "413", "415"),
+          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["idempotency_key_reused"] }),
         },
       },
     },
@@ -259,7 +318,7 @@ export const openApiDocument: OpenApiDocument = {
           "(other tenants' included) are listed in not_found; answers {acknowledged, not_found}. {leases:[{id, lease_id}]}: acknowledges each event only if lease_id is still its " +
           "current lease (or it is already acknowledged), like the single lease-bound ack; answers {results}, one per item in request order, status acknowledged, lease_expired or not_found.",
         tags: ["inbox"],
-        parameters: [requestIdParam],
+        parameters: [requestIdParam, subscriptionParam],
         requestBody: {
           required: true,
           content: json({
@@ -279,24 +338,26 @@ export const openApiDocument: OpenApiDocument = {
                     type: "array",
                     minItems: 1,
                     maxItems: 1000,
-                    items: { type: "object", required: ["id", "lease_id"], additionalProperties: false, properties: { id: eventId, lease_id: uuid } },
+                    items: { type: "object", required: ["id", "lease_id"], additionalProperties: false, properties: { id: eventId, lease_id: leaseIdSchema } },
                   },
                 },
               },
             ],
           }),
         },
-        responses: { "200": ok("The outcome per id ({ids}) or per item ({leases})", { oneOf: [schemaRef("BatchAck"), schemaRef("BatchLeaseAck")] }), ...errors("400", "413", "415") },
+        responses: { "200": ok("The outcome per id ({ids}) or per item ({leases})", { oneOf: [schemaRef("BatchAck"), schemaRef("BatchLeaseAck")] }), ...errors(["400", "404", "413", "415"], { "400": BODY_400 }) },
       },
     },
     "/events/{id}": {
       get: {
         operationId: "getEvent",
         summary: "Read one event",
-        description: "The stored event with its status and delivery fields, or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event is 404.",
+        description:
+          "The stored event once, with the delivery fields of `subscription` (default `default`; null when that subscription has no delivery of the event) and `deliveries`, its delivery state in every subscription; " +
+          "or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event, and an unknown subscription, are 404.",
         tags: ["events"],
-        parameters: [requestIdParam, idParam],
-        responses: { "200": ok("The event", { oneOf: [schemaRef("Event"), schemaRef("QueuedEvent")] }), ...errors("404") },
+        parameters: [requestIdParam, idParam, subscriptionParam],
+        responses: { "200": ok("The event", { oneOf: [schemaRef("EventDetail"), schemaRef("QueuedEvent")] }), ...errors(["400", "404"], { "400": ["validation_failed", ...QUERY_BOUND_400] }) },
       },
     },
     "/events/{id}/ack": {
@@ -307,17 +368,17 @@ export const openApiDocument: OpenApiDocument = {
           "Idempotent: a second ack answers 200 with the first acknowledged_at. With lease_id, 409 lease_expired unless it is still the current lease. " +
           "Without lease_id (the original contract, for simple consumers) it acknowledges whatever delivery is current, even one leased to another consumer after this one's lease expired.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
+        parameters: [requestIdParam, idParam, subscriptionParam],
         requestBody: { required: false, content: json(leaseIdBody("an already acknowledged event still answers 200")) },
-        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors("400", "404", "409", "413", "415") },
+        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["lease_expired"] }) },
       },
       delete: {
         operationId: "ackEventByDelete",
         summary: "Acknowledge an event (DELETE form)",
         description: "The same as POST; the optional lease_id travels in the query string.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam, { name: "lease_id", in: "query", description: "As lease_id of the POST body.", schema: uuid }],
-        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors("400", "404", "409") },
+        parameters: [requestIdParam, idParam, subscriptionParam, { name: "lease_id", in: "query", description: "As lease_id of the POST body.", schema: leaseIdSchema }],
+        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409"], { "400": ["validation_failed", ...QUERY_BOUND_400], "409": ["lease_expired"] }) },
       },
     },
     "/events/{id}/nack": {
@@ -328,7 +389,7 @@ export const openApiDocument: OpenApiDocument = {
           "The event becomes pending and deliverable again after delay_seconds (waking long polls then). lease_id is required (400 without): only the lease's holder may end it. " +
           "409 already_acknowledged, event_dead or lease_expired.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
+        parameters: [requestIdParam, idParam, subscriptionParam],
         requestBody: {
           required: true,
           content: json({
@@ -337,11 +398,11 @@ export const openApiDocument: OpenApiDocument = {
             additionalProperties: false,
             properties: {
               delay_seconds: { type: "integer", minimum: 0, maximum: MAX_NACK_DELAY_SECONDS, default: 0 },
-              lease_id: { ...uuid, description: "The lease to end: refused (409 lease_expired) unless it is still the current lease." },
+              lease_id: { ...leaseIdSchema, description: "The lease to end: refused (409 lease_expired) unless it is still the current lease." },
             },
           }),
         },
-        responses: { "200": ok("The lease ended", schemaRef("Nacked")), ...errors("400", "404", "409", "413", "415") },
+        responses: { "200": ok("The lease ended", schemaRef("Nacked")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["already_acknowledged", "event_dead", "lease_expired"] }) },
       },
     },
     "/events/{id}/extend": {
@@ -352,7 +413,7 @@ export const openApiDocument: OpenApiDocument = {
           "Sets the lease to expire visibility_timeout seconds from now (at most the 1 h lease maximum), keeping its lease_id. lease_id is required (400 without). " +
           "409 lease_expired when it is not the current lease.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
+        parameters: [requestIdParam, idParam, subscriptionParam],
         requestBody: {
           required: true,
           content: json({
@@ -361,11 +422,11 @@ export const openApiDocument: OpenApiDocument = {
             additionalProperties: false,
             properties: {
               visibility_timeout: { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS, description: "seconds" },
-              lease_id: { ...uuid, description: "The lease to extend, as GET /inbox handed it out." },
+              lease_id: { ...leaseIdSchema, description: "The lease to extend, as GET /inbox handed it out." },
             },
           }),
         },
-        responses: { "200": ok("The lease now ends later", schemaRef("Extended")), ...errors("400", "404", "409", "413", "415") },
+        responses: { "200": ok("The lease now ends later", schemaRef("Extended")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["already_acknowledged", "lease_expired"] }) },
       },
     },
     "/events/{id}/redrive": {
@@ -374,8 +435,8 @@ export const openApiDocument: OpenApiDocument = {
         summary: "Make a dead event deliverable again",
         description: "Resets delivery_count to 0. 409 not_dead for an event in any other status.",
         tags: ["inbox"],
-        parameters: [requestIdParam, idParam],
-        responses: { "200": ok("The event, pending again", schemaRef("Event")), ...errors("404", "409") },
+        parameters: [requestIdParam, idParam, subscriptionParam],
+        responses: { "200": ok("The event, pending again", schemaRef("Event")), ...errors(["400", "404", "409"], { "400": ["validation_failed", ...QUERY_BOUND_400], "409": ["not_dead"] }) },
       },
     },
     "/inbox": {
@@ -392,6 +453,7 @@ export const openApiDocument: OpenApiDocument = {
         tags: ["inbox"],
         parameters: [
           requestIdParam,
+          subscriptionParam,
           inboxQuery("mode", "lease (default) or peek", { type: "string", enum: ["lease", "peek"], default: "lease" }),
           inboxQuery("limit", "Events per answer", { type: "integer", minimum: 1, maximum: 500, default: 50 }),
           inboxQuery("visibility_timeout", "Lease mode only: lease length, seconds (default INBOX_VISIBILITY_SECONDS, 30)", { type: "integer", minimum: 1, maximum: MAX_VISIBILITY_SECONDS }),
@@ -399,15 +461,84 @@ export const openApiDocument: OpenApiDocument = {
           inboxQuery("type", "Only events of this type", { type: "string", minLength: 1, maxLength: 128 }),
           inboxQuery("source", "Only events from this source", { type: "string", minLength: 1, maxLength: 256 }),
           inboxQuery("tag", "Only events carrying this tag; repeat to require several (at most 10)", { type: "array", maxItems: 10, items: { type: "string", minLength: 1, maxLength: 128 } }, { style: "form", explode: true }),
-          inboxQuery("since", "Only events received at or after this time (ISO 8601)", dateTime),
-          inboxQuery("until", "Only events received before this time (ISO 8601)", dateTime),
+          inboxQuery("since", "Only events received at or after this time (RFC 3339 with seconds and an offset; years 1 to 9999)", INSTANT_SCHEMA),
+          inboxQuery("until", "Only events received before this time (RFC 3339 with seconds and an offset; years 1 to 9999)", INSTANT_SCHEMA),
           inboxQuery("status", "Peek mode only: only events in this status", { type: "string", enum: [...EVENT_STATUSES] }),
           inboxQuery("cursor", "Peek mode only: next_cursor of the previous page (bound to the same status and filters)", { type: "string", maxLength: 512 }),
         ],
         responses: {
           "200": ok("Leased events (lease mode) or one page (peek mode)", { oneOf: [schemaRef("InboxLease"), schemaRef("InboxPage")] }),
-          ...errors("400"),
+          ...errors(["400", "404"], { "400": ["validation_failed", "invalid_cursor", ...QUERY_BOUND_400] }),
         },
+      },
+    },
+    "/subscriptions": {
+      post: {
+        operationId: "createSubscription",
+        summary: "Create a subscription",
+        description:
+          "A named consumer of the tenant's events, with its own leases, delivery counts, dead state and acks. It receives the events stored after its creation that match its filter " +
+          "(types and sources match any listed value, tags must all be present, an absent field matches all). 409 subscription_exists when the name is taken. Scope subscriptions:manage (or admin).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["name"],
+            additionalProperties: false,
+            properties: { name: schemaRef("SubscriptionName"), filter: schemaRef("SubscriptionFilter") },
+          }),
+        },
+        responses: {
+          "201": ok("Created", schemaRef("Subscription"), { Location: { description: "The subscription's URL", required: true, schema: { type: "string" } } }),
+          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["subscription_exists"] }),
+        },
+      },
+      get: {
+        operationId: "listSubscriptions",
+        summary: "List the tenant's subscriptions",
+        description: "Every subscription of the tenant, by name; `default` always exists. Scope subscriptions:manage (or admin).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam],
+        responses: {
+          "200": ok("The subscriptions", { type: "object", required: ["data"], additionalProperties: false, properties: { data: { type: "array", items: schemaRef("Subscription") } } }),
+          ...errors([], { "400": QUERY_BOUND_400 }),
+        },
+      },
+    },
+    "/subscriptions/{name}": {
+      get: {
+        operationId: "getSubscription",
+        summary: "Read a subscription",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+        responses: { "200": ok("The subscription", schemaRef("Subscription")), ...errors(["404"], { "400": QUERY_BOUND_400 }) },
+      },
+      patch: {
+        operationId: "updateSubscription",
+        summary: "Change a subscription's filter",
+        description: "Replaces the filter (null: no filter); it applies to events stored from then on. The default subscription cannot be changed (409 default_subscription).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            required: ["filter"],
+            additionalProperties: false,
+            properties: { filter: { oneOf: [schemaRef("SubscriptionFilter"), { type: "null" }] } },
+          }),
+        },
+        responses: { "200": ok("The subscription", schemaRef("Subscription")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["default_subscription"] }) },
+      },
+      delete: {
+        operationId: "deleteSubscription",
+        summary: "Delete a subscription and its deliveries",
+        description: "The default subscription cannot be deleted (409 default_subscription).",
+        tags: ["subscriptions"],
+        parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+        responses: { "204": { description: "Deleted", headers: common }, ...errors(["404", "409"], { "400": QUERY_BOUND_400, "409": ["default_subscription"] }) },
       },
     },
     "/healthz": {
@@ -419,7 +550,7 @@ export const openApiDocument: OpenApiDocument = {
         security: [],
         responses: {
           "200": { description: "Alive", headers: common, content: json({ type: "object", required: ["status"], additionalProperties: false, properties: { status: { const: "ok" } } }) },
-          "500": ref("responses", "InternalError"),
+          ...PUBLIC_ERRORS(),
         },
       },
     },
@@ -432,11 +563,11 @@ export const openApiDocument: OpenApiDocument = {
         security: [],
         responses: {
           "200": { description: "Every dependency answers", headers: common, content: json(schemaRef("Ready")) },
-          "500": ref("responses", "InternalError"),
+          ...PUBLIC_ERRORS(),
           "503": {
             description: "A dependency does not answer (error code not_ready; details name each one)",
             headers: { ...common, "Retry-After": { ...ref("headers", "Retry-After"), description: "Seconds before asking again" } },
-            content: json(schemaRef("Error")),
+            content: json(errorSchema(["not_ready"])),
           },
         },
       },
@@ -450,7 +581,7 @@ export const openApiDocument: OpenApiDocument = {
         security: [],
         responses: {
           "200": { description: "Metrics", headers: common, content: { "text/plain": { schema: { type: "string" } } } },
-          "500": ref("responses", "InternalError"),
+          ...PUBLIC_ERRORS(),
         },
       },
     },
@@ -470,17 +601,24 @@ export const openApiDocument: OpenApiDocument = {
               properties: { openapi: { type: "string", pattern: "^3\\.1\\.\\d+$" }, info: { type: "object" }, paths: { type: "object" } },
             }),
           },
-          "500": ref("responses", "InternalError"),
+          ...PUBLIC_ERRORS(),
         },
       },
     },
   },
   components: {
     securitySchemes: {
-      bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack or admin." },
+      bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack, subscriptions:manage or admin (admin implies every other)." },
     },
     parameters: {
-      EventId: { name: "id", in: "path", required: true, description: "An event id; an id that cannot exist is 404.", schema: { type: "string" } },
+      EventId: { name: "id", in: "path", required: true, description: "An event id; an id that cannot exist is 404.", schema: { type: "string", pattern: EVENT_ID_PATTERN.source } },
+      Subscription: {
+        name: "subscription",
+        in: "query",
+        description: "The subscription whose deliveries this acts on (default `default`); an unknown one is 404.",
+        schema: { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9._-]*$", default: "default" },
+      },
+      SubscriptionName: { name: "name", in: "path", required: true, description: "A subscription name; an unknown one is 404.", schema: { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9._-]*$" } },
       "X-Request-Id": {
         name: "X-Request-Id",
         in: "header",
@@ -511,34 +649,7 @@ export const openApiDocument: OpenApiDocument = {
       "X-RateLimit-Reset": { description: "When the window resets, Unix time in seconds", schema: { type: "number", minimum: 0 } },
       "WWW-Authenticate": { description: "The authentication scheme", required: true, schema: { type: "string", pattern: "^Bearer " } },
     },
-    responses: {
-      BadRequest: { description: "Malformed JSON, a body or query that fails the schema (details name each field), or a bad header", headers: limited, content: json(schemaRef("Error")) },
-      Unauthorized: {
-        description: "Missing, malformed, invalid or revoked API key",
-        headers: { ...common, "WWW-Authenticate": ref("headers", "WWW-Authenticate") },
-        content: json(schemaRef("Error")),
-      },
-      Forbidden: { description: "The key lacks the scope this route needs (details name it)", headers: limited, content: json(schemaRef("Error")) },
-      NotFound: { description: "No such event for this tenant (another tenant's event included), or no such route", headers: limited, content: json(schemaRef("Error")) },
-      Conflict: {
-        description: "Idempotency-Key reused with another body (idempotency_conflict), lease no longer current (lease_expired), already_acknowledged, event_dead or not_dead",
-        headers: limited,
-        content: json(schemaRef("Error")),
-      },
-      PayloadTooLarge: { description: "The body exceeds the limit (MAX_EVENT_BYTES, default 256 KiB; `payload_too_large`), or an event does not fit one 256 KiB queue message with its metadata (`event_too_large`, details name its index)", headers: limited, content: json(schemaRef("Error")) },
-      UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(schemaRef("Error")) },
-      RateLimited: {
-        description: "The key's rate limit is used up",
-        headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
-        content: json(schemaRef("Error")),
-      },
-      InternalError: { description: "An unexpected error (logged with the request id); the message is generic", headers: common, content: json(schemaRef("Error")) },
-      Unavailable: {
-        description: "A dependency this request needs is down (details name it); retry after Retry-After seconds",
-        headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
-        content: json(schemaRef("Error")),
-      },
-    },
+    responses: errorResponses,
     schemas: {
       Error: {
         type: "object",
@@ -550,7 +661,7 @@ export const openApiDocument: OpenApiDocument = {
             required: ["code", "message", "details"],
             additionalProperties: false,
             properties: {
-              code: { type: "string", pattern: "^[a-z][a-z0-9_]*$", description: "Stable, snake_case" },
+              code: { type: "string", enum: Object.keys(ERROR_CODES), description: "Stable, snake_case; each error response narrows it to the codes it may carry" },
               message: { type: "string" },
               details: { type: "array", items: schemaRef("ErrorDetail") },
             },
@@ -568,26 +679,8 @@ export const openApiDocument: OpenApiDocument = {
           scope: { type: "string", description: "The missing scope" },
         },
       },
-      EventEnvelope: {
-        type: "object",
-        required: ["type", "payload"],
-        additionalProperties: false,
-        properties: envelopeProperties,
-      },
-      BatchEvents: {
-        type: "array",
-        minItems: 1,
-        maxItems: 100,
-        items: {
-          type: "object",
-          required: ["type", "payload"],
-          additionalProperties: false,
-          properties: {
-            ...envelopeProperties,
-            idempotency_key: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.idempotencyKeyMaxLength, description: "As the Idempotency-Key header; unique within the batch" },
-          },
-        },
-      },
+      EventEnvelope: ENVELOPE_SCHEMA,
+      BatchEvents: BATCH_EVENTS_SCHEMA,
       AcceptedEvent: {
         type: "object",
         required: ["id", "status", "received_at"],
@@ -638,7 +731,7 @@ export const openApiDocument: OpenApiDocument = {
                       required: ["code", "message"],
                       additionalProperties: false,
                       properties: {
-                        code: { type: "string", pattern: "^[a-z][a-z0-9_]*$", description: "`service_unavailable` (the queue failed; retryable) or `event_refused_by_queue` (the queue refused the event's content; not retryable)" },
+                        code: { type: "string", enum: ["service_unavailable", "event_refused_by_queue"], description: "`service_unavailable` (the queue failed; retryable) or `event_refused_by_queue` (the queue refused the event's content; not retryable)" },
                         message: { type: "string" },
                       },
                     },
@@ -688,6 +781,64 @@ export const openApiDocument: OpenApiDocument = {
           acknowledged_at: nullable("string", { format: "date-time" }),
           dead_at: nullable("string", { format: "date-time" }),
         },
+      },
+      EventDetail: {
+        type: "object",
+        description:
+          "A stored event, once: its own fields, the delivery fields of the requested subscription (null when it has no delivery of the event) and its delivery in every subscription.",
+        required: ["id", "type", "source", "payload", "tags", "occurred_at", "received_at", "stored_at", "status", "delivery_count", "lease_id", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at", "deliveries"],
+        additionalProperties: false,
+        properties: {
+          id: eventId,
+          type: { type: "string" },
+          source: nullable("string"),
+          payload: { description: "The producer's JSON value, unchanged" },
+          tags: { type: "array", items: { type: "string" } },
+          occurred_at: nullable("string", { format: "date-time" }),
+          received_at: dateTime,
+          stored_at: dateTime,
+          status: { type: ["string", "null"], enum: [...EVENT_STATUSES, null] },
+          delivery_count: nullable("integer", { minimum: 0 }),
+          lease_id: nullable("string", { format: "uuid" }),
+          leased_at: nullable("string", { format: "date-time" }),
+          lease_expires_at: nullable("string", { format: "date-time" }),
+          acknowledged_at: nullable("string", { format: "date-time" }),
+          dead_at: nullable("string", { format: "date-time" }),
+          deliveries: { type: "array", items: schemaRef("Delivery") },
+        },
+      },
+      Delivery: {
+        type: "object",
+        description: "An event's delivery state in one subscription.",
+        required: ["subscription", "status", "delivery_count", "lease_id", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at"],
+        additionalProperties: false,
+        properties: {
+          subscription: { type: "string" },
+          status: { type: "string", enum: [...EVENT_STATUSES] },
+          delivery_count: { type: "integer", minimum: 0 },
+          lease_id: nullable("string", { format: "uuid" }),
+          leased_at: nullable("string", { format: "date-time" }),
+          lease_expires_at: nullable("string", { format: "date-time" }),
+          acknowledged_at: nullable("string", { format: "date-time" }),
+          dead_at: nullable("string", { format: "date-time" }),
+        },
+      },
+      SubscriptionName: { type: "string", pattern: "^[a-z0-9][a-z0-9._-]{0,63}$", description: "1–64 characters of [a-z0-9][a-z0-9._-]*" },
+      SubscriptionFilter: {
+        type: "object",
+        description: "Types and sources match any listed value; tags must all be present; an absent field matches all.",
+        additionalProperties: false,
+        properties: {
+          types: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
+          sources: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 256 } },
+          tags: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
+        },
+      },
+      Subscription: {
+        type: "object",
+        required: ["name", "filter", "created_at", "updated_at"],
+        additionalProperties: false,
+        properties: { name: schemaRef("SubscriptionName"), filter: schemaRef("SubscriptionFilter"), created_at: dateTime, updated_at: dateTime },
       },
       QueuedEvent: {
         type: "object",

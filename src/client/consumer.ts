@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { EventEmitter } from "node:events";
 import type { ClientOptions } from "./http";
 import { TriggersError } from "./http";
@@ -189,7 +190,7 @@ export class Consumer extends EventEmitter {
         if (!this.running) break;
         this.report(new ConsumerError("lease", err));
         backoff = Math.min(backoff === 0 ? (this.opts.pollErrorBackoffMs ?? 1000) : backoff * 2, 30_000);
-        await new Promise((r) => setTimeout(r, backoff));
+        await sleep(backoff);
         continue;
       }
       if (events.length === 0) {

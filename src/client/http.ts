@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 /** HTTP plumbing of the client library: auth, deadlines, typed errors, retries on 429/503. */
 
 export interface ClientOptions {
@@ -45,19 +46,14 @@ export interface RequestOptions {
   readonly idempotent?: boolean;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new TriggersError("aborted", 0, "aborted"));
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new TriggersError("aborted", 0, "aborted"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+/** Waits `ms`; an abort rejects with the client's "aborted" error. */
+const sleep = async (ms: number, signal?: AbortSignal): Promise<void> => {
+  try {
+    await delay(ms, undefined, signal ? { signal } : {});
+  } catch {
+    throw new TriggersError("aborted", 0, "aborted");
+  }
+};
 
 /** Seconds from a Retry-After header (delta-seconds or an HTTP date). */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {

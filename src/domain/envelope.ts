@@ -1,4 +1,6 @@
-import Joi from "joi";
+import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+import addFormats from "ajv-formats";
+import type Joi from "joi";
 import { createHash } from "node:crypto";
 import { ErrorDetail, ValidationError } from "../errors";
 
@@ -23,11 +25,8 @@ export interface EventEnvelope {
 
 const OCCURRED_AT_MIN = Date.parse("1900-01-01T00:00:00Z");
 const OCCURRED_AT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
-/** An ISO 8601 date-time with an explicit offset (Z or ±hh:mm): the instant is unambiguous. */
-const OCCURRED_AT_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:\/-]*$/;
-const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:=\/-]*$/;
 
+<<<<<<< HEAD
 /** The envelope schema (Joi): the reference every accepted envelope satisfies. */
 export const envelopeSchema = Joi.object({
   type: Joi.string().max(ENVELOPE_LIMITS.typeMaxLength).pattern(TYPE_PATTERN, "event type").required(),
@@ -69,6 +68,129 @@ export const envelopeSchema = Joi.object({
 })
   .required()
   .unknown(false);
+=======
+/**
+ * An instant as RFC 3339 writes it: date, time to the second (optional fraction, at most 9
+ * digits) and an explicit offset, Z or ±hh:mm. Without an offset the time would be read in the
+ * server's zone. The same schema describes occurred_at and the inbox's since/until.
+ */
+export const INSTANT_SCHEMA = Object.freeze({
+  type: "string",
+  format: "date-time",
+  pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$",
+} as const);
+/** INSTANT_SCHEMA's pattern, for checks outside ajv. */
+export const INSTANT_PATTERN = new RegExp(INSTANT_SCHEMA.pattern);
+
+/** An Idempotency-Key: 1–255 printable ASCII characters (header or a batch item's field). */
+export const IDEMPOTENCY_KEY_SCHEMA = Object.freeze({
+  type: "string",
+  minLength: 1,
+  maxLength: ENVELOPE_LIMITS.idempotencyKeyMaxLength,
+  pattern: "^[\\x21-\\x7e]+$",
+} as const);
+const IDEMPOTENCY_KEY_PATTERN = new RegExp(IDEMPOTENCY_KEY_SCHEMA.pattern);
+
+/**
+ * The envelope's fields as JSON Schema (draft 2020-12): the one description of the contract. The
+ * API validates with it (compiled by ajv below) and /openapi.json embeds it unchanged. What JSON
+ * Schema cannot say (payload depth, storable text, the occurred_at range) is checked in code after
+ * it, and stated in the descriptions.
+ */
+export const ENVELOPE_PROPERTIES = Object.freeze({
+  type: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.typeMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:/-]*$", examples: ["order.created"] },
+  payload: {
+    description: `Any JSON value, nested at most ${ENVELOPE_LIMITS.payloadMaxDepth} levels deep, with no NUL character or unpaired surrogate in any string or key. Required (null is a value).`,
+  },
+  source: { type: ["string", "null"], minLength: 1, maxLength: ENVELOPE_LIMITS.sourceMaxLength, description: "No NUL character or unpaired surrogate." },
+  tags: {
+    type: "array",
+    maxItems: ENVELOPE_LIMITS.maxTags,
+    uniqueItems: true,
+    items: { type: "string", maxLength: ENVELOPE_LIMITS.tagMaxLength, pattern: "^[A-Za-z0-9][A-Za-z0-9._:=/-]*$" },
+  },
+  occurred_at: {
+    ...INSTANT_SCHEMA,
+    type: ["string", "null"],
+    description: "When the event happened at the producer: an RFC 3339 date-time with seconds and a UTC offset (Z or ±hh:mm), between 1900-01-01 and 9999-12-31.",
+  },
+} as const);
+
+/** One event of POST /events. */
+export const ENVELOPE_SCHEMA = Object.freeze({
+  type: "object",
+  required: ["type", "payload"],
+  additionalProperties: false,
+  properties: ENVELOPE_PROPERTIES,
+} as const);
+
+/** Most events in one POST /events/batch. */
+export const MAX_BATCH_EVENTS = 100;
+
+/** One event of POST /events/batch: an envelope plus its own idempotency key. */
+export const BATCH_ITEM_SCHEMA = Object.freeze({
+  type: "object",
+  required: ["type", "payload"],
+  additionalProperties: false,
+  properties: { ...ENVELOPE_PROPERTIES, idempotency_key: { ...IDEMPOTENCY_KEY_SCHEMA, description: "As the Idempotency-Key header; unique within the batch" } },
+} as const);
+
+/** The events of a batch. */
+export const BATCH_EVENTS_SCHEMA = Object.freeze({ type: "array", minItems: 1, maxItems: MAX_BATCH_EVENTS, items: BATCH_ITEM_SCHEMA } as const);
+
+/** POST /events/batch: `{"events":[…]}` and nothing else beside it, or the bare array. */
+export const BATCH_BODY_SCHEMA = Object.freeze({
+  oneOf: [{ type: "object", required: ["events"], additionalProperties: false, properties: { events: BATCH_EVENTS_SCHEMA } }, BATCH_EVENTS_SCHEMA],
+} as const);
+
+/*
+ * ajv rather than Joi on this path: the envelope is validated once per event on POST /events and
+ * per item of a batch, and ajv's compiled validator measured ~20x faster than the Joi schema it
+ * replaces (README "Event envelope"), while letting /openapi.json embed the very schema it runs.
+ */
+const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+addFormats(ajv, ["date-time"]);
+const validateEnvelope = ajv.compile(ENVELOPE_SCHEMA);
+const validateBatchItem = ajv.compile(BATCH_ITEM_SCHEMA);
+const validateInstant = ajv.compile(INSTANT_SCHEMA);
+
+/** True for a string INSTANT_SCHEMA allows (a real calendar date and time, with seconds and an offset). */
+export function isInstant(value: unknown): value is string {
+  return validateInstant(value);
+}
+
+/** The field an ajv error is about, dotted ("tags.3"); a missing or extra property names itself. */
+function ajvPath(e: ErrorObject): string {
+  const parts = e.instancePath === "" ? [] : e.instancePath.slice(1).split("/").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const extra = (e.params as { missingProperty?: string; additionalProperty?: string }).missingProperty ?? (e.params as { additionalProperty?: string }).additionalProperty;
+  if ((e.keyword === "required" || e.keyword === "additionalProperties") && extra !== undefined) parts.push(extra);
+  return parts.join(".");
+}
+
+const AJV_MESSAGE: Partial<Record<string, (e: ErrorObject, label: string) => string>> = {
+  required: (_e, label) => `${label} is required`,
+  additionalProperties: (_e, label) => `${label} is not allowed`,
+  pattern: (e, label) => (e.instancePath === "/occurred_at" ? OCCURRED_AT_MESSAGE : `${label} must match ${(e.params as { pattern: string }).pattern}`),
+  format: (e, label) => (e.instancePath === "/occurred_at" ? OCCURRED_AT_MESSAGE : `${label} must be a ${(e.params as { format: string }).format}`),
+};
+const OCCURRED_AT_MESSAGE = `"occurred_at" must be an RFC 3339 date and time with seconds and a UTC offset, e.g. 2026-01-02T03:04:05Z or 2026-01-02T05:04:05+02:00`;
+
+/** Turns ajv's errors into our details: one entry per failing field and keyword. */
+export function ajvDetails(errors: readonly ErrorObject[] | null | undefined, index?: number): ErrorDetail[] {
+  const seen = new Set<string>();
+  const details: ErrorDetail[] = [];
+  for (const e of errors ?? []) {
+    const path = ajvPath(e);
+    const label = JSON.stringify(path === "" ? "value" : path);
+    const message = AJV_MESSAGE[e.keyword]?.(e, label) ?? `${label} ${e.message ?? "is invalid"}`;
+    // A union type fails both branches: report the field once.
+    if (seen.has(`${path}\u0000${message}`)) continue;
+    seen.add(`${path}\u0000${message}`);
+    details.push({ path, message, ...(index === undefined ? {} : { index }) });
+  }
+  return details;
+}
+>>>>>>> main
 
 /** Depth of a JSON value: scalars are 0, `{}`/`[]` are 1. Iterative, so hostile nesting cannot overflow the stack. */
 export function depthOf(value: unknown): number {
@@ -116,14 +238,36 @@ export function joiDetails(error: Joi.ValidationError, index?: number): ErrorDet
   }));
 }
 
-/** Validates one envelope; returns it normalised or the field errors. */
-export function checkEnvelope(
+/** What JSON Schema cannot say about an envelope that passed the schema. */
+function checkBeyondSchema(v: { payload: unknown; source?: string | null; occurred_at?: string | null }, index?: number): ErrorDetail[] {
+  const at = index === undefined ? {} : { index };
+  const details: ErrorDetail[] = [];
+  if (depthOf(v.payload) > ENVELOPE_LIMITS.payloadMaxDepth) details.push({ path: "payload", message: `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels`, ...at });
+  else if (!storableText(v.payload)) details.push({ path: "payload", message: `"payload" contains a NUL character or an unpaired surrogate, which cannot be stored`, ...at });
+  if (typeof v.source === "string" && !storableText(v.source)) details.push({ path: "source", message: `"source" contains a NUL character or an unpaired surrogate`, ...at });
+  if (typeof v.occurred_at === "string") {
+    const t = Date.parse(v.occurred_at);
+    if (!(t >= OCCURRED_AT_MIN && t <= OCCURRED_AT_MAX)) details.push({ path: "occurred_at", message: `"occurred_at" must be between 1900-01-01 and 9999-12-31`, ...at });
+  }
+  return details;
+}
+
+type ValidEnvelope = { type: string; payload: unknown; source?: string | null; tags?: string[]; occurred_at?: string | null };
+
+function normalise(v: ValidEnvelope): EventEnvelope {
+  const occurred = v.occurred_at === undefined || v.occurred_at === null ? null : new Date(v.occurred_at).toISOString();
+  return { type: v.type, payload: v.payload, source: v.source ?? null, tags: v.tags ?? [], occurred_at: occurred };
+}
+
+function check(
+  validate: ValidateFunction,
   body: unknown,
   index?: number,
 ): { ok: true; value: EventEnvelope } | { ok: false; details: ErrorDetail[] } {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     return { ok: false, details: [{ path: "", message: "event must be a JSON object", ...(index === undefined ? {} : { index }) }] };
   }
+<<<<<<< HEAD
   const fast = commonEnvelope(body as Record<string, unknown>);
   if (fast !== null) return { ok: true, value: fast };
   const { value, error } = envelopeSchema.validate(body, { abortEarly: false, convert: false });
@@ -134,6 +278,32 @@ export function checkEnvelope(
     ok: true,
     value: { type: v.type, payload: v.payload, source: v.source ?? null, tags: v.tags ?? [], occurred_at: occurred },
   };
+=======
+  if (!validate(body)) return { ok: false, details: ajvDetails(validate.errors, index) };
+  const v = body as ValidEnvelope;
+  const details = checkBeyondSchema(v, index);
+  if (details.length > 0) return { ok: false, details };
+  return { ok: true, value: normalise(v) };
+}
+
+/** Validates one envelope (ENVELOPE_SCHEMA and the checks beyond it); returns it normalised or the field errors. */
+export function checkEnvelope(body: unknown, index?: number): { ok: true; value: EventEnvelope } | { ok: false; details: ErrorDetail[] } {
+  return check(validateEnvelope, body, index);
+}
+
+/**
+ * Validates one item of a batch (BATCH_ITEM_SCHEMA): an envelope plus an optional
+ * `idempotency_key`, returned apart from the envelope.
+ */
+export function checkBatchItem(
+  item: unknown,
+  index: number,
+): { ok: true; value: EventEnvelope; idempotencyKey: string | null } | { ok: false; details: ErrorDetail[] } {
+  const r = check(validateBatchItem, item, index);
+  if (!r.ok) return r;
+  const key = (item as { idempotency_key?: string }).idempotency_key;
+  return { ...r, idempotencyKey: key ?? null };
+>>>>>>> main
 }
 
 const ENVELOPE_KEYS = new Set(["type", "payload", "source", "tags", "occurred_at"]);
@@ -177,7 +347,7 @@ export function parseIdempotencyKey(raw: string | string[] | undefined): string 
   if (raw === undefined) return null;
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return null;
-  if (value.length === 0 || value.length > ENVELOPE_LIMITS.idempotencyKeyMaxLength || !/^[\x21-\x7e]+$/.test(value)) {
+  if (value.length === 0 || value.length > ENVELOPE_LIMITS.idempotencyKeyMaxLength || !IDEMPOTENCY_KEY_PATTERN.test(value)) {
     throw new ValidationError("invalid Idempotency-Key header", [
       { path: "Idempotency-Key", message: `must be 1–${ENVELOPE_LIMITS.idempotencyKeyMaxLength} printable ASCII characters` },
     ]);

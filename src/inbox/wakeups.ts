@@ -317,7 +317,7 @@ export class Wakeups {
     try {
       const rows = await withTimeout(
         this.opts.db.prisma.$queryRawUnsafe<Array<{ tenant_id: string; due: Date }>>(
-          `SELECT tenant_id, min(available_at) AS due FROM events
+          `SELECT tenant_id, min(available_at) AS due FROM deliveries
            WHERE tenant_id = ANY($1::text[]) AND status IN ('pending', 'delivered')
            GROUP BY tenant_id`,
           tenants,

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Redis } from "ioredis";
 
 /** How long an accepted-but-not-yet-stored event answers `status: "queued"`, seconds. */
@@ -22,7 +23,8 @@ type ReceiptsCommand = { triggersReceipts(numKeys: number, ...args: string[]): P
  * only turns a `queued` answer into a 404 until the worker stores the event.
  */
 export class AcceptedReceipts {
-  private readonly local = new Map<string, number>();
+  /** Bounded: past 200 000 receipts the least recently used go first (not all at once). */
+  private readonly local = new LRUCache<string, number>({ max: 200_000 });
   /** Receipts of this event-loop turn, written to Redis together in one script call. */
   private pending: ReceiptBatch | undefined;
 
@@ -46,7 +48,6 @@ export class AcceptedReceipts {
         // fall through to memory
       }
     }
-    if (this.local.size > 200_000) this.local.clear();
     const expires = Date.now() + this.ttlSeconds * 1000;
     for (const id of ids) this.local.set(this.slot(tenantId, id), expires);
   }

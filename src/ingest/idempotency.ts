@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Redis } from "ioredis";
 import type { PrismaClient } from "../generated/prisma/client";
 import type { QueuedEvent } from "../domain/queued-event";
@@ -61,7 +62,8 @@ function decodeClaim(value: string): { hash: string; receivedAt: string | null }
  * without Redis) settles concurrent sends of a key whose event is still on its way to Postgres.
  */
 export class IdempotencyGuard {
-  private readonly local = new Map<string, string>();
+  /** Bounded memory (LOCAL_MAX claims, least recently used evicted first); Postgres stays authoritative. */
+  private readonly local = new LRUCache<string, string>({ max: LOCAL_MAX });
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -140,7 +142,6 @@ export class IdempotencyGuard {
     }
     const existing = this.local.get(slot);
     if (existing !== undefined) return { seen: existing, shared: false };
-    if (this.local.size >= LOCAL_MAX) this.local.clear(); // bounded memory; Postgres stays authoritative
     this.local.set(slot, value);
     return { seen: null, shared: false };
   }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { setMaxListeners } from "node:events";
 import type { PrismaClient } from "../generated/prisma/client";
 import { decodeQueuedMessage, type QueuedEvent } from "../domain/queued-event";
@@ -24,7 +25,6 @@ export interface IngestWorkerDeps {
   readonly metrics: Metrics;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A received message with the events it carries (one, or several when the API packed them). */
 interface Decoded {

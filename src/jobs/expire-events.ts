@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../generated/prisma/client";
 import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
@@ -62,12 +63,14 @@ export type IncompleteReason =
 
 /** Rows removed by one run, per kind, and whether the run got through everything that was due. */
 export interface ExpireEventsResult {
-  /** Acknowledged events deleted. */
+  /** Acknowledged deliveries deleted. */
   readonly acknowledged: number;
-  /** Dead events deleted. */
+  /** Dead deliveries deleted. */
   readonly dead: number;
-  /** Pending/delivered events deleted for exceeding maxEventAgeSeconds. */
+  /** Pending/delivered deliveries deleted for exceeding maxEventAgeSeconds. */
   readonly stale: number;
+  /** Events deleted because their last delivery was. */
+  readonly events: number;
   /** DELETE statements that removed at least one row. */
   readonly batches: number;
   /** Wall-clock duration of the run, ms. */
@@ -84,45 +87,65 @@ export interface ExpireEventsResult {
 export type ExpiryKind = "acknowledged" | "dead" | "stale";
 
 /**
- * One bounded DELETE per kind. The status literal in each statement matches the predicate of a
- * partial index (events_acknowledged_at_idx, events_dead_at_idx, events_deliverable_idx), so the
+ * One bounded DELETE of deliveries per kind, and of the events whose last delivery that was, in
+ * one statement. The status literal in each statement matches the predicate of a partial index
+ * (deliveries_acknowledged_at_idx, deliveries_dead_at_idx, deliveries_deliverable_idx), so the
  * planner reads only rows of that status in index order and stops after `limit` of them; it never
  * scans or locks the whole table. SKIP LOCKED steps over rows an ack or a lease holds right now
  * (they are picked up by a later run) instead of waiting on them, and lets two concurrent runs
  * split the work instead of blocking each other.
+ *
+ * An event is deleted when none of its deliveries is left: `orphans` looks (by the primary key of
+ * deliveries, which leads with event_id) for a delivery of the event other than the ones this
+ * statement deletes. Deleting the event would cascade to its deliveries; there are none left.
  */
-function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<number> {
+async function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
+  let select: string;
   switch (kind) {
     case "acknowledged":
-      return prisma.$executeRaw`
-        DELETE FROM events WHERE id IN (
-          SELECT id FROM events
-          WHERE status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz
-          ORDER BY acknowledged_at LIMIT ${limit}::int
-          FOR UPDATE SKIP LOCKED)`;
+      select = `SELECT event_id, subscription_id FROM deliveries
+          WHERE status = 'acknowledged' AND acknowledged_at < $1::timestamptz
+          ORDER BY acknowledged_at LIMIT $2::int
+          FOR UPDATE SKIP LOCKED`;
+      break;
     case "dead":
-      return prisma.$executeRaw`
-        DELETE FROM events WHERE id IN (
-          SELECT id FROM events
-          WHERE status = 'dead' AND dead_at < ${cutoff}::timestamptz
-          ORDER BY dead_at LIMIT ${limit}::int
-          FOR UPDATE SKIP LOCKED)`;
+      select = `SELECT event_id, subscription_id FROM deliveries
+          WHERE status = 'dead' AND dead_at < $1::timestamptz
+          ORDER BY dead_at LIMIT $2::int
+          FOR UPDATE SKIP LOCKED`;
+      break;
     case "stale":
       // No ORDER BY: the deliverable index leads with tenant_id, so ordering by received_at would
       // sort every deliverable row; without it the scan stops at the first `limit` matches.
-      return prisma.$executeRaw`
-        DELETE FROM events WHERE id IN (
-          SELECT id FROM events
-          WHERE status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz
-          LIMIT ${limit}::int
-          FOR UPDATE SKIP LOCKED)`;
+      select = `SELECT event_id, subscription_id FROM deliveries
+          WHERE status IN ('pending', 'delivered') AND received_at < $1::timestamptz
+          LIMIT $2::int
+          FOR UPDATE SKIP LOCKED`;
+      break;
   }
+  const rows = await prisma.$queryRawUnsafe<Array<{ deliveries: number; events: number }>>(
+    `WITH gone AS (
+       DELETE FROM deliveries WHERE (event_id, subscription_id) IN (${select})
+       RETURNING event_id, subscription_id
+     ),
+     orphans AS (
+       DELETE FROM events e WHERE e.id IN (SELECT event_id FROM gone)
+         AND NOT EXISTS (
+           SELECT 1 FROM deliveries o
+           WHERE o.event_id = e.id AND o.subscription_id NOT IN (SELECT g.subscription_id FROM gone g WHERE g.event_id = e.id))
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`,
+    cutoff,
+    limit,
+  );
+  return { deliveries: Number(rows[0]?.deliveries ?? 0), events: Number(rows[0]?.events ?? 0) };
 }
 
 /**
- * Deletes expired events in batches of at most `batchSize` rows: acknowledged and dead events
- * past their retention, and (only when maxEventAgeSeconds is set) pending/delivered events older
- * than that. Kinds take turns one batch at a time, so a large backlog of one kind cannot starve the
+ * Deletes expired deliveries in batches of at most `batchSize` rows: acknowledged and dead ones
+ * past their retention, and (only when maxEventAgeSeconds is set) pending/delivered ones of events
+ * older than that; an event goes with its last delivery. Kinds take turns one batch at a time, so a large backlog of one kind cannot starve the
  * others: the first pass gives every kind one batch whatever the budget. Each kind stops at its first short batch. Returns what was removed.
  */
 export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOptions): Promise<ExpireEventsResult> {
@@ -140,6 +163,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   if (opts.maxEventAgeSeconds !== undefined) cutoffs.set("stale", cutoff(opts.maxEventAgeSeconds));
 
   const deleted: Record<ExpiryKind, number> = { acknowledged: 0, dead: 0, stale: 0 };
+  let events = 0;
   let batches = 0;
   let complete = true;
   let lastMsPerRow: number | undefined;
@@ -177,7 +201,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         // Probe once while the DELETE runs, about halfway through by the last batch's pace.
         // A probe is skipped if the DELETE is already over: it would measure nothing of it.
         let settled = false;
-        const deletion = deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+        const deletion = deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit).then((b) => ((events += b.events), b.deliveries));
         const expected = lastMsPerRow === undefined ? 5 : lastMsPerRow * limit;
         const probing = (async () => {
           await sleep(Math.max(1, expected * 0.4));
@@ -190,7 +214,9 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         }
         busyProbe = await probing;
       } else {
-        n = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+        const batch = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+        n = batch.deliveries;
+        events += batch.events;
       }
       if (n > 0) batches++;
       deleted[kind] += n;
@@ -215,7 +241,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
       }
     }
   }
-  const result: ExpireEventsResult = { ...deleted, batches, durationMs: Math.round(performance.now() - started), complete };
+  const result: ExpireEventsResult = { ...deleted, events, batches, durationMs: Math.round(performance.now() - started), complete };
   if (!pacer || !before) return complete ? result : { ...result, incompleteReason: "budget" };
   const after = pacer.snapshot();
   const pacing = { ...after, runBackoffs: after.backoffs - before.backoffs, runSpeedups: after.speedups - before.speedups };
@@ -236,11 +262,11 @@ async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date)
   const explain = () => {
     switch (kind) {
       case "acknowledged":
-        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz`;
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz`;
       case "dead":
-        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status = 'dead' AND dead_at < ${cutoff}::timestamptz`;
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE status = 'dead' AND dead_at < ${cutoff}::timestamptz`;
       case "stale":
-        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM events WHERE status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz`;
+        return prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz`;
     }
   };
   let timer: NodeJS.Timeout | undefined;
@@ -262,7 +288,6 @@ async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date)
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Longest a probe may take; beyond it the probe counts as this slow (heavy interference). */
 const PROBE_DEADLINE_MS = 1000;

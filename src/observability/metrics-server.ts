@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import { errorBody } from "../errors";
 import type { Logger } from "./logger";
 import { NOT_READY_RETRY_AFTER_SECONDS, readinessBody, runChecks, type ReadinessChecks } from "./readiness";
 
@@ -35,7 +36,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Ru
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
-      json(res, 405, { error: { code: "method_not_allowed", message: "only GET is supported", details: [] } });
+      json(res, 405, errorBody("method_not_allowed", "only GET is supported"));
       return;
     }
     const answer = async () => {
@@ -50,12 +51,12 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Ru
         if (!result.ok) res.setHeader("Retry-After", String(NOT_READY_RETRY_AFTER_SECONDS));
         json(res, result.ok ? 200 : 503, readinessBody(result));
       } else {
-        json(res, 404, { error: { code: "not_found", message: "no such route", details: [] } });
+        json(res, 404, errorBody("not_found", "no such route"));
       }
     };
     answer().catch((err: unknown) => {
       opts.logger.error({ err }, "metrics server request failed");
-      if (!res.headersSent) json(res, 500, { error: { code: "internal_error", message: "internal error", details: [] } });
+      if (!res.headersSent) json(res, 500, errorBody("internal_error", "internal error"));
       else res.destroy();
     });
   });

@@ -1,3 +1,5 @@
+import { errorBody } from "../errors";
+
 /** Longest a single readiness check may take, ms: a probe must answer well inside its own timeout. */
 export const CHECK_TIMEOUT_MS = 1500;
 
@@ -55,11 +57,9 @@ export const NOT_READY_RETRY_AFTER_SECONDS = 5;
  */
 export function readinessBody(result: ReadinessResult): unknown {
   if (result.ok) return { status: "ready", checks: result.checks };
-  return {
-    error: {
-      code: "not_ready",
-      message: `not ready: ${result.failing.join(", ")} unavailable`,
-      details: result.failing.map((n) => ({ dependency: n, message: result.checks[n]?.error ?? "failed" })),
-    },
-  };
+  return errorBody(
+    "not_ready",
+    `not ready: ${result.failing.join(", ")} unavailable`,
+    result.failing.map((n) => ({ dependency: n, message: result.checks[n]?.error ?? "failed" })),
+  );
 }

@@ -2,7 +2,8 @@ import { timingSafeEqual } from "node:crypto";
 import type { PrismaClient } from "../generated/prisma/client";
 import { hashApiKey, newApiKeyId, newApiKeySecret } from "../domain/ids";
 
-export const SCOPES = ["events:write", "inbox:read", "events:ack", "admin"] as const;
+/** `admin` implies every other scope (see requireScope). */
+export const SCOPES = ["events:write", "inbox:read", "events:ack", "subscriptions:manage", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** An authenticated caller: never carries the secret. */

@@ -1,3 +1,4 @@
+import { insertStoredEvents } from "../helpers/stored-events";
 /**
  * Fault injection: every 202'd event ends up exactly once in Postgres whatever fails in between.
  * Each scenario prints {posted, accepted, stored, duplicates, lost}.
@@ -172,9 +173,10 @@ describe("Redis outage", () => {
     expect(JSON.stringify(await ready.json())).toContain("redis");
 
     // An acknowledged row old enough to expire: only a scheduler run can remove it.
-    await env.db.migrator.query(
-      `INSERT INTO events (id, tenant_id, type, payload, body_hash, status, received_at, acknowledged_at)
-       VALUES ('evt_0000000000000000000000EXPR', 'faults', 'old', '{}', 'x', 'acknowledged', now() - interval '30 days', now() - interval '30 days')`,
+    await insertStoredEvents(
+      env.db.migrator,
+      `SELECT 'evt_0000000000000000000000EXPR'::text AS id, 'faults'::text AS tenant_id, 'old'::text AS type, '{}'::jsonb AS payload, 'x'::text AS body_hash,
+              'acknowledged'::event_status AS status, now() - interval '30 days' AS received_at, now() - interval '30 days' AS acknowledged_at, NULL::timestamptz AS dead_at`,
     );
     env.proxies.redis.restore();
     const deadline = Date.now() + 30_000;

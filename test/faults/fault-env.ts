@@ -180,7 +180,7 @@ export async function account(env: FaultEnv, posted: number, accepted: ReadonlyS
   return counts;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from "node:timers/promises";
 
 /** POSTs JSON, returning status, headers and parsed body (never throws on HTTP errors). */
 export async function post(url: string, key: string, body: unknown, headers: Record<string, string> = {}) {

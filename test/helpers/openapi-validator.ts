@@ -18,6 +18,16 @@ export interface ObservedResponse {
   readonly text: string;
 }
 
+/** One request as the harness sent it. */
+export interface ObservedRequest {
+  readonly method: string;
+  /** The request path with its query string. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body as sent; undefined when none was. */
+  readonly body: string | undefined;
+}
+
 /** Thrown when a live response does not match the document; names the route, the status and every mismatch. */
 export class OpenApiMismatch extends Error {
   override readonly name = "OpenApiMismatch";
@@ -36,7 +46,9 @@ interface Route {
  * documented, the media type must be one of the documented ones, a JSON body must validate against
  * the response schema (JSON Schema 2020-12 with ajv), and documented headers must be present when
  * required and valid when present. A path or method the document does not describe may only be
- * answered 404 with the shared Error shape (the API's "no such route"/"not found" answer).
+ * answered 404 (or 405 on a documented path, 501 for an unknown method) with the shared Error
+ * shape. `requestProblems` checks a request the same way: the harness fails any request the
+ * server accepted (2xx) that the document forbids.
  */
 export class OpenApiValidator {
   private readonly ajv: Ajv2020;
@@ -62,6 +74,94 @@ export class OpenApiValidator {
       .sort((a, b) => a.params - b.params);
   }
 
+  /**
+   * What the document forbids in a request: an undocumented operation, a path parameter, query
+   * parameter or header parameter that fails its schema, a query parameter it does not declare, a
+   * missing required one, a body of an undocumented media type, or one that fails the body schema.
+   * Empty when the document allows the request.
+   */
+  requestProblems(r: ObservedRequest): string[] {
+    const method = r.method.toLowerCase();
+    const [path, query = ""] = r.path.split("?", 2) as [string, string?];
+    const route = this.routes.filter((m) => m.regex.test(path)).find((m) => isObject(m.item[method]));
+    if (!route) return [`${r.method} ${path} is not a documented operation`];
+    const op = route.item[method] as Json;
+    const problems: string[] = [];
+    const params = (Array.isArray(op.parameters) ? op.parameters : []).map((p) => this.deref(p));
+    // Path parameters, in template order.
+    const names = [...route.template.matchAll(/\{([^}/]+)\}/g)].map((m) => m[1]!);
+    const values = path.match(new RegExp(`^${route.template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}/]+\}/g, "([^/]+)")}$`))?.slice(1) ?? [];
+    names.forEach((name, i) => {
+      const p = params.find((q) => q.in === "path" && q.name === name);
+      if (p) this.checkValue(problems, `path parameter ${name}`, decodeURIComponent(values[i] ?? ""), p);
+    });
+    // Query parameters: each must be declared and valid.
+    const search = new URLSearchParams(query);
+    for (const name of new Set(search.keys())) {
+      const p = params.find((q) => q.in === "query" && q.name === name);
+      if (!p) {
+        problems.push(`query parameter ${name} is not documented`);
+        continue;
+      }
+      const schema = isObject(p.schema) ? p.schema : {};
+      const all = search.getAll(name);
+      if (this.schemaType(schema) === "array") this.checkSchema(problems, `query parameter ${name}`, all.map((v) => coerceHeader(v, this.schemaType((schema.items ?? {}) as Json))), schema);
+      else if (all.length > 1) problems.push(`query parameter ${name} is repeated but not an array`);
+      else this.checkValue(problems, `query parameter ${name}`, all[0]!, p);
+    }
+    const headers = new Map(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    for (const p of params) {
+      if (p.required === true && p.in === "query" && !search.has(String(p.name))) problems.push(`query parameter ${String(p.name)} is required`);
+      if (p.in !== "header") continue;
+      const value = headers.get(String(p.name).toLowerCase());
+      if (value === undefined) {
+        if (p.required === true) problems.push(`header ${String(p.name)} is required`);
+      } else this.checkValue(problems, `header ${String(p.name)}`, value, p);
+    }
+    // The body.
+    const requestBody = isObject(op.requestBody) ? op.requestBody : undefined;
+    const sent = r.body !== undefined && r.body !== "";
+    if (!requestBody) {
+      if (sent) problems.push("a body is sent, but the operation documents none");
+    } else if (!sent) {
+      if (requestBody.required === true) problems.push("the request body is required");
+    } else {
+      const content = isObject(requestBody.content) ? requestBody.content : {};
+      const contentType = (headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      const media = content[contentType];
+      if (!isObject(media)) problems.push(`request content type ${JSON.stringify(contentType)} is not documented (${Object.keys(content).join(", ")})`);
+      else {
+        let body: unknown;
+        try {
+          body = JSON.parse(r.body!);
+        } catch {
+          problems.push("the request body is not JSON");
+          return problems;
+        }
+        this.checkSchema(problems, "request body", body, isObject(media.schema) ? media.schema : {});
+      }
+    }
+    return problems;
+  }
+
+  /** Throws OpenApiMismatch when the document forbids a request the server accepted. */
+  validateRequest(r: ObservedRequest, status: number): void {
+    const problems = this.requestProblems(r);
+    if (problems.length > 0) {
+      throw new OpenApiMismatch(`${r.method} ${r.path} was accepted (${status}), but /openapi.json forbids it:\n  - ${problems.join("\n  - ")}\n  body was: ${(r.body ?? "").slice(0, 300)}`);
+    }
+  }
+
+  private checkValue(problems: string[], what: string, raw: string, param: Json): void {
+    const schema = isObject(param.schema) ? param.schema : {};
+    this.checkSchema(problems, what, coerceHeader(raw, this.schemaType(schema)), schema);
+  }
+
+  private checkSchema(problems: string[], what: string, value: unknown, schema: Json): void {
+    const validate = this.compile(schema);
+    if (!validate(value)) problems.push(`${what}: ${JSON.stringify(value).slice(0, 200)} ${this.ajv.errorsText(validate.errors, { dataVar: "value", separator: "; " })}`);
+  }
+
   /** Throws OpenApiMismatch unless the response matches the document. */
   validate(r: ObservedResponse): void {
     const method = r.method.toLowerCase();
@@ -71,8 +171,11 @@ export class OpenApiValidator {
     if (!route) {
       // Not a documented operation: only the router's 404 is an acceptable answer.
       const what = `${r.method} ${path} (no documented operation${matching.length ? ` for this method on ${matching.map((m) => m.template).join(", ")}` : ""})`;
-      if (r.status !== 404) throw new OpenApiMismatch(`${what} answered ${r.status}; only 404 is expected`);
-      this.check(what, r, this.deref({ $ref: "#/components/responses/NotFound" }));
+      // 404 for an unknown path; 405 (with Allow) for another method on a documented path; 501 for a method no path has.
+      const allowed: Record<number, string> = matching.length > 0 ? { 404: "NotFound", 405: "MethodNotAllowed", 501: "NotImplemented" } : { 404: "NotFound", 501: "NotImplemented" };
+      const component = allowed[r.status];
+      if (component === undefined) throw new OpenApiMismatch(`${what} answered ${r.status}; only ${Object.keys(allowed).join(", ")} are expected`);
+      this.check(what, r, this.deref({ $ref: `#/components/responses/${component}` }));
       return;
     }
     const op = route.item[method] as Json;

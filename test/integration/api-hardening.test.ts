@@ -77,7 +77,7 @@ describe("HEAD and caching", () => {
   test("HEAD /inbox leases nothing; GET /inbox answers carry Cache-Control: no-store", async () => {
     const id = await storeOne("head.check");
     for (let i = 0; i < 3; i++) expect((await raw("HEAD", "/inbox?type=head.check")).status).toBe(200);
-    const rows = await h.sql<{ delivery_count: number; status: string }>("SELECT delivery_count, status FROM events WHERE id = $1", [id]);
+    const rows = await h.sql<{ delivery_count: number; status: string }>("SELECT delivery_count, status FROM deliveries WHERE event_id = $1", [id]);
     expect(rows[0]).toEqual({ delivery_count: 0, status: "pending" });
     const get = await raw("GET", "/inbox?type=head.check&mode=peek");
     expect(get.headers.get("cache-control")).toBe("no-store");

@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { CLI } from "../helpers/env";
 import { Client } from "pg";
 import { TEST_DATABASE_URL } from "../helpers/env";
-import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
+import { createTestSchema, sqsEndpoint, uniqueName, onlyOn } from "../helpers/harness";
 import { connectPostgres } from "../../src/store/database";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { loadConfig } from "../../src/config";
@@ -27,7 +27,7 @@ function appRoleUrl(schema: string): string {
   return u.toString();
 }
 
-describe("the least-privilege app role (migration 20261201000100_app_role)", () => {
+onlyOn("postgres", "database roles and grants belong to a Postgres server; roles run as processes on DATABASE_URL").describe("the least-privilege app role (migration 20261201000100_app_role)", () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let app: Client;
 
@@ -119,7 +119,7 @@ describe("the least-privilege app role (migration 20261201000100_app_role)", () 
   });
 });
 
-describe("migrate", () => {
+onlyOn("postgres", "database roles and grants belong to a Postgres server; roles run as processes on DATABASE_URL").describe("migrate", () => {
   test("creates the schema named in ?schema= and migrates into it", async () => {
     const name = uniqueName("m");
     const admin = new Client({ connectionString: TEST_DATABASE_URL });

@@ -6,7 +6,7 @@ import { Client } from "pg";
 import { mockClient } from "aws-sdk-client-mock";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { CLI } from "../helpers/env";
-import { sqsEndpoint, uniqueName } from "../helpers/harness";
+import { sqsEndpoint, uniqueName, onlyOn } from "../helpers/harness";
 import { adminQuery, startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres";
 import { connectPostgres, type Database } from "../../src/store/database";
 import { pgConnectionOptions, RDS_CA_BUNDLE, tlsOptions } from "../../src/store/db-connection";
@@ -68,7 +68,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe("rotation: the password changes while the service runs", () => {
+onlyOn("postgres", "it starts a Postgres server of its own, with passwords and TLS").describe("rotation: the password changes while the service runs", () => {
   let child: ChildProcess | undefined;
   afterEach(async () => {
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -184,7 +184,7 @@ describe("rotation: the password changes while the service runs", () => {
   });
 });
 
-describe("TLS: the URL forms Terraform builds", () => {
+onlyOn("postgres", "it starts a Postgres server of its own, with passwords and TLS").describe("TLS: the URL forms Terraform builds", () => {
   async function sslOf(url: string): Promise<boolean> {
     const db = connectPostgres(url, { poolSize: 1 });
     try {

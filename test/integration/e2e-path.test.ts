@@ -42,7 +42,7 @@ describe("end-to-end path: POST /events -> SQS -> worker -> Postgres -> GET /inb
     expect(again.status).toBe(200);
     expect(again.body.acknowledged_at).toBe(ack.body.acknowledged_at);
 
-    const rows = await h.sql<{ status: string }>("SELECT status::text FROM events WHERE id = $1", [ev.id]);
+    const rows = await h.sql<{ status: string }>("SELECT status::text FROM deliveries WHERE event_id = $1", [ev.id]);
     expect(rows).toEqual([{ status: "acknowledged" }]);
     expect((await h.request("GET", "/inbox", { key: keyA })).body.data).toEqual([]);
   });
@@ -79,7 +79,7 @@ describe("end-to-end path: POST /events -> SQS -> worker -> Postgres -> GET /inb
     expect((await h.request("DELETE", `/events/${id}/ack`, { key: keyA })).status).toBe(404);
     const inboxA = await h.request("GET", "/inbox", { key: keyA });
     expect(inboxA.body.data.map((e: { id: string }) => e.id)).not.toContain(id);
-    expect((await h.sql<{ status: string }>("SELECT status::text FROM events WHERE id = $1", [id]))[0]!.status).toBe("pending");
+    expect((await h.sql<{ status: string }>("SELECT status::text FROM deliveries WHERE event_id = $1", [id]))[0]!.status).toBe("pending");
     expect((await h.request("GET", `/events/${id}`, { key: keyB })).body).toMatchObject({ id, status: "pending" });
   });
 });

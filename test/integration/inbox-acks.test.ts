@@ -13,7 +13,7 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     return { id, key: await h.key(id) };
   };
   const statusOf = async (id: string) =>
-    (await h.sql<{ status: string; delivery_count: number }>("SELECT status::text, delivery_count FROM events WHERE id = $1", [id]))[0];
+    (await h.sql<{ status: string; delivery_count: number }>("SELECT status::text, delivery_count FROM deliveries WHERE event_id = $1", [id]))[0];
 
   beforeAll(async () => {
     // A small delivery budget, so dead events are quick to make.
@@ -188,7 +188,7 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     const [theirs] = await seed(h, b.id, 1);
     const leased = await h.request("GET", "/inbox", { key: b.key });
     const lease = leased.body.data[0].lease_id as string;
-    const before = await h.sql("SELECT * FROM events WHERE id = $1", [theirs]);
+    const before = await h.sql("SELECT * FROM deliveries WHERE event_id = $1", [theirs]);
     const calls: Array<[string, string, unknown]> = [
       ["GET", `/events/${theirs}`, undefined],
       ["POST", `/events/${theirs}/ack`, undefined],
@@ -206,7 +206,7 @@ describe("acknowledgment: ack, batch ack, nack, extend, redrive", () => {
     expect(batch.body).toEqual({ acknowledged: [], not_found: [theirs] });
     expect(idsOf((await h.request("GET", "/inbox?mode=peek", { key: a.key })).body)).toEqual([]);
     expect((await h.request("GET", "/inbox", { key: a.key })).body.data).toEqual([]);
-    expect(await h.sql("SELECT * FROM events WHERE id = $1", [theirs])).toEqual(before);
+    expect(await h.sql("SELECT * FROM deliveries WHERE event_id = $1", [theirs])).toEqual(before);
     // A malformed id is simply not found as well.
     expect((await h.request("POST", "/events/evt_bad/nack", { key: a.key })).status).toBe(404);
   });

@@ -10,11 +10,12 @@
 import { Client } from "pg";
 import type { PrismaClient } from "../../src/generated/prisma/client";
 import { leaseEvents } from "../../src/store/events/lease-events";
+import { resolveSubscription } from "../../src/store/subscriptions";
 import { peekEvents, type EventStatus } from "../../src/store/events/peek-events";
 import { TAG_SCAN_LIMIT, type InboxFilter } from "../../src/store/events/inbox-filter";
 import type { KeysetPosition } from "../../src/store/events/cursor";
 import { TEST_DATABASE_URL } from "../helpers/env";
-import { startHarness, type Harness } from "../helpers/harness";
+import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
 
 const DEPTH = 200_000; // "deep": 99 % common, then the last 1 % rare (type, source and tag)
@@ -36,27 +37,39 @@ function nodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 }
 
-describe("filtered inbox reads at depth (Postgres plans)", () => {
+onlyOn("postgres", "it asserts the Postgres server's query plans").describe("filtered inbox reads at depth (Postgres plans)", () => {
   let h: Harness;
   let client: Client;
+  let deepSubscription: number;
 
   beforeAll(async () => {
     h = await startHarness({ worker: false });
     client = new Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path="${h.schema}" -c statement_timeout=60000` });
     await client.connect();
-    const fill = (tenant: string, kind: string, from: number, to: number, startMs: number) =>
-      client.query(
-        `INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, received_at, available_at)
-         SELECT 'evt_' || $1 || '_${kind}_' || lpad(i::text, 8, '0'), $1, '${kind}', '${kind}-source', '{}'::jsonb,
-                ARRAY['${kind}'], 'h', to_timestamp($4::double precision / 1000) + i * interval '1 millisecond',
-                to_timestamp($4::double precision / 1000) + i * interval '1 millisecond'
-         FROM generate_series($2::int, $3::int - 1) AS i`,
+    // Events and their deliveries of the tenant's default subscription, in one statement per fill.
+    const fill = async (tenant: string, kind: string, from: number, to: number, startMs: number) => {
+      await client.query(`INSERT INTO subscriptions (tenant_id, name) VALUES ($1, 'default') ON CONFLICT DO NOTHING`, [tenant]);
+      await client.query(
+        `WITH src AS (
+           SELECT 'evt_' || $1 || '_${kind}_' || lpad(i::text, 8, '0') AS id, to_timestamp($4::double precision / 1000) + i * interval '1 millisecond' AS at
+           FROM generate_series($2::int, $3::int - 1) AS i
+         ),
+         ev AS (
+           INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, received_at)
+           SELECT id, $1, '${kind}', '${kind}-source', '{}'::jsonb, ARRAY['${kind}'], 'h', at FROM src
+         )
+         INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at, available_at)
+         SELECT s.id, src.id, $1, '${kind}', '${kind}-source', ARRAY['${kind}'], src.at, src.at
+         FROM src JOIN subscriptions s ON s.tenant_id = $1 AND s.name = 'default'`,
         [tenant, from, to, startMs],
       );
+    };
     await fill("deep", "common", 0, DEPTH - RARE, Date.parse("2026-01-01T00:00:00Z"));
     await fill("deep", "rare", 0, RARE, Date.parse("2026-06-01T00:00:00Z"));
     for (let t = 0; t < 10; t++) await fill(`other-${t}`, "rare", 0, 5000, Date.parse("2026-01-01T00:00:00Z"));
     await client.query("VACUUM ANALYZE events");
+    await client.query("VACUUM ANALYZE deliveries");
+    deepSubscription = await resolveSubscription(h.c.db.prisma, "deep", "default");
   }, 180_000);
   afterAll(async () => {
     await client?.end();
@@ -77,8 +90,8 @@ describe("filtered inbox reads at depth (Postgres plans)", () => {
     return captured[0]!;
   };
   const leaseSql = (filter: InboxFilter) =>
-    capture((spy) => leaseEvents(spy, { tenantId: "deep", limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter }));
-  const peekSql = (filter: InboxFilter, status?: EventStatus) => capture((spy) => peekEvents(spy, { tenantId: "deep", limit: LIMIT, status, filter }));
+    capture((spy) => leaseEvents(spy, { tenantId: "deep", subscriptionId: deepSubscription, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter }));
+  const peekSql = (filter: InboxFilter, status?: EventStatus) => capture((spy) => peekEvents(spy, { tenantId: "deep", subscriptionId: deepSubscription, limit: LIMIT, status, filter }));
 
   /** Runs EXPLAIN ANALYZE (rolled back, so a lease changes nothing) and returns every plan node. */
   const explain = async ({ sql, params }: { sql: string; params: unknown[] }) => {
@@ -90,19 +103,19 @@ describe("filtered inbox reads at depth (Postgres plans)", () => {
       await client.query("ROLLBACK");
     }
   };
-  /** Rows the scans on events read: returned plus removed by a filter, over all loops. */
+  /** Rows the scans on deliveries read: returned plus removed by a filter, over all loops. */
   const examined = (plan: PlanNode[]) =>
     plan
-      .filter((n) => n["Relation Name"] === "events" && /Scan/.test(n["Node Type"]))
+      .filter((n) => n["Relation Name"] === "deliveries" && /Scan/.test(n["Node Type"]))
       .reduce((sum, n) => sum + ((n["Actual Rows"] ?? 0) + (n["Rows Removed by Filter"] ?? 0)) * (n["Actual Loops"] ?? 1), 0);
   const indexesUsed = (plan: PlanNode[]) => new Set(plan.map((n) => n["Index Name"]).filter(Boolean));
   const noSeqScan = (plan: PlanNode[]) => expect(plan.filter((n) => n["Node Type"] === "Seq Scan").map((n) => n["Relation Name"])).toEqual([]);
 
   test.each([
-    ["type", { type: "rare" }, "events_deliverable_type_idx"],
-    ["source", { source: "rare-source" }, "events_deliverable_source_idx"],
-    ["since", { since: new Date("2026-06-01T00:00:00Z") }, "events_deliverable_idx"],
-    ["type + since + until", { type: "rare", since: new Date("2026-06-01T00:00:00Z"), until: new Date("2026-07-01T00:00:00Z") }, "events_deliverable_type_idx"],
+    ["type", { type: "rare" }, "deliveries_deliverable_type_idx"],
+    ["source", { source: "rare-source" }, "deliveries_deliverable_source_idx"],
+    ["since", { since: new Date("2026-06-01T00:00:00Z") }, "deliveries_deliverable_idx"],
+    ["type + since + until", { type: "rare", since: new Date("2026-06-01T00:00:00Z"), until: new Date("2026-07-01T00:00:00Z") }, "deliveries_deliverable_type_idx"],
   ] as Array<[string, InboxFilter, string]>)("a lease filtered by %s walks an index that leads with the filter", async (_name, filter, index) => {
     const plan = await explain(await leaseSql(filter));
     noSeqScan(plan);
@@ -113,9 +126,9 @@ describe("filtered inbox reads at depth (Postgres plans)", () => {
   });
 
   test.each([
-    ["type", { type: "rare" }, "pending", "events_deliverable_type_idx"],
-    ["source", { source: "rare-source" }, "pending", "events_deliverable_source_idx"],
-    ["type, every status", { type: "rare" }, undefined, "events_deliverable_type_idx"],
+    ["type", { type: "rare" }, "pending", "deliveries_deliverable_type_idx"],
+    ["source", { source: "rare-source" }, "pending", "deliveries_deliverable_source_idx"],
+    ["type, every status", { type: "rare" }, undefined, "deliveries_deliverable_type_idx"],
   ] as Array<[string, InboxFilter, EventStatus | undefined, string]>)("a peek filtered by %s walks an index that leads with the filter", async (_name, filter, status, index) => {
     const plan = await explain(await peekSql(filter, status));
     noSeqScan(plan);
@@ -137,7 +150,8 @@ describe("filtered inbox reads at depth (Postgres plans)", () => {
     const tenant = "tags-lease";
     const ahead = await seed(h, tenant, TAG_SCAN_LIMIT + 10); // untagged, older
     const tagged = await seed(h, tenant, Array.from({ length: 3 }, () => ({ tags: ["x"] })));
-    const lease = (filter: InboxFilter, limit = LIMIT) => leaseEvents(h.c.db.prisma, { tenantId: tenant, limit, visibilitySeconds: 300, maxDeliveries: 10, filter });
+    const subscriptionId = await resolveSubscription(h.c.db.prisma, tenant, "default");
+    const lease = (filter: InboxFilter, limit = LIMIT) => leaseEvents(h.c.db.prisma, { tenantId: tenant, subscriptionId, limit, visibilitySeconds: 300, maxDeliveries: 10, filter });
     const blocked = await lease({ tags: ["x"] });
     expect({ events: blocked.events.length, hasMore: blocked.hasMore }).toEqual({ events: 0, hasMore: true });
     // Leasing the events ahead (unfiltered) leaves fewer than TAG_SCAN_LIMIT deliverable rows in
@@ -157,7 +171,8 @@ describe("filtered inbox reads at depth (Postgres plans)", () => {
     const ids = await seed(h, tenant, fixtures);
     const expected = ids.filter((_, i) => fixtures[i]!.tags[0] === "x");
     // Acknowledge a few, so the walk over every status merges two bounded branches.
-    await h.sql("UPDATE events SET status = 'acknowledged', acknowledged_at = now() WHERE tenant_id = $1 AND id = ANY($2)", [tenant, ids.filter((_, i) => i % 3 === 0)]);
+    await h.sql("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE tenant_id = $1 AND event_id = ANY($2)", [tenant, ids.filter((_, i) => i % 3 === 0)]);
+    const subscriptionId = await resolveSubscription(h.c.db.prisma, tenant, "default");
     for (const status of [undefined, "pending"] as const) {
       const want = status === "pending" ? expected.filter((id) => ids.indexOf(id) % 3 !== 0) : expected;
       const seen: string[] = [];
@@ -165,7 +180,7 @@ describe("filtered inbox reads at depth (Postgres plans)", () => {
       let pages = 0;
       let shortPages = 0;
       for (;;) {
-        const page = await peekEvents(h.c.db.prisma, { tenantId: tenant, limit: 20, status, filter: { tags: ["x"] }, after });
+        const page = await peekEvents(h.c.db.prisma, { tenantId: tenant, subscriptionId, limit: 20, status, filter: { tags: ["x"] }, after });
         seen.push(...page.events.map((e) => e.id));
         pages++;
         if (page.next && page.events.length < 20) shortPages++;

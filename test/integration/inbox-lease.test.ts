@@ -76,7 +76,7 @@ describe("GET /inbox (lease mode)", () => {
     expect([...all].sort()).toEqual([...ids].sort()); // complete
     expect(results.filter((r) => r.length > 0).length).toBeGreaterThan(1);
     const rows = await h.sql<{ status: string; delivery_count: number; n: number }>(
-      "SELECT status::text, delivery_count, count(*)::int AS n FROM events WHERE tenant_id = $1 GROUP BY 1, 2",
+      "SELECT status::text, delivery_count, count(*)::int AS n FROM deliveries WHERE tenant_id = $1 GROUP BY 1, 2",
       [t.id],
     );
     expect(rows).toEqual([{ status: "delivered", delivery_count: 1, n: 5000 }]);

@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../../src/generated/prisma/client";
 import { leaseEvents } from "../../src/store/events/lease-events";
 import { peekEvents } from "../../src/store/events/peek-events";
+import { resolveSubscription } from "../../src/store/subscriptions";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { idsOf, seed } from "./inbox-fixtures";
 
@@ -42,13 +43,13 @@ describe("GET /inbox?mode=peek", () => {
     const ids = await seed(h, t.id, 6);
     await h.request("GET", "/inbox?limit=2", { key: t.key }); // 0,1 delivered
     await h.request("POST", "/events/ack", { key: t.key, body: { ids: [ids[2]] } });
-    await h.sql("UPDATE events SET status = 'dead', dead_at = now() WHERE id = $1", [ids[3]]);
-    const before = await h.sql("SELECT * FROM events WHERE tenant_id = $1 ORDER BY id", [t.id]);
+    await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now() WHERE event_id = $1", [ids[3]]);
+    const before = await h.sql("SELECT * FROM deliveries WHERE tenant_id = $1 ORDER BY event_id", [t.id]);
     const all = await h.request("GET", "/inbox?mode=peek", { key: t.key });
     expect(all.body).toEqual({ data: expect.any(Array), next_cursor: null });
     expect(idsOf(all.body)).toEqual(ids);
     expect(all.body.data.map((e: { status: string }) => e.status)).toEqual(["delivered", "delivered", "acknowledged", "dead", "pending", "pending"]);
-    expect(await h.sql("SELECT * FROM events WHERE tenant_id = $1 ORDER BY id", [t.id])).toEqual(before);
+    expect(await h.sql("SELECT * FROM deliveries WHERE tenant_id = $1 ORDER BY event_id", [t.id])).toEqual(before);
     const statusIds = async (s: string) => idsOf((await h.request("GET", `/inbox?mode=peek&status=${s}`, { key: t.key })).body);
     expect(await statusIds("pending")).toEqual([ids[4], ids[5]]);
     expect(await statusIds("delivered")).toEqual([ids[0], ids[1]]);
@@ -133,6 +134,8 @@ describe("GET /inbox?mode=peek", () => {
     await seed(h, t.id, 3000);
     for (let i = 0; i < 15; i++) await seed(h, `peek-other-${i}`, 3000);
     await h.sql("ANALYZE events");
+    await h.sql("ANALYZE deliveries");
+    const subscriptionId = await resolveSubscription(h.c.db.prisma, t.id, "default");
     // Capture the exact SQL and parameters the store sends, then EXPLAIN them (EXPLAIN without
     // ANALYZE does not execute the UPDATE).
     const captured: Array<{ sql: string; params: unknown[] }> = [];
@@ -142,16 +145,16 @@ describe("GET /inbox?mode=peek", () => {
         return [];
       },
     } as unknown as PrismaClient;
-    await leaseEvents(spy, { tenantId: t.id, limit: 100, visibilitySeconds: 30, maxDeliveries: 10, filter: { type: "test.event" } });
-    await peekEvents(spy, { tenantId: t.id, limit: 100 });
-    await peekEvents(spy, { tenantId: t.id, limit: 100, status: "dead", after: { receivedAt: new Date(), id: "evt_00000000000000000000000000" } });
+    await leaseEvents(spy, { tenantId: t.id, subscriptionId, limit: 100, visibilitySeconds: 30, maxDeliveries: 10, filter: { type: "test.event" } });
+    await peekEvents(spy, { tenantId: t.id, subscriptionId, limit: 100 });
+    await peekEvents(spy, { tenantId: t.id, subscriptionId, limit: 100, status: "dead", after: { receivedAt: new Date(), id: "evt_00000000000000000000000000" } });
     const plans = await Promise.all(
       captured.map(async ({ sql, params }) =>
         (await h.sql<{ "QUERY PLAN": string }>(`EXPLAIN ${sql}`, params)).map((r) => r["QUERY PLAN"]).join("\n"),
       ),
     );
-    expect(plans[0]).toMatch(/Index Scan using events_deliverable_idx/);
-    for (const plan of plans.slice(1)) expect(plan).toMatch(/Index (Only )?Scan using events_tenant_status_received_idx/);
-    for (const plan of plans) expect(plan).not.toMatch(/Seq Scan on events/);
-  });
+    expect(plans[0]).toMatch(/Index Scan using deliveries_deliverable(_type)?_idx/);
+    for (const plan of plans.slice(1)) expect(plan).toMatch(/(Bitmap Index Scan on|Index (Only )?Scan using) deliveries_tenant_status_received_idx/);
+    for (const plan of plans) expect(plan).not.toMatch(/Seq Scan on (events|deliveries)/);
+  }, 90_000);
 });

@@ -9,7 +9,7 @@ describe("lease ownership", () => {
     const id = `own-${++n}`;
     return { id, key: await h.key(id) };
   };
-  const status = async (id: string) => (await h.sql<{ status: string }>("SELECT status::text FROM events WHERE id = $1", [id]))[0]?.status;
+  const status = async (id: string) => (await h.sql<{ status: string }>("SELECT status::text FROM deliveries WHERE event_id = $1", [id]))[0]?.status;
 
   beforeAll(async () => {
     h = await startHarness({ worker: false });

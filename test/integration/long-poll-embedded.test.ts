@@ -5,13 +5,14 @@ import { join } from "node:path";
 import { Consumer, TriggersClient } from "../../src/client";
 import { CLI } from "../helpers/env";
 import { freePort } from "../../bench/support";
+import { onlyOn } from "../helpers/harness";
 
 /**
  * The embedded default, as `triggers start` runs it (PGlite, an in-process SQS emulator, API and
  * worker in one process): long polls are woken by the worker's commit through PGlite's in-process
  * LISTEN/NOTIFY, lease ownership holds, and the client library works against it.
  */
-describe("long polling on the embedded default (triggers start)", () => {
+onlyOn("pglite", "it runs the embedded default (triggers start) itself, once").describe("long polling on the embedded default (triggers start)", () => {
   let dir: string;
   let child: ChildProcess;
   let url: string;

@@ -1,6 +1,6 @@
 import { buildContainer, type Container } from "../../src/container";
 import { startApi, type RunningApi } from "../../src/api/server";
-import { startHarness, type Harness } from "../helpers/harness";
+import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { idsOf, seed, sleep } from "./inbox-fixtures";
 
 /**
@@ -81,7 +81,7 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
     // A wake-up for this tenant now finds no waiter; the event stays pending for the next consumer.
     h.api.deps.wakeups.wakeTenant(t.id);
     await sleep(200);
-    expect(await h.sql("SELECT status::text, delivery_count FROM events WHERE id = $1", [id])).toEqual([{ status: "pending", delivery_count: 0 }]);
+    expect(await h.sql("SELECT status::text, delivery_count FROM deliveries WHERE event_id = $1", [id])).toEqual([{ status: "pending", delivery_count: 0 }]);
     expect(idsOf((await h.request("GET", "/inbox", { key: t.key })).body)).toEqual([id]);
   });
 
@@ -94,7 +94,7 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
     expect((await waiting).body).toEqual({ data: [], has_more: false });
   });
 
-  test("several API processes: a waiter on another process is woken by this worker's commit", async () => {
+  onlyOn("postgres", "a second API process needs a database it can share").test("several API processes: a waiter on another process is woken by this worker's commit", async () => {
     const t = await tenant();
     // A second API process on the same database (no worker of its own).
     const c2: Container = await buildContainer(h.config, { poolSize: 2 });
@@ -111,7 +111,7 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
     }
   });
 
-  test("shutdown answers waiting requests at once with an empty page", async () => {
+  onlyOn("postgres", "it starts a second API process on the same database").test("shutdown answers waiting requests at once with an empty page", async () => {
     const t = await tenant();
     const c2: Container = await buildContainer(h.config, { poolSize: 2 });
     const api2 = await startApi(c2);

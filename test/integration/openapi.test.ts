@@ -1,12 +1,51 @@
 import type Router from "@koa/router";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ERROR_CODES, type ErrorCode } from "../../src/errors";
 import { startHarness, type Harness } from "../helpers/harness";
 import { OpenApiMismatch, resolvePointer, validatorAt } from "../helpers/openapi-validator";
 import { ackRoutes } from "../../src/api/routes/acks";
 import { eventRoutes } from "../../src/api/routes/events";
 import { healthRoutes } from "../../src/api/routes/health";
 import { inboxRoutes } from "../../src/api/routes/inbox";
+import { subscriptionRoutes } from "../../src/api/routes/subscriptions";
 
 type Json = Record<string, unknown>;
+
+/** The codes an error response schema (allOf [Error, {code enum}]) declares. */
+function codesOf(schema: Json): string[] {
+  const narrowed = (schema.allOf as Json[] | undefined)?.[1] as Json | undefined;
+  const error = (narrowed?.properties as Json | undefined)?.error as Json | undefined;
+  const code = (error?.properties as Json | undefined)?.code as Json | undefined;
+  return (code?.enum as string[] | undefined) ?? [];
+}
+
+/** Every `code` the source under src/ sends as a literal: AppError subclasses, errorBody and CODE_BY_STATUS. */
+function codesSentBySource(): Array<{ code: string; file: string }> {
+  const found: Array<{ code: string; file: string }> = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== "generated" && entry.name !== "client") walk(full);
+      } else if (entry.name.endsWith(".ts")) {
+        const text = readFileSync(full, "utf8");
+        const patterns = [
+          /\bsuper\(\s*\d{3},\s*"([a-z][a-z0-9_]*)"/g, // class XError extends AppError { super(400, "code", …) }
+          /new AppError\(\s*\d{3},\s*"([a-z][a-z0-9_]*)"/g,
+          /new (?:BadRequest|Conflict)Error\(\s*"([a-z][a-z0-9_]*)"/g,
+          /\bsuper\(\s*"([a-z][a-z0-9_]*)",/g, // extends BadRequestError / ConflictError
+          /errorBody\(\s*"([a-z][a-z0-9_]*)"/g,
+          /\bcode:\s*"([a-z][a-z0-9_]*)"/g, // a body literal that bypasses errorBody
+          /^\s*\d{3}: "([a-z][a-z0-9_]*)",$/gm, // CODE_BY_STATUS rows
+        ];
+        for (const re of patterns) for (const m of text.matchAll(re)) found.push({ code: m[1]!, file: full });
+      }
+    }
+  };
+  walk(join(__dirname, "../../src"));
+  return found;
+}
 const isObject = (v: unknown): v is Json => v !== null && typeof v === "object" && !Array.isArray(v);
 const METHODS = ["get", "put", "post", "delete", "patch", "options", "head", "trace"];
 
@@ -101,7 +140,12 @@ describe("OpenAPI document", () => {
       for (const [status, response] of Object.entries(op.responses as Json)) {
         if (Number(status) < 400) continue;
         const r = (typeof (response as Json).$ref === "string" ? resolvePointer(doc, (response as Json).$ref as string) : response) as Json;
-        expect([method, path, status, ((r.content as Json)["application/json"] as Json).schema]).toEqual([method, path, status, { $ref: "#/components/schemas/Error" }]);
+        // …narrowed to the codes this response may carry, each a code of that status.
+        const schema = ((r.content as Json)["application/json"] as Json).schema as Json;
+        expect([method, path, status, (schema.allOf as Json[])[0]]).toEqual([method, path, status, { $ref: "#/components/schemas/Error" }]);
+        const codes = codesOf(schema);
+        expect([method, path, status, codes.length > 0]).toEqual([method, path, status, true]);
+        for (const code of codes) expect([method, path, status, code, ERROR_CODES[code as ErrorCode]]).toEqual([method, path, status, code, Number(status)]);
       }
     }
     const inbox = ((doc.paths as Json)["/inbox"] as Json).get as Json;
@@ -111,7 +155,7 @@ describe("OpenAPI document", () => {
 
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {
     const deps = h.api.deps;
-    const registered = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
+    const registered = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
     // The two routes createApp adds next to the health routes.
     registered.push("GET /metrics", "GET /openapi.json");
     const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);
@@ -147,5 +191,106 @@ describe("OpenAPI document", () => {
     // GET /events/{id} accepts the stored event and the queued receipt, and nothing in between.
     expect(() => v.validate({ method: "GET", path: `/events/${id}`, status: 200, headers: headers(), text: JSON.stringify({ id, status: "queued" }) })).not.toThrow();
     expect(() => v.validate({ method: "GET", path: `/events/${id}`, status: 200, headers: headers(), text: JSON.stringify({ id, status: "accepted" }) })).toThrow(OpenApiMismatch);
+  });
+
+  test("every error code the server sends is declared, with its status, by the responses that may carry it", () => {
+    // The source's literals are all in the table (AppError's type makes the rest compile-checked)…
+    const sent = codesSentBySource();
+    expect(sent.length).toBeGreaterThan(20);
+    expect(sent.filter(({ code }) => !(code in ERROR_CODES))).toEqual([]);
+    for (const code of ["method_not_allowed", "uri_too_long", "too_many_parameters", "too_many_failed_authentications", "unrepresentable_number", "event_refused_by_queue", "idempotency_key_reused"]) {
+      expect([code, sent.some((s) => s.code === code)]).toEqual([code, true]);
+    }
+    // …and every code of the table is declared by some response of its status in the served document.
+    const declared = new Map<string, Set<string>>();
+    const collect = (status: string, response: Json) => {
+      const r = (typeof response.$ref === "string" ? resolvePointer(doc, response.$ref) : response) as Json;
+      const schema = ((r.content as Json | undefined)?.["application/json"] as Json | undefined)?.schema as Json | undefined;
+      for (const code of schema ? codesOf(schema) : []) (declared.get(code) ?? declared.set(code, new Set()).get(code)!).add(status);
+    };
+    for (const { op } of operations()) for (const [status, response] of Object.entries(op.responses as Json)) collect(status, response as Json);
+    for (const [name, response] of Object.entries((doc.components as Json).responses as Json)) if (name === "MethodNotAllowed" || name === "NotImplemented") collect(name === "MethodNotAllowed" ? "405" : "501", response as Json);
+    const partial = JSON.stringify((doc.components as Json).schemas);
+    expect(partial).toContain('"enum":["service_unavailable","event_refused_by_queue"]');
+    for (const [code, status] of Object.entries(ERROR_CODES)) expect([code, [...(declared.get(code) ?? [])].includes(String(status))]).toEqual([code, true]);
+    // The Error schema itself enumerates the whole set.
+    const error = ((((doc.components as Json).schemas as Json).Error as Json).properties as Json).error as Json;
+    expect(((error.properties as Json).code as Json).enum).toEqual(Object.keys(ERROR_CODES));
+  });
+
+  test("the validator rejects an error answer whose code its response does not declare", async () => {
+    const v = await validatorAt(h.url);
+    const headers = new Headers({ "content-type": "application/json", "x-request-id": "r1" });
+    const body = (code: string) => JSON.stringify({ error: { code, message: "m", details: [] } });
+    expect(() => v.validate({ method: "POST", path: "/events", status: 409, headers, text: body("idempotency_key_reused") })).not.toThrow();
+    // A 409 code of another route, and a code of no route at all.
+    expect(() => v.validate({ method: "POST", path: "/events", status: 409, headers, text: body("lease_expired") })).toThrow(OpenApiMismatch);
+    expect(() => v.validate({ method: "POST", path: "/events", status: 409, headers, text: body("idempotency_conflict") })).toThrow(OpenApiMismatch);
+    expect(() => v.validate({ method: "POST", path: "/events", status: 400, headers, text: body("not_a_code") })).toThrow(OpenApiMismatch);
+    // 405 with Allow on a documented path; not on an unknown one.
+    const allow = new Headers({ "content-type": "application/json", "x-request-id": "r1", allow: "GET, HEAD, OPTIONS" });
+    expect(() => v.validate({ method: "PUT", path: "/inbox", status: 405, headers: allow, text: body("method_not_allowed") })).not.toThrow();
+    expect(() => v.validate({ method: "PUT", path: "/nope", status: 405, headers: allow, text: body("method_not_allowed") })).toThrow(OpenApiMismatch);
+  });
+
+  /** Requests the document forbids, each of which the server must refuse (the harness fails an accepted one). */
+  const forbidden = (key: string) => [
+    { what: "an extra top-level batch field", method: "POST", path: "/events/batch", body: { events: [{ type: "a", payload: 1 }], extra: 1 } },
+    { what: "a batch idempotency_key with a space", method: "POST", path: "/events/batch", body: { events: [{ type: "a", payload: 1, idempotency_key: "has space" }] } },
+    { what: "occurred_at without seconds", method: "POST", path: "/events", body: { type: "a", payload: 1, occurred_at: "2026-01-02T03:04Z" } },
+    { what: "occurred_at on a day that does not exist", method: "POST", path: "/events", body: { type: "a", payload: 1, occurred_at: "2026-02-30T00:00:00Z" } },
+    { what: "since as a bare date", method: "GET", path: "/inbox?mode=peek&since=2026-01-02" },
+    { what: "until without an offset", method: "GET", path: "/inbox?mode=peek&until=2026-01-02T03:04:05" },
+    { what: "an undeclared query parameter", method: "GET", path: "/inbox?mode=peek&colour=red" },
+    { what: "an id that cannot exist", method: "GET", path: "/events/evt_nope" },
+    { what: "a urn: lease id", method: "POST", path: "/events/evt_01J00000000000000000000000/ack", body: { lease_id: "urn:uuid:00000000-0000-4000-8000-000000000000" } },
+  ].map((r) => ({ ...r, key }));
+
+  test("what the document forbids the server refuses, and the validator names why", async () => {
+    const v = await validatorAt(h.url);
+    const key = await h.key("openapi-forbidden");
+    for (const r of forbidden(key)) {
+      const raw = r.body === undefined ? undefined : JSON.stringify(r.body);
+      const problems = v.requestProblems({ method: r.method, path: r.path, headers: raw === undefined ? {} : { "Content-Type": "application/json" }, body: raw });
+      expect([r.what, problems.length > 0]).toEqual([r.what, true]);
+      const res = await h.request(r.method, r.path, { key, ...(r.body === undefined ? {} : { body: r.body }) });
+      expect([r.what, res.status, [400, 404].includes(res.status)]).toEqual([r.what, res.status, true]);
+    }
+  });
+
+  test("what the document allows the server does not refuse", async () => {
+    const v = await validatorAt(h.url);
+    const key = await h.key("openapi-allowed");
+    const id = "evt_01J00000000000000000000000";
+    const lease = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    // Edge values the document allows: each bound at its limit, each optional form.
+    const allowed: Array<{ what: string; method: string; path: string; body?: unknown; headers?: Record<string, string> }> = [
+      { what: "a minimal event", method: "POST", path: "/events", body: { type: "a", payload: null } },
+      {
+        what: "every field at its limit",
+        method: "POST",
+        path: "/events",
+        body: { type: `a${"b".repeat(127)}`, payload: { x: [1, "s", true, null] }, source: "s".repeat(256), tags: Array.from({ length: 20 }, (_, i) => `t${i}`.padEnd(64, "x")), occurred_at: "9999-12-31T23:59:59.999999999Z" },
+      },
+      { what: "occurred_at with a negative offset and no fraction", method: "POST", path: "/events", body: { type: "a.b:c/d-e_f", payload: 1, occurred_at: "1900-01-01T05:00:00+05:00", source: null, tags: [] } },
+      { what: "an Idempotency-Key of 255 printable characters", method: "POST", path: "/events", body: { type: "a", payload: 1 }, headers: { "Idempotency-Key": "~".repeat(255) } },
+      { what: "a bare-array batch with keys", method: "POST", path: "/events/batch", body: [{ type: "a", payload: 1, idempotency_key: "!".repeat(255) }, { type: "a", payload: 2, occurred_at: null }] },
+      { what: "a wrapped batch of 100", method: "POST", path: "/events/batch", body: { events: Array.from({ length: 100 }, (_, i) => ({ type: "a", payload: i })) } },
+      { what: "peek with every filter", method: "GET", path: `/inbox?mode=peek&limit=500&type=a&source=s&tag=x&tag=y&since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59.999%2B00:00&status=pending` },
+      { what: "a lease with its bounds", method: "GET", path: "/inbox?mode=lease&limit=1&visibility_timeout=1&wait_seconds=0" },
+      { what: "a batch ack by ids", method: "POST", path: "/events/ack", body: { ids: [id] } },
+      { what: "an ack with an upper-case lease id", method: "POST", path: `/events/${id}/ack`, body: { lease_id: lease.toUpperCase() } },
+      { what: "an ack by DELETE", method: "DELETE", path: `/events/${id}/ack?lease_id=${lease}` },
+      { what: "a nack", method: "POST", path: `/events/${id}/nack`, body: { lease_id: lease, delay_seconds: 0 } },
+      { what: "an extend", method: "POST", path: `/events/${id}/extend`, body: { lease_id: lease, visibility_timeout: 1 } },
+    ];
+    for (const r of allowed) {
+      const raw = r.body === undefined ? undefined : JSON.stringify(r.body);
+      const headers = { ...(raw === undefined ? {} : { "Content-Type": "application/json" }), ...r.headers };
+      expect([r.what, v.requestProblems({ method: r.method, path: r.path, headers, body: raw })]).toEqual([r.what, []]);
+      const res = await h.request(r.method, r.path, { key, ...(r.body === undefined ? {} : { body: r.body }), ...(r.headers ? { headers: r.headers } : {}) });
+      // Allowed means not refused for its form: 404/409 about an event that does not exist are answers, not refusals.
+      expect([r.what, res.status, res.body?.error?.code ?? null, [200, 202, 404, 409].includes(res.status)]).toEqual([r.what, res.status, res.body?.error?.code ?? null, true]);
+    }
   });
 });

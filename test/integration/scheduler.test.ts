@@ -1,3 +1,4 @@
+import { insertStoredEvents } from "../helpers/stored-events";
 import { Redis } from "ioredis";
 import { Queue } from "bullmq";
 import { buildContainer, type Container } from "../../src/container";
@@ -16,9 +17,10 @@ type Status = "pending" | "delivered" | "acknowledged" | "dead";
 async function seedMix(h: Harness): Promise<void> {
   const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
   const seed = (tag: string, count: number, status: Status, receivedAt: string, acknowledgedAt: string | null, deadAt: string | null) =>
-    h.sql(
-      `INSERT INTO events (id, tenant_id, type, payload, body_hash, status, received_at, acknowledged_at, dead_at)
-       SELECT $1 || '_' || g, 'tenant-' || (g % 3), 'test.seeded', '{}'::jsonb, repeat('0', 64), $2::event_status, $3::timestamptz, $4::timestamptz, $5::timestamptz
+    insertStoredEvents(
+      { query: (sql, params) => h.sql(sql, params ? [...params] : []) },
+      `SELECT $1 || '_' || g AS id, 'tenant-' || (g % 3) AS tenant_id, 'test.seeded' AS type, '{}'::jsonb AS payload, repeat('0', 64) AS body_hash,
+              $2::event_status AS status, $3::timestamptz AS received_at, $4::timestamptz AS acknowledged_at, $5::timestamptz AS dead_at
        FROM generate_series(1, $6::int) AS g`,
       [tag, status, receivedAt, acknowledgedAt, deadAt, count],
     );

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { CLI } from "../helpers/env";
-import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
+import { createTestSchema, sqsEndpoint, uniqueName, onlyOn } from "../helpers/harness";
 import { freePort, waitForHttp } from "../../bench/support";
 
 jest.setTimeout(120_000);
@@ -43,7 +43,7 @@ afterAll(() => {
   for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
 
-describe("production roles never fall back to embedded parts", () => {
+onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe("production roles never fall back to embedded parts", () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   beforeAll(async () => {
     schema = await createTestSchema();
@@ -81,7 +81,7 @@ describe("production roles never fall back to embedded parts", () => {
   });
 });
 
-describe("healthcheck", () => {
+onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe("healthcheck", () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   const children: ChildProcess[] = [];
   beforeAll(async () => {

@@ -1,14 +1,13 @@
 import type { Context, Next } from "koa";
-import { AppError, UnavailableError } from "../../errors";
+import { AppError, errorBody, UnavailableError, type ErrorCode } from "../../errors";
 import type { Logger } from "../../observability/logger";
 
-const CODE_BY_STATUS: Record<number, string> = {
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: "bad_request",
   401: "unauthorized",
   403: "forbidden",
   404: "not_found",
   405: "method_not_allowed",
-  409: "conflict",
   413: "payload_too_large",
   414: "uri_too_long",
   415: "unsupported_media_type",
@@ -24,7 +23,7 @@ export function errorHandler(logger: Logger) {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
-        ctx.body = { error: { code: "not_found", message: "no such route", details: [] } };
+        ctx.body = errorBody("not_found", "no such route");
       }
     } catch (err) {
       render(ctx, err, logger);
@@ -42,9 +41,7 @@ function renderError(ctx: Context, err: unknown, logger: Logger): void {
   if (err instanceof AppError) {
     ctx.status = err.status;
     for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
-    ctx.body = {
-      error: { code: err.code, message: err.expose ? err.message : "internal error", details: err.expose ? err.details : [] },
-    };
+    ctx.body = err.expose ? errorBody(err.code, err.message, err.details) : errorBody(err.code, "internal error");
     if (err.status >= 500) logger.warn({ err: { code: err.code, message: err.message }, requestId: ctx.state.requestId }, "request failed");
     return;
   }
@@ -56,7 +53,7 @@ function renderError(ctx: Context, err: unknown, logger: Logger): void {
     if (e.headers && typeof e.headers === "object") {
       for (const [k, v] of Object.entries(e.headers as Record<string, unknown>)) if (typeof v === "string") ctx.set(k, v);
     }
-    ctx.body = { error: { code: CODE_BY_STATUS[status] ?? "bad_request", message: String(e.message ?? "bad request"), details: [] } };
+    ctx.body = errorBody(CODE_BY_STATUS[status] ?? "bad_request", String(e.message ?? "bad request"));
     return;
   }
   if (isDatabaseUnavailable(err)) {
@@ -68,7 +65,7 @@ function renderError(ctx: Context, err: unknown, logger: Logger): void {
   }
   logger.error({ err, requestId: ctx.state.requestId }, "unhandled error");
   ctx.status = 500;
-  ctx.body = { error: { code: "internal_error", message: "internal error", details: [] } };
+  ctx.body = errorBody("internal_error", "internal error");
 }
 
 /** Prisma codes of an unreachable, timed-out or closed database (P1001 reach, P1002/P1008 timeouts, P1017 closed, P2024 pool timeout). */

@@ -13,8 +13,8 @@ import { redriveEvent } from "../../store/events/redrive-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
-import { eventIdParam } from "./events";
-import { MAX_VISIBILITY_SECONDS } from "./inbox";
+import { eventIdParam, MAX_VISIBILITY_SECONDS } from "../params";
+import { subscriptionParam } from "./subscription-param";
 
 /** Largest batch ack. */
 const MAX_BATCH_ACK = 1000;
@@ -84,7 +84,8 @@ export function ackRoutes(deps: ApiDeps): Router {
     if (lease !== undefined && (typeof lease !== "string" || leaseId.validate(lease).error)) {
       throw new ValidationError("invalid lease_id", [{ path: "lease_id", message: "must be a UUID" }]);
     }
-    const acked = await ackEvent(deps.db.prisma, principal.tenantId, id, lease);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const acked = await ackEvent(deps.db.prisma, principal.tenantId, subscriptionId, id, lease);
     if (!acked) throw new NotFoundError("event");
     if (acked.newly) deps.metrics.inboxAcks.inc();
     ctx.body = { id: acked.id, status: "acknowledged", acknowledged_at: acked.acknowledged_at.toISOString() };
@@ -95,13 +96,14 @@ export function ackRoutes(deps: ApiDeps): Router {
   router.post("/events/ack", requireScope("events:ack"), async (ctx) => {
     const principal = principalOf(ctx);
     const body = validateBody<{ ids?: string[]; leases?: Array<{ id: string; lease_id: string }> }>(batchAckBody, await readJsonBody(ctx, BATCH_BODY_BYTES), "batch ack");
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     if (body.leases) {
-      const result = await ackLeases(deps.db.prisma, principal.tenantId, body.leases);
+      const result = await ackLeases(deps.db.prisma, principal.tenantId, subscriptionId, body.leases);
       if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
       ctx.body = { results: result.results };
       return;
     }
-    const result = await ackEvents(deps.db.prisma, principal.tenantId, body.ids!);
+    const result = await ackEvents(deps.db.prisma, principal.tenantId, subscriptionId, body.ids!);
     if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
     ctx.body = { acknowledged: result.acknowledged, not_found: result.notFound };
   });
@@ -111,7 +113,8 @@ export function ackRoutes(deps: ApiDeps): Router {
     const id = eventIdParam(ctx);
     const body = await readJsonBody(ctx, SMALL_BODY_BYTES, { optional: true });
     const v = validateBody<{ delay_seconds: number; lease_id: string }>(nackBody, body ?? {}, "nack");
-    const nacked = await nackEvent(deps.db.prisma, principal.tenantId, id, { delaySeconds: v.delay_seconds, leaseId: v.lease_id });
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const nacked = await nackEvent(deps.db.prisma, principal.tenantId, subscriptionId, id, { delaySeconds: v.delay_seconds, leaseId: v.lease_id });
     if (!nacked) throw new NotFoundError("event");
     if (nacked.endedLease) deps.metrics.inboxNacks.inc();
     announceNack(deps, principal.tenantId, nacked.available_at);
@@ -122,7 +125,8 @@ export function ackRoutes(deps: ApiDeps): Router {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
     const v = validateBody<{ visibility_timeout: number; lease_id: string }>(extendBody, await readJsonBody(ctx, SMALL_BODY_BYTES), "extend");
-    const extended = await extendLease(deps.db.prisma, principal.tenantId, id, { visibilitySeconds: v.visibility_timeout, leaseId: v.lease_id });
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const extended = await extendLease(deps.db.prisma, principal.tenantId, subscriptionId, id, { visibilitySeconds: v.visibility_timeout, leaseId: v.lease_id });
     if (!extended) throw new NotFoundError("event");
     ctx.body = { id: extended.id, status: "delivered", lease_id: extended.lease_id, lease_expires_at: extended.lease_expires_at.toISOString() };
   });
@@ -130,7 +134,8 @@ export function ackRoutes(deps: ApiDeps): Router {
   router.post("/events/:id/redrive", requireScope("events:ack"), async (ctx) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
-    const row = await redriveEvent(deps.db.prisma, principal.tenantId, id);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const row = await redriveEvent(deps.db.prisma, principal.tenantId, subscriptionId, id);
     if (!row) throw new NotFoundError("event");
     ctx.body = eventView(row);
   });

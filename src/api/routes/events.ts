@@ -1,20 +1,30 @@
 import Router from "@koa/router";
-import type { Context } from "koa";
-import { checkEnvelope, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
-import { EVENT_ID_PATTERN } from "../../domain/ids";
+import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
 import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
-import { eventView } from "../../store/events/event-row";
+import { deliveryView, eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
+import { eventIdParam } from "../params";
 import { readJsonBody } from "../middleware/json-body";
+import { subscriptionParam } from "./subscription-param";
 
-/** The event id of a path, or 404 (an id that cannot exist is simply not found). */
-export function eventIdParam(ctx: Context): string {
-  const id = ctx.params.id;
-  if (typeof id !== "string" || !EVENT_ID_PATTERN.test(id)) throw new NotFoundError("event");
-  return id;
+/**
+ * The events of a batch body (BATCH_BODY_SCHEMA): `{"events":[…]}` with no other field, or the
+ * bare array of 1 to MAX_BATCH_EVENTS events; 400 otherwise.
+ */
+function batchEvents(body: unknown): unknown[] {
+  const isObject = body !== null && typeof body === "object" && !Array.isArray(body);
+  if (isObject) {
+    const extra = Object.keys(body).filter((k) => k !== "events");
+    if (extra.length > 0) throw new ValidationError("the batch is invalid", extra.map((k) => ({ path: k, message: `"${k}" is not allowed` })));
+  }
+  const events = isObject ? (body as { events?: unknown }).events : body;
+  if (!Array.isArray(events) || events.length === 0 || events.length > MAX_BATCH_EVENTS) {
+    throw new ValidationError("the batch is invalid", [{ path: "events", message: `must be an array of 1 to ${MAX_BATCH_EVENTS} events` }]);
+  }
+  return events;
 }
 
 /** POST /events, POST /events/batch, GET /events/{id}. */
@@ -47,31 +57,15 @@ export function eventRoutes(deps: ApiDeps): Router {
   router.post("/events/batch", requireScope("events:write"), async (ctx) => {
     const principal = principalOf(ctx);
     const body = await readJsonBody(ctx, deps.config.limits.maxEventBytes * 4);
-    const events = (body as { events?: unknown } | null)?.events ?? body;
-    if (!Array.isArray(events) || events.length === 0 || events.length > 100) {
-      throw new ValidationError("the batch is invalid", [{ path: "events", message: "must be an array of 1 to 100 events" }]);
-    }
+    const events = batchEvents(body);
     const details: ErrorDetail[] = [];
     const inputs = events.map((item: unknown, index) => {
-      const { idempotency_key: rawKey, ...rest } = (item !== null && typeof item === "object" ? item : { _: item }) as Record<string, unknown>;
-      let idempotencyKey: string | null = null;
-      if (rawKey !== undefined) {
-        if (typeof rawKey !== "string") {
-          details.push({ index, path: `events.${index}.idempotency_key`, message: "must be a string" });
-        } else {
-          try {
-            idempotencyKey = parseIdempotencyKey(rawKey);
-          } catch {
-            details.push({ index, path: `events.${index}.idempotency_key`, message: "must be 1–255 printable ASCII characters" });
-          }
-        }
-      }
-      const checked = checkEnvelope(item !== null && typeof item === "object" && !Array.isArray(item) ? rest : item, index);
+      const checked = checkBatchItem(item, index);
       if (!checked.ok) {
         details.push(...checked.details.map((d) => ({ ...d, path: `events.${index}${d.path ? `.${d.path}` : ""}` })));
         return null;
       }
-      return { envelope: checked.value, idempotencyKey };
+      return { envelope: checked.value, idempotencyKey: checked.idempotencyKey };
     });
     const keys = inputs.flatMap((i) => (i?.idempotencyKey ? [i.idempotencyKey] : []));
     if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys must be unique within a batch" });
@@ -100,9 +94,11 @@ export function eventRoutes(deps: ApiDeps): Router {
   router.get("/events/:id", requireScope("inbox:read"), async (ctx) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
-    const row = await getEvent(deps.db.prisma, principal.tenantId, id);
-    if (row) {
-      ctx.body = eventView(row);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
+    const found = await getEvent(deps.db.prisma, principal.tenantId, id, subscriptionId);
+    if (found) {
+      // The top-level state is the delivery of `subscription` (default `default`); `deliveries` lists every one.
+      ctx.body = { ...eventView(found.row), deliveries: found.deliveries.map(deliveryView) };
       return;
     }
     // Accepted by this API but still on its way through SQS to the database.

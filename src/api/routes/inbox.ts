@@ -2,7 +2,7 @@ import Router from "@koa/router";
 import Joi from "joi";
 import type { Context } from "koa";
 import { ValidationError } from "../../errors";
-import { joiDetails } from "../../domain/envelope";
+import { isInstant, joiDetails } from "../../domain/envelope";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../../store/events/cursor";
 import { eventView } from "../../store/events/event-row";
 import type { InboxFilter } from "../../store/events/inbox-filter";
@@ -12,24 +12,30 @@ import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
 import { longPollLease } from "../../inbox/long-poll";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
-
-/**
- * Longest lease, seconds: 1 h. A lease is a promise that nobody else gets the event, so its length
- * is how long a crashed consumer keeps an event from everyone. Consumers that need longer extend
- * the lease while they work (POST /events/{id}/extend, which the client library's heartbeat does),
- * so a long maximum buys nothing a heartbeat does not, and SQS's 12 h would let one lost consumer
- * stall an event for half a day.
- */
-export const MAX_VISIBILITY_SECONDS = 3_600;
+import { MAX_VISIBILITY_SECONDS } from "../params";
+import { subscriptionParam } from "./subscription-param";
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
-/** Years 1–9999 (what ISO 8601 and Postgres agree on without extensions). */
+/**
+ * An instant as INSTANT_SCHEMA (and /openapi.json) describes it: RFC 3339 with seconds and an
+ * offset, so a bare date or a zoneless time is a 400 rather than a guess; years 1–9999 (what
+ * ISO 8601 and Postgres agree on without extensions). Answers a Date.
+ */
+const INSTANT_MIN = Date.parse("0001-01-01T00:00:00.000Z");
+const INSTANT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
 const instant = () =>
-  Joi.date().iso().min("0001-01-01T00:00:00.000Z").max("9999-12-31T23:59:59.999Z").messages({
-    "date.min": "{{#label}} must be in the years 1 to 9999",
-    "date.max": "{{#label}} must be in the years 1 to 9999",
-  });
+  Joi.string()
+    .custom((value: string, helpers) => {
+      if (!isInstant(value)) return helpers.error("instant.format");
+      const t = Date.parse(value);
+      if (!(t >= INSTANT_MIN && t <= INSTANT_MAX)) return helpers.error("instant.range");
+      return new Date(t);
+    })
+    .messages({
+      "instant.format": "{{#label}} must be an RFC 3339 date-time with seconds and a UTC offset, e.g. 2026-01-02T03:04:05Z",
+      "instant.range": "{{#label}} must be in the years 1 to 9999",
+    });
 
 const common = {
   limit: Joi.number().integer().min(1).max(500).default(50),
@@ -39,6 +45,8 @@ const common = {
   tag: Joi.array().items(text(128)).single().max(10),
   since: instant(),
   until: instant(),
+  // Resolved (and 404'd when unknown) by subscriptionParam.
+  subscription: Joi.string().max(64),
 };
 
 const leaseQuery = Joi.object({
@@ -90,17 +98,20 @@ export function inboxRoutes(deps: ApiDeps): Router {
     }
     if (ctx.query.mode === "peek") {
       const q = validateQuery<CommonQuery & { status?: EventStatus; cursor?: string }>(peekQuery, ctx);
+      const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
       const filter = filterOf(q);
       // The cursor is bound to the status and filters; `limit` may change from page to page.
-      const fingerprint = queryFingerprint([q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
+      const fingerprint = queryFingerprint([ctx.query.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
       const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
-      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, limit: q.limit, status: q.status, filter, after });
+      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId, limit: q.limit, status: q.status, filter, after });
       ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
       return;
     }
     const q = validateQuery<CommonQuery & { visibility_timeout?: number; wait_seconds: number }>(leaseQuery, ctx);
+    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const options = {
       tenantId: principal.tenantId,
+      subscriptionId,
       limit: q.limit,
       visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
       maxDeliveries: deps.config.inbox.maxDeliveries,

@@ -13,33 +13,35 @@ export interface AckResult {
 }
 
 /**
- * Acknowledges one event of a tenant, in one statement. Idempotent: acknowledging twice keeps the
+ * Acknowledges one event of a tenant for one subscription (its delivery), in one statement; other
+ * subscriptions' deliveries of the event are untouched. Idempotent: acknowledging twice keeps the
  * first time. With `leaseId`, the ack is refused (409 lease_expired) unless that lease is still
  * the current one or the event is already acknowledged. Returns null when the tenant has no such event.
  */
-export async function ackEvent(prisma: PrismaClient, tenantId: string, eventId: string, leaseId?: string): Promise<AckResult | null> {
+export async function ackEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string, leaseId?: string): Promise<AckResult | null> {
   // The row lock in `target` makes the lease check and the update one atomic step.
   const rows = await prisma.$queryRawUnsafe<
     Array<{ prior: string; current: boolean; id: string | null; acknowledged_at: Date | null }>
   >(
     `WITH target AS (
-       SELECT id, status,
+       SELECT event_id AS id, status,
               (status = 'delivered' AND lease_id = $3::uuid AND lease_expires_at > now()) AS current
-       FROM events WHERE id = $1 AND tenant_id = $2
+       FROM deliveries WHERE event_id = $1 AND subscription_id = $4 AND tenant_id = $2
        FOR UPDATE
      ),
      updated AS (
-       UPDATE events e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
+       UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
          lease_id = NULL, lease_expires_at = NULL
        FROM target t
-       WHERE e.id = t.id AND ($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)
-       RETURNING e.id, e.acknowledged_at
+       WHERE e.event_id = t.id AND e.subscription_id = $4 AND ($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)
+       RETURNING e.event_id AS id, e.acknowledged_at
      )
      SELECT t.status::text AS prior, COALESCE(t.current, false) AS current, u.id, u.acknowledged_at
      FROM target t LEFT JOIN updated u ON true`,
     eventId,
     tenantId,
     leaseId ?? null,
+    subscriptionId,
   );
   const row = rows[0];
   if (!row) return null;
@@ -57,22 +59,23 @@ export interface AckManyResult {
 }
 
 /**
- * Acknowledges many events of a tenant in one statement. Idempotent per id; duplicates in `ids`
+ * Acknowledges many events of a tenant for one subscription in one statement. Idempotent per id; duplicates in `ids`
  * count once. Ids of other tenants are reported as not found, exactly like ids that never existed.
  */
-export async function ackEvents(prisma: PrismaClient, tenantId: string, ids: readonly string[]): Promise<AckManyResult> {
+export async function ackEvents(prisma: PrismaClient, tenantId: string, subscriptionId: number, ids: readonly string[]): Promise<AckManyResult> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return { acknowledged: [], notFound: [], newly: 0 };
   // `prior` is read under FOR UPDATE, so it is the latest committed status even when a concurrent
   // ack raced this one; the metrics then count every event exactly once.
   const rows = await prisma.$queryRawUnsafe<Array<{ id: string; newly: boolean }>>(
-    `UPDATE events e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
+    `UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
        lease_id = NULL, lease_expires_at = NULL
-     FROM (SELECT id, status FROM events WHERE tenant_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE) prior
-     WHERE e.id = prior.id
-     RETURNING e.id, prior.status <> 'acknowledged' AS newly`,
+     FROM (SELECT event_id, status FROM deliveries WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE) prior
+     WHERE e.event_id = prior.event_id AND e.subscription_id = $3
+     RETURNING e.event_id AS id, prior.status <> 'acknowledged' AS newly`,
     tenantId,
     unique,
+    subscriptionId,
   );
   const done = new Set(rows.map((r) => r.id));
   return {
@@ -98,6 +101,7 @@ export interface LeaseAckItem {
 export async function ackLeases(
   prisma: PrismaClient,
   tenantId: string,
+  subscriptionId: number,
   leases: ReadonlyArray<{ id: string; lease_id: string }>,
 ): Promise<{ results: LeaseAckItem[]; newly: number }> {
   if (leases.length === 0) return { results: [], newly: 0 };
@@ -106,24 +110,25 @@ export async function ackLeases(
   const rows = await prisma.$queryRawUnsafe<Array<{ id: string; prior: string; lease_id: string | null; live: boolean; newly: boolean }>>(
     `WITH req AS (SELECT DISTINCT id, lease_id FROM unnest($2::text[], $3::uuid[]) AS r(id, lease_id)),
      locked AS (
-       SELECT id, status, lease_id, COALESCE(lease_expires_at > now(), false) AS live
-       FROM events WHERE tenant_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE
+       SELECT event_id AS id, status, lease_id, COALESCE(lease_expires_at > now(), false) AS live
+       FROM deliveries WHERE tenant_id = $1 AND subscription_id = $4 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE
      ),
      ok AS (
        SELECT DISTINCT l.id FROM locked l JOIN req r ON r.id = l.id
        WHERE l.status = 'acknowledged' OR (l.status = 'delivered' AND l.lease_id = r.lease_id AND l.live)
      ),
      updated AS (
-       UPDATE events e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
+       UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
          lease_id = NULL, lease_expires_at = NULL
-       FROM locked l WHERE e.id = l.id AND l.id IN (SELECT id FROM ok)
-       RETURNING e.id, l.status <> 'acknowledged' AS newly
+       FROM locked l WHERE e.event_id = l.id AND e.subscription_id = $4 AND l.id IN (SELECT id FROM ok)
+       RETURNING e.event_id AS id, l.status <> 'acknowledged' AS newly
      )
      SELECT l.id, l.status::text AS prior, l.lease_id::text AS lease_id, l.live, COALESCE(u.newly, false) AS newly
      FROM locked l LEFT JOIN updated u ON u.id = l.id`,
     tenantId,
     ids,
     leaseIds,
+    subscriptionId,
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   const results = leases.map((l, i): LeaseAckItem => {

@@ -1,4 +1,4 @@
-/** An events row as raw SQL returns it (snake_case columns). */
+/** An event as raw SQL returns it (snake_case columns): the event's own columns and one delivery's state. */
 export interface EventRow {
   id: string;
   tenant_id: string;
@@ -21,14 +21,19 @@ export interface EventRow {
   dead_at: Date | null;
 }
 
-/** The columns every API view needs, for RETURNING and SELECT lists. */
-export const EVENT_COLUMNS = `id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, status,
-  occurred_at, received_at, stored_at, available_at, lease_id, leased_at, lease_expires_at, delivery_count,
-  acknowledged_at, dead_at`;
+/** The event's own columns (on events). */
+export const EVENT_OWN_COLUMNS = ["id", "tenant_id", "type", "source", "payload", "tags", "idempotency_key", "body_hash", "occurred_at", "received_at", "stored_at"] as const;
+/** A delivery's state columns (on deliveries). */
+export const DELIVERY_STATE_COLUMNS = ["status", "available_at", "lease_id", "leased_at", "lease_expires_at", "delivery_count", "acknowledged_at", "dead_at"] as const;
+
+/** The select list of an EventRow from an events alias `e` joined with a deliveries alias `d`. */
+export function eventRowColumns(e = "e", d = "d"): string {
+  return [...EVENT_OWN_COLUMNS.map((c) => `${e}.${c}`), ...DELIVERY_STATE_COLUMNS.map((c) => `${d}.${c}`)].join(", ");
+}
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
-/** The public JSON shape of a stored event. Never includes the tenant or the body hash. */
+/** The public JSON shape of a stored event with one delivery's state. Never includes the tenant or the body hash. */
 export function eventView(row: EventRow) {
   return {
     id: row.id,
@@ -50,3 +55,29 @@ export function eventView(row: EventRow) {
 }
 
 export type EventView = ReturnType<typeof eventView>;
+
+/** One delivery of an event, as GET /events/{id} lists them. */
+export interface DeliveryRow {
+  subscription: string;
+  status: EventRow["status"];
+  delivery_count: number;
+  available_at: Date;
+  lease_id: string | null;
+  leased_at: Date | null;
+  lease_expires_at: Date | null;
+  acknowledged_at: Date | null;
+  dead_at: Date | null;
+}
+
+export function deliveryView(row: DeliveryRow) {
+  return {
+    subscription: row.subscription,
+    status: row.status,
+    delivery_count: row.delivery_count,
+    lease_id: row.status === "delivered" ? row.lease_id : null,
+    leased_at: iso(row.leased_at),
+    lease_expires_at: row.status === "delivered" ? iso(row.lease_expires_at) : null,
+    acknowledged_at: iso(row.acknowledged_at),
+    dead_at: iso(row.dead_at),
+  };
+}

@@ -1,14 +1,35 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { EVENT_COLUMNS, type EventRow } from "./event-row";
+import { eventRowColumns, type DeliveryRow, type EventRow } from "./event-row";
 
-/** One event of one tenant, or null (also for another tenant's event). */
-export async function getEvent(prisma: PrismaClient, tenantId: string, eventId: string): Promise<EventRow | null> {
-  const rows = await prisma.$queryRawUnsafe<EventRow[]>(
-    `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1 AND tenant_id = $2`,
+/**
+ * One event of one tenant with the state of its delivery in `subscriptionId` (all state columns
+ * null when that subscription has no delivery of it), and every delivery of the event by
+ * subscription name. Null for an unknown event (also another tenant's).
+ */
+export async function getEvent(
+  prisma: PrismaClient,
+  tenantId: string,
+  eventId: string,
+  subscriptionId: number,
+): Promise<{ row: EventRow; deliveries: DeliveryRow[] } | null> {
+  const rows = await prisma.$queryRawUnsafe<Array<EventRow & { deliveries: DeliveryRow[] | null }>>(
+    `SELECT ${eventRowColumns("e", "d")},
+       (SELECT json_agg(json_build_object(
+           'subscription', s.name, 'status', a.status, 'delivery_count', a.delivery_count, 'available_at', a.available_at,
+           'lease_id', a.lease_id, 'leased_at', a.leased_at, 'lease_expires_at', a.lease_expires_at,
+           'acknowledged_at', a.acknowledged_at, 'dead_at', a.dead_at) ORDER BY s.name)
+        FROM deliveries a JOIN subscriptions s ON s.id = a.subscription_id
+        WHERE a.event_id = e.id AND a.tenant_id = $2) AS deliveries
+     FROM events e LEFT JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = $3 AND d.tenant_id = $2
+     WHERE e.id = $1 AND e.tenant_id = $2`,
     eventId,
     tenantId,
+    subscriptionId,
   );
-  return rows[0] ?? null;
+  const first = rows[0];
+  if (!first) return null;
+  const { deliveries, ...row } = first;
+  return { row, deliveries: deliveries ?? [] };
 }
 
 /** The body hash of the event a tenant stored under an idempotency key, if any. */

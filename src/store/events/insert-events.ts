@@ -1,24 +1,46 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import type { QueuedEvent } from "../../domain/queued-event";
+import { ensureDefaultSubscriptions } from "../subscriptions";
 
 /**
- * Stores a batch of accepted events in one statement. Idempotent: a row whose id, or whose
- * (tenant, idempotency key), already exists is skipped, so redelivered messages and retried
- * sends become one row. Returns how many rows were inserted.
+ * Stores a batch of accepted events and fans them out, in one statement: each inserted event gets
+ * one delivery per subscription of its tenant whose filter matches it (types and sources match
+ * any listed value, tags must all be present, an absent field matches all). Idempotent: a row whose
+ * id, or whose (tenant, idempotency key), already exists is skipped with its deliveries, so
+ * redelivered messages and retried sends become one event with one delivery per subscription.
+ * Returns how many events were inserted.
+ *
+ * Each tenant's `default` subscription is ensured first (once per tenant and process), so the
+ * fan-out join always finds it.
  */
 export async function insertEvents(prisma: PrismaClient, events: readonly QueuedEvent[]): Promise<number> {
   if (events.length === 0) return 0;
+  await ensureDefaultSubscriptions(prisma, events.map((e) => e.tenant_id));
   const col = <K extends keyof QueuedEvent>(k: K) => events.map((e) => e[k]);
-  return prisma.$executeRaw`
-    INSERT INTO events (id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at)
-    SELECT e.id, e.tenant_id, e.type, e.source, e.payload::jsonb,
-           ARRAY(SELECT jsonb_array_elements_text(e.tags::jsonb)),
-           e.idempotency_key, e.body_hash, e.occurred_at::timestamptz, e.received_at::timestamptz
-    FROM unnest(
-      ${col("id")}::text[], ${col("tenant_id")}::text[], ${col("type")}::text[], ${col("source")}::text[],
-      ${events.map((e) => JSON.stringify(e.payload))}::text[], ${events.map((e) => JSON.stringify(e.tags))}::text[],
-      ${col("idempotency_key")}::text[], ${col("body_hash")}::text[], ${col("occurred_at")}::text[],
-      ${col("received_at")}::text[]
-    ) AS e(id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at)
-    ON CONFLICT DO NOTHING`;
+  const rows = await prisma.$queryRaw<Array<{ inserted: number }>>`
+    WITH stored AS (
+      INSERT INTO events (id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at)
+      SELECT e.id, e.tenant_id, e.type, e.source, e.payload::jsonb,
+             ARRAY(SELECT jsonb_array_elements_text(e.tags::jsonb)),
+             e.idempotency_key, e.body_hash, e.occurred_at::timestamptz, e.received_at::timestamptz
+      FROM unnest(
+        ${col("id")}::text[], ${col("tenant_id")}::text[], ${col("type")}::text[], ${col("source")}::text[],
+        ${events.map((e) => JSON.stringify(e.payload))}::text[], ${events.map((e) => JSON.stringify(e.tags))}::text[],
+        ${col("idempotency_key")}::text[], ${col("body_hash")}::text[], ${col("occurred_at")}::text[],
+        ${col("received_at")}::text[]
+      ) AS e(id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at)
+      ON CONFLICT DO NOTHING
+      RETURNING id, tenant_id, type, source, tags, received_at
+    ),
+    fanned AS (
+      INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at)
+      SELECT s.id, st.id, st.tenant_id, st.type, st.source, st.tags, st.received_at
+      FROM stored st JOIN subscriptions s ON s.tenant_id = st.tenant_id
+      WHERE (s.filter_types IS NULL OR st.type = ANY (s.filter_types))
+        AND (s.filter_sources IS NULL OR st.source = ANY (s.filter_sources))
+        AND (s.filter_tags IS NULL OR st.tags @> s.filter_tags)
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM stored)::int AS inserted, (SELECT count(*) FROM fanned)::int AS deliveries`;
+  return Number(rows[0]?.inserted ?? 0);
 }

@@ -1,9 +1,11 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { EVENT_COLUMNS, type EventRow } from "./event-row";
+import { eventRowColumns, type EventRow } from "./event-row";
 import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 
 export interface LeaseOptions {
   readonly tenantId: string;
+  /** The subscription's internal id (resolveSubscription). */
+  readonly subscriptionId: number;
   readonly limit: number;
   readonly visibilitySeconds: number;
   readonly maxDeliveries: number;
@@ -19,20 +21,16 @@ export interface LeaseResult {
   readonly dead: number;
 }
 
-const RETURNING = EVENT_COLUMNS.split(",")
-  .map((c) => `e.${c.trim()}`)
-  .join(", ");
-
 /**
- * Leases up to `limit` deliverable events of one tenant (pending, or delivered with an expired
+ * Leases up to `limit` deliverable events of one subscription of a tenant (its deliveries) (pending, or delivered with an expired
  * lease; both have available_at <= now()), oldest first, in one statement. Rows locked by a
  * concurrent lease are skipped, so two consumers never receive the same event inside one lease.
  * An event that already had `maxDeliveries` deliveries becomes dead instead of being handed out.
  *
  * Every part is index-driven or bounded, and the shape is deliberate (plans checked in
  * inbox-peek.test.ts and inbox-depth-plans.test.ts):
- * - candidates walk events_deliverable_idx (tenant_id, received_at, id) in order, or with a type
- *   or source filter events_deliverable_type_idx / events_deliverable_source_idx, so a filtered
+ * - candidates walk deliveries_deliverable_idx (tenant_id, subscription_id, received_at, event_id) in order, or with a type
+ *   or source filter deliveries_deliverable_type_idx / deliveries_deliverable_source_idx, so a filtered
  *   lease reads what matches, not the tenant's whole backlog;
  * - a tag filter has no index: it examines at most TAG_SCAN_LIMIT rows (the oldest matching the
  *   other filters; `win` marks the bound) and answers has_more: true when rows lie past the bound;
@@ -44,13 +42,14 @@ const RETURNING = EVENT_COLUMNS.split(",")
  *   ORDER BY), so the planner does not pick a "fast-start" sequential scan that reads the whole
  *   table exactly when nothing more matches. A batch short of `limit` means nothing more was
  *   deliverable (bar rows other consumers were locking), so the probe is skipped then.
- * Reading delivery_count from `e` is safe: the row is locked by `candidates`.
+ * The payload comes from events by primary key, for the leased rows only.
+ * Reading delivery_count from `e` (the delivery) is safe: the row is locked by `candidates`.
  */
 export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Promise<LeaseResult> {
-  const params: unknown[] = [opts.tenantId, opts.limit, opts.visibilitySeconds, opts.maxDeliveries];
+  const params: unknown[] = [opts.tenantId, opts.limit, opts.visibilitySeconds, opts.maxDeliveries, opts.subscriptionId];
   const f = opts.filter ?? {};
   const deliverable = (alias: string) =>
-    `${alias}.tenant_id = $1 AND ${alias}.status IN ('pending', 'delivered') AND ${alias}.available_at <= now()`;
+    `${alias}.tenant_id = $1 AND ${alias}.subscription_id = $5 AND ${alias}.status IN ('pending', 'delivered') AND ${alias}.available_at <= now()`;
   let window = "";
   let bound = "";
   let hasMore: string;
@@ -58,10 +57,10 @@ export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Pro
     const filter = filterSql(f, params, "c");
     const moreFilter = filterSql(f, params, "m");
     hasMore = `CASE WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
-       SELECT true FROM events m
+       SELECT true FROM deliveries m
        WHERE ${deliverable("m")}
-         AND (m.received_at, m.id) > ((SELECT received_at FROM last), (SELECT id FROM last))${moreFilter}
-       ORDER BY m.received_at, m.id
+         AND (m.received_at, m.event_id) > ((SELECT received_at FROM last), (SELECT event_id FROM last))${moreFilter}
+       ORDER BY m.received_at, m.event_id
        LIMIT 1
      ) IS NOT NULL END`;
     bound = filter;
@@ -72,43 +71,44 @@ export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Pro
     params.push(TAG_SCAN_LIMIT);
     const scan = `$${params.length}`;
     window = `win AS (
-       SELECT w.received_at, w.id FROM events w
+       SELECT w.received_at, w.event_id FROM deliveries w
        WHERE ${deliverable("w")}${others}
-       ORDER BY w.received_at, w.id
+       ORDER BY w.received_at, w.event_id
        OFFSET ${scan} LIMIT 1
      ),
      `;
     bound =
       filterSql(f, params, "c", { tags: false }) +
       tagSql(f, params, "c") +
-      ` AND (c.received_at, c.id) < (COALESCE((SELECT received_at FROM win), 'infinity'::timestamptz), COALESCE((SELECT id FROM win), ''))`;
+      ` AND (c.received_at, c.event_id) < (COALESCE((SELECT received_at FROM win), 'infinity'::timestamptz), COALESCE((SELECT event_id FROM win), ''))`;
     const moreFilter = filterSql(f, params, "m");
     // Rows past the bound were not examined: they may match, so has_more is true. Otherwise the
     // probe past the last candidate is itself within the bound.
     hasMore = `CASE WHEN EXISTS (SELECT 1 FROM win) THEN true WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
-       SELECT true FROM events m
+       SELECT true FROM deliveries m
        WHERE ${deliverable("m")}
-         AND (m.received_at, m.id) > ((SELECT received_at FROM last), (SELECT id FROM last))${moreFilter}
-       ORDER BY m.received_at, m.id
+         AND (m.received_at, m.event_id) > ((SELECT received_at FROM last), (SELECT event_id FROM last))${moreFilter}
+       ORDER BY m.received_at, m.event_id
        LIMIT 1
      ) IS NOT NULL END`;
   }
   // With a tag filter an empty batch can still have has_more (rows past the bound), so the answer
   // carries one row even when nothing was leased; its event columns are null.
   const final = hasTagFilter(f)
-    ? `SELECT u.*, hm.has_more FROM (SELECT ${hasMore} AS has_more) hm LEFT JOIN updated u ON true ORDER BY u.received_at, u.id`
-    : `SELECT u.*, ${hasMore} AS has_more FROM updated u ORDER BY u.received_at, u.id`;
+    ? `SELECT ${eventRowColumns("e", "u")}, hm.has_more FROM (SELECT ${hasMore} AS has_more) hm
+       LEFT JOIN (updated u JOIN events e ON e.id = u.event_id) ON true ORDER BY u.received_at, u.event_id`
+    : `SELECT ${eventRowColumns("e", "u")}, ${hasMore} AS has_more FROM updated u JOIN events e ON e.id = u.event_id ORDER BY u.received_at, u.event_id`;
   const rows = await prisma.$queryRawUnsafe<Array<EventRow & { has_more: boolean | null }>>(
     `WITH ${window}candidates AS (
-       SELECT c.id, c.received_at FROM events c
+       SELECT c.event_id, c.received_at FROM deliveries c
        WHERE ${deliverable("c")}${bound}
-       ORDER BY c.received_at, c.id
+       ORDER BY c.received_at, c.event_id
        LIMIT $2
        FOR UPDATE SKIP LOCKED
      ),
-     last AS (SELECT received_at, id FROM candidates ORDER BY received_at DESC, id DESC LIMIT 1),
+     last AS (SELECT received_at, event_id FROM candidates ORDER BY received_at DESC, event_id DESC LIMIT 1),
      updated AS (
-       UPDATE events e SET
+       UPDATE deliveries e SET
          status = CASE WHEN e.delivery_count >= $4 THEN 'dead'::event_status ELSE 'delivered'::event_status END,
          dead_at = CASE WHEN e.delivery_count >= $4 THEN now() ELSE NULL END,
          delivery_count = CASE WHEN e.delivery_count >= $4 THEN e.delivery_count ELSE e.delivery_count + 1 END,
@@ -116,8 +116,8 @@ export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Pro
          leased_at = CASE WHEN e.delivery_count >= $4 THEN e.leased_at ELSE now() END,
          lease_expires_at = CASE WHEN e.delivery_count >= $4 THEN NULL ELSE now() + make_interval(secs => $3) END,
          available_at = CASE WHEN e.delivery_count >= $4 THEN e.available_at ELSE now() + make_interval(secs => $3) END
-       WHERE e.id = ANY (ARRAY(SELECT id FROM candidates))
-       RETURNING ${RETURNING}
+       WHERE e.event_id = ANY (ARRAY(SELECT event_id FROM candidates)) AND e.subscription_id = $5
+       RETURNING e.*
      )
      ${final}`,
     ...params,

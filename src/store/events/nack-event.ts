@@ -11,7 +11,7 @@ export interface NackResult {
 }
 
 /**
- * Ends an event's lease now and makes it deliverable again after `delaySeconds`, in one statement.
+ * Ends an event's lease in one subscription now and makes it deliverable again after `delaySeconds`, in one statement.
  * Nacking a pending event only moves its availability, so a retried nack is harmless.
  * Refused with 409: acknowledged (`already_acknowledged`), dead (`event_dead`), or `leaseId`
  * given and not the current lease (`lease_expired`). Returns null when the tenant has no such event.
@@ -19,6 +19,7 @@ export interface NackResult {
 export async function nackEvent(
   prisma: PrismaClient,
   tenantId: string,
+  subscriptionId: number,
   eventId: string,
   opts: { delaySeconds: number; leaseId?: string | undefined },
 ): Promise<NackResult | null> {
@@ -26,17 +27,17 @@ export async function nackEvent(
     Array<{ prior: string; current: boolean; id: string | null; available_at: Date | null }>
   >(
     `WITH target AS (
-       SELECT id, status,
+       SELECT event_id AS id, status,
               (status = 'delivered' AND lease_id = $3::uuid AND lease_expires_at > now()) AS current
-       FROM events WHERE id = $1 AND tenant_id = $2
+       FROM deliveries WHERE event_id = $1 AND subscription_id = $5 AND tenant_id = $2
        FOR UPDATE
      ),
      updated AS (
-       UPDATE events e SET status = 'pending', available_at = now() + make_interval(secs => $4),
+       UPDATE deliveries e SET status = 'pending', available_at = now() + make_interval(secs => $4),
          lease_id = NULL, lease_expires_at = NULL
        FROM target t
-       WHERE e.id = t.id AND t.status IN ('pending', 'delivered') AND ($3::uuid IS NULL OR t.current)
-       RETURNING e.id, e.available_at
+       WHERE e.event_id = t.id AND e.subscription_id = $5 AND t.status IN ('pending', 'delivered') AND ($3::uuid IS NULL OR t.current)
+       RETURNING e.event_id AS id, e.available_at
      )
      SELECT t.status::text AS prior, COALESCE(t.current, false) AS current, u.id, u.available_at
      FROM target t LEFT JOIN updated u ON true`,
@@ -44,6 +45,7 @@ export async function nackEvent(
     tenantId,
     opts.leaseId ?? null,
     opts.delaySeconds,
+    subscriptionId,
   );
   const row = rows[0];
   if (!row) return null;

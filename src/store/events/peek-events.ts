@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { EVENT_COLUMNS, type EventRow } from "./event-row";
+import { eventRowColumns, type EventRow } from "./event-row";
 import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 import type { KeysetPosition } from "./cursor";
 
@@ -8,6 +8,8 @@ export type EventStatus = (typeof EVENT_STATUSES)[number];
 
 export interface PeekOptions {
   readonly tenantId: string;
+  /** The subscription's internal id (resolveSubscription). */
+  readonly subscriptionId: number;
   readonly limit: number;
   /** Only events in this status; undefined lists every status. */
   readonly status?: EventStatus | undefined;
@@ -17,7 +19,8 @@ export interface PeekOptions {
 }
 
 /**
- * Lists a tenant's events in (received_at, id) order without leasing or locking anything.
+ * Lists the deliveries of one subscription of a tenant, with their events (joined by primary key
+ * for the rows returned), in (received_at, id) order without leasing or locking anything.
  * Keyset pagination: a walk over every page sees each event that existed when it began exactly
  * once, however many events arrive meanwhile.
  *
@@ -25,9 +28,9 @@ export interface PeekOptions {
  * so listing every status needs no extra full index on (tenant_id, received_at, id) that ingest
  * would pay for. Each branch names its status as a literal (statuses come from EVENT_STATUSES
  * only), so the planner can prove the partial indexes' predicate: pending and delivered rows
- * filtered by type or source are read through events_deliverable_type_idx /
- * events_deliverable_source_idx, the rest through events_tenant_status_received_idx
- * (tenant_id, status, received_at, id).
+ * filtered by type or source are read through deliveries_deliverable_type_idx /
+ * deliveries_deliverable_source_idx, the rest through deliveries_tenant_status_received_idx
+ * (tenant_id, subscription_id, status, received_at, event_id).
  *
  * A tag filter has no index: each branch examines at most TAG_SCAN_LIMIT rows past the cursor
  * (those matching the other filters) and keeps the ones carrying the tags. When a branch reached
@@ -39,23 +42,26 @@ export async function peekEvents(prisma: PrismaClient, opts: PeekOptions): Promi
   const f = opts.filter ?? {};
   const tagged = hasTagFilter(f);
   // $2 is the branch size: limit + 1 rows, or the tag scan's bound.
-  const params: unknown[] = [opts.tenantId, tagged ? TAG_SCAN_LIMIT : opts.limit + 1];
+  const params: unknown[] = [opts.tenantId, tagged ? TAG_SCAN_LIMIT : opts.limit + 1, opts.subscriptionId];
   let where = filterSql(f, params, "", { tags: false });
   if (opts.after) {
     params.push(opts.after.receivedAt, opts.after.id);
-    where += ` AND (received_at, id) > ($${params.length - 1}::timestamptz, $${params.length})`;
+    where += ` AND (received_at, event_id) > ($${params.length - 1}::timestamptz, $${params.length})`;
   }
   if (!tagged) {
     const branches = statuses.map(
-      (status) => `(SELECT ${EVENT_COLUMNS} FROM events
-       WHERE tenant_id = $1 AND status = '${status}'${where}
-       ORDER BY received_at, id
+      (status) => `(SELECT * FROM deliveries
+       WHERE tenant_id = $1 AND subscription_id = $3 AND status = '${status}'${where}
+       ORDER BY received_at, event_id
        LIMIT $2)`,
     );
     const rows = await prisma.$queryRawUnsafe<EventRow[]>(
-      `SELECT p.* FROM (${branches.join("\n     UNION ALL ")}) p
-     ORDER BY p.received_at, p.id
-     LIMIT $2`,
+      `SELECT ${eventRowColumns("e", "p")} FROM (
+       SELECT q.* FROM (${branches.join("\n     UNION ALL ")}) q
+       ORDER BY q.received_at, q.event_id
+       LIMIT $2
+     ) p JOIN events e ON e.id = p.event_id
+     ORDER BY p.received_at, p.event_id`,
       ...params,
     );
     return page(rows, opts.limit, null);
@@ -70,16 +76,18 @@ export async function peekEvents(prisma: PrismaClient, opts: PeekOptions): Promi
   const branches = statuses.map(
     (status) => `(SELECT * FROM (
          SELECT x.*, row_number() OVER w AS rn, count(*) FILTER (WHERE x.hit) OVER w AS hits, count(*) OVER () AS examined FROM (
-           SELECT ${EVENT_COLUMNS}, ${hit} AS hit FROM events
-           WHERE tenant_id = $1 AND status = '${status}'${where}
-           ORDER BY received_at, id
+           SELECT *, ${hit} AS hit FROM deliveries
+           WHERE tenant_id = $1 AND subscription_id = $3 AND status = '${status}'${where}
+           ORDER BY received_at, event_id
            LIMIT ${scan}
          ) x
-         WINDOW w AS (ORDER BY x.received_at, x.id)
+         WINDOW w AS (ORDER BY x.received_at, x.event_id)
        ) y WHERE (y.hit AND y.hits <= ${keep}) OR (y.rn = y.examined AND y.examined = ${scan}))`,
   );
   const rows = await prisma.$queryRawUnsafe<Array<EventRow & { hit: boolean; rn: bigint | number; hits: bigint | number; examined: bigint | number }>>(
-    `SELECT p.* FROM (${branches.join("\n     UNION ALL ")}) p ORDER BY p.received_at, p.id`,
+    `SELECT ${eventRowColumns("e", "p")}, p.hit, p.rn, p.hits, p.examined
+     FROM (${branches.join("\n     UNION ALL ")}) p JOIN events e ON e.id = p.event_id
+     ORDER BY p.received_at, p.event_id`,
     ...params,
   );
   // The earliest window end over the statuses that reached the bound: every row up to it was

@@ -1,3 +1,4 @@
+import { sqlTokens } from "./sql-lexer";
 import {
   BeginTransactionCommand,
   CommitTransactionCommand,
@@ -77,93 +78,17 @@ export function dataApiExecutor(client: RDSDataClient, target: DataApiTarget): S
   };
 }
 
-const IDENT_CHAR = /[A-Za-z0-9_$]/;
-const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/;
-
 /**
  * Rewrites positional parameters ($1, $2 …) into Data API named parameters (:p1, :p2 …),
  * leaving string literals ('…', E'…'), quoted identifiers ("…"), dollar-quoted bodies
- * ($tag$…$tag$) and comments untouched.
+ * ($tag$…$tag$) and comments untouched (sql-lexer.ts bounds them).
  */
 export function toNamedParameters(sql: string): string {
   let out = "";
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const ch = sql[i]!;
-    const next = sql[i + 1];
-    const prev = i > 0 ? sql[i - 1]! : "";
-
-    if (ch === "-" && next === "-") {
-      const end = sql.indexOf("\n", i);
-      const stop = end === -1 ? n : end + 1;
-      out += sql.slice(i, stop);
-      i = stop;
-      continue;
-    }
-    if (ch === "/" && next === "*") {
-      // Postgres block comments nest.
-      let depth = 1;
-      let j = i + 2;
-      while (j < n && depth > 0) {
-        if (sql[j] === "/" && sql[j + 1] === "*") {
-          depth++;
-          j += 2;
-        } else if (sql[j] === "*" && sql[j + 1] === "/") {
-          depth--;
-          j += 2;
-        } else j++;
-      }
-      out += sql.slice(i, j);
-      i = j;
-      continue;
-    }
-    if (ch === "'" || ch === '"') {
-      // In E'…' strings a backslash escapes the next character; everywhere a doubled quote does.
-      const backslashEscapes = ch === "'" && (prev === "E" || prev === "e") && !IDENT_CHAR.test(sql[i - 2] ?? "");
-      let j = i + 1;
-      while (j < n) {
-        if (backslashEscapes && sql[j] === "\\") {
-          j += 2;
-          continue;
-        }
-        if (sql[j] === ch) {
-          if (sql[j + 1] === ch) {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        j++;
-      }
-      const stop = Math.min(j + 1, n);
-      out += sql.slice(i, stop);
-      i = stop;
-      continue;
-    }
-    if (ch === "$" && !IDENT_CHAR.test(prev)) {
-      const digits = /^\$(\d+)/.exec(sql.slice(i));
-      if (digits) {
-        out += `:p${digits[1]}`;
-        i += digits[0].length;
-        continue;
-      }
-      const tag = DOLLAR_TAG.exec(sql.slice(i));
-      if (tag) {
-        const close = sql.indexOf(tag[0], i + tag[0].length);
-        const stop = close === -1 ? n : close + tag[0].length;
-        out += sql.slice(i, stop);
-        i = stop;
-        continue;
-      }
-    }
-    out += ch;
-    i++;
-  }
+  for (const token of sqlTokens(sql)) out += token.kind === "parameter" ? `:p${token.text.slice(1)}` : token.text;
   return out;
 }
 
-/** Maps one JavaScript value to a typed Data API parameter. */
 export function toSqlParameter(name: string, value: unknown): SqlParameter {
   if (value === null || value === undefined) return { name, value: { isNull: true } };
   if (typeof value === "string") return { name, value: { stringValue: value } };

@@ -1,8 +1,9 @@
+import { insertStoredEvents } from "../helpers/stored-events";
 import { connectPostgres, type Database } from "../../src/store/database";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { expireEvents } from "../../src/jobs/expire-events";
 import { ExpiryPacer, type PacingAction } from "../../src/jobs/expiry-pacer";
-import { createTestSchema } from "../helpers/harness";
+import { createTestSchema, onlyOn } from "../helpers/harness";
 
 const DAY = 86_400;
 const ROWS = 400_000;
@@ -16,7 +17,7 @@ type Phase = "idle-before" | "loaded" | "idle-after";
  * it goes. Only the direction is asserted; the phases end on counts of decisions, with generous
  * time limits, and nothing is timed.
  */
-describe("expiry pacing (real Postgres)", () => {
+onlyOn("postgres", "the competing write load needs connections of its own").describe("expiry pacing (real Postgres)", () => {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let db: Database;
 
@@ -24,14 +25,15 @@ describe("expiry pacing (real Postgres)", () => {
     schema = await createTestSchema();
     db = connectPostgres(schema.url, { poolSize: LOAD_CONNECTIONS + 4 });
     await applyMigrations(db.migrator, loadMigrations());
-    await db.migrator.query(
-      `INSERT INTO events (id, tenant_id, type, payload, body_hash, status, received_at, acknowledged_at)
-       SELECT 'old_' || g, 'tenant-' || (g % 4), 'test.seeded', jsonb_build_object('n', g, 'pad', repeat('x', 200)), repeat('0', 64),
-              'acknowledged', now() - interval '9 days', now() - interval '8 days' + g * interval '1 millisecond'
+    await insertStoredEvents(
+      db.migrator,
+      `SELECT 'old_' || g AS id, 'tenant-' || (g % 4) AS tenant_id, 'test.seeded' AS type, jsonb_build_object('n', g, 'pad', repeat('x', 200)) AS payload, repeat('0', 64) AS body_hash,
+              'acknowledged'::event_status AS status, now() - interval '9 days' AS received_at, now() - interval '8 days' + g * interval '1 millisecond' AS acknowledged_at, NULL::timestamptz AS dead_at
        FROM generate_series(1, $1::int) AS g`,
       [ROWS],
     );
     await db.migrator.query("VACUUM ANALYZE events");
+    await db.migrator.query("VACUUM ANALYZE deliveries");
   }, 120_000);
   afterAll(async () => {
     await db?.close();
@@ -80,8 +82,8 @@ describe("expiry pacing (real Postgres)", () => {
         Array.from({ length: LOAD_CONNECTIONS }, async (_, w) => {
           for (let i = 0; loading; i++) {
             await db.prisma.$executeRawUnsafe(
-              `INSERT INTO events (id, tenant_id, type, payload, body_hash, status, received_at)
-               SELECT 'live_${w}_${i}_' || g, 'tenant-live', 'test.live', jsonb_build_object('n', g, 'pad', repeat('y', 200)), repeat('1', 64), 'pending', now()
+              `INSERT INTO events (id, tenant_id, type, payload, body_hash, received_at)
+               SELECT 'live_${w}_${i}_' || g, 'tenant-live', 'test.live', jsonb_build_object('n', g, 'pad', repeat('y', 200)), repeat('1', 64), now()
                FROM generate_series(1, 200) AS g`,
             );
           }
