@@ -26,49 +26,6 @@ export interface EventEnvelope {
 const OCCURRED_AT_MIN = Date.parse("1900-01-01T00:00:00Z");
 const OCCURRED_AT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
 
-<<<<<<< HEAD
-/** The envelope schema (Joi): the reference every accepted envelope satisfies. */
-export const envelopeSchema = Joi.object({
-  type: Joi.string().max(ENVELOPE_LIMITS.typeMaxLength).pattern(TYPE_PATTERN, "event type").required(),
-  payload: Joi.any()
-    .required()
-    .custom((value: unknown, helpers) => {
-      if (depthOf(value) > ENVELOPE_LIMITS.payloadMaxDepth) return helpers.error("payload.depth");
-      if (!storableText(value)) return helpers.error("payload.text");
-      return value;
-    })
-    .messages({
-      "payload.depth": `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels`,
-      "payload.text": `"payload" contains a NUL character or an unpaired surrogate, which cannot be stored`,
-    }),
-  source: Joi.string()
-    .min(1)
-    .max(ENVELOPE_LIMITS.sourceMaxLength)
-    .allow(null)
-    .custom((value: string, helpers) => (storableText(value) ? value : helpers.error("string.storable")))
-    .messages({ "string.storable": `"source" contains a NUL character or an unpaired surrogate` }),
-  tags: Joi.array()
-    .items(Joi.string().max(ENVELOPE_LIMITS.tagMaxLength).pattern(TAG_PATTERN, "tag"))
-    .max(ENVELOPE_LIMITS.maxTags)
-    .unique(),
-  // An instant: date, time and a UTC offset (without one, the time would be read in the server's
-  // zone). Bounded so every accepted timestamp is one Postgres can store.
-  occurred_at: Joi.string()
-    .pattern(OCCURRED_AT_PATTERN, "timestamp with a UTC offset")
-    .isoDate()
-    .allow(null)
-    .custom((value: string, helpers) => {
-      const t = Date.parse(value);
-      return t >= OCCURRED_AT_MIN && t <= OCCURRED_AT_MAX ? value : helpers.error("date.storable");
-    })
-    .messages({
-      "string.pattern.name": `"occurred_at" must be an ISO 8601 date and time with a UTC offset, e.g. 2026-01-02T03:04:05Z or 2026-01-02T05:04:05+02:00`,
-      "date.storable": `"occurred_at" must be between 1900-01-01 and 9999-12-31`,
-    }),
-})
-  .required()
-  .unknown(false);
-=======
 /**
  * An instant as RFC 3339 writes it: date, time to the second (optional fraction, at most 9
  * digits) and an explicit offset, Z or ±hh:mm. Without an offset the time would be read in the
@@ -190,7 +147,6 @@ export function ajvDetails(errors: readonly ErrorObject[] | null | undefined, in
   }
   return details;
 }
->>>>>>> main
 
 /** Depth of a JSON value: scalars are 0, `{}`/`[]` are 1. Iterative, so hostile nesting cannot overflow the stack. */
 export function depthOf(value: unknown): number {
@@ -267,18 +223,6 @@ function check(
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     return { ok: false, details: [{ path: "", message: "event must be a JSON object", ...(index === undefined ? {} : { index }) }] };
   }
-<<<<<<< HEAD
-  const fast = commonEnvelope(body as Record<string, unknown>);
-  if (fast !== null) return { ok: true, value: fast };
-  const { value, error } = envelopeSchema.validate(body, { abortEarly: false, convert: false });
-  if (error) return { ok: false, details: joiDetails(error, index) };
-  const v = value as { type: string; payload: unknown; source?: string | null; tags?: string[]; occurred_at?: string | null };
-  const occurred = v.occurred_at === undefined || v.occurred_at === null ? null : new Date(v.occurred_at).toISOString();
-  return {
-    ok: true,
-    value: { type: v.type, payload: v.payload, source: v.source ?? null, tags: v.tags ?? [], occurred_at: occurred },
-  };
-=======
   if (!validate(body)) return { ok: false, details: ajvDetails(validate.errors, index) };
   const v = body as ValidEnvelope;
   const details = checkBeyondSchema(v, index);
@@ -303,36 +247,6 @@ export function checkBatchItem(
   if (!r.ok) return r;
   const key = (item as { idempotency_key?: string }).idempotency_key;
   return { ...r, idempotencyKey: key ?? null };
->>>>>>> main
-}
-
-const ENVELOPE_KEYS = new Set(["type", "payload", "source", "tags", "occurred_at"]);
-
-/**
- * The common envelope shape checked without Joi (the schema above, rule for rule): type, payload,
- * optional source and tags, occurred_at absent or null. Returns null for anything else, valid or
- * not (an occurred_at string, an unknown key, any failing rule), which then goes through Joi, so
- * every error keeps Joi's field paths and messages. Never accepts what the schema refuses.
- */
-export function commonEnvelope(body: Record<string, unknown>): EventEnvelope | null {
-  for (const k in body) if (!ENVELOPE_KEYS.has(k)) return null;
-  const { type, payload, source, tags, occurred_at } = body;
-  if (typeof type !== "string" || type.length === 0 || type.length > ENVELOPE_LIMITS.typeMaxLength || !TYPE_PATTERN.test(type)) return null;
-  if (payload === undefined || !Object.hasOwn(body, "payload")) return null;
-  if (depthOf(payload) > ENVELOPE_LIMITS.payloadMaxDepth || !storableText(payload)) return null;
-  if (source !== undefined && source !== null) {
-    if (typeof source !== "string" || source.length === 0 || source.length > ENVELOPE_LIMITS.sourceMaxLength || !storableText(source)) return null;
-  }
-  if (tags !== undefined) {
-    if (!Array.isArray(tags) || tags.length > ENVELOPE_LIMITS.maxTags) return null;
-    for (let i = 0; i < tags.length; i++) {
-      const t: unknown = tags[i];
-      if (typeof t !== "string" || t.length === 0 || t.length > ENVELOPE_LIMITS.tagMaxLength || !TAG_PATTERN.test(t)) return null;
-      for (let j = 0; j < i; j++) if (tags[j] === t) return null;
-    }
-  }
-  if (occurred_at !== undefined && occurred_at !== null) return null;
-  return { type, payload, source: (source as string | null | undefined) ?? null, tags: (tags as string[] | undefined) ?? [], occurred_at: null };
 }
 
 /** Validates one envelope or throws a 400 with the field paths. */

@@ -1,4 +1,4 @@
-import { canonicalJson, checkEnvelope, commonEnvelope, envelopeSchema } from "../../src/domain/envelope";
+import { canonicalJson, checkEnvelope } from "../../src/domain/envelope";
 
 /** The canonical JSON of before the hand-written serialiser: equal output keeps stored body hashes valid. */
 function referenceCanonical(value: unknown): string {
@@ -44,23 +44,6 @@ describe("ingest fast paths", () => {
   test("canonicalJson is byte-identical to the reference serialiser", () => {
     for (const p of payloads) expect(canonicalJson(p)).toBe(referenceCanonical(p));
     for (const c of candidates.slice(0, 2000)) expect(canonicalJson(c)).toBe(referenceCanonical(c));
-  });
-
-  test("the envelope fast path accepts only what the Joi schema accepts, with the same value", () => {
-    let fast = 0;
-    let joiOnly = 0;
-    for (const c of candidates) {
-      const f = commonEnvelope(c);
-      const { value, error } = envelopeSchema.validate(c, { abortEarly: false, convert: false });
-      if (f !== null) {
-        fast++;
-        expect(error).toBeUndefined();
-        expect(f).toEqual({ type: value.type, payload: value.payload, source: value.source ?? null, tags: value.tags ?? [], occurred_at: null });
-      } else if (!error) joiOnly++;
-    }
-    // The fast path takes the common shape; the rest (occurred_at strings) still passes through Joi.
-    expect(fast).toBeGreaterThan(100);
-    expect(joiOnly).toBeGreaterThan(0);
   });
 
   test("refusals keep Joi's field paths", () => {
