@@ -1,10 +1,19 @@
 /**
  * Ingest throughput: POST /events through the real API (auth, validation, rate limit on Redis,
- * SendMessageBatch to the SQS emulator, 202 only after SQS confirmed) against a bare Koa route
- * answering 202, both driven by autocannon at the same concurrency in the same run.
- *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_LOG_LEVEL (default info)
+ * receipts, log line, metrics, SendMessageBatch to the SQS emulator, 202 only after SQS confirmed)
+ * against two baselines in the same run, all driven by autocannon at the same concurrency, in
+ * alternating rounds (the order rotates each round), on one SQS emulator:
+ *   - bare Koa answering 202 without any work;
+ *   - the minimal durable pipeline (bench/minimal-pipeline.ts): Koa, body parse, an id, the same
+ *     SendBatcher, 202 after SQS confirmed, no checks.
+ * CPU per request is each server process's utime+stime (/proc/<pid>/stat) over its runs, divided
+ * by the requests it answered. Every 202 of the API and of the minimal pipeline is checked against
+ * the events on its queue.
+ *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 5, each server, before the rounds),
+ *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profile of the API)
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
@@ -17,11 +26,44 @@ import { benchSchema, fmt, freePort, runBench, spawnAnnouncing, spawnEmulator, w
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 5);
 
-function run(url: string, headers: Record<string, string>, body: string): Promise<autocannon.Result> {
+function run(url: string, headers: Record<string, string>, body: string, seconds = SECONDS): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon({ url, method: "POST", headers, body, connections: CONNECTIONS, duration: SECONDS }, (err, res) => (err ? reject(err) : resolve(res)));
+    autocannon({ url, method: "POST", headers, body, connections: CONNECTIONS, duration: seconds }, (err, res) => (err ? reject(err) : resolve(res)));
   });
+}
+
+const CLK_TCK = 100; // Linux USER_HZ
+/** CPU time (user + system) of a process so far, µs, from /proc/<pid>/stat. */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After the command: state is field 3, utime 14, stime 15 (1-based over the whole line).
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
+interface Server {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  readonly results: autocannon.Result[];
+  cpu: number;
+}
+
+/** Events on a queue (drained with long visibility so nothing is counted twice) and the messages they came in. */
+async function countQueued(sqs: ReturnType<typeof createSqsClient>, queueName: string): Promise<{ events: number; messages: number }> {
+  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: queueName }));
+  const queue = new SqsQueue(sqs, QueueUrl!);
+  const messages = (await queue.depth()).visible;
+  let events = 0;
+  for (;;) {
+    const got = await queue.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 300 });
+    if (got.length === 0) break;
+    for (const m of got) events += decodeQueuedMessage(m.body).events.length;
+  }
+  return { events, messages };
 }
 
 async function main(): Promise<void> {
@@ -32,7 +74,9 @@ async function main(): Promise<void> {
   try {
     await applyMigrations(db.migrator, loadMigrations());
     const key = await createApiKey(db.prisma, { tenantId: "bench", name: "bench", scopes: ["events:write"] });
-    const queueName = `bench-ingest-${Date.now()}`;
+    const stamp = Date.now();
+    const queueName = `bench-ingest-${stamp}`;
+    const minimalQueue = `bench-minimal-${stamp}`;
     const apiPort = await freePort();
     const apiChild = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), join(__dirname, "..", "src", "cli", "main.js"), "api"], {
       stdio: ["ignore", "ignore", "inherit"],
@@ -42,7 +86,7 @@ async function main(): Promise<void> {
         SQS_ENDPOINT: emulator.endpoint,
         SQS_QUEUE_NAME: queueName,
         ...(process.env.BENCH_REDIS_URL === "" ? {} : { REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" }),
-        REDIS_PREFIX: `bench-${Date.now()}`,
+        REDIS_PREFIX: `bench-${stamp}`,
         RATE_LIMIT_PER_MINUTE: "100000000",
         PORT: String(apiPort),
         LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
@@ -51,46 +95,77 @@ async function main(): Promise<void> {
     });
     children.push(apiChild);
     await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
-    const api = { port: apiPort };
     const { child: bareChild, announced: bare } = await spawnAnnouncing<{ port: number }>([join(__dirname, "bare-koa.js")]);
     children.push(bareChild);
+    const { child: minimalChild, announced: minimal } = await spawnAnnouncing<{ port: number }>([join(__dirname, "minimal-pipeline.js")], {
+      SQS_ENDPOINT: emulator.endpoint,
+      SQS_QUEUE_NAME: minimalQueue,
+    });
+    children.push(minimalChild);
 
+    const servers: Server[] = [
+      { name: "bare Koa 202", url: `http://127.0.0.1:${bare.port}/events`, pid: bareChild.pid!, results: [], cpu: 0 },
+      { name: "minimal durable pipeline", url: `http://127.0.0.1:${minimal.port}/events`, pid: minimalChild.pid!, results: [], cpu: 0 },
+      { name: "API POST /events", url: `http://127.0.0.1:${apiPort}/events`, pid: apiChild.pid!, results: [], cpu: 0 },
+    ];
     const body = JSON.stringify({ type: "order.created", source: "bench", tags: ["bench"], payload: { order: 42, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) } });
     const headers = { "content-type": "application/json", authorization: `Bearer ${key.secret}` };
-    // Warm both up (JIT, connections, key cache) before measuring.
-    await new Promise((r) => setTimeout(r, 300));
-    const baseline = await run(`http://127.0.0.1:${bare.port}/events`, headers, body);
-    const ingest = await run(`http://127.0.0.1:${api.port}/events`, headers, body);
+    // Warm every server up (JIT, connections, key cache) before measuring; warm-up 202s are on the queues too.
+    const warm: Record<string, number> = {};
+    for (const s of servers) warm[s.name] = (await run(s.url, headers, body, WARM_SECONDS))["2xx"];
+    const emulatorCpu0 = cpuMicros(emulator.process.pid!);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(i + round) % servers.length]!;
+        const before = cpuMicros(s.pid);
+        s.results.push(await run(s.url, headers, body));
+        s.cpu += cpuMicros(s.pid) - before;
+      }
+    }
+    const emulatorCpu = cpuMicros(emulator.process.pid!) - emulatorCpu0;
 
-    const metricsText = await (await fetch(`http://127.0.0.1:${api.port}/metrics`)).text();
+    const metricsText = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metricsText)?.[1] ?? NaN);
     const meanBatch = metric("triggers_sqs_send_batch_size_sum") / metric("triggers_sqs_send_batch_size_count");
     const meanSendMs = (1000 * metric("triggers_sqs_send_seconds_sum")) / metric("triggers_sqs_send_seconds_count");
-    // Every 202 must be backed by a message on the queue.
+    const minimalStats = (await (await fetch(`http://127.0.0.1:${minimal.port}/__stats`)).json()) as { calls: number; events: number };
+    // Every 202 must be backed by an event on the queue (the minimal pipeline's too).
+    for (const c of [minimalChild, apiChild]) c.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 500));
     const sqs = createSqsClient({ region: "us-east-1", endpoint: emulator.endpoint });
-    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: queueName }));
-    const queue = new SqsQueue(sqs, QueueUrl!);
-    const messages = (await queue.depth()).visible;
-    let queued = 0;
-    for (;;) {
-      const got = await queue.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 300 });
-      if (got.length === 0) break;
-      for (const m of got) queued += decodeQueuedMessage(m.body).events.length;
-    }
+    const apiQueued = await countQueued(sqs, queueName);
+    const minimalQueued = await countQueued(sqs, minimalQueue);
     sqs.destroy();
 
-    const line = (name: string, r: autocannon.Result) =>
-      `  ${name.padEnd(28)}: ${fmt(r.requests.average)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  (2xx ${r["2xx"]}, non-2xx ${r.non2xx}, errors ${r.errors})`;
+    const stats = (s: Server) => {
+      const ok = s.results.reduce((a, r) => a + r["2xx"], 0);
+      const total = s.results.reduce((a, r) => a + r.requests.total, 0);
+      const reqs = s.results.reduce((a, r) => a + r.requests.average, 0) / s.results.length;
+      const p50 = s.results.map((r) => r.latency.p50);
+      const p99 = s.results.map((r) => r.latency.p99);
+      return { ok, total, reqs, p50, p99, non2xx: s.results.reduce((a, r) => a + r.non2xx, 0), errors: s.results.reduce((a, r) => a + r.errors, 0), cpuPerReq: s.cpu / Math.max(1, total) };
+    };
+    const [b, m, a] = servers.map(stats) as [ReturnType<typeof stats>, ReturnType<typeof stats>, ReturnType<typeof stats>];
+    const line = (name: string, s: ReturnType<typeof stats>, srv: Server) =>
+      `  ${name.padEnd(26)}: ${fmt(s.reqs).padStart(7)} req/s  CPU ${fmt(s.cpuPerReq, 1).padStart(6)} µs/req  p50 ${s.p50.join("/")} ms  p99 ${s.p99.join("/")} ms  per round ${srv.results.map((r) => fmt(r.requests.average)).join(" / ")}  (2xx ${s.ok}, non-2xx ${s.non2xx}, errors ${s.errors})`;
+    const apiAnswered = a.ok + warm[servers[2]!.name]!;
+    const minimalAnswered = m.ok + warm[servers[1]!.name]!;
     process.stdout.write(
       [
-        `bench:ingest  connections=${CONNECTIONS} duration=${SECONDS}s`,
-        line("baseline bare Koa 202", baseline),
-        line("POST /events (SQS-backed)", ingest),
-        `  ratio ingest / baseline      : ${fmt(ingest.requests.average / baseline.requests.average, 2)}  (aim >= 0.50)`,
-        `  202s answered: ${ingest["2xx"]}; events on the queue: ${queued} in ${messages} messages; mean events per SendMessageBatch: ${fmt(meanBatch, 1)}, mean SendMessageBatch latency ${fmt(meanSendMs, 1)} ms`,
+        `bench:ingest  connections=${CONNECTIONS} duration=${SECONDS}s rounds=${ROUNDS} (alternating)`,
+        line("bare Koa 202", b, servers[0]!),
+        line("minimal durable pipeline", m, servers[1]!),
+        line("API POST /events", a, servers[2]!),
+        `  ratio API / minimal        : ${fmt(a.reqs / m.reqs, 2)}  (aim >= 0.60)   per round ${servers[2]!.results.map((r, i) => fmt(r.requests.average / servers[1]!.results[i]!.requests.average, 2)).join(" / ")}`,
+        `  ratio API / bare Koa       : ${fmt(a.reqs / b.reqs, 2)};  minimal / bare Koa: ${fmt(m.reqs / b.reqs, 2)}`,
+        `  SQS emulator CPU           : ${fmt(emulatorCpu / Math.max(1, a.total + m.total), 1)} µs per durable request`,
+        `  API: 202s ${apiAnswered} (warm-up included); events on its queue ${apiQueued.events} in ${apiQueued.messages} messages; events per SendMessageBatch ${fmt(meanBatch, 1)}, mean SendMessageBatch ${fmt(meanSendMs, 1)} ms`,
+        `  minimal: 202s ${minimalAnswered}; events on its queue ${minimalQueued.events} in ${minimalQueued.messages} messages; events per SendMessageBatch ${fmt(minimalStats.events / Math.max(1, minimalStats.calls), 1)}`,
+        `  every 202 backed by an event on the queue: ${apiQueued.events >= apiAnswered && minimalQueued.events >= minimalAnswered ? "yes" : "NO"}`,
         "",
       ].join("\n"),
     );
+    if (apiQueued.events < apiAnswered || minimalQueued.events < minimalAnswered) process.exitCode = 1;
   } finally {
     for (const c of children) c.kill("SIGTERM");
     await db.close();

@@ -4,6 +4,7 @@ import type { Context, Middleware, Next } from "koa";
 import { RateLimitedError } from "../../errors";
 import type { Logger } from "../../observability/logger";
 import type { Principal } from "../../store/api-keys";
+import { SharedWindowLimiter } from "./shared-window";
 
 /** After Redis fails a limiter call, how long requests count in memory before Redis is tried again, ms. */
 const REDIS_BACKOFF_MS = 1000;
@@ -22,15 +23,18 @@ export interface RateLimitOptions {
 }
 
 /**
- * Per-API-key rate limiting with koa-ratelimit: on Redis (one sliding window shared by every API
- * process) when it is configured and reachable, on in-process memory otherwise. If Redis fails, the
- * request is counted in memory instead, so ingest keeps working and the limit degrades to "per key
- * per API process" until Redis is back. Answers 429 with Retry-After, the IETF draft headers
- * (RateLimit-Policy, RateLimit) and X-RateLimit-*.
+ * Per-API-key rate limiting: on Redis (one counter per key and window shared by every API process,
+ * see SharedWindowLimiter: one script call per event-loop turn for all requests of that turn) when
+ * it is configured and reachable, on koa-ratelimit's in-process memory driver otherwise. If Redis
+ * fails, the request is counted in memory instead, so ingest keeps working and the limit degrades
+ * to "per key per API process" until Redis is back. Both keep a fixed window starting at the key's
+ * first request. Answers 429 with Retry-After, the IETF draft headers (RateLimit-Policy,
+ * RateLimit) and X-RateLimit-*.
  */
 export function rateLimit(opts: RateLimitOptions): Middleware {
   const memory = new Map();
-  const limiters = new Map<string, { redis: Middleware | undefined; memory: Middleware }>();
+  const limiters = new Map<string, Middleware>();
+  const shared = opts.redis ? new SharedWindowLimiter(opts.redis, RATE_WINDOW_MS) : undefined;
   let warned = 0;
   let redisSkipUntil = 0;
 
@@ -46,10 +50,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
         throw: true,
         headers: { remaining: "X-RateLimit-Remaining", reset: "X-RateLimit-Reset", total: "X-RateLimit-Limit" },
       };
-      entry = {
-        redis: opts.redis ? (ratelimit({ ...common, driver: "redis", db: opts.redis, namespace: `${opts.prefix}:rl` } as ratelimit.MiddlewareOptions) as Middleware) : undefined,
-        memory: ratelimit({ ...common, driver: "memory", db: memory }) as Middleware,
-      };
+      entry = ratelimit({ ...common, driver: "memory", db: memory }) as Middleware;
       limiters.set(slot, entry);
     }
     return entry;
@@ -59,7 +60,6 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
     const principal = ctx.state.principal as Principal | undefined;
     if (!principal) return next();
     const max = principal.rateLimit ?? opts.defaultPerMinute;
-    const { redis, memory: local } = limitersFor(max);
     let downstream = false;
     const run = async (mw: Middleware) => {
       try {
@@ -72,39 +72,52 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
         if (downstream) throw err;
         if ((err as { status?: number }).status === 429) {
           // Retry-After is the RateLimit header's t, so the two never disagree.
-          const after = Math.max(1, setDraftHeaders(ctx, max));
-          throw new RateLimitedError(after, {
-            "RateLimit-Policy": ctx.response.get("RateLimit-Policy"),
-            RateLimit: ctx.response.get("RateLimit"),
-            "X-RateLimit-Limit": ctx.response.get("X-RateLimit-Limit"),
-            "X-RateLimit-Remaining": ctx.response.get("X-RateLimit-Remaining"),
-            "X-RateLimit-Reset": ctx.response.get("X-RateLimit-Reset"),
-          });
+          throw limitedError(ctx, Math.max(1, setDraftHeaders(ctx, max)));
         }
         throw new LimiterFailure(err);
       }
     };
-    if (redis && opts.redis?.status === "ready" && Date.now() >= redisSkipUntil) {
+    if (shared && opts.redis?.status === "ready" && Date.now() >= redisSkipUntil) {
+      let verdict: Awaited<ReturnType<SharedWindowLimiter["take"]>> | undefined;
       try {
-        return await run(redis);
+        // The limit is part of the key, so changing a key's override starts a fresh window.
+        verdict = await shared.take(`${opts.prefix}:rl:${principal.keyId}:${max}`, max);
       } catch (err) {
-        if (!(err instanceof LimiterFailure)) throw err;
         // A Redis past its command deadline (frozen, overloaded) is skipped for a moment, so not
         // every request pays the deadline before falling back to memory.
         redisSkipUntil = Date.now() + REDIS_BACKOFF_MS;
         if (Date.now() - warned > 10_000) {
           warned = Date.now();
-          opts.logger.warn({ err: String(err.cause) }, "rate limiter cannot reach Redis; counting per process");
+          opts.logger.warn({ err: String(err) }, "rate limiter cannot reach Redis; counting per process");
         }
+      }
+      if (verdict) {
+        ctx.set("X-RateLimit-Limit", String(max));
+        ctx.set("X-RateLimit-Remaining", String(verdict.remaining));
+        ctx.set("X-RateLimit-Reset", String(Math.ceil(verdict.resetAt / 1000)));
+        const after = Math.max(1, setDraftHeaders(ctx, max));
+        if (!verdict.ok) throw limitedError(ctx, after);
+        return next();
       }
     }
     try {
-      await run(local);
+      await run(limitersFor(max));
     } catch (err) {
       if (err instanceof LimiterFailure) throw err.cause;
       throw err;
     }
   };
+}
+
+/** The 429 of a limited request, carrying the rate-limit headers already set (the error handler re-applies them). */
+function limitedError(ctx: Context, after: number): RateLimitedError {
+  return new RateLimitedError(after, {
+    "RateLimit-Policy": ctx.response.get("RateLimit-Policy"),
+    RateLimit: ctx.response.get("RateLimit"),
+    "X-RateLimit-Limit": ctx.response.get("X-RateLimit-Limit"),
+    "X-RateLimit-Remaining": ctx.response.get("X-RateLimit-Remaining"),
+    "X-RateLimit-Reset": ctx.response.get("X-RateLimit-Reset"),
+  });
 }
 
 class LimiterFailure extends Error {

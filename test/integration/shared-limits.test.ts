@@ -1,0 +1,94 @@
+import { Redis } from "ioredis";
+import { leaseSize, SharedWindowLimiter } from "../../src/api/middleware/shared-window";
+import { AcceptedReceipts } from "../../src/ingest/accepted-receipts";
+import { TEST_REDIS_URL } from "../helpers/env";
+import { uniqueName } from "../helpers/harness";
+
+// Two clients stand for two API processes sharing one Redis.
+const clients: Redis[] = [];
+const client = () => {
+  const r = new Redis(TEST_REDIS_URL, { commandTimeout: 2000, enableAutoPipelining: true, lazyConnect: false });
+  clients.push(r);
+  return r;
+};
+const prefix = uniqueName("limits");
+
+afterAll(async () => {
+  const keys = await clients[0]!.keys(`${prefix}*`);
+  if (keys.length > 0) await clients[0]!.del(...keys);
+  for (const c of clients) c.disconnect();
+});
+
+describe("shared per-key window", () => {
+  test("two processes together admit exactly max per window, in arrival order, with remaining counting down", async () => {
+    const a = new SharedWindowLimiter(client(), 60_000);
+    const b = new SharedWindowLimiter(client(), 60_000);
+    const slot = `${prefix}:rl:k1:25`;
+    const verdicts = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).take(slot, 25)));
+    expect(verdicts.filter((v) => v.ok)).toHaveLength(25);
+    const fromA = verdicts.filter((_, i) => i % 2 === 0);
+    // Within one process the first requests of a turn are the admitted ones, remaining strictly decreasing.
+    const admittedA = fromA.filter((v) => v.ok).map((v) => v.remaining);
+    expect([...admittedA].sort((x, y) => y - x)).toEqual(admittedA);
+    expect(verdicts.filter((v) => !v.ok).every((v) => v.remaining === 0)).toBe(true);
+    const reset = verdicts[0]!.resetAt - Date.now();
+    expect(reset).toBeGreaterThan(55_000);
+    expect(reset).toBeLessThanOrEqual(60_000);
+    // Later requests in the window are refused too; another key is not affected.
+    expect((await a.take(slot, 25)).ok).toBe(false);
+    expect((await b.take(`${prefix}:rl:k2:25`, 25)).ok).toBe(true);
+  });
+
+  test("leases: each process takes 1 % of the limit ahead; together they never overshoot and under-admit by at most N leases", async () => {
+    const ra = client();
+    const a = new SharedWindowLimiter(ra, 60_000);
+    const b = new SharedWindowLimiter(client(), 60_000);
+    const slot = `${prefix}:rl:lease:1000`;
+    expect(leaseSize(1000)).toBe(10);
+    const first = await a.take(slot, 1000);
+    expect(first).toMatchObject({ ok: true, remaining: 999 });
+    // One Redis call took 1 + 10: the next ten come from the lease, without Redis.
+    expect(await ra.get(slot)).toBe("11");
+    for (let i = 0; i < 10; i++) await a.take(slot, 1000);
+    expect(await ra.get(slot)).toBe("11");
+    let admitted = 11;
+    for (let round = 0; round < 100; round++) {
+      const vs = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).take(slot, 1000)));
+      admitted += vs.filter((v) => v.ok).length;
+    }
+    expect(admitted).toBeLessThanOrEqual(1000);
+    expect(admitted).toBeGreaterThanOrEqual(1000 - 2 * leaseSize(1000));
+    expect(Number(await ra.get(slot))).toBeLessThanOrEqual(1000);
+  });
+
+  test("the window ends after its duration and the key starts over", async () => {
+    const a = new SharedWindowLimiter(client(), 300);
+    const slot = `${prefix}:rl:short:2`;
+    expect((await Promise.all([a.take(slot, 2), a.take(slot, 2), a.take(slot, 2)])).map((v) => v.ok)).toEqual([true, true, false]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await a.take(slot, 2)).ok).toBe(true);
+  });
+
+  test("a Redis that cannot answer rejects (the middleware then counts in memory)", async () => {
+    const dead = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    clients.push(dead);
+    await expect(new SharedWindowLimiter(dead, 60_000).take(`${prefix}:rl:dead:1`, 1)).rejects.toThrow();
+  });
+});
+
+describe("receipts", () => {
+  test("the receipts of one turn are written in one call and seen by another process", async () => {
+    const r = client();
+    const writer = new AcceptedReceipts(r, prefix);
+    await new Promise<void>((resolve) => (r.status === "ready" ? resolve() : r.once("ready", () => resolve())));
+    const reader = new AcceptedReceipts(client(), prefix);
+    const ids = Array.from({ length: 30 }, (_, i) => `evt_${String(i).padStart(26, "0")}`);
+    await Promise.all([writer.remember("t1", ids.slice(0, 10)), writer.remember("t1", ids.slice(10)), writer.remember("t2", ["evt_x"])]);
+    await new Promise((res) => setTimeout(res, 50));
+    for (const id of ids) expect(await reader.wasAccepted("t1", id)).toBe(true);
+    expect(await reader.wasAccepted("t2", ids[0]!)).toBe(false);
+    expect(await reader.wasAccepted("t2", "evt_x")).toBe(true);
+    const ttl = await r.ttl(`${prefix}:acc:2:t1:${ids[0]}`);
+    expect(ttl).toBeGreaterThan(800);
+  });
+});
