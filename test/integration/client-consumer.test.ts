@@ -14,7 +14,8 @@ describe("Consumer (client library)", () => {
   beforeAll(async () => {
     h = await startHarness({ env: { RATE_LIMIT_PER_MINUTE: "1000000", WORKER_RECEIVERS: "4" } });
   });
-  afterAll(() => h.close());
+  // Closing drains the worker, the send batcher and the schema of a 10 000-event run: more than the default hook time on a busy runner.
+  afterAll(() => h.close(), 120_000);
 
   test("two consumers, 10 000 events: each handled once; 1% throw, are redelivered, then acked; a slow handler is extended", async () => {
     const tenant = "consumer-load";
