@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     const subscriptionIds = new Map<string, number>();
     const subscriptionOf = async (tenantId: string) => {
       let id = subscriptionIds.get(tenantId);
-      if (id === undefined) subscriptionIds.set(tenantId, (id = await resolveSubscription(c.db.prisma, tenantId, "default")));
+      if (id === undefined) subscriptionIds.set(tenantId, (id = (await resolveSubscription(c.db.prisma, tenantId, "default"))!));
       return id;
     };
     console.log(

@@ -1,14 +1,13 @@
 import Router from "@koa/router";
 import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
-import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
+import { itemError, NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
-import { deliveryView, eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
-import { eventIdParam } from "../params";
 import { readJsonBody } from "../middleware/json-body";
-import { subscriptionParam } from "./subscription-param";
+import { eventIdParam, subscriptionParam } from "../params";
+import { deliveryView, eventView } from "../views/event-view";
 
 /**
  * The events of a batch body (BATCH_BODY_SCHEMA): `{"events":[…]}` with no other field, or the
@@ -77,7 +76,7 @@ export function eventRoutes(deps: ApiDeps): Router {
       data: outcomes.map((o, index) =>
         o.ok
           ? { index, id: o.id, status: o.status, received_at: o.received_at, replayed: o.replayed }
-          : { index, status: "rejected", error: { code: o.error.code, message: o.error.message }, retryable: o.retryable },
+          : { index, status: "rejected", error: itemError(o.error), retryable: o.retryable },
       ),
     };
   });
