@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { LEASE_IS_CURRENT, transitionDelivery, type Refused } from "./delivery-transition";
+import { ACKNOWLEDGE_SET, LEASE_IS_CURRENT, transitionDelivery, type Refused } from "./delivery-transition";
 
 export interface AckResult {
   readonly id: string;
@@ -20,7 +20,7 @@ export async function ackEvent(prisma: PrismaClient, tenantId: string, subscript
     {
       current: LEASE_IS_CURRENT,
       allowed: "($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)",
-      set: "status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()), lease_id = NULL, lease_expires_at = NULL",
+      set: ACKNOWLEDGE_SET,
       returning: ["acknowledged_at"],
     },
     { tenantId, subscriptionId, eventId, leaseId },
@@ -49,8 +49,7 @@ export async function ackEvents(prisma: PrismaClient, tenantId: string, subscrip
   // `prior` is read under FOR UPDATE, so it is the latest committed status even when a concurrent
   // ack raced this one; the metrics then count every event exactly once.
   const rows = await prisma.$queryRawUnsafe<Array<{ id: string; newly: boolean }>>(
-    `UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
-       lease_id = NULL, lease_expires_at = NULL
+    `UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
      FROM (SELECT event_id, status FROM deliveries WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE) prior
      WHERE e.event_id = prior.event_id AND e.subscription_id = $3
      RETURNING e.event_id AS id, prior.status <> 'acknowledged' AS newly`,
@@ -99,8 +98,7 @@ export async function ackLeases(
        WHERE l.status = 'acknowledged' OR (l.status = 'delivered' AND l.lease_id = r.lease_id AND l.live)
      ),
      updated AS (
-       UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
-         lease_id = NULL, lease_expires_at = NULL
+       UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
        FROM locked l WHERE e.event_id = l.id AND e.subscription_id = $4 AND l.id IN (SELECT id FROM ok)
        RETURNING e.event_id AS id, l.status <> 'acknowledged' AS newly
      )

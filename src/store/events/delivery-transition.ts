@@ -75,3 +75,6 @@ export async function transitionDelivery<R>(prisma: PrismaClient, t: Transition,
 
 /** A lease id matches the current lease: status delivered, the same lease id, not yet expired. */
 export const LEASE_IS_CURRENT = "status = 'delivered' AND lease_id = $3::uuid AND lease_expires_at > now()";
+
+/** The SET list that acknowledges a delivery (alias `e`): the first acknowledgement's time is kept, the lease ends. */
+export const ACKNOWLEDGE_SET = "status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()), lease_id = NULL, lease_expires_at = NULL";
