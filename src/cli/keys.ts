@@ -4,6 +4,7 @@ import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../
 import { openDatabase } from "../store/database";
 import { UsageError } from "./usage-error";
 
+/** The --scopes list, each one of SCOPES. */
 function parseScopes(raw: string | undefined): Scope[] {
   const scopes = (raw ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
@@ -12,7 +13,6 @@ function parseScopes(raw: string | undefined): Scope[] {
   }
   return scopes as Scope[];
 }
-
 
 /** `triggers keys create|list|revoke`: manages API keys directly in the database. */
 export async function cmdKeys(config: Config, args: string[]): Promise<void> {
