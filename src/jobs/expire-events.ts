@@ -108,8 +108,9 @@ export type ExpiryKind = "acknowledged" | "dead" | "stale";
  * statement deletes (the statement's snapshot still shows those). `per_event` groups the deleted
  * deliveries by event once (a hash aggregate), so that check costs the same per row at any batch
  * size; a sub-select over `gone` per event would scan the whole CTE for every event, quadratic in
- * the batch (at 5 000 rows that made a batch cost ~10× its rows). Deleting the event would cascade
- * to its deliveries; there are none left.
+ * the batch (at 5 000 rows that made a batch cost ~10× its rows). This is the only place events
+ * are deleted, and deliveries have no foreign key to events: an event leaves only with its last
+ * delivery.
  */
 async function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
   let select: string;
