@@ -83,6 +83,14 @@ export interface ExpireEventsResult {
   readonly pacing?: PacingSnapshot & { readonly runBackoffs: number; readonly runSpeedups: number };
 }
 
+/** The advisory lock that serialises the batches of concurrent expiry runs ("expiry" in ASCII). */
+const EXPIRY_LOCK_KEY = 0x657870697279;
+/**
+ * Deadlines of a batch's transaction: waiting for a pooled connection, and the whole transaction
+ * (lock wait and DELETE; each statement also has the connection's own query deadline).
+ */
+const BATCH_TRANSACTION = { maxWait: 10_000, timeout: 120_000 } as const;
+
 /** The kinds of rows the job removes, in the order one pass visits them. */
 export type ExpiryKind = "acknowledged" | "dead" | "stale";
 
@@ -92,12 +100,17 @@ export type ExpiryKind = "acknowledged" | "dead" | "stale";
  * (deliveries_acknowledged_at_idx, deliveries_dead_at_idx, deliveries_deliverable_idx), so the
  * planner reads only rows of that status in index order and stops after `limit` of them; it never
  * scans or locks the whole table. SKIP LOCKED steps over rows an ack or a lease holds right now
- * (they are picked up by a later run) instead of waiting on them, and lets two concurrent runs
- * split the work instead of blocking each other.
+ * (they are picked up by a later run) instead of waiting on them. Batches of concurrent runs take
+ * turns on an advisory lock (below).
  *
  * An event is deleted when none of its deliveries is left: `orphans` looks (by the primary key of
  * deliveries, which leads with event_id) for a delivery of the event other than the ones this
- * statement deletes. Deleting the event would cascade to its deliveries; there are none left.
+ * statement deletes (the statement's snapshot still shows those). `per_event` groups the deleted
+ * deliveries by event once (a hash aggregate), so that check costs the same per row at any batch
+ * size; a sub-select over `gone` per event would scan the whole CTE for every event, quadratic in
+ * the batch (at 5 000 rows that made a batch cost ~10× its rows). This is the only place events
+ * are deleted, and deliveries have no foreign key to events: an event leaves only with its last
+ * delivery.
  */
 async function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
   let select: string;
@@ -123,22 +136,27 @@ async function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date,
           FOR UPDATE SKIP LOCKED`;
       break;
   }
-  const rows = await prisma.$queryRawUnsafe<Array<{ deliveries: number; events: number }>>(
-    `WITH gone AS (
+  const sql = `WITH gone AS (
        DELETE FROM deliveries WHERE (event_id, subscription_id) IN (${select})
        RETURNING event_id, subscription_id
      ),
+     per_event AS (SELECT event_id, array_agg(subscription_id) AS subs FROM gone GROUP BY event_id),
      orphans AS (
-       DELETE FROM events e WHERE e.id IN (SELECT event_id FROM gone)
-         AND NOT EXISTS (
-           SELECT 1 FROM deliveries o
-           WHERE o.event_id = e.id AND o.subscription_id NOT IN (SELECT g.subscription_id FROM gone g WHERE g.event_id = e.id))
+       DELETE FROM events e USING per_event g
+       WHERE e.id = g.event_id
+         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> ALL (g.subs))
        RETURNING 1
      )
-     SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`,
-    cutoff,
-    limit,
-  );
+     SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`;
+  // Concurrent runs (several scheduler processes, or a run overlapping the next) take turns per
+  // batch: a statement's snapshot would still show the deliveries another run is deleting at that
+  // moment, so two runs deleting different deliveries of one event would each keep the event and
+  // leave it with none. Waiting on the lock before the statement starts gives it a snapshot in
+  // which every earlier batch has committed.
+  const rows = await prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe("SELECT pg_advisory_xact_lock($1::bigint)", EXPIRY_LOCK_KEY);
+    return tx.$queryRawUnsafe<Array<{ deliveries: number; events: number }>>(sql, cutoff, limit);
+  }, BATCH_TRANSACTION);
   return { deliveries: Number(rows[0]?.deliveries ?? 0), events: Number(rows[0]?.events ?? 0) };
 }
 

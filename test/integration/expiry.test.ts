@@ -142,6 +142,56 @@ describe("expireEvents (real database)", () => {
     expect(await remaining()).toEqual({ fresha: 2, freshb: 2, freshc: 2 });
   });
 
+  /** Gives every event of `tag` a second delivery, of subscription `name`, in the given state. */
+  async function secondDelivery(tag: string, name: string, row: { status: Status; acknowledgedAt?: Date }) {
+    await db.migrator.query(
+      `WITH s AS (INSERT INTO subscriptions (tenant_id, name) VALUES ('tenant-a', $2) ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id)
+       INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, received_at, status, acknowledged_at)
+       SELECT s.id, d.event_id, d.tenant_id, d.type, d.received_at, $3::event_status, $4::timestamptz
+       FROM deliveries d, s WHERE d.event_id LIKE $1 || '\\_%'`,
+      [tag, name, row.status, row.acknowledgedAt?.toISOString() ?? null],
+    );
+  }
+
+  async function deliveriesLeft(): Promise<number> {
+    const [row] = await db.migrator.query<{ n: string }>("SELECT count(*) AS n FROM deliveries");
+    return Number(row!.n);
+  }
+
+  test("an event stays while another subscription's delivery of it lives, and goes with its last delivery", async () => {
+    await seed("two", 4, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
+    await secondDelivery("two", "audit", { status: "pending" });
+    const first = await expireEvents({ prisma: db.prisma }, base);
+    expect(first).toMatchObject({ acknowledged: 4, events: 0, complete: true });
+    expect(await remaining()).toEqual({ two: 4 });
+    expect(await deliveriesLeft()).toBe(4);
+
+    await db.migrator.query("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = $1::timestamptz", [ago(8 * DAY).toISOString()]);
+    const second = await expireEvents({ prisma: db.prisma }, base);
+    expect(second).toMatchObject({ acknowledged: 4, events: 4, complete: true });
+    expect(await remaining()).toEqual({});
+    expect(await deliveriesLeft()).toBe(0);
+  });
+
+  test("concurrent runs that delete different deliveries of the same events leave no event behind", async () => {
+    // Every event has two expired deliveries, next to each other in acknowledged order (event n's
+    // at 2n and 2n + 1 ms), so runs that split the acknowledged index into batches of an odd size
+    // each take one delivery of the event at every batch boundary.
+    await seed("pair", 300, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(9 * DAY) });
+    await secondDelivery("pair", "audit", { status: "acknowledged", acknowledgedAt: ago(9 * DAY) });
+    await db.migrator.query(
+      `UPDATE deliveries d SET acknowledged_at = $1::timestamptz
+         + (2 * split_part(d.event_id, '_', 2)::int + CASE WHEN s.name = 'default' THEN 0 ELSE 1 END) * interval '1 millisecond'
+       FROM subscriptions s WHERE s.id = d.subscription_id`,
+      [ago(9 * DAY).toISOString()],
+    );
+    const runs = await Promise.all([1, 2, 3].map(() => expireEvents({ prisma: db.prisma }, { ...base, batchSize: 7 })));
+    expect(runs.reduce((n, r) => n + r.acknowledged, 0)).toBe(600);
+    expect(runs.reduce((n, r) => n + r.events, 0)).toBe(300);
+    expect(await remaining()).toEqual({});
+    expect(await deliveriesLeft()).toBe(0);
+  });
+
   onlyOn("postgres", "SKIP LOCKED needs a second connection holding the lock").test("a row locked by another transaction is skipped, not waited on, and expires on a later run", async () => {
     await seed("ackold", 3, { status: "acknowledged", receivedAt: ago(30 * DAY), acknowledgedAt: ago(8 * DAY) });
     // Hold a row lock the way a concurrent ack or lease would.
@@ -172,6 +222,8 @@ describe("expireEvents (real database)", () => {
         captured.push({ sql, params });
         return [{ deliveries: 0, events: 0 }];
       },
+      $executeRawUnsafe: async () => 0, // the batch's advisory lock
+      $transaction: async (fn: (tx: unknown) => Promise<unknown>) => fn(spy),
     } as unknown as PrismaClient;
     await expireEvents({ prisma: spy }, { ...base, maxEventAgeSeconds: 90 * DAY });
     expect(captured).toHaveLength(3);
