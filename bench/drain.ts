@@ -12,7 +12,6 @@
  */
 import { loadConfig } from "../src/config";
 import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event";
-import { IngestWorker } from "../src/ingest/ingest-worker";
 import { createLogger } from "../src/observability/logger";
 import { createMetrics } from "../src/observability/metrics";
 import { createQueues } from "../src/queue/create-queues";
@@ -21,7 +20,9 @@ import { connectPostgres } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { createSubscription, ensureDefaultSubscriptions } from "../src/store/subscriptions";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchEvents, benchSchema, fmt, runBench, spawnEmulator } from "./support";
+import { createIngestWorker } from "../src/roles/worker";
+import { benchEvents, benchSchema, fmt, runBench } from "./support";
+import { spawnEmulator } from "../src/dev/local-services";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 16);
@@ -117,10 +118,7 @@ async function main(): Promise<void> {
     const drainWorker = async (round: number) => {
       const q = await makeQueue(`bench-worker-queue-${round}`);
       await fill(q, benchEvents(EVENTS));
-      const worker = new IngestWorker(
-        { prisma: db.prisma, queue: q, logger: createLogger("warn"), metrics },
-        { receivers: RECEIVERS, waitSeconds: 1, visibilitySeconds: 60 },
-      );
+      const worker = createIngestWorker({ config, db, queue: q, logger: createLogger("warn"), metrics }, { receivers: RECEIVERS, waitSeconds: 1, visibilitySeconds: 60 });
       const before = await inserted();
       const seconds = await timed(async () => {
         worker.start();

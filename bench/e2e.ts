@@ -22,7 +22,8 @@ import { connectPostgres } from "../src/store/database";
 import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { Client } from "pg";
-import { BENCH_DATABASE_URL, benchSchema, createSchema, fmt, freePort, httpClient, percentile, runBench, spawnEmulator, waitForHttp } from "./support";
+import { BENCH_DATABASE_URL, benchSchema, fmt, httpClient, percentile, runBench } from "./support";
+import { createSchema, freePort, spawnEmulator, waitForHttp } from "../src/dev/local-services";
 
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 8);
 const RATES = (process.env.BENCH_E2E_RATES ?? "250,500,750,1000,1500,2000,2500,3000,4000").split(",").map(Number);

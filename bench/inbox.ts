@@ -16,7 +16,7 @@
 import { randomBytes } from "node:crypto";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { Pool } from "pg";
-import { startApi } from "../src/api/server";
+import { startApiRole } from "../src/roles/api";
 import { loadConfig } from "../src/config";
 import { buildContainer } from "../src/container";
 import { newEventId } from "../src/domain/ids";
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     const subscriptionIds = new Map<string, number>();
     const subscriptionOf = async (tenantId: string) => {
       let id = subscriptionIds.get(tenantId);
-      if (id === undefined) subscriptionIds.set(tenantId, (id = await resolveSubscription(c.db.prisma, tenantId, "default")));
+      if (id === undefined) subscriptionIds.set(tenantId, (id = (await resolveSubscription(c.db.prisma, tenantId, "default"))!));
       return id;
     };
     console.log(
@@ -197,14 +197,14 @@ async function serveApi(env: Record<string, string>): Promise<void> {
   const config = loadConfig({ ...env, PORT: "0", LOG_LEVEL: "warn", RATE_LIMIT_PER_MINUTE: "100000000" });
   // Same pool size as the raw SQL side, so neither gets more database connections than the other.
   const c = await buildContainer(config, { poolSize: CONSUMERS + 1 });
-  const api = await startApi(c);
+  const api = await startApiRole(c, { metricsServer: false, queueDepth: false });
   parentPort!.once("message", () => {
     void api
       .close()
       .then(() => c.close())
       .then(() => parentPort!.close());
   });
-  parentPort!.postMessage({ port: api.port });
+  parentPort!.postMessage({ port: api.api.port });
 }
 
 const run = isMainThread ? main() : serveApi((workerData as { env: Record<string, string> }).env);

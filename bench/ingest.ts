@@ -22,7 +22,8 @@ import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../src/domain/queued-event";
-import { benchSchema, fmt, freePort, runBench, spawnAnnouncing, spawnEmulator, waitForHttp } from "./support";
+import { benchSchema, fmt, runBench } from "./support";
+import { freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "../src/dev/local-services";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

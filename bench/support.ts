@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
-import { createServer } from "node:net";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Client } from "pg";
+import { createSchema } from "../src/dev/local-services";
 import { newEventId } from "../src/domain/ids";
 import type { QueuedEvent } from "../src/domain/queued-event";
 
@@ -26,58 +23,6 @@ export async function benchSchema(): Promise<{ url: string; schema: string; drop
   return createSchema(BENCH_DATABASE_URL, `bench_${randomBytes(4).toString("hex")}`);
 }
 
-/** Creates `schema` in the database at `databaseUrl`; returns the URL that selects it and a drop function. */
-export async function createSchema(databaseUrl: string, schema: string): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
-  const run = async (sql: string) => {
-    const c = new Client({ connectionString: databaseUrl });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await run(`CREATE SCHEMA "${schema}"`);
-  return {
-    url: `${databaseUrl}?schema=${schema}`,
-    schema,
-    drop: () => run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
-  };
-}
-
-/**
- * Spawns `node <args>` and resolves with the first line it prints on stdout, parsed as JSON
- * (how the emulator and the bare Koa baseline announce where they listen).
- */
-export async function spawnAnnouncing<T>(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; announced: T }> {
-  const child = spawn(process.execPath, [...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once("line", (l) => {
-      rl.close();
-      resolve(l);
-    });
-    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited early (${code})`)));
-  });
-  child.stdout!.resume();
-  return { child, announced: JSON.parse(line) as T };
-}
-
-/**
- * Starts the SQS emulator as its own process on 127.0.0.1 (as in production, the queue is not in
- * the worker's process). `cli` is the built CLI; the default is its place beside the built bench.
- */
-export async function spawnEmulator(
-  cli: string = join(__dirname, "..", "src", "cli", "main.js"),
-  queue = "bench-unused",
-): Promise<{ endpoint: string; process: ChildProcess; stop(): void }> {
-  const { child, announced } = await spawnAnnouncing<{ endpoint: string }>([cli, "sqs-emulator", "--port", "0", "--queue", queue]);
-  return { endpoint: announced.endpoint, process: child, stop: () => child.kill("SIGTERM") };
-}
-
 /** Percentile of a list of numbers (p in 0–100). */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -86,33 +31,6 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once GET url answers 2xx, polling every 50 ms for up to `ms`. */
-export async function waitForHttp(url: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not come up within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** `n` accepted events as the worker stores them: 8 tenants, ~300-byte payloads. */
 export function benchEvents(n: number): QueuedEvent[] {

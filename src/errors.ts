@@ -56,6 +56,14 @@ export function errorBody(code: ErrorCode, message: string, details: readonly Er
   return { error: { code, message, details } };
 }
 
+/**
+ * The `error` of one item of a 207 answer (an event of a batch the queue did not take): the code
+ * and message an error answer of its own would carry, without details.
+ */
+export function itemError(err: AppError): { code: ErrorCode; message: string } {
+  return { code: err.code, message: err.message };
+}
+
 export interface ErrorDetail {
   readonly path?: string;
   readonly index?: number;

@@ -1,17 +1,8 @@
-import type { Container } from "../src/container";
-import { IngestWorker } from "../src/ingest/ingest-worker";
+#!/usr/bin/env node
+/*
+ * Entry point of an ingest worker process (SQS -> Postgres): `node dist/workers/ingest.js` runs
+ * the same process as `triggers worker`. Its services are built by src/roles/worker.ts.
+ */
+import { runRoleProcess } from "../src/roles/run";
 
-/** Starts the ingest drain loop of a worker process on the container's clients. */
-export function startIngestWorker(c: Container): IngestWorker {
-  const worker = new IngestWorker(
-    { prisma: c.db.prisma, queue: c.queue, logger: c.logger, metrics: c.metrics },
-    {
-      receivers: c.config.worker.receivers,
-      waitSeconds: c.config.worker.waitSeconds,
-      visibilitySeconds: c.config.worker.visibilitySeconds,
-    },
-  );
-  worker.start();
-  c.logger.info({ receivers: c.config.worker.receivers }, "ingest worker started");
-  return worker;
-}
+runRoleProcess("worker");

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config";
+import type { AcceptDeps } from "../ingest/accept-events";
 import type { AcceptedReceipts } from "../ingest/accepted-receipts";
 import type { IdempotencyGuard } from "../ingest/idempotency";
 import type { Logger } from "../observability/logger";
@@ -10,7 +11,7 @@ import type { Database } from "../store/database";
 import type { Wakeups } from "../inbox/wakeups";
 import type { KeyCache } from "./middleware/auth";
 
-/** Everything the HTTP API needs, built by the composition root (src/container.ts) or a test. */
+/** Everything the HTTP API needs, built by the API role (src/roles/api.ts) from a container. */
 export interface ApiDeps {
   readonly config: Config;
   readonly db: Database;
@@ -18,6 +19,8 @@ export interface ApiDeps {
   readonly batcher: SendBatcher;
   readonly idempotency: IdempotencyGuard;
   readonly receipts: AcceptedReceipts;
+  /** What POST /events and /events/batch accept events with (the batcher, idempotency and receipts above, and their metrics and log). */
+  readonly accept: AcceptDeps;
   readonly keys: KeyCache;
   readonly redis: Redis | undefined;
   readonly logger: Logger;

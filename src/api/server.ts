@@ -1,12 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Container } from "../container";
-import { AcceptedReceipts } from "../ingest/accepted-receipts";
-import { IdempotencyGuard } from "../ingest/idempotency";
-import { SendBatcher } from "../queue/send-batcher";
 import { createApp } from "./app";
 import type { ApiDeps } from "./deps";
-import { KeyCache } from "./middleware/auth";
-import { Wakeups } from "../inbox/wakeups";
 
 export interface RunningApi {
   readonly server: Server;
@@ -16,34 +11,8 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Builds the API's dependencies from a container. */
-export function apiDeps(c: Container): ApiDeps {
-  return {
-    config: c.config,
-    db: c.db,
-    queue: c.queue,
-    batcher: new SendBatcher(c.queue, c.config.sqs.sendLingerMs, (size, _failed, seconds) => {
-      c.metrics.sqsSendBatches.observe(size);
-      c.metrics.sqsSendSeconds.observe(seconds);
-    }),
-    idempotency: new IdempotencyGuard(
-      c.db.prisma,
-      c.redis,
-      c.config.redisPrefix,
-      (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
-      (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
-    ),
-    receipts: new AcceptedReceipts(c.redis, c.config.redisPrefix),
-    keys: new KeyCache(c.db.prisma, c.config.apiKeyCacheMs),
-    redis: c.redis,
-    logger: c.logger,
-    metrics: c.metrics,
-    wakeups: new Wakeups({ db: c.db, logger: c.logger }),
-  };
-}
-
-/** Starts the HTTP API on config.host:config.port (0 = any free port). */
-export async function startApi(c: Container, deps: ApiDeps = apiDeps(c)): Promise<RunningApi> {
+/** Starts the HTTP API on config.host:config.port (0 = any free port), on the dependencies the API role built (src/roles/api.ts). */
+export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi> {
   await deps.wakeups.start();
   const app = createApp(deps);
   const http = c.config.http;

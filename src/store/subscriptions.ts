@@ -1,5 +1,4 @@
 import type { PrismaClient } from "../generated/prisma/client";
-import { ConflictError, NotFoundError } from "../errors";
 
 /** 1–64 characters of [a-z0-9][a-z0-9._-]*. */
 export const SUBSCRIPTION_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -15,7 +14,8 @@ export interface SubscriptionFilter {
   readonly tags?: readonly string[] | undefined;
 }
 
-interface SubscriptionRow {
+/** A subscription as the store returns it. */
+export interface SubscriptionRow {
   id: number;
   name: string;
   filter_types: string[] | null;
@@ -26,15 +26,6 @@ interface SubscriptionRow {
 }
 
 const COLUMNS = "id, name, filter_types, filter_sources, filter_tags, created_at, updated_at";
-
-/** The public JSON shape of a subscription (the internal id is never shown). */
-export function subscriptionView(row: SubscriptionRow) {
-  const filter: Record<string, string[]> = {};
-  if (row.filter_types !== null) filter.types = row.filter_types;
-  if (row.filter_sources !== null) filter.sources = row.filter_sources;
-  if (row.filter_tags !== null) filter.tags = row.filter_tags;
-  return { name: row.name, filter, created_at: new Date(row.created_at).toISOString(), updated_at: new Date(row.updated_at).toISOString() };
-}
 
 /** Tenants whose default subscription this client has already ensured (per client: a test's fresh database is a fresh client). */
 const ensured = new WeakMap<PrismaClient, Set<string>>();
@@ -58,11 +49,11 @@ export async function ensureDefaultSubscriptions(prisma: PrismaClient, tenantIds
 }
 
 /**
- * The internal id of a tenant's subscription by name, or 404 (`subscription`). `default` always
+ * The internal id of a tenant's subscription by name, or null when it has none of that name. `default` always
  * exists (it is created on first use), and its id is remembered, so the original endpoints pay no
  * extra round trip.
  */
-export async function resolveSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<number> {
+export async function resolveSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<number | null> {
   const isDefault = name === DEFAULT_SUBSCRIPTION;
   let defaults = defaultIds.get(prisma);
   if (isDefault) {
@@ -72,7 +63,7 @@ export async function resolveSubscription(prisma: PrismaClient, tenantId: string
   }
   const rows = await prisma.$queryRawUnsafe<Array<{ id: number }>>("SELECT id FROM subscriptions WHERE tenant_id = $1 AND name = $2", tenantId, name);
   const row = rows[0];
-  if (!row) throw new NotFoundError("subscription");
+  if (!row) return null;
   if (isDefault) {
     if (!defaults) defaultIds.set(prisma, (defaults = new Map()));
     if (defaults.size > 100_000) defaults.clear();
@@ -90,7 +81,8 @@ const defaultIds = new WeakMap<PrismaClient, Map<string, number>>();
 
 const arr = (v: readonly string[] | undefined) => (v === undefined ? null : [...new Set(v)]);
 
-export async function createSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter) {
+/** Creates a named subscription; null when the tenant has one of that name already. */
+export async function createSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter): Promise<SubscriptionRow | null> {
   await ensureDefaultSubscriptions(prisma, [tenantId]);
   const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(
     `INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags)
@@ -103,29 +95,36 @@ export async function createSubscription(prisma: PrismaClient, tenantId: string,
     arr(filter.sources),
     arr(filter.tags),
   );
-  if (!rows[0]) throw new ConflictError("subscription_exists", `a subscription named ${name} exists already`);
-  return subscriptionView(rows[0]);
+  return rows[0] ?? null;
 }
 
-export async function listSubscriptions(prisma: PrismaClient, tenantId: string) {
+/** A tenant's subscriptions by name (`default` included). */
+export async function listSubscriptions(prisma: PrismaClient, tenantId: string): Promise<SubscriptionRow[]> {
   await ensureDefaultSubscriptions(prisma, [tenantId]);
   const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 ORDER BY name`, tenantId);
-  return rows.map(subscriptionView);
+  return rows;
 }
 
-export async function getSubscription(prisma: PrismaClient, tenantId: string, name: string) {
+/** One of a tenant's subscriptions by name; null when it has none of that name. */
+export async function getSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<SubscriptionRow | null> {
   if (name === DEFAULT_SUBSCRIPTION) await ensureDefaultSubscriptions(prisma, [tenantId]);
   const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND name = $2`, tenantId, name);
-  if (!rows[0]) throw new NotFoundError("subscription");
-  return subscriptionView(rows[0]);
+  return rows[0] ?? null;
 }
 
-const defaultIsFixed = () =>
-  new ConflictError("default_subscription", "the default subscription receives every event and cannot be changed or deleted");
+/** The `default` subscription receives every event: its filter cannot change and it cannot be deleted. */
+export class DefaultSubscriptionFixedError extends Error {
+  constructor() {
+    super("the default subscription receives every event and cannot be changed or deleted");
+  }
+}
 
-/** Replaces a subscription's filter; it applies to events stored from now on. */
-export async function updateSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter) {
-  if (name === DEFAULT_SUBSCRIPTION) throw defaultIsFixed();
+/**
+ * Replaces a subscription's filter; it applies to events stored from now on. Null when the tenant
+ * has no subscription of that name; `default` throws DefaultSubscriptionFixedError.
+ */
+export async function updateSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter): Promise<SubscriptionRow | null> {
+  if (name === DEFAULT_SUBSCRIPTION) throw new DefaultSubscriptionFixedError();
   const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(
     `UPDATE subscriptions SET filter_types = $3::text[], filter_sources = $4::text[], filter_tags = $5::text[], updated_at = now()
      WHERE tenant_id = $1 AND name = $2
@@ -136,13 +135,15 @@ export async function updateSubscription(prisma: PrismaClient, tenantId: string,
     arr(filter.sources),
     arr(filter.tags),
   );
-  if (!rows[0]) throw new NotFoundError("subscription");
-  return subscriptionView(rows[0]);
+  return rows[0] ?? null;
 }
 
-/** Deletes a subscription and (by the foreign key's cascade) its deliveries. */
-export async function deleteSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<void> {
-  if (name === DEFAULT_SUBSCRIPTION) throw defaultIsFixed();
+/**
+ * Deletes a subscription and (by the foreign key's cascade) its deliveries. False when the tenant
+ * has no subscription of that name; `default` throws DefaultSubscriptionFixedError.
+ */
+export async function deleteSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<boolean> {
+  if (name === DEFAULT_SUBSCRIPTION) throw new DefaultSubscriptionFixedError();
   const n = await prisma.$executeRawUnsafe("DELETE FROM subscriptions WHERE tenant_id = $1 AND name = $2", tenantId, name);
-  if (n === 0) throw new NotFoundError("subscription");
+  return n > 0;
 }

@@ -4,7 +4,7 @@
  * store or enqueue anything, and the API must still serve afterwards.
  */
 import { connect } from "node:net";
-import { queryFingerprint } from "../../src/store/events/cursor";
+import { queryFingerprint } from "../../src/api/cursor";
 import { FaultEnv, post, sleep } from "./fault-env";
 
 jest.setTimeout(180_000);

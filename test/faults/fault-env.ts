@@ -9,7 +9,7 @@ import { createApiKey, SCOPES } from "../../src/store/api-keys";
 import { CLI, TEST_REDIS_URL } from "../helpers/env";
 import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { TcpProxy } from "../helpers/tcp-proxy";
-import { freePort } from "../../bench/support";
+import { freePort } from "../../src/dev/local-services";
 
 export interface RoleProcess {
   readonly role: string;

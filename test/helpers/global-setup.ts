@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { Client } from "pg";
 import { Redis } from "ioredis";
-import { spawnEmulator } from "../../bench/support";
+import { spawnEmulator } from "../../src/dev/local-services";
 import { CLI, EMULATOR_STATE_FILE, TEST_ADMIN_DATABASE_URL, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 
 /**

@@ -5,15 +5,17 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig, type Config } from "../../src/config";
 import { buildContainer, type Container } from "../../src/container";
-import { startApi, type RunningApi } from "../../src/api/server";
-import { IngestWorker } from "../../src/ingest/ingest-worker";
+import type { RunningApi } from "../../src/api/server";
+import type { IngestWorker } from "../../src/ingest/ingest-worker";
+import { startApiRole } from "../../src/roles/api";
+import { startIngestWorker } from "../../src/roles/worker";
 import { createLogger } from "../../src/observability/logger";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { createApiKey, SCOPES, type Scope } from "../../src/store/api-keys";
 import { connectPostgres, openEmbedded, type Database } from "../../src/store/database";
 import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 import { validatorAt } from "./openapi-validator";
-import { createSchema } from "../../bench/support";
+import { createSchema } from "../../src/dev/local-services";
 import { currentStore, type TestStore } from "./store";
 
 export { currentStore, onlyOn, type TestStore } from "./store";
@@ -143,15 +145,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   }
   if (c.db.kind !== store) throw new Error(`harness wanted ${store} but the container opened ${c.db.kind}`);
   await applyMigrations(c.db.migrator, loadMigrations());
-  const api = await startApi(c);
-  let worker: IngestWorker | undefined;
-  if (opts.worker !== false) {
-    worker = new IngestWorker(
-      { prisma: c.db.prisma, queue: c.queue, logger: c.logger, metrics: c.metrics },
-      { receivers: config.worker.receivers, waitSeconds: config.worker.waitSeconds, visibilitySeconds: config.worker.visibilitySeconds },
-    );
-    worker.start();
-  }
+  // The roles' own factories; many harnesses share this machine, so no second listener on
+  // METRICS_PORT and no queue depth polling (observability.test.ts polls when it needs to).
+  const role = await startApiRole(c, { metricsServer: false, queueDepth: false });
+  const api = role.api;
+  const worker = opts.worker === false ? undefined : startIngestWorker(c);
   const url = `http://127.0.0.1:${api.port}`;
   const h: Harness = {
     config,
@@ -209,7 +207,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       }
     },
     async close() {
-      await api.close();
+      await role.close();
       await worker?.stop();
       await c.close();
       await db?.drop();

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
-import { freePort } from "../../bench/support";
+import { freePort } from "../../src/dev/local-services";
 
 /**
  * A Postgres server of the test's own (initdb into a temporary folder, 127.0.0.1 on a free port),

@@ -8,8 +8,10 @@ import { connectPostgres } from "../../src/store/database";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { loadConfig } from "../../src/config";
 import { buildContainer, type Container } from "../../src/container";
-import { startApi, type RunningApi } from "../../src/api/server";
-import { IngestWorker } from "../../src/ingest/ingest-worker";
+import type { RunningApiRole } from "../../src/roles/api";
+import { startApiRole } from "../../src/roles/api";
+import type { IngestWorker } from "../../src/ingest/ingest-worker";
+import { startIngestWorker } from "../../src/roles/worker";
 import { createLogger } from "../../src/observability/logger";
 import { createApiKey } from "../../src/store/api-keys";
 import { expireEvents } from "../../src/jobs/expire-events";
@@ -74,15 +76,14 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
       TRIGGERS_DATA_DIR: "/tmp/triggers-test-unused",
     });
     let c: Container | undefined;
-    let api: RunningApi | undefined;
+    let api: RunningApiRole | undefined;
     let worker: IngestWorker | undefined;
     try {
       c = await buildContainer(config, { logger: createLogger("warn", sink), poolSize: 3 });
-      api = await startApi(c);
-      worker = new IngestWorker({ prisma: c.db.prisma, queue: c.queue, logger: c.logger, metrics: c.metrics }, { receivers: 2, waitSeconds: 1, visibilitySeconds: 30 });
-      worker.start();
+      api = await startApiRole(c, { metricsServer: false, queueDepth: false });
+      worker = startIngestWorker(c, { visibilitySeconds: 30 });
       const key = (await createApiKey(c.db.prisma, { tenantId: "app-role", name: "t", scopes: ["events:write", "inbox:read", "events:ack"] })).secret;
-      const base = `http://127.0.0.1:${api.port}`;
+      const base = `http://127.0.0.1:${api.api.port}`;
       const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
       const posted = await fetch(`${base}/events`, { method: "POST", headers, body: JSON.stringify({ type: "app.role", payload: { n: 1 } }) });
       expect(posted.status).toBe(202);

@@ -13,7 +13,7 @@ import { pgConnectionOptions, RDS_CA_BUNDLE, tlsOptions } from "../../src/store/
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
 import { createApiKey } from "../../src/store/api-keys";
 import { ConfigError } from "../../src/config";
-import { freePort, waitForHttp } from "../../bench/support";
+import { freePort, waitForHttp } from "../../src/dev/local-services";
 
 jest.setTimeout(90_000);
 

@@ -1,5 +1,6 @@
 import { startHarness, type Harness } from "../helpers/harness";
-import { IngestWorker } from "../../src/ingest/ingest-worker";
+import { decodeMessage, storeMessages } from "../../src/ingest/store-messages";
+import { startIngestWorker } from "../../src/roles/worker";
 import { SqsQueue } from "../../src/queue/sqs-queue";
 
 describe("end-to-end path: POST /events -> SQS -> worker -> Postgres -> GET /inbox -> ack", () => {
@@ -94,8 +95,11 @@ describe("worker idempotency against the real queue", () => {
   });
   afterAll(() => h.close());
 
-  const worker = (queue: SqsQueue = h.c.queue) =>
-    new IngestWorker({ prisma: h.c.db.prisma, queue, logger: h.c.logger, metrics: h.c.metrics }, { receivers: 1, waitSeconds: 1, visibilitySeconds: 1 });
+  /** A worker of this harness (built by the worker role), one receiver, 1 s visibility. */
+  const worker = (queue: SqsQueue = h.c.queue) => startIngestWorker(h.c, { queue, receivers: 1, visibilitySeconds: 1 });
+  const counter = async (c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}) =>
+    (await c.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+  const storeDeps = () => ({ prisma: h.c.db.prisma, logger: h.c.logger, metrics: h.c.metrics });
 
   test("a message received twice (visibility expired before delete) gives one row", async () => {
     const post = await h.request("POST", "/events", { key, body: { type: "twice", payload: { n: 1 } } });
@@ -107,9 +111,10 @@ describe("worker idempotency against the real queue", () => {
     const second = await h.c.queue.receive({ max: 10, waitSeconds: 2, visibilitySeconds: 30 });
     expect(second).toHaveLength(1);
     expect(second[0]!.receiveCount).toBe(2);
-    const w = worker();
-    expect(await w.handle(first)).toMatchObject({ inserted: 1, duplicates: 0 });
-    expect(await w.handle(second)).toMatchObject({ inserted: 0, duplicates: 1 });
+    // The worker's store step, once per delivery of the message; then the delete the worker would do.
+    expect(await storeMessages(storeDeps(), first.map(decodeMessage))).toMatchObject({ inserted: 1, duplicates: 0, deletable: [first[0]!.receiptHandle] });
+    expect(await storeMessages(storeDeps(), second.map(decodeMessage))).toMatchObject({ inserted: 0, duplicates: 1, deletable: [second[0]!.receiptHandle] });
+    expect(await h.c.queue.deleteBatch([second[0]!.receiptHandle])).toEqual([]);
     expect(await h.sql("SELECT id FROM events WHERE id = $1", [post.body.id])).toHaveLength(1);
   });
 
@@ -118,14 +123,26 @@ describe("worker idempotency against the real queue", () => {
     const post = await h.request("POST", "/events/batch", { key, body: { events } });
     expect(post.status).toBe(202);
     const ids = (post.body.data as Array<{ id: string }>).map((d) => d.id);
-    const received = [];
-    for (let i = 0; i < 10 && received.length < 10; i++) received.push(...(await h.c.queue.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 })));
     // 30 events in at most 10 messages: several share a body.
-    expect(received.length).toBeLessThanOrEqual(10);
-    expect(received.some((m) => m.body?.startsWith("["))).toBe(true);
-    expect(await worker().handle(received)).toEqual({ inserted: 30, duplicates: 0, poison: 0 });
+    const depth = await h.c.queue.depth();
+    expect(depth.visible + depth.inFlight).toBeLessThanOrEqual(10);
+    const before = { inserted: await counter(h.c.metrics.workerRowsInserted), duplicates: await counter(h.c.metrics.workerDuplicates), poison: await counter(h.c.metrics.workerPoison) };
+    const w = worker();
+    try {
+      await h.eventually(async () => (await h.sql("SELECT id FROM events WHERE id = ANY($1)", [ids])).length === 30, 10_000);
+      await h.eventually(async () => {
+        const d = await h.c.queue.depth();
+        return d.visible + d.inFlight === 0;
+      }, 10_000);
+    } finally {
+      await w.stop();
+    }
+    expect({
+      inserted: (await counter(h.c.metrics.workerRowsInserted)) - before.inserted,
+      duplicates: (await counter(h.c.metrics.workerDuplicates)) - before.duplicates,
+      poison: (await counter(h.c.metrics.workerPoison)) - before.poison,
+    }).toEqual({ inserted: 30, duplicates: 0, poison: 0 });
     expect((await h.sql<{ id: string }>("SELECT id FROM events WHERE id = ANY($1)", [ids])).map((r) => r.id).sort()).toEqual([...ids].sort());
-    expect((await h.c.queue.depth()).inFlight).toBe(0);
   });
 
   test("a worker that dies after the insert and before the delete loses and duplicates nothing", async () => {
@@ -140,15 +157,18 @@ describe("worker idempotency against the real queue", () => {
         throw new Error("process killed");
       }
     }
+    const deleteErrors = await counter(h.c.metrics.workerErrors, { stage: "delete" });
     const crashing = worker(new CrashBeforeDelete(h.c.sqs, h.c.queue.queueUrl));
-    const received = [];
-    while (received.length < 5) received.push(...(await h.c.queue.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 1 })));
-    await expect(crashing.handle(received)).rejects.toThrow("process killed");
-    expect(await h.sql("SELECT id FROM events WHERE id = ANY($1)", [ids])).toHaveLength(5);
+    try {
+      await h.eventually(async () => (await h.sql("SELECT id FROM events WHERE id = ANY($1)", [ids])).length === 5, 10_000);
+      await h.eventually(async () => (await counter(h.c.metrics.workerErrors, { stage: "delete" })) > deleteErrors, 10_000);
+    } finally {
+      await crashing.stop();
+    }
+    expect(h.logs.some((l) => l.includes("delete failed; the messages will be deduplicated on redelivery"))).toBe(true);
 
     // A healthy worker picks the messages up again after their visibility timeout.
     const healthy = worker();
-    healthy.start();
     try {
       await h.eventually(async () => (await h.c.queue.depth()).visible + (await h.c.queue.depth()).inFlight === 0, 10_000);
     } finally {

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
-import { freePort } from "../../bench/support";
+import { freePort } from "../../src/dev/local-services";
 import { createSqsClient } from "../../src/queue/sqs-queue";
 import { TEST_REDIS_URL } from "../helpers/env";
 import { createTestSchema, onlyOn, sqsEndpoint, uniqueName } from "../helpers/harness";

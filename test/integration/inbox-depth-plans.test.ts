@@ -13,7 +13,7 @@ import { leaseEvents } from "../../src/store/events/lease-events";
 import { resolveSubscription } from "../../src/store/subscriptions";
 import { peekEvents, type EventStatus } from "../../src/store/events/peek-events";
 import { TAG_SCAN_LIMIT, type InboxFilter } from "../../src/store/events/inbox-filter";
-import type { KeysetPosition } from "../../src/store/events/cursor";
+import type { KeysetPosition } from "../../src/store/events/peek-events";
 import { TEST_DATABASE_URL } from "../helpers/env";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
@@ -69,7 +69,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("fil
     for (let t = 0; t < 10; t++) await fill(`other-${t}`, "rare", 0, 5000, Date.parse("2026-01-01T00:00:00Z"));
     await client.query("VACUUM ANALYZE events");
     await client.query("VACUUM ANALYZE deliveries");
-    deepSubscription = await resolveSubscription(h.c.db.prisma, "deep", "default");
+    deepSubscription = (await resolveSubscription(h.c.db.prisma, "deep", "default"))!;
   }, 180_000);
   afterAll(async () => {
     await client?.end();
@@ -150,7 +150,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("fil
     const tenant = "tags-lease";
     const ahead = await seed(h, tenant, TAG_SCAN_LIMIT + 10); // untagged, older
     const tagged = await seed(h, tenant, Array.from({ length: 3 }, () => ({ tags: ["x"] })));
-    const subscriptionId = await resolveSubscription(h.c.db.prisma, tenant, "default");
+    const subscriptionId = (await resolveSubscription(h.c.db.prisma, tenant, "default"))!;
     const lease = (filter: InboxFilter, limit = LIMIT) => leaseEvents(h.c.db.prisma, { tenantId: tenant, subscriptionId, limit, visibilitySeconds: 300, maxDeliveries: 10, filter });
     const blocked = await lease({ tags: ["x"] });
     expect({ events: blocked.events.length, hasMore: blocked.hasMore }).toEqual({ events: 0, hasMore: true });
@@ -172,7 +172,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("fil
     const expected = ids.filter((_, i) => fixtures[i]!.tags[0] === "x");
     // Acknowledge a few, so the walk over every status merges two bounded branches.
     await h.sql("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE tenant_id = $1 AND event_id = ANY($2)", [tenant, ids.filter((_, i) => i % 3 === 0)]);
-    const subscriptionId = await resolveSubscription(h.c.db.prisma, tenant, "default");
+    const subscriptionId = (await resolveSubscription(h.c.db.prisma, tenant, "default"))!;
     for (const status of [undefined, "pending"] as const) {
       const want = status === "pending" ? expected.filter((id) => ids.indexOf(id) % 3 !== 0) : expected;
       const seen: string[] = [];

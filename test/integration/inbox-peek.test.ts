@@ -135,7 +135,7 @@ describe("GET /inbox?mode=peek", () => {
     for (let i = 0; i < 15; i++) await seed(h, `peek-other-${i}`, 3000);
     await h.sql("ANALYZE events");
     await h.sql("ANALYZE deliveries");
-    const subscriptionId = await resolveSubscription(h.c.db.prisma, t.id, "default");
+    const subscriptionId = (await resolveSubscription(h.c.db.prisma, t.id, "default"))!;
     // Capture the exact SQL and parameters the store sends, then EXPLAIN them (EXPLAIN without
     // ANALYZE does not execute the UPDATE).
     const captured: Array<{ sql: string; params: unknown[] }> = [];

@@ -1,6 +1,6 @@
 import { startHarness, type Harness } from "../helpers/harness";
 import { createApiKey, revokeApiKey } from "../../src/store/api-keys";
-import { IngestWorker } from "../../src/ingest/ingest-worker";
+import { startIngestWorker } from "../../src/roles/worker";
 
 const ev = (extra: Record<string, unknown> = {}) => ({ type: "order.created", payload: { n: 1 }, ...extra });
 
@@ -208,8 +208,13 @@ describe("status receipt before the worker stores the event", () => {
     expect(queued.status).toBe(200);
     expect(queued.body).toEqual({ id: post.body.id, status: "queued" });
     expect((await h.request("GET", `/events/${post.body.id}`, { key: other })).status).toBe(404);
-    const msgs = await h.c.queue.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 });
-    await new IngestWorker({ prisma: h.c.db.prisma, queue: h.c.queue, logger: h.c.logger, metrics: h.c.metrics }, { receivers: 1, waitSeconds: 1, visibilitySeconds: 30 }).handle(msgs);
+    // The worker starts only now, and stores the event through its real receive path.
+    const worker = startIngestWorker(h.c, { receivers: 1 });
+    try {
+      await h.eventually(async () => (await h.request("GET", `/events/${post.body.id}`, { key })).body.status === "pending", 10_000);
+    } finally {
+      await worker.stop();
+    }
     expect((await h.request("GET", `/events/${post.body.id}`, { key })).body).toMatchObject({ id: post.body.id, status: "pending" });
   });
 });

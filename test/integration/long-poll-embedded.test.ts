@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Consumer, TriggersClient } from "../../src/client";
 import { CLI } from "../helpers/env";
-import { freePort } from "../../bench/support";
+import { freePort } from "../../src/dev/local-services";
 import { onlyOn } from "../helpers/harness";
 
 /**

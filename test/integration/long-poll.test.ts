@@ -1,5 +1,6 @@
 import { buildContainer, type Container } from "../../src/container";
-import { startApi, type RunningApi } from "../../src/api/server";
+import type { RunningApi } from "../../src/api/server";
+import { startApiRole } from "../../src/roles/api";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { idsOf, seed, sleep } from "./inbox-fixtures";
 
@@ -98,7 +99,7 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
     const t = await tenant();
     // A second API process on the same database (no worker of its own).
     const c2: Container = await buildContainer(h.config, { poolSize: 2 });
-    const api2 = await startApi(c2);
+    const api2 = (await startApiRole(c2, { metricsServer: false, queueDepth: false })).api;
     try {
       const waiting = fetch(`http://127.0.0.1:${api2.port}/inbox?wait_seconds=20`, { headers: { Authorization: `Bearer ${t.key}` } }).then((r) => r.json());
       await waiters(1, api2);
@@ -114,7 +115,7 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
   onlyOn("postgres", "it starts a second API process on the same database").test("shutdown answers waiting requests at once with an empty page", async () => {
     const t = await tenant();
     const c2: Container = await buildContainer(h.config, { poolSize: 2 });
-    const api2 = await startApi(c2);
+    const api2 = (await startApiRole(c2, { metricsServer: false, queueDepth: false })).api;
     try {
       const waiting = fetch(`http://127.0.0.1:${api2.port}/inbox?wait_seconds=20`, { headers: { Authorization: `Bearer ${t.key}` } }).then(async (r) => ({ status: r.status, body: await r.json() }));
       await waiters(1, api2);

@@ -1,9 +1,10 @@
 import { startHarness, sqsEndpoint, uniqueName, type Harness } from "../helpers/harness";
-import { IngestWorker } from "../../src/ingest/ingest-worker";
+import type { IngestWorker } from "../../src/ingest/ingest-worker";
 import { QueueDepthPoller } from "../../src/observability/queue-depth-poller";
 import { startMetricsServer } from "../../src/observability/metrics-server";
-import { startScheduler } from "../../workers/scheduler";
-import { freePort } from "../../bench/support";
+import { startScheduler } from "../../src/roles/scheduler";
+import { startIngestWorker } from "../../src/roles/worker";
+import { freePort } from "../../src/dev/local-services";
 
 /** One sample of Prometheus text: name, labels, value. */
 interface Sample {
@@ -102,11 +103,7 @@ describe("observability: metrics, request logs, readiness", () => {
     await h.c.queue.sendBatch([{ id: "dup", body: first!.body! }]);
     await h.c.queue.changeVisibility([first!.receiptHandle], 0);
 
-    worker = new IngestWorker(
-      { prisma: h.c.db.prisma, queue: h.c.queue, logger: h.c.logger, metrics: h.c.metrics },
-      { receivers: 2, waitSeconds: 1, visibilitySeconds: 30 },
-    );
-    worker.start();
+    worker = startIngestWorker(h.c, { receivers: 2, visibilitySeconds: 30 });
     await h.eventually(async () => value(await scrape(), "triggers_worker_duplicates_total") >= 1, 10_000);
     await h.eventually(async () => (await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE tenant_id = 'obs'"))[0]!.n === 3);
     await poller.refresh();

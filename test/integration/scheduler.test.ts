@@ -4,7 +4,7 @@ import { Queue } from "bullmq";
 import { buildContainer, type Container } from "../../src/container";
 import { createLogger } from "../../src/observability/logger";
 import { expireEvents, type ExpireEventsDeps, type ExpireEventsOptions } from "../../src/jobs/expire-events";
-import { maintenanceQueueName, startScheduler, type ExpireFn, type RunningScheduler } from "../../workers/scheduler";
+import { maintenanceQueueName, startScheduler, type ExpireFn, type RunningScheduler } from "../../src/roles/scheduler";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { TEST_REDIS_URL } from "../helpers/env";
 

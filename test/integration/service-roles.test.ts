@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { CLI } from "../helpers/env";
 import { createTestSchema, sqsEndpoint, uniqueName, onlyOn } from "../helpers/harness";
-import { freePort, waitForHttp } from "../../bench/support";
+import { freePort, waitForHttp } from "../../src/dev/local-services";
 
 jest.setTimeout(120_000);
 

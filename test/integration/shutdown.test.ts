@@ -6,7 +6,7 @@ import { CLI } from "../helpers/env";
 import { onlyOn, startHarness, sqsEndpoint, uniqueName, type Harness } from "../helpers/harness";
 import { createSqsClient, SqsQueue } from "../../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../../src/domain/queued-event";
-import { freePort } from "../../bench/support";
+import { freePort } from "../../src/dev/local-services";
 
 /** The shutdown bound of every role (src/cli/main.ts). */
 const BOUND_MS = 10_000;

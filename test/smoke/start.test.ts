@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CLI } from "../helpers/env";
 import { validatorAt } from "../helpers/openapi-validator";
-import { freePort } from "../../bench/support";
+import { freePort } from "../../src/dev/local-services";
 
 /**
  * The newcomer's path, on the real entry point: the built CLI's `start` as a child process, on a

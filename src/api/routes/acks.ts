@@ -3,18 +3,18 @@ import Joi from "joi";
 import type { Context } from "koa";
 import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { joiDetails } from "../../domain/envelope";
-import { NotFoundError, ValidationError } from "../../errors";
+import { ConflictError, NotFoundError, ValidationError } from "../../errors";
 import { ackEvent, ackEvents, ackLeases } from "../../store/events/ack-events";
 import { notifyDeliverable } from "../../inbox/wakeups";
-import { eventView } from "../../store/events/event-row";
+import { isRefused, type Refused } from "../../store/events/delivery-transition";
 import { extendLease } from "../../store/events/extend-lease";
 import { nackEvent } from "../../store/events/nack-event";
 import { redriveEvent } from "../../store/events/redrive-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
-import { eventIdParam, MAX_VISIBILITY_SECONDS } from "../params";
-import { subscriptionParam } from "./subscription-param";
+import { eventIdParam, MAX_VISIBILITY_SECONDS, subscriptionParam } from "../params";
+import { eventView } from "../views/event-view";
 
 /** Largest batch ack. */
 const MAX_BATCH_ACK = 1000;
@@ -60,6 +60,20 @@ function announceNack(deps: ApiDeps, tenantId: string, at: Date): void {
   });
 }
 
+/** The 409 of a transition the delivery's state refused. */
+function refusalError(r: Refused): ConflictError {
+  switch (r.refused) {
+    case "lease_expired":
+      return new ConflictError("lease_expired", "the lease is no longer current; the event may have been redelivered");
+    case "already_acknowledged":
+      return new ConflictError("already_acknowledged", "the event is already acknowledged");
+    case "event_dead":
+      return new ConflictError("event_dead", "the event is dead; redrive it to deliver it again");
+    case "not_dead":
+      return new ConflictError("not_dead", `only a dead event can be redriven; this one is ${r.prior}`);
+  }
+}
+
 /** Validates a body (JSON numbers stay numbers: no string-to-number conversion). */
 function validateBody<T>(schema: Joi.ObjectSchema, body: unknown, what: string): T {
   const { value, error } = schema.validate(body, { abortEarly: false, convert: false });
@@ -87,6 +101,7 @@ export function ackRoutes(deps: ApiDeps): Router {
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const acked = await ackEvent(deps.db.prisma, principal.tenantId, subscriptionId, id, lease);
     if (!acked) throw new NotFoundError("event");
+    if (isRefused(acked)) throw refusalError(acked);
     if (acked.newly) deps.metrics.inboxAcks.inc();
     ctx.body = { id: acked.id, status: "acknowledged", acknowledged_at: acked.acknowledged_at.toISOString() };
   };
@@ -116,6 +131,7 @@ export function ackRoutes(deps: ApiDeps): Router {
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const nacked = await nackEvent(deps.db.prisma, principal.tenantId, subscriptionId, id, { delaySeconds: v.delay_seconds, leaseId: v.lease_id });
     if (!nacked) throw new NotFoundError("event");
+    if (isRefused(nacked)) throw refusalError(nacked);
     if (nacked.endedLease) deps.metrics.inboxNacks.inc();
     announceNack(deps, principal.tenantId, nacked.available_at);
     ctx.body = { id: nacked.id, status: nacked.status, available_at: nacked.available_at.toISOString() };
@@ -128,6 +144,7 @@ export function ackRoutes(deps: ApiDeps): Router {
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const extended = await extendLease(deps.db.prisma, principal.tenantId, subscriptionId, id, { visibilitySeconds: v.visibility_timeout, leaseId: v.lease_id });
     if (!extended) throw new NotFoundError("event");
+    if (isRefused(extended)) throw refusalError(extended);
     ctx.body = { id: extended.id, status: "delivered", lease_id: extended.lease_id, lease_expires_at: extended.lease_expires_at.toISOString() };
   });
 
@@ -137,6 +154,7 @@ export function ackRoutes(deps: ApiDeps): Router {
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
     const row = await redriveEvent(deps.db.prisma, principal.tenantId, subscriptionId, id);
     if (!row) throw new NotFoundError("event");
+    if (isRefused(row)) throw refusalError(row);
     ctx.body = eventView(row);
   });
   return router;

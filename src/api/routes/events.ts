@@ -1,14 +1,13 @@
 import Router from "@koa/router";
 import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
-import { NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
+import { itemError, NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
-import { deliveryView, eventView } from "../../store/events/event-row";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
-import { eventIdParam } from "../params";
 import { readJsonBody } from "../middleware/json-body";
-import { subscriptionParam } from "./subscription-param";
+import { eventIdParam, subscriptionParam } from "../params";
+import { deliveryView, eventView } from "../views/event-view";
 
 /**
  * The events of a batch body (BATCH_BODY_SCHEMA): `{"events":[…]}` with no other field, or the
@@ -30,21 +29,12 @@ function batchEvents(body: unknown): unknown[] {
 /** POST /events, POST /events/batch, GET /events/{id}. */
 export function eventRoutes(deps: ApiDeps): Router {
   const router = new Router();
-  const acceptDeps = {
-    batcher: deps.batcher,
-    idempotency: deps.idempotency,
-    onAccepted: (n: number) => deps.metrics.eventsAccepted.inc(n),
-    onEnqueueFailed: (n: number) => deps.metrics.enqueueFailures.inc(n),
-    receipts: deps.receipts,
-    onRefused: (tenantId: string, eventId: string, cause: string, inputFault: boolean) =>
-      deps.logger.warn({ tenant: tenantId, eventId, err: cause, inputFault }, "the event queue refused an event"),
-  };
 
   router.post("/events", requireScope("events:write"), async (ctx) => {
     const principal = principalOf(ctx);
     const idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
     const envelope = parseEnvelope(await readJsonBody(ctx, deps.config.limits.maxEventBytes));
-    const [outcome] = await acceptEvents(acceptDeps, principal.tenantId, [{ envelope, idempotencyKey }]);
+    const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey }]);
     const a = outcome!;
     if (!a.ok) throw a.error;
     ctx.status = 202;
@@ -70,7 +60,7 @@ export function eventRoutes(deps: ApiDeps): Router {
     const keys = inputs.flatMap((i) => (i?.idempotencyKey ? [i.idempotencyKey] : []));
     if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys must be unique within a batch" });
     if (details.length > 0) throw new ValidationError("some events in the batch are invalid; none was accepted", details);
-    const outcomes = await acceptEvents(acceptDeps, principal.tenantId, inputs.filter((i) => i !== null));
+    const outcomes = await acceptEvents(deps.accept, principal.tenantId, inputs.filter((i) => i !== null));
     if (outcomes.some((o) => o.ok && o.pending)) ctx.set("Idempotency-Pending", "true");
     if (outcomes.every((o) => o.ok)) {
       ctx.status = 202;
@@ -86,7 +76,7 @@ export function eventRoutes(deps: ApiDeps): Router {
       data: outcomes.map((o, index) =>
         o.ok
           ? { index, id: o.id, status: o.status, received_at: o.received_at, replayed: o.replayed }
-          : { index, status: "rejected", error: { code: o.error.code, message: o.error.message }, retryable: o.retryable },
+          : { index, status: "rejected", error: itemError(o.error), retryable: o.retryable },
       ),
     };
   });

@@ -3,8 +3,6 @@ import Joi from "joi";
 import type { Context } from "koa";
 import { ValidationError } from "../../errors";
 import { isInstant, joiDetails } from "../../domain/envelope";
-import { decodeCursor, encodeCursor, queryFingerprint } from "../../store/events/cursor";
-import { eventView } from "../../store/events/event-row";
 import type { InboxFilter } from "../../store/events/inbox-filter";
 import { leaseEvents } from "../../store/events/lease-events";
 import { EVENT_STATUSES, peekEvents, type EventStatus } from "../../store/events/peek-events";
@@ -12,8 +10,9 @@ import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
 import { longPollLease } from "../../inbox/long-poll";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
-import { MAX_VISIBILITY_SECONDS } from "../params";
-import { subscriptionParam } from "./subscription-param";
+import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
+import { MAX_VISIBILITY_SECONDS, subscriptionParam } from "../params";
+import { eventView } from "../views/event-view";
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });

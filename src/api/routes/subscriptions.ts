@@ -2,9 +2,10 @@ import Router from "@koa/router";
 import Joi from "joi";
 import type { Context } from "koa";
 import { joiDetails } from "../../domain/envelope";
-import { NotFoundError, ValidationError } from "../../errors";
+import { ConflictError, NotFoundError, ValidationError } from "../../errors";
 import {
   createSubscription,
+  DefaultSubscriptionFixedError,
   deleteSubscription,
   getSubscription,
   listSubscriptions,
@@ -13,6 +14,7 @@ import {
   type SubscriptionFilter,
 } from "../../store/subscriptions";
 import type { ApiDeps } from "../deps";
+import { subscriptionView } from "../views/subscription-view";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
 
@@ -34,11 +36,23 @@ function validateBody<T>(schema: Joi.ObjectSchema, body: unknown, what: string):
   return value as T;
 }
 
+const notFound = () => new NotFoundError("subscription");
+
 /** The subscription name of a path; one that cannot be a name is simply not found. */
 function nameParam(ctx: Context): string {
   const n = ctx.params.name;
-  if (typeof n !== "string" || !SUBSCRIPTION_NAME_PATTERN.test(n)) throw new NotFoundError("subscription");
+  if (typeof n !== "string" || !SUBSCRIPTION_NAME_PATTERN.test(n)) throw notFound();
   return n;
+}
+
+/** Runs a change of a subscription; the store's refusal to change `default` answers 409 default_subscription. */
+async function changing<T>(change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (err) {
+    if (err instanceof DefaultSubscriptionFixedError) throw new ConflictError("default_subscription", err.message);
+    throw err;
+  }
 }
 
 /**
@@ -53,7 +67,9 @@ export function subscriptionRoutes(deps: ApiDeps): Router {
   router.post("/subscriptions", manage, async (ctx) => {
     const principal = principalOf(ctx);
     const v = validateBody<{ name: string; filter?: SubscriptionFilter }>(createBody, await readJsonBody(ctx, BODY_BYTES), "subscription");
-    const created = await createSubscription(deps.db.prisma, principal.tenantId, v.name, v.filter ?? {});
+    const row = await createSubscription(deps.db.prisma, principal.tenantId, v.name, v.filter ?? {});
+    if (!row) throw new ConflictError("subscription_exists", `a subscription named ${v.name} exists already`);
+    const created = subscriptionView(row);
     ctx.status = 201;
     ctx.set("Location", `/subscriptions/${created.name}`);
     ctx.body = created;
@@ -61,24 +77,28 @@ export function subscriptionRoutes(deps: ApiDeps): Router {
 
   router.get("/subscriptions", manage, async (ctx) => {
     const principal = principalOf(ctx);
-    ctx.body = { data: await listSubscriptions(deps.db.prisma, principal.tenantId) };
+    ctx.body = { data: (await listSubscriptions(deps.db.prisma, principal.tenantId)).map(subscriptionView) };
   });
 
   router.get("/subscriptions/:name", manage, async (ctx) => {
     const principal = principalOf(ctx);
-    ctx.body = await getSubscription(deps.db.prisma, principal.tenantId, nameParam(ctx));
+    const row = await getSubscription(deps.db.prisma, principal.tenantId, nameParam(ctx));
+    if (!row) throw notFound();
+    ctx.body = subscriptionView(row);
   });
 
   router.patch("/subscriptions/:name", manage, async (ctx) => {
     const principal = principalOf(ctx);
     const n = nameParam(ctx);
     const v = validateBody<{ filter: SubscriptionFilter | null }>(updateBody, await readJsonBody(ctx, BODY_BYTES), "subscription update");
-    ctx.body = await updateSubscription(deps.db.prisma, principal.tenantId, n, v.filter ?? {});
+    const row = await changing(() => updateSubscription(deps.db.prisma, principal.tenantId, n, v.filter ?? {}));
+    if (!row) throw notFound();
+    ctx.body = subscriptionView(row);
   });
 
   router.delete("/subscriptions/:name", manage, async (ctx) => {
     const principal = principalOf(ctx);
-    await deleteSubscription(deps.db.prisma, principal.tenantId, nameParam(ctx));
+    if (!(await changing(() => deleteSubscription(deps.db.prisma, principal.tenantId, nameParam(ctx))))) throw notFound();
     ctx.status = 204;
   });
   return router;

@@ -1,9 +1,5 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { ConflictError } from "../../errors";
-
-/** The reason a lease-bound operation was refused. */
-export const leaseExpired = () =>
-  new ConflictError("lease_expired", "the lease is no longer current; the event may have been redelivered");
+import { ACKNOWLEDGE_SET, LEASE_IS_CURRENT, transitionDelivery, type Refused } from "./delivery-transition";
 
 export interface AckResult {
   readonly id: string;
@@ -15,37 +11,22 @@ export interface AckResult {
 /**
  * Acknowledges one event of a tenant for one subscription (its delivery), in one statement; other
  * subscriptions' deliveries of the event are untouched. Idempotent: acknowledging twice keeps the
- * first time. With `leaseId`, the ack is refused (409 lease_expired) unless that lease is still
+ * first time. With `leaseId`, the ack is refused (lease_expired) unless that lease is still
  * the current one or the event is already acknowledged. Returns null when the tenant has no such event.
  */
-export async function ackEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string, leaseId?: string): Promise<AckResult | null> {
-  // The row lock in `target` makes the lease check and the update one atomic step.
-  const rows = await prisma.$queryRawUnsafe<
-    Array<{ prior: string; current: boolean; id: string | null; acknowledged_at: Date | null }>
-  >(
-    `WITH target AS (
-       SELECT event_id AS id, status,
-              (status = 'delivered' AND lease_id = $3::uuid AND lease_expires_at > now()) AS current
-       FROM deliveries WHERE event_id = $1 AND subscription_id = $4 AND tenant_id = $2
-       FOR UPDATE
-     ),
-     updated AS (
-       UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
-         lease_id = NULL, lease_expires_at = NULL
-       FROM target t
-       WHERE e.event_id = t.id AND e.subscription_id = $4 AND ($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)
-       RETURNING e.event_id AS id, e.acknowledged_at
-     )
-     SELECT t.status::text AS prior, COALESCE(t.current, false) AS current, u.id, u.acknowledged_at
-     FROM target t LEFT JOIN updated u ON true`,
-    eventId,
-    tenantId,
-    leaseId ?? null,
-    subscriptionId,
+export async function ackEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string, leaseId?: string): Promise<AckResult | Refused | null> {
+  const row = await transitionDelivery<{ acknowledged_at: Date }>(
+    prisma,
+    {
+      current: LEASE_IS_CURRENT,
+      allowed: "($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)",
+      set: ACKNOWLEDGE_SET,
+      returning: ["acknowledged_at"],
+    },
+    { tenantId, subscriptionId, eventId, leaseId },
   );
-  const row = rows[0];
   if (!row) return null;
-  if (row.id === null || row.acknowledged_at === null) throw leaseExpired();
+  if (row.id === null || row.acknowledged_at === null) return { refused: "lease_expired", prior: row.prior };
   return { id: row.id, acknowledged_at: new Date(row.acknowledged_at), newly: row.prior !== "acknowledged" };
 }
 
@@ -68,8 +49,7 @@ export async function ackEvents(prisma: PrismaClient, tenantId: string, subscrip
   // `prior` is read under FOR UPDATE, so it is the latest committed status even when a concurrent
   // ack raced this one; the metrics then count every event exactly once.
   const rows = await prisma.$queryRawUnsafe<Array<{ id: string; newly: boolean }>>(
-    `UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
-       lease_id = NULL, lease_expires_at = NULL
+    `UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
      FROM (SELECT event_id, status FROM deliveries WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE) prior
      WHERE e.event_id = prior.event_id AND e.subscription_id = $3
      RETURNING e.event_id AS id, prior.status <> 'acknowledged' AS newly`,
@@ -118,8 +98,7 @@ export async function ackLeases(
        WHERE l.status = 'acknowledged' OR (l.status = 'delivered' AND l.lease_id = r.lease_id AND l.live)
      ),
      updated AS (
-       UPDATE deliveries e SET status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()),
-         lease_id = NULL, lease_expires_at = NULL
+       UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
        FROM locked l WHERE e.event_id = l.id AND e.subscription_id = $4 AND l.id IN (SELECT id FROM ok)
        RETURNING e.event_id AS id, l.status <> 'acknowledged' AS newly
      )

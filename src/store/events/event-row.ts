@@ -31,31 +31,6 @@ export function eventRowColumns(e = "e", d = "d"): string {
   return [...EVENT_OWN_COLUMNS.map((c) => `${e}.${c}`), ...DELIVERY_STATE_COLUMNS.map((c) => `${d}.${c}`)].join(", ");
 }
 
-const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
-
-/** The public JSON shape of a stored event with one delivery's state. Never includes the tenant or the body hash. */
-export function eventView(row: EventRow) {
-  return {
-    id: row.id,
-    type: row.type,
-    source: row.source,
-    payload: row.payload,
-    tags: row.tags ?? [],
-    occurred_at: iso(row.occurred_at),
-    received_at: iso(row.received_at),
-    stored_at: iso(row.stored_at),
-    status: row.status,
-    delivery_count: row.delivery_count,
-    lease_id: row.status === "delivered" ? row.lease_id : null,
-    leased_at: iso(row.leased_at),
-    lease_expires_at: row.status === "delivered" ? iso(row.lease_expires_at) : null,
-    acknowledged_at: iso(row.acknowledged_at),
-    dead_at: iso(row.dead_at),
-  };
-}
-
-export type EventView = ReturnType<typeof eventView>;
-
 /** One delivery of an event, as GET /events/{id} lists them. */
 export interface DeliveryRow {
   subscription: string;
@@ -67,17 +42,4 @@ export interface DeliveryRow {
   lease_expires_at: Date | null;
   acknowledged_at: Date | null;
   dead_at: Date | null;
-}
-
-export function deliveryView(row: DeliveryRow) {
-  return {
-    subscription: row.subscription,
-    status: row.status,
-    delivery_count: row.delivery_count,
-    lease_id: row.status === "delivered" ? row.lease_id : null,
-    leased_at: iso(row.leased_at),
-    lease_expires_at: row.status === "delivered" ? iso(row.lease_expires_at) : null,
-    acknowledged_at: iso(row.acknowledged_at),
-    dead_at: iso(row.dead_at),
-  };
 }

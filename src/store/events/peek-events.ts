@@ -1,7 +1,12 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import { eventRowColumns, type EventRow } from "./event-row";
 import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
-import type { KeysetPosition } from "./cursor";
+
+/** A keyset position in the (received_at, id) order of a tenant's events: where a page ends. */
+export interface KeysetPosition {
+  readonly receivedAt: Date;
+  readonly id: string;
+}
 
 export const EVENT_STATUSES = ["pending", "delivered", "acknowledged", "dead"] as const;
 export type EventStatus = (typeof EVENT_STATUSES)[number];

@@ -1,13 +1,13 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { ConflictError } from "../../errors";
+import type { Refused } from "./delivery-transition";
 import { eventRowColumns, type EventRow } from "./event-row";
 
 /**
  * Makes a dead event deliverable again in one subscription with a fresh delivery budget (delivery_count 0), in one
- * statement. Refused with 409 not_dead for an event in any other status. Returns null when the
+ * statement. Refused (not_dead) for an event in any other status. Returns null when the
  * tenant has no such event.
  */
-export async function redriveEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string): Promise<EventRow | null> {
+export async function redriveEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string): Promise<EventRow | Refused | null> {
   // Every column of `updated` is NULL when the event was not dead (the LEFT JOIN found nothing).
   const rows = await prisma.$queryRawUnsafe<Array<Omit<EventRow, "id"> & { id: string | null; prior: string }>>(
     `WITH target AS (
@@ -29,6 +29,6 @@ export async function redriveEvent(prisma: PrismaClient, tenantId: string, subsc
   const result = rows[0];
   if (!result) return null;
   const { prior, id, ...rest } = result;
-  if (id === null) throw new ConflictError("not_dead", `only a dead event can be redriven; this one is ${prior}`);
+  if (id === null) return { refused: "not_dead", prior };
   return { ...rest, id };
 }

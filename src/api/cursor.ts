@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
-import { EVENT_ID_PATTERN } from "../../domain/ids";
-import { BadRequestError } from "../../errors";
+import { EVENT_ID_PATTERN } from "../domain/ids";
+import { BadRequestError } from "../errors";
+import type { KeysetPosition } from "../store/events/peek-events";
 
-/** A keyset position in the (received_at, id) order of a tenant's events. */
-export interface KeysetPosition {
-  readonly receivedAt: Date;
-  readonly id: string;
-}
+/*
+ * The opaque next_cursor of GET /inbox?mode=peek: the API's codec for the store's keyset
+ * position. A cursor that does not decode is the client's error (400 invalid_cursor).
+ */
 
 const VERSION = 1;
 

@@ -1,0 +1,171 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { QueuedEvent } from "../domain/queued-event";
+import { notifyDeliverable } from "../inbox/wakeups";
+import type { SqsQueue } from "../queue/sqs-queue";
+import { errorMessage, type DecodedMessage, type StoreDeps, type StoreMessagesFn } from "./store-messages";
+
+export interface GroupCommitDeps extends StoreDeps {
+  readonly queue: SqsQueue;
+  /** The store step (storeMessages; tests pass one that fails). */
+  readonly store: StoreMessagesFn;
+}
+
+export interface GroupCommitOptions {
+  /** Visibility timeout of the received messages, seconds: extended while a failing group is held. */
+  readonly visibilitySeconds: number;
+  /** Rows per statement at most; bigger statements amortise the commit (default 200). */
+  readonly maxGroupRows?: number;
+  /** Concurrent statements at most, so a slow database sees bounded load from one process (default 2). */
+  readonly maxConcurrentCommits?: number;
+}
+
+interface Waiting {
+  readonly messages: readonly DecodedMessage[];
+  readonly rows: number;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * The group-commit buffer between the receivers and the store step. What the receivers bring in
+ * while a commit is running waits, and the next commit stores it all in one statement (up to
+ * `maxGroupRows` rows, at most `maxConcurrentCommits` at a time). After the commit each message
+ * whose events are all stored is deleted from SQS and the API processes' long polls are woken,
+ * both in the background (`drain()` waits for them): a receiver goes on as soon as its rows are
+ * committed.
+ */
+export class GroupCommit {
+  private waiting: Waiting[] = [];
+  private committing = 0;
+  private stopping = false;
+  private readonly deletes = new Set<Promise<void>>();
+  private readonly notifies = new Set<Promise<void>>();
+  private readonly maxGroupRows: number;
+  private readonly maxConcurrentCommits: number;
+
+  constructor(
+    private readonly deps: GroupCommitDeps,
+    private readonly opts: GroupCommitOptions,
+  ) {
+    this.maxGroupRows = opts.maxGroupRows ?? 200;
+    this.maxConcurrentCommits = opts.maxConcurrentCommits ?? 2;
+  }
+
+  /**
+   * Queues messages for the next group commit; resolves once their rows are committed. Rejects
+   * only after `stopRetrying()`, when their group's commit failed: they are left in SQS to
+   * reappear after their visibility timeout.
+   */
+  commit(messages: readonly DecodedMessage[]): Promise<void> {
+    const rows = messages.reduce((n, m) => n + m.events.length, 0);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ messages, rows, resolve, reject });
+      this.startGroups();
+    });
+  }
+
+  /** Shutting down: a group whose commit fails from now on is handed back instead of held and retried. */
+  stopRetrying(): void {
+    this.stopping = true;
+  }
+
+  /** Resolves once the deletes and long-poll notifications of committed groups have finished. */
+  async drain(): Promise<void> {
+    while (this.deletes.size > 0) await Promise.allSettled([...this.deletes]);
+    while (this.notifies.size > 0) await Promise.allSettled([...this.notifies]);
+  }
+
+  /** Starts a commit of the oldest waiting messages while fewer than the maximum are running. */
+  private startGroups(): void {
+    while (this.committing < this.maxConcurrentCommits && this.waiting.length > 0) {
+      const group: Waiting[] = [];
+      let rows = 0;
+      while (this.waiting.length > 0 && rows + this.waiting[0]!.rows <= this.maxGroupRows) {
+        const w = this.waiting.shift()!;
+        group.push(w);
+        rows += w.rows;
+      }
+      if (group.length === 0) group.push(this.waiting.shift()!);
+      this.committing++;
+      void this.commitGroup(group).finally(() => {
+        this.committing--;
+        this.startGroups();
+      });
+    }
+  }
+
+  /**
+   * Stores a group and resolves its receivers. While Postgres is unreachable the group is held and
+   * retried with backoff (its receivers wait, so nothing more is received and no message burns its
+   * receive count towards the DLQ); the messages' visibility is extended while they wait. Each
+   * failed attempt counts once in triggers_worker_errors_total{stage="insert"}.
+   */
+  private async commitGroup(group: readonly Waiting[]): Promise<void> {
+    const messages = group.flatMap((w) => w.messages);
+    let held = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { deletable, announce } = await this.deps.store(this.deps, messages);
+        for (const w of group) w.resolve();
+        if (announce.length > 0) this.announceStored(announce);
+        // Receivers go on as soon as the rows are committed; deletes finish in the background (drain() waits for them).
+        const pending = this.deleteStored(deletable).catch((err) => {
+          this.deps.metrics.workerErrors.inc({ stage: "delete" });
+          this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
+        });
+        this.deletes.add(pending);
+        void pending.finally(() => this.deletes.delete(pending));
+        return;
+      } catch (err) {
+        this.deps.metrics.workerErrors.inc({ stage: "insert" });
+        if (this.stopping) {
+          // Shutting down: leave the messages to reappear after their visibility timeout.
+          for (const w of group) w.reject(err);
+          return;
+        }
+        const backoff = Math.min(100 * 2 ** attempt, 5000);
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.deps.logger.warn({ err: errorMessage(err), messages: messages.length, attempt, backoffMs: backoff }, "insert failed; holding the batch and retrying");
+        }
+        await sleep(backoff);
+        if (Date.now() - held > (this.opts.visibilitySeconds * 1000) / 2) {
+          held = Date.now();
+          await this.deps.queue
+            .changeVisibility(messages.map((m) => m.message.receiptHandle), this.opts.visibilitySeconds)
+            .catch(() => undefined); // SQS may be down too; the messages then simply reappear later
+        }
+      }
+    }
+  }
+
+  /**
+   * Post-commit hook: wakes the API processes' long polls waiting for these tenants (and types).
+   * In the background: a lost notification only delays a waiter to its safety re-check.
+   */
+  private announceStored(events: readonly QueuedEvent[]): void {
+    const tenants = new Map<string, Set<string>>();
+    for (const e of events) {
+      let types = tenants.get(e.tenant_id);
+      if (!types) tenants.set(e.tenant_id, (types = new Set()));
+      types.add(e.type);
+    }
+    const pending = notifyDeliverable(this.deps.prisma, tenants).catch((err: unknown) => {
+      this.deps.logger.warn({ err: errorMessage(err) }, "could not notify long polls of stored events");
+    });
+    this.notifies.add(pending);
+    void pending.finally(() => this.notifies.delete(pending));
+  }
+
+  /** Deletes committed messages from SQS, ten per request. */
+  private async deleteStored(handles: readonly string[]): Promise<void> {
+    if (handles.length === 0) return;
+    const chunks: string[][] = [];
+    for (let i = 0; i < handles.length; i += 10) chunks.push(handles.slice(i, i + 10));
+    const failed = (await Promise.all(chunks.map((c) => this.deps.queue.deleteBatch(c)))).flat();
+    if (failed.length > 0) {
+      // The rows are committed; a message that reappears is a duplicate the insert will skip.
+      this.deps.metrics.workerErrors.inc({ stage: "delete" }, failed.length);
+      this.deps.logger.warn({ failed: failed.length }, "some messages could not be deleted; they will be deduplicated on redelivery");
+    }
+  }
+}

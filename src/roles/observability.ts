@@ -1,0 +1,20 @@
+import type { Container } from "../container";
+import { startMetricsServer, type RunningMetricsServer } from "../observability/metrics-server";
+import { QueueDepthPoller } from "../observability/queue-depth-poller";
+import type { ReadinessChecks } from "../observability/readiness";
+
+/*
+ * The operational services the roles share: each role's file says which of them it runs.
+ */
+
+/** Serves /metrics, /healthz and /readyz (the role's own dependencies) of a role on METRICS_PORT. */
+export async function startRoleMetricsServer(c: Container, checks: ReadinessChecks): Promise<RunningMetricsServer> {
+  const server = await startMetricsServer({ registry: c.metrics.registry, checks, host: c.config.host, port: c.config.metricsPort, logger: c.logger });
+  c.logger.info({ port: server.port, host: c.config.host }, "metrics server listening");
+  return server;
+}
+
+/** Keeps the queue depth gauges of the main queue and the DLQ current (API and worker roles). */
+export function startQueueDepthPoller(c: Container): QueueDepthPoller {
+  return new QueueDepthPoller({ queues: { main: c.queue, dlq: c.dlq }, metrics: c.metrics, logger: c.logger }).start();
+}
