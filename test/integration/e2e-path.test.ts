@@ -1,6 +1,7 @@
 import { startHarness, type Harness } from "../helpers/harness";
 import { decodeMessage, storeMessages } from "../../src/ingest/store-messages";
 import { startIngestWorker } from "../../src/roles/worker";
+import { counterTotal } from "../helpers/metrics";
 import { SqsQueue } from "../../src/queue/sqs-queue";
 
 describe("end-to-end path: POST /events -> SQS -> worker -> Postgres -> GET /inbox -> ack", () => {
@@ -97,8 +98,6 @@ describe("worker idempotency against the real queue", () => {
 
   /** A worker of this harness (built by the worker role), one receiver, 1 s visibility. */
   const worker = (queue: SqsQueue = h.c.queue) => startIngestWorker(h.c, { queue, receivers: 1, visibilitySeconds: 1 });
-  const counter = async (c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}) =>
-    (await c.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
   const storeDeps = () => ({ prisma: h.c.db.prisma, logger: h.c.logger, metrics: h.c.metrics });
 
   test("a message received twice (visibility expired before delete) gives one row", async () => {
@@ -126,7 +125,7 @@ describe("worker idempotency against the real queue", () => {
     // 30 events in at most 10 messages: several share a body.
     const depth = await h.c.queue.depth();
     expect(depth.visible + depth.inFlight).toBeLessThanOrEqual(10);
-    const before = { inserted: await counter(h.c.metrics.workerRowsInserted), duplicates: await counter(h.c.metrics.workerDuplicates), poison: await counter(h.c.metrics.workerPoison) };
+    const before = { inserted: await counterTotal(h.c.metrics.workerRowsInserted), duplicates: await counterTotal(h.c.metrics.workerDuplicates), poison: await counterTotal(h.c.metrics.workerPoison) };
     const w = worker();
     try {
       await h.eventually(async () => (await h.sql("SELECT id FROM events WHERE id = ANY($1)", [ids])).length === 30, 10_000);
@@ -138,9 +137,9 @@ describe("worker idempotency against the real queue", () => {
       await w.stop();
     }
     expect({
-      inserted: (await counter(h.c.metrics.workerRowsInserted)) - before.inserted,
-      duplicates: (await counter(h.c.metrics.workerDuplicates)) - before.duplicates,
-      poison: (await counter(h.c.metrics.workerPoison)) - before.poison,
+      inserted: (await counterTotal(h.c.metrics.workerRowsInserted)) - before.inserted,
+      duplicates: (await counterTotal(h.c.metrics.workerDuplicates)) - before.duplicates,
+      poison: (await counterTotal(h.c.metrics.workerPoison)) - before.poison,
     }).toEqual({ inserted: 30, duplicates: 0, poison: 0 });
     expect((await h.sql<{ id: string }>("SELECT id FROM events WHERE id = ANY($1)", [ids])).map((r) => r.id).sort()).toEqual([...ids].sort());
   });
@@ -157,11 +156,11 @@ describe("worker idempotency against the real queue", () => {
         throw new Error("process killed");
       }
     }
-    const deleteErrors = await counter(h.c.metrics.workerErrors, { stage: "delete" });
+    const deleteErrors = await counterTotal(h.c.metrics.workerErrors, { stage: "delete" });
     const crashing = worker(new CrashBeforeDelete(h.c.sqs, h.c.queue.queueUrl));
     try {
       await h.eventually(async () => (await h.sql("SELECT id FROM events WHERE id = ANY($1)", [ids])).length === 5, 10_000);
-      await h.eventually(async () => (await counter(h.c.metrics.workerErrors, { stage: "delete" })) > deleteErrors, 10_000);
+      await h.eventually(async () => (await counterTotal(h.c.metrics.workerErrors, { stage: "delete" })) > deleteErrors, 10_000);
     } finally {
       await crashing.stop();
     }

@@ -1,11 +1,8 @@
 import { startHarness, type Harness } from "../helpers/harness";
 import type { StoreMessagesFn } from "../../src/ingest/store-messages";
 import { startIngestWorker } from "../../src/roles/worker";
+import { counterTotal } from "../helpers/metrics";
 
-/** The sum of a counter's samples whose labels include `labels`. */
-async function counter(c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}): Promise<number> {
-  return (await c.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
-}
 
 describe("ingest worker: a commit that fails while the worker stops", () => {
   let h: Harness;
@@ -23,14 +20,14 @@ describe("ingest worker: a commit that fails while the worker stops", () => {
       attempts++;
       throw new Error("connection terminated unexpectedly");
     };
-    const before = await counter(h.c.metrics.workerErrors, { stage: "insert" });
+    const before = await counterTotal(h.c.metrics.workerErrors, { stage: "insert" });
     const worker = startIngestWorker(h.c, { receivers: 2, visibilitySeconds: 30, store: unreachable });
     await h.eventually(async () => attempts >= 1, 10_000);
     // Stopping hands the held batch back after its next failed attempt.
     await worker.stop();
     expect(h.logs.some((l) => l.includes("insert failed; holding the batch and retrying"))).toBe(true);
     expect(h.logs.some((l) => l.includes("insert failed; batch left for redelivery"))).toBe(true);
-    expect((await counter(h.c.metrics.workerErrors, { stage: "insert" })) - before).toBe(attempts);
+    expect((await counterTotal(h.c.metrics.workerErrors, { stage: "insert" })) - before).toBe(attempts);
     // Nothing was stored or deleted: the messages reappear after their visibility timeout.
     expect(await h.sql("SELECT id FROM events WHERE tenant_id = 'stop-failing'")).toEqual([]);
     const depth = await h.c.queue.depth();
