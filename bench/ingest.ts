@@ -10,7 +10,7 @@
  * by the requests it answered. Every 202 of the API and of the minimal pipeline is checked against
  * the events on its queue.
  *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 5, each server, before the rounds),
- *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profile of the API)
+ *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profiles of the API and the minimal pipeline)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -67,6 +67,12 @@ async function countQueued(sqs: ReturnType<typeof createSqsClient>, queueName: s
   return { events, messages };
 }
 
+/** node flags writing a CPU profile of one server into BENCH_PROFILE_DIR (named after it), or none. */
+function profile(name: string): string[] {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`] : [];
+}
+
 async function main(): Promise<void> {
   const emulator = await spawnEmulator();
   const schema = await benchSchema();
@@ -79,7 +85,7 @@ async function main(): Promise<void> {
     const queueName = `bench-ingest-${stamp}`;
     const minimalQueue = `bench-minimal-${stamp}`;
     const apiPort = await freePort();
-    const apiChild = spawn(process.execPath, [...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), join(__dirname, "..", "src", "cli", "main.js"), "api"], {
+    const apiChild = spawn(process.execPath, [...profile("api"), join(__dirname, "..", "src", "cli", "main.js"), "api"], {
       stdio: ["ignore", "ignore", "inherit"],
       env: {
         ...process.env,
@@ -98,7 +104,7 @@ async function main(): Promise<void> {
     await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
     const { child: bareChild, announced: bare } = await spawnAnnouncing<{ port: number }>([join(__dirname, "bare-koa.js")]);
     children.push(bareChild);
-    const { child: minimalChild, announced: minimal } = await spawnAnnouncing<{ port: number }>([join(__dirname, "minimal-pipeline.js")], {
+    const { child: minimalChild, announced: minimal } = await spawnAnnouncing<{ port: number }>([...profile("minimal"), join(__dirname, "minimal-pipeline.js")], {
       SQS_ENDPOINT: emulator.endpoint,
       SQS_QUEUE_NAME: minimalQueue,
     });

@@ -15,6 +15,8 @@ export const UNMATCHED_ROUTE = "unmatched";
  * would be labelled with the `use` layer's pattern.
  */
 export function routeTemplate(ctx: Context): string {
+  const direct: unknown = ctx.state.route;
+  if (typeof direct === "string") return direct;
   const matched: unknown = (ctx as { matched?: unknown }).matched;
   if (!Array.isArray(matched)) return UNMATCHED_ROUTE;
   for (let i = matched.length - 1; i >= 0; i--) {

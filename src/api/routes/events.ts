@@ -1,4 +1,5 @@
 import Router from "@koa/router";
+import type { Context } from "koa";
 import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
 import { itemError, NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
@@ -26,11 +27,9 @@ function batchEvents(body: unknown): unknown[] {
   return events;
 }
 
-/** POST /events, POST /events/batch, GET /events/{id}. */
-export function eventRoutes(deps: ApiDeps): Router {
-  const router = new Router();
-
-  router.post("/events", requireScope("events:write"), async (ctx) => {
+/** POST /events: one event, 202 once SQS has it. */
+export function postEvent(deps: ApiDeps) {
+  return async function postEvent(ctx: Context): Promise<void> {
     const principal = principalOf(ctx);
     const idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
     const envelope = parseEnvelope(await readJsonBody(ctx, deps.config.limits.maxEventBytes));
@@ -42,7 +41,14 @@ export function eventRoutes(deps: ApiDeps): Router {
     if (a.replayed) ctx.set("Idempotent-Replayed", "true");
     if (a.pending) ctx.set("Idempotency-Pending", "true");
     ctx.body = { id: a.id, status: a.status, received_at: a.received_at };
-  });
+  };
+}
+
+/** POST /events, POST /events/batch, GET /events/{id}. */
+export function eventRoutes(deps: ApiDeps): Router {
+  const router = new Router();
+
+  router.post("/events", requireScope("events:write"), postEvent(deps));
 
   router.post("/events/batch", requireScope("events:write"), async (ctx) => {
     const principal = principalOf(ctx);
