@@ -37,8 +37,9 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
   server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
     if (closing) res.setHeader("Connection", "close");
     inFlight.add(res);
-    res.once("close", () => inFlight.delete(res));
-    res.once("finish", () => {
+    // "close" follows "finish" (and also ends an aborted response): one listener per response.
+    res.once("close", () => {
+      inFlight.delete(res);
       if (closing) setImmediate(() => server.closeIdleConnections());
     });
   });

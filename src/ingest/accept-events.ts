@@ -84,19 +84,22 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
   if (oversized.length > 0) throw new EventTooLargeError(oversized);
 
   type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean; pending: boolean } | { kind: "conflict"; key: string };
-  const prepared = await Promise.all(
-    built.map(async (b): Promise<Prepared> => {
-      const { event } = b;
-      if (event.idempotency_key === null) return { kind: "ok", ...b, replayed: false, pending: false };
-      const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash, receivedAt);
-      if (verdict.kind === "conflict") return { kind: "conflict", key: event.idempotency_key };
-      if (verdict.kind === "new") return { kind: "ok", ...b, replayed: false, pending: !verdict.shared };
-      // A replay is enqueued again with the first send's received_at, which is what it answers.
-      const replay: QueuedEvent = { ...event, received_at: verdict.receivedAt };
-      const body = encodeQueuedEvent(replay);
-      return { kind: "ok", event: replay, body, bytes: body.length, replayed: true, pending: false };
-    }),
-  );
+  const unclaimed = (b: (typeof built)[number]): Prepared => ({ kind: "ok", ...b, replayed: false, pending: false });
+  const claim = async (b: (typeof built)[number]): Promise<Prepared> => {
+    const { event } = b;
+    if (event.idempotency_key === null) return unclaimed(b);
+    const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash, receivedAt);
+    if (verdict.kind === "conflict") return { kind: "conflict", key: event.idempotency_key };
+    if (verdict.kind === "new") return { kind: "ok", ...b, replayed: false, pending: !verdict.shared };
+    // A replay is enqueued again with the first send's received_at, which is what it answers.
+    const replay: QueuedEvent = { ...event, received_at: verdict.receivedAt };
+    const body = encodeQueuedEvent(replay);
+    return { kind: "ok", event: replay, body, bytes: body.length, replayed: true, pending: false };
+  };
+  // Events without an Idempotency-Key claim nothing: no promise per event for them.
+  const prepared: Prepared[] = built.some((b) => b.event.idempotency_key !== null)
+    ? await Promise.all(built.map(claim))
+    : built.map(unclaimed);
   const conflict = prepared.find((p) => p.kind === "conflict");
   if (conflict) {
     // Release the keys this call claimed so nothing is half-reserved, then refuse the whole request.
@@ -105,16 +108,16 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
   }
   const ready = prepared.filter((p): p is Extract<Prepared, { kind: "ok" }> => p.kind === "ok");
   const sent = await deps.batcher.sendMany(ready);
-  const outcomes: AcceptOutcome[] = await Promise.all(
-    ready.map(async (p, i): Promise<AcceptOutcome> => {
-      const s = sent[i]!;
-      if (s.status === "fulfilled") return { ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed, pending: p.pending };
-      await release(deps, tenantId, p.event, p.replayed);
-      const inputFault = s.reason instanceof EnqueueError && s.reason.inputFault;
-      deps.onRefused?.(tenantId, p.event.id, s.reason instanceof Error ? s.reason.message : String(s.reason), inputFault);
-      return inputFault ? { ok: false, error: new EventRefusedError(), retryable: false } : { ok: false, error: queueUnavailable(), retryable: true };
-    }),
-  );
+  const accept = (p: (typeof ready)[number]): Accepted => ({ ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed, pending: p.pending });
+  const settle = async (p: (typeof ready)[number], i: number): Promise<AcceptOutcome> => {
+    const s = sent[i]!;
+    if (s.status === "fulfilled") return accept(p);
+    await release(deps, tenantId, p.event, p.replayed);
+    const inputFault = s.reason instanceof EnqueueError && s.reason.inputFault;
+    deps.onRefused?.(tenantId, p.event.id, s.reason instanceof Error ? s.reason.message : String(s.reason), inputFault);
+    return inputFault ? { ok: false, error: new EventRefusedError(), retryable: false } : { ok: false, error: queueUnavailable(), retryable: true };
+  };
+  const outcomes: AcceptOutcome[] = sent.every((s) => s.status === "fulfilled") ? ready.map(accept) : await Promise.all(ready.map(settle));
   const accepted = outcomes.filter((o): o is Accepted => o.ok);
   if (accepted.length < outcomes.length) deps.onEnqueueFailed?.(outcomes.length - accepted.length);
   deps.onAccepted?.(accepted.length);

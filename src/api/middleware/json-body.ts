@@ -12,17 +12,21 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
  * The result is `unknown` until a schema validates it.
  */
 export async function readJsonBody(ctx: Context, limit: number, opts: { optional?: boolean } = {}): Promise<unknown> {
+  const headers = ctx.req.headers;
   const length = ctx.request.length;
-  const hasBody = (length !== undefined && length > 0) || ctx.get("Transfer-Encoding") !== "";
+  const hasBody = (length !== undefined && length > 0) || (headers["transfer-encoding"] ?? "") !== "";
   if (!hasBody) {
     if (opts.optional) return undefined;
     throw new BadRequestError("invalid_json", "a JSON request body is required");
   }
-  if (!ctx.is("application/json", "application/*+json")) throw new UnsupportedMediaTypeError();
-  const charset = ctx.request.charset;
-  if (charset && charset.toLowerCase() !== "utf-8" && charset.toLowerCase() !== "utf8") throw new UnsupportedMediaTypeError();
-  const encoding = ctx.get("Content-Encoding");
-  if (encoding !== "" && encoding.toLowerCase() !== "identity") throw new UnsupportedMediaTypeError();
+  // The common exact type skips the media-type parser.
+  if (headers["content-type"] !== "application/json") {
+    if (!ctx.is("application/json", "application/*+json")) throw new UnsupportedMediaTypeError();
+    const charset = ctx.request.charset;
+    if (charset && charset.toLowerCase() !== "utf-8" && charset.toLowerCase() !== "utf8") throw new UnsupportedMediaTypeError();
+  }
+  const encoding = headers["content-encoding"];
+  if (encoding !== undefined && encoding !== "" && encoding.toLowerCase() !== "identity") throw new UnsupportedMediaTypeError();
   if (length !== undefined && length > limit) throw new PayloadTooLargeError(limit);
   let bytes: Buffer;
   try {

@@ -92,10 +92,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
         }
       }
       if (verdict) {
-        ctx.set("X-RateLimit-Limit", String(max));
-        ctx.set("X-RateLimit-Remaining", String(verdict.remaining));
-        ctx.set("X-RateLimit-Reset", String(Math.ceil(verdict.resetAt / 1000)));
-        const after = Math.max(1, setDraftHeaders(ctx, max));
+        const after = Math.max(1, setLimitHeaders(ctx, max, verdict.remaining, Math.ceil(verdict.resetAt / 1000)));
         if (!verdict.ok) throw limitedError(ctx, after);
         return next();
       }
@@ -127,17 +124,29 @@ class LimiterFailure extends Error {
 }
 
 /**
- * RateLimit-Policy / RateLimit as in draft-ietf-httpapi-ratelimit-headers (structured fields):
- * quota q per window w seconds, remaining r, seconds until reset t.
+ * Completes the headers koa-ratelimit's memory driver set (X-RateLimit-*): its reset as a whole
+ * epoch second, and the draft headers of setLimitHeaders. Returns seconds until the reset.
  */
 function setDraftHeaders(ctx: Context, max: number): number {
   const remaining = Number(ctx.response.get("X-RateLimit-Remaining"));
   const rawReset = ctx.response.get("X-RateLimit-Reset");
   const resetAt = rawReset === "" ? Number.NaN : Math.ceil(Number(rawReset));
   // The memory driver reports a fractional epoch second; every mode answers whole seconds.
-  if (Number.isFinite(resetAt)) ctx.set("X-RateLimit-Reset", String(resetAt));
-  const t = Number.isFinite(resetAt) ? Math.max(0, Math.ceil(resetAt - Date.now() / 1000)) : Math.ceil(RATE_WINDOW_MS / 1000);
-  ctx.set("RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
-  ctx.set("RateLimit", `"per-key";r=${Number.isFinite(remaining) ? remaining : max};t=${t}`);
+  return setLimitHeaders(ctx, max, Number.isFinite(remaining) ? remaining : max, Number.isFinite(resetAt) ? resetAt : undefined);
+}
+
+/**
+ * X-RateLimit-Limit/-Remaining/-Reset (epoch seconds), and RateLimit-Policy / RateLimit as in
+ * draft-ietf-httpapi-ratelimit-headers (structured fields): quota q per window w seconds,
+ * remaining r, seconds until reset t. Returns t.
+ */
+function setLimitHeaders(ctx: Context, max: number, remaining: number, resetAt: number | undefined): number {
+  const t = resetAt === undefined ? Math.ceil(RATE_WINDOW_MS / 1000) : Math.max(0, Math.ceil(resetAt - Date.now() / 1000));
+  const res = ctx.res;
+  res.setHeader("X-RateLimit-Limit", String(max));
+  res.setHeader("X-RateLimit-Remaining", String(remaining));
+  if (resetAt !== undefined) res.setHeader("X-RateLimit-Reset", String(resetAt));
+  res.setHeader("RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
+  res.setHeader("RateLimit", `"per-key";r=${remaining};t=${t}`);
   return t;
 }
