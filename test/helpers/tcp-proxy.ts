@@ -103,6 +103,12 @@ export class TcpProxy {
     this.sockets.clear();
   }
 
+  /** Drops every open connection with a TCP reset (RST), as a peer that crashed or a middlebox that gave up would; new ones still pass. */
+  reset(): void {
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+  }
+
   restore(): void {
     this.down = false;
   }

@@ -1,0 +1,106 @@
+/**
+ * The errors a broken Postgres connection really produces, through the service's own pool and
+ * Prisma client, are each recognised as "the database is unavailable" (503 + Retry-After), never
+ * as an internal error (500): a connection reset while idle or mid-query, one the server ended
+ * mid-query, a transaction that finds no connection in time, connects refused.
+ */
+import Koa from "koa";
+import type { AddressInfo } from "node:net";
+import { errorHandler, isDatabaseUnavailable } from "../../src/api/middleware/errors";
+import { createLogger } from "../../src/observability/logger";
+import { connectPostgres, type Database } from "../../src/store/database";
+import { createTestSchema, onlyOn } from "../helpers/harness";
+import { TcpProxy } from "../helpers/tcp-proxy";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The error `fn` rejects with (the test fails if it resolves). */
+async function failure(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the call to fail");
+}
+
+onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a broken Postgres connection is 'unavailable', not an internal error", () => {
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let proxy: TcpProxy;
+  let db: Database;
+  const slowQuery = () => db.prisma.$queryRawUnsafe("SELECT pg_sleep(0.3), 1 AS x");
+  const query = () => db.prisma.$queryRawUnsafe("SELECT 1 AS x");
+
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    proxy = await TcpProxy.forUrl(schema.url).start();
+    db = connectPostgres(proxy.rewrite(schema.url), { poolSize: 2, queryTimeoutMs: 1500, connectTimeoutMs: 500 });
+  });
+  afterAll(async () => {
+    await db.close();
+    await proxy.stop();
+    await schema.drop();
+  });
+  beforeEach(async () => {
+    proxy.thaw();
+    proxy.restore();
+    await query(); // a pooled connection to break
+  });
+
+  test("an idle pooled connection reset by the network", async () => {
+    proxy.reset();
+    const err = await failure(query);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+  });
+
+  test("a connection reset mid-query", async () => {
+    const pending = failure(slowQuery);
+    await sleep(100);
+    proxy.reset();
+    expect(isDatabaseUnavailable(await pending)).toBe(true);
+  });
+
+  test("a connection the server ends mid-query", async () => {
+    const pending = failure(slowQuery);
+    await sleep(100);
+    proxy.cut();
+    expect(isDatabaseUnavailable(await pending)).toBe(true);
+  });
+
+  test("a transaction that gets no connection in time (a frozen server)", async () => {
+    proxy.freeze("accept");
+    const err = await failure(() => db.prisma.$transaction(async (tx) => tx.$queryRawUnsafe("SELECT 1"), { maxWait: 300, timeout: 2000 }));
+    expect(isDatabaseUnavailable(err)).toBe(true);
+  });
+
+  test("connects refused", async () => {
+    proxy.cut();
+    expect(isDatabaseUnavailable(await failure(query))).toBe(true);
+  });
+
+  test("a query error of the caller's own is not unavailability", async () => {
+    expect(isDatabaseUnavailable(await failure(() => db.prisma.$queryRawUnsafe("SELECT * FROM no_such_table")))).toBe(false);
+  });
+
+  test("the API renders the reset as 503 with Retry-After", async () => {
+    proxy.reset();
+    const err = await failure(query);
+    const app = new Koa();
+    app.silent = true;
+    const lines: string[] = [];
+    app.use(errorHandler(createLogger("warn", { write: (l: string) => void lines.push(l) })));
+    app.use(() => {
+      throw err;
+    });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(lines.join("")).not.toContain('"level":50');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
