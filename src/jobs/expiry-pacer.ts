@@ -21,8 +21,8 @@
  *
  * **Deadline floor.** The runner may tell the pacer how fast it must delete to clear what is due in
  * time (setRequiredRate). The duty then never drops below what that rate needs at the cost per row
- * it currently measures (with 25 % headroom), so backing off can slow the drain but not past its
- * deadline; while the floor holds the duty, a back-off does not shrink the batch (smaller batches
+ * it currently measures on its regular batches, not the small baseline ones (with 25 % headroom),
+ * so backing off can slow the drain but not past its deadline; while the floor holds the duty, a back-off does not shrink the batch (smaller batches
  * cost more per row). When even the largest duty is not enough, `deadlineAtRisk` says so, batches
  * grow toward the largest size, and the run reports it.
  */
@@ -194,7 +194,11 @@ export class ExpiryPacer {
     if (o.rows <= b.minBatchSize) {
       this.baseline = this.baseline === undefined ? perRow : Math.min(perRow, this.baseline * (1 + b.baselineDrift));
     }
-    this.recentMsPerRow = this.recentMsPerRow === undefined ? perRow : 0.7 * this.recentMsPerRow + 0.3 * perRow;
+    // The floor's cost per row is that of the batches it paces: a baseline batch (the smallest
+    // size, taken every few decisions) costs more per row and would raise the floor past need.
+    if (this.recentMsPerRow === undefined || o.rows > b.minBatchSize || this.size <= b.minBatchSize) {
+      this.recentMsPerRow = this.recentMsPerRow === undefined ? perRow : 0.7 * this.recentMsPerRow + 0.3 * perRow;
+    }
     this.updateFloor();
     if (this.baseline === undefined) return undefined;
     this.perRow.push(perRow);
