@@ -10,7 +10,8 @@
  * by the requests it answered. Every 202 of the API and of the minimal pipeline is checked against
  * the events on its queue.
  *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 5, each server, before the rounds),
- *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profiles of the API and the minimal pipeline)
+ *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profiles of the API and the minimal pipeline),
+ *   BENCH_COMPARE_CLI (path to another build's dist/src/cli/main.js: its API runs as a fourth server, in the same rounds)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -84,24 +85,33 @@ async function main(): Promise<void> {
     const stamp = Date.now();
     const queueName = `bench-ingest-${stamp}`;
     const minimalQueue = `bench-minimal-${stamp}`;
-    const apiPort = await freePort();
-    const apiChild = spawn(process.execPath, [...profile("api"), join(__dirname, "..", "src", "cli", "main.js"), "api"], {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: {
-        ...process.env,
-        DATABASE_URL: schema.url,
-        SQS_ENDPOINT: emulator.endpoint,
-        SQS_QUEUE_NAME: queueName,
-        ...(process.env.BENCH_REDIS_URL === "" ? {} : { REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" }),
-        REDIS_PREFIX: `bench-${stamp}`,
-        RATE_LIMIT_PER_MINUTE: "100000000",
-        PORT: String(apiPort),
-        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      },
-    });
-    children.push(apiChild);
-    await waitForHttp(`http://127.0.0.1:${apiPort}/readyz`);
+    /** An API process of the CLI at `cli` on its own queue; METRICS_PORT 0 so two can run side by side. */
+    const startApi = async (cli: string, queue: string, profileName: string): Promise<{ child: ChildProcess; port: number }> => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [...profile(profileName), cli, "api"], {
+        stdio: ["ignore", "ignore", "inherit"],
+        env: {
+          ...process.env,
+          DATABASE_URL: schema.url,
+          SQS_ENDPOINT: emulator.endpoint,
+          SQS_QUEUE_NAME: queue,
+          ...(process.env.BENCH_REDIS_URL === "" ? {} : { REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" }),
+          REDIS_PREFIX: `bench-${profileName}-${stamp}`,
+          RATE_LIMIT_PER_MINUTE: "100000000",
+          PORT: String(port),
+          METRICS_PORT: "0",
+          LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        },
+      });
+      children.push(child);
+      await waitForHttp(`http://127.0.0.1:${port}/readyz`);
+      return { child, port };
+    };
+    const { child: apiChild, port: apiPort } = await startApi(join(__dirname, "..", "src", "cli", "main.js"), queueName, "api");
+    // Another build's API (e.g. main before a change), measured in the same alternating rounds.
+    const compareCli = process.env.BENCH_COMPARE_CLI;
+    const compare = compareCli ? await startApi(compareCli, `bench-compare-${stamp}`, "compare") : undefined;
     const { child: bareChild, announced: bare } = await spawnAnnouncing<{ port: number }>([join(__dirname, "bare-koa.js")]);
     children.push(bareChild);
     const { child: minimalChild, announced: minimal } = await spawnAnnouncing<{ port: number }>([...profile("minimal"), join(__dirname, "minimal-pipeline.js")], {
@@ -114,6 +124,7 @@ async function main(): Promise<void> {
       { name: "bare Koa 202", url: `http://127.0.0.1:${bare.port}/events`, pid: bareChild.pid!, results: [], cpu: 0 },
       { name: "minimal durable pipeline", url: `http://127.0.0.1:${minimal.port}/events`, pid: minimalChild.pid!, results: [], cpu: 0 },
       { name: "API POST /events", url: `http://127.0.0.1:${apiPort}/events`, pid: apiChild.pid!, results: [], cpu: 0 },
+      ...(compare ? [{ name: "API of BENCH_COMPARE_CLI", url: `http://127.0.0.1:${compare.port}/events`, pid: compare.child.pid!, results: [], cpu: 0 }] : []),
     ];
     const body = JSON.stringify({ type: "order.created", source: "bench", tags: ["bench"], payload: { order: 42, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) } });
     const headers = { "content-type": "application/json", authorization: `Bearer ${key.secret}` };
@@ -152,7 +163,7 @@ async function main(): Promise<void> {
       const p99 = s.results.map((r) => r.latency.p99);
       return { ok, total, reqs, p50, p99, non2xx: s.results.reduce((a, r) => a + r.non2xx, 0), errors: s.results.reduce((a, r) => a + r.errors, 0), cpuPerReq: s.cpu / Math.max(1, total) };
     };
-    const [b, m, a] = servers.map(stats) as [ReturnType<typeof stats>, ReturnType<typeof stats>, ReturnType<typeof stats>];
+    const [b, m, a, c] = servers.map(stats) as [ReturnType<typeof stats>, ReturnType<typeof stats>, ReturnType<typeof stats>, ReturnType<typeof stats> | undefined];
     const line = (name: string, s: ReturnType<typeof stats>, srv: Server) =>
       `  ${name.padEnd(26)}: ${fmt(s.reqs).padStart(7)} req/s  CPU ${fmt(s.cpuPerReq, 1).padStart(6)} µs/req  p50 ${s.p50.join("/")} ms  p99 ${s.p99.join("/")} ms  per round ${srv.results.map((r) => fmt(r.requests.average)).join(" / ")}  (2xx ${s.ok}, non-2xx ${s.non2xx}, errors ${s.errors})`;
     const apiAnswered = a.ok + warm[servers[2]!.name]!;
@@ -164,6 +175,12 @@ async function main(): Promise<void> {
         line("minimal durable pipeline", m, servers[1]!),
         line("API POST /events", a, servers[2]!),
         `  ratio API / minimal        : ${fmt(a.reqs / m.reqs, 2)}  (aim >= 0.60)   per round ${servers[2]!.results.map((r, i) => fmt(r.requests.average / servers[1]!.results[i]!.requests.average, 2)).join(" / ")}`,
+        ...(c
+          ? [
+              line("API of BENCH_COMPARE_CLI", c, servers[3]!),
+              `  ratio API / compared API   : ${fmt(a.reqs / c.reqs, 2)} req/s, ${fmt(a.cpuPerReq / c.cpuPerReq, 2)} CPU per request;  compared API / minimal: ${fmt(c.reqs / m.reqs, 2)}`,
+            ]
+          : []),
         `  ratio API / bare Koa       : ${fmt(a.reqs / b.reqs, 2)};  minimal / bare Koa: ${fmt(m.reqs / b.reqs, 2)}`,
         `  SQS emulator CPU           : ${fmt(emulatorCpu / Math.max(1, a.total + m.total), 1)} µs per durable request`,
         `  API: 202s ${apiAnswered} (warm-up included); events on its queue ${apiQueued.events} in ${apiQueued.messages} messages; events per SendMessageBatch ${fmt(meanBatch, 1)}, mean SendMessageBatch ${fmt(meanSendMs, 1)} ms`,
