@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../generated/prisma/client";
 import type { Logger } from "../observability/logger";
 import type { Listener, Database } from "../store/database";
+import { withTimeout } from "../deadline";
 
 /*
  * Wake-ups for long-polling GET /inbox requests (wait_seconds > 0).
@@ -355,14 +356,6 @@ export class Wakeups {
   get isClosed(): boolean {
     return this.closed;
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 function errorMessage(err: unknown): string {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import { withTimeout } from "../deadline";
 import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
 
 /** What the expiry job needs: only the database. */
@@ -323,21 +324,9 @@ async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date)
 }
 
 /** The query's result, or undefined when it fails or passes the probe deadline. */
-async function withinProbeDeadline<T>(query: Promise<T>): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
+function withinProbeDeadline<T>(query: Promise<T>): Promise<T | undefined> {
   query.catch(() => undefined); // settled late after the deadline: nobody waits for it
-  try {
-    return await Promise.race([
-      query,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("estimate deadline")), PROBE_DEADLINE_MS);
-      }),
-    ]);
-  } catch {
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(query, PROBE_DEADLINE_MS, "estimate").catch(() => undefined);
 }
 
 /** Longest a probe may take; beyond it the probe counts as this slow (heavy interference). */

@@ -1,4 +1,5 @@
 import { errorBody } from "../errors";
+import { withTimeout } from "../deadline";
 
 /** Longest a single readiness check may take, ms: a probe must answer well inside its own timeout. */
 export const CHECK_TIMEOUT_MS = 1500;
@@ -18,16 +19,6 @@ export interface ReadinessResult {
   readonly checks: Record<string, CheckResult>;
   /** Names of the dependencies that failed, in check order. */
   readonly failing: string[];
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Runs named readiness checks in parallel, each bounded by `timeoutMs`. A check that throws synchronously fails too. */
