@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
-import { Prisma, type PrismaClient } from "../generated/prisma/client";
+import type { PrismaClient } from "../generated/prisma/client";
 import { withTimeout } from "../deadline";
 import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
 
@@ -95,6 +95,20 @@ const BATCH_TRANSACTION = { maxWait: 10_000, timeout: 120_000 } as const;
 /** The kinds of rows the job removes, in the order one pass visits them. */
 export type ExpiryKind = "acknowledged" | "dead" | "stale";
 
+/** Each kind's due rows, `$1` the cutoff: the predicate of its DELETE and of its count (so the same partial index). */
+const DUE_WHERE: Record<ExpiryKind, string> = {
+  acknowledged: "status = 'acknowledged' AND acknowledged_at < $1::timestamptz",
+  dead: "status = 'dead' AND dead_at < $1::timestamptz",
+  stale: "status IN ('pending', 'delivered') AND received_at < $1::timestamptz",
+};
+
+/**
+ * The order each kind's DELETE takes its rows in: oldest first where the kind's index gives that
+ * order cheaply. None for stale: the deliverable index leads with tenant_id, so ordering by
+ * received_at would sort every deliverable row; without it the scan stops at the first `limit` matches.
+ */
+const DELETE_ORDER: Record<ExpiryKind, string> = { acknowledged: "ORDER BY acknowledged_at", dead: "ORDER BY dead_at", stale: "" };
+
 /**
  * One bounded DELETE of deliveries per kind, and of the events whose last delivery that was, in
  * one statement. The status literal in each statement matches the predicate of a partial index
@@ -114,29 +128,10 @@ export type ExpiryKind = "acknowledged" | "dead" | "stale";
  * delivery.
  */
 async function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
-  let select: string;
-  switch (kind) {
-    case "acknowledged":
-      select = `SELECT event_id, subscription_id FROM deliveries
-          WHERE status = 'acknowledged' AND acknowledged_at < $1::timestamptz
-          ORDER BY acknowledged_at LIMIT $2::int
+  const select = `SELECT event_id, subscription_id FROM deliveries
+          WHERE ${DUE_WHERE[kind]}
+          ${DELETE_ORDER[kind]} LIMIT $2::int
           FOR UPDATE SKIP LOCKED`;
-      break;
-    case "dead":
-      select = `SELECT event_id, subscription_id FROM deliveries
-          WHERE status = 'dead' AND dead_at < $1::timestamptz
-          ORDER BY dead_at LIMIT $2::int
-          FOR UPDATE SKIP LOCKED`;
-      break;
-    case "stale":
-      // No ORDER BY: the deliverable index leads with tenant_id, so ordering by received_at would
-      // sort every deliverable row; without it the scan stops at the first `limit` matches.
-      select = `SELECT event_id, subscription_id FROM deliveries
-          WHERE status IN ('pending', 'delivered') AND received_at < $1::timestamptz
-          LIMIT $2::int
-          FOR UPDATE SKIP LOCKED`;
-      break;
-  }
   const sql = `WITH gone AS (
        DELETE FROM deliveries WHERE (event_id, subscription_id) IN (${select})
        RETURNING event_id, subscription_id
@@ -284,18 +279,6 @@ const DEADLINE_AIM = 0.8;
 /** Most due rows a run counts exactly before it falls back to the planner's estimate. */
 const COUNT_CAP = 2_000_000;
 
-/** The predicate of each kind's due rows, as in its DELETE (so the same partial index). */
-function duePredicate(kind: ExpiryKind, cutoff: Date): Prisma.Sql {
-  switch (kind) {
-    case "acknowledged":
-      return Prisma.sql`status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz`;
-    case "dead":
-      return Prisma.sql`status = 'dead' AND dead_at < ${cutoff}::timestamptz`;
-    case "stale":
-      return Prisma.sql`status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz`;
-  }
-}
-
 /**
  * The rows one kind has due at the start of a run, for the deadline floor: counted (an index-only
  * scan of the kind's partial index, at most COUNT_CAP rows, within the probe deadline), else the
@@ -305,13 +288,13 @@ function duePredicate(kind: ExpiryKind, cutoff: Date): Prisma.Sql {
  * ask for a pace the backlog does not need. Undefined when both fail: the run has no floor.
  */
 async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date): Promise<number | undefined> {
-  const where = duePredicate(kind, cutoff);
+  const where = DUE_WHERE[kind];
   const counted = await withinProbeDeadline(
-    prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM (SELECT 1 FROM deliveries WHERE ${where} LIMIT ${COUNT_CAP}) due`,
+    prisma.$queryRawUnsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM deliveries WHERE ${where} LIMIT $2::int) due`, cutoff, COUNT_CAP),
   );
   const n = counted?.[0]?.n;
   if (typeof n === "number" && n < COUNT_CAP) return n;
-  const rows = await withinProbeDeadline(prisma.$queryRaw<{ "QUERY PLAN": unknown }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE ${where}`);
+  const rows = await withinProbeDeadline(prisma.$queryRawUnsafe<{ "QUERY PLAN": unknown }[]>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE ${where}`, cutoff));
   const raw = rows?.[0]?.["QUERY PLAN"];
   try {
     const plan = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[] | undefined;

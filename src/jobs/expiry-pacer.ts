@@ -22,8 +22,8 @@
  * **Deadline floor.** The runner may tell the pacer how fast it must delete to clear what is due in
  * time (setRequiredRate). The duty then never drops below what that rate needs at the cost per row
  * it currently measures on its regular batches, not the small baseline ones (with 25 % headroom),
- * so backing off can slow the drain but not past its deadline; while the floor holds the duty, a back-off does not shrink the batch (smaller batches
- * cost more per row). When even the largest duty is not enough, `deadlineAtRisk` says so, batches
+ * so backing off can slow the drain but not past its deadline; while the floor holds the duty, a
+ * back-off does not shrink the batch (smaller batches cost more per row). When even the largest duty is not enough, `deadlineAtRisk` says so, batches
  * grow toward the largest size, and the run reports it.
  */
 
