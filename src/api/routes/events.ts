@@ -48,6 +48,8 @@ export function postEvent(deps: ApiDeps) {
 export function eventRoutes(deps: ApiDeps): Router {
   const router = new Router();
 
+  // Requests reach this handler through createApp's direct ingest chain (same auth, limiter and
+  // scope); the route stays registered so the path's Allow list, 405 and metrics label know it.
   router.post("/events", requireScope("events:write"), postEvent(deps));
 
   router.post("/events/batch", requireScope("events:write"), async (ctx) => {
