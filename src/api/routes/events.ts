@@ -49,7 +49,7 @@ export function eventRoutes(deps: ApiDeps): Router {
   const router = new Router();
 
   // Requests reach this handler through createApp's direct ingest chain (same auth, limiter and
-  // scope); the route stays registered so the path's Allow list, 405 and metrics label know it.
+  // scope); the route stays registered so the path's Allow list and 405 answers know it.
   router.post("/events", requireScope("events:write"), postEvent(deps));
 
   router.post("/events/batch", requireScope("events:write"), async (ctx) => {
