@@ -11,7 +11,10 @@
  * the events on its queue.
  *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 5, each server, before the rounds),
  *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profiles of the API and the minimal pipeline),
- *   BENCH_COMPARE_CLI (path to another build's dist/src/cli/main.js: its API runs as a fourth server, in the same rounds)
+ *   BENCH_COMPARE_CLI (path to another build's dist/src/cli/main.js: its API runs as a fourth server, in the same rounds),
+ *   BENCH_NODE_OPTIONS (space-separated; default: the node options of the Dockerfile's ENTRYPOINT)
+ * Every server runs with the same node options as the image (bench/image.ts), so the baselines
+ * and the API share one runtime configuration.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -23,6 +26,7 @@ import { createApiKey } from "../src/store/api-keys";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../src/domain/queued-event";
+import { imageNodeOptions } from "./image";
 import { benchSchema, fmt, runBench } from "./support";
 import { freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "../src/dev/local-services";
 
@@ -68,10 +72,14 @@ async function countQueued(sqs: ReturnType<typeof createSqsClient>, queueName: s
   return { events, messages };
 }
 
-/** node flags writing a CPU profile of one server into BENCH_PROFILE_DIR (named after it), or none. */
-function profile(name: string): string[] {
+/** The node options every server runs with: the image's (its ENTRYPOINT's), unless BENCH_NODE_OPTIONS says otherwise. */
+const NODE_OPTIONS =
+  process.env.BENCH_NODE_OPTIONS !== undefined ? process.env.BENCH_NODE_OPTIONS.split(" ").filter(Boolean) : imageNodeOptions(join(__dirname, "..", ".."));
+
+/** node options of one server: the image's, plus a CPU profile into BENCH_PROFILE_DIR (named after it) when set. */
+function nodeOptions(name: string): string[] {
   const dir = process.env.BENCH_PROFILE_DIR;
-  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`] : [];
+  return [...NODE_OPTIONS, ...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])];
 }
 
 async function main(): Promise<void> {
@@ -88,7 +96,7 @@ async function main(): Promise<void> {
     /** An API process of the CLI at `cli` on its own queue; METRICS_PORT 0 so two can run side by side. */
     const startApi = async (cli: string, queue: string, profileName: string): Promise<{ child: ChildProcess; port: number }> => {
       const port = await freePort();
-      const child = spawn(process.execPath, [...profile(profileName), cli, "api"], {
+      const child = spawn(process.execPath, [...nodeOptions(profileName), cli, "api"], {
         stdio: ["ignore", "ignore", "inherit"],
         env: {
           ...process.env,
@@ -112,9 +120,9 @@ async function main(): Promise<void> {
     // Another build's API (e.g. main before a change), measured in the same alternating rounds.
     const compareCli = process.env.BENCH_COMPARE_CLI;
     const compare = compareCli ? await startApi(compareCli, `bench-compare-${stamp}`, "compare") : undefined;
-    const { child: bareChild, announced: bare } = await spawnAnnouncing<{ port: number }>([join(__dirname, "bare-koa.js")]);
+    const { child: bareChild, announced: bare } = await spawnAnnouncing<{ port: number }>([...NODE_OPTIONS, join(__dirname, "bare-koa.js")]);
     children.push(bareChild);
-    const { child: minimalChild, announced: minimal } = await spawnAnnouncing<{ port: number }>([...profile("minimal"), join(__dirname, "minimal-pipeline.js")], {
+    const { child: minimalChild, announced: minimal } = await spawnAnnouncing<{ port: number }>([...nodeOptions("minimal"), join(__dirname, "minimal-pipeline.js")], {
       SQS_ENDPOINT: emulator.endpoint,
       SQS_QUEUE_NAME: minimalQueue,
     });
@@ -170,7 +178,7 @@ async function main(): Promise<void> {
     const minimalAnswered = m.ok + warm[servers[1]!.name]!;
     process.stdout.write(
       [
-        `bench:ingest  connections=${CONNECTIONS} duration=${SECONDS}s rounds=${ROUNDS} (alternating)`,
+        `bench:ingest  connections=${CONNECTIONS} duration=${SECONDS}s rounds=${ROUNDS} (alternating) node options: ${NODE_OPTIONS.join(" ") || "none"}`,
         line("bare Koa 202", b, servers[0]!),
         line("minimal durable pipeline", m, servers[1]!),
         line("API POST /events", a, servers[2]!),

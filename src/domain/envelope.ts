@@ -1,7 +1,7 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import type Joi from "joi";
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { ErrorDetail, ValidationError } from "../errors";
 
 /** Documented envelope limits (README "Event envelope"). */
@@ -293,5 +293,5 @@ export function canonicalJson(value: unknown): string {
 
 /** sha256 of the canonical envelope: the identity of "the same body" for idempotency. */
 export function envelopeHash(envelope: EventEnvelope): string {
-  return createHash("sha256").update(canonicalJson(envelope)).digest("hex");
+  return hash("sha256", canonicalJson(envelope), "hex");
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, hash, randomBytes } from "node:crypto";
 import { monotonicFactory } from "ulid";
 
 /**
@@ -65,5 +65,5 @@ export function newApiKeySecret(): string {
 
 /** The stored form of an API key secret. */
 export function hashApiKey(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  return hash("sha256", secret, "hex"); // one-shot: no Hash object per request
 }

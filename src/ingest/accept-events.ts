@@ -121,7 +121,8 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
   const accepted = outcomes.filter((o): o is Accepted => o.ok);
   if (accepted.length < outcomes.length) deps.onEnqueueFailed?.(outcomes.length - accepted.length);
   deps.onAccepted?.(accepted.length);
-  if (accepted.length > 0) await deps.receipts?.remember(tenantId, accepted.map((a) => a.id));
+  // Best effort, so the 202 does not wait for it (see AcceptedReceipts.remember).
+  if (accepted.length > 0) deps.receipts?.remember(tenantId, accepted.map((a) => a.id));
   return outcomes;
 }
 

@@ -9,11 +9,6 @@ const RECEIPTS_SCRIPT = `
 for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end
 return #KEYS`;
 
-interface ReceiptBatch {
-  readonly slots: string[];
-  readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
-}
-
 type ReceiptsCommand = { triggersReceipts(numKeys: number, ...args: string[]): Promise<number> };
 
 /**
@@ -26,7 +21,9 @@ export class AcceptedReceipts {
   /** Bounded: past 200 000 receipts the least recently used go first (not all at once). */
   private readonly local = new LRUCache<string, number>({ max: 200_000 });
   /** Receipts of this event-loop turn, written to Redis together in one script call. */
-  private pending: ReceiptBatch | undefined;
+  private pending: string[] | undefined;
+  /** Script calls in flight (see settled). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly redis: Redis | undefined,
@@ -36,20 +33,24 @@ export class AcceptedReceipts {
     redis?.defineCommand("triggersReceipts", { lua: RECEIPTS_SCRIPT });
   }
 
-  async remember(tenantId: string, ids: readonly string[]): Promise<void> {
+  /**
+   * Records receipts without holding up the caller: the 202 does not wait for them. On Redis, the
+   * receipts of every request answered in one event-loop turn go out in one script call at the end
+   * of that turn, before any later request of the same process can ask for them (one connection,
+   * in order). If Redis is down or refuses the call, they are kept in process memory instead.
+   */
+  remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
     if (this.redis && this.redis.status === "ready") {
-      try {
-        // One script call per event-loop turn for the receipts of every request answered in it,
-        // instead of one SET per event.
-        await this.writeShared(ids.map((id) => this.slot(tenantId, id)));
-        return;
-      } catch {
-        // fall through to memory
+      if (!this.pending) {
+        const batch: string[] = [];
+        this.pending = batch;
+        setImmediate(() => this.writeShared(batch));
       }
+      for (const id of ids) this.pending.push(this.slot(tenantId, id));
+      return;
     }
-    const expires = Date.now() + this.ttlSeconds * 1000;
-    for (const id of ids) this.local.set(this.slot(tenantId, id), expires);
+    this.keepLocally(ids.map((id) => this.slot(tenantId, id)));
   }
 
   async wasAccepted(tenantId: string, id: string): Promise<boolean> {
@@ -66,24 +67,30 @@ export class AcceptedReceipts {
     return false;
   }
 
-  private writeShared(slots: readonly string[]): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (!this.pending) {
-        const batch: ReceiptBatch = { slots: [], waiters: [] };
-        this.pending = batch;
-        setImmediate(() => {
-          if (this.pending === batch) this.pending = undefined;
-          (this.redis as unknown as ReceiptsCommand)
-            .triggersReceipts(batch.slots.length, ...batch.slots, String(this.ttlSeconds))
-            .then(
-              () => batch.waiters.forEach((w) => w.resolve()),
-              (err: unknown) => batch.waiters.forEach((w) => w.reject(err)),
-            );
-        });
-      }
-      for (const s of slots) this.pending.slots.push(s);
-      this.pending.waiters.push({ resolve, reject });
-    });
+  /** Resolves once every receipt recorded so far has been written (to Redis or to memory). */
+  async settled(): Promise<void> {
+    if (this.pending) this.writeShared(this.pending);
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  private writeShared(batch: string[]): void {
+    if (this.pending === batch) this.pending = undefined;
+    // Taken out of the batch, so writing the same batch again (settled, then its setImmediate) sends nothing.
+    const slots = batch.splice(0);
+    if (slots.length === 0) return;
+    const call = (this.redis as unknown as ReceiptsCommand)
+      .triggersReceipts(slots.length, ...slots, String(this.ttlSeconds))
+      .then(
+        () => undefined,
+        () => this.keepLocally(slots),
+      )
+      .finally(() => this.inFlight.delete(call));
+    this.inFlight.add(call);
+  }
+
+  private keepLocally(slots: readonly string[]): void {
+    const expires = Date.now() + this.ttlSeconds * 1000;
+    for (const slot of slots) this.local.set(slot, expires);
   }
 
   private slot(tenantId: string, id: string): string {

@@ -25,7 +25,7 @@ const DEADLINES = {
 /** The longest a request may take while a dependency is frozen: its deadlines (checkout + statement, or the send deadline), + 1 s. */
 const LIMIT_MS: Record<Dep, number> = {
   pg: 1000 + 1500 + 1000,
-  redis: 2 * 300 + 1000, // the limiter and the receipt each make one call
+  redis: 2 * 300 + 1000, // the limiter makes one call (the receipt is not waited for); one more deadline of slack
   sqs: 1500 + 1000,
 };
 const FREEZE_MS = 6000;

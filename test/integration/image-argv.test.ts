@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
+import { dockerEntrypoint, dockerWorkdir, imageNodeOptions } from "../../bench/image";
 import { freePort } from "../../src/dev/local-services";
 import { createSqsClient } from "../../src/queue/sqs-queue";
 import { TEST_REDIS_URL } from "../helpers/env";
@@ -25,23 +26,6 @@ jest.setTimeout(120_000);
 
 /** Stands for the image's WORKDIR: a folder holding the built dist/ (default: this checkout). */
 const IMAGE_ROOT = process.env.IMAGE_ARGV_ROOT ?? REPO_ROOT;
-
-/** ENTRYPOINT of the Dockerfile's last stage, in exec form (the only form that takes a command). */
-function dockerEntrypoint(): string[] {
-  const lines = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8").split("\n");
-  const last = lines.filter((l) => /^\s*ENTRYPOINT\s/i.test(l)).pop();
-  if (!last) throw new Error("the Dockerfile has no ENTRYPOINT");
-  const argv = JSON.parse(last.replace(/^\s*ENTRYPOINT\s+/i, "")) as unknown;
-  if (!Array.isArray(argv) || !argv.every((a) => typeof a === "string")) throw new Error(`ENTRYPOINT is not in exec form: ${last}`);
-  return argv as string[];
-}
-
-/** The Dockerfile's WORKDIR of its last stage: where the ENTRYPOINT's relative paths resolve. */
-function dockerWorkdir(): string {
-  const text = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8");
-  const last = text.split(/^FROM\s/im).pop() ?? "";
-  return /^\s*WORKDIR\s+(\S+)/im.exec(last)?.[1] ?? "/";
-}
 
 /**
  * local.commands of the module (main.tf), read as text: each entry must be a literal list of
@@ -148,7 +132,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
 
   beforeAll(async () => {
     sqs = createSqsClient({ region: "us-east-1", endpoint: sqsEndpoint() });
-    entrypoint = dockerEntrypoint();
+    entrypoint = dockerEntrypoint(REPO_ROOT);
     commands = taskCommands();
     const help = run([...entrypoint, "help"], {});
     await within(help.exited, 15_000, () => "help did not finish");
@@ -187,8 +171,9 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
   });
 
   test("the image runs the built CLI from its WORKDIR, and every task command is a sub-command of it", () => {
-    expect(dockerWorkdir()).toBe("/app");
-    expect(entrypoint).toEqual(["node", "dist/src/cli/main.js"]);
+    expect(dockerWorkdir(REPO_ROOT)).toBe("/app");
+    // node, its options (the young generation's size, see README "Ingest cost per stage"), the CLI.
+    expect(entrypoint).toEqual(["node", ...imageNodeOptions(REPO_ROOT), "dist/src/cli/main.js"]);
     expect(Object.keys(commands).sort()).toEqual(["api", "migrate", "scheduler", "worker"]);
     // A task command that repeated `node <script>` would run `main.js node main.js api`.
     for (const [role, command] of Object.entries(commands)) expect({ role, command }).toEqual({ role, command: [role] });
