@@ -22,7 +22,7 @@ export function dockerWorkdir(repoRoot: string): string {
   return /^\s*WORKDIR\s+(\S+)/im.exec(last)?.[1] ?? "/";
 }
 
-/** The options the ENTRYPOINT gives node before the script (e.g. `--max-semi-space-size=32`). */
+/** The options the ENTRYPOINT gives node before the script (e.g. `--max-semi-space-size=32`); each must be one `--name=value` argument. */
 export function imageNodeOptions(repoRoot: string): string[] {
   const [program, ...rest] = dockerEntrypoint(repoRoot);
   if (program !== "node") throw new Error(`the image runs ${program}, not node`);

@@ -13,7 +13,8 @@
  *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profiles of the API and the minimal pipeline),
  *   BENCH_COMPARE_CLI (path to another build's dist/src/cli/main.js: its API runs as a fourth server, in the same rounds),
  *   BENCH_NODE_OPTIONS (space-separated; default: the node options of the Dockerfile's ENTRYPOINT),
- *   BENCH_COMPARE_NODE_OPTIONS (the compared API's node options instead; "" = none: the same build with and without them)
+ *   BENCH_COMPARE_NODE_OPTIONS (the compared API's node options; default: this checkout's, as for every server; "" = none:
+ *   the same build with and without them)
  * Every server runs with the same node options as the image (bench/image.ts), so the baselines
  * and the API share one runtime configuration.
  */
@@ -75,12 +76,12 @@ async function countQueued(sqs: ReturnType<typeof createSqsClient>, queueName: s
 
 /** The node options every server runs with: the image's (its ENTRYPOINT's), unless BENCH_NODE_OPTIONS says otherwise. */
 const NODE_OPTIONS =
-  process.env.BENCH_NODE_OPTIONS !== undefined ? process.env.BENCH_NODE_OPTIONS.split(" ").filter(Boolean) : imageNodeOptions(join(__dirname, "..", ".."));
+  process.env.BENCH_NODE_OPTIONS !== undefined ? process.env.BENCH_NODE_OPTIONS.split(/\s+/).filter(Boolean) : imageNodeOptions(join(__dirname, "..", ".."));
 
 /** node options of one server: the image's, plus a CPU profile into BENCH_PROFILE_DIR (named after it) when set. */
 function nodeOptions(name: string): string[] {
   const dir = process.env.BENCH_PROFILE_DIR;
-  const own = name === "compare" && process.env.BENCH_COMPARE_NODE_OPTIONS !== undefined ? process.env.BENCH_COMPARE_NODE_OPTIONS.split(" ").filter(Boolean) : NODE_OPTIONS;
+  const own = name === "compare" && process.env.BENCH_COMPARE_NODE_OPTIONS !== undefined ? process.env.BENCH_COMPARE_NODE_OPTIONS.split(/\s+/).filter(Boolean) : NODE_OPTIONS;
   return [...own, ...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])];
 }
 

@@ -63,6 +63,8 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       await closed;
       await wakeups;
       await deps.batcher.drain();
+      // The receipts of the last 202s, before the container closes Redis.
+      await deps.receipts.settled();
     },
   };
 }

@@ -11,6 +11,11 @@ return #KEYS`;
 
 type ReceiptsCommand = { triggersReceipts(numKeys: number, ...args: string[]): Promise<number> };
 
+/** Keys one script call writes at most (a busy turn is split into several calls). */
+const MAX_KEYS_PER_CALL = 1000;
+/** After a failed call, how long receipts go to memory before Redis is tried again, ms. */
+const REDIS_BACKOFF_MS = 1000;
+
 /**
  * Remembers which event ids the API accepted recently, per tenant, so GET /events/{id} can answer
  * `queued` for an event that is still on SQS instead of a misleading 404. On Redis when configured
@@ -24,6 +29,8 @@ export class AcceptedReceipts {
   private pending: string[] | undefined;
   /** Script calls in flight (see settled). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Until then receipts stay in memory: a Redis that just failed (or missed its deadline) is not asked every turn. */
+  private redisSkipUntil = 0;
 
   constructor(
     private readonly redis: Redis | undefined,
@@ -37,11 +44,13 @@ export class AcceptedReceipts {
    * Records receipts without holding up the caller: the 202 does not wait for them. On Redis, the
    * receipts of every request answered in one event-loop turn go out in one script call at the end
    * of that turn, before any later request of the same process can ask for them (one connection,
-   * in order). If Redis is down or refuses the call, they are kept in process memory instead.
+   * in order). If Redis is down or refuses the call, they are kept in process memory instead, and
+   * for a second after a failure the receipts go straight to memory. A receipt still waiting for
+   * its turn's call is in neither place yet: another API process may answer 404 for that moment.
    */
   remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
-    if (this.redis && this.redis.status === "ready") {
+    if (this.redis && this.redis.status === "ready" && Date.now() >= this.redisSkipUntil) {
       if (!this.pending) {
         const batch: string[] = [];
         this.pending = batch;
@@ -77,15 +86,23 @@ export class AcceptedReceipts {
     if (this.pending === batch) this.pending = undefined;
     // Taken out of the batch, so writing the same batch again (settled, then its setImmediate) sends nothing.
     const slots = batch.splice(0);
-    if (slots.length === 0) return;
-    const call = (this.redis as unknown as ReceiptsCommand)
-      .triggersReceipts(slots.length, ...slots, String(this.ttlSeconds))
-      .then(
-        () => undefined,
-        () => this.keepLocally(slots),
-      )
-      .finally(() => this.inFlight.delete(call));
-    this.inFlight.add(call);
+    for (let i = 0; i < slots.length; i += MAX_KEYS_PER_CALL) this.send(slots.slice(i, i + MAX_KEYS_PER_CALL));
+  }
+
+  private send(slots: string[]): void {
+    const failed = () => {
+      this.redisSkipUntil = Date.now() + REDIS_BACKOFF_MS;
+      this.keepLocally(slots);
+    };
+    let call: Promise<void>;
+    try {
+      call = (this.redis as unknown as ReceiptsCommand).triggersReceipts(slots.length, ...slots, String(this.ttlSeconds)).then(() => undefined, failed);
+    } catch {
+      failed(); // a call that could not even be issued
+      return;
+    }
+    const tracked = call.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
   }
 
   private keepLocally(slots: readonly string[]): void {

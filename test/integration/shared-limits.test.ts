@@ -79,16 +79,30 @@ describe("shared per-key window", () => {
 describe("receipts", () => {
   test("the receipts of one turn are written in one call and seen by another process", async () => {
     const r = client();
+    const other = client();
+    const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
+    await Promise.all([ready(r), ready(other)]);
     const writer = new AcceptedReceipts(r, prefix);
-    await new Promise<void>((resolve) => (r.status === "ready" ? resolve() : r.once("ready", () => resolve())));
-    const reader = new AcceptedReceipts(client(), prefix);
+    const reader = new AcceptedReceipts(other, prefix);
     const ids = Array.from({ length: 30 }, (_, i) => `evt_${String(i).padStart(26, "0")}`);
-    await Promise.all([writer.remember("t1", ids.slice(0, 10)), writer.remember("t1", ids.slice(10)), writer.remember("t2", ["evt_x"])]);
-    await new Promise((res) => setTimeout(res, 50));
+    writer.remember("t1", ids.slice(0, 10));
+    writer.remember("t1", ids.slice(10));
+    writer.remember("t2", ["evt_x"]);
+    await writer.settled();
     for (const id of ids) expect(await reader.wasAccepted("t1", id)).toBe(true);
     expect(await reader.wasAccepted("t2", ids[0]!)).toBe(false);
     expect(await reader.wasAccepted("t2", "evt_x")).toBe(true);
     const ttl = await r.ttl(`${prefix}:acc:2:t1:${ids[0]}`);
     expect(ttl).toBeGreaterThan(800);
+  });
+
+  test("with Redis unreachable, receipts are kept in the process's memory", async () => {
+    const dead = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    clients.push(dead);
+    const receipts = new AcceptedReceipts(dead, prefix);
+    receipts.remember("t1", ["evt_local"]);
+    await receipts.settled();
+    expect(await receipts.wasAccepted("t1", "evt_local")).toBe(true);
+    expect(await receipts.wasAccepted("t2", "evt_local")).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { dockerEntrypoint } from "../../bench/image";
 import { SQS_MAX_MESSAGE_BYTES } from "../../src/queue/sqs-queue";
 import {
   allStrings,
@@ -171,8 +172,7 @@ describe("ECS", () => {
       scheduler: ["scheduler"],
       migrate: ["migrate"],
     });
-    const dockerfile = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8");
-    const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)![1]!) as string[];
+    const entrypoint = dockerEntrypoint(REPO_ROOT);
     // The health checks run the same script as the ENTRYPOINT.
     expect(entrypoint[0]).toBe("node");
     expect(entrypoint.slice(1, -1).every((a) => a.startsWith("--"))).toBe(true);

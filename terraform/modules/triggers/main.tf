@@ -15,7 +15,7 @@ locals {
 
   database_subnet_ids = length(var.database_subnet_ids) > 0 ? var.database_subnet_ids : var.private_subnet_ids
 
-  # The image's ENTRYPOINT is the CLI (`node dist/src/cli/main.js`); a task command is only the
+  # The image's ENTRYPOINT is the CLI (`node <options> dist/src/cli/main.js`); a task command is only the
   # sub-command, appended to it. (test/integration/image-argv.test.ts runs ENTRYPOINT + these.)
   commands = {
     api       = ["api"]
