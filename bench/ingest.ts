@@ -74,14 +74,16 @@ async function countQueued(sqs: ReturnType<typeof createSqsClient>, queueName: s
   return { events, messages };
 }
 
+/** Space-separated node options from the environment, or undefined when `name` is not set ("" = none). */
+const optionsFromEnv = (name: string): string[] | undefined => process.env[name]?.split(/\s+/).filter(Boolean);
+
 /** The node options every server runs with: the image's (its ENTRYPOINT's), unless BENCH_NODE_OPTIONS says otherwise. */
-const NODE_OPTIONS =
-  process.env.BENCH_NODE_OPTIONS !== undefined ? process.env.BENCH_NODE_OPTIONS.split(/\s+/).filter(Boolean) : imageNodeOptions(join(__dirname, "..", ".."));
+const NODE_OPTIONS = optionsFromEnv("BENCH_NODE_OPTIONS") ?? imageNodeOptions(join(__dirname, "..", ".."));
 
 /** node options of one server: the image's, plus a CPU profile into BENCH_PROFILE_DIR (named after it) when set. */
 function nodeOptions(name: string): string[] {
   const dir = process.env.BENCH_PROFILE_DIR;
-  const own = name === "compare" && process.env.BENCH_COMPARE_NODE_OPTIONS !== undefined ? process.env.BENCH_COMPARE_NODE_OPTIONS.split(/\s+/).filter(Boolean) : NODE_OPTIONS;
+  const own = (name === "compare" ? optionsFromEnv("BENCH_COMPARE_NODE_OPTIONS") : undefined) ?? NODE_OPTIONS;
   return [...own, ...(dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [])];
 }
 

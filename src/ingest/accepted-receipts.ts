@@ -1,5 +1,6 @@
 import { LRUCache } from "lru-cache";
 import type { Redis } from "ioredis";
+import { RedisBackoff } from "../redis-backoff";
 
 /** How long an accepted-but-not-yet-stored event answers `status: "queued"`, seconds. */
 export const QUEUED_RECEIPT_SECONDS = 15 * 60;
@@ -13,8 +14,6 @@ type ReceiptsCommand = { triggersReceipts(numKeys: number, ...args: string[]): P
 
 /** Keys one script call writes at most (a busy turn is split into several calls). */
 const MAX_KEYS_PER_CALL = 1000;
-/** After a failed call, how long receipts go to memory before Redis is tried again, ms. */
-const REDIS_BACKOFF_MS = 1000;
 
 /**
  * Remembers which event ids the API accepted recently, per tenant, so GET /events/{id} can answer
@@ -29,8 +28,8 @@ export class AcceptedReceipts {
   private pending: string[] | undefined;
   /** Script calls in flight (see settled). */
   private readonly inFlight = new Set<Promise<void>>();
-  /** Until then receipts stay in memory: a Redis that just failed (or missed its deadline) is not asked every turn. */
-  private redisSkipUntil = 0;
+  /** A Redis that just failed (or missed its deadline) is not asked every turn: receipts stay in memory meanwhile. */
+  private readonly backoff: RedisBackoff;
 
   constructor(
     private readonly redis: Redis | undefined,
@@ -38,6 +37,7 @@ export class AcceptedReceipts {
     private readonly ttlSeconds = QUEUED_RECEIPT_SECONDS,
   ) {
     redis?.defineCommand("triggersReceipts", { lua: RECEIPTS_SCRIPT });
+    this.backoff = new RedisBackoff(redis);
   }
 
   /**
@@ -50,7 +50,7 @@ export class AcceptedReceipts {
    */
   remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
-    if (this.redis && this.redis.status === "ready" && Date.now() >= this.redisSkipUntil) {
+    if (this.backoff.usable()) {
       if (!this.pending) {
         const batch: string[] = [];
         this.pending = batch;
@@ -91,7 +91,7 @@ export class AcceptedReceipts {
 
   private send(slots: string[]): void {
     const failed = () => {
-      this.redisSkipUntil = Date.now() + REDIS_BACKOFF_MS;
+      this.backoff.failed();
       this.keepLocally(slots);
     };
     let call: Promise<void>;

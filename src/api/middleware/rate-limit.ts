@@ -3,11 +3,9 @@ import type { Redis } from "ioredis";
 import type { Context, Middleware, Next } from "koa";
 import { RateLimitedError } from "../../errors";
 import type { Logger } from "../../observability/logger";
+import { RedisBackoff } from "../../redis-backoff";
 import type { Principal } from "../../store/api-keys";
 import { SharedWindowLimiter } from "./shared-window";
-
-/** After Redis fails a limiter call, how long requests count in memory before Redis is tried again, ms. */
-const REDIS_BACKOFF_MS = 1000;
 
 /** The window of every limit, ms: limits are "requests per minute". */
 export const RATE_WINDOW_MS = 60_000;
@@ -36,7 +34,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
   const limiters = new Map<string, Middleware>();
   const shared = opts.redis ? new SharedWindowLimiter(opts.redis, RATE_WINDOW_MS) : undefined;
   let warned = 0;
-  let redisSkipUntil = 0;
+  const redis = new RedisBackoff(opts.redis);
 
   const limitersFor = (max: number) => {
     const slot = String(max);
@@ -77,7 +75,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
         throw new LimiterFailure(err);
       }
     };
-    if (shared && opts.redis?.status === "ready" && Date.now() >= redisSkipUntil) {
+    if (shared && redis.usable()) {
       let verdict: Awaited<ReturnType<SharedWindowLimiter["take"]>> | undefined;
       try {
         // The limit is part of the key, so changing a key's override starts a fresh window.
@@ -85,7 +83,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
       } catch (err) {
         // A Redis past its command deadline (frozen, overloaded) is skipped for a moment, so not
         // every request pays the deadline before falling back to memory.
-        redisSkipUntil = Date.now() + REDIS_BACKOFF_MS;
+        redis.failed();
         if (Date.now() - warned > 10_000) {
           warned = Date.now();
           opts.logger.warn({ err: String(err) }, "rate limiter cannot reach Redis; counting per process");
