@@ -9,7 +9,8 @@
  * CPU per request is each server process's utime+stime (/proc/<pid>/stat) over its runs, divided
  * by the requests it answered. Every 202 of the API and of the minimal pipeline is checked against
  * the events on its queue.
- *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 5, each server, before the rounds),
+ *   BENCH_CONNECTIONS (default 64), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 2), BENCH_WARM_SECONDS (default 15, each server, before the rounds:
+ *   after 5 s the minimal pipeline's first round still ran 20–32 % below its second),
  *   BENCH_LOG_LEVEL (default info), BENCH_REDIS_URL ("" = no Redis), BENCH_PROFILE_DIR (CPU profiles of the API and the minimal pipeline),
  *   BENCH_COMPARE_CLI (path to another build's dist/src/cli/main.js: its API runs as a fourth server, in the same rounds),
  *   BENCH_NODE_OPTIONS (space-separated; default: the node options of the Dockerfile's ENTRYPOINT),
@@ -35,7 +36,7 @@ import { freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "../src/de
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 5);
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 15);
 
 function run(url: string, headers: Record<string, string>, body: string, seconds = SECONDS): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
