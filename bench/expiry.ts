@@ -18,6 +18,7 @@
  *   BENCH_FIXED_DUTY: set (e.g. 0.25) to measure the old fixed duty cycle (with its 25 ms least pause) instead of the controller.
  */
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { expireEvents } from "../src/jobs/expire-events";
 import { DEFAULT_PACING, ExpiryPacer, type PacingAction } from "../src/jobs/expiry-pacer";
 import { connectPostgres, type Database } from "../src/store/database";
@@ -44,7 +45,7 @@ const ACK_RETENTION_SECONDS = 7 * 86_400;
 type Phase = "first" | "alone" | "expiry";
 
 /**
- * WRITERS insert loops until `stop()` turns true. Each statement's latency, ms, goes to the phase
+ * WRITERS insert loops, from construction until `stop()`. Each statement's latency, ms, goes to the phase
  * that was current when it started; `seconds` adds up the time spent in each phase.
  */
 class Ingest {
@@ -82,8 +83,6 @@ class Ingest {
     await this.loops;
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   const started = performance.now();
