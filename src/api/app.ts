@@ -30,7 +30,7 @@ class UriTooLongError extends AppError {
  * Bounds the query string before Koa's parser sees it (that parser is quadratic in the number of
  * repeated parameters): one `indexOf` on requests without a query, one scan on the rest.
  */
-async function boundQuery(ctx: Context, next: Next): Promise<void> {
+function boundQuery(ctx: Context, next: Next): Promise<void> {
   const url = ctx.req.url ?? "";
   const q = url.indexOf("?");
   if (q !== -1) {
@@ -39,7 +39,7 @@ async function boundQuery(ctx: Context, next: Next): Promise<void> {
     for (let i = q + 1; i < url.length; i++) if (url.charCodeAt(i) === 38 /* & */) params++;
     if (params > MAX_QUERY_PARAMS) throw new BadRequestError("too_many_parameters", `at most ${MAX_QUERY_PARAMS} query parameters`);
   }
-  await next();
+  return next();
 }
 
 /** The end of a chain that nothing follows. */

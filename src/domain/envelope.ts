@@ -148,41 +148,53 @@ export function ajvDetails(errors: readonly ErrorObject[] | null | undefined, in
   return details;
 }
 
-/** Depth of a JSON value: scalars are 0, `{}`/`[]` are 1. Iterative, so hostile nesting cannot overflow the stack. */
-export function depthOf(value: unknown): number {
-  let max = 0;
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (v !== null && typeof v === "object") {
-      const depth = d + 1;
-      if (depth > max) max = depth;
-      if (max > ENVELOPE_LIMITS.payloadMaxDepth) return max;
-      for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, depth]);
-    }
-  }
-  return max;
+/** False for a string Postgres text and jsonb refuse: one holding a NUL character or an unpaired UTF-16 surrogate. */
+function storableString(s: string): boolean {
+  return !s.includes("\u0000") && s.isWellFormed();
 }
 
 /**
- * False when a string or object key anywhere in `value` holds a NUL character or an unpaired
- * UTF-16 surrogate: Postgres text and jsonb refuse both, so such an event could never be stored.
+ * One walk over a JSON value: its depth (scalars are 0, `{}`/`[]` are 1; the walk stops once it
+ * passes payloadMaxDepth) and whether every string and object key in it is storable (see
+ * storableString). Iterative, so hostile nesting cannot overflow the stack.
  */
-export function storableText(value: unknown): boolean {
-  const ok = (s: string) => !s.includes("\u0000") && s.isWellFormed();
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
+export function scanJson(value: unknown): { depth: number; storable: boolean } {
+  let max = 0;
+  let storable = true;
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const v = values.pop();
+    const d = depths.pop()!;
     if (typeof v === "string") {
-      if (!ok(v)) return false;
-    } else if (v !== null && typeof v === "object") {
-      for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
-        if (!ok(k)) return false;
-        stack.push(child);
+      if (storable && !storableString(v)) storable = false;
+      continue;
+    }
+    if (v === null || typeof v !== "object") continue;
+    const depth = d + 1;
+    if (depth > max) {
+      max = depth;
+      if (max > ENVELOPE_LIMITS.payloadMaxDepth) break;
+    }
+    if (Array.isArray(v)) {
+      for (const child of v) {
+        values.push(child);
+        depths.push(depth);
+      }
+    } else {
+      for (const k of Object.keys(v)) {
+        if (storable && !storableString(k)) storable = false;
+        values.push((v as Record<string, unknown>)[k]);
+        depths.push(depth);
       }
     }
   }
-  return true;
+  return { depth: max, storable };
+}
+
+/** Depth of a JSON value (see scanJson). */
+export function depthOf(value: unknown): number {
+  return scanJson(value).depth;
 }
 
 /** Turns Joi's error into our details: one entry per failing field path. */
@@ -198,9 +210,10 @@ export function joiDetails(error: Joi.ValidationError, index?: number): ErrorDet
 function checkBeyondSchema(v: { payload: unknown; source?: string | null; occurred_at?: string | null }, index?: number): ErrorDetail[] {
   const at = index === undefined ? {} : { index };
   const details: ErrorDetail[] = [];
-  if (depthOf(v.payload) > ENVELOPE_LIMITS.payloadMaxDepth) details.push({ path: "payload", message: `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels`, ...at });
-  else if (!storableText(v.payload)) details.push({ path: "payload", message: `"payload" contains a NUL character or an unpaired surrogate, which cannot be stored`, ...at });
-  if (typeof v.source === "string" && !storableText(v.source)) details.push({ path: "source", message: `"source" contains a NUL character or an unpaired surrogate`, ...at });
+  const payload = scanJson(v.payload);
+  if (payload.depth > ENVELOPE_LIMITS.payloadMaxDepth) details.push({ path: "payload", message: `"payload" nests deeper than ${ENVELOPE_LIMITS.payloadMaxDepth} levels`, ...at });
+  else if (!payload.storable) details.push({ path: "payload", message: `"payload" contains a NUL character or an unpaired surrogate, which cannot be stored`, ...at });
+  if (typeof v.source === "string" && !storableString(v.source)) details.push({ path: "source", message: `"source" contains a NUL character or an unpaired surrogate`, ...at });
   if (typeof v.occurred_at === "string") {
     const t = Date.parse(v.occurred_at);
     if (!(t >= OCCURRED_AT_MIN && t <= OCCURRED_AT_MAX)) details.push({ path: "occurred_at", message: `"occurred_at" must be between 1900-01-01 and 9999-12-31`, ...at });
@@ -294,4 +307,15 @@ export function canonicalJson(value: unknown): string {
 /** sha256 of the canonical envelope: the identity of "the same body" for idempotency. */
 export function envelopeHash(envelope: EventEnvelope): string {
   return hash("sha256", canonicalJson(envelope), "hex");
+}
+
+/**
+ * The body_hash an event travels and is stored with. With an Idempotency-Key it is envelopeHash:
+ * a replay of the key is compared with it, whatever its key order or spacing. Without a key
+ * nothing compares it, so when the request's own bytes are at hand (POST /events) it is their
+ * sha256, which costs a tenth of the canonical encoding; a batch item without a key has no bytes
+ * of its own and keeps envelopeHash.
+ */
+export function bodyHash(envelope: EventEnvelope, idempotencyKey: string | null, rawBody?: Uint8Array): string {
+  return idempotencyKey === null && rawBody !== undefined ? hash("sha256", rawBody, "hex") : envelopeHash(envelope);
 }

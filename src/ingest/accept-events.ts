@@ -1,4 +1,4 @@
-import { envelopeHash, type EventEnvelope } from "../domain/envelope";
+import { bodyHash, type EventEnvelope } from "../domain/envelope";
 import { idempotentEventId, newEventId } from "../domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
 import { AppError, BadRequestError, ConflictError, EventTooLargeError, UnavailableError } from "../errors";
@@ -10,6 +10,8 @@ import type { IdempotencyGuard } from "./idempotency";
 export interface AcceptInput {
   readonly envelope: EventEnvelope;
   readonly idempotencyKey: string | null;
+  /** The request body the envelope was parsed from, when it held this one event (POST /events); see bodyHash. */
+  readonly rawBody?: Uint8Array;
 }
 
 export interface Accepted {
@@ -63,14 +65,14 @@ const queueUnavailable = () =>
 export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<AcceptOutcome[]> {
   const now = new Date();
   const receivedAt = now.toISOString();
-  const built = inputs.map(({ envelope, idempotencyKey }) => {
+  const built = inputs.map(({ envelope, idempotencyKey, rawBody }) => {
     const event: QueuedEvent = {
       v: 1,
       id: idempotencyKey === null ? newEventId(now.getTime()) : idempotentEventId(tenantId, idempotencyKey),
       tenant_id: tenantId,
       ...envelope,
       idempotency_key: idempotencyKey,
-      body_hash: envelopeHash(envelope),
+      body_hash: bodyHash(envelope, idempotencyKey, rawBody),
       received_at: receivedAt,
     };
     const body = encodeQueuedEvent(event);

@@ -1,4 +1,6 @@
-import { canonicalJson, checkEnvelope, depthOf, envelopeHash, parseIdempotencyKey } from "../../src/domain/envelope";
+import { createHash } from "node:crypto";
+import { bodyHash, canonicalJson, checkEnvelope, depthOf, envelopeHash, parseIdempotencyKey, scanJson } from "../../src/domain/envelope";
+import { isoTime } from "../../src/observability/logger";
 import { EVENT_ID_PATTERN, hashApiKey, idempotentEventId, newEventId } from "../../src/domain/ids";
 import { decodeQueuedMessage, packQueuedEvents, packingOverhead } from "../../src/domain/queued-event";
 import { splitSqlStatements } from "../../src/store/migrate/split-sql";
@@ -31,6 +33,23 @@ describe("envelope", () => {
     if (!a.ok || !b.ok) throw new Error("invalid");
     expect(envelopeHash(a.value)).toBe(envelopeHash(b.value));
     expect(canonicalJson({ b: 1, a: [2, null] })).toBe('{"a":[2,null],"b":1}');
+  });
+  test("body_hash: the canonical hash with an Idempotency-Key, the raw bytes' sha256 without one", () => {
+    const r = checkEnvelope({ type: "a", payload: { y: 1, x: 2 } });
+    if (!r.ok) throw new Error("invalid");
+    const raw = Buffer.from('{ "type": "a", "payload": {"y":1,"x":2} }');
+    expect(bodyHash(r.value, null, raw)).toBe(createHash("sha256").update(raw).digest("hex"));
+    // A replay is compared with this one: key order and spacing of the request must not matter.
+    expect(bodyHash(r.value, "k", raw)).toBe(envelopeHash(r.value));
+    // A batch item without a key has no bytes of its own.
+    expect(bodyHash(r.value, null)).toBe(envelopeHash(r.value));
+  });
+  test("one walk finds depth and unstorable text in values and keys", () => {
+    expect(scanJson({ a: [1, "x"] })).toEqual({ depth: 2, storable: true });
+    expect(scanJson({ a: ["\u0000"] }).storable).toBe(false);
+    expect(scanJson(JSON.parse('{"\\ud800":1}')).storable).toBe(false);
+    expect(scanJson("\udc00")).toEqual({ depth: 0, storable: false });
+    expect(scanJson([[[]], {}])).toEqual({ depth: 3, storable: true });
   });
   test("depth is computed without recursion", () => {
     let v: unknown = 1;
@@ -142,5 +161,16 @@ describe("queued event codec round trip", () => {
   });
   test("a packed message with a bad part keeps the good parts and counts the bad", () => {
     expect(decodeQueuedMessage(JSON.stringify([base, { ...base, id: 5 }, "x"]))).toEqual({ events: [base], invalid: 2 });
+  });
+});
+
+describe("log timestamps", () => {
+  afterEach(() => jest.useRealTimers());
+  test("isoTime writes what pino's isoTime writes, also across a second's edge", () => {
+    jest.useFakeTimers();
+    for (const t of [Date.UTC(2026, 11, 3, 10, 0, 0, 0), Date.UTC(2026, 11, 3, 10, 0, 0, 7), Date.UTC(2026, 11, 3, 10, 0, 0, 42), Date.UTC(2026, 11, 3, 10, 0, 0, 999), Date.UTC(2026, 11, 3, 10, 0, 1, 0), Date.UTC(2027, 0, 1, 0, 0, 0, 5)]) {
+      jest.setSystemTime(t);
+      expect(isoTime()).toBe(`,"time":"${new Date(t).toISOString()}"`);
+    }
   });
 });

@@ -12,6 +12,17 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
  * The result is `unknown` until a schema validates it.
  */
 export async function readJsonBody(ctx: Context, limit: number, opts: { optional?: boolean } = {}): Promise<unknown> {
+  return (await readJsonBodyWithBytes(ctx, limit, opts))?.value;
+}
+
+/** A parsed JSON body and the bytes it was parsed from. */
+export interface JsonBody {
+  readonly value: unknown;
+  readonly bytes: Buffer;
+}
+
+/** readJsonBody, also returning the raw bytes (undefined for an absent optional body). */
+export async function readJsonBodyWithBytes(ctx: Context, limit: number, opts: { optional?: boolean } = {}): Promise<JsonBody | undefined> {
   const headers = ctx.req.headers;
   const length = ctx.request.length;
   const hasBody = (length !== undefined && length > 0) || (headers["transfer-encoding"] ?? "") !== "";
@@ -60,7 +71,7 @@ export async function readJsonBody(ctx: Context, limit: number, opts: { optional
       `the number ${inexact.length > 64 ? `${inexact.slice(0, 64)}…` : inexact} cannot be kept exactly (JSON numbers are IEEE-754 doubles here: at most 15–17 significant digits, integers within ±(2^53−1), magnitudes up to ~1.8e308); send it as a string`,
     );
   }
-  return parsed;
+  return { value: parsed, bytes };
 }
 
 /** Text that may hold a number a double cannot keep: 16+ digits (and points) in a row, or an exponent. */

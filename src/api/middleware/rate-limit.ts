@@ -5,7 +5,7 @@ import { RateLimitedError } from "../../errors";
 import type { Logger } from "../../observability/logger";
 import { RedisBackoff } from "../../redis-backoff";
 import type { Principal } from "../../store/api-keys";
-import { SharedWindowLimiter } from "./shared-window";
+import { SharedWindowLimiter, type WindowVerdict } from "./shared-window";
 
 /** The window of every limit, ms: limits are "requests per minute". */
 export const RATE_WINDOW_MS = 60_000;
@@ -54,10 +54,28 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
     return entry;
   };
 
-  return async function limit(ctx: Context, next: Next): Promise<void> {
+  const admit = (ctx: Context, next: Next, max: number, verdict: WindowVerdict): Promise<void> => {
+    const after = Math.max(1, setLimitHeaders(ctx, max, verdict.remaining, Math.ceil(verdict.resetAt / 1000)));
+    if (!verdict.ok) throw limitedError(ctx, after);
+    return next();
+  };
+
+  // Not async: a request this process's lease admits goes on without a promise of its own.
+  return function limit(ctx: Context, next: Next): Promise<void> {
     const principal = ctx.state.principal as Principal | undefined;
     if (!principal) return next();
     const max = principal.rateLimit ?? opts.defaultPerMinute;
+    // The limit is part of the key, so changing a key's override starts a fresh window.
+    const slot = `${opts.prefix}:rl:${principal.keyId}:${max}`;
+    if (shared && redis.usable()) {
+      const leased = shared.takeLeased(slot, max);
+      if (leased) return admit(ctx, next, max, leased);
+    }
+    return count(ctx, next, max, slot);
+  };
+
+  /** A request the lease cannot admit: counted in Redis with the rest of its turn, or in memory. */
+  async function count(ctx: Context, next: Next, max: number, slot: string): Promise<void> {
     let downstream = false;
     const run = async (mw: Middleware) => {
       try {
@@ -78,8 +96,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
     if (shared && redis.usable()) {
       let verdict: Awaited<ReturnType<SharedWindowLimiter["take"]>> | undefined;
       try {
-        // The limit is part of the key, so changing a key's override starts a fresh window.
-        verdict = await shared.take(`${opts.prefix}:rl:${principal.keyId}:${max}`, max);
+        verdict = await shared.take(slot, max);
       } catch (err) {
         // A Redis past its command deadline (frozen, overloaded) is skipped for a moment, so not
         // every request pays the deadline before falling back to memory.
@@ -89,11 +106,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
           opts.logger.warn({ err: String(err) }, "rate limiter cannot reach Redis; counting per process");
         }
       }
-      if (verdict) {
-        const after = Math.max(1, setLimitHeaders(ctx, max, verdict.remaining, Math.ceil(verdict.resetAt / 1000)));
-        if (!verdict.ok) throw limitedError(ctx, after);
-        return next();
-      }
+      if (verdict) return admit(ctx, next, max, verdict);
     }
     try {
       await run(limitersFor(max));
@@ -101,7 +114,7 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
       if (err instanceof LimiterFailure) throw err.cause;
       throw err;
     }
-  };
+  }
 }
 
 /** The 429 of a limited request, carrying the rate-limit headers already set (the error handler re-applies them). */

@@ -40,10 +40,10 @@ export function requestContext(logger: Logger, metrics: Metrics) {
   const series = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
   return async function context(ctx: Context, next: Next): Promise<void> {
     const started = process.hrtime.bigint();
-    const incoming = ctx.get("X-Request-Id");
-    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const incoming = ctx.req.headers["x-request-id"];
+    const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.set("X-Request-Id", requestId);
+    ctx.res.setHeader("X-Request-Id", requestId);
     try {
       await next();
     } finally {

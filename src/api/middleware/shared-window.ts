@@ -85,13 +85,21 @@ export class SharedWindowLimiter {
     redis.defineCommand("triggersRateTake", { lua: TAKE_SCRIPT });
   }
 
+  /**
+   * Counts one request against `slot` from this process's lease, without asking Redis: the
+   * verdict, or undefined when the lease is used up, expired or absent (then `take`).
+   */
+  takeLeased(slot: string, max: number): WindowVerdict | undefined {
+    const lease = this.leases.get(slot);
+    if (lease === undefined || lease.max !== max || lease.left <= 0 || lease.resetAt <= Date.now() || this.pending.has(slot)) return undefined;
+    lease.left--;
+    return { ok: true, remaining: Math.max(0, max - lease.count + lease.left), resetAt: lease.resetAt };
+  }
+
   /** Counts one request against `slot` (a Redis key) with limit `max`. Rejects when Redis fails or misses its deadline. */
   take(slot: string, max: number): Promise<WindowVerdict> {
-    const lease = this.leases.get(slot);
-    if (lease !== undefined && lease.max === max && lease.left > 0 && lease.resetAt > Date.now() && !this.pending.has(slot)) {
-      lease.left--;
-      return Promise.resolve({ ok: true, remaining: Math.max(0, max - lease.count + lease.left), resetAt: lease.resetAt });
-    }
+    const leased = this.takeLeased(slot, max);
+    if (leased) return Promise.resolve(leased);
     return new Promise<WindowVerdict>((resolve, reject) => {
       let s = this.pending.get(slot);
       if (!s || s.max !== max) {

@@ -6,7 +6,7 @@ import { acceptEvents } from "../../ingest/accept-events";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
-import { readJsonBody } from "../middleware/json-body";
+import { readJsonBody, readJsonBodyWithBytes } from "../middleware/json-body";
 import { eventIdParam, subscriptionParam } from "../params";
 import { deliveryView, eventView } from "../views/event-view";
 
@@ -32,8 +32,9 @@ export function postEvent(deps: ApiDeps) {
   return async function postEvent(ctx: Context): Promise<void> {
     const principal = principalOf(ctx);
     const idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
-    const envelope = parseEnvelope(await readJsonBody(ctx, deps.config.limits.maxEventBytes));
-    const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey }]);
+    const body = await readJsonBodyWithBytes(ctx, deps.config.limits.maxEventBytes);
+    const envelope = parseEnvelope(body?.value);
+    const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey, rawBody: body?.bytes }]);
     const a = outcome!;
     if (!a.ok) throw a.error;
     ctx.status = 202;
