@@ -65,67 +65,97 @@ const queueUnavailable = () =>
 export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<AcceptOutcome[]> {
   const now = new Date();
   const receivedAt = now.toISOString();
-  const built = inputs.map(({ envelope, idempotencyKey, rawBody }) => {
+  // Plain loops and one object per event: this runs for every POST /events.
+  const built: Prepared[] = [];
+  let keyed = false;
+  let oversized: { index: number; message: string }[] | undefined;
+  for (let index = 0; index < inputs.length; index++) {
+    const { envelope, idempotencyKey, rawBody } = inputs[index]!;
+    if (idempotencyKey !== null) keyed = true;
     const event: QueuedEvent = {
       v: 1,
       id: idempotencyKey === null ? newEventId(now.getTime()) : idempotentEventId(tenantId, idempotencyKey),
       tenant_id: tenantId,
-      ...envelope,
+      type: envelope.type,
+      payload: envelope.payload,
+      source: envelope.source,
+      tags: envelope.tags,
+      occurred_at: envelope.occurred_at,
       idempotency_key: idempotencyKey,
       body_hash: bodyHash(envelope, idempotencyKey, rawBody),
       received_at: receivedAt,
     };
     const body = encodeQueuedEvent(event);
-    // The encoding is ASCII: its length is its byte length.
-    return { event, body, bytes: body.length };
-  });
-  // Each event travels in one SQS message: one that cannot fit is refused before anything is claimed or sent.
-  const oversized = built.flatMap(({ bytes }, index) =>
-    bytes > SQS_MAX_MESSAGE_BYTES ? [{ index, message: `the event takes ${bytes} bytes on the queue with its metadata (non-ASCII text is sent as \\u escapes); the limit is ${SQS_MAX_MESSAGE_BYTES}` }] : [],
-  );
-  if (oversized.length > 0) throw new EventTooLargeError(oversized);
+    // The encoding is ASCII: its length is its byte length. Each event travels in one SQS
+    // message: one that cannot fit is refused before anything is claimed or sent.
+    if (body.length > SQS_MAX_MESSAGE_BYTES) {
+      (oversized ??= []).push({ index, message: `the event takes ${body.length} bytes on the queue with its metadata (non-ASCII text is sent as \\u escapes); the limit is ${SQS_MAX_MESSAGE_BYTES}` });
+    }
+    built.push({ event, body, bytes: body.length, replayed: false, pending: false });
+  }
+  if (oversized) throw new EventTooLargeError(oversized);
 
-  type Prepared = { kind: "ok"; event: QueuedEvent; body: string; bytes: number; replayed: boolean; pending: boolean } | { kind: "conflict"; key: string };
-  const unclaimed = (b: (typeof built)[number]): Prepared => ({ kind: "ok", ...b, replayed: false, pending: false });
-  const claim = async (b: (typeof built)[number]): Promise<Prepared> => {
+  const claim = async (b: Prepared): Promise<Prepared | Conflict> => {
     const { event } = b;
-    if (event.idempotency_key === null) return unclaimed(b);
+    if (event.idempotency_key === null) return b;
     const verdict = await deps.idempotency.reserve(tenantId, event.idempotency_key, event.body_hash, receivedAt);
-    if (verdict.kind === "conflict") return { kind: "conflict", key: event.idempotency_key };
-    if (verdict.kind === "new") return { kind: "ok", ...b, replayed: false, pending: !verdict.shared };
+    if (verdict.kind === "conflict") return { conflict: event.idempotency_key };
+    if (verdict.kind === "new") return verdict.shared ? b : { ...b, pending: true };
     // A replay is enqueued again with the first send's received_at, which is what it answers.
     const replay: QueuedEvent = { ...event, received_at: verdict.receivedAt };
     const body = encodeQueuedEvent(replay);
-    return { kind: "ok", event: replay, body, bytes: body.length, replayed: true, pending: false };
+    return { event: replay, body, bytes: body.length, replayed: true, pending: false };
   };
   // Events without an Idempotency-Key claim nothing: no promise per event for them.
-  const prepared: Prepared[] = built.some((b) => b.event.idempotency_key !== null)
-    ? await Promise.all(built.map(claim))
-    : built.map(unclaimed);
-  const conflict = prepared.find((p) => p.kind === "conflict");
-  if (conflict) {
-    // Release the keys this call claimed so nothing is half-reserved, then refuse the whole request.
-    await Promise.all(prepared.map((p) => (p.kind === "ok" ? release(deps, tenantId, p.event, p.replayed) : undefined)));
-    throw new ConflictError("idempotency_key_reused", `Idempotency-Key "${conflict.key}" was used with a different body`);
+  let ready = built;
+  if (keyed) {
+    const claimed = await Promise.all(built.map(claim));
+    const conflict = claimed.find((p): p is Conflict => "conflict" in p);
+    if (conflict) {
+      // Release the keys this call claimed so nothing is half-reserved, then refuse the whole request.
+      await Promise.all(claimed.map((p) => ("conflict" in p ? undefined : release(deps, tenantId, p.event, p.replayed))));
+      throw new ConflictError("idempotency_key_reused", `Idempotency-Key "${conflict.conflict}" was used with a different body`);
+    }
+    ready = claimed as Prepared[];
   }
-  const ready = prepared.filter((p): p is Extract<Prepared, { kind: "ok" }> => p.kind === "ok");
   const sent = await deps.batcher.sendMany(ready);
-  const accept = (p: (typeof ready)[number]): Accepted => ({ ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed, pending: p.pending });
-  const settle = async (p: (typeof ready)[number], i: number): Promise<AcceptOutcome> => {
+  const outcomes: AcceptOutcome[] = [];
+  const acceptedIds: string[] = [];
+  let refused: Promise<void>[] | undefined;
+  for (let i = 0; i < ready.length; i++) {
+    const p = ready[i]!;
     const s = sent[i]!;
-    if (s.status === "fulfilled") return accept(p);
-    await release(deps, tenantId, p.event, p.replayed);
+    if (s.status === "fulfilled") {
+      outcomes.push({ ok: true, id: p.event.id, status: "accepted", received_at: p.event.received_at, replayed: p.replayed, pending: p.pending });
+      acceptedIds.push(p.event.id);
+      continue;
+    }
     const inputFault = s.reason instanceof EnqueueError && s.reason.inputFault;
     deps.onRefused?.(tenantId, p.event.id, s.reason instanceof Error ? s.reason.message : String(s.reason), inputFault);
-    return inputFault ? { ok: false, error: new EventRefusedError(), retryable: false } : { ok: false, error: queueUnavailable(), retryable: true };
-  };
-  const outcomes: AcceptOutcome[] = sent.every((s) => s.status === "fulfilled") ? ready.map(accept) : await Promise.all(ready.map(settle));
-  const accepted = outcomes.filter((o): o is Accepted => o.ok);
-  if (accepted.length < outcomes.length) deps.onEnqueueFailed?.(outcomes.length - accepted.length);
-  deps.onAccepted?.(accepted.length);
+    outcomes.push(inputFault ? { ok: false, error: new EventRefusedError(), retryable: false } : { ok: false, error: queueUnavailable(), retryable: true });
+    const released = release(deps, tenantId, p.event, p.replayed);
+    if (released) (refused ??= []).push(released);
+  }
+  if (refused) await Promise.all(refused);
+  if (acceptedIds.length < outcomes.length) deps.onEnqueueFailed?.(outcomes.length - acceptedIds.length);
+  deps.onAccepted?.(acceptedIds.length);
   // Best effort, so the 202 does not wait for it (see AcceptedReceipts.remember).
-  if (accepted.length > 0) deps.receipts?.remember(tenantId, accepted.map((a) => a.id));
+  if (acceptedIds.length > 0) deps.receipts?.remember(tenantId, acceptedIds);
   return outcomes;
+}
+
+/** An event ready to send: its message body and how its key was settled. */
+interface Prepared {
+  readonly event: QueuedEvent;
+  readonly body: string;
+  readonly bytes: number;
+  readonly replayed: boolean;
+  readonly pending: boolean;
+}
+
+/** A key already used with another body. */
+interface Conflict {
+  readonly conflict: string;
 }
 
 /** Forgets the claim of an event that was not sent (a replay claimed nothing). */

@@ -24,8 +24,10 @@ const MAX_KEYS_PER_CALL = 1000;
 export class AcceptedReceipts {
   /** Bounded: past 200 000 receipts the least recently used go first (not all at once). */
   private readonly local = new LRUCache<string, number>({ max: 200_000 });
-  /** Receipts of this event-loop turn, written to Redis together in one script call. */
-  private pending: string[] | undefined;
+  /** Receipts not yet handed to Redis: written together in one script call (see remember). */
+  private pending: Set<string> | undefined;
+  /** Whether a write of `pending` is scheduled (at the end of this turn, or when the call in flight settles). */
+  private scheduled = false;
   /** Script calls in flight (see settled). */
   private readonly inFlight = new Set<Promise<void>>();
   /** A Redis that just failed (or missed its deadline) is not asked every turn: receipts stay in memory meanwhile. */
@@ -42,21 +44,23 @@ export class AcceptedReceipts {
 
   /**
    * Records receipts without holding up the caller: the 202 does not wait for them. On Redis, the
-   * receipts of every request answered in one event-loop turn go out in one script call at the end
-   * of that turn, before any later request of the same process can ask for them (one connection,
-   * in order). If Redis is down or refuses the call, they are kept in process memory instead, and
-   * for a second after a failure the receipts go straight to memory. A receipt still waiting for
-   * its turn's call is in neither place yet: another API process may answer 404 for that moment.
+   * receipts go out in one script call at the end of the turn when no call is in flight; while
+   * one is, the receipts of every request answered meanwhile wait for it to settle and go out
+   * together in the next one, so a busy API writes many receipts per call. This process answers
+   * from the receipts still waiting, so its own GET /events/{id} never misses them. If Redis is
+   * down or refuses the call, they are kept in process memory instead, and for a second after a
+   * failure the receipts go straight to memory. A receipt still waiting for its call is not on
+   * Redis yet: another API process may answer 404 for that moment (a few ms).
    */
   remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
     if (this.backoff.usable()) {
-      if (!this.pending) {
-        const batch: string[] = [];
-        this.pending = batch;
-        setImmediate(() => this.writeShared(batch));
+      const pending = (this.pending ??= new Set());
+      for (const id of ids) pending.add(this.slot(tenantId, id));
+      if (!this.scheduled && this.inFlight.size === 0) {
+        this.scheduled = true;
+        setImmediate(this.writePending);
       }
-      for (const id of ids) this.pending.push(this.slot(tenantId, id));
       return;
     }
     this.keepLocally(ids.map((id) => this.slot(tenantId, id)));
@@ -64,6 +68,7 @@ export class AcceptedReceipts {
 
   async wasAccepted(tenantId: string, id: string): Promise<boolean> {
     const slot = this.slot(tenantId, id);
+    if (this.pending?.has(slot)) return true;
     const local = this.local.get(slot);
     if (local !== undefined && local > Date.now()) return true;
     if (this.redis && this.redis.status === "ready") {
@@ -78,16 +83,26 @@ export class AcceptedReceipts {
 
   /** Resolves once every receipt recorded so far has been written (to Redis or to memory). */
   async settled(): Promise<void> {
-    if (this.pending) this.writeShared(this.pending);
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.writePending();
+    while (this.inFlight.size > 0 || this.pending) {
+      await Promise.all([...this.inFlight]);
+      this.writePending();
+    }
   }
 
-  private writeShared(batch: string[]): void {
-    if (this.pending === batch) this.pending = undefined;
-    // Taken out of the batch, so writing the same batch again (settled, then its setImmediate) sends nothing.
-    const slots = batch.splice(0);
+  /** Hands what is pending to Redis (or to memory while Redis is backed off). */
+  private readonly writePending = (): void => {
+    this.scheduled = false;
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    const slots = [...pending];
+    if (!this.backoff.usable()) {
+      this.keepLocally(slots);
+      return;
+    }
     for (let i = 0; i < slots.length; i += MAX_KEYS_PER_CALL) this.send(slots.slice(i, i + MAX_KEYS_PER_CALL));
-  }
+  };
 
   private send(slots: string[]): void {
     const failed = () => {
@@ -101,7 +116,11 @@ export class AcceptedReceipts {
       failed(); // a call that could not even be issued
       return;
     }
-    const tracked = call.finally(() => this.inFlight.delete(tracked));
+    const tracked = call.finally(() => {
+      this.inFlight.delete(tracked);
+      // What was answered while this call was out goes now, in one call.
+      if (this.inFlight.size === 0 && this.pending && !this.scheduled) this.writePending();
+    });
     this.inFlight.add(tracked);
   }
 

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { leaseSize, SharedWindowLimiter } from "../../src/api/middleware/shared-window";
+import { TcpProxy } from "../helpers/tcp-proxy";
 import { AcceptedReceipts } from "../../src/ingest/accepted-receipts";
 import { TEST_REDIS_URL } from "../helpers/env";
 import { uniqueName } from "../helpers/harness";
@@ -94,6 +95,41 @@ describe("receipts", () => {
     expect(await reader.wasAccepted("t2", "evt_x")).toBe(true);
     const ttl = await r.ttl(`${prefix}:acc:2:t1:${ids[0]}`);
     expect(ttl).toBeGreaterThan(800);
+  });
+
+  test("receipts answered while a call is out go together in the next call, and this process answers from them meanwhile", async () => {
+    // The writer's Redis answers 200 ms late, so its first call is still out over the next turns.
+    const slow = await TcpProxy.forUrl(TEST_REDIS_URL).start();
+    const r = new Redis(slow.rewrite(TEST_REDIS_URL), { commandTimeout: 2000, enableAutoPipelining: true });
+    clients.push(r);
+    const other = client();
+    const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
+    await Promise.all([ready(r), ready(other)]);
+    slow.delay(200);
+    const writer = new AcceptedReceipts(r, prefix);
+    const reader = new AcceptedReceipts(other, prefix);
+    // What Redis itself receives: the receipt keys of each call, through MONITOR.
+    const calls: number[] = [];
+    const mine = `${prefix}:acc:2:t3:`;
+    const monitor = await client().monitor();
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      const keys = args.filter((a) => a.startsWith(mine)).length;
+      // The script call itself, not the SETs it runs (MONITOR lists those too) or the reader's EXISTS.
+      if (keys > 0 && args[0]!.toLowerCase().startsWith("eval")) calls.push(keys);
+    });
+    writer.remember("t3", ["evt_first"]);
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    await nextTurn(); // the first call is now out
+    writer.remember("t3", ["evt_second"]);
+    await nextTurn();
+    writer.remember("t3", ["evt_third", "evt_fourth"]);
+    expect(await writer.wasAccepted("t3", "evt_third")).toBe(true);
+    await writer.settled();
+    for (const id of ["evt_first", "evt_second", "evt_third", "evt_fourth"]) expect(await reader.wasAccepted("t3", id)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // MONITOR's lines trail the replies
+    monitor.disconnect();
+    await slow.stop();
+    expect(calls).toEqual([1, 3]);
   });
 
   test("with Redis unreachable, receipts are kept in the process's memory", async () => {
