@@ -28,7 +28,7 @@ const RULES: readonly Rule[] = [
   ["metrics (prom-client)", (_, u) => u.includes("prom-client")],
   ["Redis client (ioredis)", (_, u) => ["ioredis", "redis-parser", "standard-as-callback", "cluster-key-slot"].some((p) => u.includes(p))],
   ["AWS SDK + SendBatcher", (_, u) => ["@aws-sdk", "@smithy", "fast-xml-parser"].some((p) => u.includes(p)) || ends(u, "send-batcher.js", "sqs-queue.js")],
-  ["hashing (canonical JSON + sha256)", (fn) => fn === "canonicalJson" || fn === "envelopeHash"],
+  ["hashing (canonical JSON or raw body + sha256)", (fn) => fn === "canonicalJson" || fn === "envelopeHash" || fn === "bodyHash"],
   ["encoding of the queued event", (_, u) => ends(u, "queued-event.js")],
   ["validation (compiled schema)", (_, u) => ends(u, "envelope.js") || u.includes("/ajv/")],
   ["body read, JSON parse, exact-number check", (_, u) => ends(u, "json-body.js") || ["secure-json-parse", "raw-body", "iconv-lite"].some((p) => u.includes(p))],
