@@ -5,27 +5,57 @@ import { RedisBackoff } from "../redis-backoff";
 /** How long an accepted-but-not-yet-stored event answers `status: "queued"`, seconds. */
 export const QUEUED_RECEIPT_SECONDS = 15 * 60;
 
-/** SET each key (KEYS) to 1 with a TTL of ARGV[1] seconds. */
+/** Receipts are kept in one Redis set per tenant and bucket of this many seconds. */
+export const RECEIPT_BUCKET_SECONDS = 60;
+
+/**
+ * Per receipt set KEYS[i]: SADD the ids of ARGV[i + 1] (separated by spaces) and let the set
+ * expire at ARGV[1] (epoch seconds). The ids travel as one argument per set, so a call's cost on
+ * the client does not grow with the number of arguments. Returns the number of ids.
+ */
 const RECEIPTS_SCRIPT = `
-for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1]) end
-return #KEYS`;
+local n = 0
+for i, key in ipairs(KEYS) do
+  local ids = {}
+  for id in string.gmatch(ARGV[i + 1], '%S+') do ids[#ids + 1] = id end
+  for j = 1, #ids, 500 do redis.call('SADD', key, unpack(ids, j, math.min(j + 499, #ids))) end
+  redis.call('EXPIREAT', key, ARGV[1])
+  n = n + #ids
+end
+return n`;
 
-type ReceiptsCommand = { triggersReceipts(numKeys: number, ...args: string[]): Promise<number> };
+/** 1 when ARGV[1] is in any of the sets KEYS. */
+const RECEIPT_LOOKUP_SCRIPT = `
+for _, key in ipairs(KEYS) do
+  if redis.call('SISMEMBER', key, ARGV[1]) == 1 then return 1 end
+end
+return 0`;
 
-/** Keys one script call writes at most (a busy turn is split into several calls). */
-const MAX_KEYS_PER_CALL = 1000;
+type ReceiptsCommands = {
+  triggersReceipts(numKeys: number, ...args: string[]): Promise<number>;
+  triggersReceiptLookup(numKeys: number, ...args: string[]): Promise<number>;
+};
+
+/** Ids one script call writes at most (more pending go out in several calls). */
+const MAX_IDS_PER_CALL = 5000;
 
 /**
  * Remembers which event ids the API accepted recently, per tenant, so GET /events/{id} can answer
  * `queued` for an event that is still on SQS instead of a misleading 404. On Redis when configured
  * (shared by every API process), in bounded process memory otherwise. Best effort: losing a receipt
  * only turns a `queued` answer into a 404 until the worker stores the event.
+ *
+ * On Redis, the receipts of a tenant accepted in one RECEIPT_BUCKET_SECONDS bucket are members of
+ * one set, which expires QUEUED_RECEIPT_SECONDS after its bucket ends: every receipt answers for
+ * 15 to 16 minutes. A set member costs Redis a fraction of a key with its own TTL, and a call
+ * writes a whole turn's receipts as a few arguments. A lookup asks the 17 buckets that can still
+ * hold a receipt, in one script call.
  */
 export class AcceptedReceipts {
   /** Bounded: past 200 000 receipts the least recently used go first (not all at once). */
   private readonly local = new LRUCache<string, number>({ max: 200_000 });
-  /** Receipts not yet handed to Redis: written together in one script call (see remember). */
-  private pending: Set<string> | undefined;
+  /** Receipts not yet handed to Redis, per tenant: written together in one script call (see remember). */
+  private pending: Map<string, string[]> | undefined;
   /** Whether a write of `pending` is scheduled (at the end of this turn, or when the call in flight settles). */
   private scheduled = false;
   /** Script calls in flight (see settled). */
@@ -39,6 +69,7 @@ export class AcceptedReceipts {
     private readonly ttlSeconds = QUEUED_RECEIPT_SECONDS,
   ) {
     redis?.defineCommand("triggersReceipts", { lua: RECEIPTS_SCRIPT });
+    redis?.defineCommand("triggersReceiptLookup", { lua: RECEIPT_LOOKUP_SCRIPT });
     this.backoff = new RedisBackoff(redis);
   }
 
@@ -55,30 +86,33 @@ export class AcceptedReceipts {
   remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
     if (this.backoff.usable()) {
-      const pending = (this.pending ??= new Set());
-      for (const id of ids) pending.add(this.slot(tenantId, id));
+      const pending = (this.pending ??= new Map());
+      const list = pending.get(tenantId);
+      if (list) for (const id of ids) list.push(id);
+      else pending.set(tenantId, [...ids]);
       if (!this.scheduled && this.inFlight.size === 0) {
         this.scheduled = true;
         setImmediate(this.writePending);
       }
       return;
     }
-    this.keepLocally(ids.map((id) => this.slot(tenantId, id)));
+    this.keepLocally(tenantId, ids);
   }
 
   async wasAccepted(tenantId: string, id: string): Promise<boolean> {
-    const slot = this.slot(tenantId, id);
-    if (this.pending?.has(slot)) return true;
-    const local = this.local.get(slot);
+    if (this.pending?.get(tenantId)?.includes(id)) return true;
+    const local = this.local.get(this.localSlot(tenantId, id));
     if (local !== undefined && local > Date.now()) return true;
-    if (this.redis && this.redis.status === "ready") {
-      try {
-        return (await this.redis.exists(slot)) === 1;
-      } catch {
-        return false;
-      }
+    if (!this.backoff.usable()) return false;
+    const bucket = this.bucketOf(Date.now());
+    const oldest = this.bucketOf(Date.now() - this.ttlSeconds * 1000) - 1;
+    const keys: string[] = [];
+    for (let b = bucket; b >= oldest; b--) keys.push(this.setKey(tenantId, b));
+    try {
+      return (await (this.redis as unknown as ReceiptsCommands).triggersReceiptLookup(keys.length, ...keys, id)) === 1;
+    } catch {
+      return false;
     }
-    return false;
   }
 
   /** Resolves once every receipt recorded so far has been written (to Redis or to memory). */
@@ -96,22 +130,46 @@ export class AcceptedReceipts {
     const pending = this.pending;
     if (!pending) return;
     this.pending = undefined;
-    const slots = [...pending];
     if (!this.backoff.usable()) {
-      this.keepLocally(slots);
+      for (const [tenantId, ids] of pending) this.keepLocally(tenantId, ids);
       return;
     }
-    for (let i = 0; i < slots.length; i += MAX_KEYS_PER_CALL) this.send(slots.slice(i, i + MAX_KEYS_PER_CALL));
+    const now = Date.now();
+    const bucket = this.bucketOf(now);
+    // The set outlives its bucket's end by the TTL, so its last receipt still answers for that long.
+    const expiresAt = String((bucket + 1) * RECEIPT_BUCKET_SECONDS + this.ttlSeconds);
+    let keys: string[] = [];
+    let lists: string[] = [];
+    let tenants: Array<[string, string[]]> = [];
+    let count = 0;
+    const flush = () => {
+      if (keys.length > 0) this.send(keys, lists, expiresAt, tenants);
+      keys = [];
+      lists = [];
+      tenants = [];
+      count = 0;
+    };
+    for (const [tenantId, ids] of pending) {
+      for (let i = 0; i < ids.length; i += MAX_IDS_PER_CALL) {
+        const part = ids.length <= MAX_IDS_PER_CALL ? ids : ids.slice(i, i + MAX_IDS_PER_CALL);
+        if (count + part.length > MAX_IDS_PER_CALL) flush();
+        keys.push(this.setKey(tenantId, bucket));
+        lists.push(part.join(" "));
+        tenants.push([tenantId, part]);
+        count += part.length;
+      }
+    }
+    flush();
   };
 
-  private send(slots: string[]): void {
+  private send(keys: string[], lists: string[], expiresAt: string, tenants: Array<[string, string[]]>): void {
     const failed = () => {
       this.backoff.failed();
-      this.keepLocally(slots);
+      for (const [tenantId, ids] of tenants) this.keepLocally(tenantId, ids);
     };
     let call: Promise<void>;
     try {
-      call = (this.redis as unknown as ReceiptsCommand).triggersReceipts(slots.length, ...slots, String(this.ttlSeconds)).then(() => undefined, failed);
+      call = (this.redis as unknown as ReceiptsCommands).triggersReceipts(keys.length, ...keys, expiresAt, ...lists).then(() => undefined, failed);
     } catch {
       failed(); // a call that could not even be issued
       return;
@@ -124,12 +182,21 @@ export class AcceptedReceipts {
     this.inFlight.add(tracked);
   }
 
-  private keepLocally(slots: readonly string[]): void {
+  private keepLocally(tenantId: string, ids: readonly string[]): void {
     const expires = Date.now() + this.ttlSeconds * 1000;
-    for (const slot of slots) this.local.set(slot, expires);
+    for (const id of ids) this.local.set(this.localSlot(tenantId, id), expires);
   }
 
-  private slot(tenantId: string, id: string): string {
-    return `${this.prefix}:acc:${tenantId.length}:${tenantId}:${id}`;
+  private bucketOf(ms: number): number {
+    return Math.floor(ms / 1000 / RECEIPT_BUCKET_SECONDS);
+  }
+
+  /** The set of a tenant's receipts of one bucket; the tenant's length keeps ("a:b", c) and ("a", "b:c") apart. */
+  private setKey(tenantId: string, bucket: number): string {
+    return `${this.prefix}:acc:${tenantId.length}:${tenantId}:${bucket}`;
+  }
+
+  private localSlot(tenantId: string, id: string): string {
+    return `${tenantId.length}:${tenantId}:${id}`;
   }
 }

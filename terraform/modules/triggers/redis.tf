@@ -26,6 +26,13 @@ resource "aws_elasticache_parameter_group" "this" {
     value = "noeviction"
   }
 
+  # A tenant's receipts of one minute are one set, which can hold many members: when it expires,
+  # free it off Redis's main thread rather than block every command meanwhile.
+  parameter {
+    name  = "lazyfree-lazy-expire"
+    value = "yes"
+  }
+
   tags = local.tags
 }
 
