@@ -36,6 +36,12 @@ type ReceiptsCommands = {
   triggersReceiptLookup(numKeys: number, ...args: string[]): Promise<number>;
 };
 
+/** Some of a tenant's pending receipts, written to its set in one script call. */
+interface ReceiptPart {
+  readonly tenantId: string;
+  readonly ids: readonly string[];
+}
+
 /** Ids one script call writes at most (more pending go out in several calls). */
 const MAX_IDS_PER_CALL = 5000;
 
@@ -104,8 +110,9 @@ export class AcceptedReceipts {
     const local = this.local.get(this.localSlot(tenantId, id));
     if (local !== undefined && local > Date.now()) return true;
     if (!this.backoff.usable()) return false;
-    const bucket = this.bucketOf(Date.now());
-    const oldest = this.bucketOf(Date.now() - this.ttlSeconds * 1000) - 1;
+    const now = Date.now();
+    const bucket = this.bucketOf(now);
+    const oldest = this.bucketOf(now - this.ttlSeconds * 1000) - 1;
     const keys: string[] = [];
     for (let b = bucket; b >= oldest; b--) keys.push(this.setKey(tenantId, b));
     try {
@@ -134,39 +141,34 @@ export class AcceptedReceipts {
       for (const [tenantId, ids] of pending) this.keepLocally(tenantId, ids);
       return;
     }
-    const now = Date.now();
-    const bucket = this.bucketOf(now);
+    const bucket = this.bucketOf(Date.now());
     // The set outlives its bucket's end by the TTL, so its last receipt still answers for that long.
     const expiresAt = String((bucket + 1) * RECEIPT_BUCKET_SECONDS + this.ttlSeconds);
-    let keys: string[] = [];
-    let lists: string[] = [];
-    let tenants: Array<[string, string[]]> = [];
+    let call: ReceiptPart[] = [];
     let count = 0;
-    const flush = () => {
-      if (keys.length > 0) this.send(keys, lists, expiresAt, tenants);
-      keys = [];
-      lists = [];
-      tenants = [];
-      count = 0;
-    };
-    for (const [tenantId, ids] of pending) {
-      for (let i = 0; i < ids.length; i += MAX_IDS_PER_CALL) {
-        const part = ids.length <= MAX_IDS_PER_CALL ? ids : ids.slice(i, i + MAX_IDS_PER_CALL);
-        if (count + part.length > MAX_IDS_PER_CALL) flush();
-        keys.push(this.setKey(tenantId, bucket));
-        lists.push(part.join(" "));
-        tenants.push([tenantId, part]);
-        count += part.length;
+    for (const [tenantId, all] of pending) {
+      for (let i = 0; i < all.length; i += MAX_IDS_PER_CALL) {
+        const ids = all.length <= MAX_IDS_PER_CALL ? all : all.slice(i, i + MAX_IDS_PER_CALL);
+        if (count + ids.length > MAX_IDS_PER_CALL) {
+          this.send(call, bucket, expiresAt);
+          call = [];
+          count = 0;
+        }
+        call.push({ tenantId, ids });
+        count += ids.length;
       }
     }
-    flush();
+    if (call.length > 0) this.send(call, bucket, expiresAt);
   };
 
-  private send(keys: string[], lists: string[], expiresAt: string, tenants: Array<[string, string[]]>): void {
+  /** One script call writing `parts` into their tenants' sets of `bucket`. */
+  private send(parts: readonly ReceiptPart[], bucket: number, expiresAt: string): void {
     const failed = () => {
       this.backoff.failed();
-      for (const [tenantId, ids] of tenants) this.keepLocally(tenantId, ids);
+      for (const { tenantId, ids } of parts) this.keepLocally(tenantId, ids);
     };
+    const keys = parts.map((p) => this.setKey(p.tenantId, bucket));
+    const lists = parts.map((p) => p.ids.join(" "));
     let call: Promise<void>;
     try {
       call = (this.redis as unknown as ReceiptsCommands).triggersReceipts(keys.length, ...keys, expiresAt, ...lists).then(() => undefined, failed);

@@ -50,22 +50,25 @@ export class KeyCache {
 
   /** The fresh cached answer for `secret` (a principal, or null for a known-bad key), or undefined when only `resolve` can tell. */
   cached(secret: string): Principal | null | undefined {
-    const slot = hashApiKey(secret);
-    const hit = this.positive.get(slot) ?? this.negative.get(slot);
-    return hit && hit.expires > Date.now() ? hit.value : undefined;
+    return this.fresh(hashApiKey(secret));
   }
 
   async resolve(secret: string): Promise<Principal | null> {
     const slot = hashApiKey(secret); // never keep the secret itself in memory longer than needed
-    const now = Date.now();
-    const hit = this.positive.get(slot) ?? this.negative.get(slot);
-    if (hit && hit.expires > now) return hit.value;
+    const hit = this.fresh(slot);
+    if (hit !== undefined) return hit;
     let pending = this.inFlight.get(slot);
     if (!pending) {
       pending = this.lookup(slot, secret).finally(() => this.inFlight.delete(slot));
       this.inFlight.set(slot, pending);
     }
     return pending;
+  }
+
+  /** The unexpired cached answer for a key hash, or undefined. */
+  private fresh(slot: string): Principal | null | undefined {
+    const hit = this.positive.get(slot) ?? this.negative.get(slot);
+    return hit && hit.expires > Date.now() ? hit.value : undefined;
   }
 
   private async lookup(slot: string, secret: string): Promise<Principal | null> {
