@@ -1,4 +1,5 @@
 import { bodyHash, type EventEnvelope } from "../domain/envelope";
+import { isoString } from "../domain/clock";
 import { idempotentEventId, newEventId } from "../domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
 import { AppError, BadRequestError, ConflictError, EventTooLargeError, UnavailableError } from "../errors";
@@ -63,8 +64,8 @@ const queueUnavailable = () =>
  * when SQS blamed its content, a retryable 503 otherwise; the others are accepted regardless.
  */
 export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<AcceptOutcome[]> {
-  const now = new Date();
-  const receivedAt = now.toISOString();
+  const now = Date.now();
+  const receivedAt = isoString(now);
   // Plain loops and one object per event: this runs for every POST /events.
   const built: Prepared[] = [];
   let keyed = false;
@@ -74,7 +75,7 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
     if (idempotencyKey !== null) keyed = true;
     const event: QueuedEvent = {
       v: 1,
-      id: idempotencyKey === null ? newEventId(now.getTime()) : idempotentEventId(tenantId, idempotencyKey),
+      id: idempotencyKey === null ? newEventId(now) : idempotentEventId(tenantId, idempotencyKey),
       tenant_id: tenantId,
       type: envelope.type,
       payload: envelope.payload,

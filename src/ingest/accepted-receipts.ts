@@ -45,6 +45,9 @@ interface ReceiptPart {
 /** Ids one script call writes at most (more pending go out in several calls). */
 const MAX_IDS_PER_CALL = 5000;
 
+/** Script calls start at most this often, ms: a busy API writes a call's worth of receipts (see remember). */
+export const RECEIPTS_WRITE_INTERVAL_MS = 10;
+
 /**
  * Remembers which event ids the API accepted recently, per tenant, so GET /events/{id} can answer
  * `queued` for an event that is still on SQS instead of a misleading 404. On Redis when configured
@@ -62,8 +65,11 @@ export class AcceptedReceipts {
   private readonly local = new LRUCache<string, number>({ max: 200_000 });
   /** Receipts not yet handed to Redis, per tenant: written together in one script call (see remember). */
   private pending: Map<string, string[]> | undefined;
-  /** Whether a write of `pending` is scheduled (at the end of this turn, or when the call in flight settles). */
-  private scheduled = false;
+  /** The write of `pending` scheduled by `schedule`, if any: at the end of this turn, or after a wait. */
+  private immediate: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the last script call started (performance.now()). */
+  private lastCallAt = Number.NEGATIVE_INFINITY;
   /** Script calls in flight (see settled). */
   private readonly inFlight = new Set<Promise<void>>();
   /** A Redis that just failed (or missed its deadline) is not asked every turn: receipts stay in memory meanwhile. */
@@ -81,13 +87,14 @@ export class AcceptedReceipts {
 
   /**
    * Records receipts without holding up the caller: the 202 does not wait for them. On Redis, the
-   * receipts go out in one script call at the end of the turn when no call is in flight; while
-   * one is, the receipts of every request answered meanwhile wait for it to settle and go out
-   * together in the next one, so a busy API writes many receipts per call. This process answers
-   * from the receipts still waiting, so its own GET /events/{id} never misses them. If Redis is
-   * down or refuses the call, they are kept in process memory instead, and for a second after a
-   * failure the receipts go straight to memory. A receipt still waiting for its call is not on
-   * Redis yet: another API process may answer 404 for that moment (a few ms).
+   * receipts go out in one script call, at the end of the turn on a quiet API. Calls start at most
+   * every RECEIPTS_WRITE_INTERVAL_MS and one at a time: the receipts of every request answered
+   * meanwhile wait and go out together, so a busy API writes a hundred or more per call (each
+   * call costs the API and Redis far more than a receipt in it). This process answers from the
+   * receipts still waiting, so its own GET /events/{id} never misses them. If Redis is down or
+   * refuses the call, they are kept in process memory instead, and for a second after a failure
+   * the receipts go straight to memory. A receipt still waiting for its call is not on Redis yet:
+   * another API process may answer 404 for that moment (10 ms, and the call's own time).
    */
   remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
@@ -96,10 +103,7 @@ export class AcceptedReceipts {
       const list = pending.get(tenantId);
       if (list) for (const id of ids) list.push(id);
       else pending.set(tenantId, [...ids]);
-      if (!this.scheduled && this.inFlight.size === 0) {
-        this.scheduled = true;
-        setImmediate(this.writePending);
-      }
+      if (this.inFlight.size === 0) this.schedule();
       return;
     }
     this.keepLocally(tenantId, ids);
@@ -133,7 +137,10 @@ export class AcceptedReceipts {
 
   /** Hands what is pending to Redis (or to memory while Redis is backed off). */
   private readonly writePending = (): void => {
-    this.scheduled = false;
+    clearImmediate(this.immediate);
+    clearTimeout(this.timer);
+    this.immediate = undefined;
+    this.timer = undefined;
     const pending = this.pending;
     if (!pending) return;
     this.pending = undefined;
@@ -141,6 +148,7 @@ export class AcceptedReceipts {
       for (const [tenantId, ids] of pending) this.keepLocally(tenantId, ids);
       return;
     }
+    this.lastCallAt = performance.now();
     const bucket = this.bucketOf(Date.now());
     // The set outlives its bucket's end by the TTL, so its last receipt still answers for that long.
     const expiresAt = String((bucket + 1) * RECEIPT_BUCKET_SECONDS + this.ttlSeconds);
@@ -179,9 +187,17 @@ export class AcceptedReceipts {
     const tracked = call.finally(() => {
       this.inFlight.delete(tracked);
       // What was answered while this call was out goes now, in one call.
-      if (this.inFlight.size === 0 && this.pending && !this.scheduled) this.writePending();
+      if (this.inFlight.size === 0 && this.pending) this.schedule();
     });
     this.inFlight.add(tracked);
+  }
+
+  /** Writes `pending` once RECEIPTS_WRITE_INTERVAL_MS have passed since the last call started (at the end of this turn if they have). */
+  private schedule(): void {
+    if (this.immediate !== undefined || this.timer !== undefined) return;
+    const wait = this.lastCallAt + RECEIPTS_WRITE_INTERVAL_MS - performance.now();
+    if (wait > 0) this.timer = setTimeout(this.writePending, wait);
+    else this.immediate = setImmediate(this.writePending);
   }
 
   private keepLocally(tenantId: string, ids: readonly string[]): void {

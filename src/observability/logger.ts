@@ -1,31 +1,39 @@
 import pino, { type Logger } from "pino";
 import SonicBoom from "sonic-boom";
+import { isoString } from "../domain/clock";
 
 export type { Logger };
 
-/**
- * Collects the lines of one event-loop turn and hands them to sonic-boom as one string. sonic-boom
- * measures the byte length of its pending chunk on every write, which flattens (copies) the growing
- * chunk each time while a write is in flight: under ingest load that copied ~7 KB per log line,
- * the largest allocation of a request. One write per turn copies each line once.
- */
-export class TurnBatchedDestination {
-  private lines: string[] = [];
-  private scheduled = false;
+/** How long log lines wait at most to be written together, ms. */
+export const LOG_WRITE_INTERVAL_MS = 10;
 
-  constructor(private readonly out: SonicBoom) {}
+/**
+ * Collects log lines and hands them to sonic-boom as one string, at most LOG_WRITE_INTERVAL_MS
+ * after the first of them. Each write costs the process several µs whatever its length (the file
+ * system call is queued to libuv's thread pool), so under ingest load a write per event-loop turn
+ * (about 11 lines) cost more per line than the line itself; one write per 10 ms carries about a
+ * hundred. One string per write also spares sonic-boom from measuring the byte length of a
+ * growing pending chunk on every line, which flattened (copied) that chunk each time.
+ */
+export class BatchedDestination {
+  private lines: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly out: SonicBoom,
+    private readonly intervalMs = LOG_WRITE_INTERVAL_MS,
+  ) {}
 
   write(line: string): boolean {
     this.lines.push(line);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.handOver);
-    }
+    // Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync).
+    this.timer ??= setTimeout(this.handOver, this.intervalMs).unref();
     return true;
   }
 
   private readonly handOver = (): void => {
-    this.scheduled = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.lines.length === 0) return;
     const chunk = this.lines.length === 1 ? this.lines[0]! : this.lines.join("");
     this.lines = [];
@@ -43,50 +51,84 @@ export class TurnBatchedDestination {
   }
 }
 
-/** stdout through sonic-boom (asynchronous), batched per turn, flushed synchronously on exit. */
-function stdoutDestination(): TurnBatchedDestination {
-  const dest = new TurnBatchedDestination(new SonicBoom({ fd: 1, sync: false, minLength: 0 }));
+/** stdout through sonic-boom (asynchronous), batched (BatchedDestination), flushed synchronously on exit. */
+function stdoutDestination(): BatchedDestination {
+  const dest = new BatchedDestination(new SonicBoom({ fd: 1, sync: false, minLength: 0 }));
   process.once("exit", () => dest.flushSync());
   return dest;
 }
 
-let second = Number.NaN;
-let secondPrefix = "";
-
-/**
- * pino's `,"time":"<ISO 8601>"`, as pino.stdTimeFunctions.isoTime writes it, with the date and
- * time up to the second formatted once per second instead of once per line.
- */
+/** pino's `,"time":"<ISO 8601>"`, as pino.stdTimeFunctions.isoTime writes it (see isoString). */
 export function isoTime(): string {
-  const now = Date.now();
-  const ms = now % 1000;
-  if (now - ms !== second) {
-    second = now - ms;
-    secondPrefix = `,"time":"${new Date(second).toISOString().slice(0, 20)}`;
-  }
-  return `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z"`;
+  return `,"time":"${isoString(Date.now())}"`;
 }
 
 /**
  * JSON logger, on stdout by default through an asynchronous destination: lines are written
- * without blocking the request path, the lines of one event-loop turn leave in one write, and the
- * lines logged while a write is in flight leave together in the next one (no buffering threshold,
- * so a quiet process still writes each line at once). Pending lines are flushed on exit; a hard
- * crash can lose only the lines of the current turn and of the write in flight.
+ * without blocking the request path, the lines of up to LOG_WRITE_INTERVAL_MS leave in one write
+ * (so a quiet process writes a line at most 10 ms after it was logged), and the lines logged while
+ * a write is in flight leave together in the next one. Pending lines are flushed on exit; a hard
+ * crash can lose only the last 10 ms of lines and the write in flight.
  * Redaction is a second line of defence: request logging never passes headers or bodies in the
  * first place, but anything shaped like a credential is censored if it ever is.
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino(
+  const out = destination ?? stdoutDestination();
+  const logger = pino(
     {
       level,
-      base: { service: "triggers" },
+      base: BASE,
       redact: {
         paths: ["authorization", "*.authorization", "headers.authorization", "*.headers.authorization", "secret", "*.secret", "apiKey", "*.apiKey", "payload", "*.payload"],
         censor: "[redacted]",
       },
       timestamp: isoTime,
     },
-    destination ?? stdoutDestination(),
+    out,
   );
+  destinations.set(logger, out);
+  return logger;
+}
+
+const BASE = { service: "triggers" };
+/** BASE as pino writes it after the time: `,"service":"triggers"`. */
+const BASE_JSON = `,${JSON.stringify(BASE).slice(1, -1)}`;
+const INFO = pino.levels.values.info!;
+/** The destination of each logger createLogger made (see requestLogWriter). */
+const destinations = new WeakMap<Logger, pino.DestinationStream>();
+
+/** The fields of the API's one log line per request (see requestContext). */
+export interface RequestLogLine {
+  readonly requestId: string;
+  readonly method: string;
+  readonly route: string;
+  readonly path: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly tenant?: string | undefined;
+  readonly keyId?: string | undefined;
+}
+
+/**
+ * Writes the API's per-request line at info level: the same JSON line pino writes for
+ * `logger.info(fields, "request")` (level, time, base, the fields, msg; absent fields left out),
+ * built as one string from these fixed, credential-free fields instead of through pino's generic
+ * serializer and redaction, and written to the logger's destination. Under ingest load the
+ * line through pino took about a tenth of the API's CPU per request. A logger this module did not
+ * create logs the line through pino.
+ */
+export function requestLogWriter(logger: Logger): (line: RequestLogLine) => void {
+  const destination = destinations.get(logger);
+  if (!destination) {
+    const child = logger.child({}, { redact: [] });
+    return (line) => child.info(line, "request");
+  }
+  const text = JSON.stringify;
+  return (l) => {
+    if (logger.levelVal > INFO) return;
+    const who = `${l.tenant === undefined ? "" : `,"tenant":${text(l.tenant)}`}${l.keyId === undefined ? "" : `,"keyId":${text(l.keyId)}`}`;
+    destination.write(
+      `{"level":${INFO}${isoTime()}${BASE_JSON},"requestId":${text(l.requestId)},"method":${text(l.method)},"route":${text(l.route)},"path":${text(l.path)},"status":${l.status},"ms":${l.ms}${who},"msg":"request"}\n`,
+    );
+  };
 }

@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { leaseSize, SharedWindowLimiter } from "../../src/api/middleware/shared-window";
 import { TcpProxy } from "../helpers/tcp-proxy";
-import { AcceptedReceipts } from "../../src/ingest/accepted-receipts";
+import { AcceptedReceipts, RECEIPTS_WRITE_INTERVAL_MS } from "../../src/ingest/accepted-receipts";
 import { TEST_REDIS_URL } from "../helpers/env";
 import { uniqueName } from "../helpers/harness";
 
@@ -137,6 +137,38 @@ describe("receipts", () => {
     monitor.disconnect();
     await slow.stop();
     expect(calls).toEqual([1, 3]);
+  });
+
+  test("calls start at most every RECEIPTS_WRITE_INTERVAL_MS: receipts of the turns after a quick call wait and go together", async () => {
+    const r = client();
+    const other = client();
+    const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
+    await Promise.all([ready(r), ready(other)]);
+    const writer = new AcceptedReceipts(r, prefix);
+    const reader = new AcceptedReceipts(other, prefix);
+    const calls: number[] = [];
+    const mine = `${prefix}:acc:2:t4:`;
+    const monitor = await client().monitor();
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      if (!args[0]!.toLowerCase().startsWith("eval") || args.filter((a) => a.startsWith(mine)).length !== 1) return;
+      const receipts = args.filter((a) => a.startsWith("evt_")).flatMap((a) => a.split(" "));
+      if (receipts.length > 0) calls.push(receipts.length);
+    });
+    writer.remember("t4", ["evt_a"]); // a quiet API: written at the end of this turn
+    const started = performance.now();
+    await writer.settled();
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    writer.remember("t4", ["evt_b"]);
+    await nextTurn();
+    writer.remember("t4", ["evt_c", "evt_d"]);
+    const within = performance.now() - started < RECEIPTS_WRITE_INTERVAL_MS;
+    await new Promise((resolve) => setTimeout(resolve, RECEIPTS_WRITE_INTERVAL_MS * 3));
+    for (const id of ["evt_a", "evt_b", "evt_c", "evt_d"]) expect(await reader.wasAccepted("t4", id)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // MONITOR's lines trail the replies
+    monitor.disconnect();
+    // Unless this machine took longer than the interval for the first call itself.
+    if (within) expect(calls).toEqual([1, 3]);
+    else expect(calls.reduce((a, b) => a + b, 0)).toBe(4);
   });
 
   test("with Redis unreachable, receipts are kept in the process's memory", async () => {

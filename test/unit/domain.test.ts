@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { bodyHash, canonicalJson, checkEnvelope, depthOf, envelopeHash, parseIdempotencyKey, scanJson } from "../../src/domain/envelope";
-import { isoTime } from "../../src/observability/logger";
+import { isoString } from "../../src/domain/clock";
+import { createLogger, isoTime, requestLogWriter, type RequestLogLine } from "../../src/observability/logger";
 import { EVENT_ID_PATTERN, hashApiKey, idempotentEventId, newEventId } from "../../src/domain/ids";
 import { decodeQueuedMessage, packQueuedEvents, packingOverhead } from "../../src/domain/queued-event";
 import { splitSqlStatements } from "../../src/store/migrate/split-sql";
@@ -172,5 +173,41 @@ describe("log timestamps", () => {
       jest.setSystemTime(t);
       expect(isoTime()).toBe(`,"time":"${new Date(t).toISOString()}"`);
     }
+  });
+});
+
+describe("isoString", () => {
+  test("is Date's toISOString for any time, however the calls hop between seconds", () => {
+    const times = [Date.UTC(2026, 11, 3, 10, 0, 0, 0), Date.UTC(2026, 11, 3, 10, 0, 0, 9), Date.UTC(2026, 11, 3, 10, 0, 0, 99), Date.UTC(2026, 11, 3, 9, 59, 59, 999), Date.UTC(2026, 11, 3, 10, 0, 0, 100), 0, 999, 1000, 253402300799999, 253402300800000, 8.64e15, -1, -1500, 1.5];
+    for (const t of [...times, ...times.reverse()]) expect(isoString(t)).toBe(new Date(t).toISOString());
+  });
+});
+
+describe("request log line", () => {
+  afterEach(() => jest.useRealTimers());
+  const lines: RequestLogLine[] = [
+    { requestId: "client-req.42:a", method: "POST", route: "/events", path: "/events", status: 202, ms: 1.234, tenant: "acme", keyId: "k_1" },
+    { requestId: "0b9c8f3e-3b0e-4c49-9d43-0d1c4c5b1a2e", method: "GET", route: "unmatched", path: '/a"b\\c/\u00e9/\n/\u0001/x'.repeat(3), status: 404, ms: 0 },
+    { requestId: "r", method: "DELETE", route: "/subscriptions/:name", path: "/subscriptions/%F0%9F%98%80", status: 500, ms: 12.5, tenant: 'ten"ant' },
+  ];
+  test("is the line pino writes for the same fields, at the logger's level", () => {
+    jest.useFakeTimers();
+    jest.setSystemTime(Date.UTC(2026, 11, 3, 10, 0, 0, 42));
+    const ours: string[] = [];
+    const theirs: string[] = [];
+    const write = requestLogWriter(createLogger("info", { write: (l: string) => void ours.push(l) }));
+    const pinoLogger = createLogger("info", { write: (l: string) => void theirs.push(l) });
+    for (const l of lines) {
+      write(l);
+      pinoLogger.info(l, "request");
+    }
+    expect(ours).toEqual(theirs);
+    expect(ours.map((l) => JSON.parse(l))).toEqual(lines.map((l) => expect.objectContaining({ ...l, msg: "request", level: 30, service: "triggers" })));
+    const quiet: string[] = [];
+    const atWarn = createLogger("warn", { write: (l: string) => void quiet.push(l) });
+    requestLogWriter(atWarn)(lines[0]!);
+    atWarn.level = "info";
+    requestLogWriter(atWarn)(lines[0]!);
+    expect(quiet).toHaveLength(1);
   });
 });
