@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Container } from "../container";
 import { createApp } from "./app";
 import type { ApiDeps } from "./deps";
@@ -16,6 +17,14 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
   await deps.wakeups.start();
   const app = createApp(deps);
   const http = c.config.http;
+  // Graceful close: server.close() alone leaves a keep-alive connection that was busy when it was
+  // called open until keepAliveTimeout. So once closing, every response asks its client to close
+  // (the ones in flight too, when their headers are not sent yet) and each connection is closed as
+  // soon as its response finishes. In-flight responses are found through their connections
+  // (`socket._httpMessage`, the response a connection is writing), so a request costs no listener
+  // of its own.
+  let closing = false;
+  const handle = app.callback();
   // Slow clients: headers and the whole request (its body included) must arrive in time, or Node
   // answers 408 and closes; the check runs every half second. Connections past the cap are closed
   // on accept.
@@ -25,23 +34,17 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       headersTimeout: Math.min(http.headersTimeoutMs, http.requestTimeoutMs),
       connectionsCheckingInterval: 500,
     },
-    app.callback(),
+    (req: IncomingMessage, res: ServerResponse) => {
+      if (closing) res.setHeader("Connection", "close");
+      void handle(req, res);
+    },
   );
   server.maxConnections = http.maxConnections;
   server.keepAliveTimeout = http.keepAliveTimeoutMs; // default longer than typical load balancer idle timeouts
-  // Graceful close: server.close() alone leaves a keep-alive connection that was busy when it was
-  // called open until keepAliveTimeout. So once closing, a response in flight asks the client to
-  // close (when its headers are not sent yet) and its connection is closed as soon as it finishes.
-  let closing = false;
-  const inFlight = new Set<ServerResponse>();
-  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
-    if (closing) res.setHeader("Connection", "close");
-    inFlight.add(res);
-    // "close" follows "finish" (and also ends an aborted response): one listener per response.
-    res.once("close", () => {
-      inFlight.delete(res);
-      if (closing) setImmediate(() => server.closeIdleConnections());
-    });
+  const connections = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    connections.add(socket);
+    socket.once("close", () => connections.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -57,7 +60,12 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       closing = true;
       // Long polls answer now (an empty page), so they do not hold the close up.
       const wakeups = deps.wakeups.close();
-      for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
+      for (const socket of connections) {
+        const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+        if (!res) continue;
+        if (!res.headersSent) res.setHeader("Connection", "close");
+        else res.once("close", () => setImmediate(() => server.closeIdleConnections()));
+      }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;

@@ -112,18 +112,19 @@ describe("GET /inbox?wait_seconds (long polling)", () => {
     }
   });
 
-  onlyOn("postgres", "it starts a second API process on the same database").test("shutdown answers waiting requests at once with an empty page", async () => {
+  onlyOn("postgres", "it starts a second API process on the same database").test("shutdown answers waiting requests at once with an empty page, asking their connections to close", async () => {
     const t = await tenant();
     const c2: Container = await buildContainer(h.config, { poolSize: 2 });
     const api2 = (await startApiRole(c2, { metricsServer: false, queueDepth: false })).api;
     try {
-      const waiting = fetch(`http://127.0.0.1:${api2.port}/inbox?wait_seconds=20`, { headers: { Authorization: `Bearer ${t.key}` } }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      const waiting = fetch(`http://127.0.0.1:${api2.port}/inbox?wait_seconds=20`, { headers: { Authorization: `Bearer ${t.key}` } }).then(async (r) => ({ status: r.status, connection: r.headers.get("connection"), body: await r.json() }));
       await waiters(1, api2);
       const started = Date.now();
       await api2.close();
       const r = await waiting;
-      expect(r).toEqual({ status: 200, body: { data: [], has_more: false } });
-      // Far below the 20 s wait: close did not sit the wait out.
+      // The keep-alive connection it was in flight on is told to close, and is closed.
+      expect(r).toEqual({ status: 200, connection: "close", body: { data: [], has_more: false } });
+      // Far below the 20 s wait and the keep-alive timeout: close did not sit either out.
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await c2.close();
