@@ -59,6 +59,12 @@ describe("ingest contract (Redis, Postgres, SQS emulator)", () => {
         expect(last.headers.get("ratelimit")).toMatch(/^"per-key";r=2;t=\d+$/);
         expect(last.headers.get("x-ratelimit-limit")).toBe("3");
         expect(last.headers.get("x-ratelimit-remaining")).toBe("2");
+        expect(last.headers.get("x-ratelimit-reset")).toMatch(/^\d+$/);
+        // The 202's own headers, written with the collected ones in one go.
+        expect(last.headers.get("content-type")).toBe("application/json; charset=utf-8");
+        expect(last.headers.get("content-length")).toBe(String(Buffer.byteLength(last.text)));
+        expect(last.headers.get("location")).toBe(`/events/${last.body.id}`);
+        expect(last.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
       }
     }
     expect(statuses).toEqual([202, 202, 202, 429]);

@@ -2,6 +2,7 @@ import ratelimit from "koa-ratelimit";
 import type { Redis } from "ioredis";
 import type { Context, Middleware, Next } from "koa";
 import { RateLimitedError } from "../../errors";
+import { addedHeader, addHeader } from "../response-headers";
 import type { Logger } from "../../observability/logger";
 import { RedisBackoff } from "../../redis-backoff";
 import type { Principal } from "../../store/api-keys";
@@ -117,14 +118,14 @@ export function rateLimit(opts: RateLimitOptions): Middleware {
   }
 }
 
-/** The 429 of a limited request, carrying the rate-limit headers already set (the error handler re-applies them). */
+/** The 429 of a limited request, carrying the rate-limit headers already added (the error handler sets them). */
 function limitedError(ctx: Context, after: number): RateLimitedError {
   return new RateLimitedError(after, {
-    "RateLimit-Policy": ctx.response.get("RateLimit-Policy"),
-    RateLimit: ctx.response.get("RateLimit"),
-    "X-RateLimit-Limit": ctx.response.get("X-RateLimit-Limit"),
-    "X-RateLimit-Remaining": ctx.response.get("X-RateLimit-Remaining"),
-    "X-RateLimit-Reset": ctx.response.get("X-RateLimit-Reset"),
+    "RateLimit-Policy": addedHeader(ctx, "RateLimit-Policy"),
+    RateLimit: addedHeader(ctx, "RateLimit"),
+    "X-RateLimit-Limit": addedHeader(ctx, "X-RateLimit-Limit"),
+    "X-RateLimit-Remaining": addedHeader(ctx, "X-RateLimit-Remaining"),
+    "X-RateLimit-Reset": addedHeader(ctx, "X-RateLimit-Reset"),
   });
 }
 
@@ -153,11 +154,10 @@ function setDraftHeaders(ctx: Context, max: number): number {
  */
 function setLimitHeaders(ctx: Context, max: number, remaining: number, resetAt: number | undefined): number {
   const t = resetAt === undefined ? Math.ceil(RATE_WINDOW_MS / 1000) : Math.max(0, Math.ceil(resetAt - Date.now() / 1000));
-  const res = ctx.res;
-  res.setHeader("X-RateLimit-Limit", String(max));
-  res.setHeader("X-RateLimit-Remaining", String(remaining));
-  if (resetAt !== undefined) res.setHeader("X-RateLimit-Reset", String(resetAt));
-  res.setHeader("RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
-  res.setHeader("RateLimit", `"per-key";r=${remaining};t=${t}`);
+  addHeader(ctx, "X-RateLimit-Limit", String(max));
+  addHeader(ctx, "X-RateLimit-Remaining", String(remaining));
+  if (resetAt !== undefined) addHeader(ctx, "X-RateLimit-Reset", String(resetAt));
+  addHeader(ctx, "RateLimit-Policy", `"per-key";q=${max};w=${RATE_WINDOW_MS / 1000}`);
+  addHeader(ctx, "RateLimit", `"per-key";r=${remaining};t=${t}`);
   return t;
 }

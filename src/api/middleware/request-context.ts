@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Next } from "koa";
 import { requestLogWriter, type Logger } from "../../observability/logger";
+import { addHeader, applyHeaders } from "../response-headers";
 import type { Metrics } from "../../observability/metrics";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -41,10 +42,11 @@ export function requestContext(logger: Logger, metrics: Metrics) {
     const incoming = ctx.req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.res.setHeader("X-Request-Id", requestId);
+    addHeader(ctx, "X-Request-Id", requestId);
     try {
       await next();
     } finally {
+      applyHeaders(ctx);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = routeTemplate(ctx);
       const slot = `${ctx.method} ${route} ${ctx.status}`;

@@ -8,6 +8,7 @@ import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody, readJsonBodyWithBytes } from "../middleware/json-body";
 import { eventIdParam, subscriptionParam } from "../params";
+import { addHeader, respondJson } from "../response-headers";
 import { deliveryView, eventView } from "../views/event-view";
 
 /**
@@ -37,11 +38,10 @@ export function postEvent(deps: ApiDeps) {
     const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey, rawBody: body?.bytes }]);
     const a = outcome!;
     if (!a.ok) throw a.error;
-    ctx.status = 202;
-    ctx.set("Location", `/events/${a.id}`);
-    if (a.replayed) ctx.set("Idempotent-Replayed", "true");
-    if (a.pending) ctx.set("Idempotency-Pending", "true");
-    ctx.body = { id: a.id, status: a.status, received_at: a.received_at };
+    addHeader(ctx, "Location", `/events/${a.id}`);
+    if (a.replayed) addHeader(ctx, "Idempotent-Replayed", "true");
+    if (a.pending) addHeader(ctx, "Idempotency-Pending", "true");
+    respondJson(ctx, 202, { id: a.id, status: a.status, received_at: a.received_at });
   };
 }
 

@@ -1,0 +1,53 @@
+import type { Context } from "koa";
+
+/**
+ * Response headers a request collects on its way in (its X-Request-Id, the rate-limit headers),
+ * written together when it is answered. node's setHeader checks, lower-cases and stores each
+ * header on its own, about 0.2 µs apiece on this API's hot path; a 202 of POST /events hands them
+ * all to one writeHead as a flat list instead (respondJson). Every other response gets them
+ * through setHeader just before Koa writes it (applyHeaders, from the request context).
+ */
+const PENDING = Symbol("triggers.pendingHeaders");
+
+type Carrier = { [PENDING]?: string[] };
+
+/** Adds a header to the response (a name added twice keeps its last value). */
+export function addHeader(ctx: Context, name: string, value: string): void {
+  ((ctx as Carrier)[PENDING] ??= []).push(name, value);
+}
+
+/** The value `name` was last added with (exact name), or "". */
+export function addedHeader(ctx: Context, name: string): string {
+  const list = (ctx as Carrier)[PENDING];
+  if (list) for (let i = list.length - 2; i >= 0; i -= 2) if (list[i] === name) return list[i + 1]!;
+  return "";
+}
+
+/** Moves the added headers onto the response (setHeader), unless it is already written. */
+export function applyHeaders(ctx: Context): void {
+  const list = (ctx as Carrier)[PENDING];
+  if (!list) return;
+  (ctx as Carrier)[PENDING] = undefined;
+  const res = ctx.res;
+  if (res.headersSent) return;
+  for (let i = 0; i < list.length; i += 2) res.setHeader(list[i]!, list[i + 1]!);
+}
+
+/**
+ * Answers `status` with `body` as JSON (the Content-Type Koa gives an object body) and the added
+ * headers plus `extra` (name, value, ...), in one writeHead, bypassing Koa's response writer.
+ * ctx.status is set too, for the log line and metrics.
+ */
+export function respondJson(ctx: Context, status: number, body: unknown, extra?: readonly string[]): void {
+  const text = JSON.stringify(body);
+  const list = (ctx as Carrier)[PENDING] ?? [];
+  (ctx as Carrier)[PENDING] = undefined;
+  if (extra) for (const v of extra) list.push(v);
+  list.push("Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(text)));
+  ctx.status = status;
+  ctx.respond = false;
+  // As Koa's own writer: a client that went away gets nothing written (and no error on the response).
+  if (!ctx.writable) return;
+  ctx.res.writeHead(status, list);
+  ctx.res.end(text);
+}
