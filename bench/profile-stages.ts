@@ -1,8 +1,8 @@
 /**
  * Charges the busy samples of a CPU profile (`bench:ingest` with BENCH_PROFILE_DIR) to ingest
  * stages: each sample goes to the innermost frame on its stack that belongs to a stage (a socket
- * write under a Koa frame counts as Koa), or to "node http/net I/O outside any stage". Samples of
- * module loading are left out. With the CPU per request of that run, prints µs per stage. Every
+ * write under a Koa frame, or under respondJson's writeHead of a 202, counts as Koa), or to "node
+ * http/net I/O outside any stage". Samples of module loading are left out. With the CPU per request of that run, prints µs per stage. Every
  * lru-cache frame counts as auth: on the bench's key-less sends with Redis up, the key cache is the
  * only LRU a request touches.
  *   node dist/bench/profile-stages.js <file.cpuprofile> [µs per request]
@@ -39,7 +39,7 @@ const RULES: readonly Rule[] = [
   ["route handler, app, error layer", (_, u) => ends(u, "routes/events.js", "api/app.js", "middleware/errors.js", "minimal-pipeline.js")],
   [
     "Koa and node http under Koa frames",
-    (_, u) => ["/koa/", "koa-compose", "/delegates/", "on-finished", "statuses", "content-type", "type-is", "cache-content-type", "mime-types"].some((p) => u.includes(p)),
+    (_, u) => ends(u, "api/response-headers.js") || ["/koa/", "koa-compose", "/delegates/", "on-finished", "statuses", "content-type", "type-is", "cache-content-type", "mime-types"].some((p) => u.includes(p)),
   ],
 ];
 

@@ -174,7 +174,22 @@ describe("ingest contract (Redis, Postgres, SQS emulator)", () => {
     expect(proto.body.error.code).toBe("forbidden_key");
     const ctor = await postRaw('{"type":"a","payload":{"constructor":{"prototype":{"polluted":true}}}}');
     expect(ctor.status).toBe(400);
+    // Escaped spellings of both keys are refused too.
+    for (const escaped of ['{"type":"a","payload":{"\\u005f_proto__":{"polluted":true}}}', '{"type":"a","payload":{"constructo\\u0072":{"prototype":{"polluted":true}}}}']) {
+      const r = await postRaw(escaped);
+      expect([r.status, r.body.error.code]).toEqual([400, "forbidden_key"]);
+    }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Other \u escapes and the words in values are fine.
+    expect((await postRaw('{"type":"a","payload":{"note":"\\u00e9 the constructor of __proto__"}}')).status).toBe(202);
+  });
+
+  test("the body must be UTF-8: invalid bytes answer 400 invalid_encoding; a leading BOM is ignored", async () => {
+    const send = (body: Buffer) => fetch(`${h.url}/events`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: new Uint8Array(body) });
+    const invalid = await send(Buffer.concat([Buffer.from('{"type":"a","payload":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]));
+    expect([invalid.status, ((await invalid.json()) as { error: { code: string } }).error.code]).toEqual([400, "invalid_encoding"]);
+    const bom = await send(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"type":"a","payload":{"t":"\u00e9"}}')]));
+    expect(bom.status).toBe(202);
   });
 
   test("batch: every event validated first; one bad index enqueues nothing; a good batch answers per-event ids", async () => {

@@ -1,9 +1,8 @@
+import { isUtf8 } from "node:buffer";
 import getRawBody from "raw-body";
 import sjson from "secure-json-parse";
 import type { Context } from "koa";
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../../errors";
-
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /**
  * Reads and parses a JSON request body. Refuses non-JSON types (415) and compressed bodies, stops
@@ -47,16 +46,15 @@ export async function readJsonBodyWithBytes(ctx: Context, limit: number, opts: {
     if (type === "entity.too.large") throw new PayloadTooLargeError(limit);
     throw new BadRequestError("invalid_body", "the request body could not be read");
   }
-  let text: string;
-  try {
-    // Strict: invalid UTF-8 is refused rather than silently turned into U+FFFD. A leading BOM is ignored (RFC 8259 §8.1).
-    text = utf8.decode(bytes);
-  } catch {
-    throw new BadRequestError("invalid_encoding", "the request body is not valid UTF-8");
-  }
+  // Strict: invalid UTF-8 is refused rather than silently turned into U+FFFD. A leading BOM is ignored (RFC 8259 §8.1).
+  if (!isUtf8(bytes)) throw new BadRequestError("invalid_encoding", "the request body is not valid UTF-8");
+  const text = (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes).toString("utf8");
   let parsed: unknown;
   try {
-    parsed = sjson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
+    // secure-json-parse looks for the forbidden keys with two regular expressions over the whole
+    // text, escaped spellings included. A text without "__proto__", "constructor" and any \u
+    // escape cannot hold either key, so it is parsed as it is.
+    parsed = text.includes("\\u") || text.includes("__proto__") || text.includes("constructor") ? sjson.parse(text, undefined, { protoAction: "error", constructorAction: "error" }) : JSON.parse(text);
   } catch (err) {
     // secure-json-parse reports both cases as SyntaxError; its message tells them apart.
     if (err instanceof Error && /forbidden prototype property/i.test(err.message)) {
