@@ -96,7 +96,7 @@ export function createApp(deps: ApiDeps): Koa {
   // The ingest route, the one producers hit at volume, runs its chain directly: the same
   // middleware as behind the routers below, without matching every router's layers first.
   const ingest = compose([auth, limit, requireScope("events:write"), postEvent(deps)]);
-  app.use(async function ingestRoute(ctx: Context, next: Next): Promise<void> {
+  app.use(function ingestRoute(ctx: Context, next: Next): Promise<void> {
     if (ctx.method !== "POST" || ctx.path !== "/events") return next();
     ctx.state.route = "/events";
     return ingest(ctx, noDownstream);

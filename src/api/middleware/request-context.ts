@@ -36,9 +36,28 @@ export function requestContext(logger: Logger, metrics: Metrics) {
   const requestLog = requestLogWriter(logger);
   // The labelled series of each (method, route, status), looked up once instead of hashing the
   // labels on every request. Bounded: routes are templates, methods and statuses few.
-  const series = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
+  // Keyed by method, then route, then status: no key string is built per request.
+  type Series = { count: { inc(): void }; duration: { observe(v: number): void } };
+  const series = new Map<string, Map<string, Map<number, Series>>>();
+  let seriesCount = 0;
+  const seriesOf = (method: string, route: string, status: number): Series => {
+    let byRoute = series.get(method);
+    if (!byRoute) series.set(method, (byRoute = new Map()));
+    let byStatus = byRoute.get(route);
+    if (!byStatus) byRoute.set(route, (byStatus = new Map()));
+    let m = byStatus.get(status);
+    if (!m) {
+      if (++seriesCount > 1000) {
+        series.clear();
+        seriesCount = 0;
+      }
+      m = { count: metrics.httpRequests.labels({ method, route, status: String(status) }), duration: metrics.httpDuration.labels({ method, route }) };
+      byStatus.set(status, m);
+    }
+    return m;
+  };
   return async function context(ctx: Context, next: Next): Promise<void> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const incoming = ctx.req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
@@ -47,15 +66,9 @@ export function requestContext(logger: Logger, metrics: Metrics) {
       await next();
     } finally {
       applyHeaders(ctx);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1000;
       const route = routeTemplate(ctx);
-      const slot = `${ctx.method} ${route} ${ctx.status}`;
-      let m = series.get(slot);
-      if (!m) {
-        if (series.size > 1000) series.clear();
-        m = { count: metrics.httpRequests.labels({ method: ctx.method, route, status: String(ctx.status) }), duration: metrics.httpDuration.labels({ method: ctx.method, route }) };
-        series.set(slot, m);
-      }
+      const m = seriesOf(ctx.method, route, ctx.status);
       m.count.inc();
       m.duration.observe(seconds);
       const principal = ctx.state.principal as { tenantId: string; keyId: string } | undefined;
