@@ -13,6 +13,32 @@ const client = () => {
   return r;
 };
 const prefix = uniqueName("limits");
+const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
+
+/**
+ * What Redis itself receives for a tenant's receipts, through MONITOR: the number of receipts of
+ * each script call that writes to the tenant's set. Stop it with `stop()` (MONITOR's lines trail
+ * the replies, so it waits for them first).
+ */
+async function receiptCalls(tenant: string): Promise<{ calls: number[]; stop(): Promise<void> }> {
+  const calls: number[] = [];
+  const mine = `${prefix}:acc:${tenant.length}:${tenant}:`;
+  const monitor = await client().monitor();
+  monitor.on("monitor", (_time: string, args: string[]) => {
+    // The script call itself, not the SADDs it runs (MONITOR lists those too) or the reader's lookups.
+    // A write names one set of the tenant (this minute's); a lookup names every minute's.
+    if (!args[0]!.toLowerCase().startsWith("eval") || args.filter((a) => a.startsWith(mine)).length !== 1) return;
+    const receipts = args.filter((a) => a.startsWith("evt_")).flatMap((a) => a.split(" "));
+    if (receipts.length > 0) calls.push(receipts.length);
+  });
+  return {
+    calls,
+    async stop() {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      monitor.disconnect();
+    },
+  };
+}
 
 afterAll(async () => {
   const keys = await clients[0]!.keys(`${prefix}*`);
@@ -81,7 +107,6 @@ describe("receipts", () => {
   test("the receipts of one turn are written in one call and seen by another process", async () => {
     const r = client();
     const other = client();
-    const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
     await Promise.all([ready(r), ready(other)]);
     const writer = new AcceptedReceipts(r, prefix);
     const reader = new AcceptedReceipts(other, prefix);
@@ -108,22 +133,11 @@ describe("receipts", () => {
     const r = new Redis(slow.rewrite(TEST_REDIS_URL), { commandTimeout: 2000, enableAutoPipelining: true });
     clients.push(r);
     const other = client();
-    const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
     await Promise.all([ready(r), ready(other)]);
     slow.delay(200);
     const writer = new AcceptedReceipts(r, prefix);
     const reader = new AcceptedReceipts(other, prefix);
-    // What Redis itself receives: the receipts of each call to tenant t3's set, through MONITOR.
-    const calls: number[] = [];
-    const mine = `${prefix}:acc:2:t3:`;
-    const monitor = await client().monitor();
-    monitor.on("monitor", (_time: string, args: string[]) => {
-      // The script call itself, not the SADDs it runs (MONITOR lists those too) or the reader's lookups.
-      // A write names one set of t3 (this minute's); a lookup names every minute's.
-      if (!args[0]!.toLowerCase().startsWith("eval") || args.filter((a) => a.startsWith(mine)).length !== 1) return;
-      const receipts = args.filter((a) => a.startsWith("evt_")).flatMap((a) => a.split(" "));
-      if (receipts.length > 0) calls.push(receipts.length);
-    });
+    const { calls, stop } = await receiptCalls("t3");
     writer.remember("t3", ["evt_first"]);
     const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     await nextTurn(); // the first call is now out
@@ -133,8 +147,7 @@ describe("receipts", () => {
     expect(await writer.wasAccepted("t3", "evt_third")).toBe(true);
     await writer.settled();
     for (const id of ["evt_first", "evt_second", "evt_third", "evt_fourth"]) expect(await reader.wasAccepted("t3", id)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // MONITOR's lines trail the replies
-    monitor.disconnect();
+    await stop();
     await slow.stop();
     expect(calls).toEqual([1, 3]);
   });
@@ -142,18 +155,10 @@ describe("receipts", () => {
   test("calls start at most every RECEIPTS_WRITE_INTERVAL_MS: receipts of the turns after a quick call wait and go together", async () => {
     const r = client();
     const other = client();
-    const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
     await Promise.all([ready(r), ready(other)]);
     const writer = new AcceptedReceipts(r, prefix);
     const reader = new AcceptedReceipts(other, prefix);
-    const calls: number[] = [];
-    const mine = `${prefix}:acc:2:t4:`;
-    const monitor = await client().monitor();
-    monitor.on("monitor", (_time: string, args: string[]) => {
-      if (!args[0]!.toLowerCase().startsWith("eval") || args.filter((a) => a.startsWith(mine)).length !== 1) return;
-      const receipts = args.filter((a) => a.startsWith("evt_")).flatMap((a) => a.split(" "));
-      if (receipts.length > 0) calls.push(receipts.length);
-    });
+    const { calls, stop } = await receiptCalls("t4");
     writer.remember("t4", ["evt_a"]); // a quiet API: written at the end of this turn
     const started = performance.now();
     await writer.settled();
@@ -164,8 +169,7 @@ describe("receipts", () => {
     const within = performance.now() - started < RECEIPTS_WRITE_INTERVAL_MS;
     await new Promise((resolve) => setTimeout(resolve, RECEIPTS_WRITE_INTERVAL_MS * 3));
     for (const id of ["evt_a", "evt_b", "evt_c", "evt_d"]) expect(await reader.wasAccepted("t4", id)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // MONITOR's lines trail the replies
-    monitor.disconnect();
+    await stop();
     // Unless this machine took longer than the interval for the first call itself.
     if (within) expect(calls).toEqual([1, 3]);
     else expect(calls.reduce((a, b) => a + b, 0)).toBe(4);
