@@ -11,15 +11,22 @@ const PENDING = Symbol("triggers.pendingHeaders");
 
 type Carrier = { [PENDING]?: string[] };
 
-/** Adds a header to the response (a name added twice keeps its last value). */
+/** Adds a header to the response; adding a name (spelled the same) again replaces its value. */
 export function addHeader(ctx: Context, name: string, value: string): void {
-  ((ctx as Carrier)[PENDING] ??= []).push(name, value);
+  const list = ((ctx as Carrier)[PENDING] ??= []);
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === name) {
+      list[i + 1] = value;
+      return;
+    }
+  }
+  list.push(name, value);
 }
 
-/** The value `name` was last added with (exact name), or "". */
+/** The value `name` (spelled the same) was added with, or "". */
 export function addedHeader(ctx: Context, name: string): string {
   const list = (ctx as Carrier)[PENDING];
-  if (list) for (let i = list.length - 2; i >= 0; i -= 2) if (list[i] === name) return list[i + 1]!;
+  if (list) for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1]!;
   return "";
 }
 
@@ -40,9 +47,9 @@ export function applyHeaders(ctx: Context): void {
  */
 export function respondJson(ctx: Context, status: number, body: unknown, extra?: readonly string[]): void {
   const text = JSON.stringify(body);
+  if (extra) for (let i = 0; i + 1 < extra.length; i += 2) addHeader(ctx, extra[i]!, extra[i + 1]!);
   const list = (ctx as Carrier)[PENDING] ?? [];
   (ctx as Carrier)[PENDING] = undefined;
-  if (extra) for (const v of extra) list.push(v);
   list.push("Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(text)));
   ctx.status = status;
   ctx.respond = false;

@@ -19,8 +19,8 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
   const http = c.config.http;
   // Graceful close: server.close() alone leaves a keep-alive connection that was busy when it was
   // called open until keepAliveTimeout. So once closing, every response asks its client to close
-  // (the ones in flight too, when their headers are not sent yet) and each connection is closed as
-  // soon as its response finishes. In-flight responses are found through their connections
+  // (the ones in flight too, when their headers are not sent yet) and idle connections are closed
+  // until none is left. In-flight responses are found through their connections
   // (`socket._httpMessage`, the response a connection is writing), so a request costs no listener
   // of its own.
   let closing = false;
@@ -62,13 +62,18 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       const wakeups = deps.wakeups.close();
       for (const socket of connections) {
         const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-        if (!res) continue;
-        if (!res.headersSent) res.setHeader("Connection", "close");
-        else res.once("close", () => setImmediate(() => server.closeIdleConnections()));
+        if (res && !res.headersSent) res.setHeader("Connection", "close");
       }
+      // A connection whose response was already past its headers, or with pipelined requests
+      // queued behind it, goes idle later: closed within 100 ms of it.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await closed;
+      try {
+        await closed;
+      } finally {
+        clearInterval(sweep);
+      }
       await wakeups;
       await deps.batcher.drain();
       // The receipts of the last 202s, before the container closes Redis.

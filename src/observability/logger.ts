@@ -40,10 +40,15 @@ export class BatchedDestination {
     this.out.write(chunk);
   };
 
-  /** Writes everything pending before returning (used on exit). */
+  /**
+   * Writes everything pending before returning (used on exit): sonic-boom is switched to
+   * synchronous writes first, so the last lines are not handed to the thread pool of a process
+   * that is about to end. A write already in flight at that moment is the one thing left to it.
+   */
   flushSync(): void {
-    this.handOver();
+    (this.out as unknown as { sync: boolean }).sync = true;
     try {
+      this.handOver();
       this.out.flushSync();
     } catch {
       // not open yet or already closed: nothing more can be written
@@ -67,8 +72,9 @@ export function isoTime(): string {
  * JSON logger, on stdout by default through an asynchronous destination: lines are written
  * without blocking the request path, the lines of up to LOG_WRITE_INTERVAL_MS leave in one write
  * (so a quiet process writes a line at most 10 ms after it was logged), and the lines logged while
- * a write is in flight leave together in the next one. Pending lines are flushed on exit; a hard
- * crash can lose only the last 10 ms of lines and the write in flight.
+ * a write is in flight leave together in the next one. Pending lines are written synchronously on
+ * exit; a process that ends without its exit handlers can lose only the last 10 ms of lines and the
+ * write in flight.
  * Redaction is a second line of defence: request logging never passes headers or bodies in the
  * first place, but anything shaped like a credential is censored if it ever is.
  */

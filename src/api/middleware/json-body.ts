@@ -48,7 +48,9 @@ export async function readJsonBodyWithBytes(ctx: Context, limit: number, opts: {
   }
   // Strict: invalid UTF-8 is refused rather than silently turned into U+FFFD. A leading BOM is ignored (RFC 8259 §8.1).
   if (!isUtf8(bytes)) throw new BadRequestError("invalid_encoding", "the request body is not valid UTF-8");
-  const text = (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes).toString("utf8");
+  let text = (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes).toString("utf8");
+  // secure-json-parse also drops a BOM after that one; both parsers below must see the same text.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let parsed: unknown;
   try {
     // secure-json-parse looks for the forbidden keys with two regular expressions over the whole

@@ -65,7 +65,6 @@ export function requestContext(logger: Logger, metrics: Metrics) {
     try {
       await next();
     } finally {
-      applyHeaders(ctx);
       const seconds = (performance.now() - started) / 1000;
       const route = routeTemplate(ctx);
       const m = seriesOf(ctx.method, route, ctx.status);
@@ -82,6 +81,8 @@ export function requestContext(logger: Logger, metrics: Metrics) {
         tenant: principal?.tenantId,
         keyId: principal?.keyId,
       });
+      // Last, so the log line and metrics are recorded even if a header cannot be set.
+      applyHeaders(ctx);
     }
   };
 }
