@@ -2,9 +2,9 @@
  * Charges the busy samples of a CPU profile (`bench:ingest` with BENCH_PROFILE_DIR) to ingest
  * stages: each sample goes to the innermost frame on its stack that belongs to a stage (a socket
  * write under a Koa frame, or under respondJson's writeHead of a 202, counts as Koa), or to "node
- * http/net I/O outside any stage". Samples of module loading are left out. With the CPU per request of that run, prints µs per stage. Every
- * lru-cache frame counts as auth: on the bench's key-less sends with Redis up, the key cache is the
- * only LRU a request touches.
+ * http/net I/O outside any stage". Samples of module loading are left out. With the CPU per
+ * request of that run, prints µs per stage. Every lru-cache frame counts as auth: on the bench's
+ * key-less sends with Redis up, the key cache is the only LRU a request touches.
  *   node dist/bench/profile-stages.js <file.cpuprofile> [µs per request]
  */
 import { readFileSync } from "node:fs";

@@ -30,11 +30,17 @@ export function addedHeader(ctx: Context, name: string): string {
   return "";
 }
 
+/** The added headers (name, value, ...), taken off the request. */
+function takeHeaders(ctx: Context): string[] | undefined {
+  const list = (ctx as Carrier)[PENDING];
+  (ctx as Carrier)[PENDING] = undefined;
+  return list;
+}
+
 /** Moves the added headers onto the response (setHeader), unless it is already written. */
 export function applyHeaders(ctx: Context): void {
-  const list = (ctx as Carrier)[PENDING];
+  const list = takeHeaders(ctx);
   if (!list) return;
-  (ctx as Carrier)[PENDING] = undefined;
   const res = ctx.res;
   if (res.headersSent) return;
   for (let i = 0; i < list.length; i += 2) res.setHeader(list[i]!, list[i + 1]!);
@@ -42,14 +48,12 @@ export function applyHeaders(ctx: Context): void {
 
 /**
  * Answers `status` with `body` as JSON (the Content-Type Koa gives an object body) and the added
- * headers plus `extra` (name, value, ...), in one writeHead, bypassing Koa's response writer.
- * ctx.status is set too, for the log line and metrics.
+ * headers, in one writeHead, bypassing Koa's response writer. ctx.status is set too, for the log
+ * line and metrics.
  */
-export function respondJson(ctx: Context, status: number, body: unknown, extra?: readonly string[]): void {
+export function respondJson(ctx: Context, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  if (extra) for (let i = 0; i + 1 < extra.length; i += 2) addHeader(ctx, extra[i]!, extra[i + 1]!);
-  const list = (ctx as Carrier)[PENDING] ?? [];
-  (ctx as Carrier)[PENDING] = undefined;
+  const list = takeHeaders(ctx) ?? [];
   list.push("Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(text)));
   ctx.status = status;
   ctx.respond = false;

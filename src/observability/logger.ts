@@ -19,15 +19,12 @@ export class BatchedDestination {
   private lines: string[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly out: SonicBoom,
-    private readonly intervalMs = LOG_WRITE_INTERVAL_MS,
-  ) {}
+  constructor(private readonly out: SonicBoom) {}
 
   write(line: string): boolean {
     this.lines.push(line);
     // Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync).
-    this.timer ??= setTimeout(this.handOver, this.intervalMs).unref();
+    this.timer ??= setTimeout(this.handOver, LOG_WRITE_INTERVAL_MS).unref();
     return true;
   }
 
