@@ -15,6 +15,14 @@ const client = () => {
 const prefix = uniqueName("limits");
 const ready = (c: Redis) => new Promise<void>((resolve) => (c.status === "ready" ? resolve() : c.once("ready", () => resolve())));
 
+/** Receipts written through one connected client and read through another, as two API processes would. */
+async function writerAndReader(): Promise<{ r: Redis; writer: AcceptedReceipts; reader: AcceptedReceipts }> {
+  const r = client();
+  const other = client();
+  await Promise.all([ready(r), ready(other)]);
+  return { r, writer: new AcceptedReceipts(r, prefix), reader: new AcceptedReceipts(other, prefix) };
+}
+
 /**
  * What Redis itself receives for a tenant's receipts, through MONITOR: the number of receipts of
  * each script call that writes to the tenant's set. Stop it with `stop()` (MONITOR's lines trail
@@ -105,11 +113,7 @@ describe("shared per-key window", () => {
 
 describe("receipts", () => {
   test("the receipts of one turn are written in one call and seen by another process", async () => {
-    const r = client();
-    const other = client();
-    await Promise.all([ready(r), ready(other)]);
-    const writer = new AcceptedReceipts(r, prefix);
-    const reader = new AcceptedReceipts(other, prefix);
+    const { r, writer, reader } = await writerAndReader();
     const ids = Array.from({ length: 30 }, (_, i) => `evt_${String(i).padStart(26, "0")}`);
     writer.remember("t1", ids.slice(0, 10));
     writer.remember("t1", ids.slice(10));
@@ -153,11 +157,7 @@ describe("receipts", () => {
   });
 
   test("calls start at most every RECEIPTS_WRITE_INTERVAL_MS: receipts of the turns after a quick call wait and go together", async () => {
-    const r = client();
-    const other = client();
-    await Promise.all([ready(r), ready(other)]);
-    const writer = new AcceptedReceipts(r, prefix);
-    const reader = new AcceptedReceipts(other, prefix);
+    const { writer, reader } = await writerAndReader();
     const { calls, stop } = await receiptCalls("t4");
     writer.remember("t4", ["evt_a"]); // a quiet API: written at the end of this turn
     const started = performance.now();
