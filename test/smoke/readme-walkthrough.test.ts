@@ -108,6 +108,8 @@ test("the README's marked blocks cover the whole walk-through section and its st
   for (const step of ['-X POST "$BASE/events"', '"$BASE/events/$ID"', '"$BASE/inbox?', '"$BASE/events/$ID/ack"', "lease_id", '-X POST "$BASE/subscriptions"', "subscription=billing"]) {
     expect([step, script.includes(step)]).toEqual([step, true]);
   }
+  // No comment lines: zsh's interactive shell (macOS's default) runs `#` as a command.
+  expect(script.split("\n").filter((l) => /(^|\s)#/.test(l))).toEqual([]);
   // Every HTTP call fails on an HTTP error.
   const curls = script.split("\n").filter((l) => /\bcurl\b/.test(l));
   expect(curls.length).toBeGreaterThan(0);
