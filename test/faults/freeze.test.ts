@@ -11,7 +11,7 @@ import { account, FaultEnv, post, sleep } from "./fault-env";
 
 jest.setTimeout(600_000);
 
-/** Short deadlines so a scenario takes seconds; the defaults are documented in the README. */
+/** Short deadlines so a scenario takes seconds; the defaults are documented in docs/operations.md. */
 const DEADLINES = {
   DB_QUERY_TIMEOUT_MS: "1500",
   DB_CONNECT_TIMEOUT_MS: "1000",

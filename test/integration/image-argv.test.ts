@@ -172,7 +172,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
 
   test("the image runs the built CLI from its WORKDIR, and every task command is a sub-command of it", () => {
     expect(dockerWorkdir(REPO_ROOT)).toBe("/app");
-    // node, its options (the young generation's size, see README "Ingest cost per stage"), the CLI.
+    // node, its options (the young generation's size, see docs/performance.md "The young generation"), the CLI.
     expect(entrypoint).toEqual(["node", ...imageNodeOptions(REPO_ROOT), "dist/src/cli/main.js"]);
     expect(Object.keys(commands).sort()).toEqual(["api", "migrate", "scheduler", "worker"]);
     // A task command that repeated `node <script>` would run `main.js node main.js api`.
