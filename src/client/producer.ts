@@ -139,7 +139,9 @@ export class TriggersClient {
         // Nothing known about any event: the plain error. Otherwise what is still pending is not known to be accepted.
         if (results.length === 0) throw err;
         const e = err instanceof TriggersError ? err : new TriggersError(String(err), 0, "network_error");
-        for (const i of pending) results[i] = { index: i, status: "rejected", error: { code: e.code, message: e.message }, retryable: e.retryable, idempotency_key: items[i]!.idempotency_key };
+        // Unanswered (timeout, network, abort) means unknown, not refused: resending with the key settles it.
+        const retryable = e.retryable || e.status === 0;
+        for (const i of pending) results[i] = { index: i, status: "rejected", error: { code: e.code, message: e.message }, retryable, idempotency_key: items[i]!.idempotency_key };
         break;
       }
       const retry: number[] = [];
