@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { EventEmitter } from "node:events";
 import type { ClientOptions } from "./http";
-import { TriggersError } from "./http";
+import { sleep, TriggersError } from "./http";
 import { TriggersClient, type InboxEvent, type InboxFilter } from "./producer";
 
 /** Where a consumer error happened. */
@@ -29,7 +28,7 @@ export interface ConsumerEvents {
   started: [];
   /** Every running handler finished and its ack or nack was sent. */
   stopped: [];
-  /** A long poll answered with nothing. */
+  /** A lease request answered with nothing (the next one waits for the empty-poll backoff when the answer came early). */
   empty: [];
   message_received: [event: InboxEvent];
   /** The handler resolved and the ack was accepted. */
@@ -59,6 +58,16 @@ export interface ConsumerOptions extends ClientOptions {
   readonly heartbeatIntervalSeconds?: number;
   /** Only events matching these filters. */
   readonly filter?: InboxFilter;
+  /** The subscription to consume (leases, acks, nacks and extends all name it). Default the API's, `default`. */
+  readonly subscription?: string;
+  /**
+   * First pause after an empty answer that came back before its wait was over (always, with
+   * waitSeconds 0), ms; doubles per empty answer in a row up to emptyPollBackoffMaxMs, with jitter
+   * (a pause is between half and all of the step). Default 100.
+   */
+  readonly emptyPollBackoffMs?: number;
+  /** Longest pause between empty polls, ms. Default 5000. */
+  readonly emptyPollBackoffMaxMs?: number;
   /** Nack delay, seconds, for a failed delivery. Default min(2^(delivery_count-1), 300): 1 s, 2 s, 4 s, … */
   readonly nackDelaySeconds?: (event: InboxEvent, error: unknown) => number;
   /** Pause after a failed lease call, ms (doubling to 30 s while it keeps failing). Default 1000. */
@@ -97,6 +106,8 @@ export class Consumer extends EventEmitter {
   private readonly visibilityTimeout: number;
   private readonly heartbeatMs: number;
   private readonly ackBatchSize: number;
+  private readonly emptyBackoffMs: number;
+  private readonly emptyBackoffMaxMs: number;
   private running = false;
   private loop: Promise<void> | undefined;
   private abort = new AbortController();
@@ -117,9 +128,12 @@ export class Consumer extends EventEmitter {
     this.visibilityTimeout = opts.visibilityTimeout ?? 30;
     this.heartbeatMs = (opts.heartbeatIntervalSeconds ?? this.visibilityTimeout / 3) * 1000;
     this.ackBatchSize = opts.ackBatchSize ?? 100;
+    this.emptyBackoffMs = opts.emptyPollBackoffMs ?? 100;
+    this.emptyBackoffMaxMs = opts.emptyPollBackoffMaxMs ?? 5000;
     if (!(this.batchSize >= 1 && this.batchSize <= 500)) throw new RangeError("batchSize must be 1–500");
     if (!(this.concurrency >= 1)) throw new RangeError("concurrency must be at least 1");
     if (!(this.waitSeconds >= 0 && this.waitSeconds <= 20)) throw new RangeError("waitSeconds must be 0–20");
+    if (!(this.emptyBackoffMs > 0 && this.emptyBackoffMaxMs >= this.emptyBackoffMs)) throw new RangeError("emptyPollBackoffMs must be positive and at most emptyPollBackoffMaxMs");
     if (!(this.heartbeatMs > 0 && this.heartbeatMs < this.visibilityTimeout * 1000)) throw new RangeError("heartbeatIntervalSeconds must be shorter than visibilityTimeout");
   }
 
@@ -166,8 +180,15 @@ export class Consumer extends EventEmitter {
     if (this.listenerCount("error") > 0) this.emit("error", err);
   }
 
+  /** Waits `ms` unless stop() comes first. */
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, this.abort.signal).catch(() => undefined);
+  }
+
   private async poll(): Promise<void> {
     let backoff = 0;
+    /** The current step of the empty-poll backoff, ms (0: the last answer had events or used its whole wait). */
+    let idle = 0;
     while (this.running) {
       if (this.active >= this.concurrency) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
@@ -177,9 +198,11 @@ export class Consumer extends EventEmitter {
       const batch = this.opts.handleMessageBatch !== undefined;
       const limit = batch ? this.batchSize : Math.min(this.batchSize, this.concurrency - this.active);
       let events: InboxEvent[];
+      const askedAt = Date.now();
       try {
-        ({ events } = await this.client.lease({
+        ({ data: events } = await this.client.lease({
           ...this.opts.filter,
+          subscription: this.opts.subscription,
           limit,
           waitSeconds: this.waitSeconds,
           visibilityTimeout: this.visibilityTimeout,
@@ -190,13 +213,23 @@ export class Consumer extends EventEmitter {
         if (!this.running) break;
         this.report(new ConsumerError("lease", err));
         backoff = Math.min(backoff === 0 ? (this.opts.pollErrorBackoffMs ?? 1000) : backoff * 2, 30_000);
-        await sleep(backoff);
+        await this.pause(backoff);
         continue;
       }
       if (events.length === 0) {
         this.emit("empty");
+        // A long poll that used (nearly) its whole wait did the waiting on the server: ask again at
+        // once. An empty answer that came early (waitSeconds 0, or a server answering early, e.g.
+        // while it shuts down) is backed off, so an idle consumer does not busy-poll.
+        const waitedMs = Date.now() - askedAt;
+        if (this.waitSeconds > 0 && waitedMs >= this.waitSeconds * 900) idle = 0;
+        else {
+          idle = idle === 0 ? this.emptyBackoffMs : Math.min(idle * 2, this.emptyBackoffMaxMs);
+          await this.pause(idle / 2 + (Math.random() * idle) / 2);
+        }
         continue;
       }
+      idle = 0;
       if (batch) this.track(this.runBatch(events));
       else for (const e of events) this.track(this.runOne(e));
     }
@@ -227,7 +260,7 @@ export class Consumer extends EventEmitter {
     const beat = setInterval(() => {
       for (const e of events) {
         if (lost.has(e.id)) continue;
-        this.client.extend(e.id, e.lease_id!, this.visibilityTimeout).catch((err: unknown) => {
+        this.client.extend(e.id, e.lease_id!, this.visibilityTimeout, { subscription: this.opts.subscription }).catch((err: unknown) => {
           // An extend that crossed its own ack or nack on the wire is refused harmlessly.
           if (settled) return;
           if (err instanceof TriggersError && err.status === 409) {
@@ -265,7 +298,7 @@ export class Consumer extends EventEmitter {
   private async nack(event: InboxEvent, error: unknown): Promise<void> {
     const delay = Math.max(0, Math.round((this.opts.nackDelaySeconds ?? defaultNackDelay)(event, error)));
     try {
-      await this.client.nack(event.id, event.lease_id!, delay);
+      await this.client.nack(event.id, event.lease_id!, delay, { subscription: this.opts.subscription });
     } catch (err) {
       if (err instanceof TriggersError && err.code === "lease_expired") this.emit("lease_lost", event);
       else this.report(new ConsumerError("nack", err, event));
@@ -286,7 +319,10 @@ export class Consumer extends EventEmitter {
     while (this.ackQueue.length > 0) {
       const batch = this.ackQueue.splice(0, this.ackBatchSize);
       try {
-        const results = await this.client.ackLeases(batch.map((a) => ({ id: a.event.id, lease_id: a.event.lease_id! })));
+        const results = await this.client.ackLeases(
+          batch.map((a) => ({ id: a.event.id, lease_id: a.event.lease_id! })),
+          { subscription: this.opts.subscription },
+        );
         batch.forEach((a, i) => {
           const status = results[i]?.status;
           if (status === "acknowledged") a.resolve(true);

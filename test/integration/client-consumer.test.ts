@@ -1,4 +1,4 @@
-import { Consumer, ConsumerError, TriggersClient, type InboxEvent } from "../../src/client";
+import { Consumer, ConsumerError, TriggersClient, type InboxEvent } from "../../src/client/index";
 import { startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
 
@@ -31,7 +31,7 @@ describe("Consumer (client library)", () => {
     const timing = h.store === "pglite" ? { visibility: 20, heartbeat: 4, slowMs: 45_000 } : { visibility: 6, heartbeat: 1.5, slowMs: 14_000 };
     const ids: string[] = await seed(h, tenant, 9_000);
     // Keyed, so a send whose answer is lost (a timeout on a busy machine) is retried without duplicates.
-    const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i }, idempotencyKey: `load-${b}-${i}` })));
+    const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i }, idempotency_key: `load-${b}-${i}` })));
     const produced = (async () => {
       for (const batch of batches) ids.push(...(await producer.sendBatch(batch)).map((a) => a.id));
     })();
@@ -191,5 +191,90 @@ describe("Consumer (client library)", () => {
     expect(calls).toBeGreaterThanOrEqual(4);
     const rows = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = $1 AND status = 'acknowledged'", [tenant]);
     expect(rows[0]!.n).toBe(30);
+  }, 60_000);
+  test("empty polls back off: waitSeconds 0 on an empty inbox polls a bounded number of times, and an event sent then is still handled", async () => {
+    const tenant = "consumer-idle";
+    const key = await h.key(tenant);
+    const handled: string[] = [];
+    let empty = 0;
+    let got!: () => void;
+    const gotOne = new Promise<void>((r) => (got = r));
+    const consumer = new Consumer({
+      baseUrl: h.url,
+      apiKey: key,
+      waitSeconds: 0,
+      handleMessage: async (e) => {
+        handled.push(e.id);
+        got();
+      },
+    });
+    consumer.on("empty", () => empty++);
+    consumer.start();
+    try {
+      // The measurement is a window of time: the polls an idle consumer makes in it.
+      await new Promise((r) => setTimeout(r, 4_000));
+      process.stdout.write(`idle consumer, waitSeconds 0: ${empty} empty polls in 4 s\n`);
+      // Backoff from 100 ms doubling to 5 s with jitter: at most ~9 polls in 4 s (busy polling made hundreds).
+      expect(empty).toBeGreaterThanOrEqual(3);
+      expect(empty).toBeLessThanOrEqual(12);
+      const [sent] = await new TriggersClient({ baseUrl: h.url, apiKey: key }).sendBatch([{ type: "idle.test", payload: {} }]);
+      const sentAt = Date.now();
+      await gotOne;
+      // The backoff is capped (5 s): the idle consumer still finds new work soon after it arrives.
+      expect(Date.now() - sentAt).toBeLessThan(15_000);
+      expect(handled).toEqual([sent!.id]);
+    } finally {
+      await consumer.stop();
+    }
+  }, 60_000);
+
+  test("a Consumer on subscription X leases, acks and nacks only X's deliveries", async () => {
+    const tenant = "consumer-subscription";
+    const key = await h.key(tenant);
+    const created = await h.request("POST", "/subscriptions", { key, body: { name: "billing", filter: { types: ["order.paid"] } } });
+    expect(created.status).toBe(201);
+    const producer = new TriggersClient({ baseUrl: h.url, apiKey: key });
+    const sent = await producer.sendBatch([
+      ...Array.from({ length: 3 }, (_, i) => ({ type: "order.paid", payload: { i } })),
+      ...Array.from({ length: 3 }, (_, i) => ({ type: "order.created", payload: { i } })),
+    ]);
+    const paid = sent.slice(0, 3).map((a) => a.id);
+    const seen: Array<[string, string]> = [];
+    let failedOnce = false;
+    let finish!: () => void;
+    const all = new Promise<void>((r) => (finish = r));
+    const consumer = new Consumer({
+      baseUrl: h.url,
+      apiKey: key,
+      subscription: "billing",
+      waitSeconds: 1,
+      nackDelaySeconds: () => 0,
+      handleMessage: async (e) => {
+        seen.push([e.id, e.type]);
+        // One nack on the way, so nack is exercised on the subscription too.
+        if (!failedOnce) {
+          failedOnce = true;
+          throw new Error("first one fails once");
+        }
+        if (paid.every((id) => seen.filter(([s]) => s === id).length > 0) && seen.length >= 4) finish();
+      },
+    });
+    const errors: ConsumerError[] = [];
+    consumer.on("error", (e) => errors.push(e));
+    consumer.start();
+    await all;
+    await consumer.stop();
+    expect(errors.map((e) => e.message)).toEqual([]);
+    expect(seen.every(([, type]) => type === "order.paid")).toBe(true);
+    expect(new Set(seen.map(([id]) => id))).toEqual(new Set(paid));
+    const rows = await h.sql<{ name: string; status: string; n: number }>(
+      "SELECT s.name, d.status::text AS status, count(*)::int AS n FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id WHERE d.tenant_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
+      [tenant],
+    );
+    // billing's three are acknowledged; the default subscription's six deliveries are untouched.
+    expect(rows).toEqual([
+      { name: "billing", status: "acknowledged", n: 3 },
+      { name: "default", status: "pending", n: 6 },
+    ]);
   }, 60_000);
 });

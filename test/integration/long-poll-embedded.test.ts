@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Consumer, TriggersClient } from "../../src/client";
+import { Consumer, TriggersClient } from "../../src/client/index";
 import { CLI } from "../helpers/env";
 import { freePort } from "../../src/dev/local-services";
 import { onlyOn } from "../helpers/harness";
@@ -50,12 +50,12 @@ onlyOn("pglite", "it runs the embedded default (triggers start) itself, once").d
 
   test("a waiting request gets the event sent while it waits; nack needs the lease_id", async () => {
     const client = new TriggersClient({ baseUrl: url, apiKey: key });
-    expect((await client.lease({ type: "embedded.test" })).events).toEqual([]);
+    expect((await client.lease({ type: "embedded.test" })).data).toEqual([]);
     const waiting = client.lease({ waitSeconds: 20, type: "embedded.test" });
     await new Promise((r) => setTimeout(r, 500)); // the request is waiting by now (or answers at once with the event: same result)
     const sentAt = Date.now();
     const sent = await client.send({ type: "embedded.test", payload: {} });
-    const { events } = await waiting;
+    const { data: events } = await waiting;
     process.stdout.write(`embedded: POST -> long poll answered in ${Date.now() - sentAt} ms\n`);
     expect(events.map((e) => e.id)).toEqual([sent.id]);
     const noLease = await fetch(`${url}/events/${sent.id}/nack`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: "{}" });
@@ -63,8 +63,8 @@ onlyOn("pglite", "it runs the embedded default (triggers start) itself, once").d
     await client.nack(sent.id, events[0]!.lease_id!, 0);
     // The nack makes it deliverable at once; acknowledged through the lease-bound batch ack.
     const again = await client.lease({ waitSeconds: 5, type: "embedded.test" });
-    expect(again.events.map((e) => [e.id, e.delivery_count])).toEqual([[sent.id, 2]]);
-    expect(await client.ackLeases([{ id: sent.id, lease_id: again.events[0]!.lease_id! }])).toEqual([{ id: sent.id, lease_id: again.events[0]!.lease_id, status: "acknowledged" }]);
+    expect(again.data.map((e) => [e.id, e.delivery_count])).toEqual([[sent.id, 2]]);
+    expect(await client.ackLeases([{ id: sent.id, lease_id: again.data[0]!.lease_id! }])).toEqual([{ id: sent.id, lease_id: again.data[0]!.lease_id, status: "acknowledged" }]);
   });
 
   test("a Consumer handles every event once", async () => {
@@ -96,7 +96,7 @@ onlyOn("pglite", "it runs the embedded default (triggers start) itself, once").d
     await new Promise((r) => setTimeout(r, 500));
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGTERM");
-    expect((await waiting).events).toEqual([]);
+    expect((await waiting).data).toEqual([]);
     expect(await exited).toBe(0);
   });
 });
