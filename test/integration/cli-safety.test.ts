@@ -54,7 +54,7 @@ function run(argv: readonly string[], env: Record<string, string>, cwd: string, 
       const children = out.times.trim().split("\n")[1] ?? "";
       const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
       if (seconds.length !== 2) return reject(new Error(`unreadable times output: ${JSON.stringify(out.times)}`));
-      resolve({ code, stdout: out.stdout, stderr: out.stderr, cpuSeconds: seconds[0]! + seconds[1]! });
+      resolve({ code, stdout: out.stdout, stderr: out.stderr, cpuSeconds: Math.round((seconds[0]! + seconds[1]!) * 1000) / 1000 });
     });
   });
 }
