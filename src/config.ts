@@ -14,6 +14,10 @@ export interface Config {
   readonly metricsPort: number;
   /** Folder for embedded state (PGlite data, dev API key). TRIGGERS_DATA_DIR, default ./.triggers. */
   readonly dataDir: string;
+  /** TRIGGERS_DATA_DIR was set (not the default): `migrate` and `keys` may then use the embedded database (requireCommandDatabase). */
+  readonly dataDirExplicit: boolean;
+  /** NODE_ENV=production (the image sets it): `migrate` and `keys` never use the embedded database. NODE_ENV, default unset. */
+  readonly production: boolean;
   /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. DATABASE_URL. */
   readonly databaseUrl: string | undefined;
   /**
@@ -141,6 +145,7 @@ const envSchema = Joi.object({
   PORT: Joi.number().integer().min(0).max(65535).default(3000),
   METRICS_PORT: Joi.number().integer().min(0).max(65535).default(9464),
   TRIGGERS_DATA_DIR: Joi.string().default(".triggers"),
+  NODE_ENV: Joi.string(),
   DATABASE_URL: Joi.string().uri({ scheme: ["postgres", "postgresql"] }),
   DATABASE_IAM_AUTH: Joi.boolean().truthy("1").falsy("0", "").default(false),
   DATABASE_PASSWORD_SECRET_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"),
@@ -216,6 +221,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: num("PORT"),
     metricsPort: num("METRICS_PORT"),
     dataDir: resolve(str("TRIGGERS_DATA_DIR")),
+    dataDirExplicit: env.TRIGGERS_DATA_DIR !== undefined && env.TRIGGERS_DATA_DIR !== "",
+    production: v.NODE_ENV === "production",
     databaseUrl: opt("DATABASE_URL"),
     databaseAuth: {
       iam: v.DATABASE_IAM_AUTH === true,
@@ -302,6 +309,26 @@ export function requireServiceDependencies(config: Config, role: ServiceRole): v
       `${role} needs ${missing.join(" and ")}; it never falls back to embedded storage or an in-process queue (use \`triggers start\` for the all-in-one development setup)`,
     );
   }
+}
+
+/** The one-off commands that act on a deployment's database. */
+export type DatabaseCommand = "migrate" | "keys";
+
+/**
+ * Throws a ConfigError (one line naming DATABASE_URL) when `migrate` or `keys` would otherwise fall
+ * back to the embedded database: without DATABASE_URL (or, for migrate, the Aurora Data API) they
+ * use it only when TRIGGERS_DATA_DIR names it explicitly, and never under NODE_ENV=production. A
+ * forgotten DATABASE_URL would otherwise migrate, or create keys in, a throw-away database.
+ */
+export function requireCommandDatabase(config: Config, command: DatabaseCommand): void {
+  if (config.databaseUrl || (command === "migrate" && config.dataApi)) return;
+  if (config.dataDirExplicit && !config.production) return;
+  throw new ConfigError(
+    `${command} needs DATABASE_URL (a Postgres URL)${command === "migrate" ? " or DATA_API_RESOURCE_ARN" : ""}; ` +
+      (config.production
+        ? "under NODE_ENV=production it never uses the embedded database"
+        : "it uses the embedded database only when TRIGGERS_DATA_DIR names it explicitly"),
+  );
 }
 
 function deepFreeze<T extends object>(o: T): T {

@@ -26,6 +26,7 @@ export const ERROR_CODES = Object.freeze({
   method_not_allowed: 405,
   idempotency_key_reused: 409,
   lease_expired: 409,
+  not_delivered: 409,
   already_acknowledged: 409,
   event_dead: 409,
   not_dead: 409,

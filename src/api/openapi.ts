@@ -241,10 +241,49 @@ const leaseIdSchema: JsonSchema = { type: "string", format: "uuid", pattern: "^[
 const leaseIdBody = (what: string): JsonSchema => ({
   type: "object",
   additionalProperties: false,
-  properties: { lease_id: { ...leaseIdSchema, description: `Refuse (409 lease_expired) unless this is still the event's current lease; ${what}.` } },
+  properties: { lease_id: { ...leaseIdSchema, description: `Refuse (409 lease_expired) unless this is still the event's current lease, or the lease it was acknowledged under; ${what}.` } },
 });
 
 const inboxQuery = (name: string, description: string, schema: JsonSchema, extra: Partial<Parameter> = {}): Parameter => ({ name, in: "query", description, schema, ...extra });
+
+/** A stored event as peek, GET /events/{id} and redrive show it: never its lease id. */
+const eventSchema = {
+  type: "object",
+  description: "A stored event. lease_expires_at is set only while it is delivered (leased); the lease's id is never shown here (see LeasedEvent).",
+  required: [
+    "id",
+    "type",
+    "source",
+    "payload",
+    "tags",
+    "occurred_at",
+    "received_at",
+    "stored_at",
+    "status",
+    "delivery_count",
+    "leased_at",
+    "lease_expires_at",
+    "acknowledged_at",
+    "dead_at",
+  ],
+  additionalProperties: false,
+  properties: {
+    id: eventId,
+    type: { type: "string" },
+    source: nullable("string"),
+    payload: { description: "The producer's JSON value, unchanged" },
+    tags: { type: "array", items: { type: "string" } },
+    occurred_at: nullable("string", { format: "date-time" }),
+    received_at: dateTime,
+    stored_at: dateTime,
+    status: { type: "string", enum: [...EVENT_STATUSES] },
+    delivery_count: { type: "integer", minimum: 0 },
+    leased_at: nullable("string", { format: "date-time" }),
+    lease_expires_at: nullable("string", { format: "date-time" }),
+    acknowledged_at: nullable("string", { format: "date-time" }),
+    dead_at: nullable("string", { format: "date-time" }),
+  },
+} satisfies JsonSchema;
 
 /** The OpenAPI 3.1 document of the v1 HTTP API. */
 export const openApiDocument: OpenApiDocument = {
@@ -314,9 +353,10 @@ export const openApiDocument: OpenApiDocument = {
         operationId: "ackEvents",
         summary: "Acknowledge up to 1000 events",
         description:
-          "Two forms (exactly one of them). {ids}: acknowledges whatever delivery of each event is current (no lease check); idempotent per id; ids the tenant has no event for " +
-          "(other tenants' included) are listed in not_found; answers {acknowledged, not_found}. {leases:[{id, lease_id}]}: acknowledges each event only if lease_id is still its " +
-          "current lease (or it is already acknowledged), like the single lease-bound ack; answers {results}, one per item in request order, status acknowledged, lease_expired or not_found.",
+          "Two forms (exactly one of them). {ids}: acknowledges whatever delivery of each event is current (no lease check), but only of an event that was delivered to a consumer " +
+          "(leased at least once): ids of events nobody leased are listed in not_delivered and stay pending; idempotent per id; ids the tenant has no event for " +
+          "(other tenants' included) are listed in not_found; answers {acknowledged, not_delivered, not_found}. {leases:[{id, lease_id}]}: acknowledges each event only if lease_id is still its " +
+          "current lease (or the lease it was acknowledged under), like the single lease-bound ack; answers {results}, one per item in request order, status acknowledged, lease_expired or not_found.",
         tags: ["inbox"],
         parameters: [requestIdParam, subscriptionParam],
         requestBody: {
@@ -365,12 +405,13 @@ export const openApiDocument: OpenApiDocument = {
         operationId: "ackEvent",
         summary: "Acknowledge an event",
         description:
-          "Idempotent: a second ack answers 200 with the first acknowledged_at. With lease_id, 409 lease_expired unless it is still the current lease. " +
-          "Without lease_id (the original contract, for simple consumers) it acknowledges whatever delivery is current, even one leased to another consumer after this one's lease expired.",
+          "Idempotent: a second ack answers 200 with the first acknowledged_at. With lease_id, 409 lease_expired unless it is still the current lease (or, for a repeat, the lease the event was acknowledged under). " +
+          "Without lease_id (the original contract, for simple consumers) it acknowledges whatever delivery is current, even one leased to another consumer after this one's lease expired, " +
+          "but only of an event that was delivered to a consumer (leased at least once): 409 not_delivered for one nobody leased.",
         tags: ["inbox"],
         parameters: [requestIdParam, idParam, subscriptionParam],
-        requestBody: { required: false, content: json(leaseIdBody("an already acknowledged event still answers 200")) },
-        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["lease_expired"] }) },
+        requestBody: { required: false, content: json(leaseIdBody("a repeat under the same lease answers 200")) },
+        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409", "413", "415"], { "400": BODY_400, "409": ["lease_expired", "not_delivered"] }) },
       },
       delete: {
         operationId: "ackEventByDelete",
@@ -378,7 +419,7 @@ export const openApiDocument: OpenApiDocument = {
         description: "The same as POST; the optional lease_id travels in the query string.",
         tags: ["inbox"],
         parameters: [requestIdParam, idParam, subscriptionParam, { name: "lease_id", in: "query", description: "As lease_id of the POST body.", schema: leaseIdSchema }],
-        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409"], { "400": ["validation_failed", ...QUERY_BOUND_400], "409": ["lease_expired"] }) },
+        responses: { "200": ok("Acknowledged", schemaRef("Acknowledged")), ...errors(["400", "404", "409"], { "400": ["validation_failed", ...QUERY_BOUND_400], "409": ["lease_expired", "not_delivered"] }) },
       },
     },
     "/events/{id}/nack": {
@@ -444,7 +485,8 @@ export const openApiDocument: OpenApiDocument = {
         operationId: "getInbox",
         summary: "Lease deliverable events, or browse with mode=peek",
         description:
-          "Lease mode (default): leases up to `limit` pending or lease-expired events, oldest first, each with a lease_id valid for visibility_timeout seconds; " +
+          "Lease mode (default): leases up to `limit` pending or lease-expired events, oldest first, each with a lease_id valid for visibility_timeout seconds " +
+          "(the lease's secret: only this answer carries it; peek and GET /events/{id} show a lease's status and expiry, never its id); " +
           "two consumers never receive the same event inside one lease. Answers {data, has_more}. " +
           "With wait_seconds=N (long polling) and nothing deliverable, the request waits up to N seconds for a matching event (woken by the ingest worker's commit, a nack, or a lease expiring), " +
           "then answers as usual: an empty page if nothing came. A client that disconnects while waiting leases nothing; on shutdown waiting requests answer an empty page at once. " +
@@ -743,50 +785,18 @@ export const openApiDocument: OpenApiDocument = {
           },
         },
       },
-      Event: {
-        type: "object",
-        description: "A stored event. lease_id and lease_expires_at are set only while it is delivered (leased).",
-        required: [
-          "id",
-          "type",
-          "source",
-          "payload",
-          "tags",
-          "occurred_at",
-          "received_at",
-          "stored_at",
-          "status",
-          "delivery_count",
-          "lease_id",
-          "leased_at",
-          "lease_expires_at",
-          "acknowledged_at",
-          "dead_at",
-        ],
-        additionalProperties: false,
-        properties: {
-          id: eventId,
-          type: { type: "string" },
-          source: nullable("string"),
-          payload: { description: "The producer's JSON value, unchanged" },
-          tags: { type: "array", items: { type: "string" } },
-          occurred_at: nullable("string", { format: "date-time" }),
-          received_at: dateTime,
-          stored_at: dateTime,
-          status: { type: "string", enum: [...EVENT_STATUSES] },
-          delivery_count: { type: "integer", minimum: 0 },
-          lease_id: nullable("string", { format: "uuid" }),
-          leased_at: nullable("string", { format: "date-time" }),
-          lease_expires_at: nullable("string", { format: "date-time" }),
-          acknowledged_at: nullable("string", { format: "date-time" }),
-          dead_at: nullable("string", { format: "date-time" }),
-        },
+      Event: eventSchema,
+      LeasedEvent: {
+        ...eventSchema,
+        description: "An event as GET /inbox leases it: the Event and its lease_id, the lease's secret (ack, nack and extend name it). No other answer shows it.",
+        required: [...eventSchema.required, "lease_id"],
+        properties: { ...eventSchema.properties, lease_id: { ...leaseIdSchema, description: "The lease's id, valid until lease_expires_at" } },
       },
       EventDetail: {
         type: "object",
         description:
           "A stored event, once: its own fields, the delivery fields of the requested subscription (null when it has no delivery of the event) and its delivery in every subscription.",
-        required: ["id", "type", "source", "payload", "tags", "occurred_at", "received_at", "stored_at", "status", "delivery_count", "lease_id", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at", "deliveries"],
+        required: ["id", "type", "source", "payload", "tags", "occurred_at", "received_at", "stored_at", "status", "delivery_count", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at", "deliveries"],
         additionalProperties: false,
         properties: {
           id: eventId,
@@ -799,7 +809,6 @@ export const openApiDocument: OpenApiDocument = {
           stored_at: dateTime,
           status: { type: ["string", "null"], enum: [...EVENT_STATUSES, null] },
           delivery_count: nullable("integer", { minimum: 0 }),
-          lease_id: nullable("string", { format: "uuid" }),
           leased_at: nullable("string", { format: "date-time" }),
           lease_expires_at: nullable("string", { format: "date-time" }),
           acknowledged_at: nullable("string", { format: "date-time" }),
@@ -810,13 +819,12 @@ export const openApiDocument: OpenApiDocument = {
       Delivery: {
         type: "object",
         description: "An event's delivery state in one subscription.",
-        required: ["subscription", "status", "delivery_count", "lease_id", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at"],
+        required: ["subscription", "status", "delivery_count", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at"],
         additionalProperties: false,
         properties: {
           subscription: { type: "string" },
           status: { type: "string", enum: [...EVENT_STATUSES] },
           delivery_count: { type: "integer", minimum: 0 },
-          lease_id: nullable("string", { format: "uuid" }),
           leased_at: nullable("string", { format: "date-time" }),
           lease_expires_at: nullable("string", { format: "date-time" }),
           acknowledged_at: nullable("string", { format: "date-time" }),
@@ -852,7 +860,7 @@ export const openApiDocument: OpenApiDocument = {
         required: ["data", "has_more"],
         additionalProperties: false,
         properties: {
-          data: { type: "array", items: schemaRef("Event") },
+          data: { type: "array", items: schemaRef("LeasedEvent") },
           has_more: { type: "boolean", description: "More deliverable events matched beyond this answer" },
         },
       },
@@ -873,9 +881,13 @@ export const openApiDocument: OpenApiDocument = {
       },
       BatchAck: {
         type: "object",
-        required: ["acknowledged", "not_found"],
+        required: ["acknowledged", "not_delivered", "not_found"],
         additionalProperties: false,
-        properties: { acknowledged: { type: "array", items: eventId }, not_found: { type: "array", items: eventId } },
+        properties: {
+          acknowledged: { type: "array", items: eventId },
+          not_delivered: { type: "array", items: eventId, description: "Events nobody leased yet: not acknowledged, still pending" },
+          not_found: { type: "array", items: eventId },
+        },
       },
       BatchLeaseAck: {
         type: "object",

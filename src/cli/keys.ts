@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import type { Config } from "../config";
+import { requireCommandDatabase, type Config } from "../config";
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from "../store/api-keys";
 import { openDatabase } from "../store/database";
 import { UsageError } from "./usage-error";
@@ -16,6 +16,7 @@ function parseScopes(raw: string | undefined): Scope[] {
 
 /** `triggers keys create|list|revoke`: manages API keys directly in the database. */
 export async function cmdKeys(config: Config, args: string[]): Promise<void> {
+  requireCommandDatabase(config, "keys");
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,

@@ -1,11 +1,12 @@
 import { RDSDataClient } from "@aws-sdk/client-rds-data";
-import type { Config } from "../config";
+import { requireCommandDatabase, type Config } from "../config";
 import { openDatabase, parseDatabaseUrl } from "../store/database";
 import { dataApiExecutor } from "../store/migrate/data-api-executor";
 import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
 
 /** `triggers migrate`: applies the migrations the database lacks, through the Aurora Data API when configured. */
 export async function cmdMigrate(config: Config): Promise<void> {
+  requireCommandDatabase(config, "migrate");
   if (config.dataApi) {
     // Through the Aurora Data API: no database connection, no queue, nothing else is built.
     const client = new RDSDataClient({ region: config.sqs.region });

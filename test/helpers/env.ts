@@ -9,3 +9,13 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6
 export const EMULATOR_STATE_FILE = join(tmpdir(), `triggers-test-emulator-${process.env.JEST_RUN_ID ?? "default"}.json`);
 /** The built CLI the tests spawn as real processes. */
 export const CLI = join(__dirname, "..", "..", "dist", "src", "cli", "main.js");
+/**
+ * How much slower than the reference machine this one is (TEST_TIME_FACTOR, default 1): bounds on
+ * time or CPU a test measures are multiplied by it, never loosened in the test itself.
+ */
+export const TEST_TIME_FACTOR = (() => {
+  const raw = process.env.TEST_TIME_FACTOR ?? "1";
+  const factor = Number(raw);
+  if (!Number.isFinite(factor) || factor <= 0) throw new Error(`TEST_TIME_FACTOR must be a positive number, not ${JSON.stringify(raw)}`);
+  return factor;
+})();

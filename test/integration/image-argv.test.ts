@@ -19,6 +19,7 @@ import { dockerEntrypoint, dockerWorkdir, imageNodeOptions } from "../../bench/i
 import { freePort } from "../../src/dev/local-services";
 import { createSqsClient } from "../../src/queue/sqs-queue";
 import { TEST_REDIS_URL } from "../helpers/env";
+import { ecsHealthCheck } from "../helpers/probe-commands";
 import { createTestSchema, onlyOn, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { MODULE_DIR, REPO_ROOT } from "../terraform/load-hcl";
 
@@ -47,19 +48,6 @@ function taskCommands(): Record<string, string[]> {
     }
   }
   return out;
-}
-
-/**
- * The ECS container health check's command (local.health_checks in ecs.tf), with var.cli_script
- * replaced by its default: ["CMD", "node", "<script>", "healthcheck"].
- */
-function ecsHealthCheck(): string[] {
-  const ecs = readFileSync(join(MODULE_DIR, "ecs.tf"), "utf8");
-  const vars = readFileSync(join(MODULE_DIR, "variables.tf"), "utf8");
-  const script = /variable "cli_script"[^}]*?default\s*=\s*("[^"]*")/s.exec(vars)?.[1];
-  const command = /^\s*command\s*=\s*(\["CMD".*\])\s*$/m.exec(ecs)?.[1];
-  if (!script || !command) throw new Error("the container health check or var.cli_script's default was not found");
-  return JSON.parse(command.replace(/var\.cli_script/g, script)) as string[];
 }
 
 interface Spawned {

@@ -52,7 +52,7 @@ describe("GET /inbox (lease mode)", () => {
     expect(stale.body.error.code).toBe("lease_expired");
     const ok = await h.request("POST", `/events/${id}/ack`, { key: t.key, body: { lease_id: again.body.data[0].lease_id } });
     expect(ok.status).toBe(200);
-    // Once acknowledged, a repeat with the (now cleared) lease is still the idempotent 200.
+    // Once acknowledged, the holder's repeat with its lease is still the idempotent 200.
     const repeat = await h.request("POST", `/events/${id}/ack`, { key: t.key, body: { lease_id: again.body.data[0].lease_id } });
     expect(repeat.status).toBe(200);
     expect(repeat.body.acknowledged_at).toBe(ok.body.acknowledged_at);

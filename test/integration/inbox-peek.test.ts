@@ -41,8 +41,8 @@ describe("GET /inbox?mode=peek", () => {
   test("leases nothing and lists every status in (received_at, id) order", async () => {
     const t = await tenant();
     const ids = await seed(h, t.id, 6);
-    await h.request("GET", "/inbox?limit=2", { key: t.key }); // 0,1 delivered
-    await h.request("POST", "/events/ack", { key: t.key, body: { ids: [ids[2]] } });
+    await h.request("GET", "/inbox?limit=3", { key: t.key }); // 0,1 delivered; 2 delivered, then acknowledged
+    expect((await h.request("POST", "/events/ack", { key: t.key, body: { ids: [ids[2]] } })).body.acknowledged).toEqual([ids[2]]);
     await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now() WHERE event_id = $1", [ids[3]]);
     const before = await h.sql("SELECT * FROM deliveries WHERE tenant_id = $1 ORDER BY event_id", [t.id]);
     const all = await h.request("GET", "/inbox?mode=peek", { key: t.key });

@@ -65,6 +65,8 @@ function refusalError(r: Refused): ConflictError {
   switch (r.refused) {
     case "lease_expired":
       return new ConflictError("lease_expired", "the lease is no longer current; the event may have been redelivered");
+    case "not_delivered":
+      return new ConflictError("not_delivered", "the event was never delivered to a consumer; lease it before acknowledging it");
     case "already_acknowledged":
       return new ConflictError("already_acknowledged", "the event is already acknowledged");
     case "event_dead":
@@ -87,6 +89,8 @@ function validateBody<T>(schema: Joi.ObjectSchema, body: unknown, what: string):
  */
 export function ackRoutes(deps: ApiDeps): Router {
   const router = new Router();
+  // With a lease id the caller must hold that lease (or have acknowledged under it); by event id
+  // alone only an event delivered to a consumer is acknowledged (409 not_delivered otherwise).
   const ack = async (ctx: Context) => {
     const principal = principalOf(ctx);
     const id = eventIdParam(ctx);
@@ -120,7 +124,7 @@ export function ackRoutes(deps: ApiDeps): Router {
     }
     const result = await ackEvents(deps.db.prisma, principal.tenantId, subscriptionId, body.ids!);
     if (result.newly > 0) deps.metrics.inboxAcks.inc(result.newly);
-    ctx.body = { acknowledged: result.acknowledged, not_found: result.notFound };
+    ctx.body = { acknowledged: result.acknowledged, not_delivered: result.notDelivered, not_found: result.notFound };
   });
 
   router.post("/events/:id/nack", requireScope("events:ack"), async (ctx) => {

@@ -12,7 +12,7 @@ import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
 import { MAX_VISIBILITY_SECONDS, subscriptionParam } from "../params";
-import { eventView } from "../views/event-view";
+import { eventView, leasedEventView } from "../views/event-view";
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
@@ -127,7 +127,7 @@ export function inboxRoutes(deps: ApiDeps): Router {
     };
     const { events, hasMore } =
       q.wait_seconds > 0 ? await longPollLease(deps, ctx, { tenantId: principal.tenantId, type: q.type, waitSeconds: q.wait_seconds, lease }) : await lease();
-    ctx.body = { data: events.map(eventView), has_more: hasMore };
+    ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
   });
   return router;
 }

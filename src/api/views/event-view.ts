@@ -1,17 +1,18 @@
 import type { DeliveryRow, EventRow } from "../../store/events/event-row";
 
 /*
- * The API's JSON shapes of stored events: the store returns rows, these present them.
+ * The API's JSON shapes of stored events: the store returns rows, these present them. A lease id
+ * is a secret (like an SQS receipt handle): only leasedEventView, the lease answer of GET /inbox,
+ * shows it; every other view shows that a lease exists (status delivered) and when it expires.
  */
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
-/** A delivery's state, the same on an event (its subscription's delivery) and on each delivery: a lease shows only while the delivery is leased. */
+/** A delivery's state, the same on an event (its subscription's delivery) and on each delivery: a lease's expiry shows only while the delivery is leased; its id never. */
 function deliveryState(row: EventRow | DeliveryRow) {
   return {
     status: row.status,
     delivery_count: row.delivery_count,
-    lease_id: row.status === "delivered" ? row.lease_id : null,
     leased_at: iso(row.leased_at),
     lease_expires_at: row.status === "delivered" ? iso(row.lease_expires_at) : null,
     acknowledged_at: iso(row.acknowledged_at),
@@ -35,6 +36,11 @@ export function eventView(row: EventRow) {
 }
 
 export type EventView = ReturnType<typeof eventView>;
+
+/** An event as GET /inbox leases it: the event view and the lease id, for its holder only. */
+export function leasedEventView(row: EventRow) {
+  return { ...eventView(row), lease_id: row.lease_id };
+}
 
 /** One delivery of an event, as GET /events/{id} lists them. */
 export function deliveryView(row: DeliveryRow) {

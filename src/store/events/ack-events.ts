@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { ACKNOWLEDGE_SET, LEASE_IS_CURRENT, transitionDelivery, type Refused } from "./delivery-transition";
+import { ACKNOWLEDGE_SET, LEASE_HOLDS_ACK, transitionDelivery, WAS_DELIVERED, type Refused } from "./delivery-transition";
 
 export interface AckResult {
   readonly id: string;
@@ -11,28 +11,32 @@ export interface AckResult {
 /**
  * Acknowledges one event of a tenant for one subscription (its delivery), in one statement; other
  * subscriptions' deliveries of the event are untouched. Idempotent: acknowledging twice keeps the
- * first time. With `leaseId`, the ack is refused (lease_expired) unless that lease is still
- * the current one or the event is already acknowledged. Returns null when the tenant has no such event.
+ * first time. With `leaseId`, refused (lease_expired) unless that lease is the current one, or the
+ * one the event was acknowledged under. Without it (an ack by event id), refused (not_delivered)
+ * unless the delivery was handed to a consumer at least once (WAS_DELIVERED).
+ * Returns null when the tenant has no such event.
  */
 export async function ackEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string, leaseId?: string): Promise<AckResult | Refused | null> {
   const row = await transitionDelivery<{ acknowledged_at: Date }>(
     prisma,
     {
-      current: LEASE_IS_CURRENT,
-      allowed: "($3::uuid IS NULL OR t.status = 'acknowledged' OR t.current)",
+      current: `CASE WHEN $3::uuid IS NULL THEN ${WAS_DELIVERED} ELSE COALESCE(${LEASE_HOLDS_ACK}, false) END`,
+      allowed: "t.current",
       set: ACKNOWLEDGE_SET,
       returning: ["acknowledged_at"],
     },
     { tenantId, subscriptionId, eventId, leaseId },
   );
   if (!row) return null;
-  if (row.id === null || row.acknowledged_at === null) return { refused: "lease_expired", prior: row.prior };
+  if (row.id === null || row.acknowledged_at === null) return { refused: leaseId === undefined ? "not_delivered" : "lease_expired", prior: row.prior };
   return { id: row.id, acknowledged_at: new Date(row.acknowledged_at), newly: row.prior !== "acknowledged" };
 }
 
 export interface AckManyResult {
   /** Ids now acknowledged (including ones that already were), in request order. */
   readonly acknowledged: string[];
+  /** Ids of events never handed to a consumer (WAS_DELIVERED): left pending, in request order. */
+  readonly notDelivered: string[];
   /** Ids the tenant has no event for (another tenant's ids included), in request order. */
   readonly notFound: string[];
   /** How many of `acknowledged` were not acknowledged before. */
@@ -40,27 +44,36 @@ export interface AckManyResult {
 }
 
 /**
- * Acknowledges many events of a tenant for one subscription in one statement. Idempotent per id; duplicates in `ids`
- * count once. Ids of other tenants are reported as not found, exactly like ids that never existed.
+ * Acknowledges many events of a tenant for one subscription by id, in one statement: each one
+ * that was handed to a consumer at least once, as the single ack by id. Idempotent per id;
+ * duplicates in `ids` count once. Ids of other tenants are reported as not found, exactly like ids
+ * that never existed.
  */
 export async function ackEvents(prisma: PrismaClient, tenantId: string, subscriptionId: number, ids: readonly string[]): Promise<AckManyResult> {
   const unique = [...new Set(ids)];
-  if (unique.length === 0) return { acknowledged: [], notFound: [], newly: 0 };
+  if (unique.length === 0) return { acknowledged: [], notDelivered: [], notFound: [], newly: 0 };
   // `prior` is read under FOR UPDATE, so it is the latest committed status even when a concurrent
   // ack raced this one; the metrics then count every event exactly once.
-  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; newly: boolean }>>(
-    `UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
-     FROM (SELECT event_id, status FROM deliveries WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE) prior
-     WHERE e.event_id = prior.event_id AND e.subscription_id = $3
-     RETURNING e.event_id AS id, prior.status <> 'acknowledged' AS newly`,
+  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; delivered: boolean; newly: boolean }>>(
+    `WITH prior AS (
+       SELECT event_id, status, ${WAS_DELIVERED} AS delivered
+       FROM deliveries WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE
+     ),
+     updated AS (
+       UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
+       FROM prior WHERE e.event_id = prior.event_id AND e.subscription_id = $3 AND prior.delivered
+       RETURNING e.event_id AS id, prior.status <> 'acknowledged' AS newly
+     )
+     SELECT p.event_id AS id, p.delivered, COALESCE(u.newly, false) AS newly FROM prior p LEFT JOIN updated u ON u.id = p.event_id`,
     tenantId,
     unique,
     subscriptionId,
   );
-  const done = new Set(rows.map((r) => r.id));
+  const delivered = new Map(rows.map((r) => [r.id, r.delivered]));
   return {
-    acknowledged: unique.filter((id) => done.has(id)),
-    notFound: unique.filter((id) => !done.has(id)),
+    acknowledged: unique.filter((id) => delivered.get(id) === true),
+    notDelivered: unique.filter((id) => delivered.get(id) === false),
+    notFound: unique.filter((id) => !delivered.has(id)),
     newly: rows.filter((r) => r.newly).length,
   };
 }
@@ -69,13 +82,13 @@ export async function ackEvents(prisma: PrismaClient, tenantId: string, subscrip
 export interface LeaseAckItem {
   readonly id: string;
   readonly lease_id: string;
-  /** acknowledged (now or before), lease_expired (not the current lease: it may have been redelivered), not_found. */
+  /** acknowledged (now, or before under this lease), lease_expired (not the current lease nor the one it was acknowledged under: it may have been redelivered), not_found. */
   readonly status: "acknowledged" | "lease_expired" | "not_found";
 }
 
 /**
  * Acknowledges many leased events of a tenant in one statement, each only if its lease_id is
- * still the event's current lease (or the event is already acknowledged), exactly as the single
+ * still the event's current lease (or the one it was acknowledged under), exactly as the single
  * lease-bound ack. Results come in request order, one per item; other tenants' ids are not_found.
  */
 export async function ackLeases(
@@ -95,7 +108,7 @@ export async function ackLeases(
      ),
      ok AS (
        SELECT DISTINCT l.id FROM locked l JOIN req r ON r.id = l.id
-       WHERE l.status = 'acknowledged' OR (l.status = 'delivered' AND l.lease_id = r.lease_id AND l.live)
+       WHERE l.lease_id = r.lease_id AND (l.status = 'acknowledged' OR (l.status = 'delivered' AND l.live))
      ),
      updated AS (
        UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
@@ -113,7 +126,7 @@ export async function ackLeases(
   const results = leases.map((l, i): LeaseAckItem => {
     const row = byId.get(l.id);
     if (!row) return { id: l.id, lease_id: l.lease_id, status: "not_found" };
-    const current = row.prior === "acknowledged" || (row.prior === "delivered" && row.live && row.lease_id === leaseIds[i]);
+    const current = row.lease_id === leaseIds[i] && (row.prior === "acknowledged" || (row.prior === "delivered" && row.live));
     return { id: l.id, lease_id: l.lease_id, status: current ? "acknowledged" : "lease_expired" };
   });
   return { results, newly: rows.filter((r) => r.newly).length };

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 
 /** Why a delivery could not make a transition; the API answers each with its own 409. */
-export type TransitionRefusal = "lease_expired" | "already_acknowledged" | "event_dead" | "not_dead";
+export type TransitionRefusal = "lease_expired" | "not_delivered" | "already_acknowledged" | "event_dead" | "not_dead";
 
 /** A transition the delivery's state did not allow. `prior` is the status it was in. */
 export interface Refused {
@@ -28,7 +28,7 @@ export interface DeliveryKey {
  * $4 subscription id, $5 the transition's own value (seconds), when it has one.
  */
 export interface Transition {
-  /** Whether the caller's lease is the current one, evaluated on the locked row (columns unqualified). */
+  /** The caller's claim on the delivery (its lease is the current one, or what an ack by id needs), evaluated on the locked row (columns unqualified). */
   readonly current: string;
   /** The condition, on `t` (status, current), under which the row changes. */
   readonly allowed: string;
@@ -76,5 +76,22 @@ export async function transitionDelivery<R>(prisma: PrismaClient, t: Transition,
 /** A lease id matches the current lease: status delivered, the same lease id, not yet expired. */
 export const LEASE_IS_CURRENT = "status = 'delivered' AND lease_id = $3::uuid AND lease_expires_at > now()";
 
-/** The SET list that acknowledges a delivery (alias `e`): the first acknowledgement's time is kept, the lease ends. */
-export const ACKNOWLEDGE_SET = "status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()), lease_id = NULL, lease_expires_at = NULL";
+/**
+ * A lease-bound ack holds the delivery: its lease is the current one, or the delivery was
+ * acknowledged while that lease was its last (the holder's repeat). ACKNOWLEDGE_SET keeps the last
+ * lease id for this check; no answer but the lease's own ever shows it.
+ */
+export const LEASE_HOLDS_ACK = "lease_id = $3::uuid AND (status = 'acknowledged' OR (status = 'delivered' AND lease_expires_at > now()))";
+
+/**
+ * A delivery was handed to a consumer at least once: it is not pending, or it is pending again
+ * after a delivery (nacked: delivery_count > 0; redriven: leased_at kept). A lease never handed
+ * out (release-leases.ts) undoes its count and leased_at, so it does not count. Columns unqualified.
+ */
+export const WAS_DELIVERED = "(status <> 'pending' OR delivery_count > 0 OR leased_at IS NOT NULL)";
+
+/**
+ * The SET list that acknowledges a delivery (alias `e`): the first acknowledgement's time is kept,
+ * the lease ends (no expiry) but its id stays, so only that lease's holder may repeat a lease-bound ack.
+ */
+export const ACKNOWLEDGE_SET = "status = 'acknowledged', acknowledged_at = COALESCE(e.acknowledged_at, now()), lease_expires_at = NULL";
