@@ -260,7 +260,7 @@ export class Consumer extends EventEmitter {
     const beat = setInterval(() => {
       for (const e of events) {
         if (lost.has(e.id)) continue;
-        this.client.extend(e.id, e.lease_id!, this.visibilityTimeout, { subscription: this.opts.subscription }).catch((err: unknown) => {
+        this.client.extend(e.id, e.lease_id, this.visibilityTimeout, { subscription: this.opts.subscription }).catch((err: unknown) => {
           // An extend that crossed its own ack or nack on the wire is refused harmlessly.
           if (settled) return;
           if (err instanceof TriggersError && err.status === 409) {
@@ -298,7 +298,7 @@ export class Consumer extends EventEmitter {
   private async nack(event: InboxEvent, error: unknown): Promise<void> {
     const delay = Math.max(0, Math.round((this.opts.nackDelaySeconds ?? defaultNackDelay)(event, error)));
     try {
-      await this.client.nack(event.id, event.lease_id!, delay, { subscription: this.opts.subscription });
+      await this.client.nack(event.id, event.lease_id, delay, { subscription: this.opts.subscription });
     } catch (err) {
       if (err instanceof TriggersError && err.code === "lease_expired") this.emit("lease_lost", event);
       else this.report(new ConsumerError("nack", err, event));
@@ -320,7 +320,7 @@ export class Consumer extends EventEmitter {
       const batch = this.ackQueue.splice(0, this.ackBatchSize);
       try {
         const results = await this.client.ackLeases(
-          batch.map((a) => ({ id: a.event.id, lease_id: a.event.lease_id! })),
+          batch.map((a) => ({ id: a.event.id, lease_id: a.event.lease_id })),
           { subscription: this.opts.subscription },
         );
         batch.forEach((a, i) => {

@@ -34,7 +34,7 @@ export interface Accepted {
   readonly idempotency_key: string;
 }
 
-/** A stored event as GET /inbox hands it out. */
+/** A leased event as GET /inbox hands it out: the only answer that carries its `lease_id`. */
 export interface InboxEvent {
   readonly id: string;
   readonly type: string;
@@ -46,7 +46,8 @@ export interface InboxEvent {
   readonly stored_at: string;
   readonly status: "pending" | "delivered" | "acknowledged" | "dead";
   readonly delivery_count: number;
-  readonly lease_id: string | null;
+  /** The lease's token: a secret of the consumer that leased the event. */
+  readonly lease_id: string;
   readonly leased_at: string | null;
   readonly lease_expires_at: string | null;
   readonly acknowledged_at: string | null;
@@ -190,7 +191,7 @@ export class TriggersClient {
     return { data: r.body.data, has_more: r.body.has_more };
   }
 
-  /** POST /events/{id}/ack. With `leaseId`, 409 lease_expired unless it is still the current lease. */
+  /** POST /events/{id}/ack. With `leaseId`, 409 lease_expired unless it is the current lease; without, 409 not_delivered for an event no consumer leased. */
   async ack(id: string, leaseId?: string, opts: InboxCallOptions = {}): Promise<void> {
     await this.http.request("POST", `/events/${encodeURIComponent(id)}/ack`, { query: { subscription: opts.subscription }, body: leaseId ? { lease_id: leaseId } : {}, signal: opts.signal });
   }
