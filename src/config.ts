@@ -100,6 +100,18 @@ export interface Config {
     readonly maxEventBytes: number;
     /** Default requests per minute per API key. RATE_LIMIT_PER_MINUTE, default 6000. */
     readonly rateLimitPerMinute: number;
+    /**
+     * Idempotency claims one tenant may make in Redis per hour (each ≈ 180–450 B, kept 1 h); past
+     * it the tenant's new keys are claimed in process memory only. IDEMPOTENCY_CLAIMS_PER_TENANT,
+     * default 100000 (≤ 2 h of claims live: ≈ 36–90 MB per tenant).
+     */
+    readonly idempotencyClaimsPerTenant: number;
+    /**
+     * Idempotency claims all tenants together may make in Redis per hour; past it every tenant's
+     * new keys are claimed in process memory only. IDEMPOTENCY_CLAIMS_TOTAL, default 500000
+     * (≤ 2 h of claims live: ≈ 180–450 MB, within the default cache.t4g.small's 1.37 GiB).
+     */
+    readonly idempotencyClaimsTotal: number;
   };
   readonly retention: {
     /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
@@ -180,6 +192,8 @@ const envSchema = Joi.object({
   INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
   MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
+  IDEMPOTENCY_CLAIMS_PER_TENANT: Joi.number().integer().min(0).default(100_000),
+  IDEMPOTENCY_CLAIMS_TOTAL: Joi.number().integer().min(0).default(500_000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
   DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
@@ -267,6 +281,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: {
       maxEventBytes: num("MAX_EVENT_BYTES"),
       rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
+      idempotencyClaimsPerTenant: num("IDEMPOTENCY_CLAIMS_PER_TENANT"),
+      idempotencyClaimsTotal: num("IDEMPOTENCY_CLAIMS_TOTAL"),
     },
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),

@@ -41,6 +41,7 @@ export const ERROR_CODES = Object.freeze({
   internal_error: 500,
   not_implemented: 501,
   service_unavailable: 503,
+  enqueue_outcome_unknown: 503,
   not_ready: 503,
 } as const);
 
@@ -145,6 +146,18 @@ export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number, headers: Record<string, string> = {}) {
     const present = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== ""));
     super(429, "rate_limited", `rate limit exceeded; retry in ${retryAfterSeconds} s`, [], { ...present, "Retry-After": String(retryAfterSeconds) });
+  }
+}
+
+/**
+ * The queue did not confirm an event and may still have taken it (its send passed its deadline or
+ * lost its connection after the request was written). A retry with the same Idempotency-Key is
+ * safe; a retry without one may store the event twice. See docs/api-errors.md.
+ */
+export class EnqueueOutcomeUnknownError extends AppError {
+  constructor(retryAfterSeconds = 1) {
+    const message = "the event queue did not confirm this event and may have taken it; retry with the same Idempotency-Key (without one, a retry may store it twice)";
+    super(503, "enqueue_outcome_unknown", message, [{ message, dependency: "sqs" }], { "Retry-After": String(retryAfterSeconds) });
   }
 }
 

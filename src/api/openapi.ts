@@ -189,6 +189,8 @@ const errors = (extra: readonly ErrorStatus[], narrow: Partial<Record<ErrorStatu
   );
 };
 
+/** Codes of 503 an operation that enqueues events may carry: the queue is down, or did not confirm a send that may have reached it. */
+const ENQUEUE_503: readonly ErrorCode[] = ["service_unavailable", "enqueue_outcome_unknown"];
 /** Codes of 400 an operation without a body or filters may carry: the pre-routing ones. */
 const QUERY_BOUND_400: readonly ErrorCode[] = ["too_many_parameters", "bad_request"];
 /** Codes of 400 an operation that reads a JSON body may carry. */
@@ -309,7 +311,10 @@ export const openApiDocument: OpenApiDocument = {
       post: {
         operationId: "createEvent",
         summary: "Accept one event",
-        description: "Answers 202 only after SQS has durably accepted the event; 503 with Retry-After when SQS is unreachable.",
+        description:
+          "Answers 202 only after SQS has durably accepted the event. 503 with Retry-After: `service_unavailable` when SQS is unreachable (the event is not on the queue), " +
+          "`enqueue_outcome_unknown` when SQS did not confirm the send in time or dropped the connection after the request was written (the event may be on the queue: " +
+          "retrying with the same Idempotency-Key is safe, retrying without one may store it twice). See docs/api-errors.md.",
         tags: ["events"],
         parameters: [requestIdParam, ref("parameters", "Idempotency-Key")],
         requestBody: { required: true, content: json(schemaRef("EventEnvelope")) },
@@ -319,7 +324,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
           }),
-          ...errors(["400", "409", "413", "415"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"] }),
+          ...errors(["400", "409", "413", "415"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"], "503": ENQUEUE_503 }),
         },
       },
     },
@@ -330,7 +335,8 @@ export const openApiDocument: OpenApiDocument = {
         description:
           "Every event is validated before any is enqueued; a 400 names each bad index in `details`. " +
           "202: every event is on the queue. 207: the queue took some events and not others; `data` names each event by `index`, with its id when accepted " +
-          "and its error (and whether a retry can succeed) when rejected: resend only the rejected ones. 503: the queue took none; retry the whole batch.",
+          "and its error (and whether a retry can succeed) when rejected: resend only the rejected ones. 503: the queue confirmed none (`service_unavailable`: none is on it; " +
+          "`enqueue_outcome_unknown`: some may be on it, so retry with the same idempotency keys); retry the whole batch.",
         tags: ["events"],
         parameters: [requestIdParam],
         requestBody: {
@@ -344,7 +350,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
             "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
           }),
-          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["idempotency_key_reused"] }),
+          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["idempotency_key_reused"], "503": ENQUEUE_503 }),
         },
       },
     },
@@ -773,7 +779,13 @@ export const openApiDocument: OpenApiDocument = {
                       required: ["code", "message"],
                       additionalProperties: false,
                       properties: {
-                        code: { type: "string", enum: ["service_unavailable", "event_refused_by_queue"], description: "`service_unavailable` (the queue failed; retryable) or `event_refused_by_queue` (the queue refused the event's content; not retryable)" },
+                        code: {
+                          type: "string",
+                          enum: ["service_unavailable", "enqueue_outcome_unknown", "event_refused_by_queue"],
+                          description:
+                            "`service_unavailable` (the queue failed and does not have the event; retryable), `enqueue_outcome_unknown` (the queue did not confirm the event and may have it; " +
+                            "retry with the same idempotency_key) or `event_refused_by_queue` (the queue refused the event's content; not retryable)",
+                        },
                         message: { type: "string" },
                       },
                     },

@@ -2,7 +2,7 @@ import { bodyHash, type EventEnvelope } from "../domain/envelope";
 import { isoString } from "../domain/clock";
 import { idempotentEventId, newEventId } from "../domain/ids";
 import { encodeQueuedEvent, type QueuedEvent } from "../domain/queued-event";
-import { AppError, BadRequestError, ConflictError, EventTooLargeError, UnavailableError } from "../errors";
+import { AppError, BadRequestError, ConflictError, EnqueueOutcomeUnknownError, EventTooLargeError, UnavailableError } from "../errors";
 import { SQS_MAX_MESSAGE_BYTES } from "../queue/sqs-queue";
 import { EnqueueError, type SendBatcher } from "../queue/send-batcher";
 import type { AcceptedReceipts } from "./accepted-receipts";
@@ -60,8 +60,11 @@ const queueUnavailable = () =>
  * reports, per event, whether SQS confirmed it. A replay is enqueued again (the worker's insert
  * dedups it by id), so a first send that was lost between SQS and the database is still stored.
  * Throws 413 for an event too large for one SQS message and 409 for a reused key with another
- * body (nothing enqueued in either case). An event SQS did not take answers `ok: false`: a 400
- * when SQS blamed its content, a retryable 503 otherwise; the others are accepted regardless.
+ * body (nothing enqueued in either case). An event SQS did not confirm answers `ok: false`: a 400
+ * when SQS blamed its content, a retryable 503 otherwise (`enqueue_outcome_unknown` when the send
+ * may have reached SQS, `service_unavailable` when it did not); the others are accepted regardless.
+ * A key's claim is released only when its event is known not to be on the queue: after an unknown
+ * outcome, a retry with the same key and body is a replay and one with another body a conflict.
  */
 export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: readonly AcceptInput[]): Promise<AcceptOutcome[]> {
   const now = Date.now();
@@ -132,7 +135,12 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
       continue;
     }
     const inputFault = s.reason instanceof EnqueueError && s.reason.inputFault;
+    const unknown = s.reason instanceof EnqueueError && s.reason.outcomeUnknown;
     deps.onRefused?.(tenantId, p.event.id, s.reason instanceof Error ? s.reason.message : String(s.reason), inputFault);
+    if (unknown) {
+      outcomes.push({ ok: false, error: new EnqueueOutcomeUnknownError(), retryable: true });
+      continue; // the event may be on the queue: its key stays claimed
+    }
     outcomes.push(inputFault ? { ok: false, error: new EventRefusedError(), retryable: false } : { ok: false, error: queueUnavailable(), retryable: true });
     const released = release(deps, tenantId, p.event, p.replayed);
     if (released) (refused ??= []).push(released);

@@ -18,33 +18,43 @@ export type Reservation =
  * How long the fast path remembers a claim, seconds. It only has to cover the time an event spends
  * between the API and Postgres (and let quick retries skip a lookup): Postgres remembers the key
  * as long as the row lives, and wins over the fast path, so a lost or expired claim is harmless.
- * It bounds the Redis memory a tenant can hold to its rate limit × this window × ~200 B.
+ * It is also the window the claim budgets count in.
  */
 export const IDEMPOTENCY_TTL_SECONDS = 3600;
 
 /**
- * Claims one tenant may hold in Redis per TTL window. Past it, that tenant's new keys are claimed
- * in process memory only (as while Redis is down) until the window turns, so one tenant cannot fill
- * the shared Redis (whose policy is noeviction, for BullMQ): at most 2 windows' worth, ≈ 2 × this
- * × ~200 B (≈ 40 MB) per tenant.
+ * How many claims the fast path may keep in Redis (whose policy is noeviction, for BullMQ), per
+ * TTL window: a tenant's claims (IDEMPOTENCY_CLAIMS_PER_TENANT) and every tenant's together
+ * (IDEMPOTENCY_CLAIMS_TOTAL). Past either, new keys are claimed in process memory only (as while
+ * Redis is down) until the window turns. Live claims span at most 2 windows, each ≈ 180–450 B.
  */
-export const IDEMPOTENCY_CLAIMS_PER_TENANT = 100_000;
+export interface IdempotencyLimits {
+  /** Claim lifetime and budget window, seconds; default IDEMPOTENCY_TTL_SECONDS. */
+  readonly ttlSeconds?: number;
+  /** Claims one tenant may make in Redis per window. */
+  readonly claimsPerTenant: number;
+  /** Claims all tenants together may make in Redis per window. */
+  readonly claimsTotal: number;
+}
 
 /** Entries of the in-process fast path at most (without Redis). */
 const LOCAL_MAX = 100_000;
 
 /**
- * One round trip: the existing claim if any; else, within the tenant's budget for this window, a
- * new claim (and the budget's count); else nothing. Returns {0, existing} | {1} | {2} (over budget).
- * KEYS: claim, tenant counter. ARGV: value, ttl seconds, budget.
+ * One round trip: the existing claim if any; else, within the tenant's and the global budget for
+ * this window, a new claim (and both budgets' counts); else nothing. Returns {0, existing} | {1} |
+ * {2} (over a budget). KEYS: claim, tenant counter, global counter. ARGV: value, ttl seconds,
+ * tenant budget, global budget.
  */
 const CLAIM_SCRIPT = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-local n = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n >= tonumber(ARGV[3]) then return {2} end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return {2} end
+if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[4]) then return {2} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-if redis.call('INCR', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]) * 2) end
+for i = 2, 3 do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2]) * 2) end
+end
 return {1}`;
 
 /** A claim's value: the body hash and the received_at the first send answered. */
@@ -64,6 +74,9 @@ function decodeClaim(value: string): { hash: string; receivedAt: string | null }
 export class IdempotencyGuard {
   /** Bounded memory (LOCAL_MAX claims, least recently used evicted first); Postgres stays authoritative. */
   private readonly local = new LRUCache<string, string>({ max: LOCAL_MAX });
+  private readonly ttlSeconds: number;
+  private readonly claimsPerTenant: string;
+  private readonly claimsTotal: string;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -71,10 +84,12 @@ export class IdempotencyGuard {
     private readonly prefix: string,
     private readonly onRedisError: (err: unknown) => void = () => undefined,
     private readonly onDatabaseError: (err: unknown) => void = () => undefined,
-    private readonly ttlSeconds = IDEMPOTENCY_TTL_SECONDS,
-    private readonly claimsPerTenant = IDEMPOTENCY_CLAIMS_PER_TENANT,
+    limits: IdempotencyLimits,
   ) {
-    redis?.defineCommand("triggersIdemClaim", { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+    this.ttlSeconds = limits.ttlSeconds ?? IDEMPOTENCY_TTL_SECONDS;
+    this.claimsPerTenant = String(limits.claimsPerTenant);
+    this.claimsTotal = String(limits.claimsTotal);
+    redis?.defineCommand("triggersIdemClaim", { numberOfKeys: 3, lua: CLAIM_SCRIPT });
   }
 
   async reserve(tenantId: string, key: string, bodyHash: string, receivedAt: string): Promise<Reservation> {
@@ -131,11 +146,12 @@ export class IdempotencyGuard {
       try {
         const window = Math.floor(Date.now() / (this.ttlSeconds * 1000));
         const counter = `${this.prefix}:idemn:${tenantId.length}:${tenantId}:${window}`;
+        const total = `${this.prefix}:idemg:${window}`;
         const claim = (this.redis as unknown as ClaimCommand).triggersIdemClaim;
-        const [verdict, existing] = await claim.call(this.redis, slot, counter, value, String(this.ttlSeconds), String(this.claimsPerTenant));
+        const [verdict, existing] = await claim.call(this.redis, slot, counter, total, value, String(this.ttlSeconds), this.claimsPerTenant, this.claimsTotal);
         if (verdict === 0) return { seen: existing ?? null, shared: true };
         if (verdict === 1) return { seen: null, shared: true };
-        // Over the tenant's budget: claim in this process only, like while Redis is down.
+        // Over the tenant's or the global budget: claim in this process only, like while Redis is down.
       } catch (err) {
         this.onRedisError(err); // degrade to the in-process map and Postgres
       }
@@ -160,7 +176,7 @@ export class IdempotencyGuard {
 }
 
 type ClaimCommand = {
-  triggersIdemClaim(slot: string, counter: string, value: string, ttl: string, budget: string): Promise<[number, string?]>;
+  triggersIdemClaim(slot: string, counter: string, total: string, value: string, ttl: string, budget: string, totalBudget: string): Promise<[number, string?]>;
 };
 
 /** The body hash and received_at of the event a tenant stored under an idempotency key, if any. */

@@ -1,5 +1,5 @@
 import { packingOverhead, packQueuedEvents } from "../domain/queued-event";
-import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, type SqsQueue } from "./sqs-queue";
+import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SqsOutcomeUnknownError, type SqsQueue } from "./sqs-queue";
 
 interface Pending {
   readonly body: string;
@@ -9,17 +9,26 @@ interface Pending {
 }
 
 /**
- * Raised for a body SQS did not accept. `inputFault` is true when SQS blamed the body itself (its
+ * Raised for a body SQS did not confirm. `inputFault` is true when SQS blamed the body itself (its
  * own entry, sent alone, was refused as a sender fault, e.g. InvalidMessageContents): resending it
  * cannot succeed, so its request answers 4xx. Otherwise the queue is at fault and a retry may work.
+ * `outcomeUnknown` is true when the call carrying it may have reached SQS (see
+ * SqsOutcomeUnknownError): the body may be on the queue.
  */
 export class EnqueueError extends Error {
   constructor(
     message: string,
     readonly inputFault = false,
+    readonly outcomeUnknown = false,
   ) {
     super(message);
   }
+}
+
+/** The error of every body of a call that failed as a whole. */
+function callFailed(err: unknown): EnqueueError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new EnqueueError(`SQS send failed: ${reason}`, false, err instanceof SqsOutcomeUnknownError);
 }
 
 const FULFILLED: PromiseFulfilledResult<void> = Object.freeze({ status: "fulfilled", value: undefined });
@@ -122,8 +131,8 @@ export class SendBatcher {
       if (isolate.length > 0) await this.sendAlone(isolate);
     } catch (err) {
       this.onBatch(batch.length, batch.length, (performance.now() - started) / 1000);
-      const reason = err instanceof Error ? err.message : String(err);
-      for (const p of batch) p.reject(new EnqueueError(`SQS send failed: ${reason}`));
+      const failure = callFailed(err);
+      for (const p of batch) p.reject(failure);
     }
   }
 
@@ -145,8 +154,8 @@ export class SendBatcher {
         this.onBatch(chunk.length, failed, (performance.now() - started) / 1000);
       } catch (err) {
         this.onBatch(chunk.length, chunk.length, (performance.now() - started) / 1000);
-        const reason = err instanceof Error ? err.message : String(err);
-        for (const p of chunk) p.reject(new EnqueueError(`SQS send failed: ${reason}`));
+        const failure = callFailed(err);
+        for (const p of chunk) p.reject(failure);
       }
     }
   }

@@ -42,8 +42,41 @@ export interface ReceivedMessage {
   readonly receiveCount: number;
 }
 
-/** Raised when a send cannot start (too many in flight) or passes its deadline. */
-export class SqsDeadlineError extends Error {}
+/** Raised when a send cannot start (too many calls in flight): nothing was sent. */
+export class SqsBusyError extends Error {}
+
+/**
+ * Raised when a send's outcome is unknown: it passed its deadline, or it failed after its request
+ * may have reached SQS (a connection dropped or timed out after the request was written). SQS may
+ * have enqueued its messages.
+ */
+export class SqsOutcomeUnknownError extends Error {}
+
+/**
+ * The inputs of send calls an attempt of which failed after its request may have reached SQS.
+ * Keyed by the command's input object, which every attempt of one call shares (the SDK retries
+ * up to maxAttempts: one ambiguous attempt makes the whole call's outcome unknown).
+ */
+const mayHaveReachedSqs = new WeakSet<object>();
+
+/** Network error codes that mean the request never left this host or was never accepted by a server. */
+const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+
+/**
+ * Whether a failed attempt may have delivered its request: not when SQS answered (an HTTP error
+ * response: the call was refused), nor when no connection was made (refused, unresolvable, or the
+ * SDK's connect timeout, whose error names it); yes for anything else (reset, hang-up, request
+ * timeout, abort), since the request may have been written before the connection failed.
+ */
+function attemptMayHaveReachedSqs(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return true;
+  const e = err as { $metadata?: { httpStatusCode?: unknown }; code?: unknown; message?: unknown };
+  if (typeof e.$metadata?.httpStatusCode === "number") return false;
+  if (typeof e.code === "string" && NOT_SENT_CODES.has(e.code)) return false;
+  // @smithy/node-http-handler's connect timeout ("... did not establish a connection with the server ...").
+  if (typeof e.message === "string" && e.message.includes("did not establish a connection")) return false;
+  return true;
+}
 
 export interface SqsClientOptions {
   readonly region: string;
@@ -59,7 +92,7 @@ export interface SqsClientOptions {
 /** Creates the SDK client; `endpoint` points it at an emulator. */
 export function createSqsClient(opts: SqsClientOptions): SQSClient {
   const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 50 };
-  return new SQSClient({
+  const client = new SQSClient({
     region: opts.region,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: opts.connectTimeoutMs ?? 1000,
@@ -78,12 +111,25 @@ export function createSqsClient(opts: SqsClientOptions): SQSClient {
     // SDK's CPU per call here). Only used for calls without per-call options.
     cacheMiddleware: true,
   });
+  // Runs around each attempt (the deserialize step is inside the retry middleware).
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (attemptMayHaveReachedSqs(err)) mayHaveReachedSqs.add(args.input as object);
+        throw err;
+      }
+    },
+    { step: "deserialize", priority: "high", name: "triggersAttemptOutcome" },
+  );
+  return client;
 }
 
 /** How sends are bounded: their own client, a deadline per call and a cap on calls in flight. */
 export interface SendLimits {
   readonly client?: SQSClient;
-  /** A SendMessageBatch that has not answered within this fails (its requests answer 503), ms. */
+  /** A SendMessageBatch that has not answered within this fails with an unknown outcome (its requests answer 503), ms. */
   readonly timeoutMs?: number;
   /** Calls in flight at most; past it a send fails at once instead of piling up on a hung queue. */
   readonly maxConcurrent?: number;
@@ -108,14 +154,15 @@ export class SqsQueue {
 
   /**
    * Sends up to 10 entries in one call; reports each entry's outcome (SQS may fail some and not
-   * others). Fails with SqsDeadlineError past the send deadline or when the cap of calls in flight
-   * is reached. A call that passed its deadline keeps its slot until the SDK gives up on it (its
+   * others). Fails with SqsBusyError when the cap of calls in flight is reached (nothing sent),
+   * with SqsOutcomeUnknownError past the send deadline or when the call failed after its request
+   * may have reached SQS, and with the SDK's error when nothing was enqueued. A call that passed its deadline keeps its slot until the SDK gives up on it (its
    * per-attempt timeouts), so a hung queue never has more than the cap of calls open.
    */
   async sendBatch(entries: readonly SendEntry[], signal?: AbortSignal): Promise<SendOutcome[]> {
     if (entries.length === 0) return [];
     if (entries.length > SQS_MAX_BATCH_ENTRIES) throw new RangeError("at most 10 entries per SendMessageBatch");
-    if (this.sendsInFlight >= this.maxConcurrentSends) throw new SqsDeadlineError(`${this.sendsInFlight} SendMessageBatch calls already in flight`);
+    if (this.sendsInFlight >= this.maxConcurrentSends) throw new SqsBusyError(`${this.sendsInFlight} SendMessageBatch calls already in flight`);
     const command = new SendMessageBatchCommand({
       QueueUrl: this.queueUrl,
       Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body })),
@@ -124,10 +171,18 @@ export class SqsQueue {
     const call = (signal ? this.sendClient.send(command, { abortSignal: signal }) : this.sendClient.send(command)).finally(() => this.sendsInFlight--);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SqsDeadlineError(`SendMessageBatch did not answer within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
+      timer = setTimeout(() => reject(new SqsOutcomeUnknownError(`SendMessageBatch did not answer within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
     });
     call.catch(() => undefined); // settled late after a deadline: nobody waits for it any more
-    const res = await Promise.race([call, deadline]).finally(() => clearTimeout(timer));
+    let res: Awaited<typeof call>;
+    try {
+      res = await Promise.race([call, deadline]);
+    } catch (err) {
+      if (err instanceof SqsOutcomeUnknownError || !mayHaveReachedSqs.has(command.input)) throw err;
+      throw new SqsOutcomeUnknownError(`SendMessageBatch failed after its request may have reached SQS: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
     const failed = new Map((res.Failed ?? []).map((f) => [f.Id, f]));
     const succeeded = new Set((res.Successful ?? []).map((s) => s.Id));
     return entries.map((e) => {

@@ -23,6 +23,7 @@ export function buildApiDeps(c: Container): ApiDeps {
     c.config.redisPrefix,
     (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
     (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
+    { claimsPerTenant: c.config.limits.idempotencyClaimsPerTenant, claimsTotal: c.config.limits.idempotencyClaimsTotal },
   );
   const receipts = new AcceptedReceipts(c.redis, c.config.redisPrefix);
   const accept: AcceptDeps = {

@@ -82,7 +82,7 @@ describe("idempotency: one tenant cannot fill the shared Redis", () => {
   afterAll(() => h.close());
 
   test("past its claim budget a tenant's new keys are claimed in process only; other tenants keep the shared fast path", async () => {
-    const guard = new IdempotencyGuard(h.c.db.prisma, h.c.redis, h.config.redisPrefix, undefined, undefined, 60, 5);
+    const guard = new IdempotencyGuard(h.c.db.prisma, h.c.redis, h.config.redisPrefix, undefined, undefined, { ttlSeconds: 60, claimsPerTenant: 5, claimsTotal: 1000 });
     const now = new Date().toISOString();
     const verdicts = [];
     for (let i = 0; i < 8; i++) verdicts.push(await guard.reserve("greedy", `k-${i}`, "a".repeat(64), now));
@@ -94,6 +94,37 @@ describe("idempotency: one tenant cannot fill the shared Redis", () => {
     expect((await guard.reserve("greedy", "k-7", "b".repeat(64), now)).kind).toBe("conflict");
     // Another tenant is not affected.
     expect(await guard.reserve("modest", "k-0", "a".repeat(64), now)).toEqual({ kind: "new", receivedAt: now, shared: true });
+  });
+});
+
+describe("idempotency: many tenants together cannot fill the shared Redis", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ redis: true, worker: false });
+  });
+  afterAll(() => h.close());
+
+  test("past the global claim budget every tenant's new keys are claimed in process only; existing claims still answer", async () => {
+    const prefix = `${h.config.redisPrefix}:global`;
+    const guard = new IdempotencyGuard(h.c.db.prisma, h.c.redis, prefix, undefined, undefined, { ttlSeconds: 60, claimsPerTenant: 5, claimsTotal: 7 });
+    const now = new Date().toISOString();
+    const shared = async (tenant: string, key: string, hash = "a".repeat(64)) => {
+      const v = await guard.reserve(tenant, key, hash, now);
+      return v.kind === "new" ? v.shared : v.kind;
+    };
+    const first = [];
+    for (let i = 0; i < 4; i++) first.push(await shared("t-one", `k-${i}`));
+    for (let i = 0; i < 4; i++) first.push(await shared("t-two", `k-${i}`));
+    // Each tenant is within its own budget (5), but together they reach the global one (7).
+    expect(first).toEqual([true, true, true, true, true, true, true, false]);
+    expect(await shared("t-three", "k-0")).toBe(false);
+    expect(await h.c.redis!.keys(`${prefix}:idem:*`)).toHaveLength(7);
+    // Claims in Redis still settle retries and conflicts from any process; those in memory, this process's.
+    expect(await shared("t-two", "k-0")).toBe("replay");
+    expect(await shared("t-two", "k-0", "b".repeat(64))).toBe("conflict");
+    expect(await shared("t-two", "k-3")).toBe("replay");
+    const other = new IdempotencyGuard(h.c.db.prisma, h.c.redis, prefix, undefined, undefined, { ttlSeconds: 60, claimsPerTenant: 5, claimsTotal: 7 });
+    expect((await other.reserve("t-one", "k-0", "b".repeat(64), now)).kind).toBe("conflict");
   });
 });
 

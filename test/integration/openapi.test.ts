@@ -211,7 +211,7 @@ describe("OpenAPI document", () => {
     for (const { op } of operations()) for (const [status, response] of Object.entries(op.responses as Json)) collect(status, response as Json);
     for (const [name, response] of Object.entries((doc.components as Json).responses as Json)) if (name === "MethodNotAllowed" || name === "NotImplemented") collect(name === "MethodNotAllowed" ? "405" : "501", response as Json);
     const partial = JSON.stringify((doc.components as Json).schemas);
-    expect(partial).toContain('"enum":["service_unavailable","event_refused_by_queue"]');
+    expect(partial).toContain('"enum":["service_unavailable","enqueue_outcome_unknown","event_refused_by_queue"]');
     for (const [code, status] of Object.entries(ERROR_CODES)) expect([code, [...(declared.get(code) ?? [])].includes(String(status))]).toEqual([code, true]);
     // The Error schema itself enumerates the whole set.
     const error = ((((doc.components as Json).schemas as Json).Error as Json).properties as Json).error as Json;

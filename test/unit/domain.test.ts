@@ -102,6 +102,9 @@ describe("config", () => {
     expect(c.port).toBe(3000);
     expect(c.host).toBe("127.0.0.1");
     expect(c.limits.maxEventBytes).toBe(262_144);
+    expect(c.limits.idempotencyClaimsPerTenant).toBe(100_000);
+    expect(c.limits.idempotencyClaimsTotal).toBe(500_000);
+    expect(loadConfig({ IDEMPOTENCY_CLAIMS_TOTAL: "7" }).limits.idempotencyClaimsTotal).toBe(7);
     expect(Object.isFrozen(c.sqs)).toBe(true);
   });
   test("bad values name the variable", () => {

@@ -46,8 +46,8 @@ interface Slot {
 interface Lease {
   readonly max: number;
   left: number;
-  /** The slot's count in Redis when the lease was taken (the lease included). */
-  readonly count: number;
+  /** The slot's count in Redis when the lease was last added to (the lease included). */
+  count: number;
   readonly resetAt: number;
 }
 
@@ -67,14 +67,23 @@ type TakeCommand = { triggersRateTake(numKeys: number, ...args: string[]): Promi
  * they touch goes to Redis in one script call (instead of koa-ratelimit's five sorted-set commands
  * per request), and each request still gets its own verdict, in arrival order.
  *
+ * A process has at most one call out per slot: requests that find no lease while a call is out
+ * wait for it, are served first from the lease it brings back, and only the rest go in the next
+ * call. What a call takes is added to the lease the process holds, never put in its place, so no
+ * request Redis counted for this process goes unused while the process keeps receiving requests.
+ *
  * Precision across N processes: the counter is atomic in Redis and counts leased requests as
  * taken, so N processes together never admit more than `max` per window (no overshoot). A lease
- * left unused when its window ends is lost, so a key busy on N processes may be admitted up to
- * N × leaseSize(max) (N % of the limit) fewer than `max` in a window. As with any fixed window, a
- * client can fit up to 2 × max into a span of one window length straddling two windows.
+ * left unused when its window ends is lost, so a key whose traffic stops or moves to other
+ * processes may be admitted up to N × leaseSize(max) (N % of the limit) fewer than `max` in a
+ * window. As with any fixed window, a client can fit up to 2 × max into a span of one window
+ * length straddling two windows.
  */
 export class SharedWindowLimiter {
+  /** Requests waiting for a call, per slot (including slots whose call is out). */
   private pending = new Map<string, Slot>();
+  /** Slots with a call out. */
+  private readonly inFlight = new Set<string>();
   private scheduled = false;
   private readonly leases = new Map<string, Lease>();
 
@@ -87,13 +96,13 @@ export class SharedWindowLimiter {
 
   /**
    * Counts one request against `slot` from this process's lease, without asking Redis: the
-   * verdict, or undefined when the lease is used up, expired or absent (then `take`).
+   * verdict, or undefined when the lease is used up, expired or absent, or requests wait before
+   * this one (then `take`).
    */
   takeLeased(slot: string, max: number): WindowVerdict | undefined {
     const lease = this.leases.get(slot);
     if (lease === undefined || lease.max !== max || lease.left <= 0 || lease.resetAt <= Date.now() || this.pending.has(slot)) return undefined;
-    lease.left--;
-    return { ok: true, remaining: Math.max(0, max - lease.count + lease.left), resetAt: lease.resetAt };
+    return useLease(lease, max);
   }
 
   /** Counts one request against `slot` (a Redis key) with limit `max`. Rejects when Redis fails or misses its deadline. */
@@ -102,29 +111,39 @@ export class SharedWindowLimiter {
     if (leased) return Promise.resolve(leased);
     return new Promise<WindowVerdict>((resolve, reject) => {
       let s = this.pending.get(slot);
-      if (!s || s.max !== max) {
-        if (s) this.flushSlot(slot, s); // a changed limit in the same turn: count what is pending first
+      if (!s) {
         s = { max, waiters: [] };
+        this.pending.set(slot, s);
+      } else if (s.max !== max) {
+        // One slot has one limit (the middleware names the slot after it); a changed one wins.
+        s = { max, waiters: s.waiters };
         this.pending.set(slot, s);
       }
       s.waiters.push({ resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
   }
 
-  private flushSlot(slot: string, s: Slot): void {
-    this.pending.delete(slot);
-    void this.send(new Map([[slot, s]]));
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
+  /** Sends, in one call, every slot that has waiters and no call out; the others wait for theirs. */
   private flush(): void {
     this.scheduled = false;
-    const batch = this.pending;
-    this.pending = new Map();
-    if (batch.size > 0) void this.send(batch);
+    let batch: Map<string, Slot> | undefined;
+    for (const [slot, s] of this.pending) {
+      if (this.inFlight.has(slot)) continue;
+      (batch ??= new Map()).set(slot, s);
+    }
+    if (!batch) return;
+    for (const slot of batch.keys()) {
+      this.pending.delete(slot);
+      this.inFlight.add(slot);
+    }
+    void this.send(batch);
   }
 
   private async send(batch: Map<string, Slot>): Promise<void> {
@@ -135,24 +154,62 @@ export class SharedWindowLimiter {
     try {
       results = await (this.redis as unknown as TakeCommand).triggersRateTake(keys.length, ...keys, ...args);
     } catch (err) {
-      for (const s of batch.values()) for (const w of s.waiters) w.reject(err);
+      for (const [slot, s] of batch) {
+        this.inFlight.delete(slot);
+        for (const w of s.waiters) w.reject(err);
+        if (this.pending.has(slot)) this.schedule();
+      }
       return;
     }
     const now = Date.now();
     let i = 0;
     for (const [slot, s] of batch) {
+      this.inFlight.delete(slot);
       const [admitted, count, ttl] = results[i++]!.map(Number) as [number, number, number];
       const resetAt = now + ttl;
-      // What the waiters do not use is this process's lease until the window ends.
-      const left = Math.max(0, admitted - s.waiters.length);
-      if (left > 0) {
-        if (this.leases.size > 10_000) this.leases.clear(); // bounded; a dropped lease only under-admits
-        this.leases.set(slot, { max: s.max, left, count, resetAt });
-      } else this.leases.delete(slot);
       s.waiters.forEach((w, j) => {
         const ok = j < admitted;
         w.resolve({ ok, remaining: ok ? Math.max(0, s.max - count + (admitted - j - 1)) : 0, resetAt });
       });
+      // What the waiters did not use joins this process's lease until the window ends.
+      const lease = this.addLease(slot, s.max, Math.max(0, admitted - s.waiters.length), count, resetAt, now);
+      // Requests that arrived while the call was out: the lease serves them first, in order.
+      const waiting = this.pending.get(slot);
+      if (!waiting) continue;
+      let served = 0;
+      if (lease && waiting.max === lease.max) {
+        while (served < waiting.waiters.length && lease.left > 0) waiting.waiters[served++]!.resolve(useLease(lease, waiting.max));
+      }
+      if (served === waiting.waiters.length) this.pending.delete(slot);
+      else {
+        if (served > 0) waiting.waiters.splice(0, served);
+        this.schedule();
+      }
     }
   }
+
+  /** Adds `left` requests to the slot's lease (a new lease when the held one is used up, expired or for another limit). */
+  private addLease(slot: string, max: number, left: number, count: number, resetAt: number, now: number): Lease | undefined {
+    const held = this.leases.get(slot);
+    if (held && held.max === max && held.resetAt > now && held.left > 0) {
+      // Same window: Redis's count only grows within it and already includes the held lease.
+      held.left += left;
+      held.count = count;
+      return held;
+    }
+    if (left <= 0) {
+      this.leases.delete(slot);
+      return undefined;
+    }
+    if (this.leases.size > 10_000) this.leases.clear(); // bounded; a dropped lease only under-admits
+    const lease: Lease = { max, left, count, resetAt };
+    this.leases.set(slot, lease);
+    return lease;
+  }
+}
+
+/** Admits one request from a lease that has some left. */
+function useLease(lease: Lease, max: number): WindowVerdict {
+  lease.left--;
+  return { ok: true, remaining: Math.max(0, max - lease.count + lease.left), resetAt: lease.resetAt };
 }

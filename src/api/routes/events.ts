@@ -1,7 +1,7 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import { checkBatchItem, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
-import { itemError, NotFoundError, ValidationError, type ErrorDetail } from "../../errors";
+import { itemError, NotFoundError, ValidationError, type AppError, type ErrorDetail } from "../../errors";
 import { acceptEvents } from "../../ingest/accept-events";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
@@ -76,8 +76,12 @@ export function eventRoutes(deps: ApiDeps): Router {
       ctx.body = { data: outcomes.map((a) => ({ id: a.id, status: a.status, received_at: a.received_at, replayed: a.replayed })) };
       return;
     }
-    // Nothing was accepted and a retry may work: the plain retryable 503 (Retry-After).
-    if (outcomes.every((o) => !o.ok && o.retryable)) throw (outcomes[0] as { error: Error }).error;
+    // Nothing was accepted and a retry may work: the plain retryable 503 (Retry-After), and
+    // enqueue_outcome_unknown when any of the events may be on the queue after all.
+    if (outcomes.every((o) => !o.ok && o.retryable)) {
+      const errors = outcomes.map((o) => (o as { error: AppError }).error);
+      throw errors.find((e) => e.code === "enqueue_outcome_unknown") ?? errors[0]!;
+    }
     // Some events are on the queue and some are not: name each one, so a retry resends only the rejected.
     ctx.status = 207;
     if (outcomes.some((o) => !o.ok && o.retryable)) ctx.set("Retry-After", "1");
