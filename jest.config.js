@@ -14,6 +14,11 @@
 // One id per `jest` run, inherited by its workers: the shared emulator's state file
 // (test/helpers/env.ts) is this run's own, so concurrent runs on one machine never read each other's.
 process.env.JEST_RUN_ID ??= `${process.pid}-${Date.now()}`;
+// Deadlines scale with how busy or slow this machine is (test/helpers/time-factor.js): measured
+// once here, recorded in TEST_TIME_FACTOR for the workers, which scale their own waits by it.
+const { timeFactor } = require("./test/helpers/time-factor.js");
+/** A test's (and a hook's) deadline on the reference machine, ms. */
+const TEST_TIMEOUT_MS = 30000;
 
 const shared = {
   testEnvironment: "node",
@@ -30,7 +35,7 @@ const integration = ["<rootDir>/test/integration/**/*.test.ts"];
 module.exports = {
   globalSetup: "<rootDir>/test/helpers/global-setup.ts",
   globalTeardown: "<rootDir>/test/helpers/global-teardown.ts",
-  testTimeout: 30000,
+  testTimeout: Math.round(TEST_TIMEOUT_MS * timeFactor()),
   // Integration tests share one Postgres server and one SQS emulator, each test file on its own schema/queue.
   maxWorkers: 2,
   projects: [

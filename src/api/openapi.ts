@@ -140,18 +140,20 @@ const ok = (description: string, schema: JsonSchema, headers: Readonly<Record<st
   content: json(schema),
 });
 
-type ErrorStatus = "400" | "401" | "403" | "404" | "409" | "413" | "414" | "415" | "429" | "500" | "503";
+type ErrorStatus = "400" | "401" | "403" | "404" | "408" | "409" | "413" | "414" | "415" | "429" | "431" | "500" | "503";
 const ERROR_RESPONSE: Record<ErrorStatus | "405" | "501", string> = {
   "400": "BadRequest",
   "401": "Unauthorized",
   "403": "Forbidden",
   "404": "NotFound",
   "405": "MethodNotAllowed",
+  "408": "RequestTimeout",
   "409": "Conflict",
   "413": "PayloadTooLarge",
   "414": "UriTooLong",
   "415": "UnsupportedMediaType",
   "429": "RateLimited",
+  "431": "RequestHeaderFieldsTooLarge",
   "500": "InternalError",
   "501": "NotImplemented",
   "503": "Unavailable",
@@ -168,8 +170,12 @@ const errorSchema = (codes: readonly ErrorCode[]): JsonSchema => ({
   ],
 });
 
-/** 400 too_many_parameters and 414 uri_too_long come before routing: every operation may answer them. */
-const BEFORE_ROUTING: readonly ErrorStatus[] = ["400", "414", "500"];
+/**
+ * 400 too_many_parameters and 414 uri_too_long come before routing, and 400 bad_request (a
+ * malformed request), 408 request_timeout and 431 request_header_fields_too_large before the app
+ * (src/api/client-error.ts): every operation may answer them.
+ */
+const BEFORE_ROUTING: readonly ErrorStatus[] = ["400", "408", "414", "431", "500"];
 
 /**
  * The error responses of an operation: 401, 403, 429, 500 and 503 for an authenticated one, plus
@@ -202,7 +208,7 @@ const subscriptionParam = ref("parameters", "Subscription");
 const requestIdParam = ref("parameters", "X-Request-Id");
 
 const errorResponses: Record<string, Response> = {
-  BadRequest: { description: "Malformed JSON, a body or query that fails the schema (details name each field), or a bad header", headers: limited, content: json(errorSchema(codesOfStatus(400))) },
+  BadRequest: { description: "Malformed JSON, a body or query that fails the schema (details name each field), a bad header, or a request Node's HTTP parser refuses (an unknown method, a malformed request line or header: bad_request, and the connection is closed)", headers: limited, content: json(errorSchema(codesOfStatus(400))) },
   Unauthorized: {
     description: "Missing, malformed, invalid or revoked API key",
     headers: { ...common, "WWW-Authenticate": ref("headers", "WWW-Authenticate") },
@@ -222,6 +228,16 @@ const errorResponses: Record<string, Response> = {
   },
   PayloadTooLarge: { description: "The body exceeds the limit (MAX_EVENT_BYTES, default 256 KiB; `payload_too_large`), or an event does not fit one 256 KiB queue message with its metadata (`event_too_large`, details name its index)", headers: limited, content: json(errorSchema(codesOfStatus(413))) },
   UriTooLong: { description: "The query string exceeds 4096 bytes", headers: common, content: json(errorSchema(codesOfStatus(414))) },
+  RequestTimeout: {
+    description: "The request headers did not arrive within HTTP_HEADERS_TIMEOUT_MS (default 10 s), or the whole request within HTTP_REQUEST_TIMEOUT_MS (default 30 s); the server closes the connection",
+    headers: { ...common, Connection: ref("headers", "Connection") },
+    content: json(errorSchema(codesOfStatus(408))),
+  },
+  RequestHeaderFieldsTooLarge: {
+    description: "The request line and headers exceed Node's limit (16 KiB); the server closes the connection",
+    headers: { ...common, Connection: ref("headers", "Connection") },
+    content: json(errorSchema(codesOfStatus(431))),
+  },
   UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(errorSchema(codesOfStatus(415))) },
   RateLimited: {
     description: "The key's rate limit is used up (rate_limited), or this address failed authentication too often (too_many_failed_authentications)",
@@ -295,7 +311,7 @@ export const openApiDocument: OpenApiDocument = {
     version: "1.0.0",
     description:
       "Multi-tenant event ingestion and delivery. Producers POST events (202 once SQS has them); consumers lease them from GET /inbox and acknowledge them. " +
-      "Every error is {\"error\":{\"code\",\"message\",\"details\"}}. Every response carries X-Request-Id.",
+      "Every error is {\"error\":{\"code\",\"message\",\"details\"}}, those answered before a request reaches the routes included (a malformed request 400, a slow one 408, oversized headers 431; they close the connection). Every response carries X-Request-Id.",
   },
   jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
   servers: [{ url: "/", description: "this server" }],
@@ -683,6 +699,7 @@ export const openApiDocument: OpenApiDocument = {
     headers: {
       "X-Request-Id": { description: "The request's id (yours if well-formed, else generated); it is in the request's log line.", required: true, schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" } },
       "Retry-After": { description: "Seconds to wait before retrying", required: true, schema: { type: "integer", minimum: 0 } },
+      Connection: { description: "close: the server closes the connection after this answer", required: true, schema: { const: "close" } },
       "Idempotent-Replayed": { description: "Present (true) when the answer repeats an earlier send with the same Idempotency-Key", schema: { type: "string", enum: ["true"] } },
       "Idempotency-Pending": {
         description:

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from "node:net";
 import type { Container } from "../container";
 import { createApp } from "./app";
+import { answerClientErrors } from "./client-error";
 import type { ApiDeps } from "./deps";
 
 export interface RunningApi {
@@ -39,6 +40,8 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       void handle(req, res);
     },
   );
+  // Requests refused before the app sees them answer the JSON error too (src/api/client-error.ts).
+  answerClientErrors(server);
   server.maxConnections = http.maxConnections;
   server.keepAliveTimeout = http.keepAliveTimeoutMs; // default longer than typical load balancer idle timeouts
   const connections = new Set<Socket>();

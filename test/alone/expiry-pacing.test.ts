@@ -4,6 +4,7 @@ import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrati
 import { expireEvents } from "../../src/jobs/expire-events";
 import { ExpiryPacer, type PacingAction } from "../../src/jobs/expiry-pacer";
 import { createTestSchema, onlyOn } from "../helpers/harness";
+import { deadline } from "../helpers/deadlines";
 
 const DAY = 86_400;
 const ROWS = 400_000;
@@ -34,7 +35,7 @@ onlyOn("postgres", "the competing write load needs connections of its own").desc
     );
     await db.migrator.query("VACUUM ANALYZE events");
     await db.migrator.query("VACUUM ANALYZE deliveries");
-  }, 120_000);
+  }, deadline(120_000));
   afterAll(async () => {
     await db?.close();
     await schema?.drop();
@@ -109,5 +110,5 @@ onlyOn("postgres", "the competing write load needs connections of its own").desc
       stop = true;
       await expiry;
     }
-  }, 400_000);
+  }, deadline(400_000));
 });

@@ -6,8 +6,9 @@
 import { connect } from "node:net";
 import { queryFingerprint } from "../../src/api/cursor";
 import { FaultEnv, post, sleep } from "./fault-env";
+import { deadline } from "../helpers/deadlines";
 
-jest.setTimeout(180_000);
+jest.setTimeout(deadline(180_000));
 
 /** A small deterministic PRNG so a failure can be replayed with the same seed. */
 function rng(seed: number) {

@@ -5,8 +5,9 @@ import { insertStoredEvents } from "../helpers/stored-events";
  */
 import { createApiKey } from "../../src/store/api-keys";
 import { account, FaultEnv, post, sleep } from "./fault-env";
+import { deadline as scaled } from "../helpers/deadlines";
 
-jest.setTimeout(240_000);
+jest.setTimeout(scaled(240_000));
 
 const event = (seq: number) => ({ type: "fault.test", payload: { seq }, tags: ["faults"] });
 
@@ -187,7 +188,7 @@ describe("Redis outage", () => {
               'acknowledged'::event_status AS status, now() - interval '30 days' AS received_at, now() - interval '30 days' AS acknowledged_at, NULL::timestamptz AS dead_at`,
     );
     env.proxies.redis.restore();
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + scaled(30_000);
     while ((await env.count("SELECT count(*) AS n FROM events WHERE id = 'evt_0000000000000000000000EXPR'")) > 0) {
       if (Date.now() > deadline) throw new Error("the scheduler did not resume after Redis came back");
       await sleep(250);
@@ -237,12 +238,12 @@ describe("poison message", () => {
       accepted.add(res.body!.id as string);
     }
     // The good events do not wait for the poison ones.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + scaled(10_000);
     while ((await env.count("SELECT count(*) AS n FROM events WHERE tenant_id = 'faults'")) < 40) {
       if (Date.now() > deadline) throw new Error("good events were blocked");
       await sleep(100);
     }
-    const dlqDeadline = Date.now() + 30_000;
+    const dlqDeadline = Date.now() + scaled(30_000);
     while ((await env.dlq.depth()).visible < 3) {
       if (Date.now() > dlqDeadline) throw new Error(`poison messages did not reach the DLQ: ${JSON.stringify(await env.dlq.depth())}`);
       await sleep(250);

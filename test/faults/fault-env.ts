@@ -10,6 +10,7 @@ import { CLI, TEST_REDIS_URL } from "../helpers/env";
 import { createTestSchema, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { TcpProxy } from "../helpers/tcp-proxy";
 import { freePort } from "../../src/dev/local-services";
+import { deadline as scaled } from "../helpers/deadlines";
 
 export interface RoleProcess {
   readonly role: string;
@@ -104,7 +105,7 @@ export class FaultEnv {
     const proc: RoleProcess = { role, child, port, url: `http://127.0.0.1:${port}`, output, exited };
     this.processes.add(proc);
     void exited.then(() => this.processes.delete(proc));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + scaled(20_000);
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${role} exited early: ${output.join("")}`);
       try {
@@ -130,7 +131,7 @@ export class FaultEnv {
 
   /** Waits until the queue is empty (nothing visible or in flight) and the row count stops moving. */
   async drained(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaled(timeoutMs);
     let last = -1;
     let stableSince = Date.now();
     for (;;) {

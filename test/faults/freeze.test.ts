@@ -8,8 +8,9 @@
  */
 import type { FreezeMode } from "../helpers/tcp-proxy";
 import { account, FaultEnv, post, sleep } from "./fault-env";
+import { deadline } from "../helpers/deadlines";
 
-jest.setTimeout(600_000);
+jest.setTimeout(deadline(600_000));
 
 /** Short deadlines so a scenario takes seconds; the defaults are documented in docs/operations.md. */
 const DEADLINES = {

@@ -17,6 +17,7 @@ import { EMULATOR_STATE_FILE, TEST_DATABASE_URL, TEST_REDIS_URL } from "./env";
 import { validatorAt } from "./openapi-validator";
 import { createSchema } from "../../src/dev/local-services";
 import { currentStore, type TestStore } from "./store";
+import { deadline, waitFor } from "./deadlines";
 
 export { currentStore, onlyOn, type TestStore } from "./store";
 
@@ -64,10 +65,10 @@ export async function openTestDatabase(opts: { poolSize?: number } = {}): Promis
   return { store, db, url: undefined, close: async () => (await db.close(), data.remove()) };
 }
 
-/** Deadlines generous enough for a loaded test machine; a test that exercises one overrides it. */
+/** Deadlines generous enough for a loaded test machine (scaled by its time factor); a test that exercises one overrides it. */
 export const TEST_DEADLINES: Readonly<Record<string, string>> = {
-  REDIS_COMMAND_TIMEOUT_MS: "3000",
-  DB_QUERY_TIMEOUT_MS: "15000",
+  REDIS_COMMAND_TIMEOUT_MS: String(deadline(3000)),
+  DB_QUERY_TIMEOUT_MS: String(deadline(15000)),
 };
 
 export interface HarnessOptions {
@@ -98,7 +99,7 @@ export interface Harness {
   key(tenant: string, scopes?: readonly Scope[]): Promise<string>;
   request(method: string, path: string, opts?: { key?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any; text: string }>;
   sql<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
-  /** Polls `fn` until it returns a truthy value or `ms` pass. */
+  /** Polls `fn` until it returns a truthy value or `ms` (a reference deadline, scaled: test/helpers/deadlines.ts) pass. */
   eventually<T>(fn: () => Promise<T | undefined | null | false>, ms?: number): Promise<T>;
   close(): Promise<void>;
 }
@@ -197,14 +198,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     sql(text, params = []) {
       return c.db.migrator.query(text, params);
     },
-    async eventually<T>(fn: () => Promise<T | undefined | null | false>, ms = 5000): Promise<T> {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const v = await fn();
-        if (v) return v as T;
-        if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+    eventually<T>(fn: () => Promise<T | undefined | null | false>, ms = 5000): Promise<T> {
+      return waitFor(fn, { timeoutMs: ms });
     },
     async close() {
       await role.close();

@@ -46,7 +46,8 @@ interface Route {
  * documented, the media type must be one of the documented ones, a JSON body must validate against
  * the response schema (JSON Schema 2020-12 with ajv), and documented headers must be present when
  * required and valid when present. A path or method the document does not describe may only be
- * answered 404 (or 405 on a documented path, 501 for an unknown method) with the shared Error
+ * answered 404 (or 405 on a documented path, 501 for an unknown method, or 400/408/431 refused
+ * before routing) with the shared Error
  * shape. `requestProblems` checks a request the same way: the harness fails any request the
  * server accepted (2xx) that the document forbids.
  */
@@ -171,8 +172,10 @@ export class OpenApiValidator {
     if (!route) {
       // Not a documented operation: only the router's 404 is an acceptable answer.
       const what = `${r.method} ${path} (no documented operation${matching.length ? ` for this method on ${matching.map((m) => m.template).join(", ")}` : ""})`;
-      // 404 for an unknown path; 405 (with Allow) for another method on a documented path; 501 for a method no path has.
-      const allowed: Record<number, string> = matching.length > 0 ? { 404: "NotFound", 405: "MethodNotAllowed", 501: "NotImplemented" } : { 404: "NotFound", 501: "NotImplemented" };
+      // 404 for an unknown path; 405 (with Allow) for another method on a documented path; 501 for a method no path has;
+      // and on any request, what is refused before routing (a malformed request 400, a slow one 408, oversized headers 431).
+      const edge = { 400: "BadRequest", 408: "RequestTimeout", 431: "RequestHeaderFieldsTooLarge" };
+      const allowed: Record<number, string> = matching.length > 0 ? { 404: "NotFound", 405: "MethodNotAllowed", 501: "NotImplemented", ...edge } : { 404: "NotFound", 501: "NotImplemented", ...edge };
       const component = allowed[r.status];
       if (component === undefined) throw new OpenApiMismatch(`${what} answered ${r.status}; only ${Object.keys(allowed).join(", ")} are expected`);
       this.check(what, r, this.deref({ $ref: `#/components/responses/${component}` }));

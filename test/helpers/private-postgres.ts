@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
 import { freePort } from "../../src/dev/local-services";
+import { deadline } from "./deadlines";
 
 /**
  * A Postgres server of the test's own (initdb into a temporary folder, 127.0.0.1 on a free port),
@@ -78,22 +79,22 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGINT"); // fast shutdown
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, deadline(10_000))))]);
       clearTimeout(timer);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
+  const until = Date.now() + deadline(30_000);
   for (;;) {
-    const c = new Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 });
+    const c = new Client({ connectionString: adminUrl, connectionTimeoutMillis: deadline(2000) });
     try {
       await c.connect();
       await c.end();
       break;
     } catch (err) {
       await c.end().catch(() => undefined);
-      if (child.exitCode !== null || Date.now() > deadline) {
+      if (child.exitCode !== null || Date.now() > until) {
         await stop();
         throw new Error(`private Postgres did not start: ${(err as Error).message}\n${stderr}`);
       }
@@ -105,7 +106,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 
 /** Runs statements on the private server as its superuser. */
 export async function adminQuery(pg: PrivatePostgres, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const c = new Client({ connectionString: pg.adminUrl, connectionTimeoutMillis: 5000 });
+  const c = new Client({ connectionString: pg.adminUrl, connectionTimeoutMillis: deadline(5000) });
   await c.connect();
   try {
     return (await c.query(sql, params)).rows as Record<string, unknown>[];

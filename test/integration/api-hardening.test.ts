@@ -8,8 +8,9 @@ import { connect, type Socket } from "node:net";
 import { KeyCache } from "../../src/api/middleware/auth";
 import { createApiKey } from "../../src/store/api-keys";
 import { startHarness, type Harness } from "../helpers/harness";
+import { deadline } from "../helpers/deadlines";
 
-jest.setTimeout(60_000);
+jest.setTimeout(deadline(60_000));
 
 let h: Harness;
 let key: string;

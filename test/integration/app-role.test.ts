@@ -15,8 +15,9 @@ import { startIngestWorker } from "../../src/roles/worker";
 import { createLogger } from "../../src/observability/logger";
 import { createApiKey } from "../../src/store/api-keys";
 import { expireEvents } from "../../src/jobs/expire-events";
+import { deadline } from "../helpers/deadlines";
 
-jest.setTimeout(60_000);
+jest.setTimeout(deadline(60_000));
 
 const MIGRATION = "20261201000100_app_role";
 

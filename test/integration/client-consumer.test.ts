@@ -1,6 +1,7 @@
 import { Consumer, ConsumerError, TriggersClient, type InboxEvent } from "../../src/client/index";
 import { startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
+import { deadline } from "../helpers/deadlines";
 
 /**
  * The client library against the real API (real Postgres, SQS emulator, ingest worker): two
@@ -15,7 +16,7 @@ describe("Consumer (client library)", () => {
     h = await startHarness({ env: { RATE_LIMIT_PER_MINUTE: "1000000", WORKER_RECEIVERS: "4" } });
   });
   // Closing drains the worker, the send batcher and the schema of a 10 000-event run: more than the default hook time on a busy runner.
-  afterAll(() => h.close(), 120_000);
+  afterAll(() => h.close(), deadline(120_000));
 
   test("two consumers, 10 000 events: each handled once; 1% throw, are redelivered, then acked; a slow handler is extended", async () => {
     const tenant = "consumer-load";
@@ -122,7 +123,7 @@ describe("Consumer (client library)", () => {
       { status: "acknowledged", delivery_count: 1, n: TOTAL - throwing.size },
       { status: "acknowledged", delivery_count: 2, n: throwing.size },
     ]);
-  }, 300_000);
+  }, deadline(300_000));
 
   test("stop() waits for running handlers and acks them; a stopped consumer leases nothing more", async () => {
     const tenant = "consumer-stop";
@@ -154,7 +155,7 @@ describe("Consumer (client library)", () => {
     const [b] = await producer.sendBatch([{ type: "stop.test", payload: {} }]);
     await h.eventually(async () => (await h.sql("SELECT 1 FROM events WHERE id = $1", [b!.id])).length === 1);
     expect(await h.sql("SELECT status::text, delivery_count FROM deliveries WHERE event_id = $1", [b!.id])).toEqual([{ status: "pending", delivery_count: 0 }]);
-  }, 60_000);
+  }, deadline(60_000));
 
   test("handleMessageBatch: one call per leased batch; a throwing batch is nacked whole and comes back", async () => {
     const tenant = "consumer-batch";
@@ -191,7 +192,7 @@ describe("Consumer (client library)", () => {
     expect(calls).toBeGreaterThanOrEqual(4);
     const rows = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = $1 AND status = 'acknowledged'", [tenant]);
     expect(rows[0]!.n).toBe(30);
-  }, 60_000);
+  }, deadline(60_000));
   test("empty polls back off: waitSeconds 0 on an empty inbox polls a bounded number of times, and an event sent then is still handled", async () => {
     const tenant = "consumer-idle";
     const key = await h.key(tenant);
@@ -226,7 +227,7 @@ describe("Consumer (client library)", () => {
     } finally {
       await consumer.stop();
     }
-  }, 60_000);
+  }, deadline(60_000));
 
   test("a Consumer on subscription X leases, acks and nacks only X's deliveries", async () => {
     const tenant = "consumer-subscription";
@@ -276,5 +277,5 @@ describe("Consumer (client library)", () => {
       { name: "billing", status: "acknowledged", n: 3 },
       { name: "default", status: "pending", n: 6 },
     ]);
-  }, 60_000);
+  }, deadline(60_000));
 });

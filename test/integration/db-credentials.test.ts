@@ -14,8 +14,9 @@ import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrati
 import { createApiKey } from "../../src/store/api-keys";
 import { ConfigError } from "../../src/config";
 import { freePort, waitForHttp } from "../../src/dev/local-services";
+import { deadline as scaled } from "../helpers/deadlines";
 
-jest.setTimeout(90_000);
+jest.setTimeout(scaled(90_000));
 
 const NO_AUTH = { iam: false, secretArn: undefined, passwordFile: undefined } as const;
 
@@ -105,7 +106,7 @@ onlyOn("postgres", "it starts a Postgres server of its own, with passwords and T
     child.stdout!.on("data", (c: Buffer) => output.push(String(c)));
     child.stderr!.on("data", (c: Buffer) => output.push(String(c)));
     const base = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${base}/healthz`, 30_000).catch((err: Error) => {
+    await waitForHttp(`${base}/healthz`, scaled(30_000)).catch((err: Error) => {
       throw new Error(`${err.message}\n${output.join("")}`);
     });
 
@@ -131,7 +132,7 @@ onlyOn("postgres", "it starts a Postgres server of its own, with passwords and T
     // cached password), then every request succeeds, without a restart.
     const untilThreeOk = async () => {
       const statuses: number[] = [];
-      const deadline = Date.now() + 15_000;
+      const deadline = Date.now() + scaled(15_000);
       while (Date.now() < deadline) {
         statuses.push(await inbox());
         if (statuses.slice(-3).join() === "200,200,200") break;

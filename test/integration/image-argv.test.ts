@@ -22,8 +22,9 @@ import { TEST_REDIS_URL } from "../helpers/env";
 import { ecsHealthCheck } from "../helpers/probe-commands";
 import { createTestSchema, onlyOn, sqsEndpoint, uniqueName } from "../helpers/harness";
 import { MODULE_DIR, REPO_ROOT } from "../terraform/load-hcl";
+import { deadline as scaled } from "../helpers/deadlines";
 
-jest.setTimeout(120_000);
+jest.setTimeout(scaled(120_000));
 
 /** Stands for the image's WORKDIR: a folder holding the built dist/ (default: this checkout). */
 const IMAGE_ROOT = process.env.IMAGE_ARGV_ROOT ?? REPO_ROOT;
@@ -123,7 +124,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
     entrypoint = dockerEntrypoint(REPO_ROOT);
     commands = taskCommands();
     const help = run([...entrypoint, "help"], {});
-    await within(help.exited, 15_000, () => "help did not finish");
+    await within(help.exited, scaled(15_000), () => "help did not finish");
     cliHasHealthcheck = help.lines.some((l) => /^\s*healthcheck\b/.test(l));
     db = await createTestSchema();
     // The queue a deployment has (Terraform creates it); every role gets its URL and the emulator.
@@ -170,7 +171,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
   test("migrate runs to completion, twice (the schema is up to date the second time)", async () => {
     for (const round of [1, 2]) {
       const p = run([...entrypoint, ...commands.migrate!], baseEnv);
-      const { code } = await within(p.exited, 60_000, () => `migrate (round ${round}) did not finish:\n${p.lines.join("\n")}`);
+      const { code } = await within(p.exited, scaled(60_000), () => `migrate (round ${round}) did not finish:\n${p.lines.join("\n")}`);
       expect({ round, code, output: code === 0 ? "" : p.lines.join("\n") }).toEqual({ round, code: 0, output: "" });
       expect(p.lines.join("\n")).toMatch(/database is up to date/);
     }
@@ -179,7 +180,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
   test("keys list (the operator's one-off command override) runs to completion", async () => {
     // As `aws ecs run-task --overrides '{"containerOverrides":[{"command":["keys","list"]}]}'` does.
     const p = run([...entrypoint, "keys", "list", "--json"], baseEnv);
-    const { code } = await within(p.exited, 30_000, () => `keys list did not finish:\n${p.lines.join("\n")}`);
+    const { code } = await within(p.exited, scaled(30_000), () => `keys list did not finish:\n${p.lines.join("\n")}`);
     expect({ code, output: code === 0 ? "" : p.lines.join("\n") }).toEqual({ code: 0, output: "" });
   });
 
@@ -191,7 +192,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
     const port = await freePort();
     const metricsPort = await freePort();
     const p = run([...entrypoint, ...commands[role]!], { ...baseEnv, PORT: String(port), METRICS_PORT: String(metricsPort), WORKER_WAIT_SECONDS: "1", WORKER_RECEIVERS: "1" });
-    await waitForLine(p, ready, 45_000);
+    await waitForLine(p, ready, scaled(45_000));
     // api: the load balancer's probe on PORT; worker and scheduler: METRICS_PORT.
     expect(await healthz(role === "api" ? port : metricsPort)).toBe(200);
     // The ECS container health check, run as ECS runs it, where the CLI has that command.
@@ -199,7 +200,7 @@ onlyOn("postgres", "each role is a separate process that reaches the database th
       const [kind, ...argv] = ecsHealthCheck();
       expect(kind).toBe("CMD");
       const check = run(argv, { PATH: process.env.PATH ?? "", METRICS_PORT: String(metricsPort) });
-      const result = await within(check.exited, 10_000, () => `healthcheck did not finish:\n${check.lines.join("\n")}`);
+      const result = await within(check.exited, scaled(10_000), () => `healthcheck did not finish:\n${check.lines.join("\n")}`);
       expect({ role, healthcheck: result.code, output: result.code === 0 ? "" : check.lines.join("\n") }).toEqual({ role, healthcheck: 0, output: "" });
     }
     p.child.kill("SIGTERM");

@@ -17,6 +17,7 @@ import type { KeysetPosition } from "../../src/store/events/peek-events";
 import { TEST_DATABASE_URL } from "../helpers/env";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
+import { deadline } from "../helpers/deadlines";
 
 const DEPTH = 200_000; // "deep": 99 % common, then the last 1 % rare (type, source and tag)
 const RARE = DEPTH / 100;
@@ -70,7 +71,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("fil
     await client.query("VACUUM ANALYZE events");
     await client.query("VACUUM ANALYZE deliveries");
     deepSubscription = (await resolveSubscription(h.c.db.prisma, "deep", "default"))!;
-  }, 180_000);
+  }, deadline(180_000));
   afterAll(async () => {
     await client?.end();
     await h?.close();

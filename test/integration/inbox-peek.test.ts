@@ -4,6 +4,7 @@ import { peekEvents } from "../../src/store/events/peek-events";
 import { resolveSubscription } from "../../src/store/subscriptions";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { idsOf, seed } from "./inbox-fixtures";
+import { deadline } from "../helpers/deadlines";
 
 describe("GET /inbox?mode=peek", () => {
   let h: Harness;
@@ -156,5 +157,5 @@ describe("GET /inbox?mode=peek", () => {
     expect(plans[0]).toMatch(/Index Scan using deliveries_deliverable(_type)?_idx/);
     for (const plan of plans.slice(1)) expect(plan).toMatch(/(Bitmap Index Scan on|Index (Only )?Scan using) deliveries_tenant_status_received_idx/);
     for (const plan of plans) expect(plan).not.toMatch(/Seq Scan on (events|deliveries)/);
-  }, 90_000);
+  }, deadline(90_000));
 });

@@ -6,6 +6,7 @@ import { Consumer, TriggersClient } from "../../src/client/index";
 import { CLI } from "../helpers/env";
 import { freePort } from "../../src/dev/local-services";
 import { onlyOn } from "../helpers/harness";
+import { deadline as scaled } from "../helpers/deadlines";
 
 /**
  * The embedded default, as `triggers start` runs it (PGlite, an in-process SQS emulator, API and
@@ -29,7 +30,7 @@ onlyOn("pglite", "it runs the embedded default (triggers start) itself, once").d
     child.stdout!.on("data", (d: Buffer) => output.push(String(d)));
     child.stderr!.on("data", (d: Buffer) => output.push(String(d)));
     url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 120_000; // PGlite start-up plus migrations can be slow on a loaded machine
+    const deadline = Date.now() + scaled(120_000); // PGlite start-up plus migrations can be slow on a loaded machine
     for (;;) {
       const ready = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
       if (ready && existsSync(join(dir, "dev-api-key"))) break;
@@ -37,7 +38,7 @@ onlyOn("pglite", "it runs the embedded default (triggers start) itself, once").d
       await new Promise((r) => setTimeout(r, 200));
     }
     key = readFileSync(join(dir, "dev-api-key"), "utf8").trim();
-  }, 150_000);
+  }, scaled(150_000));
 
   afterAll(async () => {
     if (child && child.exitCode === null) {

@@ -3,8 +3,9 @@ import { createServer, type Server } from "node:http";
 import { CLI } from "../helpers/env";
 import { createTestSchema, sqsEndpoint, uniqueName, onlyOn } from "../helpers/harness";
 import { freePort, waitForHttp } from "../../src/dev/local-services";
+import { deadline } from "../helpers/deadlines";
 
-jest.setTimeout(120_000);
+jest.setTimeout(deadline(120_000));
 
 type Role = "api" | "worker" | "scheduler";
 const ROLES: Role[] = ["api", "worker", "scheduler"];
@@ -86,7 +87,7 @@ onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe
   const children: ChildProcess[] = [];
   beforeAll(async () => {
     schema = await createTestSchema();
-    const migrated = await runCli(["migrate"], { DATABASE_URL: schema.url }, 60_000);
+    const migrated = await runCli(["migrate"], { DATABASE_URL: schema.url }, deadline(60_000));
     expect(migrated.code).toBe(0);
   });
   afterAll(async () => {
@@ -125,7 +126,7 @@ onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe
         });
         children.push(child);
         live.push(child);
-        await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`, 45_000);
+        await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`, deadline(45_000));
         return { role, child, metricsPort };
       }),
     );

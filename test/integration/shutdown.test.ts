@@ -7,6 +7,7 @@ import { onlyOn, startHarness, sqsEndpoint, uniqueName, type Harness } from "../
 import { createSqsClient, SqsQueue } from "../../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../../src/domain/queued-event";
 import { freePort } from "../../src/dev/local-services";
+import { deadline } from "../helpers/deadlines";
 
 /** The shutdown bound of every role (src/cli/main.ts). */
 const BOUND_MS = 10_000;
@@ -209,7 +210,7 @@ onlyOn("postgres", "the api and worker under test are separate processes sharing
     const queued = await queuedIds(q);
     expect(queued.length).toBe(accepted.size);
     expect(new Set(queued)).toEqual(accepted);
-  }, 60_000);
+  }, deadline(60_000));
 
   test("worker: SIGTERM while draining commits what it holds, deletes nothing it did not commit, exits 0; a second worker stores the rest exactly once", async () => {
     expect(accepted.size).toBeGreaterThan(0);
@@ -251,5 +252,5 @@ onlyOn("postgres", "the api and worker under test are separate processes sharing
     const rows = await h.sql<{ n: number; distinct_ids: number }>("SELECT count(*)::int AS n, count(DISTINCT id)::int AS distinct_ids FROM events WHERE tenant_id = 'shutdown'");
     expect(rows[0]).toEqual({ n: accepted.size, distinct_ids: accepted.size });
     expect(new Set(await storedIds())).toEqual(accepted);
-  }, 90_000);
+  }, deadline(90_000));
 });

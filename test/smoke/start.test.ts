@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { CLI } from "../helpers/env";
 import { validatorAt } from "../helpers/openapi-validator";
 import { freePort } from "../../src/dev/local-services";
+import { deadline, waitFor } from "../helpers/deadlines";
 
 /**
  * The newcomer's path, on the real entry point: the built CLI's `start` as a child process, on a
@@ -16,8 +17,8 @@ import { freePort } from "../../src/dev/local-services";
  */
 
 /** PGlite's initdb on a busy machine, the emulator and the migrations: generous, and still bounded. */
-const START_MS = 90_000;
-jest.setTimeout(240_000);
+const START_MS = deadline(90_000);
+jest.setTimeout(deadline(240_000));
 
 interface Started {
   readonly child: ChildProcess;
@@ -90,7 +91,7 @@ function client(s: Started, key: string) {
       method,
       headers: { Authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(deadline(10_000)),
     });
     const text = await res.text();
     (await validatorAt(s.base)).validate({ method, path, status: res.status, headers: res.headers, text });
@@ -99,14 +100,8 @@ function client(s: Started, key: string) {
   };
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function eventually<T>(fn: () => Promise<T | undefined | false>): Promise<T> {
+  return waitFor(fn, { timeoutMs: 15_000, intervalMs: 50 });
 }
 
 test("`triggers start` on a fresh data dir: the walk-through and every GET /inbox form on the first run, and the events survive a restart", async () => {

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { EXAMPLE_DIR, MODULE_DIR, REPO_ROOT } from "./load-hcl";
+import { deadline } from "../helpers/deadlines";
 
 const STANDIN = [
   process.env.TERRAFORM_STANDIN,
@@ -24,7 +25,7 @@ const describeTf = missing.length === 0 ? describe : describe.skip;
 if (missing.length > 0) console.warn(`test/terraform/plan.test.ts skipped: missing ${missing.join(" and ")}`);
 const label = missing.length === 0 ? "terraform against the real provider schemas" : `terraform against the real provider schemas (skipped: missing ${missing.join(" and ")})`;
 
-jest.setTimeout(600_000);
+jest.setTimeout(deadline(600_000));
 
 interface Run {
   code: number | null;
