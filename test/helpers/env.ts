@@ -10,12 +10,7 @@ export const EMULATOR_STATE_FILE = join(tmpdir(), `triggers-test-emulator-${proc
 /** The built CLI the tests spawn as real processes. */
 export const CLI = join(__dirname, "..", "..", "dist", "src", "cli", "main.js");
 /**
- * How much slower than the reference machine this one is (TEST_TIME_FACTOR, default 1): bounds on
- * time or CPU a test measures are multiplied by it, never loosened in the test itself.
+ * How much slower than the reference machine this one is (TEST_TIME_FACTOR, else measured: see
+ * time-factor.js): bounds on time or CPU a test measures are multiplied by it.
  */
-export const TEST_TIME_FACTOR = (() => {
-  const raw = process.env.TEST_TIME_FACTOR ?? "1";
-  const factor = Number(raw);
-  if (!Number.isFinite(factor) || factor <= 0) throw new Error(`TEST_TIME_FACTOR must be a positive number, not ${JSON.stringify(raw)}`);
-  return factor;
-})();
+export { TIME_FACTOR as TEST_TIME_FACTOR } from "./deadlines";
