@@ -1,7 +1,7 @@
 import { Consumer, ConsumerError, TriggersClient, type InboxEvent } from "../../src/client/index";
 import { startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
-import { deadline } from "../helpers/deadlines";
+import { deadline, TIME_FACTOR } from "../helpers/deadlines";
 
 /**
  * The client library against the real API (real Postgres, SQS emulator, ingest worker): two
@@ -29,7 +29,11 @@ describe("Consumer (client library)", () => {
     // consumers run, so those reach them through the worker and long-poll wake-ups.
     // Embedded PGlite serves every query on this process's one thread, beside the API, the worker
     // and both consumers: leases get more room there, so a busy loop is not mistaken for a crash.
-    const timing = h.store === "pglite" ? { visibility: 20, heartbeat: 4, slowMs: 45_000 } : { visibility: 6, heartbeat: 1.5, slowMs: 14_000 };
+    // On a busy machine (time factor > 1) an extend can take seconds to be answered: the lease is
+    // scaled with the machine, the heartbeat is not, and the slow handler still outlasts two leases.
+    const base = h.store === "pglite" ? { visibility: 20, heartbeat: 4 } : { visibility: 6, heartbeat: 1.5 };
+    const visibility = Math.ceil(base.visibility * TIME_FACTOR);
+    const timing = { visibility, heartbeat: base.heartbeat, slowMs: Math.round(visibility * 2250) };
     const ids: string[] = await seed(h, tenant, 9_000);
     // Keyed, so a send whose answer is lost (a timeout on a busy machine) is retried without duplicates.
     const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 100 }, (_, i) => ({ type: "load.test", payload: { n: b * 100 + i }, idempotency_key: `load-${b}-${i}` })));
