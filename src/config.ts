@@ -90,6 +90,12 @@ export interface Config {
     readonly maxDeliveries: number;
     /** Default lease, seconds. INBOX_VISIBILITY_SECONDS, default 30. */
     readonly defaultVisibilitySeconds: number;
+    /** Concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process; more answer 429. LONG_POLLS_PER_KEY, default 100. */
+    readonly longPollsPerKey: number;
+    /** Concurrent long polls per tenant (all its keys), per API process; more answer 429. LONG_POLLS_PER_TENANT, default 250. */
+    readonly longPollsPerTenant: number;
+    /** Interval of the shared safety re-check of waiting long polls (one indexed existence check per waited-on subscription and filter), ms. LONG_POLL_RECHECK_MS, default 5000. */
+    readonly longPollRecheckMs: number;
   };
   readonly limits: {
     /** Largest request body, bytes. MAX_EVENT_BYTES, default 262144 (256 KiB). */
@@ -173,6 +179,9 @@ const envSchema = Joi.object({
   WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
   MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),
   INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
+  LONG_POLLS_PER_KEY: Joi.number().integer().min(1).max(100_000).default(100),
+  LONG_POLLS_PER_TENANT: Joi.number().integer().min(1).max(100_000).default(250),
+  LONG_POLL_RECHECK_MS: Joi.number().integer().min(100).max(600_000).default(5000),
   MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
@@ -256,6 +265,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inbox: {
       maxDeliveries: num("MAX_DELIVERIES"),
       defaultVisibilitySeconds: num("INBOX_VISIBILITY_SECONDS"),
+      longPollsPerKey: Math.min(num("LONG_POLLS_PER_KEY"), num("LONG_POLLS_PER_TENANT")),
+      longPollsPerTenant: num("LONG_POLLS_PER_TENANT"),
+      longPollRecheckMs: num("LONG_POLL_RECHECK_MS"),
     },
     limits: {
       maxEventBytes: num("MAX_EVENT_BYTES"),

@@ -37,6 +37,7 @@ export const ERROR_CODES = Object.freeze({
   unsupported_media_type: 415,
   rate_limited: 429,
   too_many_failed_authentications: 429,
+  long_poll_quota_exceeded: 429,
   internal_error: 500,
   not_implemented: 501,
   service_unavailable: 503,
@@ -144,6 +145,15 @@ export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number, headers: Record<string, string> = {}) {
     const present = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== ""));
     super(429, "rate_limited", `rate limit exceeded; retry in ${retryAfterSeconds} s`, [], { ...present, "Retry-After": String(retryAfterSeconds) });
+  }
+}
+
+/** A long poll past its API key's or tenant's quota of concurrent long polls (answered at once, never queued). */
+export class LongPollQuotaError extends AppError {
+  constructor(scope: "key" | "tenant", limit: number, retryAfterSeconds: number) {
+    super(429, "long_poll_quota_exceeded", `this ${scope === "key" ? "API key" : "tenant"} already has ${limit} long polls waiting; retry in ${retryAfterSeconds} s`, [{ message: "long-poll quota exceeded", scope, limit }], {
+      "Retry-After": String(retryAfterSeconds),
+    });
   }
 }
 

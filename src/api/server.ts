@@ -3,6 +3,18 @@ import type { Socket } from "node:net";
 import type { Container } from "../container";
 import { createApp } from "./app";
 import type { ApiDeps } from "./deps";
+import { errorBody } from "../errors";
+
+/**
+ * Connections past HTTP_MAX_CONNECTIONS that are still accepted, for health probes only: the load
+ * balancer's GET /healthz is answered even when clients hold every regular connection. Requests for
+ * anything else on them answer 503 at once and close.
+ */
+export const HEALTH_RESERVE_CONNECTIONS = 16;
+/** A reserve connection that sends no request within this is closed, ms. */
+const RESERVE_IDLE_MS = 1000;
+/** Paths served on reserve connections. */
+const HEALTH_PATHS = new Set(["/healthz"]);
 
 export interface RunningApi {
   readonly server: Server;
@@ -36,13 +48,27 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
     },
     (req: IncomingMessage, res: ServerResponse) => {
       if (closing) res.setHeader("Connection", "close");
+      if (reserve.has(req.socket)) {
+        res.setHeader("Connection", "close");
+        const path = (req.url ?? "").split("?", 1)[0]!;
+        if (!(HEALTH_PATHS.has(path) && (req.method === "GET" || req.method === "HEAD"))) {
+          refuseOverCapacity(res);
+          return;
+        }
+      }
       void handle(req, res);
     },
   );
-  server.maxConnections = http.maxConnections;
+  // Past the cap plus the reserve, Node closes connections on accept.
+  server.maxConnections = http.maxConnections + HEALTH_RESERVE_CONNECTIONS;
+  const reserve = new WeakSet<Socket>();
   server.keepAliveTimeout = http.keepAliveTimeoutMs; // default longer than typical load balancer idle timeouts
   const connections = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
+    if (connections.size >= http.maxConnections) {
+      reserve.add(socket);
+      socket.setTimeout(RESERVE_IDLE_MS, () => socket.destroy());
+    }
     connections.add(socket);
     socket.once("close", () => connections.delete(socket));
   });
@@ -80,4 +106,11 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       await deps.receipts.settled();
     },
   };
+}
+
+/** The answer to a request on a reserve connection that is not a health probe. */
+function refuseOverCapacity(res: ServerResponse): void {
+  const body = JSON.stringify(errorBody("service_unavailable", "the server is at its connection limit; retry shortly", [{ message: "connection limit reached", dependency: "http" }]));
+  res.writeHead(503, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body), "Retry-After": "1", "Cache-Control": "no-store" });
+  res.end(body);
 }
