@@ -92,9 +92,16 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       }
       // A connection whose response was already past its headers, or with pipelined requests
       // queued behind it, goes idle later: closed within 100 ms of it.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
+      // A connection that has not sent a byte (one a client or load balancer opened ahead of use)
+      // is not "idle" to Node and would hold the close up until the client gives up on it: it
+      // carries no request, so it is closed too.
+      const closeIdle = () => {
+        server.closeIdleConnections();
+        for (const socket of connections) if (socket.bytesRead === 0 && !(socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage) socket.destroy();
+      };
+      const sweep = setInterval(closeIdle, 100).unref();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      closeIdle();
       try {
         await closed;
       } finally {

@@ -102,42 +102,6 @@ describe("long polls: quotas, connection reserve, wake-ups per event", () => {
     await h.eventually(async () => h.api.deps.wakeups.waiting === 0);
   });
 
-  test("with the connection cap full, /healthz is still answered and other requests are refused with 503", async () => {
-    const open = () =>
-      new Promise<Socket>((resolve, reject) => {
-        const s = connect(h.api.port, "127.0.0.1", () => resolve(s));
-        s.once("error", reject);
-      });
-    const ask = (s: Socket, request: string) =>
-      new Promise<string>((resolve) => {
-        let data = "";
-        s.on("data", (d: Buffer) => {
-          data += String(d);
-          if (/\r\n\r\n[\s\S]*\}/.test(data)) resolve(data);
-        });
-        s.once("close", () => resolve(data));
-        s.write(request);
-      });
-    const held: Socket[] = [];
-    try {
-      // Up to the cap, counting the connections the test's own fetch keeps alive.
-      const connections = () => new Promise<number>((r) => h.api.server.getConnections((_e, c) => r(c)));
-      while ((await connections()) < CAP) held.push(await open());
-      const health = await open();
-      const answer = await ask(health, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-      health.destroy();
-      expect(answer).toMatch(/^HTTP\/1\.1 200/);
-      const other = await open();
-      const refused = await ask(other, "GET /inbox?mode=peek HTTP/1.1\r\nHost: x\r\n\r\n");
-      other.destroy();
-      expect(refused).toMatch(/^HTTP\/1\.1 503/);
-      expect(refused).toContain("service_unavailable");
-    } finally {
-      for (const s of held) s.destroy();
-    }
-    await h.eventually(async () => (await h.request("GET", "/inbox?mode=peek", { key: (await tenant()).key })).status === 200);
-  });
-
   test("a notification wakes at most as many waiters as it has events", async () => {
     const t = await tenant();
     const polls = [...Array.from({ length: PER_KEY }, () => poll(t.key, "wait_seconds=20&limit=1")), ...Array.from({ length: PER_TENANT - PER_KEY }, () => poll(t.key2, "wait_seconds=20&limit=1"))];
@@ -182,5 +146,41 @@ describe("long polls: quotas, connection reserve, wake-ups per event", () => {
     for (const p of [...polls, extra]) p.end();
     const answers = await Promise.all([...polls, extra].map((p) => p.answer));
     expect(answers.flatMap((a) => (a.status === 200 ? idsOf(a.body) : []))).toEqual([id]);
+  });
+  // Last: connections accepted while the server was full stay reserve connections (one request each).
+  test("with the connection cap full, /healthz is still answered and other requests are refused with 503", async () => {
+    const open = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connect(h.api.port, "127.0.0.1", () => resolve(s));
+        s.once("error", reject);
+      });
+    const ask = (s: Socket, request: string) =>
+      new Promise<string>((resolve) => {
+        let data = "";
+        s.on("data", (d: Buffer) => {
+          data += String(d);
+          if (/\r\n\r\n[\s\S]*\}/.test(data)) resolve(data);
+        });
+        s.once("close", () => resolve(data));
+        s.write(request);
+      });
+    const held: Socket[] = [];
+    try {
+      // Up to the cap, counting the connections the test's own fetch keeps alive.
+      const connections = () => new Promise<number>((r) => h.api.server.getConnections((_e, c) => r(c)));
+      while ((await connections()) < CAP) held.push(await open());
+      const health = await open();
+      const answer = await ask(health, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+      health.destroy();
+      expect(answer).toMatch(/^HTTP\/1\.1 200/);
+      const other = await open();
+      const refused = await ask(other, "GET /inbox?mode=peek HTTP/1.1\r\nHost: x\r\n\r\n");
+      other.destroy();
+      expect(refused).toMatch(/^HTTP\/1\.1 503/);
+      expect(refused).toContain("service_unavailable");
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await h.eventually(async () => (await h.request("GET", "/inbox?mode=peek", { key: (await tenant()).key })).status === 200);
   });
 });
