@@ -122,6 +122,13 @@ interface Group {
   gen: number;
   /** Until when (epoch ms) the key is known to have nothing deliverable; 0 = unknown. */
   emptyUntil: number;
+  /**
+   * Events announced for the key and not leased yet (undefined = unknown: a re-check, a due time,
+   * or a lease that found more than was announced). A full batch hands on to the next waiter only
+   * while this is unknown or above zero: with concurrent leases, has_more can count rows another
+   * waiter is taking.
+   */
+  credit: number | undefined;
 }
 
 interface WaiterState {
@@ -131,6 +138,8 @@ interface WaiterState {
   woken: boolean;
   /** Woken, and its lease attempt has not reported yet: the wake-up is this waiter's to use or hand on. */
   holdsWake: boolean;
+  /** The key's generation when its running lease attempt started; undefined while none runs. */
+  attemptGen: number | undefined;
   resolve: ((reason: WakeReason) => void) | undefined;
 }
 
@@ -296,7 +305,7 @@ export class Wakeups {
   /** Registers a waiter before its first lease attempt, so no wake-up between the attempt and the wait is lost. */
   register(key: WaitKey): Waiter {
     const group = this.groupOf(key);
-    const state: WaiterState = { group, limit: Math.max(1, key.limit), woken: false, holdsWake: false, resolve: undefined };
+    const state: WaiterState = { group, limit: Math.max(1, key.limit), woken: false, holdsWake: false, attemptGen: undefined, resolve: undefined };
     group.waiters.add(state);
     this.count++;
     this.opts.onWaiting?.(this.count);
@@ -304,19 +313,29 @@ export class Wakeups {
     let removed = false;
     return {
       knownEmpty: () => {
-        const known = group.emptyUntil > Date.now();
+        // Known empty, or another waiter's attempt since the last wake-up is running: its outcome
+        // answers for this one too (it hands on through has_more, or on failure).
+        const known = group.emptyUntil > Date.now() || [...group.waiters].some((w) => w !== state && w.attemptGen === group.gen);
         if (known) this.stats.attemptsSkipped++;
         return known;
       },
-      attempt: () => group.gen,
+      attempt: () => (state.attemptGen = group.gen),
       result: (token, leased, hasMore) => {
+        const woken = state.holdsWake;
         state.holdsWake = false;
+        state.attemptGen = undefined;
         if (leased === 0 && !hasMore) {
-          if (token === group.gen) group.emptyUntil = Date.now() + this.safetyMs + EMPTY_SLACK_MS;
+          if (token === group.gen) {
+            group.emptyUntil = Date.now() + this.safetyMs + EMPTY_SLACK_MS;
+            group.credit = 0;
+          }
           return;
         }
+        if (group.credit !== undefined) group.credit = Math.max(0, group.credit - leased);
+        // More than anything announced: its size is unknown from here on.
+        if (!woken && hasMore) group.credit = undefined;
         // A full batch with more behind it: the next waiter takes the rest, unless a woken one is on it already.
-        if (leased > 0 && hasMore && ![...group.waiters].some((w) => w.holdsWake)) this.wakeGroup(group, 1, state);
+        if (leased > 0 && hasMore && (group.credit === undefined || group.credit > 0) && ![...group.waiters].some((w) => w.holdsWake)) this.wakeGroup(group, 1, state, false, true);
       },
       wait: (deadline, signal) => this.waitOn(state, deadline, signal),
       done: () => {
@@ -325,10 +344,13 @@ export class Wakeups {
         this.count--;
         this.opts.onWaiting?.(this.count);
         group.waiters.delete(state);
-        const handOn = state.holdsWake;
+        // A wake-up not used, or an attempt that never reported (it failed, or the client left):
+        // the next waiter looks instead.
+        const handOn = state.holdsWake || state.attemptGen !== undefined;
         state.holdsWake = false;
+        state.attemptGen = undefined;
         state.resolve?.("abort");
-        if (handOn) this.wakeGroup(group, 1);
+        if (handOn) this.wakeGroup(group, 1, undefined, false, true);
         this.forgetIfIdle(group);
       },
     };
@@ -339,7 +361,7 @@ export class Wakeups {
     const id = JSON.stringify([key.tenantId, key.subscriptionId, f.type ?? null, f.source ?? null, f.tags ? [...f.tags].sort() : null, f.since?.getTime() ?? null, f.until?.getTime() ?? null]);
     let group = this.groups.get(id);
     if (!group) {
-      group = { id, tenantId: key.tenantId, subscriptionId: key.subscriptionId, filter: key.filter, waiters: new Set(), gen: 0, emptyUntil: 0 };
+      group = { id, tenantId: key.tenantId, subscriptionId: key.subscriptionId, filter: key.filter, waiters: new Set(), gen: 0, emptyUntil: 0, credit: 0 };
       this.groups.set(id, group);
       let set = this.byTenant.get(key.tenantId);
       if (!set) this.byTenant.set(key.tenantId, (set = new Set()));
@@ -387,9 +409,10 @@ export class Wakeups {
    * woken, and passes on through has_more). Wakes the oldest waiters not woken yet until their
    * limits cover the events. `except` is not woken (the waiter handing on).
    */
-  private wakeGroup(group: Group, events: number | undefined, except?: WaiterState, byRecheck = false): void {
+  private wakeGroup(group: Group, events: number | undefined, except?: WaiterState, byRecheck = false, handOn = false): void {
     group.gen++;
     group.emptyUntil = 0;
+    if (!handOn) group.credit = events === undefined || group.credit === undefined ? undefined : group.credit + events;
     let left = events ?? 1;
     for (const w of group.waiters) {
       if (left <= 0) break;

@@ -137,8 +137,7 @@ describe("long polls: quotas, connection reserve, wake-ups per event", () => {
     // A new long poll on the key the re-check found empty waits without a lease of its own.
     const skippedBefore = stats.attemptsSkipped;
     const extra = poll(t.key2, "wait_seconds=20&type=wanted");
-    await waiters(PER_KEY + 1);
-    expect(stats.attemptsSkipped).toBeGreaterThan(skippedBefore);
+    await h.eventually(async () => stats.attemptsSkipped > skippedBefore);
     // And is still handed what arrives.
     const [id] = await seed(h, t.id, [{ type: "wanted" }]);
     // Seeded without a notification: the shared re-check finds it and wakes one waiter, which takes it.
