@@ -90,7 +90,7 @@ export interface Config {
     readonly maxDeliveries: number;
     /** Default lease, seconds. INBOX_VISIBILITY_SECONDS, default 30. */
     readonly defaultVisibilitySeconds: number;
-    /** Concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process; more answer 429. LONG_POLLS_PER_KEY, default 100. */
+    /** Concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process (at most the tenant quota); more answer 429. LONG_POLLS_PER_KEY, default 100. */
     readonly longPollsPerKey: number;
     /** Concurrent long polls per tenant (all its keys), per API process; more answer 429. LONG_POLLS_PER_TENANT, default 250. */
     readonly longPollsPerTenant: number;

@@ -129,6 +129,8 @@ interface Group {
    * waiter is taking.
    */
   credit: number | undefined;
+  /** The last lease of the key found more than it took: first attempts then run side by side, not one for all. */
+  backlog: boolean;
 }
 
 interface WaiterState {
@@ -315,7 +317,7 @@ export class Wakeups {
       knownEmpty: () => {
         // Known empty, or another waiter's attempt since the last wake-up is running: its outcome
         // answers for this one too (it hands on through has_more, or on failure).
-        const known = group.emptyUntil > Date.now() || [...group.waiters].some((w) => w !== state && w.attemptGen === group.gen);
+        const known = group.emptyUntil > Date.now() || (!group.backlog && [...group.waiters].some((w) => w !== state && w.attemptGen === group.gen));
         if (known) this.stats.attemptsSkipped++;
         return known;
       },
@@ -328,9 +330,11 @@ export class Wakeups {
           if (token === group.gen) {
             group.emptyUntil = Date.now() + this.safetyMs + EMPTY_SLACK_MS;
             group.credit = 0;
+            group.backlog = false;
           }
           return;
         }
+        group.backlog = hasMore;
         if (group.credit !== undefined) group.credit = Math.max(0, group.credit - leased);
         // More than anything announced: its size is unknown from here on.
         if (!woken && hasMore) group.credit = undefined;
@@ -361,7 +365,7 @@ export class Wakeups {
     const id = JSON.stringify([key.tenantId, key.subscriptionId, f.type ?? null, f.source ?? null, f.tags ? [...f.tags].sort() : null, f.since?.getTime() ?? null, f.until?.getTime() ?? null]);
     let group = this.groups.get(id);
     if (!group) {
-      group = { id, tenantId: key.tenantId, subscriptionId: key.subscriptionId, filter: key.filter, waiters: new Set(), gen: 0, emptyUntil: 0, credit: 0 };
+      group = { id, tenantId: key.tenantId, subscriptionId: key.subscriptionId, filter: key.filter, waiters: new Set(), gen: 0, emptyUntil: 0, credit: 0, backlog: false };
       this.groups.set(id, group);
       let set = this.byTenant.get(key.tenantId);
       if (!set) this.byTenant.set(key.tenantId, (set = new Set()));
