@@ -70,7 +70,7 @@ export interface Config {
     readonly headersTimeoutMs: number;
     /** Idle keep-alive connections are closed after this, ms. HTTP_KEEPALIVE_TIMEOUT_MS, default 65000. */
     readonly keepAliveTimeoutMs: number;
-    /** Open connections per API process at most; more are closed on accept. HTTP_MAX_CONNECTIONS, default 4096. */
+    /** Open connections per API process at most; a reserve of 16 more serve GET /healthz only (503 otherwise), past that they are closed on accept. HTTP_MAX_CONNECTIONS, default 4096. */
     readonly maxConnections: number;
     /** Take the client address from X-Forwarded-For (last hop) behind a load balancer. HTTP_TRUST_PROXY, default false. */
     readonly trustProxy: boolean;
