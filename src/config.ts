@@ -74,7 +74,7 @@ export interface Config {
     readonly headersTimeoutMs: number;
     /** Idle keep-alive connections are closed after this, ms. HTTP_KEEPALIVE_TIMEOUT_MS, default 65000. */
     readonly keepAliveTimeoutMs: number;
-    /** Open connections per API process at most; more are closed on accept. HTTP_MAX_CONNECTIONS, default 4096. */
+    /** Open connections per API process at most; a reserve of 16 more serve GET /healthz only (503 otherwise), past that they are closed on accept. HTTP_MAX_CONNECTIONS, default 4096. */
     readonly maxConnections: number;
     /** Take the client address from X-Forwarded-For (last hop) behind a load balancer. HTTP_TRUST_PROXY, default false. */
     readonly trustProxy: boolean;
@@ -94,6 +94,12 @@ export interface Config {
     readonly maxDeliveries: number;
     /** Default lease, seconds. INBOX_VISIBILITY_SECONDS, default 30. */
     readonly defaultVisibilitySeconds: number;
+    /** Concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process (at most the tenant quota); more answer 429. LONG_POLLS_PER_KEY, default 100. */
+    readonly longPollsPerKey: number;
+    /** Concurrent long polls per tenant (all its keys), per API process; more answer 429. LONG_POLLS_PER_TENANT, default 250. */
+    readonly longPollsPerTenant: number;
+    /** Interval of the shared safety re-check of waiting long polls (one indexed existence check per waited-on subscription and filter), ms. LONG_POLL_RECHECK_MS, default 5000. */
+    readonly longPollRecheckMs: number;
   };
   readonly limits: {
     /** Largest request body, bytes. MAX_EVENT_BYTES, default 262144 (256 KiB). */
@@ -190,6 +196,9 @@ const envSchema = Joi.object({
   WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
   MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),
   INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
+  LONG_POLLS_PER_KEY: Joi.number().integer().min(1).max(100_000).default(100),
+  LONG_POLLS_PER_TENANT: Joi.number().integer().min(1).max(100_000).default(250),
+  LONG_POLL_RECHECK_MS: Joi.number().integer().min(100).max(600_000).default(5000),
   MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
   IDEMPOTENCY_CLAIMS_PER_TENANT: Joi.number().integer().min(0).default(100_000),
@@ -277,6 +286,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inbox: {
       maxDeliveries: num("MAX_DELIVERIES"),
       defaultVisibilitySeconds: num("INBOX_VISIBILITY_SECONDS"),
+      longPollsPerKey: Math.min(num("LONG_POLLS_PER_KEY"), num("LONG_POLLS_PER_TENANT")),
+      longPollsPerTenant: num("LONG_POLLS_PER_TENANT"),
+      longPollRecheckMs: num("LONG_POLL_RECHECK_MS"),
     },
     limits: {
       maxEventBytes: num("MAX_EVENT_BYTES"),

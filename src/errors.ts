@@ -39,6 +39,7 @@ export const ERROR_CODES = Object.freeze({
   unsupported_media_type: 415,
   rate_limited: 429,
   too_many_failed_authentications: 429,
+  long_poll_quota_exceeded: 429,
   request_header_fields_too_large: 431,
   internal_error: 500,
   not_implemented: 501,
@@ -160,6 +161,15 @@ export class EnqueueOutcomeUnknownError extends AppError {
   constructor(retryAfterSeconds = 1) {
     const message = "the event queue did not confirm this event and may have taken it; retry with the same Idempotency-Key (without one, a retry may store it twice)";
     super(503, "enqueue_outcome_unknown", message, [{ message, dependency: "sqs" }], { "Retry-After": String(retryAfterSeconds) });
+  }
+}
+
+/** A long poll past its API key's or tenant's quota of concurrent long polls (answered at once, never queued). */
+export class LongPollQuotaError extends AppError {
+  constructor(scope: "key" | "tenant", limit: number, retryAfterSeconds: number) {
+    super(429, "long_poll_quota_exceeded", `this ${scope === "key" ? "API key" : "tenant"} already has ${limit} long polls waiting; retry in ${retryAfterSeconds} s`, [{ message: "long-poll quota exceeded", scope, limit }], {
+      "Retry-After": String(retryAfterSeconds),
+    });
   }
 }
 

@@ -9,6 +9,7 @@ import type { SendBatcher } from "../queue/send-batcher";
 import type { SqsQueue } from "../queue/sqs-queue";
 import type { Database } from "../store/database";
 import type { Wakeups } from "../inbox/wakeups";
+import type { LongPollQuota } from "../inbox/long-poll-quota";
 import type { KeyCache } from "./middleware/auth";
 
 /** Everything the HTTP API needs, built by the API role (src/roles/api.ts) from a container. */
@@ -27,4 +28,6 @@ export interface ApiDeps {
   readonly metrics: Metrics;
   /** Wakes long-polling GET /inbox requests of this process. */
   readonly wakeups: Wakeups;
+  /** Concurrent long polls per API key and per tenant in this process. */
+  readonly longPolls: LongPollQuota;
 }

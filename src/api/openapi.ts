@@ -240,7 +240,7 @@ const errorResponses: Record<string, Response> = {
   },
   UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(errorSchema(codesOfStatus(415))) },
   RateLimited: {
-    description: "The key's rate limit is used up (rate_limited), or this address failed authentication too often (too_many_failed_authentications)",
+    description: "The key's rate limit is used up (rate_limited), this address failed authentication too often (too_many_failed_authentications), or the key or tenant already has its quota of concurrent long polls waiting (long_poll_quota_exceeded: GET /inbox with wait_seconds > 0; LONG_POLLS_PER_KEY, LONG_POLLS_PER_TENANT per API process)",
     headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
     content: json(errorSchema(codesOfStatus(429))),
   },
@@ -512,6 +512,7 @@ export const openApiDocument: OpenApiDocument = {
           "two consumers never receive the same event inside one lease. Answers {data, has_more}. " +
           "With wait_seconds=N (long polling) and nothing deliverable, the request waits up to N seconds for a matching event (woken by the ingest worker's commit, a nack, or a lease expiring), " +
           "then answers as usual: an empty page if nothing came. A client that disconnects while waiting leases nothing; on shutdown waiting requests answer an empty page at once. " +
+          "Concurrent long polls are bounded per API key and per tenant (per API process): past either quota the request answers 429 long_poll_quota_exceeded at once, with Retry-After. " +
           "Leases last at most 1 h (3600 s): a consumer that needs longer extends its lease while it works. " +
           "Peek mode (mode=peek): a read-only page in arrival order, any status, with an opaque next_cursor; leases nothing. Answers {data, next_cursor}.",
         tags: ["inbox"],

@@ -4,6 +4,18 @@ import type { Container } from "../container";
 import { createApp } from "./app";
 import { answerClientErrors } from "./client-error";
 import type { ApiDeps } from "./deps";
+import { errorBody } from "../errors";
+
+/**
+ * Connections past HTTP_MAX_CONNECTIONS that are still accepted, for health probes only: the load
+ * balancer's GET /healthz is answered even when clients hold every regular connection. Requests for
+ * anything else on them answer 503 at once and close.
+ */
+export const HEALTH_RESERVE_CONNECTIONS = 16;
+/** A reserve connection that sends no request within this is closed, ms. */
+const RESERVE_IDLE_MS = 1000;
+/** Paths served on reserve connections. */
+const HEALTH_PATHS = new Set(["/healthz"]);
 
 export interface RunningApi {
   readonly server: Server;
@@ -37,15 +49,29 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
     },
     (req: IncomingMessage, res: ServerResponse) => {
       if (closing) res.setHeader("Connection", "close");
+      if (reserve.has(req.socket)) {
+        res.setHeader("Connection", "close");
+        const path = (req.url ?? "").split("?", 1)[0]!;
+        if (!(HEALTH_PATHS.has(path) && (req.method === "GET" || req.method === "HEAD"))) {
+          refuseOverCapacity(res);
+          return;
+        }
+      }
       void handle(req, res);
     },
   );
   // Requests refused before the app sees them answer the JSON error too (src/api/client-error.ts).
   answerClientErrors(server);
-  server.maxConnections = http.maxConnections;
+  // Past the cap plus the reserve, Node closes connections on accept.
+  server.maxConnections = http.maxConnections + HEALTH_RESERVE_CONNECTIONS;
+  const reserve = new WeakSet<Socket>();
   server.keepAliveTimeout = http.keepAliveTimeoutMs; // default longer than typical load balancer idle timeouts
   const connections = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
+    if (connections.size >= http.maxConnections) {
+      reserve.add(socket);
+      socket.setTimeout(RESERVE_IDLE_MS, () => socket.destroy());
+    }
     connections.add(socket);
     socket.once("close", () => connections.delete(socket));
   });
@@ -69,9 +95,16 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       }
       // A connection whose response was already past its headers, or with pipelined requests
       // queued behind it, goes idle later: closed within 100 ms of it.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
+      // A connection that has not sent a byte (one a client or load balancer opened ahead of use)
+      // is not "idle" to Node and would hold the close up until the client gives up on it: it
+      // carries no request, so it is closed too.
+      const closeIdle = () => {
+        server.closeIdleConnections();
+        for (const socket of connections) if (socket.bytesRead === 0 && !(socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage) socket.destroy();
+      };
+      const sweep = setInterval(closeIdle, 100).unref();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      closeIdle();
       try {
         await closed;
       } finally {
@@ -83,4 +116,11 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
       await deps.receipts.settled();
     },
   };
+}
+
+/** The answer to a request on a reserve connection that is not a health probe. */
+function refuseOverCapacity(res: ServerResponse): void {
+  const body = JSON.stringify(errorBody("service_unavailable", "the server is at its connection limit; retry shortly", [{ message: "connection limit reached", dependency: "http" }]));
+  res.writeHead(503, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body), "Retry-After": "1", "Cache-Control": "no-store" });
+  res.end(body);
 }

@@ -144,12 +144,15 @@ export class GroupCommit {
    */
   private announceStored(events: readonly QueuedEvent[]): void {
     const tenants = new Map<string, Set<string>>();
+    const counts = new Map<string, number>();
     for (const e of events) {
       let types = tenants.get(e.tenant_id);
       if (!types) tenants.set(e.tenant_id, (types = new Set()));
       types.add(e.type);
+      counts.set(e.tenant_id, (counts.get(e.tenant_id) ?? 0) + 1);
     }
-    const pending = notifyDeliverable(this.deps.prisma, tenants).catch((err: unknown) => {
+    // The counts bound how many waiters each API process wakes.
+    const pending = notifyDeliverable(this.deps.prisma, tenants, undefined, counts).catch((err: unknown) => {
       this.deps.logger.warn({ err: errorMessage(err) }, "could not notify long polls of stored events");
     });
     this.notifies.add(pending);

@@ -94,6 +94,17 @@ export function createMetrics() {
       help: "Leases ended by nack",
       registers: [registry],
     }),
+    longPollWaiters: new Gauge({
+      name: "triggers_long_poll_waiters",
+      help: "Long-polling GET /inbox requests waiting in this API process",
+      registers: [registry],
+    }),
+    longPollsRefused: new Counter({
+      name: "triggers_long_polls_refused_total",
+      help: "Long polls refused with 429 long_poll_quota_exceeded, by the quota reached (key or tenant)",
+      labelNames: ["scope"] as const,
+      registers: [registry],
+    }),
     inboxDead: new Counter({
       name: "triggers_inbox_dead_total",
       help: "Events that became dead after max deliveries",

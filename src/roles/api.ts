@@ -4,6 +4,7 @@ import { KeyCache } from "../api/middleware/auth";
 import { apiReadinessChecks } from "../api/routes/health";
 import { startApi, type RunningApi } from "../api/server";
 import { Wakeups } from "../inbox/wakeups";
+import { LongPollQuota } from "../inbox/long-poll-quota";
 import type { AcceptDeps } from "../ingest/accept-events";
 import { AcceptedReceipts } from "../ingest/accepted-receipts";
 import { IdempotencyGuard } from "../ingest/idempotency";
@@ -46,7 +47,8 @@ export function buildApiDeps(c: Container): ApiDeps {
     redis: c.redis,
     logger: c.logger,
     metrics: c.metrics,
-    wakeups: new Wakeups({ db: c.db, logger: c.logger }),
+    wakeups: new Wakeups({ db: c.db, logger: c.logger, safetyMs: c.config.inbox.longPollRecheckMs, onWaiting: (n) => c.metrics.longPollWaiters.set(n) }),
+    longPolls: new LongPollQuota(c.config.inbox.longPollsPerKey, c.config.inbox.longPollsPerTenant, (scope) => c.metrics.longPollsRefused.inc({ scope })),
   };
 }
 

@@ -28,7 +28,23 @@ export interface Database {
 
 /** An active LISTEN; close() ends it. */
 export interface Listener {
+  /** A round trip on the listening connection itself (the caller bounds it with a deadline). */
+  check(): Promise<void>;
+  /** Ends the connection; bounded even when the server does not answer. */
   close(): Promise<void>;
+}
+
+/** Longest wait for a LISTEN connection to end politely before its socket is destroyed, ms. */
+const LISTENER_END_MS = 1000;
+
+/** Ends a client, destroying its socket if the server does not acknowledge in time (a frozen server never does). */
+async function endClient(client: Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().catch(() => undefined);
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), LISTENER_END_MS)));
+  const outcome = await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if (outcome === "late") (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** Splits Prisma's `?schema=` convention off a Postgres URL. */
@@ -89,7 +105,7 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
       const fail = () => {
         if (lost) return;
         lost = true;
-        client.end().catch(() => undefined);
+        void endClient(client);
         onLost();
       };
       client.on("error", fail);
@@ -102,13 +118,16 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
         await client.query(`LISTEN "${channel.replace(/"/g, "")}"`);
       } catch (err) {
         lost = true;
-        await client.end().catch(() => undefined);
+        await endClient(client);
         throw err;
       }
       return {
+        async check() {
+          await client.query("SELECT 1");
+        },
         async close() {
           lost = true;
-          await client.end().catch(() => undefined);
+          await endClient(client);
         },
       };
     },
@@ -136,7 +155,12 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     async listen(channel, onPayload) {
       // In-process: the embedded database delivers NOTIFYs raised by this process's own queries.
       const unlisten = await pglite.listen(channel, onPayload);
-      return { close: () => unlisten() };
+      return {
+        async check() {
+          await pglite.query("SELECT 1");
+        },
+        close: () => unlisten(),
+      };
     },
     async close() {
       await prisma.$disconnect().catch(() => undefined);

@@ -6,6 +6,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { KeyCache } from "../../src/api/middleware/auth";
+import { HEALTH_RESERVE_CONNECTIONS } from "../../src/api/server";
 import { createApiKey } from "../../src/store/api-keys";
 import { startHarness, type Harness } from "../helpers/harness";
 import { deadline } from "../helpers/deadlines";
@@ -241,15 +242,22 @@ describe("slow clients", () => {
     expect(r.closed).toBe(true);
   });
 
-  test("connections past the cap are refused; the API serves again once they close", async () => {
+  test("connections past the cap serve /healthz only, past its reserve they are closed; the API serves again once they close", async () => {
     const held: Socket[] = [];
     try {
       for (let i = 0; i < 40; i++) held.push(await open());
-      const extra = await open().catch(() => undefined);
-      if (extra) {
-        const r = await closedWithin(extra, 1000);
-        extra.destroy();
-        expect(r.closed).toBe(true);
+      const extra = await open();
+      extra.write(`GET /inbox?mode=peek HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n\r\n`);
+      const r = await closedWithin(extra, 2000);
+      extra.destroy();
+      expect(r.data).toMatch(/^HTTP\/1\.1 503/);
+      expect(r.closed).toBe(true);
+      for (let i = 0; i < HEALTH_RESERVE_CONNECTIONS; i++) held.push(await open());
+      const past = await open().catch(() => undefined);
+      if (past) {
+        const closed = await closedWithin(past, 2500);
+        past.destroy();
+        expect(closed.closed).toBe(true);
       }
     } finally {
       for (const s of held) s.destroy();

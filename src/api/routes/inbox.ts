@@ -126,7 +126,9 @@ export function inboxRoutes(deps: ApiDeps): Router {
       return result;
     };
     const { events, hasMore } =
-      q.wait_seconds > 0 ? await longPollLease(deps, ctx, { tenantId: principal.tenantId, type: q.type, waitSeconds: q.wait_seconds, lease }) : await lease();
+      q.wait_seconds > 0
+        ? await longPollLease(deps, ctx, { keyId: principal.keyId, tenantId: principal.tenantId, subscriptionId, filter: options.filter, limit: q.limit, waitSeconds: q.wait_seconds, lease })
+        : await lease();
     ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
   });
   return router;

@@ -1,0 +1,69 @@
+import { Client } from "pg";
+import type { PrismaClient } from "../../src/generated/prisma/client";
+import { probeDeliverable, type DeliverableProbe } from "../../src/store/events/any-deliverable";
+import { resolveSubscription } from "../../src/store/subscriptions";
+import { TEST_DATABASE_URL } from "../helpers/env";
+import { onlyOn, startHarness, type Harness } from "../helpers/harness";
+
+jest.setTimeout(60_000);
+
+const BACKLOG = 50_000;
+
+interface PlanNode {
+  "Node Type": string;
+  "Index Name"?: string;
+  "Actual Rows"?: number;
+  "Rows Removed by Filter"?: number;
+  Plans?: PlanNode[];
+}
+const nodes = (p: PlanNode): PlanNode[] => [p, ...(p.Plans ?? []).flatMap(nodes)];
+
+/**
+ * The long-poll safety re-check is an indexed existence probe per (tenant, subscription, filter),
+ * not a scan of the tenant's backlog: with a deep backlog, each probe is an index scan that stops
+ * at its first row. Postgres-only: the assertions are on the server's plans.
+ */
+onlyOn("postgres", "it asserts the Postgres server's query plans").describe("the long-poll re-check probe (Postgres plans)", () => {
+  let h: Harness;
+  let client: Client;
+  let subscriptionId: number;
+
+  beforeAll(async () => {
+    h = await startHarness({ worker: false });
+    client = new Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path="${h.schema}"` });
+    await client.connect();
+    await client.query(`INSERT INTO subscriptions (tenant_id, name) VALUES ('deep', 'default') ON CONFLICT DO NOTHING`);
+    subscriptionId = (await resolveSubscription(h.c.db.prisma, "deep", "default"))!;
+    await client.query(
+      `WITH src AS (SELECT 'evt_deep_' || lpad(i::text, 8, '0') AS id, now() - interval '1 hour' + i * interval '1 ms' AS at FROM generate_series(1, ${BACKLOG}) i),
+       ev AS (INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, received_at) SELECT id, 'deep', 'backlog', 'src', '{}'::jsonb, ARRAY['b'], 'h', at FROM src)
+       INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at, status, available_at)
+       SELECT $1, id, 'deep', 'backlog', 'src', ARRAY['b'], at, 'pending', at FROM src`,
+      [subscriptionId],
+    );
+    await client.query("ANALYZE deliveries");
+  });
+  afterAll(async () => {
+    await client.end();
+    await h.close();
+  });
+
+  test("probes with and without a type filter, over a deep backlog, each read at most one index row", async () => {
+    const probes: DeliverableProbe[] = [
+      { tenantId: "deep", subscriptionId, filter: {} },
+      { tenantId: "deep", subscriptionId, filter: { type: "wanted" } },
+      { tenantId: "deep", subscriptionId, filter: { source: "src" } },
+    ];
+    let statement: [string, unknown[]] | undefined;
+    const capture = { $queryRawUnsafe: async (sql: string, ...params: unknown[]) => ((statement = [sql, params]), []) } as unknown as PrismaClient;
+    await probeDeliverable(capture, probes);
+    const explained = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement![0]}`, statement![1]);
+    const all = nodes(explained.rows[0]!["QUERY PLAN"][0]!.Plan);
+    expect(all.filter((n) => n["Node Type"] === "Seq Scan")).toEqual([]);
+    const scans = all.filter((n) => n["Node Type"] === "Index Scan");
+    expect(scans.map((n) => n["Index Name"]).sort()).toEqual(["deliveries_deliverable_idx", "deliveries_deliverable_source_idx", "deliveries_deliverable_type_idx"]);
+    for (const s of scans) expect((s["Actual Rows"] ?? 0) + (s["Rows Removed by Filter"] ?? 0)).toBeLessThanOrEqual(1);
+    // And what it answers: the unfiltered and source probes find the backlog, the type probe nothing.
+    expect([...(await probeDeliverable(h.c.db.prisma, probes))].sort()).toEqual([0, 2]);
+  });
+});
