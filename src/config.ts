@@ -96,6 +96,11 @@ export interface Config {
     readonly maxEventBytes: number;
     /** Default requests per minute per API key. RATE_LIMIT_PER_MINUTE, default 6000. */
     readonly rateLimitPerMinute: number;
+    /**
+     * Subscriptions a tenant may have at once, `default` included (so also the most deliveries one
+     * event fans out to). MAX_SUBSCRIPTIONS_PER_TENANT, default 100.
+     */
+    readonly maxSubscriptionsPerTenant: number;
   };
   readonly retention: {
     /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
@@ -175,6 +180,7 @@ const envSchema = Joi.object({
   INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
   MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
+  MAX_SUBSCRIPTIONS_PER_TENANT: Joi.number().integer().min(1).max(10_000).default(100),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
   DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
@@ -260,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: {
       maxEventBytes: num("MAX_EVENT_BYTES"),
       rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
+      maxSubscriptionsPerTenant: num("MAX_SUBSCRIPTIONS_PER_TENANT"),
     },
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),

@@ -35,7 +35,7 @@ export async function insertEvents(prisma: PrismaClient, events: readonly Queued
     fanned AS (
       INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at)
       SELECT s.id, st.id, st.tenant_id, st.type, st.source, st.tags, st.received_at
-      FROM stored st JOIN subscriptions s ON s.tenant_id = st.tenant_id
+      FROM stored st JOIN subscriptions s ON s.tenant_id = st.tenant_id AND s.deleted_at IS NULL
       WHERE (s.filter_types IS NULL OR st.type = ANY (s.filter_types))
         AND (s.filter_sources IS NULL OR st.source = ANY (s.filter_sources))
         AND (s.filter_tags IS NULL OR st.tags @> s.filter_tags)
