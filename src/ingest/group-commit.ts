@@ -2,6 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { QueuedEvent } from "../domain/queued-event";
 import { notifyDeliverable } from "../inbox/wakeups";
 import type { SqsQueue } from "../queue/sqs-queue";
+import { isStatementTimeout } from "../store/statement-timeout";
+import { FanoutWeights } from "./fanout-weights";
 import { errorMessage, type DecodedMessage, type StoreDeps, type StoreMessagesFn } from "./store-messages";
 
 export interface GroupCommitDeps extends StoreDeps {
@@ -13,7 +15,12 @@ export interface GroupCommitDeps extends StoreDeps {
 export interface GroupCommitOptions {
   /** Visibility timeout of the received messages, seconds: extended while a failing group is held. */
   readonly visibilitySeconds: number;
-  /** Rows per statement at most; bigger statements amortise the commit (default 200). */
+  /**
+   * Rows one statement writes at most, counting each event and each of its deliveries (one per
+   * matching subscription): bigger statements amortise the commit, but a statement's time grows with
+   * its deliveries, not its events (default 400, i.e. 200 events of tenants with only `default`).
+   * A message heavier than this is stored alone.
+   */
   readonly maxGroupRows?: number;
   /** Concurrent statements at most, so a slow database sees bounded load from one process (default 2). */
   readonly maxConcurrentCommits?: number;
@@ -33,6 +40,12 @@ interface Waiting {
  * whose events are all stored is deleted from SQS and the API processes' long polls are woken,
  * both in the background (`drain()` waits for them): a receiver goes on as soon as its rows are
  * committed.
+ *
+ * A statement cancelled at the statement timeout is not retried as it is: the group is halved
+ * (recursively, then a message's events) until the single event that cannot be stored in time is
+ * isolated. Its message is left for the dead-letter queue (not deleted, logged at error, counted in
+ * triggers_worker_poison_total) and everything else is stored, so one tenant's fan-out can neither
+ * hold other tenants' events nor be retried forever.
  */
 export class GroupCommit {
   private waiting: Waiting[] = [];
@@ -42,13 +55,15 @@ export class GroupCommit {
   private readonly notifies = new Set<Promise<void>>();
   private readonly maxGroupRows: number;
   private readonly maxConcurrentCommits: number;
+  private readonly weights: FanoutWeights;
 
   constructor(
     private readonly deps: GroupCommitDeps,
     private readonly opts: GroupCommitOptions,
   ) {
-    this.maxGroupRows = opts.maxGroupRows ?? 200;
+    this.maxGroupRows = opts.maxGroupRows ?? 400;
     this.maxConcurrentCommits = opts.maxConcurrentCommits ?? 2;
+    this.weights = new FanoutWeights(deps.prisma);
   }
 
   /**
@@ -56,8 +71,8 @@ export class GroupCommit {
    * only after `stopRetrying()`, when their group's commit failed: they are left in SQS to
    * reappear after their visibility timeout.
    */
-  commit(messages: readonly DecodedMessage[]): Promise<void> {
-    const rows = messages.reduce((n, m) => n + m.events.length, 0);
+  async commit(messages: readonly DecodedMessage[]): Promise<void> {
+    const rows = (await this.weights.rowsOf(messages.flatMap((m) => m.events))).reduce((n, r) => n + r, 0);
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ messages, rows, resolve, reject });
       this.startGroups();
@@ -105,7 +120,7 @@ export class GroupCommit {
     let held = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        const { deletable, announce } = await this.deps.store(this.deps, messages);
+        const { deletable, announce } = await this.storeSplitting(messages);
         for (const w of group) w.resolve();
         if (announce.length > 0) this.announceStored(announce);
         // Receivers go on as soon as the rows are committed; deletes finish in the background (drain() waits for them).
@@ -136,6 +151,59 @@ export class GroupCommit {
         }
       }
     }
+  }
+
+  /**
+   * Stores messages with the store step; a part cancelled at the statement timeout is halved and
+   * each half stored on its own (a single message's events likewise), down to the one event that
+   * times out alone, whose message is then kept for the dead-letter queue. A message is deletable
+   * only when every part of it is. Other errors are thrown (the caller holds and retries the group).
+   */
+  private async storeSplitting(messages: readonly DecodedMessage[]): Promise<{ deletable: string[]; announce: QueuedEvent[] }> {
+    const stored = new Set<string>();
+    const kept = new Set<string>();
+    const announce: QueuedEvent[] = [];
+    let extended = Date.now();
+    const run = async (part: readonly DecodedMessage[]): Promise<void> => {
+      try {
+        const out = await this.deps.store(this.deps, part);
+        const deletable = new Set(out.deletable);
+        for (const m of part) (deletable.has(m.message.receiptHandle) ? stored : kept).add(m.message.receiptHandle);
+        announce.push(...out.announce);
+        return;
+      } catch (err) {
+        if (!isStatementTimeout(err)) throw err;
+        this.deps.metrics.workerErrors.inc({ stage: "insert" });
+      }
+      // Splitting takes a statement timeout per level: keep the messages invisible meanwhile.
+      if (Date.now() - extended > (this.opts.visibilitySeconds * 1000) / 2) {
+        extended = Date.now();
+        await this.deps.queue.changeVisibility(messages.map((m) => m.message.receiptHandle), this.opts.visibilitySeconds).catch(() => undefined);
+      }
+      if (part.length > 1) {
+        const half = Math.ceil(part.length / 2);
+        this.deps.logger.warn({ messages: part.length }, "statement timeout; storing the group in halves");
+        await run(part.slice(0, half));
+        await run(part.slice(half));
+        return;
+      }
+      const m = part[0]!;
+      if (m.events.length > 1) {
+        const half = Math.ceil(m.events.length / 2);
+        await run([{ message: m.message, events: m.events.slice(0, half), invalid: m.invalid }]);
+        await run([{ message: m.message, events: m.events.slice(half), invalid: 0 }]);
+        return;
+      }
+      kept.add(m.message.receiptHandle);
+      this.deps.metrics.workerPoison.inc();
+      const e = m.events[0];
+      this.deps.logger.error(
+        { messageId: m.message.messageId, receiveCount: m.message.receiveCount, tenant: e?.tenant_id, eventId: e?.id },
+        "statement timeout storing this event alone (its fan-out is too big for the statement timeout); its message is left for the dead-letter queue",
+      );
+    };
+    await run(messages);
+    return { deletable: [...stored].filter((h) => !kept.has(h)), announce };
   }
 
   /**
