@@ -103,3 +103,22 @@ describe("subscription limits", () => {
     expect(await purgeDeletedSubscriptions({ prisma: h.c.db.prisma }, { batchSize: 10, timeBudgetMs: 60_000 })).toEqual({ deliveries: 0, subscriptions: 0 });
   });
 });
+
+describe("subscription purge in the running worker", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(() => h.close());
+
+  test("the ingest worker removes a deleted subscription's deliveries and row by itself", async () => {
+    const key = await h.key("sublim-worker");
+    expect((await h.request("POST", "/subscriptions", { key, body: { name: "gone" } })).status).toBe(201);
+    await seed(h, "sublim-worker", 30);
+    const subId = (await h.sql<{ id: number }>("SELECT id FROM subscriptions WHERE tenant_id = 'sublim-worker' AND name = 'gone'"))[0]!.id;
+    expect((await h.request("DELETE", "/subscriptions/gone", { key })).status).toBe(204);
+    await h.eventually(async () => (await h.sql("SELECT 1 FROM subscriptions WHERE id = $1", [subId])).length === 0, 15_000);
+    expect(await h.sql("SELECT 1 FROM deliveries WHERE subscription_id = $1", [subId])).toEqual([]);
+    expect((await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = 'sublim-worker'"))[0]!.n).toBe(30);
+  });
+});
