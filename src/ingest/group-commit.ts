@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { QueuedEvent } from "../domain/queued-event";
+import { encodeQueuedEvent, packQueuedEvents, type QueuedEvent } from "../domain/queued-event";
 import { notifyDeliverable } from "../inbox/wakeups";
 import type { SqsQueue } from "../queue/sqs-queue";
 import { isStatementTimeout } from "../store/statement-timeout";
 import { FanoutWeights } from "./fanout-weights";
+import { TenantShares } from "./tenant-shares";
 import { errorMessage, type DecodedMessage, type StoreDeps, type StoreMessagesFn } from "./store-messages";
 
 export interface GroupCommitDeps extends StoreDeps {
@@ -24,11 +25,20 @@ export interface GroupCommitOptions {
   readonly maxGroupRows?: number;
   /** Concurrent statements at most, so a slow database sees bounded load from one process (default 2). */
   readonly maxConcurrentCommits?: number;
+  /**
+   * Rows (as maxGroupRows counts them) one tenant may hold in this process at once (default twice
+   * maxGroupRows × maxConcurrentCommits: enough to keep every commit busy). Past it the tenant's
+   * further events are sent back to the queue with a delay (TenantShares), so one tenant's backlog
+   * cannot stand in front of every other tenant's events.
+   */
+  readonly maxTenantRows?: number;
 }
 
 interface Waiting {
   readonly messages: readonly DecodedMessage[];
   readonly rows: number;
+  /** Rows taken from each tenant's share, given back when the group is done. */
+  readonly shares: ReadonlyMap<string, number>;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -56,6 +66,8 @@ export class GroupCommit {
   private readonly maxGroupRows: number;
   private readonly maxConcurrentCommits: number;
   private readonly weights: FanoutWeights;
+  private readonly shares: TenantShares;
+  private readonly deferLogged = new Map<string, number>();
 
   constructor(
     private readonly deps: GroupCommitDeps,
@@ -64,6 +76,7 @@ export class GroupCommit {
     this.maxGroupRows = opts.maxGroupRows ?? 400;
     this.maxConcurrentCommits = opts.maxConcurrentCommits ?? 2;
     this.weights = new FanoutWeights(deps.prisma);
+    this.shares = new TenantShares(opts.maxTenantRows ?? 2 * this.maxGroupRows * this.maxConcurrentCommits);
   }
 
   /**
@@ -71,12 +84,75 @@ export class GroupCommit {
    * only after `stopRetrying()`, when their group's commit failed: they are left in SQS to
    * reappear after their visibility timeout.
    */
-  async commit(messages: readonly DecodedMessage[]): Promise<void> {
-    const rows = (await this.weights.rowsOf(messages.flatMap((m) => m.events))).reduce((n, r) => n + r, 0);
+  async commit(received: readonly DecodedMessage[]): Promise<void> {
+    const events = received.flatMap((m) => m.events);
+    const weights = await this.weights.rowsOf(events);
+    const weightOf = new Map(events.map((e, i) => [e, weights[i]!]));
+    const { messages, shares } = await this.takeShares(received, weightOf);
+    let rows = 0;
+    for (const r of shares.values()) rows += r;
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ messages, rows, resolve, reject });
+      const done = () => {
+        for (const [t, r] of shares) this.shares.release(t, r);
+      };
+      this.waiting.push({
+        messages,
+        rows,
+        shares,
+        resolve: () => (done(), resolve()),
+        reject: (err) => (done(), reject(err)),
+      });
       this.startGroups();
     });
+  }
+
+  /**
+   * Takes each event's rows from its tenant's share. The events of tenants past their share are
+   * sent back to the queue with a delay (one new message per received message), and the received
+   * messages go on without them: they are deleted once their other events are committed. If the
+   * send fails, nothing is deferred.
+   */
+  private async takeShares(received: readonly DecodedMessage[], weightOf: ReadonlyMap<QueuedEvent, number>): Promise<{ messages: DecodedMessage[]; shares: Map<string, number> }> {
+    const shares = new Map<string, number>();
+    const take = (e: QueuedEvent) => shares.set(e.tenant_id, (shares.get(e.tenant_id) ?? 0) + weightOf.get(e)!);
+    const now = Date.now();
+    const kept: DecodedMessage[] = [];
+    const deferred: Array<{ events: QueuedEvent[]; delaySeconds: number }> = [];
+    for (const m of received) {
+      const keep: QueuedEvent[] = [];
+      const later: QueuedEvent[] = [];
+      for (const e of m.events) {
+        if (this.shares.admit(e.tenant_id, weightOf.get(e)!, now)) {
+          keep.push(e);
+          take(e);
+        } else later.push(e);
+      }
+      kept.push(later.length === 0 ? m : { ...m, events: keep });
+      if (later.length > 0) deferred.push({ events: later, delaySeconds: Math.max(...later.map((e) => this.shares.delaySeconds(e.tenant_id, now))) });
+    }
+    if (deferred.length === 0) return { messages: kept, shares };
+    try {
+      for (let i = 0; i < deferred.length; i += 10) {
+        const chunk = deferred.slice(i, i + 10);
+        const outcomes = await this.deps.queue.sendBatch(chunk.map((d, j) => ({ id: String(j), body: packQueuedEvents(d.events.map(encodeQueuedEvent)), delaySeconds: d.delaySeconds })));
+        if (outcomes.some((o) => !o.ok)) throw new Error(`the queue refused ${outcomes.filter((o) => !o.ok).length} resent messages`);
+      }
+    } catch (err) {
+      // Stored now after all (a resend that did get through becomes a duplicate the insert skips).
+      this.deps.logger.warn({ err: errorMessage(err) }, "could not send events past their tenant's share back to the queue; storing them now");
+      for (const d of deferred) for (const e of d.events) this.shares.force(e.tenant_id, weightOf.get(e)!), take(e);
+      return { messages: [...received], shares };
+    }
+    for (const d of deferred) {
+      const tenant = d.events[0]!.tenant_id;
+      const last = this.deferLogged.get(tenant) ?? 0;
+      if (now - last >= 10_000) {
+        if (this.deferLogged.size > 10_000) this.deferLogged.clear();
+        this.deferLogged.set(tenant, now);
+        this.deps.logger.info({ tenant, events: d.events.length, delaySeconds: d.delaySeconds }, "tenant past its share of the worker: deferring its further events to the queue");
+      }
+    }
+    return { messages: kept, shares };
   }
 
   /** Shutting down: a group whose commit fails from now on is handed back instead of held and retried. */

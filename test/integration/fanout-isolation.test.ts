@@ -50,6 +50,30 @@ describe("fan-out isolation in the group commit", () => {
     expect((await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = 'fan-wide'"))[0]!.n).toBe(60);
   });
 
+  test("a tenant past its share of the worker has its further events sent back to the queue with a delay; other tenants' go on", async () => {
+    const heavy = await h.key("fan-heavy");
+    for (let i = 0; i < 9; i++) expect((await h.request("POST", "/subscriptions", { key: heavy, body: { name: `s${i}` } })).status).toBe(201);
+    const light = await h.key("fan-light");
+    for (let i = 0; i < 6; i++) expect((await h.request("POST", "/events", { key: heavy, body: { type: "heavy.event", payload: { i } } })).status).toBe(202);
+    for (let i = 0; i < 2; i++) expect((await h.request("POST", "/events", { key: light, body: { type: "light.event", payload: { i } } })).status).toBe(202);
+    const messages = await receiveEvents(h, 8);
+    // 11 rows per heavy event (the event and 10 deliveries): a share of 33 rows holds three of them.
+    const gc = new GroupCommit({ prisma: h.c.db.prisma, logger: h.c.logger, metrics: h.c.metrics, queue: h.c.queue, store: storeMessages }, { visibilitySeconds: 60, maxGroupRows: 30, maxTenantRows: 33 });
+    await within(gc.commit(messages), 20_000);
+    await gc.drain();
+    const stored = async (tenant: string) => (await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE tenant_id = $1", [tenant]))[0]!.n;
+    expect(await stored("fan-light")).toBe(2);
+    expect(await stored("fan-heavy")).toBe(3);
+    expect(h.logs.some((l) => l.includes("fan-heavy") && l.includes("deferring"))).toBe(true);
+    // Every original message was deleted; the deferred events come back as new messages and are stored then.
+    const later = await receiveEvents(h, 3);
+    expect(later.flatMap((m) => m.events.map((e) => e.tenant_id))).toEqual(["fan-heavy", "fan-heavy", "fan-heavy"]);
+    await within(gc.commit(later), 20_000);
+    await gc.drain();
+    expect(await stored("fan-heavy")).toBe(6);
+    expect((await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = 'fan-heavy'"))[0]!.n).toBe(60);
+  });
+
   onlyOn("postgres", "a statement timeout needs the server's statement_timeout").test(
     "a statement timeout splits the group down to the message that causes it, which is left for the dead-letter queue; the rest is stored",
     async () => {

@@ -1,0 +1,49 @@
+/** Longest delay SQS allows on a message, seconds. */
+const MAX_DELAY_SECONDS = 900;
+
+/**
+ * Each tenant's share of the rows a worker process holds in hand (received, waiting for or in a
+ * group commit). A tenant past its share gets no more until some of its rows are committed: its
+ * further events are sent back to the queue with a delay instead (group-commit.ts), so the
+ * receivers keep reaching other tenants' messages behind its backlog. The delay grows with how long
+ * the tenant has been over its share (1 s at first, then about that many seconds, at most 900), so
+ * a backlog that outlasts the worker's capacity costs about one resend per event per doubling
+ * rather than one per second.
+ */
+export class TenantShares {
+  private readonly inHand = new Map<string, number>();
+  private readonly overSince = new Map<string, number>();
+
+  /** @param maxRows rows one tenant may hold in hand; a tenant holding none is always admitted one event. */
+  constructor(private readonly maxRows: number) {}
+
+  /** Takes `rows` of the tenant's share; false (nothing taken) when that would pass it. */
+  admit(tenant: string, rows: number, now = Date.now()): boolean {
+    const held = this.inHand.get(tenant) ?? 0;
+    if (held > 0 && held + rows > this.maxRows) {
+      if (!this.overSince.has(tenant)) this.overSince.set(tenant, now);
+      return false;
+    }
+    if (held === 0) this.overSince.delete(tenant);
+    this.inHand.set(tenant, held + rows);
+    return true;
+  }
+
+  /** Takes rows regardless of the share (events that could not be sent back). */
+  force(tenant: string, rows: number): void {
+    this.inHand.set(tenant, (this.inHand.get(tenant) ?? 0) + rows);
+  }
+
+  /** Gives back rows once they are committed (or handed back). */
+  release(tenant: string, rows: number): void {
+    const left = (this.inHand.get(tenant) ?? 0) - rows;
+    if (left > 0) this.inHand.set(tenant, left);
+    else this.inHand.delete(tenant);
+  }
+
+  /** Delay for a tenant's deferred events, seconds. */
+  delaySeconds(tenant: string, now = Date.now()): number {
+    const since = this.overSince.get(tenant) ?? now;
+    return Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.round((now - since) / 1000)));
+  }
+}
