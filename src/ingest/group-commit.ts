@@ -88,7 +88,14 @@ export class GroupCommit {
     const events = received.flatMap((m) => m.events);
     const weights = await this.weights.rowsOf(events);
     const weightOf = new Map(events.map((e, i) => [e, weights[i]!]));
-    const { messages, shares } = await this.takeShares(received, weightOf);
+    const taken = await this.takeShares(received, weightOf);
+    const shares = taken.shares;
+    // A message whose every event went back to the queue has nothing to commit: deleted at once, so
+    // its receiver does not wait behind other groups.
+    const emptied = taken.messages.filter((m) => m.events.length === 0 && m.invalid === 0);
+    if (emptied.length > 0) this.deleteInBackground(emptied.map((m) => m.message.receiptHandle));
+    const messages = taken.messages.filter((m) => !emptied.includes(m));
+    if (messages.length === 0) return;
     let rows = 0;
     for (const r of shares.values()) rows += r;
     return new Promise<void>((resolve, reject) => {
@@ -166,8 +173,12 @@ export class GroupCommit {
     while (this.notifies.size > 0) await Promise.allSettled([...this.notifies]);
   }
 
-  /** Starts a commit of the oldest waiting messages while fewer than the maximum are running. */
+  /** Starts a commit of the lightest waiting messages while fewer than the maximum are running. */
   private startGroups(): void {
+    // Lighter entries first: a tenant with a big fan-out then costs others at most one commit's wait
+    // (its entries are few, bounded by its share), not a queue of its heavy groups. Stable, so equal
+    // weights keep their order.
+    if (this.waiting.length > 1) this.waiting.sort((a, b) => a.rows - b.rows);
     while (this.committing < this.maxConcurrentCommits && this.waiting.length > 0) {
       const group: Waiting[] = [];
       let rows = 0;
@@ -200,12 +211,7 @@ export class GroupCommit {
         for (const w of group) w.resolve();
         if (announce.length > 0) this.announceStored(announce);
         // Receivers go on as soon as the rows are committed; deletes finish in the background (drain() waits for them).
-        const pending = this.deleteStored(deletable).catch((err) => {
-          this.deps.metrics.workerErrors.inc({ stage: "delete" });
-          this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
-        });
-        this.deletes.add(pending);
-        void pending.finally(() => this.deletes.delete(pending));
+        this.deleteInBackground(deletable);
         return;
       } catch (err) {
         this.deps.metrics.workerErrors.inc({ stage: "insert" });
@@ -298,6 +304,16 @@ export class GroupCommit {
     });
     this.notifies.add(pending);
     void pending.finally(() => this.notifies.delete(pending));
+  }
+
+  /** Deletes messages from SQS in the background (drain() waits for it). */
+  private deleteInBackground(handles: readonly string[]): void {
+    const pending = this.deleteStored(handles).catch((err) => {
+      this.deps.metrics.workerErrors.inc({ stage: "delete" });
+      this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
+    });
+    this.deletes.add(pending);
+    void pending.finally(() => this.deletes.delete(pending));
   }
 
   /** Deletes committed messages from SQS, ten per request. */
