@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { encodeQueuedEvent, packQueuedEvents, type QueuedEvent } from "../domain/queued-event";
 import { notifyDeliverable } from "../inbox/wakeups";
-import type { SqsQueue } from "../queue/sqs-queue";
+import { SQS_MAX_MESSAGE_BYTES, type SqsQueue } from "../queue/sqs-queue";
 import { isStatementTimeout } from "../store/statement-timeout";
 import { FanoutWeights } from "./fanout-weights";
 import { TenantShares } from "./tenant-shares";
@@ -115,7 +115,7 @@ export class GroupCommit {
 
   /**
    * Takes each event's rows from its tenant's share. The events of tenants past their share are
-   * sent back to the queue with a delay (one new message per received message), and the received
+   * sent back to the queue with a delay (packed into as few messages as fit), and the received
    * messages go on without them: they are deleted once their other events are committed. If the
    * send fails, nothing is deferred.
    */
@@ -124,40 +124,54 @@ export class GroupCommit {
     const take = (e: QueuedEvent) => shares.set(e.tenant_id, (shares.get(e.tenant_id) ?? 0) + weightOf.get(e)!);
     const now = Date.now();
     const kept: DecodedMessage[] = [];
-    const deferred: Array<{ events: QueuedEvent[]; delaySeconds: number }> = [];
+    const later: QueuedEvent[] = [];
     for (const m of received) {
       const keep: QueuedEvent[] = [];
-      const later: QueuedEvent[] = [];
+      let deferred = 0;
       for (const e of m.events) {
         if (this.shares.admit(e.tenant_id, weightOf.get(e)!, now)) {
           keep.push(e);
           take(e);
-        } else later.push(e);
+        } else {
+          later.push(e);
+          deferred++;
+        }
       }
-      kept.push(later.length === 0 ? m : { ...m, events: keep });
-      if (later.length > 0) deferred.push({ events: later, delaySeconds: Math.max(...later.map((e) => this.shares.delaySeconds(e.tenant_id, now))) });
+      kept.push(deferred === 0 ? m : { ...m, events: keep });
     }
-    if (deferred.length === 0) return { messages: kept, shares };
+    if (later.length === 0) return { messages: kept, shares };
+    // As few messages as the size limit allows: each resent message costs a send, a receive and a delete.
+    const bodies: string[][] = [[]];
+    let bytes = 0;
+    for (const encoded of later.map(encodeQueuedEvent)) {
+      const size = Buffer.byteLength(encoded) + 1; // and its comma
+      if (bytes + size > SQS_MAX_MESSAGE_BYTES - 2 && bodies.at(-1)!.length > 0) {
+        bodies.push([]);
+        bytes = 0;
+      }
+      bodies.at(-1)!.push(encoded);
+      bytes += size;
+    }
+    const delaySeconds = Math.max(...later.map((e) => this.shares.delaySeconds(e.tenant_id, now)));
     try {
-      for (let i = 0; i < deferred.length; i += 10) {
-        const chunk = deferred.slice(i, i + 10);
-        const outcomes = await this.deps.queue.sendBatch(chunk.map((d, j) => ({ id: String(j), body: packQueuedEvents(d.events.map(encodeQueuedEvent)), delaySeconds: d.delaySeconds })));
+      for (let i = 0; i < bodies.length; i += 10) {
+        const outcomes = await this.deps.queue.sendBatch(bodies.slice(i, i + 10).map((b, j) => ({ id: String(j), body: packQueuedEvents(b), delaySeconds })));
         if (outcomes.some((o) => !o.ok)) throw new Error(`the queue refused ${outcomes.filter((o) => !o.ok).length} resent messages`);
       }
     } catch (err) {
       // Stored now after all (a resend that did get through becomes a duplicate the insert skips).
       this.deps.logger.warn({ err: errorMessage(err) }, "could not send events past their tenant's share back to the queue; storing them now");
-      for (const d of deferred) for (const e of d.events) this.shares.force(e.tenant_id, weightOf.get(e)!), take(e);
+      for (const e of later) {
+        this.shares.force(e.tenant_id, weightOf.get(e)!);
+        take(e);
+      }
       return { messages: [...received], shares };
     }
-    for (const d of deferred) {
-      const tenant = d.events[0]!.tenant_id;
-      const last = this.deferLogged.get(tenant) ?? 0;
-      if (now - last >= 10_000) {
-        if (this.deferLogged.size > 10_000) this.deferLogged.clear();
-        this.deferLogged.set(tenant, now);
-        this.deps.logger.info({ tenant, events: d.events.length, delaySeconds: d.delaySeconds }, "tenant past its share of the worker: deferring its further events to the queue");
-      }
+    for (const tenant of new Set(later.map((e) => e.tenant_id))) {
+      if (now - (this.deferLogged.get(tenant) ?? 0) < 10_000) continue;
+      if (this.deferLogged.size > 10_000) this.deferLogged.clear();
+      this.deferLogged.set(tenant, now);
+      this.deps.logger.info({ tenant, events: later.filter((e) => e.tenant_id === tenant).length, delaySeconds }, "tenant past its share of the worker: deferring its further events to the queue");
     }
     return { messages: kept, shares };
   }

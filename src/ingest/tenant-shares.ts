@@ -1,5 +1,7 @@
 /** Longest delay SQS allows on a message, seconds. */
 const MAX_DELAY_SECONDS = 900;
+/** A tenant refused no event for this long is no longer over its share: its next delay starts at 1 s again, ms. */
+const CALM_MS = 10_000;
 
 /**
  * Each tenant's share of the rows a worker process holds in hand (received, waiting for or in a
@@ -13,6 +15,7 @@ const MAX_DELAY_SECONDS = 900;
 export class TenantShares {
   private readonly inHand = new Map<string, number>();
   private readonly overSince = new Map<string, number>();
+  private readonly lastRefused = new Map<string, number>();
 
   /** @param maxRows rows one tenant may hold in hand; a tenant holding none is always admitted one event. */
   constructor(private readonly maxRows: number) {}
@@ -22,9 +25,15 @@ export class TenantShares {
     const held = this.inHand.get(tenant) ?? 0;
     if (held > 0 && held + rows > this.maxRows) {
       if (!this.overSince.has(tenant)) this.overSince.set(tenant, now);
+      this.lastRefused.set(tenant, now);
       return false;
     }
-    if (held === 0) this.overSince.delete(tenant);
+    // The episode ends only after a calm spell: a tenant whose backlog keeps its share full drops
+    // to zero between commits without being any less over it.
+    if (held === 0 && now - (this.lastRefused.get(tenant) ?? 0) > CALM_MS) {
+      this.overSince.delete(tenant);
+      this.lastRefused.delete(tenant);
+    }
     this.inHand.set(tenant, held + rows);
     return true;
   }
