@@ -125,6 +125,7 @@ export class GroupCommit {
     const now = Date.now();
     const kept: DecodedMessage[] = [];
     const later: QueuedEvent[] = [];
+    for (const m of received) for (const e of m.events) this.shares.seen(e.tenant_id, now);
     for (const m of received) {
       const keep: QueuedEvent[] = [];
       let deferred = 0;

@@ -2,6 +2,9 @@
 const MAX_DELAY_SECONDS = 900;
 /** A tenant refused no event for this long is no longer over its share: its next delay starts at 1 s again, ms. */
 const CALM_MS = 10_000;
+/** Another tenant's events seen within this long make a tenant's share binding, ms. */
+const CONTENTION_MS = 10_000;
+
 
 /**
  * Each tenant's share of the rows a worker process holds in hand (received, waiting for or in a
@@ -10,12 +13,16 @@ const CALM_MS = 10_000;
  * receivers keep reaching other tenants' messages behind its backlog. The delay grows with how long
  * the tenant has been over its share (1 s at first, then about that many seconds, at most 900), so
  * a backlog that outlasts the worker's capacity costs about one resend per event per doubling
- * rather than one per second.
+ * rather than one per second. The share binds only while another tenant's events have been seen
+ * within the last 10 s: a tenant alone is never deferred.
  */
 export class TenantShares {
   private readonly inHand = new Map<string, number>();
   private readonly overSince = new Map<string, number>();
   private readonly lastRefused = new Map<string, number>();
+  /** The tenant seen last, and the last one seen before it that differs from it: enough to tell any tenant when it last saw another. */
+  private latest: { tenant: string; at: number } | undefined;
+  private previous: { tenant: string; at: number } | undefined;
 
   /** @param maxRows rows one tenant may hold in hand; a tenant holding none is always admitted one event. */
   constructor(private readonly maxRows: number) {}
@@ -23,7 +30,8 @@ export class TenantShares {
   /** Takes `rows` of the tenant's share; false (nothing taken) when that would pass it. */
   admit(tenant: string, rows: number, now = Date.now()): boolean {
     const held = this.inHand.get(tenant) ?? 0;
-    if (held > 0 && held + rows > this.maxRows) {
+    this.seen(tenant, now);
+    if (held > 0 && held + rows > this.maxRows && this.contended(tenant, now)) {
       if (!this.overSince.has(tenant)) this.overSince.set(tenant, now);
       this.lastRefused.set(tenant, now);
       return false;
@@ -36,6 +44,18 @@ export class TenantShares {
     }
     this.inHand.set(tenant, held + rows);
     return true;
+  }
+
+  /** Notes a tenant's events in hand (every tenant of a received batch is noted before any is admitted). */
+  seen(tenant: string, now = Date.now()): void {
+    if (this.latest && this.latest.tenant !== tenant) this.previous = this.latest;
+    this.latest = { tenant, at: now };
+  }
+
+  /** Whether another tenant's events were seen recently. */
+  private contended(tenant: string, now: number): boolean {
+    const other = this.latest?.tenant !== tenant ? this.latest : this.previous;
+    return other !== undefined && now - other.at <= CONTENTION_MS;
   }
 
   /** Takes rows regardless of the share (events that could not be sent back). */
