@@ -26,7 +26,7 @@ export interface GroupCommitOptions {
   /** Concurrent statements at most, so a slow database sees bounded load from one process (default 2). */
   readonly maxConcurrentCommits?: number;
   /**
-   * Rows (as maxGroupRows counts them) one tenant may hold in this process at once (default twice
+   * Rows (as maxGroupRows counts them) one tenant may hold in this process at once (default four times
    * maxGroupRows × maxConcurrentCommits: enough to keep every commit busy). Past it the tenant's
    * further events are sent back to the queue with a delay (TenantShares), so one tenant's backlog
    * cannot stand in front of every other tenant's events.
@@ -76,7 +76,7 @@ export class GroupCommit {
     this.maxGroupRows = opts.maxGroupRows ?? 400;
     this.maxConcurrentCommits = opts.maxConcurrentCommits ?? 2;
     this.weights = new FanoutWeights(deps.prisma);
-    this.shares = new TenantShares(opts.maxTenantRows ?? 2 * this.maxGroupRows * this.maxConcurrentCommits);
+    this.shares = new TenantShares(opts.maxTenantRows ?? 4 * this.maxGroupRows * this.maxConcurrentCommits);
   }
 
   /**
