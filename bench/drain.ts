@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const tenants = Array.from({ length: 8 }, (_, i) => `tenant-${i}`);
     await ensureDefaultSubscriptions(db.prisma, tenants);
     for (const t of tenants) {
-      for (let k = 1; k < SUBSCRIPTIONS; k++) await createSubscription(db.prisma, t, `sub-${k}`, k % 2 === 1 ? { types: ["order.created"] } : { tags: ["bench"] });
+      for (let k = 1; k < SUBSCRIPTIONS; k++) await createSubscription(db.prisma, t, `sub-${k}`, k % 2 === 1 ? { types: ["order.created"] } : { tags: ["bench"] }, config.limits.maxSubscriptionsPerTenant);
     }
     const makeQueue = async (name: string) =>
       new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);

@@ -118,6 +118,11 @@ export interface Config {
      * (≤ 2 h of claims live: ≈ 180–450 MB, within the default cache.t4g.small's 1.37 GiB).
      */
     readonly idempotencyClaimsTotal: number;
+    /**
+     * Subscriptions a tenant may have at once, `default` included (so also the most deliveries one
+     * event fans out to). MAX_SUBSCRIPTIONS_PER_TENANT, default 100.
+     */
+    readonly maxSubscriptionsPerTenant: number;
   };
   readonly retention: {
     /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
@@ -203,6 +208,7 @@ const envSchema = Joi.object({
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
   IDEMPOTENCY_CLAIMS_PER_TENANT: Joi.number().integer().min(0).default(100_000),
   IDEMPOTENCY_CLAIMS_TOTAL: Joi.number().integer().min(0).default(500_000),
+  MAX_SUBSCRIPTIONS_PER_TENANT: Joi.number().integer().min(1).max(10_000).default(100),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
   DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
@@ -295,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: num("RATE_LIMIT_PER_MINUTE"),
       idempotencyClaimsPerTenant: num("IDEMPOTENCY_CLAIMS_PER_TENANT"),
       idempotencyClaimsTotal: num("IDEMPOTENCY_CLAIMS_TOTAL"),
+      maxSubscriptionsPerTenant: num("MAX_SUBSCRIPTIONS_PER_TENANT"),
     },
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),

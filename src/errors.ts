@@ -33,6 +33,7 @@ export const ERROR_CODES = Object.freeze({
   not_dead: 409,
   subscription_exists: 409,
   default_subscription: 409,
+  subscription_quota_exceeded: 409,
   payload_too_large: 413,
   event_too_large: 413,
   uri_too_long: 414,

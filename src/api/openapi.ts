@@ -1,6 +1,7 @@
 import { BATCH_BODY_SCHEMA, BATCH_EVENTS_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, INSTANT_SCHEMA } from "../domain/envelope";
 import { codesOfStatus, ERROR_CODES, type ErrorCode } from "../errors";
 import { EVENT_ID_PATTERN } from "../domain/ids";
+import { SUBSCRIPTION_FILTER_SCHEMA } from "../domain/subscription-filter";
 import { EVENT_STATUSES } from "../store/events/peek-events";
 import { MAX_VISIBILITY_SECONDS } from "./params";
 import { MAX_NACK_DELAY_SECONDS } from "./routes/acks";
@@ -543,7 +544,7 @@ export const openApiDocument: OpenApiDocument = {
         summary: "Create a subscription",
         description:
           "A named consumer of the tenant's events, with its own leases, delivery counts, dead state and acks. It receives the events stored after its creation that match its filter " +
-          "(types and sources match any listed value, tags must all be present, an absent field matches all). 409 subscription_exists when the name is taken. Scope subscriptions:manage (or admin).",
+          "(types and sources match any listed value, tags must all be present, an absent field matches all). 409 subscription_exists when the name is taken, 409 subscription_quota_exceeded when the tenant has MAX_SUBSCRIPTIONS_PER_TENANT subscriptions (default 100, `default` included). Scope subscriptions:manage (or admin).",
         tags: ["subscriptions"],
         parameters: [requestIdParam],
         requestBody: {
@@ -557,7 +558,7 @@ export const openApiDocument: OpenApiDocument = {
         },
         responses: {
           "201": ok("Created", schemaRef("Subscription"), { Location: { description: "The subscription's URL", required: true, schema: { type: "string" } } }),
-          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["subscription_exists"] }),
+          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["subscription_exists", "subscription_quota_exceeded"] }),
         },
       },
       get: {
@@ -600,7 +601,8 @@ export const openApiDocument: OpenApiDocument = {
       delete: {
         operationId: "deleteSubscription",
         summary: "Delete a subscription and its deliveries",
-        description: "The default subscription cannot be deleted (409 default_subscription).",
+        description:
+          "Answers at once: the subscription leaves the API, fan-out and leases immediately and its name is free again; its deliveries are removed in the background. The default subscription cannot be deleted (409 default_subscription).",
         tags: ["subscriptions"],
         parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
         responses: { "204": { description: "Deleted", headers: common }, ...errors(["404", "409"], { "400": QUERY_BOUND_400, "409": ["default_subscription"] }) },
@@ -862,16 +864,7 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
       SubscriptionName: { type: "string", pattern: "^[a-z0-9][a-z0-9._-]{0,63}$", description: "1–64 characters of [a-z0-9][a-z0-9._-]*" },
-      SubscriptionFilter: {
-        type: "object",
-        description: "Types and sources match any listed value; tags must all be present; an absent field matches all.",
-        additionalProperties: false,
-        properties: {
-          types: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
-          sources: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 256 } },
-          tags: { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
-        },
-      },
+      SubscriptionFilter: SUBSCRIPTION_FILTER_SCHEMA,
       Subscription: {
         type: "object",
         required: ["name", "filter", "created_at", "updated_at"],

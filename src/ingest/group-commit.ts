@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { QueuedEvent } from "../domain/queued-event";
+import { encodeQueuedEvent, packQueuedEvents, type QueuedEvent } from "../domain/queued-event";
 import { notifyDeliverable } from "../inbox/wakeups";
-import type { SqsQueue } from "../queue/sqs-queue";
+import { SQS_MAX_MESSAGE_BYTES, type SqsQueue } from "../queue/sqs-queue";
+import { isStatementTimeout } from "../store/statement-timeout";
+import { FanoutWeights } from "./fanout-weights";
+import { TenantShares } from "./tenant-shares";
 import { errorMessage, type DecodedMessage, type StoreDeps, type StoreMessagesFn } from "./store-messages";
 
 export interface GroupCommitDeps extends StoreDeps {
@@ -13,15 +16,29 @@ export interface GroupCommitDeps extends StoreDeps {
 export interface GroupCommitOptions {
   /** Visibility timeout of the received messages, seconds: extended while a failing group is held. */
   readonly visibilitySeconds: number;
-  /** Rows per statement at most; bigger statements amortise the commit (default 200). */
+  /**
+   * Rows one statement writes at most, counting each event and each of its deliveries (one per
+   * matching subscription): bigger statements amortise the commit, but a statement's time grows with
+   * its deliveries, not its events (default 400, i.e. 200 events of tenants with only `default`).
+   * A message heavier than this is stored alone.
+   */
   readonly maxGroupRows?: number;
   /** Concurrent statements at most, so a slow database sees bounded load from one process (default 2). */
   readonly maxConcurrentCommits?: number;
+  /**
+   * Rows (as maxGroupRows counts them) one tenant may hold in this process at once (default four times
+   * maxGroupRows × maxConcurrentCommits: enough to keep every commit busy). Past it the tenant's
+   * further events are sent back to the queue with a delay (TenantShares), so one tenant's backlog
+   * cannot stand in front of every other tenant's events.
+   */
+  readonly maxTenantRows?: number;
 }
 
 interface Waiting {
   readonly messages: readonly DecodedMessage[];
   readonly rows: number;
+  /** Rows taken from each tenant's share, given back when the group is done. */
+  readonly shares: ReadonlyMap<string, number>;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -33,6 +50,12 @@ interface Waiting {
  * whose events are all stored is deleted from SQS and the API processes' long polls are woken,
  * both in the background (`drain()` waits for them): a receiver goes on as soon as its rows are
  * committed.
+ *
+ * A statement cancelled at the statement timeout is not retried as it is: the group is halved
+ * (recursively, then a message's events) until the single event that cannot be stored in time is
+ * isolated. Its message is left for the dead-letter queue (not deleted, logged at error, counted in
+ * triggers_worker_poison_total) and everything else is stored, so one tenant's fan-out can neither
+ * hold other tenants' events nor be retried forever.
  */
 export class GroupCommit {
   private waiting: Waiting[] = [];
@@ -42,13 +65,18 @@ export class GroupCommit {
   private readonly notifies = new Set<Promise<void>>();
   private readonly maxGroupRows: number;
   private readonly maxConcurrentCommits: number;
+  private readonly weights: FanoutWeights;
+  private readonly shares: TenantShares;
+  private readonly deferLogged = new Map<string, number>();
 
   constructor(
     private readonly deps: GroupCommitDeps,
     private readonly opts: GroupCommitOptions,
   ) {
-    this.maxGroupRows = opts.maxGroupRows ?? 200;
+    this.maxGroupRows = opts.maxGroupRows ?? 400;
     this.maxConcurrentCommits = opts.maxConcurrentCommits ?? 2;
+    this.weights = new FanoutWeights(deps.prisma);
+    this.shares = new TenantShares(opts.maxTenantRows ?? 4 * this.maxGroupRows * this.maxConcurrentCommits);
   }
 
   /**
@@ -56,12 +84,97 @@ export class GroupCommit {
    * only after `stopRetrying()`, when their group's commit failed: they are left in SQS to
    * reappear after their visibility timeout.
    */
-  commit(messages: readonly DecodedMessage[]): Promise<void> {
-    const rows = messages.reduce((n, m) => n + m.events.length, 0);
+  async commit(received: readonly DecodedMessage[]): Promise<void> {
+    const events = received.flatMap((m) => m.events);
+    const weights = await this.weights.rowsOf(events);
+    const weightOf = new Map(events.map((e, i) => [e, weights[i]!]));
+    const taken = await this.takeShares(received, weightOf);
+    const shares = taken.shares;
+    // A message whose every event went back to the queue has nothing to commit: deleted at once, so
+    // its receiver does not wait behind other groups.
+    const emptied = taken.messages.filter((m) => m.events.length === 0 && m.invalid === 0);
+    if (emptied.length > 0) this.deleteInBackground(emptied.map((m) => m.message.receiptHandle));
+    const messages = taken.messages.filter((m) => !emptied.includes(m));
+    if (messages.length === 0) return;
+    let rows = 0;
+    for (const r of shares.values()) rows += r;
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ messages, rows, resolve, reject });
+      const done = () => {
+        for (const [t, r] of shares) this.shares.release(t, r);
+      };
+      this.waiting.push({
+        messages,
+        rows,
+        shares,
+        resolve: () => (done(), resolve()),
+        reject: (err) => (done(), reject(err)),
+      });
       this.startGroups();
     });
+  }
+
+  /**
+   * Takes each event's rows from its tenant's share. The events of tenants past their share are
+   * sent back to the queue with a delay (packed into as few messages as fit), and the received
+   * messages go on without them: they are deleted once their other events are committed. If the
+   * send fails, nothing is deferred.
+   */
+  private async takeShares(received: readonly DecodedMessage[], weightOf: ReadonlyMap<QueuedEvent, number>): Promise<{ messages: DecodedMessage[]; shares: Map<string, number> }> {
+    const shares = new Map<string, number>();
+    const take = (e: QueuedEvent) => shares.set(e.tenant_id, (shares.get(e.tenant_id) ?? 0) + weightOf.get(e)!);
+    const now = Date.now();
+    const kept: DecodedMessage[] = [];
+    const later: QueuedEvent[] = [];
+    for (const m of received) for (const e of m.events) this.shares.seen(e.tenant_id, now);
+    for (const m of received) {
+      const keep: QueuedEvent[] = [];
+      let deferred = 0;
+      for (const e of m.events) {
+        if (this.shares.admit(e.tenant_id, weightOf.get(e)!, now)) {
+          keep.push(e);
+          take(e);
+        } else {
+          later.push(e);
+          deferred++;
+        }
+      }
+      kept.push(deferred === 0 ? m : { ...m, events: keep });
+    }
+    if (later.length === 0) return { messages: kept, shares };
+    // As few messages as the size limit allows: each resent message costs a send, a receive and a delete.
+    const bodies: string[][] = [[]];
+    let bytes = 0;
+    for (const encoded of later.map(encodeQueuedEvent)) {
+      const size = Buffer.byteLength(encoded) + 1; // and its comma
+      if (bytes + size > SQS_MAX_MESSAGE_BYTES - 2 && bodies.at(-1)!.length > 0) {
+        bodies.push([]);
+        bytes = 0;
+      }
+      bodies.at(-1)!.push(encoded);
+      bytes += size;
+    }
+    const delaySeconds = Math.max(...later.map((e) => this.shares.delaySeconds(e.tenant_id, now)));
+    try {
+      for (let i = 0; i < bodies.length; i += 10) {
+        const outcomes = await this.deps.queue.sendBatch(bodies.slice(i, i + 10).map((b, j) => ({ id: String(j), body: packQueuedEvents(b), delaySeconds })));
+        if (outcomes.some((o) => !o.ok)) throw new Error(`the queue refused ${outcomes.filter((o) => !o.ok).length} resent messages`);
+      }
+    } catch (err) {
+      // Stored now after all (a resend that did get through becomes a duplicate the insert skips).
+      this.deps.logger.warn({ err: errorMessage(err) }, "could not send events past their tenant's share back to the queue; storing them now");
+      for (const e of later) {
+        this.shares.force(e.tenant_id, weightOf.get(e)!);
+        take(e);
+      }
+      return { messages: [...received], shares };
+    }
+    for (const tenant of new Set(later.map((e) => e.tenant_id))) {
+      if (now - (this.deferLogged.get(tenant) ?? 0) < 10_000) continue;
+      if (this.deferLogged.size > 10_000) this.deferLogged.clear();
+      this.deferLogged.set(tenant, now);
+      this.deps.logger.info({ tenant, events: later.filter((e) => e.tenant_id === tenant).length, delaySeconds }, "tenant past its share of the worker: deferring its further events to the queue");
+    }
+    return { messages: kept, shares };
   }
 
   /** Shutting down: a group whose commit fails from now on is handed back instead of held and retried. */
@@ -75,8 +188,12 @@ export class GroupCommit {
     while (this.notifies.size > 0) await Promise.allSettled([...this.notifies]);
   }
 
-  /** Starts a commit of the oldest waiting messages while fewer than the maximum are running. */
+  /** Starts a commit of the lightest waiting messages while fewer than the maximum are running. */
   private startGroups(): void {
+    // Lighter entries first: a tenant with a big fan-out then costs others at most one commit's wait
+    // (its entries are few, bounded by its share), not a queue of its heavy groups. Stable, so equal
+    // weights keep their order.
+    if (this.waiting.length > 1) this.waiting.sort((a, b) => a.rows - b.rows);
     while (this.committing < this.maxConcurrentCommits && this.waiting.length > 0) {
       const group: Waiting[] = [];
       let rows = 0;
@@ -105,16 +222,11 @@ export class GroupCommit {
     let held = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        const { deletable, announce } = await this.deps.store(this.deps, messages);
+        const { deletable, announce } = await this.storeSplitting(messages);
         for (const w of group) w.resolve();
         if (announce.length > 0) this.announceStored(announce);
         // Receivers go on as soon as the rows are committed; deletes finish in the background (drain() waits for them).
-        const pending = this.deleteStored(deletable).catch((err) => {
-          this.deps.metrics.workerErrors.inc({ stage: "delete" });
-          this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
-        });
-        this.deletes.add(pending);
-        void pending.finally(() => this.deletes.delete(pending));
+        this.deleteInBackground(deletable);
         return;
       } catch (err) {
         this.deps.metrics.workerErrors.inc({ stage: "insert" });
@@ -139,6 +251,59 @@ export class GroupCommit {
   }
 
   /**
+   * Stores messages with the store step; a part cancelled at the statement timeout is halved and
+   * each half stored on its own (a single message's events likewise), down to the one event that
+   * times out alone, whose message is then kept for the dead-letter queue. A message is deletable
+   * only when every part of it is. Other errors are thrown (the caller holds and retries the group).
+   */
+  private async storeSplitting(messages: readonly DecodedMessage[]): Promise<{ deletable: string[]; announce: QueuedEvent[] }> {
+    const stored = new Set<string>();
+    const kept = new Set<string>();
+    const announce: QueuedEvent[] = [];
+    let extended = Date.now();
+    const run = async (part: readonly DecodedMessage[]): Promise<void> => {
+      try {
+        const out = await this.deps.store(this.deps, part);
+        const deletable = new Set(out.deletable);
+        for (const m of part) (deletable.has(m.message.receiptHandle) ? stored : kept).add(m.message.receiptHandle);
+        announce.push(...out.announce);
+        return;
+      } catch (err) {
+        if (!isStatementTimeout(err)) throw err;
+        this.deps.metrics.workerErrors.inc({ stage: "insert" });
+      }
+      // Splitting takes a statement timeout per level: keep the messages invisible meanwhile.
+      if (Date.now() - extended > (this.opts.visibilitySeconds * 1000) / 2) {
+        extended = Date.now();
+        await this.deps.queue.changeVisibility(messages.map((m) => m.message.receiptHandle), this.opts.visibilitySeconds).catch(() => undefined);
+      }
+      if (part.length > 1) {
+        const half = Math.ceil(part.length / 2);
+        this.deps.logger.warn({ messages: part.length }, "statement timeout; storing the group in halves");
+        await run(part.slice(0, half));
+        await run(part.slice(half));
+        return;
+      }
+      const m = part[0]!;
+      if (m.events.length > 1) {
+        const half = Math.ceil(m.events.length / 2);
+        await run([{ message: m.message, events: m.events.slice(0, half), invalid: m.invalid }]);
+        await run([{ message: m.message, events: m.events.slice(half), invalid: 0 }]);
+        return;
+      }
+      kept.add(m.message.receiptHandle);
+      this.deps.metrics.workerPoison.inc();
+      const e = m.events[0];
+      this.deps.logger.error(
+        { messageId: m.message.messageId, receiveCount: m.message.receiveCount, tenant: e?.tenant_id, eventId: e?.id },
+        "statement timeout storing this event alone (its fan-out is too big for the statement timeout); its message is left for the dead-letter queue",
+      );
+    };
+    await run(messages);
+    return { deletable: [...stored].filter((h) => !kept.has(h)), announce };
+  }
+
+  /**
    * Post-commit hook: wakes the API processes' long polls waiting for these tenants (and types).
    * In the background: a lost notification only delays a waiter to its safety re-check.
    */
@@ -157,6 +322,16 @@ export class GroupCommit {
     });
     this.notifies.add(pending);
     void pending.finally(() => this.notifies.delete(pending));
+  }
+
+  /** Deletes messages from SQS in the background (drain() waits for it). */
+  private deleteInBackground(handles: readonly string[]): void {
+    const pending = this.deleteStored(handles).catch((err) => {
+      this.deps.metrics.workerErrors.inc({ stage: "delete" });
+      this.deps.logger.warn({ err: errorMessage(err) }, "delete failed; the messages will be deduplicated on redelivery");
+    });
+    this.deletes.add(pending);
+    void pending.finally(() => this.deletes.delete(pending));
   }
 
   /** Deletes committed messages from SQS, ten per request. */

@@ -4,6 +4,7 @@ import type { PrismaClient } from "../generated/prisma/client";
 import type { Logger } from "../observability/logger";
 import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage, SqsQueue } from "../queue/sqs-queue";
+import { purgeDeletedSubscriptions } from "../jobs/purge-subscriptions";
 import { GroupCommit } from "./group-commit";
 import { decodeMessage, errorMessage, storeMessages, type StoreMessagesFn } from "./store-messages";
 
@@ -14,6 +15,12 @@ export interface IngestWorkerOptions {
   readonly waitSeconds: number;
   /** Visibility timeout of received messages, seconds: longer than one insert can take. */
   readonly visibilitySeconds: number;
+  /** Pause between purges of deleted subscriptions, ms (default 1000). */
+  readonly purgeIntervalMs?: number;
+  /** Deliveries per purge statement (default 1000). */
+  readonly purgeBatchSize?: number;
+  /** Wall-clock budget of one purge run, ms (default 2000). */
+  readonly purgeBudgetMs?: number;
 }
 
 export interface IngestWorkerDeps {
@@ -33,12 +40,17 @@ export interface IngestWorkerDeps {
  * for its messages' commit before it receives again, so a slow or unreachable database slows
  * receiving down instead of piling messages up in memory.
  *
+ * Alongside, it purges deleted subscriptions (src/jobs/purge-subscriptions.ts): DELETE
+ * /subscriptions/{name} only marks one, and this removes its deliveries in bounded batches. Every
+ * worker process does (the steps are safe to run concurrently), so it also runs in `triggers start`.
+ *
  * Built by the worker role (src/roles/worker.ts).
  */
 export class IngestWorker {
   private stopping = false;
   private readonly abort = new AbortController();
   private loops: Promise<void>[] = [];
+  private purging: Promise<void> | undefined;
   private readonly commits: GroupCommit;
 
   constructor(
@@ -53,6 +65,7 @@ export class IngestWorker {
     // Every receiver's long poll listens on the one shutdown signal.
     setMaxListeners(this.opts.receivers + 10, this.abort.signal);
     for (let i = 0; i < this.opts.receivers; i++) this.loops.push(this.receiveLoop(i));
+    this.purging = this.purgeLoop();
   }
 
   /** Stops receiving, finishes the batches in hand (insert and delete), and resolves when every receiver has exited. */
@@ -62,7 +75,24 @@ export class IngestWorker {
     this.abort.abort(); // ends pending long polls now; messages they would have returned stay in SQS
     await Promise.all(this.loops);
     this.loops = [];
+    await this.purging;
+    this.purging = undefined;
     await this.commits.drain();
+  }
+
+  /** Purges deleted subscriptions every purgeIntervalMs until stopped; a failed run is logged and retried next time. */
+  private async purgeLoop(): Promise<void> {
+    const interval = this.opts.purgeIntervalMs ?? 1000;
+    while (!this.stopping) {
+      try {
+        const done = await purgeDeletedSubscriptions(this.deps, { batchSize: this.opts.purgeBatchSize ?? 1000, timeBudgetMs: this.opts.purgeBudgetMs ?? 2000 });
+        if (done.deliveries > 0 || done.subscriptions > 0) this.deps.logger.info(done, "purged deleted subscriptions");
+      } catch (err) {
+        this.deps.metrics.workerErrors.inc({ stage: "purge" });
+        this.deps.logger.warn({ err: errorMessage(err) }, "purge of deleted subscriptions failed; retrying later");
+      }
+      await sleep(interval, undefined, { signal: this.abort.signal }).catch(() => undefined);
+    }
   }
 
   private async receiveLoop(index: number): Promise<void> {

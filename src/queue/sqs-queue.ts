@@ -24,6 +24,8 @@ export interface SendEntry {
   /** Unique within one batch call. */
   readonly id: string;
   readonly body: string;
+  /** Seconds before the message becomes visible (0–900; default the queue's). */
+  readonly delaySeconds?: number;
 }
 
 export interface SendOutcome {
@@ -165,7 +167,7 @@ export class SqsQueue {
     if (this.sendsInFlight >= this.maxConcurrentSends) throw new SqsBusyError(`${this.sendsInFlight} SendMessageBatch calls already in flight`);
     const command = new SendMessageBatchCommand({
       QueueUrl: this.queueUrl,
-      Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body })),
+      Entries: entries.map((e) => ({ Id: e.id, MessageBody: e.body, ...(e.delaySeconds === undefined ? {} : { DelaySeconds: e.delaySeconds }) })),
     });
     this.sendsInFlight++;
     const call = (signal ? this.sendClient.send(command, { abortSignal: signal }) : this.sendClient.send(command)).finally(() => this.sendsInFlight--);

@@ -61,7 +61,7 @@ export async function resolveSubscription(prisma: PrismaClient, tenantId: string
     if (known !== undefined) return known;
     await ensureDefaultSubscriptions(prisma, [tenantId]);
   }
-  const rows = await prisma.$queryRawUnsafe<Array<{ id: number }>>("SELECT id FROM subscriptions WHERE tenant_id = $1 AND name = $2", tenantId, name);
+  const rows = await prisma.$queryRawUnsafe<Array<{ id: number }>>("SELECT id FROM subscriptions WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL", tenantId, name);
   const row = rows[0];
   if (!row) return null;
   if (isDefault) {
@@ -81,34 +81,50 @@ const defaultIds = new WeakMap<PrismaClient, Map<string, number>>();
 
 const arr = (v: readonly string[] | undefined) => (v === undefined ? null : [...new Set(v)]);
 
-/** Creates a named subscription; null when the tenant has one of that name already. */
-export async function createSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter): Promise<SubscriptionRow | null> {
+/** What createSubscription did: the new row, or why there is none. */
+export type CreateSubscriptionResult = { readonly created: SubscriptionRow } | { readonly refused: "exists" | "quota" };
+
+/**
+ * Creates a named subscription unless the tenant has one of that name already or has `max`
+ * subscriptions (`default` and every live one counted). A per-tenant advisory lock serialises
+ * concurrent creates, so the count and the insert see the same set and no race gets past `max`.
+ */
+export async function createSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter, max: number): Promise<CreateSubscriptionResult> {
   await ensureDefaultSubscriptions(prisma, [tenantId]);
-  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(
-    `INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags)
-     VALUES ($1, $2, $3::text[], $4::text[], $5::text[])
-     ON CONFLICT (tenant_id, name) DO NOTHING
-     RETURNING ${COLUMNS}`,
-    tenantId,
-    name,
-    arr(filter.types),
-    arr(filter.sources),
-    arr(filter.tags),
-  );
-  return rows[0] ?? null;
+  return prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe("SELECT 1 FROM pg_advisory_xact_lock(hashtextextended('subscriptions:' || $1, 0))", tenantId);
+    const [have] = await tx.$queryRawUnsafe<Array<{ n: number; taken: boolean }>>(
+      "SELECT count(*)::int AS n, coalesce(bool_or(name = $2), false) AS taken FROM subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL",
+      tenantId,
+      name,
+    );
+    if (have?.taken) return { refused: "exists" } as const;
+    if ((have?.n ?? 0) >= max) return { refused: "quota" } as const;
+    const rows = await tx.$queryRawUnsafe<SubscriptionRow[]>(
+      `INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags)
+       VALUES ($1, $2, $3::text[], $4::text[], $5::text[])
+       RETURNING ${COLUMNS}`,
+      tenantId,
+      name,
+      arr(filter.types),
+      arr(filter.sources),
+      arr(filter.tags),
+    );
+    return { created: rows[0]! };
+  });
 }
 
 /** A tenant's subscriptions by name (`default` included). */
 export async function listSubscriptions(prisma: PrismaClient, tenantId: string): Promise<SubscriptionRow[]> {
   await ensureDefaultSubscriptions(prisma, [tenantId]);
-  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 ORDER BY name`, tenantId);
+  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY name`, tenantId);
   return rows;
 }
 
 /** One of a tenant's subscriptions by name; null when it has none of that name. */
 export async function getSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<SubscriptionRow | null> {
   if (name === DEFAULT_SUBSCRIPTION) await ensureDefaultSubscriptions(prisma, [tenantId]);
-  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND name = $2`, tenantId, name);
+  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL`, tenantId, name);
   return rows[0] ?? null;
 }
 
@@ -127,7 +143,7 @@ export async function updateSubscription(prisma: PrismaClient, tenantId: string,
   if (name === DEFAULT_SUBSCRIPTION) throw new DefaultSubscriptionFixedError();
   const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(
     `UPDATE subscriptions SET filter_types = $3::text[], filter_sources = $4::text[], filter_tags = $5::text[], updated_at = now()
-     WHERE tenant_id = $1 AND name = $2
+     WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL
      RETURNING ${COLUMNS}`,
     tenantId,
     name,
@@ -139,11 +155,85 @@ export async function updateSubscription(prisma: PrismaClient, tenantId: string,
 }
 
 /**
- * Deletes a subscription and (by the foreign key's cascade) its deliveries. False when the tenant
- * has no subscription of that name; `default` throws DefaultSubscriptionFixedError.
+ * Deletes a subscription: marks it, so at once it leaves the API, receives no fan-out and gives no
+ * leases, and its name is free. Its deliveries are removed afterwards in bounded batches
+ * (purgeDeletedSubscriptionBatch), so this is one single-row update however many it has. False when
+ * the tenant has no subscription of that name; `default` throws DefaultSubscriptionFixedError.
  */
 export async function deleteSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<boolean> {
   if (name === DEFAULT_SUBSCRIPTION) throw new DefaultSubscriptionFixedError();
-  const n = await prisma.$executeRawUnsafe("DELETE FROM subscriptions WHERE tenant_id = $1 AND name = $2", tenantId, name);
+  const n = await prisma.$executeRawUnsafe("UPDATE subscriptions SET deleted_at = now() WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL", tenantId, name);
   return n > 0;
+}
+
+/** What one purge step removed. */
+export interface PurgeStep {
+  /** Deliveries deleted (of the oldest deleted subscription). */
+  readonly deliveries: number;
+  /** 1 when the subscription's row went too (it had no deliveries left), else 0. */
+  readonly subscriptions: number;
+  /** False when no deleted subscription was left to purge. */
+  readonly found: boolean;
+}
+
+/**
+ * One bounded step of removing deleted subscriptions: up to `batchSize` deliveries of the oldest
+ * deleted one, and the events whose last delivery they were; once it has none left, its row. Safe
+ * to run from several processes at once (a row another one deletes is simply skipped).
+ */
+export async function purgeDeletedSubscriptionBatch(prisma: PrismaClient, batchSize: number): Promise<PurgeStep> {
+  const [target] = await prisma.$queryRawUnsafe<Array<{ id: number; tenant_id: string }>>(
+    "SELECT id, tenant_id FROM subscriptions WHERE deleted_at IS NOT NULL ORDER BY deleted_at, id LIMIT 1",
+  );
+  if (!target) return { deliveries: 0, subscriptions: 0, found: false };
+  const [step] = await prisma.$queryRawUnsafe<Array<{ deliveries: number }>>(
+    `WITH gone AS (
+       DELETE FROM deliveries WHERE (event_id, subscription_id) IN (
+         SELECT event_id, subscription_id FROM deliveries WHERE tenant_id = $1 AND subscription_id = $2 LIMIT $3::int)
+       RETURNING event_id
+     ),
+     orphans AS (
+       DELETE FROM events e USING gone g
+       WHERE e.id = g.event_id AND e.tenant_id = $1
+         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> $2)
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`,
+    target.tenant_id,
+    target.id,
+    batchSize,
+  );
+  const deliveries = step?.deliveries ?? 0;
+  if (deliveries >= batchSize) return { deliveries, subscriptions: 0, found: true };
+  // A store that read the subscription before it was marked may still add a delivery: the row goes
+  // only when none is left (the next step takes any straggler).
+  const removed = await prisma.$executeRawUnsafe(
+    "DELETE FROM subscriptions s WHERE s.id = $1 AND s.deleted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = s.tenant_id AND d.subscription_id = s.id)",
+    target.id,
+  );
+  return { deliveries, subscriptions: removed, found: true };
+}
+
+/**
+ * Every tenant's live subscription filters, for weighing a group commit by the deliveries it will
+ * write (an empty filter matches every event).
+ */
+export async function loadSubscriptionFilters(prisma: PrismaClient, tenantIds: readonly string[]): Promise<Map<string, SubscriptionFilter[]>> {
+  const rows = await prisma.$queryRawUnsafe<Array<{ tenant_id: string; filter_types: string[] | null; filter_sources: string[] | null; filter_tags: string[] | null }>>(
+    "SELECT tenant_id, filter_types, filter_sources, filter_tags FROM subscriptions WHERE tenant_id = ANY ($1::text[]) AND deleted_at IS NULL",
+    [...tenantIds],
+  );
+  const out = new Map<string, SubscriptionFilter[]>(tenantIds.map((t) => [t, []]));
+  for (const r of rows) {
+    out.get(r.tenant_id)?.push({ types: r.filter_types ?? undefined, sources: r.filter_sources ?? undefined, tags: r.filter_tags ?? undefined });
+  }
+  return out;
+}
+
+/** Whether a filter matches an event: the same rule as the fan-out join of insert-events.ts. */
+export function filterMatches(f: SubscriptionFilter, e: { type: string; source: string | null; tags: readonly string[] }): boolean {
+  if (f.types && !f.types.includes(e.type)) return false;
+  if (f.sources && (e.source === null || !f.sources.includes(e.source))) return false;
+  if (f.tags && !f.tags.every((t) => e.tags.includes(t))) return false;
+  return true;
 }

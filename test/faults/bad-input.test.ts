@@ -119,6 +119,19 @@ function generate(count: number, key: string, seed: number): BadRequest[] {
       ]);
     },
     () => ({ kind: "ack-body", method: "POST", path: pick(["/events/ack", "/events/evt_01M8E22G718Q33NJ4V84DBMMZ7/nack", "/events/evt_01M8E22G718Q33NJ4V84DBMMZ7/extend", "/events/evt_01M8E22G718Q33NJ4V84DBMMZ7/ack"]), headers: json, body: pick(['{"ids":"x"}', '{"ids":[1,2]}', '{"delay_seconds":-5}', '{"visibility_timeout":"abc"}', '{"lease_id":"nope"}', "[]", "{"]) }),
+    // Subscriptions: bodies, filter values no event field could hold (NUL, lone surrogates, patterns, lengths), names and paths.
+    () => {
+      const value = pick<unknown>(["a\u0000b", "\u0000", "\ud800", "x".repeat(300), "has space", ".dot", "", 1, null, { a: 1 }, ["x"]]);
+      const field = pick(["types", "sources", "tags", "colours"]);
+      const filter = pick<unknown>([{ [field]: [value] }, { [field]: value }, { [field]: Array.from({ length: 101 }, (_, i) => `v${i}`) }, { [field]: ["a", "a"] }, [], "x", 1]);
+      return pick<BadRequest>([
+        { kind: "subscription-create", method: "POST", path: "/subscriptions", headers: json, body: JSON.stringify({ name: pick(["fuzz", "", "UPPER", "a".repeat(65), "a\u0000b", 5]), filter }) },
+        { kind: "subscription-create", method: "POST", path: "/subscriptions", headers: json, body: JSON.stringify({ name: "fuzz", filter }) },
+        { kind: "subscription-patch", method: "PATCH", path: `/subscriptions/${pick(["default", "fuzz", "nope"])}`, headers: json, body: JSON.stringify(pick<unknown>([{ filter }, {}, { filter, name: "x" }, null])) },
+      ]);
+    },
+    () => ({ kind: "subscription-body", method: pick(["POST", "PATCH"]), path: pick(["/subscriptions", "/subscriptions/fuzz"]), headers: json, body: pick(["{", '{"name":', "[]", "null", '"x"', '{"name":"a","filter":{"types":["a\\u0000"]}}', '{"filter":{"sources":["\\ud800"]}}', '{"filter":{"tags":["a\\u0000"]}}', '{"filter":{"__proto__":{"types":["a"]}}}']) }),
+    () => ({ kind: "subscription-path", method: pick(["GET", "PATCH", "DELETE"]), path: pick(["/subscriptions/%00", "/subscriptions/a%00b", "/subscriptions/%E0%A4%A", "/subscriptions/%", `/subscriptions/${"a".repeat(3000)}`, "/subscriptions/..%2F..", "/subscriptions/UPPER", "/subscriptions/fuzz?x=%00", "/subscriptions?limit=%00"]), headers: json, ...(rand() < 0.5 ? { body: '{"filter":null}' } : {}) }),
   ];
   const out: BadRequest[] = [];
   for (let i = 0; i < count; i++) out.push(generators[i % generators.length]!());

@@ -138,6 +138,30 @@ describe("client input that Postgres would refuse is a 400 naming the field", ()
   });
 });
 
+describe("subscription filter values no event field could hold are a 400 naming the field", () => {
+  const json = { "Content-Type": "application/json" };
+  const cases: Array<[string, string]> = [
+    ["types", '["a\\u0000b"]'],
+    ["sources", '["\\u0000"]'],
+    ["tags", '["eu\\u0000"]'],
+    ["sources", '["\\ud800"]'],
+    ["types", '["no spaces"]'],
+    ["tags", `["${"t".repeat(65)}"]`],
+  ];
+  test.each(cases)("filter.%s %s on POST and PATCH /subscriptions", async (field, values) => {
+    const name = `hard-${field}`;
+    if ((await raw("GET", `/subscriptions/${name}`)).status === 404) expect((await raw("POST", "/subscriptions", json, JSON.stringify({ name }))).status).toBe(201);
+    const answers = [
+      await raw("POST", "/subscriptions", json, `{"name":"hard-new","filter":{"${field}":${values}}}`),
+      await raw("PATCH", `/subscriptions/${name}`, json, `{"filter":{"${field}":${values}}}`),
+    ];
+    for (const a of answers) {
+      expect(a.status).toBe(400);
+      expect(JSON.stringify(a.body.error.details)).toContain(`filter.${field}`);
+    }
+  });
+});
+
 describe("HTTP details", () => {
   test("the auth scheme is case-insensitive", async () => {
     for (const scheme of ["bearer", "BEARER", "Bearer"]) expect((await raw("GET", "/inbox?mode=peek", { Authorization: `${scheme} ${key}` })).status).toBe(200);

@@ -1,4 +1,5 @@
 import { startHarness, type Harness } from "../helpers/harness";
+import { purgeDeletedSubscriptions } from "../../src/jobs/purge-subscriptions";
 import { idsOf, seed } from "./inbox-fixtures";
 
 const LEASE = "6f1c7f0e-8d1e-4c55-9b5e-0a0a0a0a0a0a";
@@ -146,8 +147,9 @@ describe("subscriptions", () => {
     const peekDefault = await h.request("GET", "/inbox?mode=peek&status=pending", { key: t.key });
     expect(idsOf(peekDefault.body)).toEqual([]);
 
-    // Deleting a subscription removes its deliveries, not the events or other deliveries.
+    // Deleting a subscription removes its deliveries (by the purge, in the background), not the events or other deliveries.
     expect((await h.request("DELETE", "/subscriptions/billing", { key: t.key })).status).toBe(204);
+    await purgeDeletedSubscriptions({ prisma: h.c.db.prisma }, { batchSize: 1000, timeBudgetMs: 60_000 });
     const left = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM deliveries WHERE tenant_id = $1", [t.id]);
     expect(left[0]!.n).toBe(6 + 2); // default: 6, audit: 2
     expect((await h.request("GET", `/events/${both}`, { key: t.key })).body.deliveries.map((d: { subscription: string }) => d.subscription)).toEqual(["audit", "default"]);

@@ -2,6 +2,7 @@ import Router from "@koa/router";
 import Joi from "joi";
 import type { Context } from "koa";
 import { joiDetails } from "../../domain/envelope";
+import { checkSubscriptionFilter } from "../../domain/subscription-filter";
 import { ConflictError, NotFoundError, ValidationError } from "../../errors";
 import {
   createSubscription,
@@ -18,9 +19,8 @@ import { subscriptionView } from "../views/subscription-view";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
 
-/** A filter field lists 1–100 distinct values (types and tags 1–128 characters, sources 1–256, as the envelope allows). */
-const values = (max: number) => Joi.array().items(Joi.string().min(1).max(max)).min(1).max(100).unique();
-const filter = Joi.object({ types: values(128), sources: values(256), tags: values(128) }).unknown(false);
+/** The filter is checked against SUBSCRIPTION_FILTER_SCHEMA (the event fields' own rules) after the body's shape. */
+const filter = Joi.any();
 const name = Joi.string()
   .pattern(SUBSCRIPTION_NAME_PATTERN)
   .messages({ "string.pattern.base": "{{#label}} must be 1–64 characters of [a-z0-9][a-z0-9._-]*" });
@@ -30,9 +30,12 @@ const updateBody = Joi.object({ filter: filter.allow(null).required() }).unknown
 /** Bodies are a name and a filter of at most 300 short strings. */
 const BODY_BYTES = 64 * 1024;
 
-function validateBody<T>(schema: Joi.ObjectSchema, body: unknown, what: string): T {
+function validateBody<T extends { filter?: SubscriptionFilter | null }>(schema: Joi.ObjectSchema, body: unknown, what: string): T {
   const { value, error } = schema.validate(body, { abortEarly: false, convert: false });
-  if (error) throw new ValidationError(`invalid ${what} body`, joiDetails(error));
+  const details = error ? joiDetails(error) : [];
+  const f = (value as { filter?: unknown } | undefined)?.filter;
+  if (f !== undefined && f !== null) details.push(...checkSubscriptionFilter(f));
+  if (details.length > 0) throw new ValidationError(`invalid ${what} body`, details);
   return value as T;
 }
 
@@ -67,9 +70,13 @@ export function subscriptionRoutes(deps: ApiDeps): Router {
   router.post("/subscriptions", manage, async (ctx) => {
     const principal = principalOf(ctx);
     const v = validateBody<{ name: string; filter?: SubscriptionFilter }>(createBody, await readJsonBody(ctx, BODY_BYTES), "subscription");
-    const row = await createSubscription(deps.db.prisma, principal.tenantId, v.name, v.filter ?? {});
-    if (!row) throw new ConflictError("subscription_exists", `a subscription named ${v.name} exists already`);
-    const created = subscriptionView(row);
+    const max = deps.config.limits.maxSubscriptionsPerTenant;
+    const result = await createSubscription(deps.db.prisma, principal.tenantId, v.name, v.filter ?? {}, max);
+    if ("refused" in result) {
+      if (result.refused === "exists") throw new ConflictError("subscription_exists", `a subscription named ${v.name} exists already`);
+      throw new ConflictError("subscription_quota_exceeded", `the tenant has ${max} subscriptions (default included), the most it may have; delete one first`);
+    }
+    const created = subscriptionView(result.created);
     ctx.status = 201;
     ctx.set("Location", `/subscriptions/${created.name}`);
     ctx.body = created;
@@ -96,6 +103,7 @@ export function subscriptionRoutes(deps: ApiDeps): Router {
     ctx.body = subscriptionView(row);
   });
 
+  // Answers at once: the subscription is marked deleted; its deliveries are purged in the background (src/jobs/purge-subscriptions.ts).
   router.delete("/subscriptions/:name", manage, async (ctx) => {
     const principal = principalOf(ctx);
     if (!(await changing(() => deleteSubscription(deps.db.prisma, principal.tenantId, nameParam(ctx))))) throw notFound();

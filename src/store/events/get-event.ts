@@ -18,7 +18,7 @@ export async function getEvent(
            'subscription', s.name, 'status', a.status, 'delivery_count', a.delivery_count, 'available_at', a.available_at,
            'lease_id', a.lease_id, 'leased_at', a.leased_at, 'lease_expires_at', a.lease_expires_at,
            'acknowledged_at', a.acknowledged_at, 'dead_at', a.dead_at) ORDER BY s.name)
-        FROM deliveries a JOIN subscriptions s ON s.id = a.subscription_id
+        FROM deliveries a JOIN subscriptions s ON s.id = a.subscription_id AND s.deleted_at IS NULL
         WHERE a.event_id = e.id AND a.tenant_id = $2) AS deliveries
      FROM events e LEFT JOIN deliveries d ON d.event_id = e.id AND d.subscription_id = $3 AND d.tenant_id = $2
      WHERE e.id = $1 AND e.tenant_id = $2`,

@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../../generated/prisma/client";
 import type { QueuedEvent } from "../../domain/queued-event";
 import { ensureDefaultSubscriptions } from "../subscriptions";
+import { isStatementTimeout, StatementTimeoutError } from "../statement-timeout";
 
 /**
  * Stores a batch of accepted events and fans them out, in one statement: each inserted event gets
@@ -11,7 +12,8 @@ import { ensureDefaultSubscriptions } from "../subscriptions";
  * Returns how many events were inserted.
  *
  * Each tenant's `default` subscription is ensured first (once per tenant and process), so the
- * fan-out join always finds it.
+ * fan-out join always finds it. Deleted (marked) subscriptions get no deliveries. A statement
+ * cancelled at the statement timeout throws StatementTimeoutError.
  */
 export async function insertEvents(prisma: PrismaClient, events: readonly QueuedEvent[]): Promise<number> {
   if (events.length === 0) return 0;
@@ -35,12 +37,14 @@ export async function insertEvents(prisma: PrismaClient, events: readonly Queued
     fanned AS (
       INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at)
       SELECT s.id, st.id, st.tenant_id, st.type, st.source, st.tags, st.received_at
-      FROM stored st JOIN subscriptions s ON s.tenant_id = st.tenant_id
+      FROM stored st JOIN subscriptions s ON s.tenant_id = st.tenant_id AND s.deleted_at IS NULL
       WHERE (s.filter_types IS NULL OR st.type = ANY (s.filter_types))
         AND (s.filter_sources IS NULL OR st.source = ANY (s.filter_sources))
         AND (s.filter_tags IS NULL OR st.tags @> s.filter_tags)
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM stored)::int AS inserted, (SELECT count(*) FROM fanned)::int AS deliveries`;
+    SELECT (SELECT count(*) FROM stored)::int AS inserted, (SELECT count(*) FROM fanned)::int AS deliveries`.catch((err: unknown) => {
+    throw isStatementTimeout(err) ? new StatementTimeoutError(err) : err;
+  });
   return Number(rows[0]?.inserted ?? 0);
 }
