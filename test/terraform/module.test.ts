@@ -128,6 +128,15 @@ describe("database", () => {
     expect(String(variableDefault("aurora_engine_version"))).toMatch(/^16\./);
   });
 
+  test("final snapshots get a name of their own per database created (a second destroy does not collide)", () => {
+    for (const [type, name] of [["aws_db_instance", "this"], ["aws_rds_cluster", "this"]] as const) {
+      expect(resource(tf, type, name).final_snapshot_identifier).toBe("${var.name}-final-${local.final_snapshot_suffix}");
+    }
+    const keepers = resource(tf, "random_password", "final_snapshot").keepers as Record<string, string>;
+    expect(Object.values(keepers)).toEqual(expect.arrayContaining(["${var.name}", "${var.database_engine}"]));
+    expect(String(tf.locals.final_snapshot_suffix)).toBe("${nonsensitive(random_password.final_snapshot.result)}");
+  });
+
   test("deletion protection is on by default and backups cannot be switched off", () => {
     expect(variableDefault("deletion_protection")).toBe(true);
     expect(String(blocks(tf.variables.database_backup_retention_days, "validation")[0]?.condition)).toMatch(/>= 1/);

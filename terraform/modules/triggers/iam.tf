@@ -40,14 +40,19 @@ data "aws_iam_policy_document" "execution" {
     resources = ["*"]
   }
 
-  statement {
-    sid = "EcrPull"
-    actions = [
-      "ecr:BatchCheckLayerAvailability",
-      "ecr:BatchGetImage",
-      "ecr:GetDownloadUrlForLayer",
-    ]
-    resources = [coalesce(var.image_repository_arn, "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*")]
+  # The image's repository only, in whichever account and region it is (see local.image_ecr). A
+  # repository in another account must also allow this role in its repository policy.
+  dynamic "statement" {
+    for_each = local.image_repository_arn == null ? [] : [local.image_repository_arn]
+    content {
+      sid = "EcrPull"
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]
+      resources = [statement.value]
+    }
   }
 
   statement {

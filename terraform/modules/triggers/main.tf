@@ -13,6 +13,15 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
+  # The ECR repository of var.image, which may be in another account or region (a central
+  # registry): <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<repository>[:tag|@digest].
+  image_ecr = regex("^(?:(?P<account>[0-9]{12})\\.dkr\\.ecr(?:-fips)?\\.(?P<region>[a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/(?P<repository>[^:@]+))?", var.image)
+  # What the execution role may pull from: image_repository_arn when given, else the image's own
+  # repository; null (no pull statement) for an image outside ECR (e.g. a public registry).
+  image_repository_arn = var.image_repository_arn != null ? var.image_repository_arn : (
+    local.image_ecr.account == null ? null : "arn:${local.partition}:ecr:${local.image_ecr.region}:${local.image_ecr.account}:repository/${local.image_ecr.repository}"
+  )
+
   database_subnet_ids = length(var.database_subnet_ids) > 0 ? var.database_subnet_ids : var.private_subnet_ids
 
   # The image's ENTRYPOINT is the CLI (`node <options> dist/src/cli/main.js`); a task command is only the

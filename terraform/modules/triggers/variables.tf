@@ -4,12 +4,14 @@
 
 variable "name" {
   type        = string
-  description = "Name prefix of every resource (queues, database, cluster, services). Lowercase letters, digits and hyphens."
+  description = "Name prefix of every resource (queues, database, cluster, services). Lowercase letters, digits and single hyphens; it is the RDS and ElastiCache identifier as is."
   default     = "triggers"
 
+  # RDS and ElastiCache identifiers: a letter first, no two hyphens in a row, no hyphen last.
+  # 24 characters: "<name>-api" must fit the 32 characters of a load balancer or target group name.
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name))
-    error_message = "name must be 2-24 characters (load balancer names are limited to 32) of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = length(var.name) >= 2 && length(var.name) <= 24 && can(regex("^[a-z](-?[a-z0-9])*$", var.name))
+    error_message = "name must be 2-24 characters of lowercase letters, digits and hyphens, start with a letter, and have no \"--\" and no trailing \"-\" (RDS and ElastiCache refuse those)."
   }
 }
 
@@ -220,14 +222,24 @@ variable "aurora_instance_count" {
 
 variable "aurora_min_capacity" {
   type        = number
-  description = "Minimum Aurora Serverless v2 capacity, ACUs (0.5 steps)."
+  description = "Minimum Aurora Serverless v2 capacity, ACUs (0.5 steps). 0 lets the instances pause when no connection is open (Aurora PostgreSQL 13.15, 14.12, 15.7, 16.3 or later; the first connection after a pause waits about 15 s). The long-running roles keep connections open, so only a deployment scaled to zero tasks pauses."
   default     = 0.5
+
+  validation {
+    condition     = var.aurora_min_capacity >= 0 && var.aurora_min_capacity <= 256 && floor(var.aurora_min_capacity * 2) == var.aurora_min_capacity * 2
+    error_message = "aurora_min_capacity is 0 to 256 ACUs in 0.5 steps."
+  }
 }
 
 variable "aurora_max_capacity" {
   type        = number
-  description = "Maximum Aurora Serverless v2 capacity, ACUs."
+  description = "Maximum Aurora Serverless v2 capacity, ACUs (at least aurora_min_capacity)."
   default     = 8
+
+  validation {
+    condition     = var.aurora_max_capacity >= 1 && var.aurora_max_capacity <= 256 && floor(var.aurora_max_capacity * 2) == var.aurora_max_capacity * 2
+    error_message = "aurora_max_capacity is 1 to 256 ACUs in 0.5 steps."
+  }
 }
 
 variable "enable_data_api" {
@@ -333,7 +345,7 @@ variable "network_dependency_ids" {
 
 variable "image_repository_arn" {
   type        = string
-  description = "ARN of the ECR repository holding image; the execution role may pull only from it. Null allows every repository of this account and region."
+  description = "ARN of the ECR repository the execution role may pull from. Null derives it from image when image is an ECR URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>, any account or region); an image outside ECR gets no ECR pull permission."
   default     = null
 }
 
@@ -361,8 +373,13 @@ variable "log_level" {
 
 variable "log_retention_days" {
   type        = number
-  description = "Days CloudWatch Logs keeps the tasks' logs."
+  description = "Days CloudWatch Logs keeps the tasks' logs and the database's exported logs (0 keeps them forever)."
   default     = 30
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts: 0 (never expire), 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
 }
 
 variable "metrics_port" {
@@ -390,6 +407,25 @@ variable "api" {
   })
   description = "api service: task size (Fargate cpu units / MiB), autoscaling bounds, target CPU %, target ALB requests per task per minute, health check path and deregistration delay (s)."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.api.cpu), []), var.api.memory)
+    error_message = "api.cpu and api.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
+
+  validation {
+    condition     = var.api.min_count >= 0 && var.api.min_count <= var.api.max_count
+    error_message = "api.min_count must be at least 0 and at most api.max_count."
+  }
 }
 
 variable "worker" {
@@ -406,6 +442,25 @@ variable "worker" {
   })
   description = "worker service: task size, autoscaling bounds, target visible messages per running task (acceptable backlog = drain rate per task x tolerated delay), cooldowns (s), WORKER_RECEIVERS, and the stop timeout (s) that lets a task finish its batch."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.worker.cpu), []), var.worker.memory)
+    error_message = "worker.cpu and worker.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
+
+  validation {
+    condition     = var.worker.min_count >= 0 && var.worker.min_count <= var.worker.max_count
+    error_message = "worker.min_count must be at least 0 and at most worker.max_count."
+  }
 }
 
 variable "scheduler" {
@@ -416,6 +471,20 @@ variable "scheduler" {
   })
   description = "scheduler service: task size and count (BullMQ de-duplicates repeatable jobs, so 2 only adds availability)."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.scheduler.cpu), []), var.scheduler.memory)
+    error_message = "scheduler.cpu and scheduler.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
 }
 
 variable "migrate" {
@@ -425,6 +494,20 @@ variable "migrate" {
   })
   description = "Size of the one-off migrate task (also used for `keys create`)."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.migrate.cpu), []), var.migrate.memory)
+    error_message = "migrate.cpu and migrate.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
 }
 
 ################################################################################
