@@ -289,6 +289,7 @@ describe("ECS", () => {
       "${aws_db_instance.this}",
       "${aws_rds_cluster_instance.this}",
       "${terraform_data.network_ready}",
+      "${terraform_data.migrate}",
     ];
     const own: Record<string, string[]> = {
       api: ["${aws_iam_role_policy.api_task}", "${aws_lb_listener.https}"],
@@ -302,6 +303,23 @@ describe("ECS", () => {
       });
     }
     expect(resource(tf, "terraform_data", "network_ready").input).toBe("${var.network_dependency_ids}");
+  });
+
+  test("apply runs the migrate task on every new migrate task definition, before the services, and waits for steady state", () => {
+    const migrate = resource(tf, "terraform_data", "migrate");
+    expect(migrate.count).toBe("${var.run_migrations ? 1 : 0}");
+    expect(variableDefault("run_migrations")).toBe(true);
+    expect(migrate.triggers_replace).toEqual(['${aws_ecs_task_definition.this["migrate"].arn}']);
+    const exec = blocks(migrate.provisioner as Block, "local-exec")[0]!;
+    expect(exec.command).toBe("${path.module}/scripts/run-migrate.sh");
+    expect(exec.environment).toMatchObject({ TASK_DEFINITION: '${aws_ecs_task_definition.this["migrate"].arn}', SECURITY_GROUPS: "${aws_security_group.tasks.id}" });
+    expect(strings(migrate, "depends_on")).toEqual(
+      expect.arrayContaining(["${aws_iam_role_policy.migrate_task}", "${aws_db_instance.this}", "${aws_rds_cluster_instance.this}", "${terraform_data.network_ready}"]),
+    );
+    expect(variableDefault("wait_for_steady_state")).toBe(true);
+    for (const svc of ["api", "worker", "scheduler"]) {
+      expect(resource(tf, "aws_ecs_service", svc).wait_for_steady_state).toBe("${var.wait_for_steady_state}");
+    }
   });
 
   test("api scales on CPU and requests per target", () => {

@@ -164,8 +164,16 @@ describeTf(label, () => {
       expect(byAddress("module.triggers.aws_elasticache_replication_group.this").change.after?.auth_token_update_strategy).toBe("ROTATE");
     });
 
-    test("the api, worker and scheduler services are all planned", () => {
-      for (const svc of ["api", "worker", "scheduler"]) expect(byAddress(`module.triggers.aws_ecs_service.${svc}`).change.actions).toEqual(["create"]);
+    test("the api, worker and scheduler services are all planned, and apply waits for their steady state", () => {
+      for (const svc of ["api", "worker", "scheduler"]) {
+        const service = byAddress(`module.triggers.aws_ecs_service.${svc}`);
+        expect(service.change.actions).toEqual(["create"]);
+        expect(service.change.after?.wait_for_steady_state).toBe(true);
+      }
+    });
+
+    test("the migration runs during apply", () => {
+      expect(byAddress("module.triggers.terraform_data.migrate[0]").change.actions).toEqual(["create"]);
     });
   });
 
@@ -185,8 +193,20 @@ describeTf(label, () => {
       scheduler: [],
     };
 
+    test("the migration run waits for the database instances, the migrate task's permissions and the NAT routes", () => {
+      const deps = dependenciesOf(edges, "module.triggers.terraform_data.migrate");
+      const required = [
+        "module.triggers.aws_iam_role_policy.migrate_task",
+        "module.triggers.aws_iam_role_policy.execution",
+        "module.triggers.aws_db_instance.this",
+        "module.triggers.aws_rds_cluster_instance.this",
+        "module.vpc.aws_route.private_nat_gateway",
+      ];
+      expect(required.filter((r) => !deps.has(r))).toEqual([]);
+    });
+
     test.each(Object.keys(needs))(
-      "the %s service depends on its secrets, its IAM policies, the database instances, Redis and the NAT routes",
+      "the %s service depends on its secrets, its IAM policies, the database instances, Redis, the NAT routes and the migration run",
       (svc) => {
         const deps = dependenciesOf(edges, `module.triggers.aws_ecs_service.${svc}`);
         const required = [
@@ -199,6 +219,7 @@ describeTf(label, () => {
           "module.triggers.aws_rds_cluster_instance.this",
           "module.vpc.aws_route.private_nat_gateway",
           "module.vpc.aws_nat_gateway.this",
+          "module.triggers.terraform_data.migrate",
         ];
         expect({ svc, missing: required.filter((r) => !deps.has(r)) }).toEqual({ svc, missing: [] });
       },

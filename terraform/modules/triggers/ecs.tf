@@ -210,13 +210,17 @@ resource "aws_ecs_service" "api" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # Apply fails if the tasks do not become healthy (crash loop, rollback) instead of reporting success.
+  wait_for_steady_state = var.wait_for_steady_state
+
   # ECS Exec into a running api task (first API key, see README); off unless asked for.
   enable_execute_command = var.enable_execute_command
 
   tags = local.tags
 
-  # First apply: no task may start before what it needs at start exists: the secrets it reads,
-  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  # No task may start before what it needs at start exists: the secrets it reads, the permissions
+  # it uses, the database and Redis it connects to, the network path to AWS APIs, and the schema
+  # of its image (terraform_data.migrate, on every new migrate task definition).
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
@@ -226,6 +230,7 @@ resource "aws_ecs_service" "api" {
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     terraform_data.network_ready,
+    terraform_data.migrate,
     aws_lb_listener.https,
   ]
 
@@ -259,10 +264,14 @@ resource "aws_ecs_service" "worker" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # Apply fails if the tasks do not become healthy (crash loop, rollback) instead of reporting success.
+  wait_for_steady_state = var.wait_for_steady_state
+
   tags = local.tags
 
-  # First apply: no task may start before what it needs at start exists: the secrets it reads,
-  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  # No task may start before what it needs at start exists: the secrets it reads, the permissions
+  # it uses, the database and Redis it connects to, the network path to AWS APIs, and the schema
+  # of its image (terraform_data.migrate, on every new migrate task definition).
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
@@ -272,6 +281,7 @@ resource "aws_ecs_service" "worker" {
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     terraform_data.network_ready,
+    terraform_data.migrate,
   ]
 
   lifecycle {
@@ -303,10 +313,14 @@ resource "aws_ecs_service" "scheduler" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # Apply fails if the tasks do not become healthy (crash loop, rollback) instead of reporting success.
+  wait_for_steady_state = var.wait_for_steady_state
+
   tags = local.tags
 
-  # First apply: no task may start before what it needs at start exists: the secrets it reads,
-  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  # No task may start before what it needs at start exists: the secrets it reads, the permissions
+  # it uses, the database and Redis it connects to, the network path to AWS APIs, and the schema
+  # of its image (terraform_data.migrate, on every new migrate task definition).
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
@@ -315,6 +329,7 @@ resource "aws_ecs_service" "scheduler" {
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     terraform_data.network_ready,
+    terraform_data.migrate,
   ]
 }
 

@@ -337,6 +337,29 @@ variable "enable_execute_command" {
   default     = false
 }
 
+variable "run_migrations" {
+  type        = bool
+  description = "Run the migrate task (and require exit code 0) during apply, before the services are created or rolled onto a new image. Needs bash and the AWS CLI v2 where Terraform runs, with credentials allowing ecs:RunTask, ecs:DescribeTasks and iam:PassRole on the task roles. false: run migrations yourself before the services need them."
+  default     = true
+}
+
+variable "migration_timeout_seconds" {
+  type        = number
+  description = "How long apply waits for the migrate task to stop, seconds. When exceeded the apply fails and the task keeps running."
+  default     = 1800
+
+  validation {
+    condition     = var.migration_timeout_seconds >= 60
+    error_message = "migration_timeout_seconds must be at least 60."
+  }
+}
+
+variable "wait_for_steady_state" {
+  type        = bool
+  description = "Make apply wait until every service has its desired count of healthy tasks on the new task definition, and fail if it does not within the provider's timeout (20 minutes), e.g. when tasks crash-loop and the circuit breaker rolls back."
+  default     = true
+}
+
 variable "network_dependency_ids" {
   type        = list(string)
   description = "Ids of what the tasks' network path to AWS APIs is made of (e.g. the NAT routes or VPC endpoints of private_subnet_ids). The services are created only after them, so the first tasks can reach ECR, Secrets Manager and SQS."
