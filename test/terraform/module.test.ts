@@ -587,7 +587,7 @@ describe("alarms", () => {
   });
 
   test("age of the oldest message on the main queue", () => {
-    const [a] = withMetric("ApproximateAgeOfOldestMessage");
+    const a = withMetric("ApproximateAgeOfOldestMessage").find((x) => x.name === "queue_oldest_message");
     expect(a).toBeDefined();
     expect(a!.block).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: "${aws_sqs_queue.main.name}" } });
   });

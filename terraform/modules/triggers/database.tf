@@ -97,6 +97,8 @@ resource "aws_db_instance" "this" {
   auto_minor_version_upgrade      = true
   performance_insights_enabled    = true
   enabled_cloudwatch_logs_exports = ["postgresql"]
+  # The export's log group, with its retention (alarms-platform.tf).
+  depends_on = [aws_cloudwatch_log_group.database]
 
   tags = local.tags
 }
@@ -135,6 +137,8 @@ resource "aws_rds_cluster" "this" {
   final_snapshot_identifier = "${var.name}-final-${local.final_snapshot_suffix}"
 
   enabled_cloudwatch_logs_exports = ["postgresql"]
+  # The export's log group, with its retention (alarms-platform.tf).
+  depends_on = [aws_cloudwatch_log_group.database]
 
   serverlessv2_scaling_configuration {
     min_capacity = var.aurora_min_capacity

@@ -107,3 +107,8 @@ output "alarm_topic_arn" {
   description = "SNS topic the alarms notify; null when create_alarm_topic = false."
   value       = one(aws_sns_topic.alarms[*].arn)
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (ingest, latency, queue, drain rate, database, Redis, errors, tasks)."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}

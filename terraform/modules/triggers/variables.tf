@@ -578,3 +578,56 @@ variable "alarm_database_free_storage_bytes" {
   description = "Alarm when database free storage (RDS FreeStorageSpace, Aurora FreeLocalStorage) drops below this many bytes."
   default     = 5368709120
 }
+
+variable "alarm_task_shortfall_minutes" {
+  type        = number
+  description = "Alarm when a service runs fewer tasks than desired for this many consecutive minutes (a deploy or scale-out takes 1-3 minutes to start tasks)."
+  default     = 10
+
+  validation {
+    condition     = var.alarm_task_shortfall_minutes >= 1 && var.alarm_task_shortfall_minutes <= 60
+    error_message = "alarm_task_shortfall_minutes is 1 to 60."
+  }
+}
+
+variable "alarm_dlq_oldest_message_age_seconds" {
+  type        = number
+  description = "Alarm when the oldest dead-lettered message is older than this, seconds (default 7 days: half of the DLQ's 14-day retention, after which SQS deletes it)."
+  default     = 604800
+}
+
+variable "alarm_database_connections" {
+  type        = number
+  description = "Alarm when the database has more connections than this. Set it below max_connections of your instance class (db.t4g.medium: about 410; Aurora Serverless v2: grows with the ACUs)."
+  default     = 300
+}
+
+variable "alarm_database_freeable_memory_bytes" {
+  type        = number
+  description = "Alarm when the database's freeable memory stays below this many bytes for 15 minutes (default 256 MiB)."
+  default     = 268435456
+}
+
+variable "alarm_aurora_acu_percent" {
+  type        = number
+  description = "Aurora only: alarm when capacity used (ACUUtilization, % of aurora_max_capacity) stays above this for 15 minutes."
+  default     = 90
+}
+
+variable "alarm_redis_cpu_percent" {
+  type        = number
+  description = "Alarm when a Redis node's engine thread (EngineCPUUtilization) is busier than this percentage, 3 of 5 minutes."
+  default     = 80
+}
+
+variable "alarm_redis_evictions" {
+  type        = number
+  description = "Alarm when a Redis node evicts more keys than this in a minute (noeviction is set, so any eviction is a misconfiguration)."
+  default     = 0
+}
+
+variable "alarm_api_p99_latency_seconds" {
+  type        = number
+  description = "Alarm when the p99 of the API's response time at the load balancer (TargetResponseTime) exceeds this many seconds, 3 of 5 minutes."
+  default     = 1
+}
