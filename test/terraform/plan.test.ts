@@ -2,57 +2,12 @@
  * Real Terraform against the real AWS provider schemas, through the schema-only stand-in provider
  * (terraform-standin: `init`, `validate`, `plan`, `graph`, `show -json`, no provider downloads, no
  * AWS calls). Skips, naming what is missing, when the terraform CLI or the stand-in is absent; the
- * static HCL tests (module.test.ts, conventions.test.ts) run regardless.
- *
- * TERRAFORM_STANDIN: path of the stand-in's `run` script (default: shared/tools/terraform-standin/run
- * next to the checkout or one level above it).
+ * static HCL tests (module.test.ts, conventions.test.ts) run regardless. See ./standin.ts.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { EXAMPLE_DIR, MODULE_DIR, REPO_ROOT } from "./load-hcl";
-
-const STANDIN = [
-  process.env.TERRAFORM_STANDIN,
-  resolve(REPO_ROOT, "..", "shared", "tools", "terraform-standin", "run"),
-  resolve(REPO_ROOT, "..", "..", "shared", "tools", "terraform-standin", "run"),
-].find((p): p is string => typeof p === "string" && p !== "" && existsSync(p));
-
-const terraformOnPath = spawnSync("terraform", ["version"], { stdio: "ignore", env: { ...process.env, CHECKPOINT_DISABLE: "1" } }).error === undefined;
-const missing = [!terraformOnPath && "the terraform CLI (not on PATH)", !STANDIN && "the terraform stand-in (set TERRAFORM_STANDIN to its run script)"].filter(Boolean);
-const describeTf = missing.length === 0 ? describe : describe.skip;
-if (missing.length > 0) console.warn(`test/terraform/plan.test.ts skipped: missing ${missing.join(" and ")}`);
-const label = missing.length === 0 ? "terraform against the real provider schemas" : `terraform against the real provider schemas (skipped: missing ${missing.join(" and ")})`;
+import { EXAMPLE_DIR, MODULE_DIR } from "./load-hcl";
+import { checkRan, describeTf, label, rel, standin } from "./standin";
 
 jest.setTimeout(600_000);
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** One stand-in run (init + the command) in a copy of `root`; async so Jest's timers keep working. */
-function standin(args: string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(STANDIN!, args, { cwd: REPO_ROOT, env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGTERM"), 480_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-function checkRan(run: Run, what: string): void {
-  if (/skipped/.test(run.stdout) && run.stdout.length < 200) throw new Error(`${what}: the stand-in skipped: ${run.stdout}`);
-  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-}
 
 /**
  * Terraform's warnings (deprecations included) as "title (on file line n)", except those inside
@@ -108,8 +63,7 @@ function dependenciesOf(edges: Map<string, Set<string>>, node: string): Set<stri
   return seen;
 }
 
-describeTf(label, () => {
-  const rel = (dir: string) => dir.slice(REPO_ROOT.length + 1);
+describeTf(label("terraform against the real provider schemas"), () => {
 
   test.each(["6.47.0", "5.70.0"])("the module validates against hashicorp/aws %s without warnings (no deprecated attributes)", async (aws) => {
     const run = await standin(["--aws", aws, rel(MODULE_DIR), "--", "validate"]);
@@ -144,7 +98,7 @@ describeTf(label, () => {
 
     test("creates the database instances, the services and their prerequisites", () => {
       const types = new Set(plan.resource_changes.filter((c) => c.change.actions.includes("create")).map((c) => c.type));
-      for (const t of [databaseType, "aws_ecs_service", "aws_secretsmanager_secret_version", "aws_elasticache_replication_group", "terraform_data", "aws_route"]) {
+      for (const t of [databaseType, "aws_ecs_service", "aws_ssm_parameter", "aws_elasticache_replication_group", "terraform_data", "aws_route"]) {
         expect({ type: t, planned: types.has(t) }).toEqual({ type: t, planned: true });
       }
     });
@@ -210,7 +164,8 @@ describeTf(label, () => {
       (svc) => {
         const deps = dependenciesOf(edges, `module.triggers.aws_ecs_service.${svc}`);
         const required = [
-          "module.triggers.aws_secretsmanager_secret_version.redis_url",
+          "module.triggers.aws_ssm_parameter.redis_url",
+          "module.triggers.aws_ssm_parameter.runtime",
           "module.triggers.aws_elasticache_replication_group.this",
           "module.triggers.aws_iam_role_policy.execution",
           "module.triggers.aws_iam_role_policy.database_connect",

@@ -35,16 +35,15 @@ locals {
   common_environment = {
     AWS_REGION = local.region
     LOG_LEVEL  = var.log_level
-    NODE_ENV   = "production"
     # Every process gets the real queue URL: the long-running roles refuse to start without one
-    # (scheduler and migrate make no SQS call; their roles allow none).
-    SQS_QUEUE_URL = aws_sqs_queue.main.url
+    # (scheduler and migrate make no SQS call; their roles allow none). NODE_ENV=production is the
+    # image's.
+    SQS_QUEUE_URL = local.queue_url
   }
 
-  # api, worker, scheduler: triggers_app through RDS IAM authentication; listen on all
-  # interfaces (not only the image's default) and serve /healthz, /readyz, /metrics on METRICS_PORT.
+  # api, worker, scheduler: triggers_app through RDS IAM authentication (DATABASE_URL among the
+  # secrets below); listen on all interfaces and serve /healthz, /readyz, /metrics on METRICS_PORT.
   service_environment = {
-    DATABASE_URL      = local.app_database_url
     DATABASE_IAM_AUTH = "true"
     HOST              = "0.0.0.0"
     METRICS_PORT      = tostring(var.metrics_port)
@@ -60,29 +59,51 @@ locals {
       HTTP_TRUST_PROXY = "true"
     })
     worker = merge(var.environment, local.common_environment, local.service_environment, {
-      SQS_DLQ_URL               = aws_sqs_queue.dlq.url
+      SQS_DLQ_URL               = local.dlq_url
       SQS_MAX_RECEIVE_COUNT     = tostring(var.sqs_max_receive_count)
       WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
       WORKER_RECEIVERS          = tostring(var.worker.receivers)
     })
     scheduler = merge(var.environment, local.common_environment, local.service_environment, {})
-    # migrate: the master user; the process reads the current password from the RDS-managed
-    # secret itself (and again after a failed login), with its task role.
-    migrate = merge(var.environment, local.common_environment, {
-      DATABASE_URL                 = local.database_url
-      DATABASE_PASSWORD_SECRET_ARN = local.database_secret_arn
-    })
+    migrate   = merge(var.environment, local.common_environment, {})
   }
 
-  # Read by ECS at task start with the execution role; never stored in the task definition.
+  # Values AWS only knows after apply (database endpoint, RDS-managed secret ARN, Redis endpoint
+  # and token) reach the tasks as SSM parameters whose ARNs are known at plan time: ECS reads them
+  # at task start with the execution role. So every container definition is known in the plan.
   # The database password is not among them: see DATABASE_IAM_AUTH / DATABASE_PASSWORD_SECRET_ARN.
-  redis_url_secret = { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn }
+  runtime_parameters = {
+    # api, worker, scheduler: postgresql://triggers_app@<endpoint>:5432/<db>?sslmode=verify-full
+    "app-database-url" = local.app_database_url
+    # migrate: the master user, no password (the process reads it from the secret below)
+    "database-url" = local.database_url
+    # migrate: the RDS-managed master secret, read by the process itself (and again after a
+    # failed login) with its task role, so RDS's rotation never bites.
+    "database-password-secret-arn" = local.database_secret_arn
+  }
+
+  parameter_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${var.name}"
+  parameter_arns = {
+    for k in concat(keys(local.runtime_parameters), ["redis-url"]) : k => "${local.parameter_arn_prefix}/${k}"
+  }
 
   secrets = {
-    api       = [local.redis_url_secret]
-    worker    = [local.redis_url_secret]
-    scheduler = [local.redis_url_secret]
-    migrate   = []
+    api = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["app-database-url"] },
+      { name = "REDIS_URL", valueFrom = local.parameter_arns["redis-url"] },
+    ]
+    worker = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["app-database-url"] },
+      { name = "REDIS_URL", valueFrom = local.parameter_arns["redis-url"] },
+    ]
+    scheduler = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["app-database-url"] },
+      { name = "REDIS_URL", valueFrom = local.parameter_arns["redis-url"] },
+    ]
+    migrate = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["database-url"] },
+      { name = "DATABASE_PASSWORD_SECRET_ARN", valueFrom = local.parameter_arns["database-password-secret-arn"] },
+    ]
   }
 
   ports = {
@@ -147,6 +168,17 @@ locals {
       { for k, check in local.health_checks : "healthCheck" => check if k == svc },
     )]
   }
+}
+
+resource "aws_ssm_parameter" "runtime" {
+  for_each = local.runtime_parameters
+
+  name        = "/${var.name}/${each.key}"
+  description = "${var.name}: ${each.key}, read by ECS at task start (no credentials)"
+  type        = "String"
+  value       = each.value
+
+  tags = local.tags
 }
 
 resource "aws_ecs_task_definition" "this" {
@@ -225,7 +257,9 @@ resource "aws_ecs_service" "api" {
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
     aws_iam_role_policy.api_task,
-    aws_secretsmanager_secret_version.redis_url,
+    aws_ssm_parameter.redis_url,
+    aws_ssm_parameter.runtime,
+    aws_sqs_queue.main,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
@@ -276,7 +310,10 @@ resource "aws_ecs_service" "worker" {
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
     aws_iam_role_policy.worker_task,
-    aws_secretsmanager_secret_version.redis_url,
+    aws_ssm_parameter.redis_url,
+    aws_ssm_parameter.runtime,
+    aws_sqs_queue.main,
+    aws_sqs_queue.dlq,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
@@ -324,7 +361,9 @@ resource "aws_ecs_service" "scheduler" {
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
-    aws_secretsmanager_secret_version.redis_url,
+    aws_ssm_parameter.redis_url,
+    aws_ssm_parameter.runtime,
+    aws_sqs_queue.main,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,

@@ -31,6 +31,7 @@ resource "terraform_data" "migrate" {
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.migrate_task,
+    aws_ssm_parameter.runtime,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     aws_vpc_security_group_egress_rule.tasks_https,

@@ -73,9 +73,9 @@ output "redis_endpoint" {
   value       = aws_elasticache_replication_group.this.primary_endpoint_address
 }
 
-output "redis_secret_arn" {
-  description = "ARN of the Secrets Manager secret holding REDIS_URL (with the auth token)."
-  value       = aws_secretsmanager_secret.redis_url.arn
+output "redis_url_parameter_arn" {
+  description = "ARN of the SSM SecureString parameter holding REDIS_URL (with the auth token)."
+  value       = aws_ssm_parameter.redis_url.arn
 }
 
 output "cluster_name" {

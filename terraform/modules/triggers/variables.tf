@@ -32,7 +32,7 @@ variable "vpc_id" {
 
 variable "private_subnet_ids" {
   type        = list(string)
-  description = "Private subnets (at least two AZs) for the ECS tasks. They need a route to AWS APIs (NAT gateway or VPC endpoints for SQS, Secrets Manager, ECR, CloudWatch Logs)."
+  description = "Private subnets (at least two AZs) for the ECS tasks. They need a route to AWS APIs (NAT gateway or VPC endpoints for SQS, SSM, Secrets Manager, ECR, CloudWatch Logs)."
 
   validation {
     condition     = length(var.private_subnet_ids) >= 2
