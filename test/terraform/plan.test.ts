@@ -131,6 +131,47 @@ describeTf(label("terraform against the real provider schemas"), () => {
     });
   });
 
+  describe("the example's plan with every option on", () => {
+    let plan: Plan;
+
+    beforeAll(async () => {
+      const run = await standin([
+        rel(EXAMPLE_DIR),
+        "--",
+        "plan-json",
+        "-var-file=terraform.tfvars.example",
+        "-var=vpc_endpoints=true",
+        "-var=worker_fargate_spot=true",
+        "-var=one_nat_gateway_per_az=true",
+        "-var=waf_web_acl_arn=arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/triggers/1",
+        "-var=alb_access_logs_bucket=triggers-alb-logs",
+      ]);
+      checkRan(run, "plan (options)");
+      plan = JSON.parse(run.stdout) as Plan;
+    });
+
+    const created = (prefix: string) => plan.resource_changes.filter((c) => c.address.startsWith(prefix) && c.change.actions.includes("create")).map((c) => c.address);
+
+    test("VPC endpoints, a NAT gateway per AZ, flow logs, the WAF association", () => {
+      expect(created("module.triggers.aws_vpc_endpoint.interface").length).toBe(6);
+      expect(created("module.triggers.aws_vpc_endpoint.s3")).toHaveLength(1);
+      expect(created("module.vpc.aws_nat_gateway.this")).toHaveLength(3);
+      expect(created("module.vpc.aws_flow_log.this")).toHaveLength(1);
+      expect(created("module.triggers.aws_wafv2_web_acl_association.api")).toHaveLength(1);
+    });
+
+    test("ALB access logs and deletion protection; Spot workers beyond the first", () => {
+      const lb = plan.resource_changes.find((c) => c.address === "module.triggers.aws_lb.this")!.change.after!;
+      expect(lb.enable_deletion_protection).toBe(true);
+      expect(lb.access_logs).toEqual([expect.objectContaining({ bucket: "triggers-alb-logs", enabled: true })]);
+      const worker = plan.resource_changes.find((c) => c.address === "module.triggers.aws_ecs_service.worker")!.change.after!;
+      expect(worker.launch_type ?? null).toBeNull();
+      expect(worker.capacity_provider_strategy).toEqual(
+        expect.arrayContaining([expect.objectContaining({ capacity_provider: "FARGATE_SPOT", weight: 1 }), expect.objectContaining({ capacity_provider: "FARGATE", base: 1 })]),
+      );
+    });
+  });
+
   describe("the plan graph", () => {
     let edges: Map<string, Set<string>>;
 

@@ -22,6 +22,12 @@ resource "aws_ecs_cluster" "this" {
   tags = local.tags
 }
 
+# Lets a service use Fargate Spot (worker.fargate_spot); services without a strategy keep their launch type.
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+}
+
 resource "aws_cloudwatch_log_group" "this" {
   for_each = local.commands
 
@@ -149,8 +155,10 @@ locals {
         essential   = true
         command     = command
         stopTimeout = local.stop_timeouts[svc]
-        environment = [for k in sort(keys(local.environment[svc])) : { name = k, value = local.environment[svc][k] }]
-        secrets     = local.secrets[svc]
+        # The roles write no file (logs go to stdout); `start` (PGlite) is not deployed.
+        readonlyRootFilesystem = var.readonly_root_filesystem
+        environment            = [for k in sort(keys(local.environment[svc])) : { name = k, value = local.environment[svc][k] }]
+        secrets                = local.secrets[svc]
         portMappings = [for p in local.ports[svc] : {
           containerPort = p
           protocol      = "tcp"
@@ -208,7 +216,7 @@ resource "aws_ecs_task_definition" "this" {
 # Stands for the network path the tasks need at start (e.g. the NAT routes of the private
 # subnets): the services depend on it, so they are created after whatever ids are passed.
 resource "terraform_data" "network_ready" {
-  input = var.network_dependency_ids
+  input = concat(var.network_dependency_ids, [for e in aws_vpc_endpoint.interface : e.id], aws_vpc_endpoint.s3[*].id)
 }
 
 resource "aws_ecs_service" "api" {
@@ -279,7 +287,17 @@ resource "aws_ecs_service" "worker" {
   cluster         = aws_ecs_cluster.this.id
   task_definition = aws_ecs_task_definition.this["worker"].arn
   desired_count   = var.worker.min_count
-  launch_type     = "FARGATE"
+  launch_type     = var.worker.fargate_spot ? null : "FARGATE"
+
+  # worker.fargate_spot: the first task on regular Fargate, every further one on Spot.
+  dynamic "capacity_provider_strategy" {
+    for_each = var.worker.fargate_spot ? [{ provider = "FARGATE", base = 1, weight = 0 }, { provider = "FARGATE_SPOT", base = 0, weight = 1 }] : []
+    content {
+      capacity_provider = capacity_provider_strategy.value.provider
+      base              = capacity_provider_strategy.value.base
+      weight            = capacity_provider_strategy.value.weight
+    }
+  }
 
   network_configuration {
     subnets          = var.private_subnet_ids
@@ -314,6 +332,7 @@ resource "aws_ecs_service" "worker" {
     aws_ssm_parameter.runtime,
     aws_sqs_queue.main,
     aws_sqs_queue.dlq,
+    aws_ecs_cluster_capacity_providers.this,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,

@@ -68,6 +68,30 @@ variable "alb_ingress_cidr_blocks" {
   default     = ["0.0.0.0/0"]
 }
 
+variable "vpc_endpoints" {
+  type = object({
+    enabled         = optional(bool, false)
+    route_table_ids = optional(list(string), [])
+  })
+  description = "Create interface endpoints (SQS, SSM, Secrets Manager, ECR api and dkr, CloudWatch Logs) in private_subnet_ids and an S3 gateway endpoint (ECR layers) on route_table_ids, so the tasks need no NAT gateway for AWS APIs. Each interface endpoint costs per AZ-hour. Add their ids (endpoint_ids output) to network_dependency_ids only if you pass them from outside; the module's own are waited for already."
+  default     = {}
+}
+
+variable "waf_web_acl_arn" {
+  type        = string
+  description = "ARN of a regional WAFv2 web ACL to associate with the load balancer. Null associates none."
+  default     = null
+}
+
+variable "alb_access_logs" {
+  type = object({
+    bucket = string
+    prefix = optional(string, "")
+  })
+  description = "S3 bucket (and key prefix) for the load balancer's access logs; the bucket policy must let the region's ELB account write. Null turns access logs off."
+  default     = null
+}
+
 variable "metrics_ingress_security_group_ids" {
   type        = list(string)
   description = "Security groups (e.g. a Prometheus scraper) allowed to reach the tasks' /metrics port (metrics_port)."
@@ -261,7 +285,7 @@ variable "database_backup_retention_days" {
 
 variable "deletion_protection" {
   type        = bool
-  description = "Protect the database from deletion. Set false and apply before `terraform destroy`."
+  description = "Protect the database and the load balancer from deletion. Set false and apply before `terraform destroy`."
   default     = true
 }
 
@@ -383,6 +407,12 @@ variable "cpu_architecture" {
   }
 }
 
+variable "readonly_root_filesystem" {
+  type        = bool
+  description = "Run every container with a read-only root filesystem (the production roles write no file; only `start`, the all-in-one development command, does)."
+  default     = true
+}
+
 variable "log_level" {
   type        = string
   description = "LOG_LEVEL of every process (pino level)."
@@ -462,8 +492,9 @@ variable "worker" {
     scale_out_cooldown   = optional(number, 60)
     receivers            = optional(number, 4)
     stop_timeout_seconds = optional(number, 60)
+    fargate_spot         = optional(bool, false)
   })
-  description = "worker service: task size, autoscaling bounds, target visible messages per running task (acceptable backlog = drain rate per task x tolerated delay), cooldowns (s), WORKER_RECEIVERS, and the stop timeout (s) that lets a task finish its batch."
+  description = "worker service: task size, autoscaling bounds, target visible messages per running task (acceptable backlog = drain rate per task x tolerated delay), cooldowns (s), WORKER_RECEIVERS, the stop timeout (s) that lets a task finish its batch, and fargate_spot: run every worker task beyond the first on Fargate Spot (about 70% cheaper; an interrupted task gets SIGTERM two minutes ahead, more than the stop timeout, and SQS redelivers what it had not deleted). Toggling it replaces the worker service."
   default     = {}
 
   # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
