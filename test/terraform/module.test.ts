@@ -285,7 +285,7 @@ describe("ECS", () => {
     }
     // No password is injected; a PGPASSWORD read once at start would go stale at the first rotation.
     expect(tf.locals.database_password_secret).toBeUndefined();
-    expect(String(tf.locals.container_definitions)).toContain("secrets     = local.secrets[svc]");
+    expect(String(tf.locals.container_definitions)).toMatch(/secrets\s+= local\.secrets\[svc\]/);
     expect(allStrings(tf.locals).join("\n")).not.toContain("PGPASSWORD");
   });
 
@@ -312,7 +312,7 @@ describe("ECS", () => {
     ];
     const own: Record<string, string[]> = {
       api: ["${aws_iam_role_policy.api_task}", "${aws_lb_listener.https}"],
-      worker: ["${aws_iam_role_policy.worker_task}", "${aws_sqs_queue.dlq}"],
+      worker: ["${aws_iam_role_policy.worker_task}", "${aws_sqs_queue.dlq}", "${aws_ecs_cluster_capacity_providers.this}"],
       scheduler: [],
     };
     for (const [svc, extra] of Object.entries(own)) {
@@ -321,7 +321,7 @@ describe("ECS", () => {
         depends_on: [...common, ...extra].sort(),
       });
     }
-    expect(resource(tf, "terraform_data", "network_ready").input).toBe("${var.network_dependency_ids}");
+    expect(String(resource(tf, "terraform_data", "network_ready").input)).toMatch(/^\$\{concat\(var\.network_dependency_ids, /);
   });
 
   test("apply runs the migrate task on every new migrate task definition, before the services, and waits for steady state", () => {
