@@ -37,7 +37,8 @@ test("WAF association and ALB access logs are options; the ALB shares the databa
 });
 
 test("containers run with a read-only root filesystem by default", () => {
-  expect(String(tf.locals.container_definitions)).toContain("readonlyRootFilesystem = var.readonly_root_filesystem");
+  // ECS Exec (first API key) needs a writable root filesystem in the api container.
+  expect(String(tf.locals.container_definitions)).toContain('readonlyRootFilesystem = var.readonly_root_filesystem && !(svc == "api" && var.enable_execute_command)');
   expect(defaultOf("readonly_root_filesystem")).toBe(true);
 });
 

@@ -155,8 +155,9 @@ locals {
         essential   = true
         command     = command
         stopTimeout = local.stop_timeouts[svc]
-        # The roles write no file (logs go to stdout); `start` (PGlite) is not deployed.
-        readonlyRootFilesystem = var.readonly_root_filesystem
+        # The roles write no file (logs go to stdout); `start` (PGlite) is not deployed. ECS Exec's
+        # agent writes inside the container, so api's is writable while enable_execute_command is on.
+        readonlyRootFilesystem = var.readonly_root_filesystem && !(svc == "api" && var.enable_execute_command)
         environment            = [for k in sort(keys(local.environment[svc])) : { name = k, value = local.environment[svc][k] }]
         secrets                = local.secrets[svc]
         portMappings = [for p in local.ports[svc] : {

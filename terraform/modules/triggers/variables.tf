@@ -409,7 +409,7 @@ variable "cpu_architecture" {
 
 variable "readonly_root_filesystem" {
   type        = bool
-  description = "Run every container with a read-only root filesystem (the production roles write no file; only `start`, the all-in-one development command, does)."
+  description = "Run every container with a read-only root filesystem (the production roles write no file; only `start`, the all-in-one development command, does). The api container is writable while enable_execute_command is on: ECS Exec's agent writes inside it."
   default     = true
 }
 
