@@ -20,10 +20,20 @@ RUN PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node npm run -s prisma:generate \
 
 # Production dependencies only. --omit=optional also drops the optional peers of @prisma/client
 # (the Prisma CLI and TypeScript, ~240 MB), which `--omit=dev` keeps; nothing at run time needs them.
+# Then what only `start` and `sqs-emulator` (development commands) load: PGlite, its Prisma
+# adapter, fauxqs and with it fastify (uninstalled with the packages only they need; package.json
+# and the lock file stay as they are). Of Prisma's query compilers only PostgreSQL's, the one the
+# generated client loads, stays; type declarations and source maps go.
+# test/integration/image-slim.test.ts runs these RUN lines and every production role from the result.
 FROM --platform=${PLATFORM} node:22-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+ && npm uninstall --no-save --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+      @electric-sql/pglite pglite-prisma-adapter fauxqs \
+ && find node_modules/@prisma/client/runtime -maxdepth 1 -type f ! -name client.js \
+      ! -name query_compiler_fast_bg.postgresql.js ! -name query_compiler_fast_bg.postgresql.wasm-base64.js -delete \
+ && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete \
  && npm cache clean --force
 
 FROM --platform=${PLATFORM} node:22-bookworm-slim AS runtime
