@@ -1,7 +1,11 @@
 # One image for every role: `api` (default), `worker`, `scheduler`, `migrate`, `keys …`.
 # Node 22 is the LTS line .ci/run tests (next to Node 20); package.json engines states the floor.
+# Built for linux/amd64, the module's default cpu_architecture (X86_64), wherever it is built (an
+# arm64 laptop included). For ARM64 tasks build with --build-arg PLATFORM=linux/arm64 and set
+# cpu_architecture = "ARM64": every stage (node_modules included) is then built for arm64.
+ARG PLATFORM=linux/amd64
 
-FROM node:22-bookworm-slim AS build
+FROM --platform=${PLATFORM} node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -16,13 +20,23 @@ RUN PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node npm run -s prisma:generate \
 
 # Production dependencies only. --omit=optional also drops the optional peers of @prisma/client
 # (the Prisma CLI and TypeScript, ~240 MB), which `--omit=dev` keeps; nothing at run time needs them.
-FROM node:22-bookworm-slim AS deps
+# Then what only `start` and `sqs-emulator` (development commands) load: PGlite, its Prisma
+# adapter, fauxqs and with it fastify (uninstalled with the packages only they need; package.json
+# and the lock file stay as they are). Of Prisma's query compilers only PostgreSQL's, the one the
+# generated client loads, stays; type declarations and source maps go.
+# test/integration/image-slim.test.ts runs these RUN lines and every production role from the result.
+FROM --platform=${PLATFORM} node:22-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+ && npm uninstall --no-save --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+      @electric-sql/pglite pglite-prisma-adapter fauxqs \
+ && find node_modules/@prisma/client/runtime -maxdepth 1 -type f ! -name client.js \
+      ! -name query_compiler_fast_bg.postgresql.js ! -name query_compiler_fast_bg.postgresql.wasm-base64.js -delete \
+ && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete \
  && npm cache clean --force
 
-FROM node:22-bookworm-slim AS runtime
+FROM --platform=${PLATFORM} node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \

@@ -2,8 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Client, Pool } from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
-import { PGlite } from "@electric-sql/pglite";
-import { PrismaPGlite } from "pglite-prisma-adapter";
+import type { PGlite } from "@electric-sql/pglite";
 import { PrismaClient } from "../generated/prisma/client";
 import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
@@ -139,10 +138,17 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
   };
 }
 
-/** Opens (creating if needed) the embedded PGlite database in `dataDir`/pgdata. */
+/**
+ * Opens (creating if needed) the embedded PGlite database in `dataDir`/pgdata. PGlite and its
+ * Prisma adapter are loaded here, on first use, not when this module is: only `start` uses them,
+ * and the production image leaves them out (Dockerfile, deps stage).
+ */
 export async function openEmbedded(dataDir: string): Promise<Database> {
   const dir = join(dataDir, "pgdata");
   mkdirSync(dir, { recursive: true });
+  // require, as the static imports this replaces compiled to (the same CommonJS builds and types).
+  const { PGlite } = require("@electric-sql/pglite") as typeof import("@electric-sql/pglite");
+  const { PrismaPGlite } = require("pglite-prisma-adapter") as typeof import("pglite-prisma-adapter");
   const pglite = await PGlite.create(dir);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {

@@ -128,6 +128,15 @@ describe("database", () => {
     expect(String(variableDefault("aurora_engine_version"))).toMatch(/^16\./);
   });
 
+  test("final snapshots get a name of their own per database created (a second destroy does not collide)", () => {
+    for (const [type, name] of [["aws_db_instance", "this"], ["aws_rds_cluster", "this"]] as const) {
+      expect(resource(tf, type, name).final_snapshot_identifier).toBe("${var.name}-final-${local.final_snapshot_suffix}");
+    }
+    const keepers = resource(tf, "random_password", "final_snapshot").keepers as Record<string, string>;
+    expect(Object.values(keepers)).toEqual(expect.arrayContaining(["${var.name}", "${var.database_engine}"]));
+    expect(String(tf.locals.final_snapshot_suffix)).toBe("${nonsensitive(random_password.final_snapshot.result)}");
+  });
+
   test("deletion protection is on by default and backups cannot be switched off", () => {
     expect(variableDefault("deletion_protection")).toBe(true);
     expect(String(blocks(tf.variables.database_backup_retention_days, "validation")[0]?.condition)).toMatch(/>= 1/);
@@ -141,7 +150,7 @@ describe("database", () => {
 });
 
 describe("Redis", () => {
-  test("encrypted at rest and in transit, with an auth token kept in Secrets Manager", () => {
+  test("encrypted at rest and in transit, with an auth token kept in an SSM SecureString parameter", () => {
     const redis = resource(tf, "aws_elasticache_replication_group", "this");
     expect(redis.at_rest_encryption_enabled).toBe(true);
     expect(redis.transit_encryption_enabled).toBe(true);
@@ -150,7 +159,10 @@ describe("Redis", () => {
     expect(redis.auth_token_update_strategy).toBe("${var.redis_auth_token_update_strategy}");
     expect(variableDefault("redis_auth_token_update_strategy")).toBe("ROTATE");
     expect(redis.subnet_group_name).toBe("${aws_elasticache_subnet_group.this.name}");
-    const secret = String(resource(tf, "aws_secretsmanager_secret_version", "redis_url").secret_string);
+    const parameter = resource(tf, "aws_ssm_parameter", "redis_url");
+    expect(parameter.type).toBe("SecureString");
+    expect(parameter.name).toBe("/${var.name}/redis-url");
+    const secret = String(parameter.value);
     expect(secret).toMatch(/^rediss:\/\/:\$\{random_password\.redis_auth_token\.result\}@/);
     expect(secret).toMatch(/:6379$/);
   });
@@ -214,12 +226,14 @@ describe("ECS", () => {
     expect(common).toEqual({
       AWS_REGION: "${local.region}",
       LOG_LEVEL: "${var.log_level}",
-      NODE_ENV: "production",
-      SQS_QUEUE_URL: "${aws_sqs_queue.main.url}",
+      SQS_QUEUE_URL: "${local.queue_url}",
     });
+    // The queue URLs as SQS forms them, so the task definitions are known at plan time.
+    expect(tf.locals.queue_url).toBe("https://sqs.${local.region}.${local.dns_suffix}/${local.account_id}/${local.queue_name}");
+    expect(resource(tf, "aws_sqs_queue", "main").name).toBe("${local.queue_name}");
+    expect(resource(tf, "aws_sqs_queue", "dlq").name).toBe("${local.dlq_name}");
     // The long-running roles: triggers_app through IAM auth, all interfaces, health on METRICS_PORT.
     expect(service).toEqual({
-      DATABASE_URL: "${local.app_database_url}",
       DATABASE_IAM_AUTH: "true",
       HOST: "0.0.0.0",
       METRICS_PORT: "${tostring(var.metrics_port)}",
@@ -232,15 +246,34 @@ describe("ECS", () => {
     // Behind the ALB the client address is the X-Forwarded-For hop the ALB appends.
     expect(env.api).toMatch(/HTTP_TRUST_PROXY\s*=\s*"true"/);
     expect(env.worker).not.toMatch(/HTTP_TRUST_PROXY/);
-    expect(env.worker).toMatch(/SQS_DLQ_URL\s*=\s*aws_sqs_queue\.dlq\.url/);
+    expect(env.worker).toMatch(/SQS_DLQ_URL\s*=\s*local\.dlq_url/);
     expect(env.api).not.toMatch(/SQS_DLQ_URL|WORKER_/);
     expect(env.scheduler).not.toMatch(/SQS_DLQ_URL|WORKER_/);
-    // migrate: the master user, password read by the process from the RDS-managed secret.
     expect(env.migrate).not.toContain("local.service_environment");
-    expect(env.migrate).toMatch(/DATABASE_URL\s*=\s*local\.database_url\b/);
-    expect(env.migrate).toMatch(/DATABASE_PASSWORD_SECRET_ARN\s*=\s*local\.database_secret_arn\b/);
     // Module values are merged last, so var.environment cannot override them.
     for (const e of Object.values(env)) expect(e).toMatch(/^\$\{merge\(var\.environment, local\.common_environment/);
+
+    // What AWS knows only after apply reaches the tasks through SSM parameters with known ARNs:
+    // triggers_app's URL for the services; the master user's URL and the master secret's ARN for migrate.
+    expect(tf.locals.runtime_parameters).toEqual({
+      "app-database-url": "${local.app_database_url}",
+      "database-url": "${local.database_url}",
+      "database-password-secret-arn": "${local.database_secret_arn}",
+    });
+    expect(String(tf.locals.parameter_arn_prefix)).toBe("arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${var.name}");
+    expect(resource(tf, "aws_ssm_parameter", "runtime")).toMatchObject({ for_each: "${local.runtime_parameters}", type: "String", name: "/${var.name}/${each.key}" });
+    const secrets = JSON.stringify(tf.locals.secrets);
+    for (const svc of ["api", "worker", "scheduler"]) {
+      expect((tf.locals.secrets as Record<string, unknown[]>)[svc]).toEqual([
+        { name: "DATABASE_URL", valueFrom: '${local.parameter_arns["app-database-url"]}' },
+        { name: "REDIS_URL", valueFrom: '${local.parameter_arns["redis-url"]}' },
+      ]);
+    }
+    expect((tf.locals.secrets as Record<string, unknown[]>).migrate).toEqual([
+      { name: "DATABASE_URL", valueFrom: '${local.parameter_arns["database-url"]}' },
+      { name: "DATABASE_PASSWORD_SECRET_ARN", valueFrom: '${local.parameter_arns["database-password-secret-arn"]}' },
+    ]);
+    expect(secrets).not.toMatch(/password_secret"|redis_auth_token|random_password/);
 
     // The URLs: no password; the app role for the services, the master user for migrate.
     expect(tf.locals.app_database_user).toBe("triggers_app");
@@ -250,16 +283,9 @@ describe("ECS", () => {
     for (const url of [tf.locals.database_url, tf.locals.app_database_url, tf.locals.database_location]) {
       expect(String(url)).not.toMatch(/password|random_password|secret/i);
     }
-    // ECS injects only REDIS_URL; a PGPASSWORD read once at start would go stale at the first rotation.
+    // No password is injected; a PGPASSWORD read once at start would go stale at the first rotation.
     expect(tf.locals.database_password_secret).toBeUndefined();
-    expect(tf.locals.redis_url_secret).toEqual({ name: "REDIS_URL", valueFrom: "${aws_secretsmanager_secret.redis_url.arn}" });
-    expect(tf.locals.secrets).toEqual({
-      api: ["${local.redis_url_secret}"],
-      worker: ["${local.redis_url_secret}"],
-      scheduler: ["${local.redis_url_secret}"],
-      migrate: [],
-    });
-    expect(String(tf.locals.container_definitions)).toContain("secrets     = local.secrets[svc]");
+    expect(String(tf.locals.container_definitions)).toMatch(/secrets\s+= local\.secrets\[svc\]/);
     expect(allStrings(tf.locals).join("\n")).not.toContain("PGPASSWORD");
   });
 
@@ -275,15 +301,18 @@ describe("ECS", () => {
     const common = [
       "${aws_iam_role_policy.execution}",
       "${aws_iam_role_policy.database_connect}",
-      "${aws_secretsmanager_secret_version.redis_url}",
+      "${aws_ssm_parameter.redis_url}",
+      "${aws_ssm_parameter.runtime}",
+      "${aws_sqs_queue.main}",
       "${aws_elasticache_replication_group.this}",
       "${aws_db_instance.this}",
       "${aws_rds_cluster_instance.this}",
       "${terraform_data.network_ready}",
+      "${terraform_data.migrate}",
     ];
     const own: Record<string, string[]> = {
       api: ["${aws_iam_role_policy.api_task}", "${aws_lb_listener.https}"],
-      worker: ["${aws_iam_role_policy.worker_task}"],
+      worker: ["${aws_iam_role_policy.worker_task}", "${aws_sqs_queue.dlq}", "${aws_ecs_cluster_capacity_providers.this}"],
       scheduler: [],
     };
     for (const [svc, extra] of Object.entries(own)) {
@@ -292,7 +321,24 @@ describe("ECS", () => {
         depends_on: [...common, ...extra].sort(),
       });
     }
-    expect(resource(tf, "terraform_data", "network_ready").input).toBe("${var.network_dependency_ids}");
+    expect(String(resource(tf, "terraform_data", "network_ready").input)).toMatch(/^\$\{concat\(var\.network_dependency_ids, /);
+  });
+
+  test("apply runs the migrate task on every new migrate task definition, before the services, and waits for steady state", () => {
+    const migrate = resource(tf, "terraform_data", "migrate");
+    expect(migrate.count).toBe("${var.run_migrations ? 1 : 0}");
+    expect(variableDefault("run_migrations")).toBe(true);
+    expect(migrate.triggers_replace).toEqual(['${aws_ecs_task_definition.this["migrate"].arn}']);
+    const exec = blocks(migrate.provisioner as Block, "local-exec")[0]!;
+    expect(exec.command).toBe("${path.module}/scripts/run-migrate.sh");
+    expect(exec.environment).toMatchObject({ TASK_DEFINITION: '${aws_ecs_task_definition.this["migrate"].arn}', SECURITY_GROUPS: "${aws_security_group.tasks.id}" });
+    expect(strings(migrate, "depends_on")).toEqual(
+      expect.arrayContaining(["${aws_iam_role_policy.migrate_task}", "${aws_db_instance.this}", "${aws_rds_cluster_instance.this}", "${terraform_data.network_ready}"]),
+    );
+    expect(variableDefault("wait_for_steady_state")).toBe(true);
+    for (const svc of ["api", "worker", "scheduler"]) {
+      expect(resource(tf, "aws_ecs_service", svc).wait_for_steady_state).toBe("${var.wait_for_steady_state}");
+    }
   });
 
   test("api scales on CPU and requests per target", () => {
@@ -519,11 +565,12 @@ describe("IAM", () => {
     }
   });
 
-  test("the execution role reads exactly the Redis URL secret", () => {
+  test("the execution role reads exactly the tasks' SSM parameters, and no Secrets Manager secret", () => {
     const exec = statements([dataSource(tf, "aws_iam_policy_document", "execution")]);
-    const secretReads = exec.filter((s) => strings(s, "actions").includes("secretsmanager:GetSecretValue"));
-    expect(secretReads).toHaveLength(1);
-    expect(strings(secretReads[0], "resources")).toEqual(["${aws_secretsmanager_secret.redis_url.arn}"]);
+    expect(exec.flatMap((s) => strings(s, "actions"))).not.toContain("secretsmanager:GetSecretValue");
+    const reads = exec.filter((s) => strings(s, "actions").some((a) => a.startsWith("ssm:")));
+    expect(reads.map((s) => [strings(s, "actions"), strings(s, "resources")])).toEqual([[["ssm:GetParameters"], ["${values(local.parameter_arns)}"]]]);
+    expect(String(tf.locals.parameter_arns)).toContain('concat(keys(local.runtime_parameters), ["redis-url"])');
     // The only "*" resource anywhere is ecr:GetAuthorizationToken, which has no resource-level permissions.
     for (const s of exec) {
       if (strings(s, "resources").includes("*")) expect(strings(s, "actions")).toEqual(["ecr:GetAuthorizationToken"]);
@@ -560,7 +607,7 @@ describe("alarms", () => {
   });
 
   test("age of the oldest message on the main queue", () => {
-    const [a] = withMetric("ApproximateAgeOfOldestMessage");
+    const a = withMetric("ApproximateAgeOfOldestMessage").find((x) => x.name === "queue_oldest_message");
     expect(a).toBeDefined();
     expect(a!.block).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: "${aws_sqs_queue.main.name}" } });
   });
@@ -616,7 +663,7 @@ describe("outputs", () => {
       "dlq_url",
       "database_endpoint",
       "database_secret_arn",
-      "redis_secret_arn",
+      "redis_url_parameter_arn",
       "cluster_name",
       "migrate_task_definition_arn",
     ]) {

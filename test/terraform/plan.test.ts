@@ -2,58 +2,13 @@
  * Real Terraform against the real AWS provider schemas, through the schema-only stand-in provider
  * (terraform-standin: `init`, `validate`, `plan`, `graph`, `show -json`, no provider downloads, no
  * AWS calls). Skips, naming what is missing, when the terraform CLI or the stand-in is absent; the
- * static HCL tests (module.test.ts, conventions.test.ts) run regardless.
- *
- * TERRAFORM_STANDIN: path of the stand-in's `run` script (default: shared/tools/terraform-standin/run
- * next to the checkout or one level above it).
+ * static HCL tests (module.test.ts, conventions.test.ts) run regardless. See ./standin.ts.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { EXAMPLE_DIR, MODULE_DIR, REPO_ROOT } from "./load-hcl";
+import { EXAMPLE_DIR, MODULE_DIR } from "./load-hcl";
+import { checkRan, describeTf, label, rel, standin } from "./standin";
 import { deadline } from "../helpers/deadlines";
 
-const STANDIN = [
-  process.env.TERRAFORM_STANDIN,
-  resolve(REPO_ROOT, "..", "shared", "tools", "terraform-standin", "run"),
-  resolve(REPO_ROOT, "..", "..", "shared", "tools", "terraform-standin", "run"),
-].find((p): p is string => typeof p === "string" && p !== "" && existsSync(p));
-
-const terraformOnPath = spawnSync("terraform", ["version"], { stdio: "ignore", env: { ...process.env, CHECKPOINT_DISABLE: "1" } }).error === undefined;
-const missing = [!terraformOnPath && "the terraform CLI (not on PATH)", !STANDIN && "the terraform stand-in (set TERRAFORM_STANDIN to its run script)"].filter(Boolean);
-const describeTf = missing.length === 0 ? describe : describe.skip;
-if (missing.length > 0) console.warn(`test/terraform/plan.test.ts skipped: missing ${missing.join(" and ")}`);
-const label = missing.length === 0 ? "terraform against the real provider schemas" : `terraform against the real provider schemas (skipped: missing ${missing.join(" and ")})`;
-
 jest.setTimeout(deadline(600_000));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** One stand-in run (init + the command) in a copy of `root`; async so Jest's timers keep working. */
-function standin(args: string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(STANDIN!, args, { cwd: REPO_ROOT, env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGTERM"), 480_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-function checkRan(run: Run, what: string): void {
-  if (/skipped/.test(run.stdout) && run.stdout.length < 200) throw new Error(`${what}: the stand-in skipped: ${run.stdout}`);
-  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-}
 
 /**
  * Terraform's warnings (deprecations included) as "title (on file line n)", except those inside
@@ -109,8 +64,7 @@ function dependenciesOf(edges: Map<string, Set<string>>, node: string): Set<stri
   return seen;
 }
 
-describeTf(label, () => {
-  const rel = (dir: string) => dir.slice(REPO_ROOT.length + 1);
+describeTf(label("terraform against the real provider schemas"), () => {
 
   test.each(["6.47.0", "5.70.0"])("the module validates against hashicorp/aws %s without warnings (no deprecated attributes)", async (aws) => {
     const run = await standin(["--aws", aws, rel(MODULE_DIR), "--", "validate"]);
@@ -145,7 +99,7 @@ describeTf(label, () => {
 
     test("creates the database instances, the services and their prerequisites", () => {
       const types = new Set(plan.resource_changes.filter((c) => c.change.actions.includes("create")).map((c) => c.type));
-      for (const t of [databaseType, "aws_ecs_service", "aws_secretsmanager_secret_version", "aws_elasticache_replication_group", "terraform_data", "aws_route"]) {
+      for (const t of [databaseType, "aws_ecs_service", "aws_ssm_parameter", "aws_elasticache_replication_group", "terraform_data", "aws_route"]) {
         expect({ type: t, planned: types.has(t) }).toEqual({ type: t, planned: true });
       }
     });
@@ -165,8 +119,57 @@ describeTf(label, () => {
       expect(byAddress("module.triggers.aws_elasticache_replication_group.this").change.after?.auth_token_update_strategy).toBe("ROTATE");
     });
 
-    test("the api, worker and scheduler services are all planned", () => {
-      for (const svc of ["api", "worker", "scheduler"]) expect(byAddress(`module.triggers.aws_ecs_service.${svc}`).change.actions).toEqual(["create"]);
+    test("the api, worker and scheduler services are all planned, and apply waits for their steady state", () => {
+      for (const svc of ["api", "worker", "scheduler"]) {
+        const service = byAddress(`module.triggers.aws_ecs_service.${svc}`);
+        expect(service.change.actions).toEqual(["create"]);
+        expect(service.change.after?.wait_for_steady_state).toBe(true);
+      }
+    });
+
+    test("the migration runs during apply", () => {
+      expect(byAddress("module.triggers.terraform_data.migrate[0]").change.actions).toEqual(["create"]);
+    });
+  });
+
+  describe("the example's plan with every option on", () => {
+    let plan: Plan;
+
+    beforeAll(async () => {
+      const run = await standin([
+        rel(EXAMPLE_DIR),
+        "--",
+        "plan-json",
+        "-var-file=terraform.tfvars.example",
+        "-var=vpc_endpoints=true",
+        "-var=worker_fargate_spot=true",
+        "-var=one_nat_gateway_per_az=true",
+        "-var=waf_web_acl_arn=arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/triggers/1",
+        "-var=alb_access_logs_bucket=triggers-alb-logs",
+      ]);
+      checkRan(run, "plan (options)");
+      plan = JSON.parse(run.stdout) as Plan;
+    });
+
+    const created = (prefix: string) => plan.resource_changes.filter((c) => c.address.startsWith(prefix) && c.change.actions.includes("create")).map((c) => c.address);
+
+    test("VPC endpoints, a NAT gateway per AZ, flow logs, the WAF association", () => {
+      expect(created("module.triggers.aws_vpc_endpoint.interface").length).toBe(6);
+      expect(created("module.triggers.aws_vpc_endpoint.s3")).toHaveLength(1);
+      expect(created("module.vpc.aws_nat_gateway.this")).toHaveLength(3);
+      expect(created("module.vpc.aws_flow_log.this")).toHaveLength(1);
+      expect(created("module.triggers.aws_wafv2_web_acl_association.api")).toHaveLength(1);
+    });
+
+    test("ALB access logs and deletion protection; Spot workers beyond the first", () => {
+      const lb = plan.resource_changes.find((c) => c.address === "module.triggers.aws_lb.this")!.change.after!;
+      expect(lb.enable_deletion_protection).toBe(true);
+      expect(lb.access_logs).toEqual([expect.objectContaining({ bucket: "triggers-alb-logs", enabled: true })]);
+      const worker = plan.resource_changes.find((c) => c.address === "module.triggers.aws_ecs_service.worker")!.change.after!;
+      expect(worker.launch_type ?? null).toBeNull();
+      expect(worker.capacity_provider_strategy).toEqual(
+        expect.arrayContaining([expect.objectContaining({ capacity_provider: "FARGATE_SPOT", weight: 1 }), expect.objectContaining({ capacity_provider: "FARGATE", base: 1 })]),
+      );
     });
   });
 
@@ -186,12 +189,25 @@ describeTf(label, () => {
       scheduler: [],
     };
 
+    test("the migration run waits for the database instances, the migrate task's permissions and the NAT routes", () => {
+      const deps = dependenciesOf(edges, "module.triggers.terraform_data.migrate");
+      const required = [
+        "module.triggers.aws_iam_role_policy.migrate_task",
+        "module.triggers.aws_iam_role_policy.execution",
+        "module.triggers.aws_db_instance.this",
+        "module.triggers.aws_rds_cluster_instance.this",
+        "module.vpc.aws_route.private_nat_gateway",
+      ];
+      expect(required.filter((r) => !deps.has(r))).toEqual([]);
+    });
+
     test.each(Object.keys(needs))(
-      "the %s service depends on its secrets, its IAM policies, the database instances, Redis and the NAT routes",
+      "the %s service depends on its secrets, its IAM policies, the database instances, Redis, the NAT routes and the migration run",
       (svc) => {
         const deps = dependenciesOf(edges, `module.triggers.aws_ecs_service.${svc}`);
         const required = [
-          "module.triggers.aws_secretsmanager_secret_version.redis_url",
+          "module.triggers.aws_ssm_parameter.redis_url",
+          "module.triggers.aws_ssm_parameter.runtime",
           "module.triggers.aws_elasticache_replication_group.this",
           "module.triggers.aws_iam_role_policy.execution",
           "module.triggers.aws_iam_role_policy.database_connect",
@@ -200,6 +216,7 @@ describeTf(label, () => {
           "module.triggers.aws_rds_cluster_instance.this",
           "module.vpc.aws_route.private_nat_gateway",
           "module.vpc.aws_nat_gateway.this",
+          "module.triggers.terraform_data.migrate",
         ];
         expect({ svc, missing: required.filter((r) => !deps.has(r)) }).toEqual({ svc, missing: [] });
       },

@@ -21,8 +21,18 @@ module "vpc" {
 
   create_database_subnet_group = false
   enable_nat_gateway           = true
-  single_nat_gateway           = true
-  enable_dns_hostnames         = true
+  # One NAT gateway is cheaper; one per AZ keeps the tasks of the other AZs online when an AZ fails.
+  single_nat_gateway     = !var.one_nat_gateway_per_az
+  one_nat_gateway_per_az = var.one_nat_gateway_per_az
+  enable_dns_hostnames   = true
+  enable_dns_support     = true
+
+  # VPC flow logs to CloudWatch Logs (the module creates the group and the role that writes it).
+  enable_flow_log                                 = var.enable_flow_log
+  create_flow_log_cloudwatch_log_group            = var.enable_flow_log
+  create_flow_log_cloudwatch_iam_role             = var.enable_flow_log
+  flow_log_max_aggregation_interval               = 60
+  flow_log_cloudwatch_log_group_retention_in_days = 30
 }
 
 module "triggers" {
@@ -44,10 +54,16 @@ module "triggers" {
 
   database_engine        = var.database_engine
   enable_execute_command = var.enable_execute_command
-  enable_data_api        = var.database_engine == "aurora-serverless"
-  aurora_min_capacity    = 0.5
-  aurora_max_capacity    = 4
-  deletion_protection    = var.deletion_protection
+  vpc_endpoints = {
+    enabled         = var.vpc_endpoints
+    route_table_ids = module.vpc.private_route_table_ids
+  }
+  waf_web_acl_arn     = var.waf_web_acl_arn
+  alb_access_logs     = var.alb_access_logs_bucket == null ? null : { bucket = var.alb_access_logs_bucket, prefix = var.name }
+  enable_data_api     = var.database_engine == "aurora-serverless"
+  aurora_min_capacity = 0.5
+  aurora_max_capacity = 4
+  deletion_protection = var.deletion_protection
 
   sqs_visibility_timeout_seconds = 60
   sqs_max_receive_count          = 5
@@ -61,6 +77,7 @@ module "triggers" {
     min_count        = 1
     max_count        = 10
     backlog_per_task = 2000
+    fargate_spot     = var.worker_fargate_spot
   }
 
   environment = {

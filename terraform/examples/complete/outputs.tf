@@ -28,9 +28,9 @@ output "database_cluster_arn" {
   value       = module.triggers.database_cluster_arn
 }
 
-output "redis_secret_arn" {
-  description = "Secret holding REDIS_URL."
-  value       = module.triggers.redis_secret_arn
+output "redis_url_parameter_arn" {
+  description = "SSM SecureString parameter holding REDIS_URL."
+  value       = module.triggers.redis_url_parameter_arn
 }
 
 output "cluster_name" {

@@ -60,3 +60,39 @@ variable "enable_execute_command" {
   description = "ECS Exec into the api tasks, unlogged; turn on to create the first API key (README), then off."
   default     = false
 }
+
+variable "one_nat_gateway_per_az" {
+  type        = bool
+  description = "One NAT gateway per availability zone instead of a single one (about 35 USD a month each, plus traffic)."
+  default     = false
+}
+
+variable "enable_flow_log" {
+  type        = bool
+  description = "Send the VPC's flow logs to CloudWatch Logs (kept 30 days)."
+  default     = true
+}
+
+variable "vpc_endpoints" {
+  type        = bool
+  description = "Create VPC endpoints for SQS, SSM, Secrets Manager, ECR, CloudWatch Logs and S3, so AWS API traffic bypasses the NAT gateway."
+  default     = false
+}
+
+variable "waf_web_acl_arn" {
+  type        = string
+  description = "Regional WAFv2 web ACL to put in front of the API; null for none."
+  default     = null
+}
+
+variable "alb_access_logs_bucket" {
+  type        = string
+  description = "S3 bucket for the load balancer's access logs (prefix: name); null for none."
+  default     = null
+}
+
+variable "worker_fargate_spot" {
+  type        = bool
+  description = "Run every worker task beyond the first on Fargate Spot."
+  default     = false
+}

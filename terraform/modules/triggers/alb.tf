@@ -11,6 +11,17 @@ resource "aws_lb" "this" {
 
   drop_invalid_header_fields = true
   idle_timeout               = 60
+  # One switch with the database's: teardown lifts both with one apply (see README).
+  enable_deletion_protection = var.deletion_protection
+
+  dynamic "access_logs" {
+    for_each = var.alb_access_logs == null ? [] : [var.alb_access_logs]
+    content {
+      enabled = true
+      bucket  = access_logs.value.bucket
+      prefix  = access_logs.value.prefix
+    }
+  }
 
   tags = local.tags
 }
@@ -71,6 +82,14 @@ resource "aws_lb_listener" "http" {
   }
 
   tags = local.tags
+}
+
+# An existing WAF web ACL (regional, same region) in front of the API.
+resource "aws_wafv2_web_acl_association" "api" {
+  count = var.waf_web_acl_arn == null ? 0 : 1
+
+  resource_arn = aws_lb.this.arn
+  web_acl_arn  = var.waf_web_acl_arn
 }
 
 resource "aws_route53_record" "api" {

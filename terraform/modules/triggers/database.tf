@@ -21,6 +21,8 @@ locals {
   #   the process signs a 15-minute token per new connection with its task role; nothing to rotate.
   # - migrate: the master user; the process reads the password from the RDS-managed secret
   #   (DATABASE_PASSWORD_SECRET_ARN) and re-reads it when a login fails, so rotation never bites.
+  final_snapshot_suffix = nonsensitive(random_password.final_snapshot.result)
+
   database_location = "${local.database_endpoint}:${local.database_port}/${var.database_name}?${var.database_ssl_query}"
   app_database_url  = "postgresql://${local.app_database_user}@${local.database_location}"
   database_url      = "postgresql://${var.database_username}@${local.database_location}"
@@ -28,6 +30,26 @@ locals {
   # What rds-db:connect is granted on: arn:…:rds-db:<region>:<account>:dbuser:<resource id>/<user>.
   database_resource_id  = local.is_rds ? aws_db_instance.this[0].resource_id : aws_rds_cluster.this[0].cluster_resource_id
   app_database_user_arn = "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.database_resource_id}/${local.app_database_user}"
+}
+
+# A final snapshot name must be unused in the account and region, and snapshots outlive their
+# database: "<name>-final" alone would make the second destroy (or a replacement) of a database
+# with the same name fail. The suffix is drawn when the database is created and changes with what
+# replaces it (its identifier, engine, storage key, database or master user name). A
+# random_password only because the module needs no provider beyond aws and random's
+# random_password (also the Redis token); the suffix is no secret, hence nonsensitive().
+resource "random_password" "final_snapshot" {
+  length  = 8
+  special = false
+  upper   = false
+
+  keepers = {
+    identifier = var.name
+    engine     = var.database_engine
+    kms_key_id = coalesce(var.database_kms_key_id, "aws/rds")
+    database   = var.database_name
+    username   = var.database_username
+  }
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -70,11 +92,13 @@ resource "aws_db_instance" "this" {
   copy_tags_to_snapshot     = true
   deletion_protection       = var.deletion_protection
   skip_final_snapshot       = false
-  final_snapshot_identifier = "${var.name}-final"
+  final_snapshot_identifier = "${var.name}-final-${local.final_snapshot_suffix}"
 
   auto_minor_version_upgrade      = true
   performance_insights_enabled    = true
   enabled_cloudwatch_logs_exports = ["postgresql"]
+  # The export's log group, with its retention (alarms-platform.tf).
+  depends_on = [aws_cloudwatch_log_group.database]
 
   tags = local.tags
 }
@@ -110,9 +134,11 @@ resource "aws_rds_cluster" "this" {
   copy_tags_to_snapshot     = true
   deletion_protection       = var.deletion_protection
   skip_final_snapshot       = false
-  final_snapshot_identifier = "${var.name}-final"
+  final_snapshot_identifier = "${var.name}-final-${local.final_snapshot_suffix}"
 
   enabled_cloudwatch_logs_exports = ["postgresql"]
+  # The export's log group, with its retention (alarms-platform.tf).
+  depends_on = [aws_cloudwatch_log_group.database]
 
   serverlessv2_scaling_configuration {
     min_capacity = var.aurora_min_capacity
@@ -120,6 +146,13 @@ resource "aws_rds_cluster" "this" {
   }
 
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.aurora_min_capacity <= var.aurora_max_capacity
+      error_message = "aurora_min_capacity must not exceed aurora_max_capacity."
+    }
+  }
 }
 
 resource "aws_rds_cluster_instance" "this" {

@@ -22,6 +22,12 @@ resource "aws_ecs_cluster" "this" {
   tags = local.tags
 }
 
+# Lets a service use Fargate Spot (worker.fargate_spot); services without a strategy keep their launch type.
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+}
+
 resource "aws_cloudwatch_log_group" "this" {
   for_each = local.commands
 
@@ -35,16 +41,15 @@ locals {
   common_environment = {
     AWS_REGION = local.region
     LOG_LEVEL  = var.log_level
-    NODE_ENV   = "production"
     # Every process gets the real queue URL: the long-running roles refuse to start without one
-    # (scheduler and migrate make no SQS call; their roles allow none).
-    SQS_QUEUE_URL = aws_sqs_queue.main.url
+    # (scheduler and migrate make no SQS call; their roles allow none). NODE_ENV=production is the
+    # image's.
+    SQS_QUEUE_URL = local.queue_url
   }
 
-  # api, worker, scheduler: triggers_app through RDS IAM authentication; listen on all
-  # interfaces (not only the image's default) and serve /healthz, /readyz, /metrics on METRICS_PORT.
+  # api, worker, scheduler: triggers_app through RDS IAM authentication (DATABASE_URL among the
+  # secrets below); listen on all interfaces and serve /healthz, /readyz, /metrics on METRICS_PORT.
   service_environment = {
-    DATABASE_URL      = local.app_database_url
     DATABASE_IAM_AUTH = "true"
     HOST              = "0.0.0.0"
     METRICS_PORT      = tostring(var.metrics_port)
@@ -60,29 +65,51 @@ locals {
       HTTP_TRUST_PROXY = "true"
     })
     worker = merge(var.environment, local.common_environment, local.service_environment, {
-      SQS_DLQ_URL               = aws_sqs_queue.dlq.url
+      SQS_DLQ_URL               = local.dlq_url
       SQS_MAX_RECEIVE_COUNT     = tostring(var.sqs_max_receive_count)
       WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
       WORKER_RECEIVERS          = tostring(var.worker.receivers)
     })
     scheduler = merge(var.environment, local.common_environment, local.service_environment, {})
-    # migrate: the master user; the process reads the current password from the RDS-managed
-    # secret itself (and again after a failed login), with its task role.
-    migrate = merge(var.environment, local.common_environment, {
-      DATABASE_URL                 = local.database_url
-      DATABASE_PASSWORD_SECRET_ARN = local.database_secret_arn
-    })
+    migrate   = merge(var.environment, local.common_environment, {})
   }
 
-  # Read by ECS at task start with the execution role; never stored in the task definition.
+  # Values AWS only knows after apply (database endpoint, RDS-managed secret ARN, Redis endpoint
+  # and token) reach the tasks as SSM parameters whose ARNs are known at plan time: ECS reads them
+  # at task start with the execution role. So every container definition is known in the plan.
   # The database password is not among them: see DATABASE_IAM_AUTH / DATABASE_PASSWORD_SECRET_ARN.
-  redis_url_secret = { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn }
+  runtime_parameters = {
+    # api, worker, scheduler: postgresql://triggers_app@<endpoint>:5432/<db>?sslmode=verify-full
+    "app-database-url" = local.app_database_url
+    # migrate: the master user, no password (the process reads it from the secret below)
+    "database-url" = local.database_url
+    # migrate: the RDS-managed master secret, read by the process itself (and again after a
+    # failed login) with its task role, so RDS's rotation never bites.
+    "database-password-secret-arn" = local.database_secret_arn
+  }
+
+  parameter_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${var.name}"
+  parameter_arns = {
+    for k in concat(keys(local.runtime_parameters), ["redis-url"]) : k => "${local.parameter_arn_prefix}/${k}"
+  }
 
   secrets = {
-    api       = [local.redis_url_secret]
-    worker    = [local.redis_url_secret]
-    scheduler = [local.redis_url_secret]
-    migrate   = []
+    api = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["app-database-url"] },
+      { name = "REDIS_URL", valueFrom = local.parameter_arns["redis-url"] },
+    ]
+    worker = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["app-database-url"] },
+      { name = "REDIS_URL", valueFrom = local.parameter_arns["redis-url"] },
+    ]
+    scheduler = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["app-database-url"] },
+      { name = "REDIS_URL", valueFrom = local.parameter_arns["redis-url"] },
+    ]
+    migrate = [
+      { name = "DATABASE_URL", valueFrom = local.parameter_arns["database-url"] },
+      { name = "DATABASE_PASSWORD_SECRET_ARN", valueFrom = local.parameter_arns["database-password-secret-arn"] },
+    ]
   }
 
   ports = {
@@ -128,8 +155,11 @@ locals {
         essential   = true
         command     = command
         stopTimeout = local.stop_timeouts[svc]
-        environment = [for k in sort(keys(local.environment[svc])) : { name = k, value = local.environment[svc][k] }]
-        secrets     = local.secrets[svc]
+        # The roles write no file (logs go to stdout); `start` (PGlite) is not deployed. ECS Exec's
+        # agent writes inside the container, so api's is writable while enable_execute_command is on.
+        readonlyRootFilesystem = var.readonly_root_filesystem && !(svc == "api" && var.enable_execute_command)
+        environment            = [for k in sort(keys(local.environment[svc])) : { name = k, value = local.environment[svc][k] }]
+        secrets                = local.secrets[svc]
         portMappings = [for p in local.ports[svc] : {
           containerPort = p
           protocol      = "tcp"
@@ -147,6 +177,17 @@ locals {
       { for k, check in local.health_checks : "healthCheck" => check if k == svc },
     )]
   }
+}
+
+resource "aws_ssm_parameter" "runtime" {
+  for_each = local.runtime_parameters
+
+  name        = "/${var.name}/${each.key}"
+  description = "${var.name}: ${each.key}, read by ECS at task start (no credentials)"
+  type        = "String"
+  value       = each.value
+
+  tags = local.tags
 }
 
 resource "aws_ecs_task_definition" "this" {
@@ -176,7 +217,7 @@ resource "aws_ecs_task_definition" "this" {
 # Stands for the network path the tasks need at start (e.g. the NAT routes of the private
 # subnets): the services depend on it, so they are created after whatever ids are passed.
 resource "terraform_data" "network_ready" {
-  input = var.network_dependency_ids
+  input = concat(var.network_dependency_ids, [for e in aws_vpc_endpoint.interface : e.id], aws_vpc_endpoint.s3[*].id)
 }
 
 resource "aws_ecs_service" "api" {
@@ -210,22 +251,29 @@ resource "aws_ecs_service" "api" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # Apply fails if the tasks do not become healthy (crash loop, rollback) instead of reporting success.
+  wait_for_steady_state = var.wait_for_steady_state
+
   # ECS Exec into a running api task (first API key, see README); off unless asked for.
   enable_execute_command = var.enable_execute_command
 
   tags = local.tags
 
-  # First apply: no task may start before what it needs at start exists: the secrets it reads,
-  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  # No task may start before what it needs at start exists: the secrets it reads, the permissions
+  # it uses, the database and Redis it connects to, the network path to AWS APIs, and the schema
+  # of its image (terraform_data.migrate, on every new migrate task definition).
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
     aws_iam_role_policy.api_task,
-    aws_secretsmanager_secret_version.redis_url,
+    aws_ssm_parameter.redis_url,
+    aws_ssm_parameter.runtime,
+    aws_sqs_queue.main,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     terraform_data.network_ready,
+    terraform_data.migrate,
     aws_lb_listener.https,
   ]
 
@@ -240,7 +288,17 @@ resource "aws_ecs_service" "worker" {
   cluster         = aws_ecs_cluster.this.id
   task_definition = aws_ecs_task_definition.this["worker"].arn
   desired_count   = var.worker.min_count
-  launch_type     = "FARGATE"
+  launch_type     = var.worker.fargate_spot ? null : "FARGATE"
+
+  # worker.fargate_spot: the first task on regular Fargate, every further one on Spot.
+  dynamic "capacity_provider_strategy" {
+    for_each = var.worker.fargate_spot ? [{ provider = "FARGATE", base = 1, weight = 0 }, { provider = "FARGATE_SPOT", base = 0, weight = 1 }] : []
+    content {
+      capacity_provider = capacity_provider_strategy.value.provider
+      base              = capacity_provider_strategy.value.base
+      weight            = capacity_provider_strategy.value.weight
+    }
+  }
 
   network_configuration {
     subnets          = var.private_subnet_ids
@@ -259,19 +317,28 @@ resource "aws_ecs_service" "worker" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # Apply fails if the tasks do not become healthy (crash loop, rollback) instead of reporting success.
+  wait_for_steady_state = var.wait_for_steady_state
+
   tags = local.tags
 
-  # First apply: no task may start before what it needs at start exists: the secrets it reads,
-  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  # No task may start before what it needs at start exists: the secrets it reads, the permissions
+  # it uses, the database and Redis it connects to, the network path to AWS APIs, and the schema
+  # of its image (terraform_data.migrate, on every new migrate task definition).
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
     aws_iam_role_policy.worker_task,
-    aws_secretsmanager_secret_version.redis_url,
+    aws_ssm_parameter.redis_url,
+    aws_ssm_parameter.runtime,
+    aws_sqs_queue.main,
+    aws_sqs_queue.dlq,
+    aws_ecs_cluster_capacity_providers.this,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     terraform_data.network_ready,
+    terraform_data.migrate,
   ]
 
   lifecycle {
@@ -303,18 +370,25 @@ resource "aws_ecs_service" "scheduler" {
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
+  # Apply fails if the tasks do not become healthy (crash loop, rollback) instead of reporting success.
+  wait_for_steady_state = var.wait_for_steady_state
+
   tags = local.tags
 
-  # First apply: no task may start before what it needs at start exists: the secrets it reads,
-  # the permissions it uses, the database and Redis it connects to, the network path to AWS APIs.
+  # No task may start before what it needs at start exists: the secrets it reads, the permissions
+  # it uses, the database and Redis it connects to, the network path to AWS APIs, and the schema
+  # of its image (terraform_data.migrate, on every new migrate task definition).
   depends_on = [
     aws_iam_role_policy.execution,
     aws_iam_role_policy.database_connect,
-    aws_secretsmanager_secret_version.redis_url,
+    aws_ssm_parameter.redis_url,
+    aws_ssm_parameter.runtime,
+    aws_sqs_queue.main,
     aws_elasticache_replication_group.this,
     aws_db_instance.this,
     aws_rds_cluster_instance.this,
     terraform_data.network_ready,
+    terraform_data.migrate,
   ]
 }
 

@@ -40,14 +40,19 @@ data "aws_iam_policy_document" "execution" {
     resources = ["*"]
   }
 
-  statement {
-    sid = "EcrPull"
-    actions = [
-      "ecr:BatchCheckLayerAvailability",
-      "ecr:BatchGetImage",
-      "ecr:GetDownloadUrlForLayer",
-    ]
-    resources = [coalesce(var.image_repository_arn, "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*")]
+  # The image's repository only, in whichever account and region it is (see local.image_ecr). A
+  # repository in another account must also allow this role in its repository policy.
+  dynamic "statement" {
+    for_each = local.image_repository_arn == null ? [] : [local.image_repository_arn]
+    content {
+      sid = "EcrPull"
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -56,11 +61,13 @@ data "aws_iam_policy_document" "execution" {
     resources = [for g in aws_cloudwatch_log_group.this : "${g.arn}:*"]
   }
 
-  # REDIS_URL only: the database password never passes through ECS (see the task roles).
+  # The task's SSM parameters (REDIS_URL, the DATABASE_URLs, the master secret's ARN), exactly.
+  # The database password never passes through ECS (see the task roles). SecureString under the
+  # AWS-managed aws/ssm key needs no kms:Decrypt grant.
   statement {
-    sid       = "TaskSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.redis_url.arn]
+    sid       = "TaskParameters"
+    actions   = ["ssm:GetParameters"]
+    resources = values(local.parameter_arns)
   }
 }
 

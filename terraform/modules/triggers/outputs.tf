@@ -73,9 +73,9 @@ output "redis_endpoint" {
   value       = aws_elasticache_replication_group.this.primary_endpoint_address
 }
 
-output "redis_secret_arn" {
-  description = "ARN of the Secrets Manager secret holding REDIS_URL (with the auth token)."
-  value       = aws_secretsmanager_secret.redis_url.arn
+output "redis_url_parameter_arn" {
+  description = "ARN of the SSM SecureString parameter holding REDIS_URL (with the auth token)."
+  value       = aws_ssm_parameter.redis_url.arn
 }
 
 output "cluster_name" {
@@ -106,4 +106,61 @@ output "task_security_group_id" {
 output "alarm_topic_arn" {
   description = "SNS topic the alarms notify; null when create_alarm_topic = false."
   value       = one(aws_sns_topic.alarms[*].arn)
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (ingest, latency, queue, drain rate, database, Redis, errors, tasks)."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "execution_role_arn" {
+  description = "ARN of the ECS execution role (image pull, logs, SSM parameters). Allow it in the repository policy of an ECR repository in another account."
+  value       = aws_iam_role.execution.arn
+}
+
+output "task_role_arns" {
+  description = "ARNs of the task roles by process (api, worker, scheduler, migrate)."
+  value       = { for k, r in aws_iam_role.task : k => r.arn }
+}
+
+output "security_group_ids" {
+  description = "Security groups by purpose: alb, api (api tasks), tasks (every task), database, redis, endpoints (null without vpc_endpoints)."
+  value = {
+    alb       = aws_security_group.alb.id
+    api       = aws_security_group.api.id
+    tasks     = aws_security_group.tasks.id
+    database  = aws_security_group.database.id
+    redis     = aws_security_group.redis.id
+    endpoints = one(aws_security_group.endpoints[*].id)
+  }
+}
+
+output "alb_arn" {
+  description = "ARN of the load balancer (WAF associations, access-log and Shield setups of your own)."
+  value       = aws_lb.this.arn
+}
+
+output "target_group_arn" {
+  description = "ARN of the api target group."
+  value       = aws_lb_target_group.api.arn
+}
+
+output "https_listener_arn" {
+  description = "ARN of the HTTPS listener (add listener rules or certificates)."
+  value       = aws_lb_listener.https.arn
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups by process (api, worker, scheduler, migrate) and of the database's exported log (database)."
+  value       = merge({ for k, g in aws_cloudwatch_log_group.this : k => g.name }, { database = aws_cloudwatch_log_group.database.name })
+}
+
+output "ssm_parameter_arns" {
+  description = "ARNs of the SSM parameters the tasks read at start, by name (app-database-url, database-url, database-password-secret-arn, redis-url)."
+  value       = local.parameter_arns
+}
+
+output "vpc_endpoint_ids" {
+  description = "Ids of the VPC endpoints the module created (empty without vpc_endpoints)."
+  value       = concat([for e in aws_vpc_endpoint.interface : e.id], aws_vpc_endpoint.s3[*].id)
 }

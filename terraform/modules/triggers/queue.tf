@@ -2,8 +2,16 @@
 # SQS: events queue and its dead-letter queue
 ################################################################################
 
+locals {
+  queue_name = "${var.name}-events"
+  dlq_name   = "${var.name}-events-dlq"
+  # The URLs SQS gives these queues, composed so that the task definitions are known at plan time.
+  queue_url = "https://sqs.${local.region}.${local.dns_suffix}/${local.account_id}/${local.queue_name}"
+  dlq_url   = "https://sqs.${local.region}.${local.dns_suffix}/${local.account_id}/${local.dlq_name}"
+}
+
 resource "aws_sqs_queue" "dlq" {
-  name = "${var.name}-events-dlq"
+  name = local.dlq_name
 
   sqs_managed_sse_enabled   = true
   message_retention_seconds = var.sqs_dlq_message_retention_seconds
@@ -14,7 +22,7 @@ resource "aws_sqs_queue" "dlq" {
 }
 
 resource "aws_sqs_queue" "main" {
-  name = "${var.name}-events"
+  name = local.queue_name
 
   sqs_managed_sse_enabled   = true
   message_retention_seconds = var.sqs_message_retention_seconds

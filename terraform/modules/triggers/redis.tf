@@ -65,14 +65,14 @@ resource "aws_elasticache_replication_group" "this" {
   tags = local.tags
 }
 
-resource "aws_secretsmanager_secret" "redis_url" {
-  name_prefix = "${var.name}/redis-url-"
+# REDIS_URL with the auth token, read by ECS at task start (execution role) into the tasks'
+# environment. An SSM parameter, so its ARN is known at plan time (a Secrets Manager secret's ARN
+# ends in a random suffix) and the task definitions are readable in the plan.
+resource "aws_ssm_parameter" "redis_url" {
+  name        = "/${var.name}/redis-url"
   description = "REDIS_URL of ${var.name} (rediss://:<auth token>@<primary endpoint>:6379)"
+  type        = "SecureString"
+  value       = "rediss://:${random_password.redis_auth_token.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379"
 
   tags = local.tags
-}
-
-resource "aws_secretsmanager_secret_version" "redis_url" {
-  secret_id     = aws_secretsmanager_secret.redis_url.id
-  secret_string = "rediss://:${random_password.redis_auth_token.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379"
 }

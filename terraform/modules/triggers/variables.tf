@@ -4,12 +4,14 @@
 
 variable "name" {
   type        = string
-  description = "Name prefix of every resource (queues, database, cluster, services). Lowercase letters, digits and hyphens."
+  description = "Name prefix of every resource (queues, database, cluster, services). Lowercase letters, digits and single hyphens; it is the RDS and ElastiCache identifier as is."
   default     = "triggers"
 
+  # RDS and ElastiCache identifiers: a letter first, no two hyphens in a row, no hyphen last.
+  # 24 characters: "<name>-api" must fit the 32 characters of a load balancer or target group name.
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name))
-    error_message = "name must be 2-24 characters (load balancer names are limited to 32) of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = length(var.name) >= 2 && length(var.name) <= 24 && can(regex("^[a-z](-?[a-z0-9])*$", var.name))
+    error_message = "name must be 2-24 characters of lowercase letters, digits and hyphens, start with a letter, and have no \"--\" and no trailing \"-\" (RDS and ElastiCache refuse those)."
   }
 }
 
@@ -30,7 +32,7 @@ variable "vpc_id" {
 
 variable "private_subnet_ids" {
   type        = list(string)
-  description = "Private subnets (at least two AZs) for the ECS tasks. They need a route to AWS APIs (NAT gateway or VPC endpoints for SQS, Secrets Manager, ECR, CloudWatch Logs)."
+  description = "Private subnets (at least two AZs) for the ECS tasks. They need a route to AWS APIs (NAT gateway or VPC endpoints for SQS, SSM, Secrets Manager, ECR, CloudWatch Logs)."
 
   validation {
     condition     = length(var.private_subnet_ids) >= 2
@@ -64,6 +66,30 @@ variable "alb_ingress_cidr_blocks" {
   type        = list(string)
   description = "IPv4 CIDR blocks allowed to reach the load balancer on ports 80 and 443."
   default     = ["0.0.0.0/0"]
+}
+
+variable "vpc_endpoints" {
+  type = object({
+    enabled         = optional(bool, false)
+    route_table_ids = optional(list(string), [])
+  })
+  description = "Create interface endpoints (SQS, SSM, Secrets Manager, ECR api and dkr, CloudWatch Logs) in private_subnet_ids and an S3 gateway endpoint (ECR layers) on route_table_ids, so the tasks need no NAT gateway for AWS APIs. Each interface endpoint costs per AZ-hour. Add their ids (endpoint_ids output) to network_dependency_ids only if you pass them from outside; the module's own are waited for already."
+  default     = {}
+}
+
+variable "waf_web_acl_arn" {
+  type        = string
+  description = "ARN of a regional WAFv2 web ACL to associate with the load balancer. Null associates none."
+  default     = null
+}
+
+variable "alb_access_logs" {
+  type = object({
+    bucket = string
+    prefix = optional(string, "")
+  })
+  description = "S3 bucket (and key prefix) for the load balancer's access logs; the bucket policy must let the region's ELB account write. Null turns access logs off."
+  default     = null
 }
 
 variable "metrics_ingress_security_group_ids" {
@@ -220,14 +246,24 @@ variable "aurora_instance_count" {
 
 variable "aurora_min_capacity" {
   type        = number
-  description = "Minimum Aurora Serverless v2 capacity, ACUs (0.5 steps)."
+  description = "Minimum Aurora Serverless v2 capacity, ACUs (0.5 steps). 0 lets the instances pause when no connection is open (Aurora PostgreSQL 13.15, 14.12, 15.7, 16.3 or later; the first connection after a pause waits about 15 s). The long-running roles keep connections open, so only a deployment scaled to zero tasks pauses."
   default     = 0.5
+
+  validation {
+    condition     = var.aurora_min_capacity >= 0 && var.aurora_min_capacity <= 256 && floor(var.aurora_min_capacity * 2) == var.aurora_min_capacity * 2
+    error_message = "aurora_min_capacity is 0 to 256 ACUs in 0.5 steps."
+  }
 }
 
 variable "aurora_max_capacity" {
   type        = number
-  description = "Maximum Aurora Serverless v2 capacity, ACUs."
+  description = "Maximum Aurora Serverless v2 capacity, ACUs (at least aurora_min_capacity)."
   default     = 8
+
+  validation {
+    condition     = var.aurora_max_capacity >= 1 && var.aurora_max_capacity <= 256 && floor(var.aurora_max_capacity * 2) == var.aurora_max_capacity * 2
+    error_message = "aurora_max_capacity is 1 to 256 ACUs in 0.5 steps."
+  }
 }
 
 variable "enable_data_api" {
@@ -249,7 +285,7 @@ variable "database_backup_retention_days" {
 
 variable "deletion_protection" {
   type        = bool
-  description = "Protect the database from deletion. Set false and apply before `terraform destroy`."
+  description = "Protect the database and the load balancer from deletion. Set false and apply before `terraform destroy`."
   default     = true
 }
 
@@ -325,6 +361,29 @@ variable "enable_execute_command" {
   default     = false
 }
 
+variable "run_migrations" {
+  type        = bool
+  description = "Run the migrate task (and require exit code 0) during apply, before the services are created or rolled onto a new image. Needs bash and the AWS CLI v2 where Terraform runs, with credentials allowing ecs:RunTask, ecs:DescribeTasks and iam:PassRole on the task roles. false: run migrations yourself before the services need them."
+  default     = true
+}
+
+variable "migration_timeout_seconds" {
+  type        = number
+  description = "How long apply waits for the migrate task to stop, seconds. When exceeded the apply fails and the task keeps running."
+  default     = 1800
+
+  validation {
+    condition     = var.migration_timeout_seconds >= 60
+    error_message = "migration_timeout_seconds must be at least 60."
+  }
+}
+
+variable "wait_for_steady_state" {
+  type        = bool
+  description = "Make apply wait until every service has its desired count of healthy tasks on the new task definition, and fail if it does not within the provider's timeout (20 minutes), e.g. when tasks crash-loop and the circuit breaker rolls back."
+  default     = true
+}
+
 variable "network_dependency_ids" {
   type        = list(string)
   description = "Ids of what the tasks' network path to AWS APIs is made of (e.g. the NAT routes or VPC endpoints of private_subnet_ids). The services are created only after them, so the first tasks can reach ECR, Secrets Manager and SQS."
@@ -333,7 +392,7 @@ variable "network_dependency_ids" {
 
 variable "image_repository_arn" {
   type        = string
-  description = "ARN of the ECR repository holding image; the execution role may pull only from it. Null allows every repository of this account and region."
+  description = "ARN of the ECR repository the execution role may pull from. Null derives it from image when image is an ECR URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>, any account or region); an image outside ECR gets no ECR pull permission."
   default     = null
 }
 
@@ -346,6 +405,12 @@ variable "cpu_architecture" {
     condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
     error_message = "cpu_architecture must be X86_64 or ARM64."
   }
+}
+
+variable "readonly_root_filesystem" {
+  type        = bool
+  description = "Run every container with a read-only root filesystem (the production roles write no file; only `start`, the all-in-one development command, does). The api container is writable while enable_execute_command is on: ECS Exec's agent writes inside it."
+  default     = true
 }
 
 variable "log_level" {
@@ -361,8 +426,13 @@ variable "log_level" {
 
 variable "log_retention_days" {
   type        = number
-  description = "Days CloudWatch Logs keeps the tasks' logs."
+  description = "Days CloudWatch Logs keeps the tasks' logs and the database's exported logs (0 keeps them forever)."
   default     = 30
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts: 0 (never expire), 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
 }
 
 variable "metrics_port" {
@@ -390,6 +460,25 @@ variable "api" {
   })
   description = "api service: task size (Fargate cpu units / MiB), autoscaling bounds, target CPU %, target ALB requests per task per minute, health check path and deregistration delay (s)."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.api.cpu), []), var.api.memory)
+    error_message = "api.cpu and api.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
+
+  validation {
+    condition     = var.api.min_count >= 0 && var.api.min_count <= var.api.max_count
+    error_message = "api.min_count must be at least 0 and at most api.max_count."
+  }
 }
 
 variable "worker" {
@@ -403,9 +492,29 @@ variable "worker" {
     scale_out_cooldown   = optional(number, 60)
     receivers            = optional(number, 4)
     stop_timeout_seconds = optional(number, 60)
+    fargate_spot         = optional(bool, false)
   })
-  description = "worker service: task size, autoscaling bounds, target visible messages per running task (acceptable backlog = drain rate per task x tolerated delay), cooldowns (s), WORKER_RECEIVERS, and the stop timeout (s) that lets a task finish its batch."
+  description = "worker service: task size, autoscaling bounds, target visible messages per running task (acceptable backlog = drain rate per task x tolerated delay), cooldowns (s), WORKER_RECEIVERS, the stop timeout (s) that lets a task finish its batch, and fargate_spot: run every worker task beyond the first on Fargate Spot (about 70% cheaper; an interrupted task gets SIGTERM two minutes ahead, more than the stop timeout, and SQS redelivers what it had not deleted). Toggling it replaces the worker service."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.worker.cpu), []), var.worker.memory)
+    error_message = "worker.cpu and worker.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
+
+  validation {
+    condition     = var.worker.min_count >= 0 && var.worker.min_count <= var.worker.max_count
+    error_message = "worker.min_count must be at least 0 and at most worker.max_count."
+  }
 }
 
 variable "scheduler" {
@@ -416,6 +525,20 @@ variable "scheduler" {
   })
   description = "scheduler service: task size and count (BullMQ de-duplicates repeatable jobs, so 2 only adds availability)."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.scheduler.cpu), []), var.scheduler.memory)
+    error_message = "scheduler.cpu and scheduler.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
 }
 
 variable "migrate" {
@@ -425,6 +548,20 @@ variable "migrate" {
   })
   description = "Size of the one-off migrate task (also used for `keys create`)."
   default     = {}
+
+  # Fargate's task sizes: per cpu value, the memory values it accepts (MiB).
+  validation {
+    condition = contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.migrate.cpu), []), var.migrate.memory)
+    error_message = "migrate.cpu and migrate.memory must be a Fargate task size: cpu 256 (memory 512, 1024, 2048), 512 (1024-4096), 1024 (2048-8192), 2048 (4096-16384), 4096 (8192-30720) in 1024 steps; 8192 (16384-61440, 4096 steps), 16384 (32768-122880, 8192 steps)."
+  }
 }
 
 ################################################################################
@@ -471,4 +608,57 @@ variable "alarm_database_free_storage_bytes" {
   type        = number
   description = "Alarm when database free storage (RDS FreeStorageSpace, Aurora FreeLocalStorage) drops below this many bytes."
   default     = 5368709120
+}
+
+variable "alarm_task_shortfall_minutes" {
+  type        = number
+  description = "Alarm when a service runs fewer tasks than desired for this many consecutive minutes (a deploy or scale-out takes 1-3 minutes to start tasks)."
+  default     = 10
+
+  validation {
+    condition     = var.alarm_task_shortfall_minutes >= 1 && var.alarm_task_shortfall_minutes <= 60
+    error_message = "alarm_task_shortfall_minutes is 1 to 60."
+  }
+}
+
+variable "alarm_dlq_oldest_message_age_seconds" {
+  type        = number
+  description = "Alarm when the oldest dead-lettered message is older than this, seconds (default 7 days: half of the DLQ's 14-day retention, after which SQS deletes it)."
+  default     = 604800
+}
+
+variable "alarm_database_connections" {
+  type        = number
+  description = "Alarm when the database has more connections than this. Set it below max_connections of your instance class (db.t4g.medium: about 410; Aurora Serverless v2: grows with the ACUs)."
+  default     = 300
+}
+
+variable "alarm_database_freeable_memory_bytes" {
+  type        = number
+  description = "Alarm when the database's freeable memory stays below this many bytes for 15 minutes (default 256 MiB)."
+  default     = 268435456
+}
+
+variable "alarm_aurora_acu_percent" {
+  type        = number
+  description = "Aurora only: alarm when capacity used (ACUUtilization, % of aurora_max_capacity) stays above this for 15 minutes."
+  default     = 90
+}
+
+variable "alarm_redis_cpu_percent" {
+  type        = number
+  description = "Alarm when a Redis node's engine thread (EngineCPUUtilization) is busier than this percentage, 3 of 5 minutes."
+  default     = 80
+}
+
+variable "alarm_redis_evictions" {
+  type        = number
+  description = "Alarm when a Redis node evicts more keys than this in a minute (noeviction is set, so any eviction is a misconfiguration)."
+  default     = 0
+}
+
+variable "alarm_api_p99_latency_seconds" {
+  type        = number
+  description = "Alarm when the p99 of the API's response time at the load balancer (TargetResponseTime) exceeds this many seconds, 3 of 5 minutes."
+  default     = 1
 }
