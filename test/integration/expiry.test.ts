@@ -145,7 +145,7 @@ describe("expireEvents (real database)", () => {
   /** Gives every event of `tag` a second delivery, of subscription `name`, in the given state. */
   async function secondDelivery(tag: string, name: string, row: { status: Status; acknowledgedAt?: Date }) {
     await db.migrator.query(
-      `WITH s AS (INSERT INTO subscriptions (tenant_id, name) VALUES ('tenant-a', $2) ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id)
+      `WITH s AS (INSERT INTO subscriptions (tenant_id, name) VALUES ('tenant-a', $2) ON CONFLICT (tenant_id, name) WHERE deleted_at IS NULL DO UPDATE SET name = EXCLUDED.name RETURNING id)
        INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, received_at, status, acknowledged_at)
        SELECT s.id, d.event_id, d.tenant_id, d.type, d.received_at, $3::event_status, $4::timestamptz
        FROM deliveries d, s WHERE d.event_id LIKE $1 || '\\_%'`,
