@@ -1,4 +1,4 @@
-import { timeFactor } from "./time-factor";
+import { currentTimeFactor, timeFactor } from "./time-factor";
 
 /**
  * Every deadline a test waits for comes from here, scaled by the run's time factor (1 on an idle
@@ -8,9 +8,12 @@ import { timeFactor } from "./time-factor";
  */
 export const TIME_FACTOR: number = timeFactor();
 
-/** `ms` (the deadline on the reference machine) scaled to this run: what to wait before giving up. */
+/**
+ * `ms` (the deadline on the reference machine) scaled to this run: what to wait before giving up.
+ * It follows the load of the moment too (a suite started beside this one after it measured).
+ */
 export function deadline(ms: number): number {
-  return Math.round(ms * TIME_FACTOR);
+  return Math.round(ms * currentTimeFactor());
 }
 
 export interface WaitOptions {

@@ -4,3 +4,5 @@ export function timeFactor(): number;
 export function measureLoopMs(): number;
 /** The loop's median on an idle reference core, in ms. */
 export const REFERENCE_MS: number;
+/** The factor for a deadline set now: the run's, raised by the current load unless TEST_TIME_FACTOR was set by hand. */
+export function currentTimeFactor(): number;

@@ -1,7 +1,7 @@
 import { Consumer, ConsumerError, TriggersClient, type InboxEvent } from "../../src/client/index";
 import { startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
-import { deadline, TIME_FACTOR } from "../helpers/deadlines";
+import { deadline } from "../helpers/deadlines";
 
 /**
  * The client library against the real API (real Postgres, SQS emulator, ingest worker): two
@@ -32,7 +32,7 @@ describe("Consumer (client library)", () => {
     // On a busy machine (time factor > 1) an extend can take seconds to be answered: the lease is
     // scaled with the machine, the heartbeat is not, and the slow handler still outlasts two leases.
     const base = h.store === "pglite" ? { visibility: 20, heartbeat: 4 } : { visibility: 6, heartbeat: 1.5 };
-    const visibility = Math.ceil(base.visibility * TIME_FACTOR);
+    const visibility = Math.ceil(deadline(base.visibility * 1000) / 1000);
     const timing = { visibility, heartbeat: base.heartbeat, slowMs: Math.round(visibility * 2250) };
     const ids: string[] = await seed(h, tenant, 9_000);
     // Keyed, so a send whose answer is lost (a timeout on a busy machine) is retried without duplicates.

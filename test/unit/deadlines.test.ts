@@ -21,10 +21,16 @@ describe("test deadlines scale with the machine", () => {
     expect(measured).toBeLessThanOrEqual(4);
   });
 
-  test("deadline() multiplies by the run's factor, recorded for the workers in TEST_TIME_FACTOR", () => {
+  test("deadline() multiplies by the run's factor (recorded for the workers in TEST_TIME_FACTOR), raised by the load of the moment up to 4", () => {
     expect(TIME_FACTOR).toBeGreaterThanOrEqual(1);
     expect(String(TIME_FACTOR)).toBe(process.env.TEST_TIME_FACTOR);
-    expect(deadline(1000)).toBe(Math.round(1000 * TIME_FACTOR));
+    expect(deadline(1000)).toBeGreaterThanOrEqual(Math.round(1000 * TIME_FACTOR));
+    expect(deadline(1000)).toBeLessThanOrEqual(4000);
+  });
+
+  test("a factor given by hand is used as it is, whatever the load", () => {
+    const out = execFileSync(process.execPath, ["-e", "const t=require('./test/helpers/time-factor.js');process.stdout.write(String(t.currentTimeFactor()))"], { env: { ...process.env, TEST_TIME_FACTOR: "2.5", TEST_TIME_FACTOR_MEASURED: "" } }).toString();
+    expect(out).toBe("2.5");
   });
 
   test("waitFor returns the first truthy value, and names what it waited for when the scaled deadline passes", async () => {
