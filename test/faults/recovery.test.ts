@@ -101,6 +101,16 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
   });
 
   test("every role recovers by itself, shared state and expiry resume, nothing accepted is lost", async () => {
+    try {
+      await scenario();
+    } catch (err) {
+      // The roles' own account, so a red run says what each was doing.
+      for (const p of env.processes) process.stdout.write(`--- ${p.role}\n${p.output.join("").split("\n").slice(-15).join("\n")}\n`);
+      throw err;
+    }
+  });
+
+  async function scenario(): Promise<void> {
     const counted = await createApiKey(env.db.prisma, { tenantId: "faults", name: "counted", scopes: [...SCOPES], rateLimit: COUNTED_LIMIT });
     const api = await env.spawn("api");
     const worker = await env.spawn("worker");
@@ -167,7 +177,7 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
     expect(counts.duplicates).toBe(0);
     expect(roles.map((r) => r.child.pid)).toEqual(pids);
     process.stdout.write(`${JSON.stringify({ dep, fault, readyMs, sharedMs, expiryMs, limitMs: RECOVERY_MS })}\n`);
-  });
+  }
 });
 
 /** A private redis-server on a free port (never the shared one: this test flushes it). */
