@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { Redis } from "ioredis";
 import { createApiKey, SCOPES } from "../../src/store/api-keys";
 import { freePort } from "../../src/dev/local-services";
+import { connectPostgres } from "../../src/store/database";
 import { TEST_REDIS_URL } from "../helpers/env";
 import { account, FaultEnv, post, sleep, TIME_FACTOR, type RoleProcess } from "./fault-env";
 
@@ -43,9 +44,9 @@ type Fault = "freeze" | "cut";
 
 const event = (seq: number) => ({ type: "recovery.test", payload: { seq }, tags: ["faults"] });
 
-async function status(url: string): Promise<number> {
+async function status(url: string, headers: Record<string, string> = {}): Promise<number> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(3000) });
     await res.arrayBuffer();
     return res.status;
   } catch {
@@ -125,6 +126,10 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
       return res;
     };
     for (let i = 0; i < 5; i++) expect((await send()).status).toBe(202);
+    // Parallel reads hold several pooled Postgres connections at once, so the pools carry idle
+    // connections through the fault: a pool that hands them out afterwards fails requests.
+    const burst = () => Promise.all(Array.from({ length: 8 }, () => status(`${api.url}/inbox?mode=peek&limit=5`, { Authorization: `Bearer ${env.key}` })));
+    expect(await burst()).toEqual(Array(8).fill(200));
     await within(RECOVERY_MS, "ready before the fault", () => allReady(roles));
     await within(RECOVERY_MS, "expiry runs before the fault", async () => ((await sinceLastExpiry(scheduler)) ?? Infinity) < 3);
 
@@ -146,6 +151,8 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
     const readyMs = await within(RECOVERY_MS, `every role ready after the ${dep} ${fault}`, () => allReady(roles));
     expect(roles.map((r) => r.child.pid)).toEqual(pids);
     expect(roles.every((r) => r.child.exitCode === null && r.child.signalCode === null)).toBe(true);
+    // Ready means ready: no request fails on a connection left over from the fault.
+    for (let i = 0; i < 5; i++) expect(await burst()).toEqual(Array(8).fill(200));
 
     // Shared state is on Redis again: a counted request moves the key's counter, a claim is stored.
     const slot = `${env.prefix}:rl:${counted.id}:${COUNTED_LIMIT}`;
@@ -227,5 +234,33 @@ describe("redis loses the scheduler's keys (flush)", () => {
     expect(await status(`${scheduler.url}/readyz`)).toBe(200);
     expect(scheduler.child.pid).toBe(pid);
     process.stdout.write(`${JSON.stringify({ scenario: "flush", resumedMs, limitMs: RECOVERY_MS })}\n`);
+  });
+});
+
+describe("a Postgres connection whose statement timed out", () => {
+  const env = new FaultEnv();
+  beforeAll(() => env.start());
+  afterAll(() => env.close());
+
+  test("is not handed out again: the first query after the fault succeeds", async () => {
+    // One pooled connection, so the pool can only hand out the one that timed out, or a new one.
+    const db = connectPostgres(env.env(0).DATABASE_URL!, { poolSize: 1, queryTimeoutMs: 500, connectTimeoutMs: 1000 });
+    try {
+      await db.prisma.$transaction((tx) => tx.$queryRaw`SELECT 1`);
+      // A statement inside a transaction passes its deadline; the rollback returns the connection to the pool.
+      const tx = db.prisma.$transaction(async (t) => {
+        await t.$queryRaw`SELECT 1`;
+        env.proxies.pg.freeze("mid-connection");
+        await t.$queryRaw`SELECT 2`;
+      }, { timeout: 5000, maxWait: 2000 });
+      await expect(tx).rejects.toThrow();
+      env.proxies.pg.thaw({ strand: true });
+      const started = Date.now();
+      await db.ping();
+      await db.prisma.$queryRaw`SELECT 1`;
+      expect(Date.now() - started).toBeLessThan(1000 * TIME_FACTOR);
+    } finally {
+      await db.close();
+    }
   });
 });
