@@ -65,7 +65,9 @@ locals {
       WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
       WORKER_RECEIVERS          = tostring(var.worker.receivers)
     })
-    scheduler = merge(var.environment, local.common_environment, local.service_environment, {})
+    scheduler = merge(var.environment, local.common_environment, local.service_environment, {
+      EXPIRY_OVERDUE_SECONDS = tostring(var.expiry_overdue_seconds)
+    })
     # migrate: the master user; the process reads the current password from the RDS-managed
     # secret itself (and again after a failed login), with its task role.
     migrate = merge(var.environment, local.common_environment, {
