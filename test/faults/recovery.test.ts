@@ -174,7 +174,7 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
     // An event sent after recovery is stored and leasable.
     const after = await send();
     expect(after.status).toBe(202);
-    await within(RECOVERY_MS, "the event sent after recovery is leasable", () => leasable(api, env.key, after.body!.id as string));
+    const leasableMs = await within(RECOVERY_MS, "the event sent after recovery is leasable", () => leasable(api, env.key, after.body!.id as string));
 
     await env.drained(90_000);
     const counts = await account(env, seq, accepted);
@@ -183,7 +183,7 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
     // Every POST carries its own seq and none is retried, so the same seq twice is a duplicate.
     expect(counts.duplicates).toBe(0);
     expect(roles.map((r) => r.child.pid)).toEqual(pids);
-    process.stdout.write(`${JSON.stringify({ dep, fault, readyMs, sharedMs, expiryMs, limitMs: RECOVERY_MS })}\n`);
+    process.stdout.write(`${JSON.stringify({ dep, fault, readyMs, sharedMs, expiryMs, leasableMs, limitMs: RECOVERY_MS })}\n`);
   }
 });
 
