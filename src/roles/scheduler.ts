@@ -41,6 +41,12 @@ export interface RunningScheduler extends RunningRole {
  */
 export const JOB_SCHEDULER_CHECK_MS = 2000;
 
+/** BullMQ worker's wait before it retries after a Redis connection error, ms. */
+const RUN_RETRY_DELAY_MS = 1000;
+
+/** How late past its interval a job scheduler's next job may be before it is registered again, ms. */
+const SCHEDULE_SLACK_MS = 5000;
+
 /** The one job scheduler id: every scheduler process upserts the same one, so each tick is one job. */
 export const EXPIRE_EVENTS_JOB = "expire-events";
 
@@ -115,10 +121,17 @@ function lastRunKey(redisPrefix: string): string {
   return `${redisPrefix}:expiry:last-run`;
 }
 
-/** The job scheduler's template: every tick is one job with bounded retries. */
-function expiryJobTemplate(attempts: number, backoffMs: number) {
+/** One BullMQ job scheduler of the maintenance queue: its id (also the job name) and its interval. */
+interface JobSchedulerSpec {
+  readonly id: string;
+  readonly everyMs: number;
+  readonly template: ReturnType<typeof jobTemplate>;
+}
+
+/** A job scheduler's template: every tick is one job named `name` with bounded retries. */
+function jobTemplate(name: string, attempts: number, backoffMs: number) {
   return {
-    name: EXPIRE_EVENTS_JOB,
+    name,
     opts: {
       attempts,
       backoff: { type: "exponential", delay: backoffMs },
@@ -161,7 +174,8 @@ export async function startScheduler(c: Container, opts: SchedulerOptions = {}):
   const workerConnection = connection("worker");
   const name = maintenanceQueueName(c.config.redisPrefix);
   const attempts = opts.attempts ?? 5;
-  const template = expiryJobTemplate(attempts, opts.backoffMs ?? 1000);
+  // Every job scheduler of the maintenance queue: registered at start, and again whenever Redis lost it.
+  const schedules: JobSchedulerSpec[] = [{ id: EXPIRE_EVENTS_JOB, everyMs, template: jobTemplate(EXPIRE_EVENTS_JOB, attempts, opts.backoffMs ?? 1000) }];
   const queue = new Queue(name, { connection: queueConnection });
   const worker = new Worker(name, async (job: Job) => {
     if (job.name !== EXPIRE_EVENTS_JOB) throw new Error(`unknown maintenance job: ${job.name}`);
@@ -169,7 +183,14 @@ export async function startScheduler(c: Container, opts: SchedulerOptions = {}):
     // Shared with the other scheduler processes (best effort: their gauge and /readyz read it).
     await withTimeout(workerConnection.set(lastRunKey(c.config.redisPrefix), String(heartbeat.lastRunAt)), c.config.redisCommandTimeoutMs, "recording the expiry run").catch(() => undefined);
     return result;
-  }, { connection: workerConnection, concurrency: 1 });
+  }, {
+    connection: workerConnection,
+    concurrency: 1,
+    // After a connection error BullMQ waits this long before trying again to fetch a job, to record
+    // a finished one, or to add a scheduler's next job, and the worker takes nothing meanwhile. Its
+    // default (15 s) holds expiry back that long after Redis returns; one try a second costs nothing.
+    runRetryDelay: RUN_RETRY_DELAY_MS,
+  });
   worker.on("failed", (job, err) => {
     if (!job) return;
     const final = job.finishedOn !== undefined || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -190,12 +211,16 @@ export async function startScheduler(c: Container, opts: SchedulerOptions = {}):
     await Promise.allSettled([queueConnection.quit(), workerConnection.quit()]);
   };
   try {
-    await queue.upsertJobScheduler(EXPIRE_EVENTS_JOB, { every: everyMs }, template);
+    for (const j of schedules) await queue.upsertJobScheduler(j.id, { every: j.everyMs }, j.template);
   } catch (err) {
     await close();
     throw err;
   }
-  keeper = keepRegistered(c, queue, queueConnection, heartbeat, { everyMs, template, checkEveryMs: opts.checkEveryMs ?? JOB_SCHEDULER_CHECK_MS });
+  keeper = keepRegistered(c, queue, schedules, opts.checkEveryMs ?? JOB_SCHEDULER_CHECK_MS, async (deadlineMs) => {
+    // The last expiry run of any scheduler process, for this one's gauge and /readyz.
+    const shared = await withTimeout(queueConnection.get(lastRunKey(c.config.redisPrefix)), deadlineMs, "reading the last expiry run");
+    if (shared !== null && Number.isFinite(Number(shared))) heartbeat.completed(Number(shared));
+  });
   c.logger.info({ queue: name, everyMs }, "scheduler started (BullMQ)");
   return { heartbeat, close };
 }
@@ -205,16 +230,16 @@ interface RegistrationKeeper {
 }
 
 /**
- * Every `checkEveryMs`: registers the job scheduler again when Redis no longer has it (logged as a
- * warning), and takes the last expiry run other processes recorded into `heartbeat`. Each step has
- * the Redis command deadline; a Redis that is down is simply tried again at the next check.
+ * Every `checkEveryMs`: registers each job scheduler of `schedules` again when Redis no longer has
+ * it or its next job is more than an interval + SCHEDULE_SLACK_MS late (logged as a warning), then runs `alsoEach` (with the deadline of one step). Each step has the
+ * Redis command deadline; a Redis that is down is simply tried again at the next check.
  */
 function keepRegistered(
   c: Container,
   queue: Queue,
-  redis: Redis,
-  heartbeat: ExpiryHeartbeat,
-  o: { everyMs: number; checkEveryMs: number; template: ReturnType<typeof expiryJobTemplate> },
+  schedules: readonly JobSchedulerSpec[],
+  checkEveryMs: number,
+  alsoEach: (deadlineMs: number) => Promise<void>,
 ): RegistrationKeeper {
   const deadlineMs = Math.max(1000, c.config.redisCommandTimeoutMs);
   let stopped = false;
@@ -222,27 +247,32 @@ function keepRegistered(
   let running: Promise<void> = Promise.resolve();
   let lastFailure = 0;
   const check = async () => {
-    const shared = await withTimeout(redis.get(lastRunKey(c.config.redisPrefix)), deadlineMs, "reading the last expiry run");
-    if (shared !== null && Number.isFinite(Number(shared))) heartbeat.completed(Number(shared));
-    const registered = await withTimeout(queue.getJobScheduler(EXPIRE_EVENTS_JOB), deadlineMs, "reading the job scheduler");
-    if (registered || stopped) return;
-    await withTimeout(queue.upsertJobScheduler(EXPIRE_EVENTS_JOB, { every: o.everyMs }, o.template), deadlineMs, "registering the job scheduler");
-    c.logger.warn({ job: EXPIRE_EVENTS_JOB, everyMs: o.everyMs, secondsSinceLastRun: Math.round(heartbeat.secondsSinceLastRun()) }, "expiry job scheduler was missing from Redis; re-registered it");
+    for (const j of schedules) {
+      const registered = await withTimeout(queue.getJobScheduler(j.id), deadlineMs, "reading the job scheduler");
+      // BullMQ adds each next job when the current one starts; if that failed (Redis away at that
+      // moment, past its retries), the scheduler stays registered with a `next` that never comes.
+      const overdueMs = registered?.next === undefined ? 0 : Date.now() - registered.next;
+      if ((registered && overdueMs <= j.everyMs + SCHEDULE_SLACK_MS) || stopped) continue;
+      await withTimeout(queue.upsertJobScheduler(j.id, { every: j.everyMs }, j.template), deadlineMs, "registering the job scheduler");
+      const why = registered ? `its next job is ${Math.round(overdueMs / 1000)} s overdue` : "it was missing from Redis";
+      c.logger.warn({ job: j.id, everyMs: j.everyMs }, `job scheduler re-registered: ${why}`);
+    }
+    await alsoEach(deadlineMs);
   };
   const tick = () => {
     running = check().catch((err: unknown) => {
       // One line per minute at most while Redis is away; the redis check of /readyz says the rest.
       if (Date.now() - lastFailure < 60_000) return;
       lastFailure = Date.now();
-      c.logger.warn({ err: err instanceof Error ? err.message : String(err), job: EXPIRE_EVENTS_JOB }, "cannot check the expiry job scheduler; trying again");
+      c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "cannot check the job schedulers in Redis; trying again");
     }).finally(() => {
       if (!stopped) {
-        timer = setTimeout(tick, o.checkEveryMs);
+        timer = setTimeout(tick, checkEveryMs);
         timer.unref();
       }
     });
   };
-  timer = setTimeout(tick, o.checkEveryMs);
+  timer = setTimeout(tick, checkEveryMs);
   timer.unref();
   return {
     async stop() {

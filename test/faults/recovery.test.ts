@@ -75,10 +75,25 @@ async function within(ms: number, what: string, check: () => Promise<boolean>): 
   }
 }
 
+/** The last /readyz answers of each role, printed when a role does not recover. */
+const lastReadiness = new Map<string, string>();
+
 /** Every role answers /readyz 200. */
 async function allReady(roles: RoleProcess[]): Promise<boolean> {
-  const codes = await Promise.all(roles.map((r) => status(`${r.url}/readyz`)));
-  return codes.every((c) => c === 200);
+  const answers = await Promise.all(
+    roles.map(async (r) => {
+      try {
+        const res = await fetch(`${r.url}/readyz`, { signal: AbortSignal.timeout(3000) });
+        const body = await res.text();
+        lastReadiness.set(r.role, `${res.status} ${body}`);
+        return res.status;
+      } catch (err) {
+        lastReadiness.set(r.role, String(err));
+        return 0;
+      }
+    }),
+  );
+  return answers.every((c) => c === 200);
 }
 
 /** Leases from GET /inbox until `id` is among the leased events. */
@@ -106,7 +121,7 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
       await scenario();
     } catch (err) {
       // The roles' own account, so a red run says what each was doing.
-      for (const p of env.processes) process.stdout.write(`--- ${p.role}\n${p.output.join("").split("\n").slice(-15).join("\n")}\n`);
+      for (const p of env.processes) process.stdout.write(`--- ${p.role} (/readyz: ${lastReadiness.get(p.role) ?? "-"})\n${p.output.join("").split("\n").slice(-15).join("\n")}\n`);
       throw err;
     }
   });
