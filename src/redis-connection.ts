@@ -22,6 +22,8 @@ export interface RedisWatchdogOptions {
   readonly handshakeTimeoutMs: number;
   /** Called each time the connection is replaced (a metric, a test). */
   readonly onReplace?: (reason: string) => void;
+  /** PING the ready connection (default true); false for a connection that blocks (BZPOPMIN), where a PING waits its turn. */
+  readonly ping?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ export function watchRedis(redis: Redis, opts: RedisWatchdogOptions): () => void
       return;
     }
     handshakeSince = undefined;
-    if (status !== "ready" || pinging) return;
+    if (status !== "ready" || pinging || opts.ping === false) return;
     pinging = true;
     withTimeout(redis.ping(), pingTimeoutMs, "PING").then(
       () => {

@@ -5,7 +5,7 @@ import { withTimeout } from "../deadline";
 import { expireEvents, type ExpireEventsDeps, type ExpireEventsOptions, type ExpireEventsResult } from "../jobs/expire-events";
 import { ExpiryHeartbeat } from "../jobs/expiry-heartbeat";
 import { ExpiryPacer } from "../jobs/expiry-pacer";
-import { createRedisConnection } from "../redis-connection";
+import { createRedisConnection, watchRedis } from "../redis-connection";
 import type { ReadinessChecks } from "../observability/readiness";
 import { startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
@@ -168,6 +168,14 @@ export async function startScheduler(c: Container, opts: SchedulerOptions = {}):
       { name, logger: c.logger, pingTimeoutMs: c.config.redisCommandTimeoutMs, handshakeTimeoutMs: c.config.redisConnectTimeoutMs },
     );
     redis.on("error", (err) => c.logger.warn({ err, role }, "scheduler redis connection error"));
+    // The Worker's blocking connection is a duplicate of this one: its handshake is watched too (a
+    // PING would wait behind BZPOPMIN; BullMQ's own watchdog covers a blocked command).
+    const duplicate = redis.duplicate.bind(redis);
+    redis.duplicate = (override) => {
+      const copy = duplicate(override);
+      watchRedis(copy, { name: `${name}-blocking`, logger: c.logger, pingTimeoutMs: c.config.redisCommandTimeoutMs, handshakeTimeoutMs: c.config.redisConnectTimeoutMs, ping: false });
+      return copy;
+    };
     return redis;
   };
   const queueConnection = connection("queue");
