@@ -149,6 +149,8 @@ export interface Config {
     readonly interferenceTolerance: number;
     /** Everything due should be deleted within this long; the pacer never goes slower than that needs. EXPIRY_DRAIN_SECONDS, default 3600. */
     readonly drainSeconds: number;
+    /** Seconds without a completed expiry run after which the scheduler's /readyz fails (expiry overdue). EXPIRY_OVERDUE_SECONDS, default 600. */
+    readonly overdueSeconds: number;
   };
   /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
   readonly apiKeyCacheMs: number;
@@ -221,6 +223,7 @@ const envSchema = Joi.object({
   EXPIRY_MAX_REST_MS: Joi.number().integer().min(0).max(60_000).default(2000),
   EXPIRY_INTERFERENCE_TOLERANCE: Joi.number().greater(1).max(10).default(1.25),
   EXPIRY_DRAIN_SECONDS: Joi.number().integer().min(1).default(3600),
+  EXPIRY_OVERDUE_SECONDS: Joi.number().integer().min(1).default(600),
   API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
   LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
   DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
@@ -316,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRestMs: Math.max(num("EXPIRY_MAX_REST_MS"), num("EXPIRY_PAUSE_MS")),
       interferenceTolerance: num("EXPIRY_INTERFERENCE_TOLERANCE"),
       drainSeconds: num("EXPIRY_DRAIN_SECONDS"),
+      overdueSeconds: num("EXPIRY_OVERDUE_SECONDS"),
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),

@@ -1,9 +1,10 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { Config } from "./config";
 import { createLogger, type Logger } from "./observability/logger";
 import { createMetrics, type Metrics } from "./observability/metrics";
 import { createQueues } from "./queue/create-queues";
+import { createRedisConnection } from "./redis-connection";
 import { createSqsClient, SqsQueue } from "./queue/sqs-queue";
 import { startSqsEmulator, type RunningEmulator } from "./queue/sqs-emulator";
 import { openDatabase, type Database } from "./store/database";
@@ -77,20 +78,26 @@ export async function buildContainer(config: Config, opts: { logger?: Logger; po
 
     let redis: Redis | undefined;
     if (config.redisUrl) {
-      redis = new Redis(config.redisUrl, {
-        // Deadlines: each command fails after commandTimeout (callers degrade: memory limiter,
-        // Postgres for idempotency, memory receipts); no offline queue, so while disconnected a
-        // command fails at once instead of waiting; one retry per command at most.
-        maxRetriesPerRequest: 1,
-        enableOfflineQueue: false,
-        commandTimeout: config.redisCommandTimeoutMs,
-        connectTimeout: config.redisConnectTimeoutMs,
-        // Commands issued in the same event-loop turn (the rate-limit script, idempotency claims and
-        // receipts of concurrent requests) leave in one socket write instead of one write each.
-        enableAutoPipelining: true,
-        // Keep retrying forever in the background; callers degrade while it is down.
-        retryStrategy: (times) => Math.min(times * 200, 2000),
-      });
+      redis = createRedisConnection(
+        config.redisUrl,
+        {
+          // Deadlines: each command fails after commandTimeout (callers degrade: memory limiter,
+          // Postgres for idempotency, memory receipts); no offline queue, so while disconnected a
+          // command fails at once instead of waiting; one retry per command at most.
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          commandTimeout: config.redisCommandTimeoutMs,
+          connectTimeout: config.redisConnectTimeoutMs,
+          // Commands issued in the same event-loop turn (the rate-limit script, idempotency claims and
+          // receipts of concurrent requests) leave in one socket write instead of one write each.
+          enableAutoPipelining: true,
+          // Keep retrying forever in the background; callers degrade while it is down.
+          retryStrategy: (times) => Math.min(times * 200, 2000),
+        },
+        // Commands that keep timing out on a connection that looks open (a frozen or failed-over
+        // Redis) get no socket error: the watchdog's PINGs time out too, and it replaces the socket.
+        { name: `${config.redisPrefix}-shared`, logger, pingTimeoutMs: config.redisCommandTimeoutMs, handshakeTimeoutMs: config.redisConnectTimeoutMs },
+      );
       redis.on("error", () => undefined); // state is visible through redis.status and /readyz
       closers.push(async () => redis!.quit().catch(() => redis!.disconnect()));
       await firstConnection(redis, config.redisConnectTimeoutMs);

@@ -99,6 +99,9 @@ export function createSqsClient(opts: SqsClientOptions): SQSClient {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: opts.connectTimeoutMs ?? 1000,
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      // requestTimeout alone only logs a warning in this SDK; the idle-socket timeout is what ends
+      // an attempt on a socket that stopped answering (a frozen or failed-over endpoint).
+      socketTimeout: opts.requestTimeoutMs ?? 30_000,
       httpAgent: new HttpAgent(agent),
       httpsAgent: new HttpsAgent(agent),
     }),

@@ -224,6 +224,37 @@ export function pgConnectionOptions(connectionString: string, auth: DatabaseAuth
         throw err;
       });
     }
+
+    /**
+     * pg gives up on a statement past query_timeout but keeps the connection, still waiting for
+     * that answer: every later statement queues behind it. A transaction's rollback returns such a
+     * connection to the pool as healthy, and after a frozen or failed-over server each one costs a
+     * caller one more deadline. Closing it at the timeout makes the pool drop it and open a new one.
+     */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override query(...args: any[]): any {
+      const dropIfTimedOut = (err: unknown) => {
+        if ((err as { message?: unknown } | undefined)?.message === "Query read timeout") {
+          (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        }
+      };
+      const last: unknown = args[args.length - 1];
+      if (typeof last === "function") {
+        args[args.length - 1] = (err: unknown, res: unknown) => {
+          dropIfTimedOut(err);
+          (last as (e: unknown, r: unknown) => void)(err, res);
+        };
+      }
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const result = (Client.prototype.query as (...a: any[]) => any).apply(this, args);
+      if (result && typeof (result as Promise<unknown>).then === "function") {
+        return (result as Promise<unknown>).catch((err: unknown) => {
+          dropIfTimedOut(err);
+          throw err;
+        });
+      }
+      return result;
+    }
   }
 
   const password = source ? () => source.get() : urlPassword;

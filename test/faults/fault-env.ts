@@ -12,6 +12,12 @@ import { TcpProxy } from "../helpers/tcp-proxy";
 import { freePort } from "../../src/dev/local-services";
 import { deadline as scaled } from "../helpers/deadlines";
 
+/**
+ * How much slower than a quiet machine this one runs (TEST_TIME_FACTOR, default 1): time limits
+ * of fault tests that measure a recovery are multiplied by it, never the waits of the product.
+ */
+export const TIME_FACTOR = Math.max(1, Number(process.env.TEST_TIME_FACTOR ?? 1) || 1);
+
 export interface RoleProcess {
   readonly role: string;
   readonly child: ChildProcess;
@@ -38,7 +44,8 @@ export class FaultEnv {
   readonly queueName = uniqueName("fq");
   readonly prefix = uniqueName("fault");
 
-  constructor(private readonly opts: { maxReceiveCount?: number; env?: Record<string, string> } = {}) {}
+  /** `redisUrl`: the Redis behind the proxy (default the shared one; a private server for tests that flush it). */
+  constructor(private readonly opts: { maxReceiveCount?: number; env?: Record<string, string>; redisUrl?: string } = {}) {}
 
   async start(): Promise<this> {
     const schema = await createTestSchema();
@@ -54,7 +61,7 @@ export class FaultEnv {
     this.dlq = new SqsQueue(sqs, dlqUrl);
     this.proxies = {
       pg: await TcpProxy.forUrl(schema.url).start(),
-      redis: await TcpProxy.forUrl(TEST_REDIS_URL).start(),
+      redis: await TcpProxy.forUrl(this.opts.redisUrl ?? TEST_REDIS_URL).start(),
       sqs: await TcpProxy.forUrl(endpoint).start(),
     };
     return this;

@@ -23,6 +23,8 @@ export class TcpProxy {
   private frozen = false;
   /** Per-direction flushers of the bytes held while frozen. */
   private readonly held = new Set<() => void>();
+  /** The connections open now, each with the switch that silences it for good (`thaw({ strand: true })`). */
+  private readonly links = new Set<{ stranded: boolean }>();
   port = 0;
 
   constructor(
@@ -60,15 +62,19 @@ export class TcpProxy {
     const upstream = connect(this.targetPort, this.targetHost);
     this.sockets.add(client);
     this.sockets.add(upstream);
+    const link = { stranded: false };
+    this.links.add(link);
     const pipe = (from: Socket, to: Socket) => {
       let queue: Buffer[] = [];
       const flush = () => {
         this.held.delete(flush);
         const chunks = queue;
         queue = [];
+        if (link.stranded) return;
         for (const c of chunks) if (!to.destroyed) to.write(c);
       };
       from.on("data", (chunk: Buffer) => {
+        if (link.stranded) return;
         if (this.frozen || queue.length > 0) {
           queue.push(chunk);
           this.held.add(flush);
@@ -87,6 +93,7 @@ export class TcpProxy {
     pipe(client, upstream);
     pipe(upstream, client);
     const close = () => {
+      this.links.delete(link);
       client.destroy();
       upstream.destroy();
       this.sockets.delete(client);
@@ -125,8 +132,14 @@ export class TcpProxy {
     this.frozen = true;
   }
 
-  /** Ends a freeze: held bytes are delivered in order and traffic flows again. */
-  thaw(): void {
+  /**
+   * Ends a freeze: held bytes are delivered in order and traffic flows again. With `strand`, the
+   * connections open now stay silent for good instead (their held bytes are dropped, later ones
+   * too, and nothing closes them), as after a failover or a middlebox that forgot them: only
+   * connections opened after the thaw reach the dependency.
+   */
+  thaw(opts: { strand?: boolean } = {}): void {
+    if (opts.strand) for (const link of this.links) link.stranded = true;
     this.frozen = false;
     for (const flush of [...this.held]) flush();
   }

@@ -647,6 +647,28 @@ describe("alarms", () => {
     expect(String(tf.locals.database_free_storage_metric)).toContain('"FreeStorageSpace"');
   });
 
+  test("expiry overdue: no completed run (counted from the scheduler's log) for expiry_overdue_seconds", () => {
+    const a = alarms().find((x) => x.name === "expiry_overdue");
+    expect(a?.block).toMatchObject({
+      statistic: "Sum",
+      period: 60,
+      evaluation_periods: "${local.expiry_overdue_periods}",
+      datapoints_to_alarm: "${local.expiry_overdue_periods}",
+      comparison_operator: "LessThanThreshold",
+      threshold: 1,
+      treat_missing_data: "breaching",
+    });
+    const filter = resource(tf, "aws_cloudwatch_log_metric_filter", "expiry_runs");
+    expect(filter.log_group_name).toBe('${aws_cloudwatch_log_group.this["scheduler"].name}');
+    // The pattern matches the lines the scheduler writes after each completed run.
+    const source = readFileSync(join(REPO_ROOT, "src", "roles", "scheduler.ts"), "utf8");
+    for (const line of ["expiry run finished", "expiry run ended with expired rows left"]) {
+      expect(String(filter.pattern)).toContain(line);
+      expect(source).toContain(line);
+    }
+    expect(variableDefault("expiry_overdue_seconds")).toBe(600);
+  });
+
   test("every alarm notifies the alarm actions (SNS topic and/or alarm_actions)", () => {
     expect(String(tf.locals.alarm_actions)).toMatch(/aws_sns_topic\.alarms\[\*\]\.arn.*var\.alarm_actions/);
     for (const a of alarms()) expect(a.block.alarm_actions).toBe("${local.alarm_actions}");

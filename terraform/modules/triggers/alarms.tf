@@ -223,3 +223,53 @@ resource "aws_cloudwatch_metric_alarm" "redis_memory" {
 
   tags = local.tags
 }
+
+# Expiry: completed runs, counted from the scheduler's log lines ("expiry run finished" at info,
+# "expiry run ended with expired rows left…" at warn). The same signal as the scheduler's
+# triggers_expiry_seconds_since_last_run gauge and its /readyz `expiry` check, with no Prometheus
+# scraper needed. Below info level the lines are not written, so there is no alarm then.
+locals {
+  expiry_runs_logged = contains(["info", "debug", "trace"], var.log_level)
+  # One-minute periods, every one of them without a completed run.
+  expiry_overdue_periods = max(1, ceil(var.expiry_overdue_seconds / 60))
+}
+
+resource "aws_cloudwatch_log_metric_filter" "expiry_runs" {
+  count = local.expiry_runs_logged ? 1 : 0
+
+  name           = "${var.name}-expiry-runs"
+  log_group_name = aws_cloudwatch_log_group.this["scheduler"].name
+  pattern        = "{ ($.msg = \"expiry run finished\") || ($.msg = \"expiry run ended with expired rows left*\") }"
+
+  metric_transformation {
+    name          = "ExpiryRunsCompleted"
+    namespace     = "Triggers/${var.name}"
+    value         = "1"
+    default_value = "0"
+    unit          = "Count"
+  }
+}
+
+# Missing data is breaching: a scheduler that writes no log line at all runs no expiry either.
+resource "aws_cloudwatch_metric_alarm" "expiry_overdue" {
+  count = local.expiry_runs_logged ? 1 : 0
+
+  alarm_name        = "${var.name}-expiry-overdue"
+  alarm_description = "No expiry run completed for ${var.expiry_overdue_seconds}s: the scheduler is down, cannot reach Postgres or Redis, or every run fails. Acknowledged and dead events are not being deleted. The scheduler's /readyz names expiry; its /metrics has triggers_expiry_seconds_since_last_run."
+
+  namespace   = "Triggers/${var.name}"
+  metric_name = aws_cloudwatch_log_metric_filter.expiry_runs[0].metric_transformation[0].name
+  statistic   = "Sum"
+  period      = 60
+
+  evaluation_periods  = local.expiry_overdue_periods
+  datapoints_to_alarm = local.expiry_overdue_periods
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}

@@ -70,8 +70,10 @@ locals {
       WORKER_VISIBILITY_SECONDS = tostring(var.sqs_visibility_timeout_seconds)
       WORKER_RECEIVERS          = tostring(var.worker.receivers)
     })
-    scheduler = merge(var.environment, local.common_environment, local.service_environment, {})
-    migrate   = merge(var.environment, local.common_environment, {})
+    scheduler = merge(var.environment, local.common_environment, local.service_environment, {
+      EXPIRY_OVERDUE_SECONDS = tostring(var.expiry_overdue_seconds)
+    })
+    migrate = merge(var.environment, local.common_environment, {})
   }
 
   # Values AWS only knows after apply (database endpoint, RDS-managed secret ARN, Redis endpoint

@@ -598,6 +598,17 @@ variable "alarm_redis_memory_percent" {
   default     = 80
 }
 
+variable "expiry_overdue_seconds" {
+  type        = number
+  description = "Seconds without a completed expiry run after which the scheduler's /readyz fails (EXPIRY_OVERDUE_SECONDS) and the expiry-overdue alarm fires. Keep it several expiry intervals long."
+  default     = 600
+
+  validation {
+    condition     = var.expiry_overdue_seconds >= 60 && var.expiry_overdue_seconds <= 86400
+    error_message = "expiry_overdue_seconds must be between 60 and 86400 (a CloudWatch alarm evaluates at most one day)."
+  }
+}
+
 variable "alarm_database_cpu_percent" {
   type        = number
   description = "Alarm when database CPU stays above this percentage for 15 minutes."
