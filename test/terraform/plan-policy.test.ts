@@ -55,7 +55,6 @@ const inputs: PolicyInputs = {
 test("the policy's inputs come from the code: the CLI's roles and config.ts's names", () => {
   expect(inputs.cliCommands).toEqual(expect.arrayContaining(["api", "worker", "scheduler", "migrate", "healthcheck"]));
   expect(inputs.configNames).toEqual(expect.arrayContaining(["DATABASE_URL", "SQS_QUEUE_URL", "REDIS_URL", "AWS_REGION"]));
-  expect(inputs.configNames).not.toContain("NODE_ENV");
 });
 
 describeTf(label("the example's plan passes the deploy policy"), () => {

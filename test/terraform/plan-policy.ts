@@ -46,10 +46,13 @@ const SECRET_NAMES = /^(REDIS_URL|DATABASE_PASSWORD|PGPASSWORD|.*_TOKEN|.*_SECRE
 /** A URL with a password in it (scheme://user:password@host). */
 const CREDENTIAL_URL = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@/i;
 
-/** Sub-commands of src/cli/main.ts: the `case "x":` labels of its switch and `command === "x"` tests. */
+/**
+ * Sub-commands of the CLI: the entry point (src/cli/main.ts) dispatches `healthcheck` itself
+ * (`argv[0] === "x"`) and the rest in src/cli/commands.ts (`case "x":` labels, `command === "x"` tests).
+ */
 export function cliCommands(repoRoot: string): string[] {
-  const src = readFileSync(join(repoRoot, "src", "cli", "main.ts"), "utf8");
-  const names = [...src.matchAll(/case "([a-z-]+)":/g), ...src.matchAll(/command === "([a-z-]+)"/g)].map((m) => m[1]!);
+  const src = ["main.ts", "commands.ts"].map((f) => readFileSync(join(repoRoot, "src", "cli", f), "utf8")).join("\n");
+  const names = [...src.matchAll(/case "([a-z-]+)":/g), ...src.matchAll(/(?:command|argv\[0\]) === "([a-z-]+)"/g)].map((m) => m[1]!);
   return [...new Set(names)].filter((n) => n !== "help" && n !== "--help");
 }
 
