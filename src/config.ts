@@ -127,7 +127,7 @@ export interface Config {
      * Rows a tenant's accepted events may write per minute, across API processes (Redis; per API
      * process while Redis is down): each event costs 1 + its tenant's live subscriptions (cached
      * with the API key, API_KEY_CACHE_MS). Past it POST /events and /events/batch answer 429
-     * delivery_rate_limited. DELIVERY_ROWS_PER_MINUTE_PER_TENANT, default 600000 (sizing in docs/quotas.md).
+     * delivery_rate_limited. DELIVERY_ROWS_PER_MINUTE_PER_TENANT, default 1200000 (sizing in docs/quotas.md).
      */
     readonly deliveryRowsPerMinutePerTenant: number;
   };
@@ -216,7 +216,7 @@ const envSchema = Joi.object({
   IDEMPOTENCY_CLAIMS_PER_TENANT: Joi.number().integer().min(0).default(100_000),
   IDEMPOTENCY_CLAIMS_TOTAL: Joi.number().integer().min(0).default(500_000),
   MAX_SUBSCRIPTIONS_PER_TENANT: Joi.number().integer().min(1).max(10_000).default(100),
-  DELIVERY_ROWS_PER_MINUTE_PER_TENANT: Joi.number().integer().min(1).default(600_000),
+  DELIVERY_ROWS_PER_MINUTE_PER_TENANT: Joi.number().integer().min(1).default(1_200_000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
   DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),

@@ -44,6 +44,8 @@ export class DeliveryBudget {
   private readonly shared: SharedWindowLimiter | undefined;
   private readonly redis: RedisBackoff;
   private readonly memory = new Map<string, { used: number; resetAt: number }>();
+  /** Each cached principal's slot and rows per event, so the hot path builds no string (a principal lives API_KEY_CACHE_MS). */
+  private readonly byPrincipal = new WeakMap<Principal, { readonly slot: string; readonly rows: number }>();
   private warned = 0;
 
   constructor(private readonly opts: DeliveryBudgetOptions) {
@@ -58,8 +60,13 @@ export class DeliveryBudget {
    */
   charge(ctx: Context, principal: Principal, events: number): Promise<void> | undefined {
     const max = this.opts.perMinute;
-    const cost = Math.min(max, events * rowsPerEvent(principal));
-    const slot = `${this.opts.prefix}:rows:${max}:${principal.tenantId}`;
+    let known = this.byPrincipal.get(principal);
+    if (!known) {
+      known = { slot: `${this.opts.prefix}:rows:${max}:${principal.tenantId}`, rows: rowsPerEvent(principal) };
+      this.byPrincipal.set(principal, known);
+    }
+    const slot = known.slot;
+    const cost = Math.min(max, events * known.rows);
     if (this.shared && this.redis.usable()) {
       const leased = this.shared.takeLeased(slot, max, cost);
       if (leased) return undefined;
