@@ -123,6 +123,13 @@ export interface Config {
      * event fans out to). MAX_SUBSCRIPTIONS_PER_TENANT, default 100.
      */
     readonly maxSubscriptionsPerTenant: number;
+    /**
+     * Rows a tenant's accepted events may write per minute, across API processes (Redis; per API
+     * process while Redis is down): each event costs 1 + its tenant's live subscriptions (cached
+     * with the API key, API_KEY_CACHE_MS). Past it POST /events and /events/batch answer 429
+     * delivery_rate_limited. DELIVERY_ROWS_PER_MINUTE_PER_TENANT, default 1200000 (sizing in docs/quotas.md).
+     */
+    readonly deliveryRowsPerMinutePerTenant: number;
   };
   readonly retention: {
     /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
@@ -211,6 +218,7 @@ const envSchema = Joi.object({
   IDEMPOTENCY_CLAIMS_PER_TENANT: Joi.number().integer().min(0).default(100_000),
   IDEMPOTENCY_CLAIMS_TOTAL: Joi.number().integer().min(0).default(500_000),
   MAX_SUBSCRIPTIONS_PER_TENANT: Joi.number().integer().min(1).max(10_000).default(100),
+  DELIVERY_ROWS_PER_MINUTE_PER_TENANT: Joi.number().integer().min(1).default(1_200_000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
   DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
@@ -305,6 +313,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idempotencyClaimsPerTenant: num("IDEMPOTENCY_CLAIMS_PER_TENANT"),
       idempotencyClaimsTotal: num("IDEMPOTENCY_CLAIMS_TOTAL"),
       maxSubscriptionsPerTenant: num("MAX_SUBSCRIPTIONS_PER_TENANT"),
+      deliveryRowsPerMinutePerTenant: num("DELIVERY_ROWS_PER_MINUTE_PER_TENANT"),
     },
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),

@@ -41,6 +41,7 @@ export const ERROR_CODES = Object.freeze({
   rate_limited: 429,
   too_many_failed_authentications: 429,
   long_poll_quota_exceeded: 429,
+  delivery_rate_limited: 429,
   request_header_fields_too_large: 431,
   internal_error: 500,
   not_implemented: 501,
@@ -150,6 +151,22 @@ export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number, headers: Record<string, string> = {}) {
     const present = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== ""));
     super(429, "rate_limited", `rate limit exceeded; retry in ${retryAfterSeconds} s`, [], { ...present, "Retry-After": String(retryAfterSeconds) });
+  }
+}
+
+/**
+ * The tenant's delivery-rows budget (DELIVERY_ROWS_PER_MINUTE_PER_TENANT) cannot cover this
+ * request's events times the rows each writes; nothing of the request was accepted.
+ */
+export class DeliveryRateLimitedError extends AppError {
+  constructor(perMinute: number, retryAfterSeconds: number, headers: Record<string, string> = {}) {
+    super(
+      429,
+      "delivery_rate_limited",
+      `this tenant's events would write more than ${perMinute} rows (each event plus one delivery per subscription) this minute; none was accepted; retry in ${retryAfterSeconds} s`,
+      [{ message: "delivery-rows budget exceeded", limit: perMinute }],
+      { ...headers, "Retry-After": String(retryAfterSeconds) },
+    );
   }
 }
 

@@ -6,6 +6,7 @@ import type { ApiDeps } from "./deps";
 import { AppError, BadRequestError } from "../errors";
 import { AuthFailureThrottle, authenticate, requireScope } from "./middleware/auth";
 import { errorHandler } from "./middleware/errors";
+import { DeliveryBudget } from "./middleware/delivery-budget";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { ackRoutes } from "./routes/acks";
@@ -90,12 +91,13 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.type = "application/json";
     ctx.body = openApiJson;
   });
-  const routers = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps)];
+  const budget = new DeliveryBudget({ perMinute: deps.config.limits.deliveryRowsPerMinutePerTenant, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
+  const routers = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps)];
   const auth = authenticate(deps.keys, new AuthFailureThrottle(deps.config.authFailuresPerMinute ?? 60));
   const limit = rateLimit({ defaultPerMinute: deps.config.limits.rateLimitPerMinute, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
   // The ingest route, the one producers hit at volume, runs its chain directly: the same
   // middleware as behind the routers below, without matching every router's layers first.
-  const ingest = compose([auth, limit, requireScope("events:write"), postEvent(deps)]);
+  const ingest = compose([auth, limit, requireScope("events:write"), postEvent(deps, budget)]);
   app.use(function ingestRoute(ctx: Context, next: Next): Promise<void> {
     if (ctx.method !== "POST" || ctx.path !== "/events") return next();
     ctx.state.route = "/events";

@@ -196,6 +196,10 @@ const errors = (extra: readonly ErrorStatus[], narrow: Partial<Record<ErrorStatu
   );
 };
 
+/** Codes of 429 every authenticated operation may carry (delivery_rate_limited only where events are accepted). */
+const KEY_429: readonly ErrorCode[] = codesOfStatus(429).filter((c) => c !== "delivery_rate_limited");
+/** Codes of 429 an operation that accepts events may carry: the key's limits, and the tenant's delivery-rows budget. */
+const ENQUEUE_429: readonly ErrorCode[] = [...KEY_429, "delivery_rate_limited"];
 /** Codes of 503 an operation that enqueues events may carry: the queue is down, or did not confirm a send that may have reached it. */
 const ENQUEUE_503: readonly ErrorCode[] = ["service_unavailable", "enqueue_outcome_unknown"];
 /** Codes of 400 an operation without a body or filters may carry: the pre-routing ones. */
@@ -241,9 +245,11 @@ const errorResponses: Record<string, Response> = {
   },
   UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(errorSchema(codesOfStatus(415))) },
   RateLimited: {
-    description: "The key's rate limit is used up (rate_limited), this address failed authentication too often (too_many_failed_authentications), or the key or tenant already has its quota of concurrent long polls waiting (long_poll_quota_exceeded: GET /inbox with wait_seconds > 0; LONG_POLLS_PER_KEY, LONG_POLLS_PER_TENANT per API process)",
+    description:
+      "The key's rate limit is used up (rate_limited), this address failed authentication too often (too_many_failed_authentications), the key or tenant already has its quota of concurrent long polls waiting (long_poll_quota_exceeded: GET /inbox with wait_seconds > 0; LONG_POLLS_PER_KEY, LONG_POLLS_PER_TENANT per API process), " +
+      "or, on POST /events and /events/batch, the tenant's delivery-rows budget cannot cover the request (delivery_rate_limited: each event costs 1 + the tenant's live subscriptions; DELIVERY_ROWS_PER_MINUTE_PER_TENANT; RateLimit-Policy and RateLimit then name \"delivery-rows\"; nothing of the request was accepted)",
     headers: { ...limited, "Retry-After": ref("headers", "Retry-After") },
-    content: json(errorSchema(codesOfStatus(429))),
+    content: json(errorSchema(KEY_429)),
   },
   InternalError: { description: "An unexpected error (logged with the request id); the message is generic", headers: common, content: json(errorSchema(codesOfStatus(500))) },
   NotImplemented: { description: "A method this server does not implement on any path", headers: common, content: json(errorSchema(codesOfStatus(501))) },
@@ -341,7 +347,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
           }),
-          ...errors(["400", "409", "413", "415"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"], "503": ENQUEUE_503 }),
+          ...errors(["400", "409", "413", "415"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"], "429": ENQUEUE_429, "503": ENQUEUE_503 }),
         },
       },
     },
@@ -367,7 +373,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
             "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
           }),
-          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["idempotency_key_reused"], "503": ENQUEUE_503 }),
+          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["idempotency_key_reused"], "429": ENQUEUE_429, "503": ENQUEUE_503 }),
         },
       },
     },
@@ -710,8 +716,14 @@ export const openApiDocument: OpenApiDocument = {
           "accepted, pending the uniqueness check. If another API process accepted another body for the key first, this body is not stored: it is logged and dead-lettered, and its retries answer 409.",
         schema: { type: "string", enum: ["true"] },
       },
-      "RateLimit-Policy": { description: "draft-ietf-httpapi-ratelimit-headers: quota q per window w seconds", schema: { type: "string", pattern: '^"per-key";q=\\d+;w=\\d+$' } },
-      RateLimit: { description: "draft-ietf-httpapi-ratelimit-headers: r requests remaining, t seconds until the window resets", schema: { type: "string", pattern: '^"per-key";r=\\d+;t=\\d+$' } },
+      "RateLimit-Policy": {
+        description: 'draft-ietf-httpapi-ratelimit-headers: quota q per window w seconds; "per-key" (requests of this key), or on a 429 delivery_rate_limited "delivery-rows" (rows the tenant\'s events write)',
+        schema: { type: "string", pattern: '^"(per-key|delivery-rows)";q=\\d+;w=\\d+$' },
+      },
+      RateLimit: {
+        description: 'draft-ietf-httpapi-ratelimit-headers: r requests (or, for "delivery-rows", rows) remaining, t seconds until the window resets',
+        schema: { type: "string", pattern: '^"(per-key|delivery-rows)";r=\\d+;t=\\d+$' },
+      },
       "X-RateLimit-Limit": { description: "Requests per minute of this key", schema: { type: "integer", minimum: 1 } },
       "X-RateLimit-Remaining": { description: "Requests left in the current window", schema: { type: "integer", minimum: 0 } },
       "X-RateLimit-Reset": { description: "When the window resets, Unix time in seconds", schema: { type: "number", minimum: 0 } },

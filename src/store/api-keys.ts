@@ -12,6 +12,8 @@ export interface Principal {
   readonly tenantId: string;
   readonly scopes: ReadonlySet<string>;
   readonly rateLimit: number | null;
+  /** The tenant's live subscriptions (`default` included once it exists) when the key was read. */
+  readonly liveSubscriptions: number;
 }
 
 /** Creates a key; the secret is returned once and only its hash is stored. */
@@ -51,12 +53,16 @@ export async function revokeApiKey(prisma: PrismaClient, keyId: string): Promise
   return (await prisma.apiKey.count({ where: { id: keyId } })) > 0;
 }
 
-/** Finds the active key whose hash matches `secret`; null for unknown or revoked keys. */
+/**
+ * Finds the active key whose hash matches `secret`, with its tenant's live subscription count (what
+ * the delivery-rows budget charges per event); null for unknown or revoked keys.
+ */
 export async function findActiveKey(prisma: PrismaClient, secret: string): Promise<Principal | null> {
   const hash = hashApiKey(secret);
   const row = await prisma.apiKey.findUnique({ where: { keyHash: hash } });
   if (!row || row.revokedAt !== null) return null;
   // The index lookup already matched; compare again in constant time so no code path branches on a partial match.
   if (!timingSafeEqual(Buffer.from(row.keyHash, "hex"), Buffer.from(hash, "hex"))) return null;
-  return { keyId: row.id, tenantId: row.tenantId, scopes: new Set(row.scopes), rateLimit: row.rateLimit };
+  const [subs] = await prisma.$queryRawUnsafe<Array<{ n: number }>>("SELECT count(*)::int AS n FROM subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL", row.tenantId);
+  return { keyId: row.id, tenantId: row.tenantId, scopes: new Set(row.scopes), rateLimit: row.rateLimit, liveSubscriptions: subs?.n ?? 0 };
 }

@@ -6,6 +6,7 @@ import { startHarness, type Harness } from "../helpers/harness";
 import { OpenApiMismatch, resolvePointer, validatorAt } from "../helpers/openapi-validator";
 import { ackRoutes } from "../../src/api/routes/acks";
 import { eventRoutes } from "../../src/api/routes/events";
+import { DeliveryBudget } from "../../src/api/middleware/delivery-budget";
 import { healthRoutes } from "../../src/api/routes/health";
 import { inboxRoutes } from "../../src/api/routes/inbox";
 import { subscriptionRoutes } from "../../src/api/routes/subscriptions";
@@ -155,7 +156,8 @@ describe("OpenAPI document", () => {
 
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {
     const deps = h.api.deps;
-    const registered = [eventRoutes(deps), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
+    const budget = new DeliveryBudget({ perMinute: 1, redis: undefined, prefix: "unused", logger: deps.logger });
+    const registered = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
     // The two routes createApp adds next to the health routes.
     registered.push("GET /metrics", "GET /openapi.json");
     const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);

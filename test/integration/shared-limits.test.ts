@@ -96,6 +96,28 @@ describe("shared per-key window", () => {
     expect(Number(await ra.get(slot))).toBeLessThanOrEqual(1000);
   });
 
+  test("costs: a request is admitted whole or refused whole, and units a refused one could not use serve a cheaper one", async () => {
+    const ra = client();
+    const a = new SharedWindowLimiter(ra, 60_000);
+    const b = new SharedWindowLimiter(client(), 60_000);
+    const slot = `${prefix}:rows:cost:1000`;
+    // 1 000 units, lease 10: each 300-unit request takes 310 from Redis and leaves 10 in its process's lease.
+    expect(await a.take(slot, 1000, 300)).toMatchObject({ ok: true, remaining: 700 });
+    expect(await b.take(slot, 1000, 300)).toMatchObject({ ok: true });
+    expect(await a.take(slot, 1000, 300)).toMatchObject({ ok: true });
+    expect(Number(await ra.get(slot))).toBe(930);
+    // 70 left in Redis and 20 in a's lease (10 from each of its calls): 300 is refused whole, and the 70 join a's lease.
+    const refused = await a.take(slot, 1000, 300);
+    expect(refused.ok).toBe(false);
+    expect(Number(await ra.get(slot))).toBe(1000);
+    // a now holds 90 units: cheaper requests are admitted from them without Redis, never past them.
+    expect(a.takeLeased(slot, 1000, 50)).toMatchObject({ ok: true });
+    expect(a.takeLeased(slot, 1000, 41)).toBeUndefined();
+    expect(a.takeLeased(slot, 1000, 40)).toMatchObject({ ok: true, remaining: 0 });
+    expect((await a.take(slot, 1000, 1)).ok).toBe(false);
+    expect(Number(await ra.get(slot))).toBeLessThanOrEqual(1000);
+  });
+
   test("the window ends after its duration and the key starts over", async () => {
     const a = new SharedWindowLimiter(client(), 300);
     const slot = `${prefix}:rl:short:2`;

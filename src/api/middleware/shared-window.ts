@@ -26,13 +26,15 @@ return out`;
 
 export interface WindowVerdict {
   readonly ok: boolean;
-  /** Requests left in the window after this one. */
+  /** Units (requests, or a request's cost) left in the window after this one. */
   readonly remaining: number;
   /** When the window ends, epoch ms. */
   readonly resetAt: number;
 }
 
 interface Waiter {
+  /** Units this request costs (1 for a request limit). */
+  readonly cost: number;
   readonly resolve: (v: WindowVerdict) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -72,11 +74,15 @@ type TakeCommand = { triggersRateTake(numKeys: number, ...args: string[]): Promi
  * call. What a call takes is added to the lease the process holds, never put in its place, so no
  * request Redis counted for this process goes unused while the process keeps receiving requests.
  *
+ * A request may cost more than one unit (`cost`: the delivery-rows budget charges a request its
+ * events times the rows each writes). It is admitted whole or refused whole; units Redis granted
+ * that a refused request could not use join the lease, so a later, cheaper request uses them.
+ *
  * Precision across N processes: the counter is atomic in Redis and counts leased requests as
  * taken, so N processes together never admit more than `max` per window (no overshoot). A lease
  * left unused when its window ends is lost, so a key whose traffic stops or moves to other
  * processes may be admitted up to N × leaseSize(max) (N % of the limit) fewer than `max` in a
- * window. As with any fixed window, a client can fit up to 2 × max into a span of one window
+ * window, plus, with costs, less than the largest cost per process (a remainder too small for it). As with any fixed window, a client can fit up to 2 × max into a span of one window
  * length straddling two windows.
  */
 export class SharedWindowLimiter {
@@ -99,15 +105,15 @@ export class SharedWindowLimiter {
    * verdict, or undefined when the lease is used up, expired or absent, or requests wait before
    * this one (then `take`).
    */
-  takeLeased(slot: string, max: number): WindowVerdict | undefined {
+  takeLeased(slot: string, max: number, cost = 1): WindowVerdict | undefined {
     const lease = this.leases.get(slot);
-    if (lease === undefined || lease.max !== max || lease.left <= 0 || lease.resetAt <= Date.now() || this.pending.has(slot)) return undefined;
-    return useLease(lease, max);
+    if (lease === undefined || lease.max !== max || lease.left < cost || lease.resetAt <= Date.now() || this.pending.has(slot)) return undefined;
+    return useLease(lease, max, cost);
   }
 
-  /** Counts one request against `slot` (a Redis key) with limit `max`. Rejects when Redis fails or misses its deadline. */
-  take(slot: string, max: number): Promise<WindowVerdict> {
-    const leased = this.takeLeased(slot, max);
+  /** Counts one request costing `cost` units against `slot` (a Redis key) with limit `max`. Rejects when Redis fails or misses its deadline. */
+  take(slot: string, max: number, cost = 1): Promise<WindowVerdict> {
+    const leased = this.takeLeased(slot, max, cost);
     if (leased) return Promise.resolve(leased);
     return new Promise<WindowVerdict>((resolve, reject) => {
       let s = this.pending.get(slot);
@@ -119,7 +125,7 @@ export class SharedWindowLimiter {
         s = { max, waiters: s.waiters };
         this.pending.set(slot, s);
       }
-      s.waiters.push({ resolve, reject });
+      s.waiters.push({ cost, resolve, reject });
       this.schedule();
     });
   }
@@ -149,7 +155,7 @@ export class SharedWindowLimiter {
   private async send(batch: Map<string, Slot>): Promise<void> {
     const keys = [...batch.keys()];
     const args: string[] = [String(this.windowMs)];
-    for (const s of batch.values()) args.push(String(s.max), String(s.waiters.length + leaseSize(s.max)));
+    for (const s of batch.values()) args.push(String(s.max), String(s.waiters.reduce((sum, w) => sum + w.cost, 0) + leaseSize(s.max)));
     let results: Array<[number, number, number]>;
     try {
       results = await (this.redis as unknown as TakeCommand).triggersRateTake(keys.length, ...keys, ...args);
@@ -167,18 +173,24 @@ export class SharedWindowLimiter {
       this.inFlight.delete(slot);
       const [admitted, count, ttl] = results[i++]!.map(Number) as [number, number, number];
       const resetAt = now + ttl;
-      s.waiters.forEach((w, j) => {
-        const ok = j < admitted;
-        w.resolve({ ok, remaining: ok ? Math.max(0, s.max - count + (admitted - j - 1)) : 0, resetAt });
-      });
+      // In arrival order, each waiter that the units still granted cover is admitted whole.
+      let left = admitted;
+      for (const w of s.waiters) {
+        const ok = w.cost <= left;
+        if (ok) left -= w.cost;
+        w.resolve({ ok, remaining: Math.max(0, s.max - count + left), resetAt });
+      }
       // What the waiters did not use joins this process's lease until the window ends.
-      const lease = this.addLease(slot, s.max, Math.max(0, admitted - s.waiters.length), count, resetAt, now);
+      const lease = this.addLease(slot, s.max, left, count, resetAt, now);
       // Requests that arrived while the call was out: the lease serves them first, in order.
       const waiting = this.pending.get(slot);
       if (!waiting) continue;
       let served = 0;
       if (lease && waiting.max === lease.max) {
-        while (served < waiting.waiters.length && lease.left > 0) waiting.waiters[served++]!.resolve(useLease(lease, waiting.max));
+        while (served < waiting.waiters.length && lease.left >= waiting.waiters[served]!.cost) {
+          const w = waiting.waiters[served++]!;
+          w.resolve(useLease(lease, waiting.max, w.cost));
+        }
       }
       if (served === waiting.waiters.length) this.pending.delete(slot);
       else {
@@ -208,8 +220,8 @@ export class SharedWindowLimiter {
   }
 }
 
-/** Admits one request from a lease that has some left. */
-function useLease(lease: Lease, max: number): WindowVerdict {
-  lease.left--;
+/** Admits one request costing `cost` from a lease that has at least that left. */
+function useLease(lease: Lease, max: number, cost: number): WindowVerdict {
+  lease.left -= cost;
   return { ok: true, remaining: Math.max(0, max - lease.count + lease.left), resetAt: lease.resetAt };
 }

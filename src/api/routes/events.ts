@@ -6,6 +6,7 @@ import { acceptEvents } from "../../ingest/accept-events";
 import { getEvent } from "../../store/events/get-event";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
+import type { DeliveryBudget } from "../middleware/delivery-budget";
 import { readJsonBody, readJsonBodyWithBytes } from "../middleware/json-body";
 import { eventIdParam, subscriptionParam } from "../params";
 import { addHeader, respondJson } from "../response-headers";
@@ -28,13 +29,15 @@ function batchEvents(body: unknown): unknown[] {
   return events;
 }
 
-/** POST /events: one event, 202 once SQS has it. */
-export function postEvent(deps: ApiDeps) {
+/** POST /events: one event, 202 once SQS has it (and the tenant's delivery-rows budget covers it). */
+export function postEvent(deps: ApiDeps, budget: DeliveryBudget) {
   return async function postEvent(ctx: Context): Promise<void> {
     const principal = principalOf(ctx);
     const idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
     const body = await readJsonBodyWithBytes(ctx, deps.config.limits.maxEventBytes);
     const envelope = parseEnvelope(body?.value);
+    const charged = budget.charge(ctx, principal, 1);
+    if (charged) await charged;
     const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey, rawBody: body?.bytes }]);
     const a = outcome!;
     if (!a.ok) throw a.error;
@@ -46,12 +49,12 @@ export function postEvent(deps: ApiDeps) {
 }
 
 /** POST /events, POST /events/batch, GET /events/{id}. */
-export function eventRoutes(deps: ApiDeps): Router {
+export function eventRoutes(deps: ApiDeps, budget: DeliveryBudget): Router {
   const router = new Router();
 
   // Requests reach this handler through createApp's direct ingest chain (same auth, limiter and
   // scope); the route stays registered so the path's Allow list and 405 answers know it.
-  router.post("/events", requireScope("events:write"), postEvent(deps));
+  router.post("/events", requireScope("events:write"), postEvent(deps, budget));
 
   router.post("/events/batch", requireScope("events:write"), async (ctx) => {
     const principal = principalOf(ctx);
@@ -69,6 +72,9 @@ export function eventRoutes(deps: ApiDeps): Router {
     const keys = inputs.flatMap((i) => (i?.idempotencyKey ? [i.idempotencyKey] : []));
     if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys must be unique within a batch" });
     if (details.length > 0) throw new ValidationError("some events in the batch are invalid; none was accepted", details);
+    // The whole batch is charged, or refused, at once.
+    const charged = budget.charge(ctx, principal, events.length);
+    if (charged) await charged;
     const outcomes = await acceptEvents(deps.accept, principal.tenantId, inputs.filter((i) => i !== null));
     if (outcomes.some((o) => o.ok && o.pending)) ctx.set("Idempotency-Pending", "true");
     if (outcomes.every((o) => o.ok)) {
