@@ -48,6 +48,7 @@ async function main(): Promise<void> {
       REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379",
       REDIS_PREFIX: `bench-e2e-${Date.now()}`,
       RATE_LIMIT_PER_MINUTE: "100000000",
+      DELIVERY_ROWS_PER_MINUTE_PER_TENANT: "1000000000000",
       LOG_LEVEL: "warn",
       WORKER_WAIT_SECONDS: "1",
       // The emulator wakes every waiting long poll for each new message; fewer receivers waste less CPU here.

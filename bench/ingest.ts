@@ -112,6 +112,7 @@ async function main(): Promise<void> {
           ...(process.env.BENCH_REDIS_URL === "" ? {} : { REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379" }),
           REDIS_PREFIX: `bench-${profileName}-${stamp}`,
           RATE_LIMIT_PER_MINUTE: "100000000",
+          DELIVERY_ROWS_PER_MINUTE_PER_TENANT: "1000000000000",
           PORT: String(port),
           METRICS_PORT: "0",
           LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
