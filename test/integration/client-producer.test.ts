@@ -15,7 +15,9 @@ describe("TriggersClient (producer)", () => {
   beforeAll(async () => {
     sqs = await TcpProxy.forUrl(sqsEndpoint()).start();
     // A short send deadline: a hung SQS answers 503 after 500 ms while the send may still reach the queue.
-    h = await startHarness({ env: { SQS_ENDPOINT: sqs.rewrite(sqsEndpoint()), SQS_SEND_TIMEOUT_MS: "500" } });
+    // A worker receive caught by a freeze loses its answer, and its messages stay in flight for the
+    // visibility timeout: a short one brings them back within the tests' wait for a drained queue.
+    h = await startHarness({ env: { SQS_ENDPOINT: sqs.rewrite(sqsEndpoint()), SQS_SEND_TIMEOUT_MS: "500", WORKER_VISIBILITY_SECONDS: "5" } });
     key = await h.key("producer");
   });
   afterAll(async () => {
