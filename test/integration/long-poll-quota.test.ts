@@ -114,8 +114,11 @@ describe("long polls: quotas, connection reserve, wake-ups per event", () => {
     // Two waiters answer, one event each; the others keep waiting.
     await h.eventually(async () => polls.filter((p) => p.settled()).length === 2, 10_000);
     expect(h.api.deps.wakeups.waiting).toBe(PER_TENANT - 2);
-    // Re-checks run every 200 ms here; what they woke is counted apart.
-    expect(stats.woken - stats.recheckWoken - (before.woken - before.recheckWoken)).toBeLessThanOrEqual(2);
+    // Re-checks run every 200 ms here; what they woke is counted apart. When the two events are stored
+    // by two group commits (a busy worker), the waiter woken by the first may lease while the second
+    // is already there: its full page with more behind it hands one wake-up on, so at most one more
+    // than the events, never the eight waiters.
+    expect(stats.woken - stats.recheckWoken - (before.woken - before.recheckWoken)).toBeLessThanOrEqual(expected.length + 1);
     for (const p of polls) p.end();
     const answers = await Promise.all(polls.map((p) => p.answer));
     const got = answers.flatMap((a) => (a.status === 200 ? idsOf(a.body) : []));
