@@ -13,10 +13,22 @@ import { freePort } from "../../src/dev/local-services";
 import { deadline as scaled } from "../helpers/deadlines";
 
 /**
- * How much slower than a quiet machine this one runs (TEST_TIME_FACTOR, default 1): time limits
- * of fault tests that measure a recovery are multiplied by it, never the waits of the product.
+ * The run's time factor (test/helpers/deadlines.ts): time limits of fault tests that measure a
+ * recovery are multiplied by it, never the waits of the product.
  */
-export const TIME_FACTOR = Math.max(1, Number(process.env.TEST_TIME_FACTOR ?? 1) || 1);
+export { TIME_FACTOR } from "../helpers/deadlines";
+
+/** Short dependency deadlines so a fault scenario takes seconds; the defaults are in docs/operations.md. */
+export const FAULT_DEADLINES = {
+  DB_QUERY_TIMEOUT_MS: "1500",
+  DB_CONNECT_TIMEOUT_MS: "1000",
+  REDIS_COMMAND_TIMEOUT_MS: "300",
+  REDIS_CONNECT_TIMEOUT_MS: "1000",
+  SQS_SEND_TIMEOUT_MS: "1500",
+  SQS_REQUEST_TIMEOUT_MS: "700",
+  SQS_CONNECT_TIMEOUT_MS: "500",
+  API_KEY_CACHE_MS: "1000",
+} as const;
 
 export interface RoleProcess {
   readonly role: string;

@@ -7,22 +7,12 @@
  * FREEZE_RUNS=3 repeats every scenario.
  */
 import type { FreezeMode } from "../helpers/tcp-proxy";
-import { account, FaultEnv, post, sleep } from "./fault-env";
+import { account, FAULT_DEADLINES, FaultEnv, post, sleep } from "./fault-env";
 import { deadline } from "../helpers/deadlines";
 
 jest.setTimeout(deadline(600_000));
 
-/** Short deadlines so a scenario takes seconds; the defaults are documented in docs/operations.md. */
-const DEADLINES = {
-  DB_QUERY_TIMEOUT_MS: "1500",
-  DB_CONNECT_TIMEOUT_MS: "1000",
-  REDIS_COMMAND_TIMEOUT_MS: "300",
-  REDIS_CONNECT_TIMEOUT_MS: "1000",
-  SQS_SEND_TIMEOUT_MS: "1500",
-  SQS_REQUEST_TIMEOUT_MS: "700",
-  SQS_CONNECT_TIMEOUT_MS: "500",
-  API_KEY_CACHE_MS: "1000",
-};
+const DEADLINES = FAULT_DEADLINES;
 /** The longest a request may take while a dependency is frozen: its deadlines (checkout + statement, or the send deadline), + 1 s. */
 const LIMIT_MS: Record<Dep, number> = {
   pg: 1000 + 1500 + 1000,

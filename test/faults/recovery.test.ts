@@ -16,7 +16,7 @@ import { createApiKey, SCOPES } from "../../src/store/api-keys";
 import { freePort } from "../../src/dev/local-services";
 import { connectPostgres } from "../../src/store/database";
 import { TEST_REDIS_URL } from "../helpers/env";
-import { account, FaultEnv, post, sleep, TIME_FACTOR, type RoleProcess } from "./fault-env";
+import { account, FAULT_DEADLINES, FaultEnv, post, sleep, TIME_FACTOR, type RoleProcess } from "./fault-env";
 
 jest.setTimeout(600_000);
 
@@ -27,14 +27,7 @@ const FAULT_MS = 6000;
 const COUNTED_LIMIT = 150;
 
 const DEADLINES = {
-  DB_QUERY_TIMEOUT_MS: "1500",
-  DB_CONNECT_TIMEOUT_MS: "1000",
-  REDIS_COMMAND_TIMEOUT_MS: "300",
-  REDIS_CONNECT_TIMEOUT_MS: "1000",
-  SQS_SEND_TIMEOUT_MS: "1500",
-  SQS_REQUEST_TIMEOUT_MS: "700",
-  SQS_CONNECT_TIMEOUT_MS: "500",
-  API_KEY_CACHE_MS: "1000",
+  ...FAULT_DEADLINES,
   EXPIRY_INTERVAL_SECONDS: "1",
   EXPIRY_OVERDUE_SECONDS: "5",
 };
