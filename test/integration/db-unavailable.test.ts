@@ -73,6 +73,19 @@ onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a b
     expect(isDatabaseUnavailable(err)).toBe(true);
   });
 
+  test("a transaction that runs past its timeout (a slow server under load)", async () => {
+    const err = await failure(() =>
+      db.prisma.$transaction(
+        async (tx) => {
+          await tx.$queryRawUnsafe("SELECT pg_sleep(0.4)::text AS slept");
+          return tx.$queryRawUnsafe("SELECT 1");
+        },
+        { timeout: 200 },
+      ),
+    );
+    expect(isDatabaseUnavailable(err)).toBe(true);
+  });
+
   test("connects refused", async () => {
     proxy.cut();
     expect(isDatabaseUnavailable(await failure(query))).toBe(true);

@@ -75,10 +75,10 @@ const UNAVAILABLE_KINDS = new Set(["ConnectionClosed", "SocketTimeout", "Databas
 /**
  * What pg, pg-pool, Postgres and Prisma say when a deadline passes or the connection goes, also
  * inside a raw query's P2010 ("Raw query failed. … Message: `Server has closed the connection.`")
- * and a transaction that found no connection in time (P2028).
+ * a transaction that found no connection in time, and one that ran past its timeout (P2028).
  */
 const UNAVAILABLE_MESSAGE =
-  /Query read timeout|timeout exceeded when trying to connect|Connection terminated|canceling statement due to statement timeout|connection (?:is )?(?:closed|timeout)|has closed the connection|not queryable|Unable to start a transaction in the given time|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket has been ended|Can't reach database server|57014/i;
+  /Query read timeout|timeout exceeded when trying to connect|Connection terminated|canceling statement due to statement timeout|connection (?:is )?(?:closed|timeout)|has closed the connection|not queryable|Unable to start a transaction in the given time|expired transaction|Transaction already closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|socket has been ended|Can't reach database server|57014/i;
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
