@@ -1,0 +1,125 @@
+################################################################################
+# The service's Prometheus metrics to CloudWatch: an AWS Distro for OpenTelemetry collector beside
+# api, worker and scheduler scrapes the role's /metrics on 127.0.0.1:metrics_port (outside the
+# request path: a scrape reads counters the process keeps anyway) and writes the kept series as
+# CloudWatch embedded metric format (EMF) log events, which CloudWatch turns into metrics in the
+# namespace var.metrics_shipping.namespace. No cloudwatch:PutMetricData: EMF goes through Logs.
+################################################################################
+
+locals {
+  ship_metrics = var.metrics_shipping.enabled
+
+  # Series kept, by metric: the dimensions CloudWatch gets. Every other Prometheus series (default
+  # process metrics, histograms, per-route labels) is dropped at the scrape (metric_relabel_configs)
+  # and never reaches CloudWatch. Bound on CloudWatch metrics: status codes the API answers (~15)
+  # x 1 role, one series for each of the other metrics per role, and the top-N backlog series
+  # (BACKLOG_TOP_N subscriptions at a time; churn adds a metric per subscription that enters the top N).
+  shipped_metrics = {
+    triggers_http_requests_total           = [["role", "status"]]
+    triggers_inbox_leased_total            = [["role"]]
+    triggers_inbox_acks_total              = [["role"]]
+    triggers_inbox_nacks_total             = [["role"]]
+    triggers_events_accepted_total         = [["role"]]
+    triggers_enqueue_failures_total        = [["role"]]
+    triggers_worker_rows_inserted_total    = [["role"]]
+    triggers_expiry_seconds_since_last_run = [["role"]]
+    triggers_subscription_backlog          = [["tenant", "subscription"]]
+  }
+
+  # The collector's configuration, per role, inline in the task definition (AOT_CONFIG_CONTENT),
+  # so the container definitions stay known at plan time. No "$" in it: the collector expands
+  # ${VAR} references in its configuration.
+  collector_config = {
+    for svc in local.services : svc => yamlencode({
+      receivers = {
+        prometheus = {
+          config = {
+            scrape_configs = [{
+              job_name        = svc
+              scrape_interval = "${var.metrics_shipping.interval_seconds}s"
+              scrape_timeout  = "5s"
+              static_configs = [{
+                targets = ["127.0.0.1:${var.metrics_port}"]
+                labels  = { role = svc }
+              }]
+              metric_relabel_configs = [{
+                source_labels = ["__name__"]
+                regex         = join("|", keys(local.shipped_metrics))
+                action        = "keep"
+              }]
+            }]
+          }
+        }
+      }
+      exporters = {
+        awsemf = {
+          namespace                        = var.metrics_shipping.namespace
+          region                           = local.region
+          log_group_name                   = "/ecs/${var.name}/metrics"
+          log_stream_name                  = svc
+          dimension_rollup_option          = "NoDimensionRollup"
+          resource_to_telemetry_conversion = { enabled = false }
+          metric_declarations = [for name, dims in local.shipped_metrics : {
+            dimensions            = dims
+            metric_name_selectors = ["^${name}$"]
+          }]
+        }
+      }
+      service = {
+        pipelines = {
+          metrics = { receivers = ["prometheus"], exporters = ["awsemf"] }
+        }
+      }
+    })
+  }
+
+  collector_containers = {
+    for svc in local.services : svc => {
+      name      = "metrics-collector"
+      image     = var.metrics_shipping.image
+      essential = false # a collector that stops leaves the role running; only the metrics pause
+      # A soft reservation inside the task's memory (the role's container has no hard limit).
+      memoryReservation      = var.metrics_shipping.memory
+      readonlyRootFilesystem = var.readonly_root_filesystem
+      environment            = [{ name = "AOT_CONFIG_CONTENT", value = local.collector_config[svc] }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.this[svc].name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "metrics-collector"
+        }
+      }
+    }
+  }
+}
+
+# The EMF log events (the metrics' raw form), kept briefly: CloudWatch has extracted the metrics on arrival.
+resource "aws_cloudwatch_log_group" "metrics" {
+  count = local.ship_metrics ? 1 : 0
+
+  name              = "/ecs/${var.name}/metrics"
+  retention_in_days = var.metrics_shipping.log_retention_days
+
+  tags = local.tags
+}
+
+# api, worker, scheduler task roles: write EMF events to that one group (the collector runs with
+# the task's role). The group exists, so no logs:CreateLogGroup.
+data "aws_iam_policy_document" "metrics_shipping" {
+  count = local.ship_metrics ? 1 : 0
+
+  statement {
+    sid       = "EmbeddedMetrics"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.metrics[0].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "metrics_shipping" {
+  for_each = local.ship_metrics ? local.services : toset([])
+
+  name   = "embedded-metrics"
+  role   = aws_iam_role.task[each.key].id
+  policy = data.aws_iam_policy_document.metrics_shipping[0].json
+}
