@@ -115,6 +115,8 @@ describeTf(label("the example's plan passes the deploy policy"), () => {
       expect(kept).toEqual(expect.arrayContaining(["triggers_http_requests_total", "triggers_inbox_leased_total", "triggers_subscription_backlog"]));
       const registered = new Set(registeredMetrics(REPO_ROOT));
       expect(kept.filter((m) => !registered.has(m))).toEqual([]);
+      // The exporter's metric_name_selectors are unanchored regexes: no kept name may be part of another.
+      expect(kept.filter((a) => kept.some((b) => a !== b && b.includes(a)))).toEqual([]);
     }
     expect(defs.get("migrate")!.containers!.map((c) => c.name)).toEqual(["migrate"]);
     // The collector's task roles write the metrics log group, nothing else new.

@@ -60,8 +60,10 @@ locals {
           dimension_rollup_option          = "NoDimensionRollup"
           resource_to_telemetry_conversion = { enabled = false }
           metric_declarations = [for name, dims in local.shipped_metrics : {
-            dimensions            = dims
-            metric_name_selectors = ["^${name}$"]
+            dimensions = dims
+            # Unanchored (no "$" in the configuration): the scrape keeps only these exact names
+            # (Prometheus anchors the relabel regex) and none is a part of another.
+            metric_name_selectors = [name]
           }]
         }
       }
