@@ -7,6 +7,16 @@ export interface SubscriptionBacklog {
   readonly backlog: number;
 }
 
+/** The statement of largestBacklogs ($1: the limit); exported for the query-plan test. */
+export const LARGEST_BACKLOGS_SQL = `SELECT b.tenant_id, s.name, b.backlog
+  FROM (SELECT d.tenant_id, d.subscription_id, count(*) AS backlog
+          FROM deliveries d
+         WHERE d.status IN ('pending', 'delivered')
+         GROUP BY d.tenant_id, d.subscription_id) b
+  JOIN subscriptions s ON s.id = b.subscription_id AND s.tenant_id = b.tenant_id AND s.deleted_at IS NULL
+ ORDER BY b.backlog DESC, b.tenant_id, s.name
+ LIMIT $1::int`;
+
 /**
  * The `limit` live subscriptions with the largest backlog, across every tenant, largest first (ties
  * by tenant and name). One statement: a grouped index-only walk of deliveries_deliverable_idx (its
@@ -16,16 +26,6 @@ export interface SubscriptionBacklog {
  */
 export async function largestBacklogs(prisma: PrismaClient, limit: number): Promise<SubscriptionBacklog[]> {
   if (!Number.isInteger(limit) || limit < 1) return [];
-  const rows = await prisma.$queryRawUnsafe<Array<{ tenant_id: string; name: string; backlog: bigint | number }>>(
-    `SELECT b.tenant_id, s.name, b.backlog
-       FROM (SELECT d.tenant_id, d.subscription_id, count(*) AS backlog
-               FROM deliveries d
-              WHERE d.status IN ('pending', 'delivered')
-              GROUP BY d.tenant_id, d.subscription_id) b
-       JOIN subscriptions s ON s.id = b.subscription_id AND s.tenant_id = b.tenant_id AND s.deleted_at IS NULL
-      ORDER BY b.backlog DESC, b.tenant_id, s.name
-      LIMIT $1::int`,
-    limit,
-  );
+  const rows = await prisma.$queryRawUnsafe<Array<{ tenant_id: string; name: string; backlog: bigint | number }>>(LARGEST_BACKLOGS_SQL, limit);
   return rows.map((r) => ({ tenantId: r.tenant_id, subscription: r.name, backlog: Number(r.backlog) }));
 }

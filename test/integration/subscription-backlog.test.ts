@@ -4,11 +4,13 @@
  * (pending and leased, not acknowledged or dead), deleted subscriptions left out, the order and the
  * bound, and a gauge that holds exactly the current top N series.
  */
-import { largestBacklogs } from "../../src/store/subscription-backlog";
+import { Client } from "pg";
+import { LARGEST_BACKLOGS_SQL, largestBacklogs } from "../../src/store/subscription-backlog";
+import { parseDatabaseUrl } from "../../src/store/database";
 import { SubscriptionBacklogPoller } from "../../src/observability/backlog-poller";
 import { createMetrics } from "../../src/observability/metrics";
 import { createLogger } from "../../src/observability/logger";
-import { openTestDatabase } from "../helpers/harness";
+import { onlyOn, openTestDatabase } from "../helpers/harness";
 import { deadline } from "../helpers/deadlines";
 
 jest.setTimeout(deadline(60_000));
@@ -109,4 +111,43 @@ test("a failed query keeps the last values; topN 0 never queries", async () => {
   await off.refresh();
   await off.stop();
   expect(calls).toBe(2);
+});
+
+interface PlanNode {
+  "Node Type": string;
+  "Index Name"?: string;
+  "Relation Name"?: string;
+  Plans?: PlanNode[];
+}
+const planNodes = (p: PlanNode): PlanNode[] => [p, ...(p.Plans ?? []).flatMap(planNodes)];
+
+onlyOn("postgres", "it asserts the Postgres server's query plan").describe("the largest-backlog query plan (Postgres)", () => {
+  let client: Client;
+
+  beforeAll(async () => {
+    const { connectionString, schema } = parseDatabaseUrl(opened.url!);
+    client = new Client({ connectionString, options: `-c search_path="${schema}" -c statement_timeout=60000` });
+    await client.connect();
+    // 200 subscriptions of 40 tenants; 40 000 deliveries, three quarters acknowledged (the pending ones fall on 50 subscriptions, 200 each).
+    await client.query(`INSERT INTO subscriptions (tenant_id, name) SELECT 'plan-' || (i % 40), 'sub-' || i FROM generate_series(1, 200) AS i`);
+    await client.query(
+      `INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status, acknowledged_at)
+       SELECT 'evt_plan_' || i, s.id, s.tenant_id, 'test.event', now(), CASE WHEN i % 4 = 0 THEN 'pending' ELSE 'acknowledged' END::event_status, CASE WHEN i % 4 = 0 THEN NULL ELSE now() END
+         FROM generate_series(1, 40000) AS i
+         JOIN subscriptions s ON s.name = 'sub-' || (1 + i % 200) AND s.tenant_id LIKE 'plan-%'`,
+    );
+    await client.query("VACUUM ANALYZE deliveries");
+    await client.query("VACUUM ANALYZE subscriptions");
+  });
+
+  afterAll(async () => {
+    await client?.end();
+  });
+
+  test("one statement that reads deliveries through the backlog's partial index, not the table", async () => {
+    const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${LARGEST_BACKLOGS_SQL}`, [10]);
+    const scans = planNodes(rows[0]!["QUERY PLAN"][0]!.Plan).filter((n) => n["Relation Name"] === "deliveries");
+    expect(scans.map((n) => [n["Node Type"], n["Index Name"]])).toEqual([["Index Only Scan", "deliveries_deliverable_idx"]]);
+    expect((await largestBacklogs(prisma(), 3)).map((b) => b.backlog)).toEqual([200, 200, 200]);
+  });
 });

@@ -110,6 +110,8 @@ describeTf(label("the example's plan passes the deploy policy"), () => {
       expect(config).toContain('"127.0.0.1:9464"');
       expect(config).toContain('"awsemf"');
       expect(config).not.toContain("$");
+      // Only error statuses of the request counter go on (the 2xx series would outnumber them).
+      expect(config).toContain('"regex": "triggers_http_requests_total;[123].."');
       // The kept series: each one a metric the code registers (a typo here would ship nothing).
       const kept = /"regex": "([^"]+)"/.exec(config)![1]!.split("|");
       expect(kept).toEqual(expect.arrayContaining(["triggers_http_requests_total", "triggers_inbox_leased_total", "triggers_subscription_backlog"]));

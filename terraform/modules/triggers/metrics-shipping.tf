@@ -11,8 +11,8 @@ locals {
 
   # Series kept, by metric: the dimensions CloudWatch gets. Every other Prometheus series (default
   # process metrics, histograms, per-route labels) is dropped at the scrape (metric_relabel_configs)
-  # and never reaches CloudWatch. Bound on CloudWatch metrics: status codes the API answers (~15)
-  # x 1 role, one series for each of the other metrics per role, and the top-N backlog series
+  # and never reaches CloudWatch, nor do requests answered 1xx-3xx. Bound on CloudWatch metrics:
+  # error status codes the API answers (~10) x 1 role, one series for each of the other metrics per role, and the top-N backlog series
   # (BACKLOG_TOP_N subscriptions at a time; churn adds a metric per subscription that enters the top N).
   shipped_metrics = {
     triggers_http_requests_total           = [["role", "status"]]
@@ -42,11 +42,19 @@ locals {
                 targets = ["127.0.0.1:${var.metrics_port}"]
                 labels  = { role = svc }
               }]
-              metric_relabel_configs = [{
-                source_labels = ["__name__"]
-                regex         = join("|", keys(local.shipped_metrics))
-                action        = "keep"
-              }]
+              metric_relabel_configs = [
+                {
+                  source_labels = ["__name__"]
+                  regex         = join("|", keys(local.shipped_metrics))
+                  action        = "keep"
+                },
+                # Requests by status: only errors (4xx, 5xx) go on; ingest volume is the ALB's RequestCount.
+                {
+                  source_labels = ["__name__", "status"]
+                  regex         = "triggers_http_requests_total;[123].."
+                  action        = "drop"
+                },
+              ]
             }]
           }
         }
