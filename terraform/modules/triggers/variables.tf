@@ -444,7 +444,7 @@ variable "metrics_port" {
 variable "metrics_shipping" {
   type = object({
     enabled            = optional(bool, true)
-    image              = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.42.0")
+    image              = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0")
     namespace          = optional(string, "Triggers")
     interval_seconds   = optional(number, 60)
     memory             = optional(number, 64)
