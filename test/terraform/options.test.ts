@@ -68,3 +68,14 @@ test("the example offers one NAT gateway per AZ, flow logs, endpoints, WAF, acce
   expect(call.waf_web_acl_arn).toBe("${var.waf_web_acl_arn}");
   expect(String(JSON.stringify(call.vpc_endpoints))).toContain("aws_route_table.private[*].id");
 });
+
+test("metrics shipping is on by default and all of it goes with it: the collector containers, the EMF log group and the task roles' permission", () => {
+  expect(String(tf.locals.ship_metrics)).toBe("${var.metrics_shipping.enabled}");
+  expect(String(tf.locals.container_definitions)).toContain("[for k, collector in local.collector_containers : collector if k == svc && local.ship_metrics]");
+  expect(resource(tf, "aws_cloudwatch_log_group", "metrics").count).toBe("${local.ship_metrics ? 1 : 0}");
+  expect(resource(tf, "aws_iam_role_policy", "metrics_shipping").for_each).toBe("${local.ship_metrics ? local.services : toset([])}");
+  // The collector writes to the group Terraform created, under the same name.
+  expect(String(tf.locals.collector_config)).toMatch(/log_group_name += local\.metrics_log_group/);
+  expect(resource(tf, "aws_cloudwatch_log_group", "metrics").name).toBe("${local.metrics_log_group}");
+  expect(tf.locals.metrics_log_group).toBe("/ecs/${var.name}/metrics");
+});

@@ -8,6 +8,8 @@
 
 locals {
   ship_metrics = var.metrics_shipping.enabled
+  # Created below (with retention) before any task writes to it.
+  metrics_log_group = "/ecs/${var.name}/metrics"
 
   # Series kept, by metric: the dimensions CloudWatch gets. Every other Prometheus series (default
   # process metrics, histograms, per-route labels) is dropped at the scrape (metric_relabel_configs)
@@ -63,7 +65,7 @@ locals {
         awsemf = {
           namespace                        = var.metrics_shipping.namespace
           region                           = local.region
-          log_group_name                   = "/ecs/${var.name}/metrics"
+          log_group_name                   = local.metrics_log_group
           log_stream_name                  = svc
           dimension_rollup_option          = "NoDimensionRollup"
           resource_to_telemetry_conversion = { enabled = false }
@@ -108,7 +110,7 @@ locals {
 resource "aws_cloudwatch_log_group" "metrics" {
   count = local.ship_metrics ? 1 : 0
 
-  name              = "/ecs/${var.name}/metrics"
+  name              = local.metrics_log_group
   retention_in_days = var.metrics_shipping.log_retention_days
 
   tags = local.tags
