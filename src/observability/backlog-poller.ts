@@ -19,7 +19,8 @@ export interface SubscriptionBacklogPollerOptions {
  * Keeps triggers_subscription_backlog{tenant,subscription} to the topN subscriptions with the largest
  * backlog, with one query per interval whatever the number of tenants. Each poll replaces the whole
  * set, so a subscription that leaves the top N loses its series and the gauge never holds more than
- * topN series. A failed poll keeps the last values and is logged at most once a minute.
+ * topN series. A failed poll keeps the last values and is logged at most once a minute. A poll's
+ * wait is bounded by the database client's statement deadline (DB_QUERY_TIMEOUT_MS).
  */
 export class SubscriptionBacklogPoller {
   private timer: NodeJS.Timeout | undefined;
