@@ -12,10 +12,12 @@ locals {
   metrics_log_group = "/ecs/${var.name}/metrics"
 
   # Series kept, by metric: the dimensions CloudWatch gets. Every other Prometheus series (default
-  # process metrics, histograms, per-route labels) is dropped at the scrape (metric_relabel_configs)
-  # and never reaches CloudWatch, nor do requests answered 1xx-3xx. Bound on CloudWatch metrics:
-  # error status codes the API answers (~10) x 1 role, one series for each of the other metrics per role, and the top-N backlog series
-  # (BACKLOG_TOP_N subscriptions at a time; churn adds a metric per subscription that enters the top N).
+  # process metrics, histograms) is dropped at the scrape (metric_relabel_configs) and never
+  # reaches CloudWatch, nor are requests answered 1xx-3xx. Labels not listed (route, method, the
+  # task) are summed away, so the bound on CloudWatch metrics is: the error statuses the API
+  # answers (~10), one per other metric and role, and BACKLOG_TOP_N backlog series at a time (one
+  # more for each subscription that enters the top N). Every api task exports the same backlog
+  # values: the dashboard reads them with MAX.
   shipped_metrics = {
     triggers_http_requests_total           = [["role", "status"]]
     triggers_inbox_leased_total            = [["role"]]
