@@ -12,6 +12,8 @@ export interface Config {
   readonly port: number;
   /** Port of the /metrics endpoint of worker and scheduler processes. METRICS_PORT, default 9464. */
   readonly metricsPort: number;
+  /** Subscriptions with the largest backlog the API role exports as triggers_subscription_backlog (one query a minute); 0 for none. BACKLOG_TOP_N, default 10, at most 50. */
+  readonly backlogTopN: number;
   /** Folder for embedded state (PGlite data, dev API key). TRIGGERS_DATA_DIR, default ./.triggers. */
   readonly dataDir: string;
   /** TRIGGERS_DATA_DIR was set (not the default): `migrate` and `keys` may then use the embedded database (requireCommandDatabase). */
@@ -176,6 +178,7 @@ const envSchema = Joi.object({
   HOST: Joi.string().default("127.0.0.1"),
   PORT: Joi.number().integer().min(0).max(65535).default(3000),
   METRICS_PORT: Joi.number().integer().min(0).max(65535).default(9464),
+  BACKLOG_TOP_N: Joi.number().integer().min(0).max(50).default(10),
   TRIGGERS_DATA_DIR: Joi.string().default(".triggers"),
   NODE_ENV: Joi.string(),
   DATABASE_URL: Joi.string().uri({ scheme: ["postgres", "postgresql"] }),
@@ -260,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: str("HOST"),
     port: num("PORT"),
     metricsPort: num("METRICS_PORT"),
+    backlogTopN: num("BACKLOG_TOP_N"),
     dataDir: resolve(str("TRIGGERS_DATA_DIR")),
     dataDirExplicit: env.TRIGGERS_DATA_DIR !== undefined && env.TRIGGERS_DATA_DIR !== "",
     production: v.NODE_ENV === "production",

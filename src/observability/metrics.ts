@@ -105,6 +105,12 @@ export function createMetrics() {
       labelNames: ["scope"] as const,
       registers: [registry],
     }),
+    subscriptionBacklog: new Gauge({
+      name: "triggers_subscription_backlog",
+      help: "Events not yet acknowledged of the BACKLOG_TOP_N subscriptions with the largest backlog (API role, polled); the others have no series",
+      labelNames: ["tenant", "subscription"] as const,
+      registers: [registry],
+    }),
     inboxDead: new Counter({
       name: "triggers_inbox_dead_total",
       help: "Events that became dead after max deliveries",

@@ -9,7 +9,7 @@ import type { AcceptDeps } from "../ingest/accept-events";
 import { AcceptedReceipts } from "../ingest/accepted-receipts";
 import { IdempotencyGuard } from "../ingest/idempotency";
 import { SendBatcher } from "../queue/send-batcher";
-import { startQueueDepthPoller, startRoleMetricsServer } from "./observability";
+import { startBacklogPoller, startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 
 /** Builds every service of the HTTP API on a container's clients. */
@@ -60,7 +60,7 @@ export interface ApiRoleOptions {
    * serves them already. Tests, which run many APIs on one machine, turn it off.
    */
   readonly metricsServer?: boolean;
-  /** Keep the queue depth gauges current (default true). */
+  /** Keep the queue depth gauges and the largest-backlog gauge current (default true). */
   readonly queueDepth?: boolean;
 }
 
@@ -70,7 +70,7 @@ export interface RunningApiRole extends RunningRole {
 }
 
 /**
- * The `api` process: the HTTP API on PORT with every service it needs, the queue depth gauges, and
+ * The `api` process: the HTTP API on PORT with every service it needs, the queue depth and largest-backlog gauges, and
  * the operational endpoints on METRICS_PORT. close() stops taking requests first (in-flight ones
  * finish and their sends complete), then the metrics server and the poller.
  */
@@ -78,6 +78,7 @@ export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Pro
   const deps = buildApiDeps(c);
   const api = await startApi(c, deps);
   const poller = opts.queueDepth === false ? undefined : startQueueDepthPoller(c);
+  const backlog = opts.queueDepth === false ? undefined : startBacklogPoller(c);
   c.logger.info({ port: api.port, host: c.config.host }, "api listening");
   const metrics = opts.metricsServer === false || c.config.metricsPort === api.port ? undefined : await startRoleMetricsServer(c, apiReadinessChecks(deps));
   return {
@@ -86,6 +87,7 @@ export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Pro
       await api.close();
       await metrics?.close();
       await poller?.stop();
+      await backlog?.stop();
     },
   };
 }

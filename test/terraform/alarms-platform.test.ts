@@ -97,7 +97,8 @@ test("the database's exported logs go to a group this module owns, with retentio
 
 test("a dashboard shows ingest, latency, queue depth and age, drain rate, database and Redis health, errors by status", () => {
   expect(String(resource(tf, "aws_cloudwatch_dashboard", "this").dashboard_body)).toContain("for i, w in local.dashboard_widgets");
-  const body = JSON.stringify(tf.locals.dashboard_widgets).replace(/\\"/g, "\"");
+  expect(String(tf.locals.dashboard_widgets)).toBe("${concat(local.dashboard_platform_widgets, local.dashboard_service_widgets)}");
+  const body = JSON.stringify(tf.locals.dashboard_platform_widgets).replace(/\\"/g, "\"");
   for (const metric of [
     "RequestCount",
     "TargetResponseTime",
@@ -117,4 +118,15 @@ test("a dashboard shows ingest, latency, queue depth and age, drain rate, databa
     expect({ metric, shown: body.includes(`"${metric}"`) }).toEqual({ metric, shown: true });
   }
   expect(tf.outputs.dashboard_name).toBeDefined();
+});
+
+test("with metrics shipping (on by default), the dashboard shows inbox leases, API errors by status code and the largest subscription backlogs", () => {
+  const service = String(tf.locals.dashboard_service_widgets);
+  expect(service).toMatch(/: w if local\.ship_metrics\]\}$/);
+  expect(service).toContain('"triggers_inbox_leased_total", "role", "api"');
+  expect(service).toContain("SELECT SUM(triggers_http_requests_total) FROM SCHEMA(");
+  expect(service).toContain("GROUP BY status");
+  expect(service).toMatch(/SELECT MAX\(triggers_subscription_backlog\) FROM SCHEMA\(.*, tenant, subscription\) GROUP BY tenant, subscription ORDER BY MAX\(\) DESC LIMIT/);
+  expect((tf.variables.metrics_shipping!.default as Record<string, unknown>) ?? {}).toEqual({});
+  expect(String(tf.variables.metrics_shipping!.type)).toContain("enabled            = optional(bool, true)");
 });

@@ -459,12 +459,12 @@ describe("IAM", () => {
       const m = TASK_ROLE_REF.exec(String(rp.role));
       if (!m) continue;
       // Task policies must be aws_iam_policy_document data sources, so this test can read them.
-      const doc = /^\$\{data\.aws_iam_policy_document\.(\w+)\.json\}$/.exec(String(rp.policy));
+      const doc = /^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[0\])?\.json\}$/.exec(String(rp.policy));
       if (!doc) throw new Error(`aws_iam_role_policy.${name} is not an aws_iam_policy_document`);
       // role = aws_iam_role.task[each.key]: attached to every role its for_each names.
       let roles: string[];
       if (m[1]) roles = [m[1]];
-      else if (rp.for_each === "${local.services}") roles = SERVICES;
+      else if (rp.for_each === "${local.services}" || rp.for_each === "${local.ship_metrics ? local.services : toset([])}") roles = SERVICES;
       else throw new Error(`aws_iam_role_policy.${name}: unreadable for_each ${String(rp.for_each)}`);
       for (const role of roles) (out[role] ??= []).push(dataSource(tf, "aws_iam_policy_document", doc[1]!));
     }
@@ -496,6 +496,11 @@ describe("IAM", () => {
         expect(action).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/);
       }
       for (const r of strings(s, "resources")) {
+        // The one wildcard allowed: the log streams of one log group this module creates (EMF metrics).
+        if (/^\$\{aws_cloudwatch_log_group\.[a-z0-9_]+\[0\]\.arn\}:\*$/.test(r)) {
+          expect(strings(s, "actions").sort()).toEqual(["logs:CreateLogStream", "logs:PutLogEvents"]);
+          continue;
+        }
         expect(r).not.toContain("*");
         expect([APP_USER_ARN, DB_SECRET_ARN, r]).toContain(r);
         if (r !== APP_USER_ARN && r !== DB_SECRET_ARN) expect(r).toMatch(/^\$\{aws_[a-z0-9_]+\.[a-z0-9_]+\.arn\}$/);
@@ -552,10 +557,11 @@ describe("IAM", () => {
     expect(worker.flatMap((s) => strings(s, "actions"))).not.toContain("sqs:SendMessage");
   });
 
-  test("scheduler may only connect to Postgres; migrate may only read the master secret", () => {
+  test("scheduler may only connect to Postgres and write its metrics; migrate may only read the master secret", () => {
     const policies = taskPolicies();
     expect(Object.keys(policies).sort()).toEqual(["api", "migrate", "scheduler", "worker"]);
-    expect(statements(policies.scheduler).flatMap((s) => strings(s, "actions"))).toEqual(["rds-db:connect"]);
+    // …and write the metrics collector's EMF events (metrics-shipping.tf), like api and worker.
+    expect(statements(policies.scheduler).flatMap((s) => strings(s, "actions"))).toEqual(["rds-db:connect", "logs:CreateLogStream", "logs:PutLogEvents"]);
     const migrate = statements(policies.migrate);
     expect(migrate.map((s) => [strings(s, "actions"), strings(s, "resources")])).toEqual([[["secretsmanager:GetSecretValue"], [DB_SECRET_ARN]]]);
     // Only the migrate task may read the master secret (the execution role may not).

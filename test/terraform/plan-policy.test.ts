@@ -8,7 +8,7 @@
 import { deadline } from "../helpers/deadlines";
 import { dockerEntrypoint } from "../../bench/image";
 import { EXAMPLE_DIR, REPO_ROOT } from "./load-hcl";
-import { checkPlan, cliCommands, configNames, policyDocuments, taskDefinitions, type Plan, type PolicyInputs } from "./plan-policy";
+import { checkPlan, cliCommands, configNames, policyDocuments, registeredMetrics, taskDefinitions, type Plan, type PolicyInputs } from "./plan-policy";
 import { checkRan, describeTf, label, rel, standin } from "./standin";
 
 jest.setTimeout(deadline(600_000));
@@ -99,6 +99,33 @@ describeTf(label("the example's plan passes the deploy policy"), () => {
     expect(policyDocuments(plans.rds!).size).toBeGreaterThan(4);
   });
 
+  test("api, worker and scheduler run the metrics collector beside them: it scrapes the task's own metrics port and keeps only series the service exports", () => {
+    const defs = taskDefinitions(plans.rds!);
+    for (const role of ["api", "worker", "scheduler"]) {
+      const containers = defs.get(role)!.containers!;
+      expect(containers.map((c) => c.name)).toEqual([role, "metrics-collector"]);
+      const collector = containers[1]! as { essential?: boolean; environment?: Array<{ name: string; value: string }> };
+      expect(collector.essential).toBe(false);
+      const config = collector.environment!.find((e) => e.name === "AOT_CONFIG_CONTENT")!.value;
+      expect(config).toContain('"127.0.0.1:9464"');
+      expect(config).toContain('"awsemf"');
+      expect(config).not.toContain("$");
+      // Only error statuses of the request counter go on (the 2xx series would outnumber them).
+      expect(config).toContain('"regex": "triggers_http_requests_total;[123].."');
+      // The kept series: each one a metric the code registers (a typo here would ship nothing).
+      const kept = /"regex": "([^"]+)"/.exec(config)![1]!.split("|");
+      expect(kept).toEqual(expect.arrayContaining(["triggers_http_requests_total", "triggers_inbox_leased_total", "triggers_subscription_backlog"]));
+      const registered = new Set(registeredMetrics(REPO_ROOT));
+      expect(kept.filter((m) => !registered.has(m))).toEqual([]);
+      // The exporter's metric_name_selectors are unanchored regexes: no kept name may be part of another.
+      expect(kept.filter((a) => kept.some((b) => a !== b && b.includes(a)))).toEqual([]);
+    }
+    expect(defs.get("migrate")!.containers!.map((c) => c.name)).toEqual(["migrate"]);
+    // The collector's task roles write the metrics log group, nothing else new.
+    const shipping = policyDocuments(plans.rds!).get("module.triggers.data.aws_iam_policy_document.metrics_shipping[0]")!;
+    expect(shipping.flatMap((st) => st.actions as string[]).sort()).toEqual(["logs:CreateLogStream", "logs:PutLogEvents"]);
+  });
+
   describe("a plan broken on purpose is reported", () => {
     type Container = { command?: string[]; environment?: Array<{ name: string; value: string }>; secrets?: Array<{ name: string; valueFrom: string }> };
 
@@ -138,6 +165,23 @@ describeTf(label("the example's plan passes the deploy policy"), () => {
       );
       expect(problems.join("\n")).toMatch(/scheduler.*REDIS_URL is a credential in plain environment/);
       expect(problems.join("\n")).toMatch(/scheduler.*REDIS_URL holds a URL with a password/);
+    });
+
+    test("a sidecar that is essential, takes a secret or scrapes another host; a container nobody knows", () => {
+      const plan = clone("rds");
+      const td = plan.resource_changes.find((r) => r.type === "aws_ecs_task_definition" && r.address.endsWith('["api"]'))!;
+      const containers = JSON.parse(String(td.change.after!.container_definitions)) as Array<Record<string, unknown>>;
+      const collector = containers[1]! as { essential?: boolean; secrets?: unknown[]; environment: Array<{ name: string; value: string }> };
+      collector.essential = true;
+      collector.secrets = [{ name: "REDIS_URL", valueFrom: "arn:aws:ssm:eu-west-1:123456789012:parameter/triggers/redis-url" }];
+      collector.environment[0]!.value = collector.environment[0]!.value.replace("127.0.0.1:9464", "10.0.0.9:9464");
+      containers.push({ name: "debug-shell", image: "busybox", essential: false });
+      td.change.after!.container_definitions = JSON.stringify(containers);
+      const problems = checkPlan(plan, inputs).join("\n");
+      expect(problems).toMatch(/metrics-collector: a sidecar must not be essential/);
+      expect(problems).toMatch(/metrics-collector: a sidecar takes no secrets/);
+      expect(problems).toMatch(/metrics-collector: scrapes 10\.0\.0\.9, not its own task/);
+      expect(problems).toMatch(/debug-shell: not the role's container and not a known sidecar/);
     });
 
     test("container definitions unknown at plan time", () => {

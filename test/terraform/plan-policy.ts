@@ -4,7 +4,7 @@
  * the module grants. Every rule returns readable violations instead of throwing, so a test can
  * break a plan on purpose and see the rule report it.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface PlanResource {
@@ -41,6 +41,15 @@ export interface PolicyInputs {
 /** The long-running roles and the one-off migrate task, each a task definition family "<name>-<role>". */
 export const ROLES = ["api", "worker", "scheduler", "migrate"] as const;
 
+/**
+ * Containers beside a role's own (name = role): the metrics collector (metrics-shipping.tf), with
+ * the environment names it may have. It must not be essential (its end must not stop the role),
+ * must take no secrets and must scrape only its own task (127.0.0.1).
+ */
+export const SIDECARS: Readonly<Record<string, readonly string[]>> = {
+  "metrics-collector": ["AOT_CONFIG_CONTENT"],
+};
+
 /** Names whose value is a credential (or holds one): they must come through `secrets`. */
 const SECRET_NAMES = /^(REDIS_URL|DATABASE_PASSWORD|PGPASSWORD|.*_TOKEN|.*_SECRET|.*_PASSWORD)$/;
 /** A URL with a password in it (scheme://user:password@host). */
@@ -62,8 +71,16 @@ export function configNames(repoRoot: string): string[] {
   return [...src.matchAll(/^\s+([A-Z][A-Z0-9_]*): Joi\./gm)].map((m) => m[1]!);
 }
 
+/** Prometheus metric names the code registers (`name: "triggers_…"` in src/**). */
+export function registeredMetrics(repoRoot: string): string[] {
+  const files = readdirSync(join(repoRoot, "src"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+  const src = files.map((f) => readFileSync(join(repoRoot, "src", f), "utf8")).join("\n");
+  return [...new Set([...src.matchAll(/name: "(triggers_[a-z0-9_]+)"/g)].map((m) => m[1]!))];
+}
+
 interface ContainerDefinition {
   name?: string;
+  essential?: boolean;
   command?: string[];
   entryPoint?: string[];
   environment?: Array<{ name: string; value: string }>;
@@ -120,8 +137,27 @@ export function checkPlan(plan: Plan, inputs: PolicyInputs): string[] {
       problems.push(`${def.address}: container_definitions ${def.unreadable}, so the plan does not show what it runs`);
       continue;
     }
+    if (!def.containers.some((c) => c.name === role)) problems.push(`${def.address}: no container named ${role}`);
     for (const c of def.containers) {
       const where = `${def.address} container ${c.name}`;
+      if (c.name !== role) {
+        const allowed = SIDECARS[c.name ?? ""];
+        if (!allowed) {
+          problems.push(`${where}: not the role's container and not a known sidecar (${Object.keys(SIDECARS).join(", ")})`);
+          continue;
+        }
+        if (role === "migrate") problems.push(`${where}: the one-off migrate task runs no sidecar`);
+        if (c.essential !== false) problems.push(`${where}: a sidecar must not be essential`);
+        if ((c.secrets ?? []).length > 0) problems.push(`${where}: a sidecar takes no secrets`);
+        if (c.command !== undefined || c.entryPoint !== undefined) problems.push(`${where}: a sidecar runs its image's own command`);
+        for (const e of c.environment ?? []) {
+          if (!allowed.includes(e.name)) problems.push(`${where}: environment ${e.name} is not one of ${allowed.join(", ")}`);
+          if (CREDENTIAL_URL.test(String(e.value))) problems.push(`${where}: environment ${e.name} holds a URL with a password`);
+        }
+        const targets = [...String((c.environment ?? []).find((e) => e.name === "AOT_CONFIG_CONTENT")?.value ?? "").matchAll(/^\s*-?\s*"?(\d+\.\d+\.\d+\.\d+|[a-z0-9.-]+):(\d+)"?\s*$/gm)].map((m) => m[1]);
+        for (const t of targets.filter((t) => t !== "127.0.0.1")) problems.push(`${where}: scrapes ${t}, not its own task`);
+        continue;
+      }
       // The command is appended to the image's ENTRYPOINT (the CLI): only the role's sub-command.
       if (c.entryPoint !== undefined && JSON.stringify(c.entryPoint) !== JSON.stringify(inputs.entrypoint)) {
         problems.push(`${where}: entryPoint ${JSON.stringify(c.entryPoint)} replaces the image's ${JSON.stringify(inputs.entrypoint)}`);

@@ -73,11 +73,25 @@ describeTf(label("terraform against the real provider schemas"), () => {
     expect(warnings(run.stdout + run.stderr)).toEqual([]);
   });
 
-  test("the example validates against hashicorp/aws 6.47.0 without warnings from this repository's files", async () => {
-    const run = await standin([rel(EXAMPLE_DIR), "--", "validate"]);
-    checkRan(run, "validate example");
+  // The oldest and the newest provider the example's versions.tf allows.
+  test.each(["6.47.0", "5.70.0"])("the example validates against hashicorp/aws %s without warnings from this repository's files", async (aws) => {
+    const run = await standin(["--aws", aws, rel(EXAMPLE_DIR), "--", "validate"]);
+    checkRan(run, `validate example (aws ${aws})`);
     expect(run.stdout).toContain("Success! The configuration is valid");
     expect(warnings(run.stdout + run.stderr)).toEqual([]);
+  });
+
+  // The module is planned through the example (a module alone has no provider configuration).
+  test("the example (and the module in it) plans the same resources on the oldest and the newest allowed hashicorp/aws", async () => {
+    const planned: Record<string, string> = {};
+    for (const aws of ["5.70.0", "6.47.0"]) {
+      const run = await standin(["--aws", aws, rel(EXAMPLE_DIR), "--", "plan", "-var-file=terraform.tfvars.example"]);
+      checkRan(run, `plan example (aws ${aws})`);
+      expect(warnings(run.stdout + run.stderr)).toEqual([]);
+      planned[aws] = /Plan: (\d+) to add, 0 to change, 0 to destroy/.exec(run.stdout)?.[1] ?? `no plan summary in:\n${run.stdout}`;
+    }
+    expect(Number(planned["5.70.0"])).toBeGreaterThan(100);
+    expect(planned["5.70.0"]).toBe(planned["6.47.0"]);
   });
 
   describe.each([
@@ -156,8 +170,8 @@ describeTf(label("terraform against the real provider schemas"), () => {
     test("VPC endpoints, a NAT gateway per AZ, flow logs, the WAF association", () => {
       expect(created("module.triggers.aws_vpc_endpoint.interface").length).toBe(6);
       expect(created("module.triggers.aws_vpc_endpoint.s3")).toHaveLength(1);
-      expect(created("module.vpc.aws_nat_gateway.this")).toHaveLength(3);
-      expect(created("module.vpc.aws_flow_log.this")).toHaveLength(1);
+      expect(created("aws_nat_gateway.this")).toHaveLength(3);
+      expect(created("aws_flow_log.this")).toHaveLength(1);
       expect(created("module.triggers.aws_wafv2_web_acl_association.api")).toHaveLength(1);
     });
 
@@ -196,7 +210,7 @@ describeTf(label("terraform against the real provider schemas"), () => {
         "module.triggers.aws_iam_role_policy.execution",
         "module.triggers.aws_db_instance.this",
         "module.triggers.aws_rds_cluster_instance.this",
-        "module.vpc.aws_route.private_nat_gateway",
+        "aws_route.private_nat_gateway",
       ];
       expect(required.filter((r) => !deps.has(r))).toEqual([]);
     });
@@ -214,8 +228,8 @@ describeTf(label("terraform against the real provider schemas"), () => {
           ...needs[svc]!.map((r) => `module.triggers.${r}`),
           "module.triggers.aws_db_instance.this",
           "module.triggers.aws_rds_cluster_instance.this",
-          "module.vpc.aws_route.private_nat_gateway",
-          "module.vpc.aws_nat_gateway.this",
+          "aws_route.private_nat_gateway",
+          "aws_nat_gateway.this",
           "module.triggers.terraform_data.migrate",
         ];
         expect({ svc, missing: required.filter((r) => !deps.has(r)) }).toEqual({ svc, missing: [] });

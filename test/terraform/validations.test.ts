@@ -118,6 +118,20 @@ describeTf("variable validations (terraform plan of variables.tf)", () => {
   });
 
   test.each([
+    [{ metrics_shipping: { enabled: false } }, true],
+    [{ metrics_shipping: { interval_seconds: 30, namespace: "Platform/Triggers" } }, true],
+    [{ metrics_shipping: { interval_seconds: 5 } }, false],
+    [{ metrics_shipping: { log_retention_days: 2 } }, false],
+    [{ metrics_shipping: { namespace: "AWS/Triggers" } }, false], // AWS/ is reserved
+    [{ backlog_top_n: 0 }, true],
+    [{ backlog_top_n: 50 }, true],
+    [{ backlog_top_n: 51 }, false], // BACKLOG_TOP_N's bound in src/config.ts
+    [{ backlog_top_n: 2.5 }, false],
+  ])("metrics shipping and backlog settings %j accepted: %s", (vars, ok) => {
+    expect({ vars, accepted: planErrors(vars) === "" }).toEqual({ vars, accepted: ok });
+  });
+
+  test.each([
     ["X86_64", true],
     ["ARM64", true],
     ["arm64", false],

@@ -4,9 +4,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # From what terraform-aws-modules/vpc 5.21 needs up to the major version this example was
-      # planned with (6.x); a new major version is a deliberate upgrade, not a surprise at init.
-      version = ">= 5.79, < 7.0"
+      # The module's minimum up to the major version this example was planned with (6.x); a new
+      # major version is a deliberate upgrade, not a surprise at init.
+      version = ">= 5.70, < 7.0"
     }
     random = {
       source  = "hashicorp/random"

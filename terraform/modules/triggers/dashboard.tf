@@ -1,5 +1,6 @@
 ################################################################################
-# CloudWatch dashboard: ingest, queue, drain, database, Redis, errors, tasks
+# CloudWatch dashboard: ingest, queue, drain, database, Redis, errors, tasks, and (metrics_shipping)
+# inbox leases, errors by code and the largest subscription backlogs
 ################################################################################
 
 locals {
@@ -7,8 +8,44 @@ locals {
   dashboard_target = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
   redis_node_ids   = [for i in range(var.redis_num_cache_clusters) : format("%s-%03d", aws_elasticache_replication_group.this.replication_group_id, i + 1)]
 
+  # The service's own metrics (metrics-shipping.tf), in the collector's namespace; a Metrics Insights
+  # query (SELECT … FROM SCHEMA(namespace, dimensions…)) where the series are only known at run time.
+  dashboard_ns = var.metrics_shipping.namespace
+  dashboard_service_widgets = [for w in [
+    {
+      title = "Inbox: events leased, acknowledged and nacked per minute"
+      stat  = "Sum"
+      metrics = [
+        [local.dashboard_ns, "triggers_inbox_leased_total", "role", "api", { label = "leased (GET /inbox)" }],
+        [local.dashboard_ns, "triggers_inbox_acks_total", "role", "api", { label = "acknowledged" }],
+        [local.dashboard_ns, "triggers_inbox_nacks_total", "role", "api", { label = "nacked" }],
+      ]
+    },
+    {
+      # Only 4xx and 5xx are shipped (metrics-shipping.tf).
+      title = "API errors by status code (per minute)"
+      stat  = "Sum"
+      metrics = [[{
+        id         = "errors"
+        label      = ""
+        expression = "SELECT SUM(triggers_http_requests_total) FROM SCHEMA(\"${local.dashboard_ns}\", role, status) WHERE role = 'api' GROUP BY status ORDER BY SUM() DESC LIMIT 20"
+      }]]
+    },
+    {
+      title = "Backlog per subscription: the ${var.backlog_top_n} largest (events not yet acknowledged)"
+      stat  = "Maximum"
+      metrics = [[{
+        id         = "backlog"
+        label      = ""
+        expression = "SELECT MAX(triggers_subscription_backlog) FROM SCHEMA(\"${local.dashboard_ns}\", tenant, subscription) GROUP BY tenant, subscription ORDER BY MAX() DESC LIMIT ${max(var.backlog_top_n, 1)}"
+      }]]
+    },
+  ] : w if local.ship_metrics]
+
   # One widget: a titled time series of [namespace, metric, dimension name, value, …, options] rows.
-  dashboard_widgets = [
+  dashboard_widgets = concat(local.dashboard_platform_widgets, local.dashboard_service_widgets)
+
+  dashboard_platform_widgets = [
     {
       title = "Ingest: requests per minute (ALB)"
       stat  = "Sum"

@@ -63,6 +63,7 @@ locals {
       # Behind the ALB every connection comes from the load balancer: the client address (for the
       # failed-authentication throttle and the logs) is the last X-Forwarded-For hop the ALB appends.
       HTTP_TRUST_PROXY = "true"
+      BACKLOG_TOP_N    = tostring(var.backlog_top_n)
     })
     worker = merge(var.environment, local.common_environment, local.service_environment, {
       SQS_DLQ_URL               = local.dlq_url
@@ -149,8 +150,10 @@ locals {
     }
   }
 
+  # The role's container, then (api, worker, scheduler, when metrics_shipping.enabled) the metrics
+  # collector of metrics-shipping.tf.
   container_definitions = {
-    for svc, command in local.commands : svc => [merge(
+    for svc, command in local.commands : svc => concat([merge(
       {
         name        = svc
         image       = var.image
@@ -177,7 +180,7 @@ locals {
       },
       # (A filtered for, not `cond ? {…} : {}`: both branches of a conditional need one type.)
       { for k, check in local.health_checks : "healthCheck" => check if k == svc },
-    )]
+    )], [for k, collector in local.collector_containers : collector if k == svc && local.ship_metrics])
   }
 }
 

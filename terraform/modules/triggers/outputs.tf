@@ -151,8 +151,8 @@ output "https_listener_arn" {
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups by process (api, worker, scheduler, migrate) and of the database's exported log (database)."
-  value       = merge({ for k, g in aws_cloudwatch_log_group.this : k => g.name }, { database = aws_cloudwatch_log_group.database.name })
+  description = "CloudWatch log groups by process (api, worker, scheduler, migrate), of the database's exported log (database) and of the collector's embedded-metric events (metrics, with metrics_shipping)."
+  value       = merge({ for k, g in aws_cloudwatch_log_group.this : k => g.name }, { database = aws_cloudwatch_log_group.database.name }, { for g in aws_cloudwatch_log_group.metrics : "metrics" => g.name })
 }
 
 output "ssm_parameter_arns" {

@@ -441,6 +441,45 @@ variable "metrics_port" {
   default     = 9464
 }
 
+variable "metrics_shipping" {
+  type = object({
+    enabled            = optional(bool, true)
+    image              = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0")
+    namespace          = optional(string, "Triggers")
+    interval_seconds   = optional(number, 60)
+    memory             = optional(number, 64)
+    log_retention_days = optional(number, 1)
+  })
+  description = "A metrics collector (AWS Distro for OpenTelemetry) beside api, worker and scheduler that scrapes the role's /metrics and writes the series the dashboard needs to CloudWatch (namespace) as embedded metric format: image (pin a digest in production; public.ecr.aws needs the NAT path), scrape interval, memory reservation in MiB, retention of the raw EMF log events."
+  default     = {}
+
+  validation {
+    condition     = var.metrics_shipping.interval_seconds >= 10 && var.metrics_shipping.interval_seconds <= 300
+    error_message = "metrics_shipping.interval_seconds must be between 10 and 300."
+  }
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90], var.metrics_shipping.log_retention_days)
+    error_message = "metrics_shipping.log_retention_days must be 1, 3, 5, 7, 14, 30, 60 or 90."
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_shipping.namespace)) && !startswith(var.metrics_shipping.namespace, "AWS/")
+    error_message = "metrics_shipping.namespace must be 1-255 characters of letters, digits and . _ / # : - and not start with AWS/."
+  }
+}
+
+variable "backlog_top_n" {
+  type        = number
+  description = "Subscriptions with the largest backlog the api exports as triggers_subscription_backlog (BACKLOG_TOP_N); 0 turns the query off."
+  default     = 10
+
+  validation {
+    condition     = var.backlog_top_n >= 0 && var.backlog_top_n <= 50 && floor(var.backlog_top_n) == var.backlog_top_n
+    error_message = "backlog_top_n must be a whole number from 0 to 50."
+  }
+}
+
 variable "environment" {
   type        = map(string)
   description = "Extra plain environment variables for every process (e.g. RATE_LIMIT_PER_MINUTE, MAX_DELIVERIES). They cannot override the ones the module sets."

@@ -1,0 +1,153 @@
+/**
+ * The largest subscription backlogs (src/store/subscription-backlog.ts) and the gauge the API role
+ * keeps from them (src/observability/backlog-poller.ts), on the run's store: what counts as backlog
+ * (pending and leased, not acknowledged or dead), deleted subscriptions left out, the order and the
+ * bound, and a gauge that holds exactly the current top N series.
+ */
+import { Client } from "pg";
+import { LARGEST_BACKLOGS_SQL, largestBacklogs } from "../../src/store/subscription-backlog";
+import { parseDatabaseUrl } from "../../src/store/database";
+import { SubscriptionBacklogPoller } from "../../src/observability/backlog-poller";
+import { createMetrics } from "../../src/observability/metrics";
+import { createLogger } from "../../src/observability/logger";
+import { onlyOn, openTestDatabase } from "../helpers/harness";
+import { deadline } from "../helpers/deadlines";
+
+jest.setTimeout(deadline(60_000));
+
+let opened: Awaited<ReturnType<typeof openTestDatabase>>;
+const prisma = () => opened.db.prisma;
+let n = 0;
+
+/** A live (or deleted) subscription; returns its id. */
+async function subscription(tenant: string, name: string, deleted = false): Promise<number> {
+  const rows = await prisma().$queryRawUnsafe<Array<{ id: number }>>(
+    `INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags, deleted_at) VALUES ($1, $2, NULL, NULL, NULL, ${deleted ? "now()" : "NULL"}) RETURNING id`,
+    tenant,
+    name,
+  );
+  return Number(rows[0]!.id);
+}
+
+/** `count` deliveries of a subscription in one status (no events needed: deliveries have no foreign key to them). */
+async function deliveries(tenant: string, subscriptionId: number, count: number, status: "pending" | "delivered" | "acknowledged" | "dead"): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    n++;
+    await prisma().$executeRawUnsafe(
+      `INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status) VALUES ($1, $2::int, $3, 'test.event', now(), $4::event_status)`,
+      `evt_backlog_${n}`,
+      subscriptionId,
+      tenant,
+      status,
+    );
+  }
+}
+
+let big: number;
+
+beforeAll(async () => {
+  opened = await openTestDatabase();
+  big = await subscription("tenant-a", "big");
+  await deliveries("tenant-a", big, 5, "pending");
+  await deliveries("tenant-a", big, 2, "delivered");
+  await deliveries("tenant-a", big, 3, "acknowledged");
+  await deliveries("tenant-a", big, 1, "dead");
+  await deliveries("tenant-a", await subscription("tenant-a", "small"), 2, "pending");
+  await deliveries("tenant-b", await subscription("tenant-b", "mid"), 4, "pending");
+  await deliveries("tenant-b", await subscription("tenant-b", "gone", true), 9, "pending");
+  await deliveries("tenant-c", await subscription("tenant-c", "tie"), 2, "pending");
+  await subscription("tenant-c", "empty");
+});
+
+afterAll(async () => {
+  await opened?.close();
+});
+
+test("counts pending and leased deliveries of live subscriptions, largest first, ties by tenant", async () => {
+  expect(await largestBacklogs(prisma(), 10)).toEqual([
+    { tenantId: "tenant-a", subscription: "big", backlog: 7 },
+    { tenantId: "tenant-b", subscription: "mid", backlog: 4 },
+    { tenantId: "tenant-a", subscription: "small", backlog: 2 },
+    { tenantId: "tenant-c", subscription: "tie", backlog: 2 },
+  ]);
+});
+
+test("returns at most `limit` subscriptions, and none for 0", async () => {
+  expect((await largestBacklogs(prisma(), 2)).map((b) => b.subscription)).toEqual(["big", "mid"]);
+  expect(await largestBacklogs(prisma(), 0)).toEqual([]);
+});
+
+test("the gauge holds exactly the current top N: a subscription that leaves it loses its series", async () => {
+  const metrics = createMetrics();
+  const poller = new SubscriptionBacklogPoller({ source: (limit) => largestBacklogs(prisma(), limit), topN: 2, metrics, logger: createLogger("silent") });
+  const series = async () => (await metrics.subscriptionBacklog.get()).values.map((v) => `${v.labels.tenant}/${v.labels.subscription}=${v.value}`).sort();
+  try {
+    await poller.refresh();
+    expect(await series()).toEqual(["tenant-a/big=7", "tenant-b/mid=4"]);
+    // big's backlog acknowledged: it drops out, small (ahead of tie by tenant) comes in.
+    await prisma().$executeRawUnsafe(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE subscription_id = $1::int AND status IN ('pending', 'delivered')`, big);
+    await poller.refresh();
+    expect(await series()).toEqual(["tenant-a/small=2", "tenant-b/mid=4"]);
+  } finally {
+    await poller.stop();
+  }
+});
+
+test("a failed query keeps the last values; topN 0 never queries", async () => {
+  const metrics = createMetrics();
+  let calls = 0;
+  let fail = false;
+  const source = async (limit: number) => {
+    calls++;
+    if (fail) throw new Error("database unavailable");
+    return largestBacklogs(prisma(), limit);
+  };
+  const poller = new SubscriptionBacklogPoller({ source, topN: 1, metrics, logger: createLogger("silent") });
+  await poller.refresh();
+  fail = true;
+  await poller.refresh();
+  expect((await metrics.subscriptionBacklog.get()).values.map((v) => v.labels.subscription)).toEqual(["mid"]);
+  const off = new SubscriptionBacklogPoller({ source, topN: 0, metrics: createMetrics(), logger: createLogger("silent") }).start();
+  await off.refresh();
+  await off.stop();
+  expect(calls).toBe(2);
+});
+
+interface PlanNode {
+  "Node Type": string;
+  "Index Name"?: string;
+  "Relation Name"?: string;
+  Plans?: PlanNode[];
+}
+const planNodes = (p: PlanNode): PlanNode[] => [p, ...(p.Plans ?? []).flatMap(planNodes)];
+
+onlyOn("postgres", "it asserts the Postgres server's query plan").describe("the largest-backlog query plan (Postgres)", () => {
+  let client: Client;
+
+  beforeAll(async () => {
+    const { connectionString, schema } = parseDatabaseUrl(opened.url!);
+    client = new Client({ connectionString, options: `-c search_path="${schema}" -c statement_timeout=60000` });
+    await client.connect();
+    // 200 subscriptions of 40 tenants; 40 000 deliveries, three quarters acknowledged (the pending ones fall on 50 subscriptions, 200 each).
+    await client.query(`INSERT INTO subscriptions (tenant_id, name) SELECT 'plan-' || (i % 40), 'sub-' || i FROM generate_series(1, 200) AS i`);
+    await client.query(
+      `INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status, acknowledged_at)
+       SELECT 'evt_plan_' || i, s.id, s.tenant_id, 'test.event', now(), CASE WHEN i % 4 = 0 THEN 'pending' ELSE 'acknowledged' END::event_status, CASE WHEN i % 4 = 0 THEN NULL ELSE now() END
+         FROM generate_series(1, 40000) AS i
+         JOIN subscriptions s ON s.name = 'sub-' || (1 + i % 200) AND s.tenant_id LIKE 'plan-%'`,
+    );
+    await client.query("VACUUM ANALYZE deliveries");
+    await client.query("VACUUM ANALYZE subscriptions");
+  });
+
+  afterAll(async () => {
+    await client?.end();
+  });
+
+  test("one statement that reads deliveries through the backlog's partial index, not the table", async () => {
+    const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${LARGEST_BACKLOGS_SQL}`, [10]);
+    const scans = planNodes(rows[0]!["QUERY PLAN"][0]!.Plan).filter((n) => n["Relation Name"] === "deliveries");
+    expect(scans.map((n) => [n["Node Type"], n["Index Name"]])).toEqual([["Index Only Scan", "deliveries_deliverable_idx"]]);
+    expect((await largestBacklogs(prisma(), 3)).map((b) => b.backlog)).toEqual([200, 200, 200]);
+  });
+});
