@@ -223,7 +223,7 @@ function optionsObject(path: string, allow: string): Json {
     description: `Answers 204 with Allow: ${allow}. Needs no key.`,
     tags: ["operations"],
     security: [],
-    parameters: [ref("parameters", "X-Request-Id")],
+    parameters: [ref("parameters", "X-Request-Id"), ...[...path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, description: "Any value: OPTIONS does not look it up", schema: { type: "string" } }))],
     responses: { "204": { description: "The methods of this path", headers: { ...COMMON_HEADERS, Allow: ref("headers", "Allow") } }, ...errors },
   };
 }
