@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import { NotFoundError } from "../errors";
-import { DEFAULT_SUBSCRIPTION, resolveSubscription } from "../store/subscriptions";
+import { DEFAULT_SUBSCRIPTION, resolveSubscription, SUBSCRIPTION_NAME_PATTERN } from "../store/subscriptions";
 import { EventId, SubscriptionName } from "./contract/schemas";
 import type { ApiDeps } from "./deps";
 
@@ -21,7 +21,9 @@ export const MAX_VISIBILITY_SECONDS = 3_600;
 export const idParams = Type.Object({ id: { ...EventId, description: "An event id; an id that cannot exist is 404." } });
 
 /** The `subscription=` query parameter of the inbox and ack routes. */
-export const subscriptionField = Type.Optional({ ...SubscriptionName, default: DEFAULT_SUBSCRIPTION, description: "The subscription whose deliveries this acts on (default `default`); an unknown one is 404." });
+export const subscriptionField = Type.Optional(
+  Type.String({ maxLength: 64, default: DEFAULT_SUBSCRIPTION, examples: SubscriptionName.examples, description: "The subscription whose deliveries this acts on (default `default`); an unknown one, or one that cannot be a name, is 404." }),
+);
 
 /** The query of an event route that takes nothing but `subscription`. */
 export const subscriptionQuery = Type.Object({ subscription: subscriptionField }, { additionalProperties: false });
@@ -31,7 +33,9 @@ export const SUBSCRIPTION_RULE = "subscription names an existing subscription of
 
 /** The tenant's subscription id of a validated `subscription=` (default `default`); an unknown name answers 404. */
 export async function subscriptionId(deps: ApiDeps, tenantId: string, name: string | undefined): Promise<number> {
-  const id = await resolveSubscription(deps.db.prisma, tenantId, name ?? DEFAULT_SUBSCRIPTION);
+  const wanted = name ?? DEFAULT_SUBSCRIPTION;
+  if (!SUBSCRIPTION_NAME_PATTERN.test(wanted)) throw new NotFoundError("subscription");
+  const id = await resolveSubscription(deps.db.prisma, tenantId, wanted);
   if (id === null) throw new NotFoundError("subscription");
   return id;
 }

@@ -199,7 +199,7 @@ export class OpenApiValidator {
       this.check(what, r, {
         description: "refused before routing",
         headers: { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } },
-        content: { "application/json": { schema: { allOf: [{ $ref: "#/components/schemas/Error" }, { properties: { error: { properties: { code: { const: code } } } } }] } } },
+        content: { "application/json": { schema: { allOf: [{ $ref: "#/components/schemas/Error" }, { type: "object", properties: { error: { type: "object", properties: { code: { const: code } } } } }] } } },
       });
       return;
     }

@@ -25,15 +25,38 @@ const coercing = addFormats(new Ajv2020({ ...ajvOptions, coerceTypes: "array" })
 
 type Check = (value: unknown) => { ok: true } | { ok: false; errors: ValidateFunction["errors"] };
 
-/** A validator of a schema; a union of objects (query modes, body forms) reports the errors of the branch the value came closest to. */
+type Branch = { readonly schema: { properties?: Record<string, { const?: unknown }>; required?: string[] }; readonly validate: ValidateFunction };
+
+/** The branch a value chose by a constant property (GET /inbox's mode), when a branch declares one: its value, or its absence where optional. */
+function chosen(branches: readonly Branch[], value: unknown): Branch | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  for (const b of branches) {
+    for (const [name, p] of Object.entries(b.schema.properties ?? {})) {
+      if (p.const === undefined) continue;
+      const v = (value as Record<string, unknown>)[name];
+      if (v === p.const || (v === undefined && !(b.schema.required ?? []).includes(name))) return b;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A validator of a schema. A union of objects (query modes, body forms) reports the errors of the
+ * branch the value chose by its constant property, or else of the branch it came closest to.
+ */
 function checker(ajv: Ajv2020, schema: object): Check {
   const whole = ajv.compile(schema);
-  const branches = Array.isArray((schema as { anyOf?: unknown }).anyOf) ? ((schema as { anyOf: object[] }).anyOf).map((b) => ajv.compile(b)) : [];
+  const branches: Branch[] = Array.isArray((schema as { anyOf?: unknown }).anyOf) ? (schema as { anyOf: Branch["schema"][] }).anyOf.map((b) => ({ schema: b, validate: ajv.compile(b) })) : [];
   return (value) => {
     if (whole(value)) return { ok: true };
     if (branches.length === 0) return { ok: false, errors: whole.errors };
+    const by = chosen(branches, value);
+    if (by) {
+      by.validate(value);
+      return { ok: false, errors: by.validate.errors };
+    }
     let best: ValidateFunction["errors"] = whole.errors;
-    for (const b of branches) {
+    for (const { validate: b } of branches) {
       b(value);
       if (b.errors && (best === whole.errors || b.errors.length < best!.length)) best = b.errors;
     }
