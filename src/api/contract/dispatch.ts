@@ -64,6 +64,12 @@ function checker(ajv: Ajv2020, schema: object): Check {
   };
 }
 
+/** The field errors of a failed check, one per field (a value that fails its format and its pattern is named once). */
+function details(errors: ValidateFunction["errors"]) {
+  const seen = new Set<string>();
+  return ajvDetails(errors).filter((d) => !seen.has(d.path ?? "") && seen.add(d.path ?? ""));
+}
+
 const EMPTY = Object.freeze({});
 const NO_INPUT: Input<unknown, unknown, unknown> = Object.freeze({ params: EMPTY, query: EMPTY, body: undefined });
 
@@ -86,7 +92,7 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
     if (query) {
       q = { ...ctx.query };
       const r = query(q);
-      if (!r.ok) throw new ValidationError("invalid query", ajvDetails(r.errors));
+      if (!r.ok) throw new ValidationError("invalid query", details(r.errors));
     } else if (ctx.querystring !== "") {
       throw new ValidationError("this operation takes no query parameters", [{ path: "", message: "no query parameters are allowed" }]);
     }
@@ -95,7 +101,7 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
       b = await readJsonBody(ctx, body.limit, { optional: !body.required });
       if (b !== undefined || body.required) {
         const r = body.check(b);
-        if (!r.ok) throw new ValidationError("invalid body", ajvDetails(r.errors));
+        if (!r.ok) throw new ValidationError("invalid body", details(r.errors));
       }
     }
     return handler(ctx, { params: ctx.params, query: q, body: b });
