@@ -172,6 +172,45 @@ describe("OpenAPI document", () => {
     }
   });
 
+  test("every path's edges are documented where the server answers them: OPTIONS, HEAD, 405, 401, 403, 400, 413, 414, 415", async () => {
+    // Each answer below goes through the harness, which fails on a status, code or header the document does not declare.
+    const key = await h.key("openapi-edges");
+    const readOnly = await h.key("openapi-edges", ["inbox:read"]);
+    const sample = (p: string) => p.replace("{id}", "evt_01J00000000000000000000000").replace("{name}", "default");
+    const seen = new Set<string>();
+    for (const { path, method, op } of operations()) {
+      const url = sample(path);
+      if (!seen.has(path)) {
+        seen.add(path);
+        const options = await h.request("OPTIONS", url);
+        expect([path, options.status, options.headers.get("allow")]).toEqual([path, 204, expect.stringContaining("OPTIONS")]);
+        const put = await h.request("PUT", url, { key });
+        expect([path, put.status, put.body.error.code, put.headers.get("allow")]).toEqual([path, 405, "method_not_allowed", options.headers.get("allow")]);
+        const long = await h.request(method === "options" ? "GET" : method.toUpperCase(), `${url}?q=${"x".repeat(5000)}`, { key });
+        expect([path, long.status]).toEqual([path, 414]);
+      }
+      if (method === "options") continue;
+      const m = method.toUpperCase();
+      if (method === "head") {
+        const head = await h.request("HEAD", url, { key });
+        expect([path, head.status < 500, head.text]).toEqual([path, true, ""]);
+        continue;
+      }
+      // An undeclared query parameter is refused by every operation.
+      const extra = await h.request(m, `${url}?zz_undeclared=1`, { key });
+      expect([m, path, extra.status, extra.body?.error?.code]).toEqual([m, path, 400, "validation_failed"]);
+      if (op.security !== undefined) continue;
+      expect([m, path, (await h.request(m, url)).status]).toEqual([m, path, 401]);
+      if (op["x-scope"] !== "inbox:read") expect([m, path, (await h.request(m, url, { key: readOnly })).status]).toEqual([m, path, 403]);
+      if (op.requestBody) {
+        const text = await h.request(m, url, { key, raw: "{}", headers: { "Content-Type": "text/plain" } });
+        expect([m, path, text.status]).toEqual([m, path, 415]);
+        const big = await h.request(m, url, { key, raw: `{"x":"${"x".repeat(2_000_000)}"}`, headers: { "Content-Type": "application/json" } });
+        expect([m, path, big.status]).toEqual([m, path, 413]);
+      }
+    }
+  });
+
   test("the validator rejects a response that drifts from the document", async () => {
     const v = await validatorAt(h.url);
     const id = "evt_01J00000000000000000000000";
