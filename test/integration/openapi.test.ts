@@ -1,4 +1,3 @@
-import type Router from "@koa/router";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERROR_CODES, type ErrorCode } from "../../src/errors";
