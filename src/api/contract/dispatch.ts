@@ -6,6 +6,7 @@ import { ajvDetails } from "../../domain/envelope";
 import { AppError, NotFoundError, ValidationError } from "../../errors";
 import { requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
+import { respondJson } from "../response-headers";
 import { allowedMethods } from "./document";
 import type { Input, Operation, RouteDeps } from "./operation";
 
@@ -70,6 +71,17 @@ function details(errors: ValidateFunction["errors"]) {
   return ajvDetails(errors).filter((d) => !seen.has(d.path ?? "") && seen.add(d.path ?? ""));
 }
 
+/**
+ * The one response path of the table's operations: a JSON body a handler answered is written in
+ * one writeHead with the headers the request collected (respondJson); a text body (metrics, this
+ * document), an empty one and HEAD's are left to Koa, as are errors (the error renderer).
+ */
+function respond(ctx: Context): void {
+  const body: unknown = ctx.body;
+  if (body === null || typeof body !== "object" || ctx.method === "HEAD" || Buffer.isBuffer(body) || typeof (body as { pipe?: unknown }).pipe === "function") return;
+  respondJson(ctx, ctx.status, body);
+}
+
 const EMPTY = Object.freeze({});
 const NO_INPUT: Input<unknown, unknown, unknown> = Object.freeze({ params: EMPTY, query: EMPTY, body: undefined });
 
@@ -81,9 +93,10 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
   const body = op.body && op.body.read !== "handler" ? { check: checker(exact, op.body.schema), limit: op.body.limit(deps), required: op.body.required } : undefined;
   // The fast path: an operation whose handler reads its own body and takes no parameters (POST /events).
   if (!params && !op.query && !body) {
-    return function invokeBare(ctx: Context): Promise<void> | void {
+    return async function invokeBare(ctx: Context): Promise<void> {
       if (ctx.querystring !== "") throw new ValidationError("this operation takes no query parameters", [{ path: "", message: "no query parameters are allowed" }]);
-      return handler(ctx, NO_INPUT);
+      await handler(ctx, NO_INPUT);
+      respond(ctx);
     };
   }
   return async function invokeValidated(ctx: Context): Promise<void> {
@@ -104,7 +117,8 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
         if (!r.ok) throw new ValidationError("invalid body", details(r.errors));
       }
     }
-    return handler(ctx, { params: ctx.params, query: q, body: b });
+    await handler(ctx, { params: ctx.params, query: q, body: b });
+    respond(ctx);
   };
 }
 
