@@ -89,6 +89,8 @@ const NO_INPUT: Input<unknown, unknown, unknown> = Object.freeze({ params: EMPTY
 function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
   const handler = ((head && op.head ? op.head : op.handler) as unknown as (d: RouteDeps) => (ctx: Context, input: Input<unknown, unknown, unknown>) => Promise<void> | void)(deps);
   const params = op.params ? checker(exact, op.params) : undefined;
+  // What a path parameter that fails its schema cannot name: {id} an event, {name} a subscription.
+  const notFoundWhat = op.path.includes("{name}") ? "subscription" : "event";
   const query = op.query ? checker(coercing, op.query) : undefined;
   const body = op.body && op.body.read !== "handler" ? { check: checker(exact, op.body.schema), limit: op.body.limit(deps), required: op.body.required } : undefined;
   // The fast path: an operation whose handler reads its own body and takes no parameters (POST /events).
@@ -100,7 +102,7 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
     };
   }
   return async function invokeValidated(ctx: Context): Promise<void> {
-    if (params && !params(ctx.params).ok) throw new NotFoundError(op.path.startsWith("/subscriptions") ? "subscription" : "event");
+    if (params && !params(ctx.params).ok) throw new NotFoundError(notFoundWhat);
     let q: unknown = EMPTY;
     if (query) {
       q = { ...ctx.query };
