@@ -190,6 +190,12 @@ function forbiddenRequest(s: Sampler, r: Generated): { what: string; req: Genera
     },
     () => (r.op.requestBody?.required ? { what: "no body", req: { ...r, body: undefined } } : undefined),
     () => {
+      // GET /inbox: a parameter of the other mode (status and cursor are peek's, visibility_timeout and wait_seconds lease's).
+      if (r.template !== "/inbox") return undefined;
+      const peek = r.query.some(([k, v]) => k === "mode" && v === "peek");
+      return { what: "a parameter of the other mode", req: { ...r, query: [...r.query, peek ? ["visibility_timeout", "30"] : ["status", "pending"]] } };
+    },
+    () => {
       // An integer query parameter past its maximum (GET /inbox's limit, visibility_timeout, wait_seconds).
       const q = r.query.find(([k]) => ["limit", "visibility_timeout", "wait_seconds"].includes(k));
       if (!q) return undefined;
