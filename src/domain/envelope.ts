@@ -1,6 +1,5 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
-import type Joi from "joi";
 import { hash } from "node:crypto";
 import { ErrorDetail, ValidationError } from "../errors";
 
@@ -195,15 +194,6 @@ export function scanJson(value: unknown): { depth: number; storable: boolean } {
 /** Depth of a JSON value (see scanJson). */
 export function depthOf(value: unknown): number {
   return scanJson(value).depth;
-}
-
-/** Turns Joi's error into our details: one entry per failing field path. */
-export function joiDetails(error: Joi.ValidationError, index?: number): ErrorDetail[] {
-  return error.details.map((d) => ({
-    path: d.path.map(String).join("."),
-    message: d.message,
-    ...(index === undefined ? {} : { index }),
-  }));
 }
 
 /** What JSON Schema cannot say about an envelope that passed the schema. */
