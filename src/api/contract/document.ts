@@ -213,7 +213,9 @@ function headObject(op: Operation, names: Map<object, string>): Json {
 function optionsObject(path: string, allow: string): Json {
   const codes = errorCodesOf({ scope: null, params: undefined, body: undefined, errors: {} });
   const errors: Json = {};
-  for (const [status, list] of codes) {
+  for (const [status, all] of codes) {
+    // OPTIONS reads no query: it is never refused for one.
+    const list = all.filter((c) => c !== "validation_failed");
     const meta = ERROR_STATUS[status as ErrorStatus];
     errors[String(status)] = { description: meta.description, headers: { ...COMMON_HEADERS, ...(meta.headers ?? {}) }, content: { "application/json": { schema: errorSchema(list) } } };
   }
