@@ -44,7 +44,6 @@ export const ERROR_CODES = Object.freeze({
   delivery_rate_limited: 429,
   request_header_fields_too_large: 431,
   internal_error: 500,
-  not_implemented: 501,
   service_unavailable: 503,
   enqueue_outcome_unknown: 503,
   not_ready: 503,

@@ -1,7 +1,7 @@
-import type { Context } from "koa";
-import { EVENT_ID_PATTERN } from "../domain/ids";
-import { BadRequestError, NotFoundError } from "../errors";
+import { Type } from "@sinclair/typebox";
+import { NotFoundError } from "../errors";
 import { DEFAULT_SUBSCRIPTION, resolveSubscription, SUBSCRIPTION_NAME_PATTERN } from "../store/subscriptions";
+import { EventId, SubscriptionName } from "./contract/schemas";
 import type { ApiDeps } from "./deps";
 
 /*
@@ -17,23 +17,25 @@ import type { ApiDeps } from "./deps";
  */
 export const MAX_VISIBILITY_SECONDS = 3_600;
 
-/** The event id of a path, or 404 (an id that cannot exist is simply not found). */
-export function eventIdParam(ctx: Context): string {
-  const id = ctx.params.id;
-  if (typeof id !== "string" || !EVENT_ID_PATTERN.test(id)) throw new NotFoundError("event");
-  return id;
-}
+/** The `{id}` of an event path (an id that cannot exist is simply not found). */
+export const idParams = Type.Object({ id: { ...EventId, description: "An event id; an id that cannot exist is 404." } });
 
-/**
- * The `subscription=` query parameter of an inbox or ack route (default `default`), resolved to
- * the tenant's subscription id. An unknown name, or one that cannot be a name, answers 404.
- */
-export async function subscriptionParam(deps: ApiDeps, ctx: Context, tenantId: string): Promise<number> {
-  const raw = ctx.query.subscription;
-  if (Array.isArray(raw)) throw new BadRequestError("validation_failed", "subscription may be given once");
-  const name = raw ?? DEFAULT_SUBSCRIPTION;
-  if (!SUBSCRIPTION_NAME_PATTERN.test(name)) throw new NotFoundError("subscription");
-  const id = await resolveSubscription(deps.db.prisma, tenantId, name);
+/** The `subscription=` query parameter of the inbox and ack routes. */
+export const subscriptionField = Type.Optional(
+  Type.String({ maxLength: 64, default: DEFAULT_SUBSCRIPTION, examples: SubscriptionName.examples, description: "The subscription whose deliveries this acts on (default `default`); an unknown one, or one that cannot be a name, is 404." }),
+);
+
+/** The query of an event route that takes nothing but `subscription`. */
+export const subscriptionQuery = Type.Object({ subscription: subscriptionField }, { additionalProperties: false });
+
+/** What a `subscription` query parameter must name (404 otherwise). */
+export const SUBSCRIPTION_RULE = "subscription names an existing subscription of the tenant (404 not_found)";
+
+/** The tenant's subscription id of a validated `subscription=` (default `default`); an unknown name answers 404. */
+export async function subscriptionId(deps: ApiDeps, tenantId: string, name: string | undefined): Promise<number> {
+  const wanted = name ?? DEFAULT_SUBSCRIPTION;
+  if (!SUBSCRIPTION_NAME_PATTERN.test(wanted)) throw new NotFoundError("subscription");
+  const id = await resolveSubscription(deps.db.prisma, tenantId, wanted);
   if (id === null) throw new NotFoundError("subscription");
   return id;
 }

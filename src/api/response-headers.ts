@@ -4,8 +4,9 @@ import type { Context } from "koa";
  * Response headers a request collects on its way in (its X-Request-Id, the rate-limit headers),
  * written together when it is answered. node's setHeader checks, lower-cases and stores each
  * header on its own, about 0.2 µs apiece on this API's hot path; a 202 of POST /events hands them
- * all to one writeHead as a flat list instead (respondJson). Every other response gets them
- * through setHeader just before Koa writes it (applyHeaders, from the request context).
+ * all to one writeHead as a flat list instead (respondJson, the route table's response path for
+ * every JSON answer). Every other response (errors, text, HEAD) gets them through setHeader just
+ * before Koa writes it (applyHeaders, from the request context).
  */
 const PENDING = Symbol("triggers.pendingHeaders");
 

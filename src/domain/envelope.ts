@@ -1,6 +1,5 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
-import type Joi from "joi";
 import { hash } from "node:crypto";
 import { ErrorDetail, ValidationError } from "../errors";
 
@@ -68,6 +67,8 @@ export const ENVELOPE_PROPERTIES = Object.freeze({
   },
   occurred_at: {
     ...INSTANT_SCHEMA,
+    // The year as written is 1900–9999; the UTC range past an offset is checked after the schema.
+    pattern: INSTANT_SCHEMA.pattern.replace("^\\d{4}", "^(?:19\\d\\d|[2-9]\\d{3})"),
     type: ["string", "null"],
     description: "When the event happened at the producer: an RFC 3339 date-time with seconds and a UTC offset (Z or ±hh:mm), between 1900-01-01 and 9999-12-31.",
   },
@@ -130,7 +131,7 @@ const AJV_MESSAGE: Partial<Record<string, (e: ErrorObject, label: string) => str
   pattern: (e, label) => (e.instancePath === "/occurred_at" ? OCCURRED_AT_MESSAGE : `${label} must match ${(e.params as { pattern: string }).pattern}`),
   format: (e, label) => (e.instancePath === "/occurred_at" ? OCCURRED_AT_MESSAGE : `${label} must be a ${(e.params as { format: string }).format}`),
 };
-const OCCURRED_AT_MESSAGE = `"occurred_at" must be an RFC 3339 date and time with seconds and a UTC offset, e.g. 2026-01-02T03:04:05Z or 2026-01-02T05:04:05+02:00`;
+const OCCURRED_AT_MESSAGE = `"occurred_at" must be an RFC 3339 date and time with seconds and a UTC offset, in the years 1900 to 9999, e.g. 2026-01-02T03:04:05Z or 2026-01-02T05:04:05+02:00`;
 
 /** Turns ajv's errors into our details: one entry per failing field and keyword. */
 export function ajvDetails(errors: readonly ErrorObject[] | null | undefined, index?: number): ErrorDetail[] {
@@ -195,15 +196,6 @@ export function scanJson(value: unknown): { depth: number; storable: boolean } {
 /** Depth of a JSON value (see scanJson). */
 export function depthOf(value: unknown): number {
   return scanJson(value).depth;
-}
-
-/** Turns Joi's error into our details: one entry per failing field path. */
-export function joiDetails(error: Joi.ValidationError, index?: number): ErrorDetail[] {
-  return error.details.map((d) => ({
-    path: d.path.map(String).join("."),
-    message: d.message,
-    ...(index === undefined ? {} : { index }),
-  }));
 }
 
 /** What JSON Schema cannot say about an envelope that passed the schema. */

@@ -53,6 +53,8 @@ interface Route {
  */
 export class OpenApiValidator {
   private readonly ajv: Ajv2020;
+  /** Query strings as the server reads them: strings coerced to the declared types, a lone value into a declared array. */
+  private readonly coercing: Ajv2020;
   private readonly routes: Route[];
   private readonly compiled = new WeakMap<object, ValidateFunction>();
 
@@ -64,6 +66,10 @@ export class OpenApiValidator {
     // and the other OpenAPI keys are not JSON Schema keywords, so they are declared as annotations.
     for (const keyword of ["components", "paths", "openapi", "info", "jsonSchemaDialect", "servers", "tags", "security"]) this.ajv.addKeyword({ keyword });
     this.ajv.addSchema({ ...doc, $id: ROOT });
+    this.coercing = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, coerceTypes: "array" });
+    addFormats(this.coercing);
+    for (const keyword of ["components", "paths", "openapi", "info", "jsonSchemaDialect", "servers", "tags", "security"]) this.coercing.addKeyword({ keyword });
+    this.coercing.addSchema({ ...doc, $id: ROOT });
     const paths = isObject(doc.paths) ? doc.paths : {};
     this.routes = Object.entries(paths)
       .map(([template, item]) => ({
@@ -84,8 +90,8 @@ export class OpenApiValidator {
   requestProblems(r: ObservedRequest): string[] {
     const method = r.method.toLowerCase();
     const [path, query = ""] = r.path.split("?", 2) as [string, string?];
-    const route = this.routes.filter((m) => m.regex.test(path)).find((m) => isObject(m.item[method]));
-    if (!route) return [`${r.method} ${path} is not a documented operation`];
+    const route = this.routes.find((m) => m.regex.test(path));
+    if (!route || !isObject(route.item[method])) return [`${r.method} ${path} is not a documented operation`];
     const op = route.item[method] as Json;
     const problems: string[] = [];
     const params = (Array.isArray(op.parameters) ? op.parameters : []).map((p) => this.deref(p));
@@ -96,9 +102,19 @@ export class OpenApiValidator {
       const p = params.find((q) => q.in === "path" && q.name === name);
       if (p) this.checkValue(problems, `path parameter ${name}`, decodeURIComponent(values[i] ?? ""), p);
     });
-    // Query parameters: each must be declared and valid.
+    // Query parameters: each must be declared and valid; an exploded object parameter takes them all.
     const search = new URLSearchParams(query);
-    for (const name of new Set(search.keys())) {
+    const exploded = params.find((q) => q.in === "query" && q.style === "form" && q.explode === true && isObject(q.schema) && this.schemaType(q.schema) !== "array");
+    if (exploded) {
+      const value: Record<string, string | string[]> = {};
+      for (const name of new Set(search.keys())) {
+        const all = search.getAll(name);
+        value[name] = all.length > 1 ? all : all[0]!;
+      }
+      const validate = this.compileCoercing(exploded.schema as Json);
+      if (!validate(value)) problems.push(`query ${JSON.stringify(Object.fromEntries(search)).slice(0, 200)} ${this.coercing.errorsText(validate.errors, { dataVar: "query", separator: "; " })}`);
+    }
+    for (const name of exploded ? [] : new Set(search.keys())) {
       const p = params.find((q) => q.in === "query" && q.name === name);
       if (!p) {
         problems.push(`query parameter ${name} is not documented`);
@@ -167,18 +183,24 @@ export class OpenApiValidator {
   validate(r: ObservedResponse): void {
     const method = r.method.toLowerCase();
     const path = r.path.split("?")[0]!;
-    const matching = this.routes.filter((route) => route.regex.test(path));
-    const route = matching.find((m) => isObject(m.item[method]));
-    if (!route) {
-      // Not a documented operation: only the router's 404 is an acceptable answer.
-      const what = `${r.method} ${path} (no documented operation${matching.length ? ` for this method on ${matching.map((m) => m.template).join(", ")}` : ""})`;
-      // 404 for an unknown path; 405 (with Allow) for another method on a documented path; 501 for a method no path has;
-      // and on any request, what is refused before routing (a malformed request 400, a slow one 408, oversized headers 431).
-      const edge = { 400: "BadRequest", 408: "RequestTimeout", 431: "RequestHeaderFieldsTooLarge" };
-      const allowed: Record<number, string> = matching.length > 0 ? { 404: "NotFound", 405: "MethodNotAllowed", 501: "NotImplemented", ...edge } : { 404: "NotFound", 501: "NotImplemented", ...edge };
-      const component = allowed[r.status];
-      if (component === undefined) throw new OpenApiMismatch(`${what} answered ${r.status}; only ${Object.keys(allowed).join(", ")} are expected`);
-      this.check(what, r, this.deref({ $ref: `#/components/responses/${component}` }));
+    // The path's template as OpenAPI matches it (literal paths before templated ones).
+    const route = this.routes.find((m) => m.regex.test(path));
+    if (!route || !isObject(route.item[method])) {
+      const what = `${r.method} ${path} (no documented operation${route ? ` for this method on ${route.template}` : ""})`;
+      // A documented path answers another method 405 with Allow, as its x-method-not-allowed says.
+      if (route && r.status === 405 && isObject(route.item["x-method-not-allowed"])) {
+        this.check(what, r, this.deref(route.item["x-method-not-allowed"]));
+        return;
+      }
+      // An unknown path is 404 not_found; any request may be refused before routing (a malformed request 400, a slow one 408, oversized headers 431).
+      const expected: Record<number, string> = { 404: "not_found", 400: "bad_request", 408: "request_timeout", 431: "request_header_fields_too_large" };
+      const code = expected[r.status];
+      if (code === undefined) throw new OpenApiMismatch(`${what} answered ${r.status}; only ${route ? "405 (x-method-not-allowed), " : ""}${Object.keys(expected).join(", ")} are expected`);
+      this.check(what, r, {
+        description: "refused before routing",
+        headers: { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } },
+        content: { "application/json": { schema: { allOf: [{ $ref: "#/components/schemas/Error" }, { type: "object", properties: { error: { type: "object", properties: { code: { const: code } } } } }] } } },
+      });
       return;
     }
     const op = route.item[method] as Json;
@@ -248,6 +270,17 @@ export class OpenApiValidator {
 
   private schemaType(schema: Json): unknown {
     return typeof schema.$ref === "string" ? this.schemaType(this.deref(schema)) : schema.type;
+  }
+
+  private readonly compiledCoercing = new WeakMap<object, ValidateFunction>();
+
+  private compileCoercing(schema: Json): ValidateFunction {
+    let validate = this.compiledCoercing.get(schema);
+    if (!validate) {
+      validate = this.coercing.compile(absolutiseRefs(schema));
+      this.compiledCoercing.set(schema, validate);
+    }
+    return validate;
   }
 
   private compile(schema: Json): ValidateFunction {

@@ -1,15 +1,9 @@
-import type Router from "@koa/router";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERROR_CODES, type ErrorCode } from "../../src/errors";
 import { startHarness, type Harness } from "../helpers/harness";
 import { OpenApiMismatch, resolvePointer, validatorAt } from "../helpers/openapi-validator";
-import { ackRoutes } from "../../src/api/routes/acks";
-import { eventRoutes } from "../../src/api/routes/events";
-import { DeliveryBudget } from "../../src/api/middleware/delivery-budget";
-import { healthRoutes } from "../../src/api/routes/health";
-import { inboxRoutes } from "../../src/api/routes/inbox";
-import { subscriptionRoutes } from "../../src/api/routes/subscriptions";
+import { ROUTE_TABLE } from "../../src/api/route-table";
 
 type Json = Record<string, unknown>;
 
@@ -55,13 +49,6 @@ function refsOf(node: unknown, at = "#"): Array<{ ref: string; at: string }> {
   if (Array.isArray(node)) return node.flatMap((v, i) => refsOf(v, `${at}/${i}`));
   if (!isObject(node)) return [];
   return Object.entries(node).flatMap(([k, v]) => (k === "$ref" && typeof v === "string" ? [{ ref: v, at }] : refsOf(v, `${at}/${k}`)));
-}
-
-/** METHOD + OpenAPI path of every route layer of a @koa/router (":id" becomes "{id}"; HEAD is implied by GET). */
-function routesOf(router: Router): string[] {
-  return router.stack.flatMap((layer) =>
-    layer.methods.filter((m) => m !== "HEAD").map((m) => `${m} ${String(layer.path).replace(/:([A-Za-z0-9_]+)/g, "{$1}")}`),
-  );
 }
 
 describe("OpenAPI document", () => {
@@ -129,17 +116,17 @@ describe("OpenAPI document", () => {
       expect.arrayContaining(["X-Request-Id", "Retry-After", "Idempotent-Replayed", "RateLimit-Policy", "RateLimit", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]),
     );
     const post = (doc.paths as Json)["/events"] as Json;
-    const params = ((post.post as Json).parameters as Json[]).map((p) => p.$ref);
-    expect(params).toContain("#/components/parameters/Idempotency-Key");
+    const params = ((post.post as Json).parameters as Json[]).map((p) => p.name ?? p.$ref);
+    expect(params).toContain("Idempotency-Key");
     const accepted = ((post.post as Json).responses as Json)["202"] as Json;
     expect(Object.keys(accepted.headers as Json)).toEqual(expect.arrayContaining(["Location", "Idempotent-Replayed", "X-Request-Id", "RateLimit"]));
     // Public operations opt out of the key; every other one inherits it.
     for (const { path, method, op } of operations()) {
-      const isPublic = ["/healthz", "/readyz", "/metrics", "/openapi.json"].includes(path);
+      const isPublic = ["/healthz", "/readyz", "/metrics", "/openapi.json"].includes(path) || method === "options";
       expect([method, path, op.security]).toEqual([method, path, isPublic ? [] : undefined]);
       // Every error status is answered with the shared Error schema.
       for (const [status, response] of Object.entries(op.responses as Json)) {
-        if (Number(status) < 400) continue;
+        if (Number(status) < 400 || method === "head") continue;
         const r = (typeof (response as Json).$ref === "string" ? resolvePointer(doc, (response as Json).$ref as string) : response) as Json;
         // …narrowed to the codes this response may carry, each a code of that status.
         const schema = ((r.content as Json)["application/json"] as Json).schema as Json;
@@ -149,18 +136,25 @@ describe("OpenAPI document", () => {
         for (const code of codes) expect([method, path, status, code, ERROR_CODES[code as ErrorCode]]).toEqual([method, path, status, code, Number(status)]);
       }
     }
+    // GET /inbox's query is one of two modes, each a closed parameter set (one exploded object parameter).
     const inbox = ((doc.paths as Json)["/inbox"] as Json).get as Json;
-    const names = (inbox.parameters as Json[]).filter((p) => p.in === "query").map((p) => p.name);
-    expect(names.sort()).toEqual(["cursor", "limit", "mode", "since", "source", "status", "tag", "type", "until", "visibility_timeout", "wait_seconds"]);
+    const query = (inbox.parameters as Json[]).filter((p) => p.in === "query");
+    expect(query.map((p) => [p.name, p.style, p.explode])).toEqual([["query", "form", true]]);
+    const modes = ((query[0]!.schema as Json).anyOf as Json[]).map((m) => resolvePointer(doc, m.$ref as string) as Json);
+    const names = (m: Json) => Object.keys(m.properties as Json).sort();
+    expect(modes.map(names)).toEqual([
+      ["limit", "mode", "since", "source", "subscription", "tag", "type", "until", "visibility_timeout", "wait_seconds"],
+      ["cursor", "limit", "mode", "since", "source", "status", "subscription", "tag", "type", "until"],
+    ]);
+    expect(modes.map((m) => m.additionalProperties)).toEqual([false, false]);
   });
 
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {
-    const deps = h.api.deps;
-    const budget = new DeliveryBudget({ perMinute: 1, redis: undefined, prefix: "unused", logger: deps.logger });
-    const registered = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
-    // The two routes createApp adds next to the health routes.
-    registered.push("GET /metrics", "GET /openapi.json");
-    const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);
+    // Every operation of the route table (the only place a route is registered), with the HEAD of each GET.
+    const registered = ROUTE_TABLE.flatMap((op) => [`${op.method} ${op.path}`, ...(op.method === "GET" ? [`HEAD ${op.path}`] : [])]);
+    const documented = operations()
+      .filter(({ method }) => method !== "options")
+      .map(({ path, method }) => `${method.toUpperCase()} ${path}`);
     expect(registered.length).toBeGreaterThanOrEqual(14);
     expect(registered.filter((r) => !documented.includes(r))).toEqual([]);
     expect(documented.filter((d) => !registered.includes(d))).toEqual([]);
@@ -168,12 +162,51 @@ describe("OpenAPI document", () => {
     // And the running app answers each of them: public ones without a key, the others 401 (a route
     // that does not exist would be the router's 404).
     const sampleId = "evt_01J00000000000000000000000";
-    for (const op of operations()) {
-      const path = op.path.replace("{id}", sampleId);
+    for (const op of operations().filter((o) => o.method !== "options")) {
+      const path = op.path.replace("{id}", sampleId).replace("{name}", "default");
       const res = await h.request(op.method.toUpperCase(), path);
       const isPublic = op.op.security !== undefined;
       if (isPublic) expect([op.path, res.status]).toEqual([op.path, 200]);
       else expect([op.method, op.path, res.status, res.headers.get("www-authenticate")]).toEqual([op.method, op.path, 401, 'Bearer realm="triggers"']);
+    }
+  });
+
+  test("every path's edges are documented where the server answers them: OPTIONS, HEAD, 405, 401, 403, 400, 413, 414, 415", async () => {
+    // Each answer below goes through the harness, which fails on a status, code or header the document does not declare.
+    const key = await h.key("openapi-edges");
+    const readOnly = await h.key("openapi-edges", ["inbox:read"]);
+    const sample = (p: string) => p.replace("{id}", "evt_01J00000000000000000000000").replace("{name}", "default");
+    const seen = new Set<string>();
+    for (const { path, method, op } of operations()) {
+      const url = sample(path);
+      if (!seen.has(path)) {
+        seen.add(path);
+        const options = await h.request("OPTIONS", url);
+        expect([path, options.status, options.headers.get("allow")]).toEqual([path, 204, expect.stringContaining("OPTIONS")]);
+        const put = await h.request("PUT", url, { key });
+        expect([path, put.status, put.body.error.code, put.headers.get("allow")]).toEqual([path, 405, "method_not_allowed", options.headers.get("allow")]);
+        const long = await h.request(method === "options" ? "GET" : method.toUpperCase(), `${url}?q=${"x".repeat(5000)}`, { key });
+        expect([path, long.status]).toEqual([path, 414]);
+      }
+      if (method === "options") continue;
+      const m = method.toUpperCase();
+      if (method === "head") {
+        const head = await h.request("HEAD", url, { key });
+        expect([path, head.status < 500, head.text]).toEqual([path, true, ""]);
+        continue;
+      }
+      // An undeclared query parameter is refused by every operation.
+      const extra = await h.request(m, `${url}?zz_undeclared=1`, { key });
+      expect([m, path, extra.status, extra.body?.error?.code]).toEqual([m, path, 400, "validation_failed"]);
+      if (op.security !== undefined) continue;
+      expect([m, path, (await h.request(m, url)).status]).toEqual([m, path, 401]);
+      if (op["x-scope"] !== "inbox:read") expect([m, path, (await h.request(m, url, { key: readOnly })).status]).toEqual([m, path, 403]);
+      if (op.requestBody) {
+        const text = await h.request(m, url, { key, raw: "{}", headers: { "Content-Type": "text/plain" } });
+        expect([m, path, text.status]).toEqual([m, path, 415]);
+        const big = await h.request(m, url, { key, raw: `{"x":"${"x".repeat(2_000_000)}"}`, headers: { "Content-Type": "application/json" } });
+        expect([m, path, big.status]).toEqual([m, path, 413]);
+      }
     }
   });
 
@@ -211,9 +244,10 @@ describe("OpenAPI document", () => {
       for (const code of schema ? codesOf(schema) : []) (declared.get(code) ?? declared.set(code, new Set()).get(code)!).add(status);
     };
     for (const { op } of operations()) for (const [status, response] of Object.entries(op.responses as Json)) collect(status, response as Json);
-    for (const [name, response] of Object.entries((doc.components as Json).responses as Json)) if (name === "MethodNotAllowed" || name === "NotImplemented") collect(name === "MethodNotAllowed" ? "405" : "501", response as Json);
-    const partial = JSON.stringify((doc.components as Json).schemas);
-    expect(partial).toContain('"enum":["service_unavailable","enqueue_outcome_unknown","event_refused_by_queue"]');
+    // 405 is declared once, for every path (x-method-not-allowed).
+    for (const item of Object.values(doc.paths as Json)) collect("405", (item as Json)["x-method-not-allowed"] as Json);
+    const partial = JSON.stringify(((doc.components as Json).schemas as Json).PartialBatch);
+    for (const code of ["service_unavailable", "enqueue_outcome_unknown", "event_refused_by_queue"]) expect(partial).toContain(`{"const":"${code}","type":"string"}`);
     for (const [code, status] of Object.entries(ERROR_CODES)) expect([code, [...(declared.get(code) ?? [])].includes(String(status))]).toEqual([code, true]);
     // The Error schema itself enumerates the whole set.
     const error = ((((doc.components as Json).schemas as Json).Error as Json).properties as Json).error as Json;
@@ -241,6 +275,9 @@ describe("OpenAPI document", () => {
     { what: "a batch idempotency_key with a space", method: "POST", path: "/events/batch", body: { events: [{ type: "a", payload: 1, idempotency_key: "has space" }] } },
     { what: "occurred_at without seconds", method: "POST", path: "/events", body: { type: "a", payload: 1, occurred_at: "2026-01-02T03:04Z" } },
     { what: "occurred_at on a day that does not exist", method: "POST", path: "/events", body: { type: "a", payload: 1, occurred_at: "2026-02-30T00:00:00Z" } },
+    { what: "occurred_at before 1900", method: "POST", path: "/events", body: { type: "a", payload: 1, occurred_at: "1899-12-31T23:59:59Z" } },
+    { what: "a peek-mode parameter in lease mode", method: "GET", path: "/inbox?status=pending" },
+    { what: "a lease-mode parameter in peek mode", method: "GET", path: "/inbox?mode=peek&wait_seconds=1" },
     { what: "since as a bare date", method: "GET", path: "/inbox?mode=peek&since=2026-01-02" },
     { what: "until without an offset", method: "GET", path: "/inbox?mode=peek&until=2026-01-02T03:04:05" },
     { what: "an undeclared query parameter", method: "GET", path: "/inbox?mode=peek&colour=red" },

@@ -12,7 +12,6 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   414: "uri_too_long",
   415: "unsupported_media_type",
   429: "rate_limited",
-  501: "not_implemented",
   503: "service_unavailable",
 };
 

@@ -9,22 +9,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The label of requests that matched no route: keeps the metric's label set bounded whatever clients send. */
 export const UNMATCHED_ROUTE = "unmatched";
 
-/**
- * The route template of a request (`/events/:id`), or `unmatched`. Read from the layers
- * @koa/router matched (path and method), not from `ctx._matchedRoute`: that one is overwritten by
- * every router-level `use` layer as it runs, so a request rejected by auth before its route ran
- * would be labelled with the `use` layer's pattern.
- */
+/** The route template of a request (`/events/:id`), as the route table's dispatcher matched it, or `unmatched`. */
 export function routeTemplate(ctx: Context): string {
-  const direct: unknown = ctx.state.route;
-  if (typeof direct === "string") return direct;
-  const matched: unknown = (ctx as { matched?: unknown }).matched;
-  if (!Array.isArray(matched)) return UNMATCHED_ROUTE;
-  for (let i = matched.length - 1; i >= 0; i--) {
-    const layer = matched[i] as { path?: unknown; methods?: unknown } | null;
-    if (layer && typeof layer.path === "string" && Array.isArray(layer.methods) && layer.methods.includes(ctx.method)) return layer.path;
-  }
-  return UNMATCHED_ROUTE;
+  const route: unknown = ctx.state.route;
+  return typeof route === "string" ? route : UNMATCHED_ROUTE;
 }
 
 /**

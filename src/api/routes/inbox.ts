@@ -1,135 +1,152 @@
-import Router from "@koa/router";
-import Joi from "joi";
+import { Type, type Static } from "@sinclair/typebox";
 import type { Context } from "koa";
 import { ValidationError } from "../../errors";
-import { isInstant, joiDetails } from "../../domain/envelope";
 import type { InboxFilter } from "../../store/events/inbox-filter";
 import { leaseEvents } from "../../store/events/lease-events";
-import { EVENT_STATUSES, peekEvents, type EventStatus } from "../../store/events/peek-events";
+import { peekEvents } from "../../store/events/peek-events";
 import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
 import { longPollLease } from "../../inbox/long-poll";
-import type { ApiDeps } from "../deps";
-import { principalOf, requireScope } from "../middleware/auth";
+import { operation, type RouteDeps } from "../contract/operation";
+import { EventStatus, InboxLeaseSchema, InboxPageSchema, Instant } from "../contract/schemas";
+import { principalOf } from "../middleware/auth";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
-import { MAX_VISIBILITY_SECONDS, subscriptionParam } from "../params";
+import { MAX_VISIBILITY_SECONDS, SUBSCRIPTION_RULE, subscriptionField, subscriptionId } from "../params";
 import { eventView, leasedEventView } from "../views/event-view";
 
-/** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
-const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
-/**
- * An instant as INSTANT_SCHEMA (and /openapi.json) describes it: RFC 3339 with seconds and an
- * offset, so a bare date or a zoneless time is a 400 rather than a guess; years 1–9999 (what
- * ISO 8601 and Postgres agree on without extensions). Answers a Date.
- */
-const INSTANT_MIN = Date.parse("0001-01-01T00:00:00.000Z");
-const INSTANT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
-const instant = () =>
-  Joi.string()
-    .custom((value: string, helpers) => {
-      if (!isInstant(value)) return helpers.error("instant.format");
-      const t = Date.parse(value);
-      if (!(t >= INSTANT_MIN && t <= INSTANT_MAX)) return helpers.error("instant.range");
-      return new Date(t);
-    })
-    .messages({
-      "instant.format": "{{#label}} must be an RFC 3339 date-time with seconds and a UTC offset, e.g. 2026-01-02T03:04:05Z",
-      "instant.range": "{{#label}} must be in the years 1 to 9999",
-    });
+/** Most events one GET /inbox answers, and the default. */
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 50;
 
+/** Postgres text cannot hold NUL: the pattern refuses it with a 400 instead of failing in the query. */
+const text = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: "^[^\\u0000]*$", description });
+
+/** The filters and page size both modes take. */
 const common = {
-  limit: Joi.number().integer().min(1).max(500).default(50),
-  type: text(128),
-  source: text(256),
+  subscription: subscriptionField,
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: "Events per answer" })),
+  type: Type.Optional(text(128, "Only events of this type")),
+  source: Type.Optional(text(256, "Only events from this source")),
   // Repeat `tag` to require several tags; a single value arrives as a string.
-  tag: Joi.array().items(text(128)).single().max(10),
-  since: instant(),
-  until: instant(),
-  // Resolved (and 404'd when unknown) by subscriptionParam.
-  subscription: Joi.string().max(64),
+  tag: Type.Optional(Type.Array(text(128, "A tag"), { maxItems: 10, description: "Only events carrying this tag; repeat to require several (at most 10)" })),
+  since: Type.Optional({ ...Instant, description: "Only events received at or after this time (RFC 3339 with seconds and an offset; years 1 to 9999)" }),
+  until: Type.Optional({ ...Instant, description: "Only events received before this time (RFC 3339 with seconds and an offset; years 1 to 9999)" }),
 };
 
-const leaseQuery = Joi.object({
-  mode: Joi.string().valid("lease"),
-  visibility_timeout: Joi.number().integer().min(1).max(MAX_VISIBILITY_SECONDS),
-  wait_seconds: Joi.number().integer().min(0).max(MAX_WAIT_SECONDS).default(0),
-  ...common,
-}).unknown(false);
+/** Lease mode (the default): what leasing takes. */
+const LeaseQuery = Type.Object(
+  {
+    mode: Type.Optional(Type.Literal("lease", { description: "lease (the default) leases events" })),
+    visibility_timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_VISIBILITY_SECONDS, description: "Lease length, seconds (default INBOX_VISIBILITY_SECONDS, 30)" })),
+    wait_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: "Long polling: seconds to wait for an event when none is deliverable (0 = answer at once)" })),
+    ...common,
+  },
+  { additionalProperties: false, title: "LeaseQuery" },
+);
 
-const peekQuery = Joi.object({
-  mode: Joi.string().valid("peek").required(),
-  status: Joi.string().valid(...EVENT_STATUSES),
-  cursor: Joi.string().max(512),
-  ...common,
-}).unknown(false);
+/** Peek mode: a read-only page. */
+const PeekQuery = Type.Object(
+  {
+    mode: Type.Literal("peek", { description: "peek browses read-only" }),
+    status: Type.Optional({ ...EventStatus, description: "Only events in this status" }),
+    cursor: Type.Optional(Type.String({ maxLength: 512, description: "next_cursor of the previous page (bound to the same status and filters)" })),
+    ...common,
+  },
+  { additionalProperties: false, title: "PeekQuery" },
+);
 
-interface CommonQuery {
-  limit: number;
-  type?: string;
-  source?: string;
-  tag?: string[];
-  since?: Date;
-  until?: Date;
-}
+type CommonQuery = Static<typeof LeaseQuery> | Static<typeof PeekQuery>;
 
-function validateQuery<T>(schema: Joi.ObjectSchema, ctx: Context): T {
-  const { value, error } = schema.validate(ctx.query, { abortEarly: false, convert: true });
-  if (error) throw new ValidationError("invalid inbox query", joiDetails(error));
-  return value as T;
+const INSTANT_MIN = Date.parse("0001-01-01T00:00:00.000Z");
+const INSTANT_MAX = Date.parse("9999-12-31T23:59:59.999Z");
+const INSTANT_RULE = "since and until, read in UTC, are in the years 1 to 9999: the pattern bounds the year as written, an offset can move it past a bound (400 validation_failed)";
+
+/** A since/until the schema allowed, as a Date in the years 1–9999 (UTC). */
+function instant(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  if (!(t >= INSTANT_MIN && t <= INSTANT_MAX)) throw new ValidationError("invalid inbox query", [{ path: name, message: `"${name}" must be in the years 1 to 9999` }]);
+  return new Date(t);
 }
 
 function filterOf(q: CommonQuery): InboxFilter {
-  return { type: q.type, source: q.source, tags: q.tag, since: q.since, until: q.until };
+  return { type: q.type, source: q.source, tags: q.tag, since: instant(q.since, "since"), until: instant(q.until, "until") };
+}
+
+/** GET /inbox?mode=peek: a read-only page of the caller's events, any status, in arrival order. */
+async function peek(deps: RouteDeps, ctx: Context, q: Static<typeof PeekQuery>): Promise<void> {
+  const principal = principalOf(ctx);
+  const subscription = await subscriptionId(deps, principal.tenantId, q.subscription);
+  const filter = filterOf(q);
+  // The cursor is bound to the status and filters; `limit` may change from page to page.
+  const fingerprint = queryFingerprint([q.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
+  const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
+  const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId: subscription, limit: q.limit ?? DEFAULT_LIMIT, status: q.status, filter, after });
+  ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
+}
+
+/** GET /inbox (lease mode): leases the caller's deliverable events, waiting up to wait_seconds for one. */
+async function lease(deps: RouteDeps, ctx: Context, q: Static<typeof LeaseQuery>): Promise<void> {
+  const principal = principalOf(ctx);
+  const subscription = await subscriptionId(deps, principal.tenantId, q.subscription);
+  const limit = q.limit ?? DEFAULT_LIMIT;
+  const waitSeconds = q.wait_seconds ?? 0;
+  const options = {
+    tenantId: principal.tenantId,
+    subscriptionId: subscription,
+    limit,
+    visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
+    maxDeliveries: deps.config.inbox.maxDeliveries,
+    filter: filterOf(q),
+  };
+  const leaseOnce = async () => {
+    const result = await leaseEvents(deps.db.prisma, options);
+    deps.metrics.inboxLeased.inc(result.events.length);
+    if (result.dead > 0) deps.metrics.inboxDead.inc(result.dead);
+    // Their expiry makes these events deliverable again: waiters of this process look then.
+    const first = result.events[0]?.lease_expires_at;
+    if (first) deps.wakeups.dueAt(principal.tenantId, new Date(first));
+    return result;
+  };
+  const { events, hasMore } =
+    waitSeconds > 0
+      ? await longPollLease(deps, ctx, { keyId: principal.keyId, tenantId: principal.tenantId, subscriptionId: subscription, filter: options.filter, limit, waitSeconds, lease: leaseOnce })
+      : await leaseOnce();
+  ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
 }
 
 /** GET /inbox: leases the caller's deliverable events, or with mode=peek lists them read-only. */
-export function inboxRoutes(deps: ApiDeps): Router {
-  const router = new Router();
-  router.get("/inbox", requireScope("inbox:read"), async (ctx) => {
-    const principal = principalOf(ctx);
+export const getInbox = operation({
+  id: "getInbox",
+  method: "GET",
+  path: "/inbox",
+  tag: "inbox",
+  scope: "inbox:read",
+  summary: "Lease deliverable events, or browse with mode=peek",
+  description:
+    "Lease mode (default): leases up to `limit` pending or lease-expired events, oldest first, each with a lease_id valid for visibility_timeout seconds " +
+    "(the lease's secret: only this answer carries it; peek and GET /events/{id} show a lease's status and expiry, never its id); " +
+    "two consumers never receive the same event inside one lease. Answers {data, has_more}. " +
+    "With wait_seconds=N (long polling) and nothing deliverable, the request waits up to N seconds for a matching event (woken by the ingest worker's commit, a nack, or a lease expiring), " +
+    "then answers as usual: an empty page if nothing came. A client that disconnects while waiting leases nothing; on shutdown waiting requests answer an empty page at once. " +
+    "Concurrent long polls are bounded per API key and per tenant (per API process): past either quota the request answers 429 long_poll_quota_exceeded at once, with Retry-After. " +
+    "Leases last at most 1 h (3600 s): a consumer that needs longer extends its lease while it works. " +
+    "Peek mode (mode=peek): a read-only page in arrival order, any status, with an opaque next_cursor; leases nothing. Answers {data, next_cursor}. " +
+    "The query is one of the two modes' parameter sets (LeaseQuery or PeekQuery): visibility_timeout and wait_seconds belong to lease mode, status and cursor to peek mode. " +
+    "HEAD validates the query and answers the headers, leasing nothing.",
+  query: Type.Union([LeaseQuery, PeekQuery]),
+  responses: { 200: { description: "Leased events (lease mode) or one page (peek mode)", schema: Type.Union([InboxLeaseSchema, InboxPageSchema]), headers: { "Cache-Control": { description: "no-store: leases and listings are per caller and per moment", required: true, schema: { const: "no-store" } } } } },
+  errors: { 400: ["invalid_cursor"], 404: ["not_found"], 429: ["long_poll_quota_exceeded"] },
+  rules: [SUBSCRIPTION_RULE, INSTANT_RULE, "cursor is a next_cursor this API answered for the same subscription, status and filters (400 invalid_cursor)"],
+  handler: (deps) => async (ctx, { query }) => {
     // Leases and listings are per caller and per moment: never to be stored by a cache.
     ctx.set("Cache-Control", "no-store");
-    if (ctx.method === "HEAD") {
-      // HEAD (which the router serves with this handler) never leases: it validates and answers headers only.
-      validateQuery(ctx.query.mode === "peek" ? peekQuery : leaseQuery, ctx);
-      ctx.status = 200;
-      ctx.type = "application/json";
-      return;
-    }
-    if (ctx.query.mode === "peek") {
-      const q = validateQuery<CommonQuery & { status?: EventStatus; cursor?: string }>(peekQuery, ctx);
-      const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
-      const filter = filterOf(q);
-      // The cursor is bound to the status and filters; `limit` may change from page to page.
-      const fingerprint = queryFingerprint([ctx.query.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
-      const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
-      const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId, limit: q.limit, status: q.status, filter, after });
-      ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
-      return;
-    }
-    const q = validateQuery<CommonQuery & { visibility_timeout?: number; wait_seconds: number }>(leaseQuery, ctx);
-    const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
-    const options = {
-      tenantId: principal.tenantId,
-      subscriptionId,
-      limit: q.limit,
-      visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
-      maxDeliveries: deps.config.inbox.maxDeliveries,
-      filter: filterOf(q),
-    };
-    const lease = async () => {
-      const result = await leaseEvents(deps.db.prisma, options);
-      deps.metrics.inboxLeased.inc(result.events.length);
-      if (result.dead > 0) deps.metrics.inboxDead.inc(result.dead);
-      // Their expiry makes these events deliverable again: waiters of this process look then.
-      const first = result.events[0]?.lease_expires_at;
-      if (first) deps.wakeups.dueAt(principal.tenantId, new Date(first));
-      return result;
-    };
-    const { events, hasMore } =
-      q.wait_seconds > 0
-        ? await longPollLease(deps, ctx, { keyId: principal.keyId, tenantId: principal.tenantId, subscriptionId, filter: options.filter, limit: q.limit, waitSeconds: q.wait_seconds, lease })
-        : await lease();
-    ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
-  });
-  return router;
-}
+    if (query.mode === "peek") return peek(deps, ctx, query);
+    return lease(deps, ctx, query);
+  },
+  // HEAD never leases: the query is validated (by the table) and the headers answered.
+  head: () => (ctx) => {
+    ctx.set("Cache-Control", "no-store");
+    ctx.status = 200;
+    ctx.type = "application/json";
+  },
+});

@@ -1,0 +1,196 @@
+import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
+import addFormats from "ajv-formats";
+import compose from "koa-compose";
+import type { Context, Middleware, Next } from "koa";
+import { ajvDetails } from "../../domain/envelope";
+import { AppError, NotFoundError, ValidationError } from "../../errors";
+import { requireScope } from "../middleware/auth";
+import { readJsonBody } from "../middleware/json-body";
+import { respondJson } from "../response-headers";
+import { allowedMethods } from "./document";
+import type { Input, Operation, RouteDeps } from "./operation";
+
+/*
+ * The dispatcher of the route table: finds the operation of a request (literal paths first, then
+ * templates, as OpenAPI matches them), answers OPTIONS and 405 from the same table, and runs every
+ * operation through one middleware list: authentication and the rate limit (unless public), its
+ * scope, its validators, its handler. The validators are compiled once, from the operation's
+ * schemas, when the app is built.
+ */
+
+const ajvOptions = { allErrors: true, strict: true, allowUnionTypes: true } as const;
+/** Bodies and path parameters: JSON values as sent (no coercion). */
+const exact = addFormats(new Ajv2020(ajvOptions));
+/** Query strings: strings coerced to the declared types; a repeated parameter is an array, one value where an array is declared becomes one. */
+const coercing = addFormats(new Ajv2020({ ...ajvOptions, coerceTypes: "array" }));
+
+type Check = (value: unknown) => { ok: true } | { ok: false; errors: ValidateFunction["errors"] };
+
+type Branch = { readonly schema: { properties?: Record<string, { const?: unknown }>; required?: string[] }; readonly validate: ValidateFunction };
+
+/** The branch a value chose by a constant property (GET /inbox's mode), when a branch declares one: its value, or its absence where optional. */
+function chosen(branches: readonly Branch[], value: unknown): Branch | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  for (const b of branches) {
+    for (const [name, p] of Object.entries(b.schema.properties ?? {})) {
+      if (p.const === undefined) continue;
+      const v = (value as Record<string, unknown>)[name];
+      if (v === p.const || (v === undefined && !(b.schema.required ?? []).includes(name))) return b;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A validator of a schema. A union of objects (query modes, body forms) reports the errors of the
+ * branch the value chose by its constant property, or else of the branch it came closest to.
+ */
+function checker(ajv: Ajv2020, schema: object): Check {
+  const whole = ajv.compile(schema);
+  const branches: Branch[] = Array.isArray((schema as { anyOf?: unknown }).anyOf) ? (schema as { anyOf: Branch["schema"][] }).anyOf.map((b) => ({ schema: b, validate: ajv.compile(b) })) : [];
+  return (value) => {
+    if (whole(value)) return { ok: true };
+    if (branches.length === 0) return { ok: false, errors: whole.errors };
+    const by = chosen(branches, value);
+    if (by) {
+      by.validate(value);
+      return { ok: false, errors: by.validate.errors };
+    }
+    let best: ValidateFunction["errors"] = whole.errors;
+    for (const { validate: b } of branches) {
+      b(value);
+      if (b.errors && (best === whole.errors || b.errors.length < best!.length)) best = b.errors;
+    }
+    return { ok: false, errors: best };
+  };
+}
+
+/** The field errors of a failed check, one per field (a value that fails its format and its pattern is named once). */
+function details(errors: ValidateFunction["errors"]) {
+  const seen = new Set<string>();
+  return ajvDetails(errors).filter((d) => !seen.has(d.path ?? "") && seen.add(d.path ?? ""));
+}
+
+/**
+ * The one response path of the table's operations: a JSON body a handler answered is written in
+ * one writeHead with the headers the request collected (respondJson); a text body (metrics, this
+ * document), an empty one and HEAD's are left to Koa, as are errors (the error renderer).
+ */
+function respond(ctx: Context): void {
+  const body: unknown = ctx.body;
+  if (body === null || typeof body !== "object" || ctx.method === "HEAD" || Buffer.isBuffer(body) || typeof (body as { pipe?: unknown }).pipe === "function") return;
+  respondJson(ctx, ctx.status, body);
+}
+
+const EMPTY = Object.freeze({});
+const NO_INPUT: Input<unknown, unknown, unknown> = Object.freeze({ params: EMPTY, query: EMPTY, body: undefined });
+
+/** The step that validates an operation's request and calls its handler with the typed input. */
+function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
+  const handler = ((head && op.head ? op.head : op.handler) as unknown as (d: RouteDeps) => (ctx: Context, input: Input<unknown, unknown, unknown>) => Promise<void> | void)(deps);
+  const params = op.params ? checker(exact, op.params) : undefined;
+  // What a path parameter that fails its schema cannot name: {id} an event, {name} a subscription.
+  const notFoundWhat = op.path.includes("{name}") ? "subscription" : "event";
+  const query = op.query ? checker(coercing, op.query) : undefined;
+  const body = op.body && op.body.read !== "handler" ? { check: checker(exact, op.body.schema), limit: op.body.limit(deps), required: op.body.required } : undefined;
+  // The fast path: an operation whose handler reads its own body and takes no parameters (POST /events).
+  if (!params && !op.query && !body) {
+    return async function invokeBare(ctx: Context): Promise<void> {
+      if (ctx.querystring !== "") throw new ValidationError("this operation takes no query parameters", [{ path: "", message: "no query parameters are allowed" }]);
+      await handler(ctx, NO_INPUT);
+      respond(ctx);
+    };
+  }
+  return async function invokeValidated(ctx: Context): Promise<void> {
+    if (params && !params(ctx.params).ok) throw new NotFoundError(notFoundWhat);
+    let q: unknown = EMPTY;
+    if (query) {
+      q = { ...ctx.query };
+      const r = query(q);
+      if (!r.ok) throw new ValidationError("invalid query", details(r.errors));
+    } else if (ctx.querystring !== "") {
+      throw new ValidationError("this operation takes no query parameters", [{ path: "", message: "no query parameters are allowed" }]);
+    }
+    let b: unknown;
+    if (body && !head) {
+      b = await readJsonBody(ctx, body.limit, { optional: !body.required });
+      if (b !== undefined || body.required) {
+        const r = body.check(b);
+        if (!r.ok) throw new ValidationError("invalid body", details(r.errors));
+      }
+    }
+    await handler(ctx, { params: ctx.params, query: q, body: b });
+    respond(ctx);
+  };
+}
+
+interface PathEntry {
+  /** The Koa form of the template (/events/:id), the route label of logs and metrics. */
+  readonly route: string;
+  readonly regex: RegExp | null;
+  readonly names: readonly string[];
+  readonly methods: Map<string, Middleware>;
+  readonly allow: string;
+}
+
+const noDownstream = async (): Promise<void> => {};
+
+/** The dispatcher of a route table: every operation through the same list, then 405/OPTIONS from the table's paths. */
+export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: readonly Middleware[]): Middleware {
+  const allow = allowedMethods(table);
+  const literal = new Map<string, PathEntry>();
+  const templated: PathEntry[] = [];
+  const entryOf = (path: string): PathEntry => {
+    const existing = literal.get(path) ?? templated.find((t) => t.route === path.replace(/\{([^}]+)\}/g, ":$1"));
+    if (existing) return existing;
+    const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+    const entry: PathEntry = {
+      route: path.replace(/\{([^}]+)\}/g, ":$1"),
+      regex: names.length === 0 ? null : new RegExp(`^${path.replace(/\{[^}]+\}/g, "([^/]+)")}$`),
+      names,
+      methods: new Map(),
+      allow: allow.get(path)!,
+    };
+    if (entry.regex) templated.push(entry);
+    else literal.set(path, entry);
+    return entry;
+  };
+  for (const op of table) {
+    const chain = (head: boolean) => compose([...(op.scope === null ? [] : [...keyed, requireScope(op.scope)]), invoke(op, deps, head)]);
+    const entry = entryOf(op.path);
+    entry.methods.set(op.method, chain(false));
+    if (op.method === "GET") entry.methods.set("HEAD", chain(true));
+  }
+  return function dispatch(ctx: Context, next: Next): Promise<void> {
+    const path = ctx.path;
+    let entry = literal.get(path);
+    let params: Record<string, string> | undefined;
+    if (!entry) {
+      for (const t of templated) {
+        const m = t.regex!.exec(path);
+        if (!m) continue;
+        entry = t;
+        params = {};
+        try {
+          for (let i = 0; i < t.names.length; i++) params[t.names[i]!] = decodeURIComponent(m[i + 1]!);
+        } catch {
+          throw new NotFoundError();
+        }
+        break;
+      }
+    }
+    if (!entry) return next();
+    ctx.state.route = entry.route;
+    const chain = entry.methods.get(ctx.method);
+    if (!chain) {
+      if (ctx.method === "OPTIONS") {
+        ctx.status = 204;
+        ctx.set("Allow", entry.allow);
+        return Promise.resolve();
+      }
+      throw new AppError(405, "method_not_allowed", `${ctx.method} is not allowed on this path`, [], { Allow: entry.allow });
+    }
+    ctx.params = params ?? EMPTY;
+    return chain(ctx, noDownstream);
+  };
+}
