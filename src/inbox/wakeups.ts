@@ -4,6 +4,7 @@ import type { Listener, Database } from "../store/database";
 import { PROBES_PER_STATEMENT, probeDeliverable } from "../store/events/any-deliverable";
 import type { InboxFilter } from "../store/events/inbox-filter";
 import { withTimeout } from "../deadline";
+import { errorMessage } from "../errors";
 
 /*
  * Wake-ups for long-polling GET /inbox requests (wait_seconds > 0). docs/inbox.md describes the
@@ -563,6 +564,3 @@ export class Wakeups {
   }
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,5 +1,6 @@
 import { packingOverhead, packQueuedEvents } from "../domain/queued-event";
 import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SqsOutcomeUnknownError, type SqsQueue } from "./sqs-queue";
+import { errorMessage } from "../errors";
 
 interface Pending {
   readonly body: string;
@@ -27,7 +28,7 @@ export class EnqueueError extends Error {
 
 /** The error of every body of a call that failed as a whole. */
 function callFailed(err: unknown): EnqueueError {
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = errorMessage(err);
   return new EnqueueError(`SQS send failed: ${reason}`, false, err instanceof SqsOutcomeUnknownError);
 }
 

@@ -11,6 +11,7 @@ import { IdempotencyGuard } from "../ingest/idempotency";
 import { SendBatcher } from "../queue/send-batcher";
 import { startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
+import { errorMessage } from "../errors";
 
 /** Builds every service of the HTTP API on a container's clients. */
 export function buildApiDeps(c: Container): ApiDeps {
@@ -22,8 +23,8 @@ export function buildApiDeps(c: Container): ApiDeps {
     c.db.prisma,
     c.redis,
     c.config.redisPrefix,
-    (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
-    (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
+    (err) => c.logger.warn({ err: errorMessage(err) }, "redis unavailable for idempotency; using Postgres"),
+    (err) => c.logger.warn({ err: errorMessage(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
     { claimsPerTenant: c.config.limits.idempotencyClaimsPerTenant, claimsTotal: c.config.limits.idempotencyClaimsTotal },
   );
   const receipts = new AcceptedReceipts(c.redis, c.config.redisPrefix);
