@@ -4,10 +4,9 @@ import type { Context } from "koa";
 import { ValidationError } from "../../errors";
 import { isInstant, joiDetails } from "../../domain/envelope";
 import type { InboxFilter } from "../../store/events/inbox-filter";
-import { leaseEvents } from "../../store/events/lease-events";
 import { EVENT_STATUSES, peekEvents, type EventStatus } from "../../store/events/peek-events";
 import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
-import { longPollLease } from "../../inbox/long-poll";
+import { InboxService } from "../../inbox/inbox-service";
 import type { ApiDeps } from "../deps";
 import { principalOf, requireScope } from "../middleware/auth";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
@@ -81,8 +80,24 @@ function filterOf(q: CommonQuery): InboxFilter {
   return { type: q.type, source: q.source, tags: q.tag, since: q.since, until: q.until };
 }
 
+/** Runs `fn` with a signal aborted when the client goes away before its answer is written. */
+async function whileConnected<T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) gone.abort();
+  };
+  ctx.res.once("close", onClose);
+  if (ctx.req.socket?.destroyed) gone.abort();
+  try {
+    return await fn(gone.signal);
+  } finally {
+    ctx.res.off("close", onClose);
+  }
+}
+
 /** GET /inbox: leases the caller's deliverable events, or with mode=peek lists them read-only. */
 export function inboxRoutes(deps: ApiDeps): Router {
+  const inbox = new InboxService(deps);
   const router = new Router();
   router.get("/inbox", requireScope("inbox:read"), async (ctx) => {
     const principal = principalOf(ctx);
@@ -108,27 +123,16 @@ export function inboxRoutes(deps: ApiDeps): Router {
     }
     const q = validateQuery<CommonQuery & { visibility_timeout?: number; wait_seconds: number }>(leaseQuery, ctx);
     const subscriptionId = await subscriptionParam(deps, ctx, principal.tenantId);
-    const options = {
+    const request = {
+      keyId: principal.keyId,
       tenantId: principal.tenantId,
       subscriptionId,
+      filter: filterOf(q),
       limit: q.limit,
       visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
       maxDeliveries: deps.config.inbox.maxDeliveries,
-      filter: filterOf(q),
     };
-    const lease = async () => {
-      const result = await leaseEvents(deps.db.prisma, options);
-      deps.metrics.inboxLeased.inc(result.events.length);
-      if (result.dead > 0) deps.metrics.inboxDead.inc(result.dead);
-      // Their expiry makes these events deliverable again: waiters of this process look then.
-      const first = result.events[0]?.lease_expires_at;
-      if (first) deps.wakeups.dueAt(principal.tenantId, new Date(first));
-      return result;
-    };
-    const { events, hasMore } =
-      q.wait_seconds > 0
-        ? await longPollLease(deps, ctx, { keyId: principal.keyId, tenantId: principal.tenantId, subscriptionId, filter: options.filter, limit: q.limit, waitSeconds: q.wait_seconds, lease })
-        : await lease();
+    const { events, hasMore } = q.wait_seconds > 0 ? await whileConnected(ctx, (signal) => inbox.lease({ ...request, deadline: Date.now() + q.wait_seconds * 1000, signal })) : await inbox.lease(request);
     ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
   });
   return router;
