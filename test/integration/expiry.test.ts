@@ -218,8 +218,8 @@ describe("expireEvents (real database)", () => {
     // Capture the exact statements the job sends, then EXPLAIN them (EXPLAIN without ANALYZE deletes nothing).
     const captured: Array<{ sql: string; params: unknown[] }> = [];
     const spy = {
-      $queryRaw: async (statement: { sql: string; values: unknown[] }) => {
-        captured.push({ sql: statement.sql, params: statement.values });
+      $queryRaw: async (statement: { text: string; values: unknown[] }) => {
+        captured.push({ sql: statement.text, params: statement.values });
         return [{ deliveries: 0, events: 0 }];
       },
       $executeRaw: async () => 0, // the batch's advisory lock
