@@ -140,3 +140,21 @@ export class Coalescer<T> {
     }
   }
 }
+
+/** Something holding work to hand on at shutdown: a coalescer, or a service built on one. */
+export interface Drainable {
+  drain(): Promise<void>;
+}
+
+/** Drains each in order (every one, even after a failure); throws the first failure at the end. */
+export async function drainAll(list: readonly Drainable[]): Promise<void> {
+  let failure: { err: unknown } | undefined;
+  for (const d of list) {
+    try {
+      await d.drain();
+    } catch (err) {
+      failure ??= { err };
+    }
+  }
+  if (failure) throw failure.err;
+}

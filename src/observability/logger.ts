@@ -1,6 +1,7 @@
 import pino, { type Logger } from "pino";
 import SonicBoom from "sonic-boom";
 import { isoString } from "../domain/clock";
+import { Coalescer } from "../coalescer";
 
 export type { Logger };
 
@@ -16,26 +17,22 @@ export const LOG_WRITE_INTERVAL_MS = 10;
  * growing pending chunk on every line, which flattened (copied) that chunk each time.
  */
 export class BatchedDestination {
-  private lines: string[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync). */
+  private readonly lines = new Coalescer<string>({
+    lingerMs: LOG_WRITE_INTERVAL_MS,
+    eager: false,
+    unref: true,
+    flush: (lines) => {
+      this.out.write(lines.length === 1 ? lines[0]! : lines.join(""));
+    },
+  });
 
   constructor(private readonly out: SonicBoom) {}
 
   write(line: string): boolean {
-    this.lines.push(line);
-    // Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync).
-    this.timer ??= setTimeout(this.handOver, LOG_WRITE_INTERVAL_MS).unref();
+    this.lines.add(line);
     return true;
   }
-
-  private readonly handOver = (): void => {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.lines.length === 0) return;
-    const chunk = this.lines.length === 1 ? this.lines[0]! : this.lines.join("");
-    this.lines = [];
-    this.out.write(chunk);
-  };
 
   /**
    * Writes everything pending before returning (used on exit): sonic-boom is switched to
@@ -45,7 +42,7 @@ export class BatchedDestination {
   flushSync(): void {
     (this.out as unknown as { sync: boolean }).sync = true;
     try {
-      this.handOver();
+      this.lines.flushNow();
       this.out.flushSync();
     } catch {
       // not open yet or already closed: nothing more can be written
