@@ -72,8 +72,8 @@ export function packingOverhead(count: number): number {
   return count <= 1 ? 0 : count + 1;
 }
 
-/** What one SQS message holds: the events that decoded, and how many parts did not. */
-export interface DecodedMessage {
+/** What one SQS message body holds: the events that decoded, and how many parts did not. */
+export interface DecodedBody {
   readonly events: QueuedEvent[];
   readonly invalid: number;
 }
@@ -83,7 +83,7 @@ export interface DecodedMessage {
  * event counts as invalid; the caller keeps the message for the dead-letter queue after storing
  * the valid ones.
  */
-export function decodeQueuedMessage(body: string | undefined): DecodedMessage {
+export function decodeQueuedMessage(body: string | undefined): DecodedBody {
   if (body === undefined) return { events: [], invalid: 1 };
   let parsed: unknown;
   try {

@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client";
-import { decodeQueuedMessage, type QueuedEvent } from "../domain/queued-event";
+import { decodeQueuedMessage, type DecodedBody, type QueuedEvent } from "../domain/queued-event";
 import type { Logger } from "../observability/logger";
 import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage } from "../queue/sqs-queue";
@@ -9,11 +9,8 @@ import { errorMessage } from "../errors";
 import { findIdempotencyLosers } from "./idempotency";
 
 /** A received message with the events it carries (one, or several when the API packed them). */
-export interface DecodedMessage {
+export interface DecodedMessage extends Readonly<DecodedBody> {
   readonly message: ReceivedMessage;
-  readonly events: readonly QueuedEvent[];
-  /** Parts of the body that are not events this service can store. */
-  readonly invalid: number;
 }
 
 /** Decodes the body of a received message. */
