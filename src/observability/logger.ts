@@ -10,11 +10,8 @@ export const LOG_WRITE_INTERVAL_MS = 10;
 
 /**
  * Collects log lines and hands them to sonic-boom as one string, at most LOG_WRITE_INTERVAL_MS
- * after the first of them. Each write costs the process several µs whatever its length (the file
- * system call is queued to libuv's thread pool), so under ingest load a write per event-loop turn
- * (about 11 lines) cost more per line than the line itself; one write per 10 ms carries about a
- * hundred. One string per write also spares sonic-boom from measuring the byte length of a
- * growing pending chunk on every line, which flattened (copied) that chunk each time.
+ * after the first of them: a write costs about the same whatever its length, so one write carries
+ * many lines (the measurements: docs/performance.md, "Ingest cost per stage").
  */
 export class BatchedDestination {
   /** Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync). */
