@@ -19,7 +19,7 @@ export const empty = Prisma.empty;
 export type Sql = Prisma.Sql;
 
 /** A column's kind: "int" accepts a number or a bigint and answers a number; "?" suffix allows null. */
-type ColumnKind = "string" | "int" | "number" | "boolean" | "date" | "json";
+type ColumnKind = "string" | "int" | "number" | "boolean" | "date" | "strings" | "json";
 export type Column = ColumnKind | `${ColumnKind}?`;
 export type RowShape = Readonly<Record<string, Column>>;
 
@@ -31,7 +31,9 @@ type KindType<K extends ColumnKind> = K extends "string"
       ? boolean
       : K extends "date"
         ? Date
-        : unknown;
+        : K extends "strings"
+          ? string[]
+          : unknown;
 type ColumnType<C extends Column> = C extends `${infer K extends ColumnKind}?` ? KindType<K> | null : C extends ColumnKind ? KindType<C> : never;
 /** The row type a shape declares. */
 export type RowOf<S extends RowShape> = { -readonly [K in keyof S]: ColumnType<S[K]> };
@@ -68,6 +70,9 @@ function checkValue(statement: string, column: string, kind: Column, value: unkn
       break;
     case "date":
       if (value instanceof Date) return value;
+      break;
+    case "strings":
+      if (Array.isArray(value) && value.every((x) => typeof x === "string")) return value;
       break;
     case "json":
       return value;
