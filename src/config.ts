@@ -8,19 +8,19 @@ import { resolve } from "node:path";
 export interface Config {
   /** HTTP bind address. HOST, default 127.0.0.1. */
   readonly host: string;
-  /** HTTP port of the API. PORT, default 3000. */
+  /** HTTP port of the API. */
   readonly port: number;
-  /** Port of the /metrics endpoint of worker and scheduler processes. METRICS_PORT, default 9464. */
+  /** Port of the /metrics endpoint of worker and scheduler processes. */
   readonly metricsPort: number;
-  /** Subscriptions with the largest backlog the API role exports as triggers_subscription_backlog (one query a minute); 0 for none. BACKLOG_TOP_N, default 10, at most 50. */
+  /** Subscriptions with the largest backlog the API role exports as triggers_subscription_backlog (one query a minute); 0 for none. */
   readonly backlogTopN: number;
   /** Folder for embedded state (PGlite data, dev API key). TRIGGERS_DATA_DIR, default ./.triggers. */
   readonly dataDir: string;
   /** TRIGGERS_DATA_DIR was set (not the default): `migrate` and `keys` may then use the embedded database (requireCommandDatabase). */
   readonly dataDirExplicit: boolean;
-  /** NODE_ENV=production (the image sets it): `migrate` and `keys` never use the embedded database. NODE_ENV, default unset. */
+  /** NODE_ENV=production (the image sets it): `migrate` and `keys` never use the embedded database. */
   readonly production: boolean;
-  /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. DATABASE_URL. */
+  /** Postgres URL; unset means embedded PGlite in <dataDir>/pgdata. `?schema=` selects a schema. */
   readonly databaseUrl: string | undefined;
   /**
    * Where the Postgres password comes from when DATABASE_URL has none (see src/store/db-connection.ts):
@@ -33,80 +33,80 @@ export interface Config {
     readonly passwordFile: string | undefined;
   };
   readonly sqs: {
-    /** SQS endpoint override (an emulator). SQS_ENDPOINT. */
+    /** SQS endpoint override (an emulator). */
     readonly endpoint: string | undefined;
-    /** Main queue URL. SQS_QUEUE_URL; unset with SQS_ENDPOINT unset means an in-process emulator. */
+    /** Main queue URL; unset with SQS_ENDPOINT unset means an in-process emulator. */
     readonly queueUrl: string | undefined;
-    /** Dead-letter queue URL, for readiness and depth metrics. SQS_DLQ_URL. */
+    /** Dead-letter queue URL, for readiness and depth metrics. */
     readonly dlqUrl: string | undefined;
-    /** Queue name used when the queue is created by this service (emulator). SQS_QUEUE_NAME, default triggers-events. */
+    /** Queue name used when the queue is created by this service (emulator). */
     readonly queueName: string;
-    /** AWS region. AWS_REGION, default us-east-1. */
+    /** AWS region. */
     readonly region: string;
-    /** Receives before a message moves to the DLQ (emulator queues). SQS_MAX_RECEIVE_COUNT, default 5. */
+    /** Receives before a message moves to the DLQ (emulator queues). */
     readonly maxReceiveCount: number;
-    /** While a SendMessageBatch is in flight, longest a send waits to share the next one, ms. SQS_SEND_LINGER_MS, default 2. */
+    /** While a SendMessageBatch is in flight, longest a send waits to share the next one, ms. */
     readonly sendLingerMs: number;
-    /** Longest a SendMessageBatch may take before its requests answer 503, ms. SQS_SEND_TIMEOUT_MS, default 5000. */
+    /** Longest a SendMessageBatch may take before its requests answer 503, ms. */
     readonly sendTimeoutMs: number;
     /** Per-attempt HTTP timeouts of SQS calls (connect, then idle socket), ms. SQS_CONNECT_TIMEOUT_MS 1000, SQS_REQUEST_TIMEOUT_MS 2000. */
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
-    /** SendMessageBatch calls in flight at most per process; past it a send answers 503 at once. SQS_MAX_CONCURRENT_SENDS, default 64. */
+    /** SendMessageBatch calls in flight at most per process; past it a send answers 503 at once. */
     readonly maxConcurrentSends: number;
   };
-  /** Redis URL for rate limits, idempotency fast path and BullMQ; unset = in-process fallbacks. REDIS_URL. */
+  /** Redis URL for rate limits, idempotency fast path and BullMQ; unset = in-process fallbacks. */
   readonly redisUrl: string | undefined;
-  /** Prefix of every Redis key and BullMQ queue of this deployment. REDIS_PREFIX, default triggers. */
+  /** Prefix of every Redis key and BullMQ queue of this deployment. */
   readonly redisPrefix: string;
-  /** Deadline of each Redis command, ms (a late one fails and its caller degrades). REDIS_COMMAND_TIMEOUT_MS, default 500. */
+  /** Deadline of each Redis command, ms (a late one fails and its caller degrades). */
   readonly redisCommandTimeoutMs: number;
-  /** Longest a Redis (re)connection may take, ms. REDIS_CONNECT_TIMEOUT_MS, default 2000. */
+  /** Longest a Redis (re)connection may take, ms. */
   readonly redisConnectTimeoutMs: number;
   readonly db: {
-    /** Deadline of each Postgres statement (server statement_timeout and client query_timeout), ms. DB_QUERY_TIMEOUT_MS, default 5000. */
+    /** Deadline of each Postgres statement (server statement_timeout and client query_timeout), ms. */
     readonly queryTimeoutMs: number;
-    /** Longest wait for a pooled or new Postgres connection, ms. DB_CONNECT_TIMEOUT_MS, default 3000. */
+    /** Longest wait for a pooled or new Postgres connection, ms. */
     readonly connectTimeoutMs: number;
   };
   readonly http: {
-    /** The whole request (headers and body) must arrive within this, ms. HTTP_REQUEST_TIMEOUT_MS, default 30000. */
+    /** The whole request (headers and body) must arrive within this, ms. */
     readonly requestTimeoutMs: number;
-    /** The request headers must arrive within this, ms. HTTP_HEADERS_TIMEOUT_MS, default 10000. */
+    /** The request headers must arrive within this, ms. */
     readonly headersTimeoutMs: number;
-    /** Idle keep-alive connections are closed after this, ms. HTTP_KEEPALIVE_TIMEOUT_MS, default 65000. */
+    /** Idle keep-alive connections are closed after this, ms. */
     readonly keepAliveTimeoutMs: number;
-    /** Open connections per API process at most; a reserve of 16 more serve GET /healthz only (503 otherwise), past that they are closed on accept. HTTP_MAX_CONNECTIONS, default 4096. */
+    /** Open connections per API process at most; a reserve of 16 more serve GET /healthz only (503 otherwise), past that they are closed on accept. */
     readonly maxConnections: number;
-    /** Take the client address from X-Forwarded-For (last hop) behind a load balancer. HTTP_TRUST_PROXY, default false. */
+    /** Take the client address from X-Forwarded-For (last hop) behind a load balancer. */
     readonly trustProxy: boolean;
   };
-  /** Failed authentications per client address per minute before that address gets 429s for unknown keys. AUTH_FAILURES_PER_MINUTE, default 60. */
+  /** Failed authentications per client address per minute before that address gets 429s for unknown keys. */
   readonly authFailuresPerMinute: number;
   readonly worker: {
-    /** Concurrent long-poll receivers per worker process; more receivers mean bigger group commits. WORKER_RECEIVERS, default 16. */
+    /** Concurrent long-poll receivers per worker process; more receivers mean bigger group commits. */
     readonly receivers: number;
-    /** Long-poll wait, seconds (1–20). WORKER_WAIT_SECONDS, default 20. */
+    /** Long-poll wait, seconds (1–20). */
     readonly waitSeconds: number;
-    /** Visibility timeout of received messages, seconds. WORKER_VISIBILITY_SECONDS, default 60. */
+    /** Visibility timeout of received messages, seconds. */
     readonly visibilitySeconds: number;
   };
   readonly inbox: {
-    /** Deliveries after which an event is dead. MAX_DELIVERIES, default 10. */
+    /** Deliveries after which an event is dead. */
     readonly maxDeliveries: number;
-    /** Default lease, seconds. INBOX_VISIBILITY_SECONDS, default 30. */
+    /** Default lease, seconds. */
     readonly defaultVisibilitySeconds: number;
-    /** Concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process (at most the tenant quota); more answer 429. LONG_POLLS_PER_KEY, default 100. */
+    /** Concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process (at most the tenant quota); more answer 429. */
     readonly longPollsPerKey: number;
-    /** Concurrent long polls per tenant (all its keys), per API process; more answer 429. LONG_POLLS_PER_TENANT, default 250. */
+    /** Concurrent long polls per tenant (all its keys), per API process; more answer 429. */
     readonly longPollsPerTenant: number;
-    /** Interval of the shared safety re-check of waiting long polls (one indexed existence check per waited-on subscription and filter), ms. LONG_POLL_RECHECK_MS, default 5000. */
+    /** Interval of the shared safety re-check of waiting long polls (one indexed existence check per waited-on subscription and filter), ms. */
     readonly longPollRecheckMs: number;
   };
   readonly limits: {
-    /** Largest request body, bytes. MAX_EVENT_BYTES, default 262144 (256 KiB). */
+    /** Largest request body, bytes. */
     readonly maxEventBytes: number;
-    /** Default requests per minute per API key. RATE_LIMIT_PER_MINUTE, default 6000. */
+    /** Default requests per minute per API key. */
     readonly rateLimitPerMinute: number;
     /**
      * Idempotency claims one tenant may make in Redis per hour (each ≈ 180–450 B, kept 1 h); past
@@ -116,54 +116,53 @@ export interface Config {
     readonly idempotencyClaimsPerTenant: number;
     /**
      * Idempotency claims all tenants together may make in Redis per hour; past it every tenant's
-     * new keys are claimed in process memory only. IDEMPOTENCY_CLAIMS_TOTAL, default 500000
-     * (≤ 2 h of claims live: ≈ 180–450 MB, within the default cache.t4g.small's 1.37 GiB).
+     * new keys are claimed in process memory only.
      */
     readonly idempotencyClaimsTotal: number;
     /**
      * Subscriptions a tenant may have at once, `default` included (so also the most deliveries one
-     * event fans out to). MAX_SUBSCRIPTIONS_PER_TENANT, default 100.
+     * event fans out to).
      */
     readonly maxSubscriptionsPerTenant: number;
     /**
      * Rows a tenant's accepted events may write per minute, across API processes (Redis; per API
      * process while Redis is down): each event costs 1 + its tenant's live subscriptions (cached
      * with the API key, API_KEY_CACHE_MS). Past it POST /events and /events/batch answer 429
-     * delivery_rate_limited. DELIVERY_ROWS_PER_MINUTE_PER_TENANT, default 1200000 (sizing in docs/quotas.md).
+     * delivery_rate_limited.
      */
     readonly deliveryRowsPerMinutePerTenant: number;
   };
   readonly retention: {
-    /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
+    /** Age after acknowledgement at which an event is deleted, seconds. */
     readonly acknowledgedSeconds: number;
-    /** Age after death at which a dead event is deleted, seconds. DEAD_RETENTION_SECONDS, default 14 days. */
+    /** Age after death at which a dead event is deleted, seconds. */
     readonly deadSeconds: number;
-    /** Optional hard cap on the age of pending/leased events, seconds; unset = never expire them. MAX_EVENT_AGE_SECONDS. */
+    /** Optional hard cap on the age of pending/leased events, seconds; unset = never expire them. */
     readonly maxEventAgeSeconds: number | undefined;
-    /** Rows per expiry statement. EXPIRY_BATCH_SIZE, default 5000. */
+    /** Rows per expiry statement. */
     readonly batchSize: number;
-    /** How often expiry runs, seconds. EXPIRY_INTERVAL_SECONDS, default 60. */
+    /** How often expiry runs, seconds. */
     readonly intervalSeconds: number;
-    /** Least pause after each full expiry batch, ms, to leave room for live traffic. EXPIRY_PAUSE_MS, default 25. */
+    /** Least pause after each full expiry batch, ms, to leave room for live traffic. */
     readonly pauseMs: number;
     /** Largest share of time an expiry run spends deleting (0–1]; the pacer's ceiling. EXPIRY_MAX_DUTY, default 0.5. */
     readonly maxDuty: number;
     /** The pacer's floor: least share of time spent deleting while there is work. EXPIRY_MIN_DUTY, default 0.02. */
     readonly minDuty: number;
-    /** The pacer's smallest batch (and its starting one). EXPIRY_MIN_BATCH_SIZE, default 250 (capped at EXPIRY_BATCH_SIZE). */
+    /** The pacer's smallest batch (and its starting one). */
     readonly minBatchSize: number;
-    /** Longest rest after one batch, ms. EXPIRY_MAX_REST_MS, default 2000. */
+    /** Longest rest after one batch, ms. */
     readonly maxRestMs: number;
     /** Probe slowdown during a batch over a rest above which the pacer backs off. EXPIRY_INTERFERENCE_TOLERANCE, default 1.25. */
     readonly interferenceTolerance: number;
-    /** Everything due should be deleted within this long; the pacer never goes slower than that needs. EXPIRY_DRAIN_SECONDS, default 3600. */
+    /** Everything due should be deleted within this long; the pacer never goes slower than that needs. */
     readonly drainSeconds: number;
-    /** Seconds without a completed expiry run after which the scheduler's /readyz fails (expiry overdue). EXPIRY_OVERDUE_SECONDS, default 600. */
+    /** Seconds without a completed expiry run after which the scheduler's /readyz fails (expiry overdue). */
     readonly overdueSeconds: number;
   };
-  /** How long a looked-up API key is trusted before it is read again, ms. API_KEY_CACHE_MS, default 2000. */
+  /** How long a looked-up API key is trusted before it is read again, ms. */
   readonly apiKeyCacheMs: number;
-  /** pino level. LOG_LEVEL, default info. */
+  /** pino level. */
   readonly logLevel: string;
   /**
    * Aurora Data API target for `triggers migrate` from outside the VPC: DATA_API_RESOURCE_ARN,
@@ -174,73 +173,92 @@ export interface Config {
 
 const DAY = 86_400;
 
-const envSchema = Joi.object({
-  HOST: Joi.string().default("127.0.0.1"),
-  PORT: Joi.number().integer().min(0).max(65535).default(3000),
-  METRICS_PORT: Joi.number().integer().min(0).max(65535).default(9464),
-  BACKLOG_TOP_N: Joi.number().integer().min(0).max(50).default(10),
-  TRIGGERS_DATA_DIR: Joi.string().default(".triggers"),
-  NODE_ENV: Joi.string(),
-  DATABASE_URL: Joi.string().uri({ scheme: ["postgres", "postgresql"] }),
-  DATABASE_IAM_AUTH: Joi.boolean().truthy("1").falsy("0", "").default(false),
-  DATABASE_PASSWORD_SECRET_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"),
-  DATABASE_PASSWORD_FILE: Joi.string(),
-  SQS_ENDPOINT: Joi.string().uri({ scheme: ["http", "https"] }),
-  SQS_QUEUE_URL: Joi.string().uri({ scheme: ["http", "https"] }),
-  SQS_DLQ_URL: Joi.string().uri({ scheme: ["http", "https"] }),
-  SQS_QUEUE_NAME: Joi.string().pattern(/^[A-Za-z0-9_-]{1,80}$/).default("triggers-events"),
-  AWS_REGION: Joi.string().default("us-east-1"),
-  SQS_MAX_RECEIVE_COUNT: Joi.number().integer().min(1).max(1000).default(5),
-  SQS_SEND_LINGER_MS: Joi.number().min(0).max(50).default(2),
-  SQS_SEND_TIMEOUT_MS: Joi.number().integer().min(100).max(60_000).default(5000),
-  SQS_CONNECT_TIMEOUT_MS: Joi.number().integer().min(50).max(60_000).default(1000),
-  SQS_REQUEST_TIMEOUT_MS: Joi.number().integer().min(100).max(60_000).default(2000),
-  SQS_MAX_CONCURRENT_SENDS: Joi.number().integer().min(1).max(10_000).default(64),
-  REDIS_URL: Joi.string().uri({ scheme: ["redis", "rediss"] }),
-  REDIS_PREFIX: Joi.string().pattern(/^[A-Za-z0-9_.:-]{1,64}$/).default("triggers"),
-  REDIS_COMMAND_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(500),
-  REDIS_CONNECT_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(2000),
-  DB_QUERY_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(5000),
-  DB_CONNECT_TIMEOUT_MS: Joi.number().integer().min(100).max(60_000).default(3000),
-  HTTP_REQUEST_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(30_000),
-  HTTP_HEADERS_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(10_000),
-  HTTP_KEEPALIVE_TIMEOUT_MS: Joi.number().integer().min(0).max(600_000).default(65_000),
-  HTTP_MAX_CONNECTIONS: Joi.number().integer().min(1).max(1_000_000).default(4096),
-  HTTP_TRUST_PROXY: Joi.boolean().default(false),
-  AUTH_FAILURES_PER_MINUTE: Joi.number().integer().min(1).max(1_000_000).default(60),
-  WORKER_RECEIVERS: Joi.number().integer().min(1).max(64).default(16),
-  WORKER_WAIT_SECONDS: Joi.number().integer().min(0).max(20).default(20),
-  WORKER_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(43200).default(60),
-  MAX_DELIVERIES: Joi.number().integer().min(1).max(1000).default(10),
-  INBOX_VISIBILITY_SECONDS: Joi.number().integer().min(1).max(3600).default(30),
-  LONG_POLLS_PER_KEY: Joi.number().integer().min(1).max(100_000).default(100),
-  LONG_POLLS_PER_TENANT: Joi.number().integer().min(1).max(100_000).default(250),
-  LONG_POLL_RECHECK_MS: Joi.number().integer().min(100).max(600_000).default(5000),
-  MAX_EVENT_BYTES: Joi.number().integer().min(1024).max(1_048_576).default(262_144),
-  RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(1).default(6000),
-  IDEMPOTENCY_CLAIMS_PER_TENANT: Joi.number().integer().min(0).default(100_000),
-  IDEMPOTENCY_CLAIMS_TOTAL: Joi.number().integer().min(0).default(500_000),
-  MAX_SUBSCRIPTIONS_PER_TENANT: Joi.number().integer().min(1).max(10_000).default(100),
-  DELIVERY_ROWS_PER_MINUTE_PER_TENANT: Joi.number().integer().min(1).default(1_200_000),
-  ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
-  DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
-  MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
-  EXPIRY_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(5000),
-  EXPIRY_INTERVAL_SECONDS: Joi.number().integer().min(1).default(60),
-  EXPIRY_PAUSE_MS: Joi.number().integer().min(0).max(10_000).default(25),
-  EXPIRY_MAX_DUTY: Joi.number().greater(0).max(1).default(0.5),
-  EXPIRY_MIN_DUTY: Joi.number().greater(0).max(1).default(0.02),
-  EXPIRY_MIN_BATCH_SIZE: Joi.number().integer().min(1).max(100_000).default(250),
-  EXPIRY_MAX_REST_MS: Joi.number().integer().min(0).max(60_000).default(2000),
-  EXPIRY_INTERFERENCE_TOLERANCE: Joi.number().greater(1).max(10).default(1.25),
-  EXPIRY_DRAIN_SECONDS: Joi.number().integer().min(1).default(3600),
-  EXPIRY_OVERDUE_SECONDS: Joi.number().integer().min(1).default(600),
-  API_KEY_CACHE_MS: Joi.number().integer().min(0).max(5000).default(2000),
-  LOG_LEVEL: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent").default("info"),
-  DATA_API_RESOURCE_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"),
-  DATA_API_SECRET_ARN: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"),
-  DATA_API_DATABASE: Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/),
-})
+/** One environment variable: its schema, its default (none: unset stays unset) and what it means. */
+interface Variable {
+  readonly schema: Joi.Schema;
+  readonly default?: string | number | boolean;
+  readonly doc: string;
+}
+
+/**
+ * Every environment variable, declared once: name, Joi schema, default and meaning. The schema
+ * below and the configuration table of docs/operations.md (configurationTable) are derived from it;
+ * test/unit/config-docs.test.ts fails when that table differs.
+ */
+export const VARIABLES = {
+  HOST: { schema: Joi.string(), default: "127.0.0.1", doc: "API bind address" },
+  PORT: { schema: Joi.number().integer().min(0).max(65535), default: 3000, doc: "API port" },
+  METRICS_PORT: { schema: Joi.number().integer().min(0).max(65535), default: 9464, doc: "`/healthz`, `/readyz` and `/metrics` of every long-running role (api included); `healthcheck` probes it" },
+  BACKLOG_TOP_N: { schema: Joi.number().integer().min(0).max(50), default: 10, doc: "subscriptions with the largest backlog the API role exports as `triggers_subscription_backlog` (one grouped query a minute); `0` turns it off" },
+  TRIGGERS_DATA_DIR: { schema: Joi.string(), default: ".triggers", doc: "embedded state: PGlite data, dev API key" },
+  NODE_ENV: { schema: Joi.string(), doc: "`production` (the image sets it): `migrate` and `keys` never use the embedded database" },
+  DATABASE_URL: { schema: Joi.string().uri({ scheme: ["postgres", "postgresql"] }), doc: "Postgres URL; `?schema=name` selects a schema (`migrate` creates it); `?sslmode=` see [TLS to RDS](deploy.md#tls-to-rds). `api`, `worker`, `scheduler` refuse to start without it; unset: embedded PGlite (`start` only)" },
+  DATABASE_IAM_AUTH: { schema: Joi.boolean().truthy("1").falsy("0", ""), default: false, doc: "`true`: log in with RDS IAM tokens (`@aws-sdk/rds-signer`, one per new connection, cached 10 min)" },
+  DATABASE_PASSWORD_SECRET_ARN: { schema: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"), doc: "Secrets Manager secret (JSON with `password`, e.g. the RDS-managed master secret), cached, re-read after a refused login" },
+  DATABASE_PASSWORD_FILE: { schema: Joi.string(), doc: "a file holding the password, cached, re-read after a refused login (at most one of this and `DATABASE_PASSWORD_SECRET_ARN`)" },
+  SQS_ENDPOINT: { schema: Joi.string().uri({ scheme: ["http", "https"] }), doc: "an SQS-compatible emulator; with no queue URL the queue and DLQ are created there" },
+  SQS_QUEUE_URL: { schema: Joi.string().uri({ scheme: ["http", "https"] }), doc: "the real queue; `api`, `worker`, `scheduler` refuse to start without it or `SQS_ENDPOINT`" },
+  SQS_DLQ_URL: { schema: Joi.string().uri({ scheme: ["http", "https"] }), doc: "its dead-letter queue, for readiness and depth metrics (needs `SQS_QUEUE_URL`)" },
+  SQS_QUEUE_NAME: { schema: Joi.string().pattern(/^[A-Za-z0-9_-]{1,80}$/), default: "triggers-events", doc: "queue name when this service creates it" },
+  AWS_REGION: { schema: Joi.string(), default: "us-east-1", doc: "AWS region" },
+  SQS_MAX_RECEIVE_COUNT: { schema: Joi.number().integer().min(1).max(1000), default: 5, doc: "receives before a message goes to the DLQ (queues this service creates)" },
+  SQS_SEND_LINGER_MS: { schema: Joi.number().min(0).max(50), default: 2, doc: "while a `SendMessageBatch` is in flight, longest a send waits to share the next one" },
+  SQS_SEND_TIMEOUT_MS: { schema: Joi.number().integer().min(100).max(60_000), default: 5000, doc: "deadline of a `SendMessageBatch`; past it its requests answer 503 + `Retry-After`" },
+  SQS_CONNECT_TIMEOUT_MS: { schema: Joi.number().integer().min(50).max(60_000), default: 1000, doc: "per-attempt connect timeout of SQS calls, ms" },
+  SQS_REQUEST_TIMEOUT_MS: { schema: Joi.number().integer().min(100).max(60_000), default: 2000, doc: "per-attempt socket-silence timeout of SQS calls, ms (receives add `WORKER_WAIT_SECONDS`)" },
+  SQS_MAX_CONCURRENT_SENDS: { schema: Joi.number().integer().min(1).max(10_000), default: 64, doc: "`SendMessageBatch` calls in flight per process; past it a send answers 503 at once" },
+  REDIS_URL: { schema: Joi.string().uri({ scheme: ["redis", "rediss"] }), doc: "rate limits, idempotency fast path, receipts, BullMQ; unset: in-process fallbacks" },
+  REDIS_PREFIX: { schema: Joi.string().pattern(/^[A-Za-z0-9_.:-]{1,64}$/), default: "triggers", doc: "prefix of every Redis key and BullMQ queue of this deployment" },
+  REDIS_COMMAND_TIMEOUT_MS: { schema: Joi.number().integer().min(10).max(60_000), default: 500, doc: "deadline of each Redis command, ms; no offline queue: while disconnected a command fails at once" },
+  REDIS_CONNECT_TIMEOUT_MS: { schema: Joi.number().integer().min(10).max(60_000), default: 2000, doc: "deadline of each Redis (re)connection, ms" },
+  DB_QUERY_TIMEOUT_MS: { schema: Joi.number().integer().min(100).max(600_000), default: 5000, doc: "deadline of every Postgres statement: server `statement_timeout` and client `query_timeout` (migrations exempt)" },
+  DB_CONNECT_TIMEOUT_MS: { schema: Joi.number().integer().min(100).max(60_000), default: 3000, doc: "longest wait for a pooled or new Postgres connection" },
+  HTTP_REQUEST_TIMEOUT_MS: { schema: Joi.number().integer().min(100).max(600_000), default: 30_000, doc: "slow clients: the whole request with its body must arrive within this, ms (408, connection closed)" },
+  HTTP_HEADERS_TIMEOUT_MS: { schema: Joi.number().integer().min(100).max(600_000), default: 10_000, doc: "slow clients: the headers must arrive within this, ms (408, connection closed)" },
+  HTTP_KEEPALIVE_TIMEOUT_MS: { schema: Joi.number().integer().min(0).max(600_000), default: 65_000, doc: "idle keep-alive connections close after this (longer than the ALB's idle timeout)" },
+  HTTP_MAX_CONNECTIONS: { schema: Joi.number().integer().min(1).max(1_000_000), default: 4096, doc: "open connections per API process" },
+  HTTP_TRUST_PROXY: { schema: Joi.boolean(), default: false, doc: "client address from `X-Forwarded-For` (last hop); set behind the ALB" },
+  AUTH_FAILURES_PER_MINUTE: { schema: Joi.number().integer().min(1).max(1_000_000), default: 60, doc: "failed authentications per client address per minute before unknown keys from it get 429" },
+  WORKER_RECEIVERS: { schema: Joi.number().integer().min(1).max(64), default: 16, doc: "concurrent long polls per worker process (more receivers, bigger group commits)" },
+  WORKER_WAIT_SECONDS: { schema: Joi.number().integer().min(1).max(20), default: 20, doc: "long-poll wait of the worker's receives, seconds (1–20)" },
+  WORKER_VISIBILITY_SECONDS: { schema: Joi.number().integer().min(1).max(43200), default: 60, doc: "visibility timeout of received messages, seconds" },
+  MAX_DELIVERIES: { schema: Joi.number().integer().min(1).max(1000), default: 10, doc: "deliveries after which an event is dead" },
+  INBOX_VISIBILITY_SECONDS: { schema: Joi.number().integer().min(1).max(3600), default: 30, doc: "default lease, seconds (at most 3600: the lease maximum)" },
+  LONG_POLLS_PER_KEY: { schema: Joi.number().integer().min(1).max(100_000), default: 100, doc: "concurrent long polls (GET /inbox with wait_seconds > 0) per API key, per API process (at most the tenant quota); more answer 429" },
+  LONG_POLLS_PER_TENANT: { schema: Joi.number().integer().min(1).max(100_000), default: 250, doc: "concurrent long polls per tenant (all its keys), per API process; more answer 429" },
+  LONG_POLL_RECHECK_MS: { schema: Joi.number().integer().min(100).max(600_000), default: 5000, doc: "interval of the shared safety re-check of waiting long polls (one indexed existence check per waited-on subscription and filter), ms" },
+  MAX_EVENT_BYTES: { schema: Joi.number().integer().min(1024).max(1_048_576), default: 262_144, doc: "largest request body, bytes" },
+  RATE_LIMIT_PER_MINUTE: { schema: Joi.number().integer().min(1), default: 6000, doc: "default requests per minute per API key" },
+  IDEMPOTENCY_CLAIMS_PER_TENANT: { schema: Joi.number().integer().min(0), default: 100_000, doc: "idempotency claims one tenant may make in Redis per hour (each ≈ 180–450 B, kept 1 h); past it the tenant's new keys are claimed in process memory only (sizing in [quotas.md](quotas.md))" },
+  IDEMPOTENCY_CLAIMS_TOTAL: { schema: Joi.number().integer().min(0), default: 500_000, doc: "idempotency claims all tenants together may make in Redis per hour; past it every tenant's new keys are claimed in process memory only (sizing in [quotas.md](quotas.md))" },
+  MAX_SUBSCRIPTIONS_PER_TENANT: { schema: Joi.number().integer().min(1).max(10_000), default: 100, doc: "subscriptions a tenant may have at once, `default` included (so also the most deliveries one event fans out to)" },
+  DELIVERY_ROWS_PER_MINUTE_PER_TENANT: { schema: Joi.number().integer().min(1), default: 1_200_000, doc: "rows a tenant's accepted events may write per minute, across API processes (Redis; per API process while Redis is down): each event costs 1 + its tenant's live subscriptions (cached with the API key, API_KEY_CACHE_MS). Past it POST /events and /events/batch answer 429 `delivery_rate_limited` (sizing in [quotas.md](quotas.md))" },
+  ACK_RETENTION_SECONDS: { schema: Joi.number().integer().min(0), default: 7 * DAY, doc: "age after acknowledgement at which an event is deleted, seconds ([scheduler.md](scheduler.md))" },
+  DEAD_RETENTION_SECONDS: { schema: Joi.number().integer().min(0), default: 14 * DAY, doc: "age after death at which a dead event is deleted, seconds" },
+  MAX_EVENT_AGE_SECONDS: { schema: Joi.number().integer().min(60), doc: "optional hard cap on the age of pending/leased events, seconds; unset = never expire them" },
+  EXPIRY_BATCH_SIZE: { schema: Joi.number().integer().min(1).max(100_000), default: 5000, doc: "rows per expiry statement" },
+  EXPIRY_INTERVAL_SECONDS: { schema: Joi.number().integer().min(1), default: 60, doc: "how often expiry runs, seconds" },
+  EXPIRY_PAUSE_MS: { schema: Joi.number().integer().min(0).max(10_000), default: 25, doc: "least pause after each full expiry batch, ms, to leave room for live traffic" },
+  EXPIRY_MAX_DUTY: { schema: Joi.number().greater(0).max(1), default: 0.5, doc: "largest share of time an expiry run spends deleting (0–1]; the pacer's ceiling" },
+  EXPIRY_MIN_DUTY: { schema: Joi.number().greater(0).max(1), default: 0.02, doc: "the pacer's floor: least share of time spent deleting while there is work" },
+  EXPIRY_MIN_BATCH_SIZE: { schema: Joi.number().integer().min(1).max(100_000), default: 250, doc: "the pacer's smallest batch (and its starting one)" },
+  EXPIRY_MAX_REST_MS: { schema: Joi.number().integer().min(0).max(60_000), default: 2000, doc: "longest rest of expiry after one batch, ms ([scheduler.md#pacing](scheduler.md#pacing))" },
+  EXPIRY_INTERFERENCE_TOLERANCE: { schema: Joi.number().greater(1).max(10), default: 1.25, doc: "probe slowdown during a batch over a rest above which the pacer backs off" },
+  EXPIRY_DRAIN_SECONDS: { schema: Joi.number().integer().min(1), default: 3600, doc: "everything due should be deleted within this long; the pacer never goes slower than that needs" },
+  EXPIRY_OVERDUE_SECONDS: { schema: Joi.number().integer().min(1), default: 600, doc: "seconds without a completed expiry run after which the scheduler's /readyz fails (expiry overdue)" },
+  API_KEY_CACHE_MS: { schema: Joi.number().integer().min(0).max(5000), default: 2000, doc: "how long a key lookup is trusted, ms (≤ 5000: a revoked key stops working within that)" },
+  LOG_LEVEL: { schema: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent"), default: "info", doc: "pino level" },
+  DATA_API_RESOURCE_ARN: { schema: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"), doc: "Aurora cluster ARN: run `migrate` through the Aurora Data API (with `DATA_API_SECRET_ARN` and `DATA_API_DATABASE`: all three or none)" },
+  DATA_API_SECRET_ARN: { schema: Joi.string().pattern(/^arn:aws[a-z-]*:secretsmanager:/, "Secrets Manager ARN"), doc: "Secrets Manager ARN of the Data API's credentials" },
+  DATA_API_DATABASE: { schema: Joi.string().pattern(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/), doc: "database name for the Data API" },
+} as const satisfies Record<string, Variable>;
+
+/** The name of a declared variable: reading an undeclared one does not typecheck. */
+export type VariableName = keyof typeof VARIABLES;
+
+const envSchema = Joi.object(
+  Object.fromEntries(Object.entries(VARIABLES).map(([name, v]: [string, Variable]) => [name, v.default === undefined ? v.schema : v.schema.default(v.default)])),
+)
   .and("DATA_API_RESOURCE_ARN", "DATA_API_SECRET_ARN", "DATA_API_DATABASE")
   .oxor("DATABASE_PASSWORD_SECRET_ARN", "DATABASE_PASSWORD_FILE")
   // An SQS_ENDPOINT without a queue URL would silently fall back to nothing sensible.
@@ -256,20 +274,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid environment: ${error.details.map((d) => d.message).join("; ")}`);
   }
   const v = value as Record<string, unknown>;
-  const str = (k: string) => v[k] as string;
-  const opt = (k: string) => (v[k] === undefined || v[k] === "" ? undefined : (v[k] as string));
-  const num = (k: string) => v[k] as number;
+  const str = (k: VariableName) => v[k] as string;
+  const opt = (k: VariableName) => (v[k] === undefined || v[k] === "" ? undefined : (v[k] as string));
+  const num = (k: VariableName) => v[k] as number;
+  const bool = (k: VariableName) => v[k] === true;
   const config: Config = {
     host: str("HOST"),
     port: num("PORT"),
     metricsPort: num("METRICS_PORT"),
     backlogTopN: num("BACKLOG_TOP_N"),
     dataDir: resolve(str("TRIGGERS_DATA_DIR")),
-    dataDirExplicit: env.TRIGGERS_DATA_DIR !== undefined && env.TRIGGERS_DATA_DIR !== "",
-    production: v.NODE_ENV === "production",
+    dataDirExplicit: env["TRIGGERS_DATA_DIR" satisfies VariableName] !== undefined && env.TRIGGERS_DATA_DIR !== "",
+    production: opt("NODE_ENV") === "production",
     databaseUrl: opt("DATABASE_URL"),
     databaseAuth: {
-      iam: v.DATABASE_IAM_AUTH === true,
+      iam: bool("DATABASE_IAM_AUTH"),
       secretArn: opt("DATABASE_PASSWORD_SECRET_ARN"),
       passwordFile: opt("DATABASE_PASSWORD_FILE"),
     },
@@ -296,7 +315,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersTimeoutMs: num("HTTP_HEADERS_TIMEOUT_MS"),
       keepAliveTimeoutMs: num("HTTP_KEEPALIVE_TIMEOUT_MS"),
       maxConnections: num("HTTP_MAX_CONNECTIONS"),
-      trustProxy: v.HTTP_TRUST_PROXY as boolean,
+      trustProxy: bool("HTTP_TRUST_PROXY"),
     },
     authFailuresPerMinute: num("AUTH_FAILURES_PER_MINUTE"),
     worker: {
@@ -322,7 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),
       deadSeconds: num("DEAD_RETENTION_SECONDS"),
-      maxEventAgeSeconds: v.MAX_EVENT_AGE_SECONDS === undefined ? undefined : num("MAX_EVENT_AGE_SECONDS"),
+      maxEventAgeSeconds: v["MAX_EVENT_AGE_SECONDS" satisfies VariableName] === undefined ? undefined : num("MAX_EVENT_AGE_SECONDS"),
       batchSize: num("EXPIRY_BATCH_SIZE"),
       intervalSeconds: num("EXPIRY_INTERVAL_SECONDS"),
       pauseMs: num("EXPIRY_PAUSE_MS"),
@@ -341,6 +360,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
   };
   return deepFreeze(config);
+}
+
+/** The configuration table of docs/operations.md, one row per variable, as VARIABLES declares them. */
+export function configurationTable(): string {
+  const rows = Object.entries(VARIABLES).map(([name, v]: [string, Variable]) => `| \`${name}\` | ${v.default === undefined ? "—" : `\`${v.default === "" ? '""' : String(v.default)}\``} | ${v.doc} |`);
+  return ["| Variable | Default | Meaning |", "|---|---|---|", ...rows].join("\n");
 }
 
 /** The long-running production roles: they never fall back to embedded parts. */

@@ -198,3 +198,8 @@ export class UnavailableError extends AppError {
     });
   }
 }
+
+/** The message of any thrown value, for a log field or a wrapping error's message. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

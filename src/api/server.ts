@@ -111,9 +111,6 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
         clearInterval(sweep);
       }
       await wakeups;
-      await deps.batcher.drain();
-      // The receipts of the last 202s, before the container closes Redis.
-      await deps.receipts.settled();
     },
   };
 }

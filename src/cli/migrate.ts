@@ -3,6 +3,7 @@ import { requireCommandDatabase, type Config } from "../config";
 import { openDatabase, parseDatabaseUrl } from "../store/database";
 import { dataApiExecutor } from "../store/migrate/data-api-executor";
 import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
+import { createSchemaStatement } from "../store/migrate/schemas";
 
 /** `triggers migrate`: applies the migrations the database lacks, through the Aurora Data API when configured. */
 export async function cmdMigrate(config: Config): Promise<void> {
@@ -22,7 +23,7 @@ export async function cmdMigrate(config: Config): Promise<void> {
   try {
     // Prisma's `?schema=` names the schema every table lives in; the first migrate creates it.
     const schema = config.databaseUrl ? parseDatabaseUrl(config.databaseUrl).schema : undefined;
-    if (schema) await db.migrator.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    if (schema) await db.migrator.query(createSchemaStatement(schema, { ifNotExists: true }));
     const result = await applyMigrations(db.migrator, loadMigrations(), (line) => process.stdout.write(`${line}\n`));
     process.stdout.write(`database is up to date (${result.applied.length} applied, ${result.alreadyApplied.length} already applied)\n`);
   } finally {

@@ -3,6 +3,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Client } from "pg";
+import { createSchemaStatement, dropSchemaStatement } from "../store/migrate/schemas";
 
 /*
  * Local stand-ins for a deployment's surroundings, shared by the tests and the benches (which
@@ -21,11 +22,11 @@ export async function createSchema(databaseUrl: string, schema: string): Promise
       await c.end();
     }
   };
-  await run(`CREATE SCHEMA "${schema}"`);
+  await run(createSchemaStatement(schema));
   return {
     url: `${databaseUrl}?schema=${schema}`,
     schema,
-    drop: () => run(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
+    drop: () => run(dropSchemaStatement(schema)),
   };
 }
 

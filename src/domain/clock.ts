@@ -3,8 +3,7 @@ let secondPrefix = "";
 
 /**
  * `new Date(ms).toISOString()`, with the date and time up to the second formatted once per
- * second instead of on every call (Date's own formatting took about 1 µs, a visible share of a
- * POST /events). For the whole milliseconds of a clock at or after 1970, the form every received_at
+ * second instead of on every call (docs/performance.md). For the whole milliseconds of a clock at or after 1970, the form every received_at
  * and log timestamp takes; any other value is formatted by Date.
  */
 export function isoString(ms: number): string {

@@ -17,9 +17,8 @@ const isString = (v: unknown, max = Infinity): v is string => typeof v === "stri
 const isNullableString = (v: unknown): v is string | null => v === null || typeof v === "string";
 
 /**
- * Structural check of a decoded message. Hand-written rather than a Joi schema because it runs
- * once per message on the worker's hot path (it measured as a visible share of bench:drain);
- * the API has already validated the envelope with Joi before the message was sent.
+ * Structural check of a decoded message, hand-written because it runs once per message on the
+ * worker's hot path; the API has already validated the envelope before the message was sent.
  */
 function isQueuedEvent(v: unknown): v is QueuedEvent {
   if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
@@ -72,8 +71,8 @@ export function packingOverhead(count: number): number {
   return count <= 1 ? 0 : count + 1;
 }
 
-/** What one SQS message holds: the events that decoded, and how many parts did not. */
-export interface DecodedMessage {
+/** What one SQS message body holds: the events that decoded, and how many parts did not. */
+export interface DecodedBody {
   readonly events: QueuedEvent[];
   readonly invalid: number;
 }
@@ -83,7 +82,7 @@ export interface DecodedMessage {
  * event counts as invalid; the caller keeps the message for the dead-letter queue after storing
  * the valid ones.
  */
-export function decodeQueuedMessage(body: string | undefined): DecodedMessage {
+export function decodeQueuedMessage(body: string | undefined): DecodedBody {
   if (body === undefined) return { events: [], invalid: 1 };
   let parsed: unknown;
   try {

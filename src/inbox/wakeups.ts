@@ -3,7 +3,9 @@ import type { Logger } from "../observability/logger";
 import type { Listener, Database } from "../store/database";
 import { PROBES_PER_STATEMENT, probeDeliverable } from "../store/events/any-deliverable";
 import type { InboxFilter } from "../store/events/inbox-filter";
+import { notificationChannel, notify } from "../store/notifications";
 import { withTimeout } from "../deadline";
+import { errorMessage } from "../errors";
 
 /*
  * Wake-ups for long-polling GET /inbox requests (wait_seconds > 0). docs/inbox.md describes the
@@ -35,9 +37,6 @@ import { withTimeout } from "../deadline";
 
 /** Seconds a GET /inbox may wait at most, as SQS ReceiveMessage's WaitTimeSeconds. */
 export const MAX_WAIT_SECONDS = 20;
-
-/** The channel name of the current schema: a plain identifier shorter than Postgres's 63 bytes. */
-const CHANNEL_SQL = "'triggers_' || left(md5(current_schema()), 16)";
 
 /** NOTIFY payloads must stay under 8000 bytes. */
 const MAX_PAYLOAD = 7900;
@@ -82,7 +81,7 @@ export function encodeWake(tenants: ReadonlyMap<string, ReadonlySet<string> | nu
  */
 export async function notifyDeliverable(prisma: PrismaClient, tenants: ReadonlyMap<string, ReadonlySet<string> | null>, at?: Date, counts?: ReadonlyMap<string, number>): Promise<void> {
   if (tenants.size === 0) return;
-  await prisma.$executeRawUnsafe(`SELECT pg_notify(${CHANNEL_SQL}, $1)`, encodeWake(tenants, at, counts));
+  await notify(prisma, encodeWake(tenants, at, counts));
 }
 
 /** What ended a wait. */
@@ -230,8 +229,7 @@ export class Wakeups {
 
   private async connect(): Promise<void> {
     if (this.channel === undefined) {
-      const rows = await withTimeout(this.opts.db.prisma.$queryRawUnsafe<Array<{ ch: string }>>(`SELECT ${CHANNEL_SQL} AS ch`), this.queryTimeoutMs, "channel lookup");
-      this.channel = rows[0]!.ch;
+      this.channel = await withTimeout(notificationChannel(this.opts.db.prisma), this.queryTimeoutMs, "channel lookup");
     }
     // The connection can be lost before listen() has even resolved (a database going away while it
     // connects): remembered here, since `listener` does not exist yet.
@@ -563,6 +561,3 @@ export class Wakeups {
   }
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,6 +1,7 @@
 import { LRUCache } from "lru-cache";
 import type { Redis } from "ioredis";
 import { RedisBackoff } from "../redis-backoff";
+import { Coalescer } from "../coalescer";
 
 /** How long an accepted-but-not-yet-stored event answers `status: "queued"`, seconds. */
 export const QUEUED_RECEIPT_SECONDS = 15 * 60;
@@ -63,15 +64,8 @@ export const RECEIPTS_WRITE_INTERVAL_MS = 10;
 export class AcceptedReceipts {
   /** Bounded: past 200 000 receipts the least recently used go first (not all at once). */
   private readonly local = new LRUCache<string, number>({ max: 200_000 });
-  /** Receipts not yet handed to Redis, per tenant: written together in one script call (see remember). */
-  private pending: Map<string, string[]> | undefined;
-  /** The write of `pending` scheduled by `schedule`, if any: at the end of this turn, or after a wait. */
-  private immediate: NodeJS.Immediate | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** When the last script call started (performance.now()). */
-  private lastCallAt = Number.NEGATIVE_INFINITY;
-  /** Script calls in flight (see settled). */
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Receipts not yet handed to Redis: written together in one script call (see remember). */
+  private readonly writes: Coalescer<ReceiptPart>;
   /** A Redis that just failed (or missed its deadline) is not asked every turn: receipts stay in memory meanwhile. */
   private readonly backoff: RedisBackoff;
 
@@ -83,6 +77,12 @@ export class AcceptedReceipts {
     redis?.defineCommand("triggersReceipts", { lua: RECEIPTS_SCRIPT });
     redis?.defineCommand("triggersReceiptLookup", { lua: RECEIPT_LOOKUP_SCRIPT });
     this.backoff = new RedisBackoff(redis);
+    this.writes = new Coalescer<ReceiptPart>({
+      lingerMs: RECEIPTS_WRITE_INTERVAL_MS,
+      minIntervalMs: RECEIPTS_WRITE_INTERVAL_MS,
+      maxInFlight: 1,
+      flush: (parts) => this.write(parts),
+    });
   }
 
   /**
@@ -99,18 +99,14 @@ export class AcceptedReceipts {
   remember(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
     if (this.backoff.usable()) {
-      const pending = (this.pending ??= new Map());
-      const list = pending.get(tenantId);
-      if (list) for (const id of ids) list.push(id);
-      else pending.set(tenantId, [...ids]);
-      if (this.inFlight.size === 0) this.schedule();
+      this.writes.add({ tenantId, ids });
       return;
     }
     this.keepLocally(tenantId, ids);
   }
 
   async wasAccepted(tenantId: string, id: string): Promise<boolean> {
-    if (this.pending?.get(tenantId)?.includes(id)) return true;
+    for (const p of this.writes.pending()) if (p.tenantId === tenantId && p.ids.includes(id)) return true;
     const local = this.local.get(this.localSlot(tenantId, id));
     if (local !== undefined && local > Date.now()) return true;
     if (!this.backoff.usable()) return false;
@@ -127,38 +123,33 @@ export class AcceptedReceipts {
   }
 
   /** Resolves once every receipt recorded so far has been written (to Redis or to memory). */
-  async settled(): Promise<void> {
-    this.writePending();
-    while (this.inFlight.size > 0 || this.pending) {
-      await Promise.all([...this.inFlight]);
-      this.writePending();
-    }
+  drain(): Promise<void> {
+    return this.writes.drain();
   }
 
-  /** Hands what is pending to Redis (or to memory while Redis is backed off). */
-  private readonly writePending = (): void => {
-    clearImmediate(this.immediate);
-    clearTimeout(this.timer);
-    this.immediate = undefined;
-    this.timer = undefined;
-    const pending = this.pending;
-    if (!pending) return;
-    this.pending = undefined;
+  /** Hands receipts to Redis, a tenant's together, in as few script calls as MAX_IDS_PER_CALL allows (to memory while Redis is backed off). */
+  private write(parts: readonly ReceiptPart[]): Promise<void> | void {
     if (!this.backoff.usable()) {
-      for (const [tenantId, ids] of pending) this.keepLocally(tenantId, ids);
+      for (const { tenantId, ids } of parts) this.keepLocally(tenantId, ids);
       return;
     }
-    this.lastCallAt = performance.now();
+    const byTenant = new Map<string, string[]>();
+    for (const { tenantId, ids } of parts) {
+      const list = byTenant.get(tenantId);
+      if (list) for (const id of ids) list.push(id);
+      else byTenant.set(tenantId, [...ids]);
+    }
     const bucket = this.bucketOf(Date.now());
     // The set outlives its bucket's end by the TTL, so its last receipt still answers for that long.
     const expiresAt = String((bucket + 1) * RECEIPT_BUCKET_SECONDS + this.ttlSeconds);
+    const calls: Promise<void>[] = [];
     let call: ReceiptPart[] = [];
     let count = 0;
-    for (const [tenantId, all] of pending) {
+    for (const [tenantId, all] of byTenant) {
       for (let i = 0; i < all.length; i += MAX_IDS_PER_CALL) {
         const ids = all.length <= MAX_IDS_PER_CALL ? all : all.slice(i, i + MAX_IDS_PER_CALL);
         if (count + ids.length > MAX_IDS_PER_CALL) {
-          this.send(call, bucket, expiresAt);
+          calls.push(this.send(call, bucket, expiresAt));
           call = [];
           count = 0;
         }
@@ -166,38 +157,24 @@ export class AcceptedReceipts {
         count += ids.length;
       }
     }
-    if (call.length > 0) this.send(call, bucket, expiresAt);
-  };
+    if (call.length > 0) calls.push(this.send(call, bucket, expiresAt));
+    return Promise.all(calls).then(() => undefined);
+  }
 
-  /** One script call writing `parts` into their tenants' sets of `bucket`. */
-  private send(parts: readonly ReceiptPart[], bucket: number, expiresAt: string): void {
+  /** One script call writing `parts` into their tenants' sets of `bucket`; on failure they are kept in memory. */
+  private send(parts: readonly ReceiptPart[], bucket: number, expiresAt: string): Promise<void> {
     const failed = () => {
       this.backoff.failed();
       for (const { tenantId, ids } of parts) this.keepLocally(tenantId, ids);
     };
     const keys = parts.map((p) => this.setKey(p.tenantId, bucket));
     const lists = parts.map((p) => p.ids.join(" "));
-    let call: Promise<void>;
     try {
-      call = (this.redis as unknown as ReceiptsCommands).triggersReceipts(keys.length, ...keys, expiresAt, ...lists).then(() => undefined, failed);
+      return (this.redis as unknown as ReceiptsCommands).triggersReceipts(keys.length, ...keys, expiresAt, ...lists).then(() => undefined, failed);
     } catch {
       failed(); // a call that could not even be issued
-      return;
+      return Promise.resolve();
     }
-    const tracked = call.finally(() => {
-      this.inFlight.delete(tracked);
-      // What was answered while this call was out goes now, in one call.
-      if (this.inFlight.size === 0 && this.pending) this.schedule();
-    });
-    this.inFlight.add(tracked);
-  }
-
-  /** Writes `pending` once RECEIPTS_WRITE_INTERVAL_MS have passed since the last call started (at the end of this turn if they have). */
-  private schedule(): void {
-    if (this.immediate !== undefined || this.timer !== undefined) return;
-    const wait = this.lastCallAt + RECEIPTS_WRITE_INTERVAL_MS - performance.now();
-    if (wait > 0) this.timer = setTimeout(this.writePending, wait);
-    else this.immediate = setImmediate(this.writePending);
   }
 
   private keepLocally(tenantId: string, ids: readonly string[]): void {

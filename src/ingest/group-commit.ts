@@ -5,7 +5,8 @@ import { SQS_MAX_MESSAGE_BYTES, type SqsQueue } from "../queue/sqs-queue";
 import { isStatementTimeout } from "../store/statement-timeout";
 import { FanoutWeights } from "./fanout-weights";
 import { TenantShares } from "./tenant-shares";
-import { errorMessage, type DecodedMessage, type StoreDeps, type StoreMessagesFn } from "./store-messages";
+import { type DecodedMessage, type StoreDeps, type StoreMessagesFn } from "./store-messages";
+import { errorMessage } from "../errors";
 
 export interface GroupCommitDeps extends StoreDeps {
   readonly queue: SqsQueue;

@@ -2,6 +2,7 @@ import { LRUCache } from "lru-cache";
 import type { Redis } from "ioredis";
 import type { PrismaClient } from "../generated/prisma/client";
 import type { QueuedEvent } from "../domain/queued-event";
+import { findStoredKey, storedBodyHashes } from "../store/events/idempotency-keys";
 
 /**
  * The verdict on a send with an Idempotency-Key. `receivedAt` is the time to answer: the first
@@ -179,15 +180,6 @@ type ClaimCommand = {
   triggersIdemClaim(slot: string, counter: string, total: string, value: string, ttl: string, budget: string, totalBudget: string): Promise<[number, string?]>;
 };
 
-/** The body hash and received_at of the event a tenant stored under an idempotency key, if any. */
-async function findStoredKey(prisma: PrismaClient, tenantId: string, key: string): Promise<{ body_hash: string; received_at: string } | null> {
-  const row = await prisma.event.findUnique({
-    where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
-    select: { bodyHash: true, receivedAt: true },
-  });
-  return row ? { body_hash: row.bodyHash, received_at: row.receivedAt.toISOString() } : null;
-}
-
 /**
  * The keyed events of a batch the insert skipped although their body differs from the one stored
  * under their (tenant, key): two bodies were 202'd for one key without a shared fast path (Redis
@@ -197,13 +189,7 @@ async function findStoredKey(prisma: PrismaClient, tenantId: string, key: string
 export async function findIdempotencyLosers(prisma: PrismaClient, events: readonly QueuedEvent[]): Promise<Set<QueuedEvent>> {
   const keyed = events.filter((e) => e.idempotency_key !== null);
   if (keyed.length === 0) return new Set();
-  const rows = await prisma.$queryRawUnsafe<Array<{ tenant_id: string; idempotency_key: string; body_hash: string }>>(
-    `SELECT e.tenant_id, e.idempotency_key, e.body_hash
-       FROM events e JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, idempotency_key)
-         ON e.tenant_id = k.tenant_id AND e.idempotency_key = k.idempotency_key`,
-    keyed.map((e) => e.tenant_id),
-    keyed.map((e) => e.idempotency_key),
-  );
+  const rows = await storedBodyHashes(prisma, keyed.map((e) => ({ tenantId: e.tenant_id, key: e.idempotency_key! })));
   const storedHash = new Map(rows.map((r) => [`${r.tenant_id.length}:${r.tenant_id}:${r.idempotency_key}`, r.body_hash]));
   return new Set(
     keyed.filter((e) => {

@@ -6,7 +6,8 @@ import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage, SqsQueue } from "../queue/sqs-queue";
 import { purgeDeletedSubscriptions } from "../jobs/purge-subscriptions";
 import { GroupCommit } from "./group-commit";
-import { decodeMessage, errorMessage, storeMessages, type StoreMessagesFn } from "./store-messages";
+import { decodeMessage, storeMessages, type StoreMessagesFn } from "./store-messages";
+import { errorMessage } from "../errors";
 
 export interface IngestWorkerOptions {
   /** Concurrent long-poll receivers. */

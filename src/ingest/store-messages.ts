@@ -1,17 +1,16 @@
 import type { PrismaClient } from "../generated/prisma/client";
-import { decodeQueuedMessage, type QueuedEvent } from "../domain/queued-event";
+import { decodeQueuedMessage, type DecodedBody, type QueuedEvent } from "../domain/queued-event";
 import type { Logger } from "../observability/logger";
 import type { Metrics } from "../observability/metrics";
 import type { ReceivedMessage } from "../queue/sqs-queue";
 import { insertEvents } from "../store/events/insert-events";
+import { classifyDatabaseError } from "../store/db-errors";
+import { errorMessage } from "../errors";
 import { findIdempotencyLosers } from "./idempotency";
 
 /** A received message with the events it carries (one, or several when the API packed them). */
-export interface DecodedMessage {
+export interface DecodedMessage extends Readonly<DecodedBody> {
   readonly message: ReceivedMessage;
-  readonly events: readonly QueuedEvent[];
-  /** Parts of the body that are not events this service can store. */
-  readonly invalid: number;
 }
 
 /** Decodes the body of a received message. */
@@ -75,7 +74,7 @@ export async function storeMessages(deps: StoreDeps, messages: readonly DecodedM
     try {
       inserted = await insertEvents(deps.prisma, rows.map((r) => r.event));
     } catch (err) {
-      if (!isDataError(err)) throw err;
+      if (classifyDatabaseError(err) !== "data") throw err;
       // Postgres refused the data itself: store the batch one by one so only the bad events are left behind.
       stored = 0;
       for (const r of rows) {
@@ -83,7 +82,7 @@ export async function storeMessages(deps: StoreDeps, messages: readonly DecodedM
           inserted += await insertEvents(deps.prisma, [r.event]);
           stored++;
         } catch (single) {
-          if (!isDataError(single)) throw single;
+          if (classifyDatabaseError(single) !== "data") throw single;
           poison++;
           refused.add(r.event);
           kept.add(r.from);
@@ -122,28 +121,4 @@ export async function storeMessages(deps: StoreDeps, messages: readonly DecodedM
     announce: inserted > 0 ? storedEvents : [],
     deletable: messages.filter((m) => !kept.has(m)).map((m) => m.message.receiptHandle),
   };
-}
-
-/**
- * True for errors about the data (SQLSTATE class 22 data exception or 23 integrity violation),
- * which retrying cannot fix; everything else (connection loss, timeouts) is worth retrying.
- */
-export function isDataError(err: unknown): boolean {
-  const seen = new Set<unknown>();
-  let cur: unknown = err;
-  while (cur && typeof cur === "object" && !seen.has(cur)) {
-    seen.add(cur);
-    const e = cur as { code?: unknown; meta?: { code?: unknown; driverAdapterError?: unknown }; cause?: unknown; originalCode?: unknown };
-    for (const code of [e.code, e.meta?.code, e.originalCode]) {
-      if (typeof code === "string" && /^(22|23)[0-9A-Z]{3}$/.test(code)) return true;
-    }
-    cur = e.cause ?? e.meta?.driverAdapterError;
-  }
-  const text = err instanceof Error ? err.message : String(err);
-  return /\b(22|23)[0-9A-Z]{3}\b/.test(text) || /out of range|invalid input syntax|violates/i.test(text);
-}
-
-/** The message of an error, for a log field. */
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../generated/prisma/client";
 import { withTimeout } from "../deadline";
 import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
+import { countDue, deleteExpiredBatch, emitProbeMessage, explainDue, selectOne, type ExpiryKind } from "../store/expiry";
 
 /** What the expiry job needs: only the database. */
 export interface ExpireEventsDeps {
@@ -84,77 +85,8 @@ export interface ExpireEventsResult {
   readonly pacing?: PacingSnapshot & { readonly runBackoffs: number; readonly runSpeedups: number };
 }
 
-/** The advisory lock that serialises the batches of concurrent expiry runs ("expiry" in ASCII). */
-const EXPIRY_LOCK_KEY = 0x657870697279;
-/**
- * Deadlines of a batch's transaction: waiting for a pooled connection, and the whole transaction
- * (lock wait and DELETE; each statement also has the connection's own query deadline).
- */
-const BATCH_TRANSACTION = { maxWait: 10_000, timeout: 120_000 } as const;
-
 /** The kinds of rows the job removes, in the order one pass visits them. */
-export type ExpiryKind = "acknowledged" | "dead" | "stale";
-
-/** Each kind's due rows, `$1` the cutoff: the predicate of its DELETE and of its count (so the same partial index). */
-const DUE_WHERE: Record<ExpiryKind, string> = {
-  acknowledged: "status = 'acknowledged' AND acknowledged_at < $1::timestamptz",
-  dead: "status = 'dead' AND dead_at < $1::timestamptz",
-  stale: "status IN ('pending', 'delivered') AND received_at < $1::timestamptz",
-};
-
-/**
- * The order each kind's DELETE takes its rows in: oldest first where the kind's index gives that
- * order cheaply. None for stale: the deliverable index leads with tenant_id, so ordering by
- * received_at would sort every deliverable row; without it the scan stops at the first `limit` matches.
- */
-const DELETE_ORDER: Record<ExpiryKind, string> = { acknowledged: "ORDER BY acknowledged_at", dead: "ORDER BY dead_at", stale: "" };
-
-/**
- * One bounded DELETE of deliveries per kind, and of the events whose last delivery that was, in
- * one statement. The status literal in each statement matches the predicate of a partial index
- * (deliveries_acknowledged_at_idx, deliveries_dead_at_idx, deliveries_deliverable_idx), so the
- * planner reads only rows of that status in index order and stops after `limit` of them; it never
- * scans or locks the whole table. SKIP LOCKED steps over rows an ack or a lease holds right now
- * (they are picked up by a later run) instead of waiting on them. Batches of concurrent runs take
- * turns on an advisory lock (below).
- *
- * An event is deleted when none of its deliveries is left: `orphans` looks (by the primary key of
- * deliveries, which leads with event_id) for a delivery of the event other than the ones this
- * statement deletes (the statement's snapshot still shows those). `per_event` groups the deleted
- * deliveries by event once (a hash aggregate), so that check costs the same per row at any batch
- * size; a sub-select over `gone` per event would scan the whole CTE for every event, quadratic in
- * the batch (at 5 000 rows that made a batch cost ~10× its rows). This is the only place events
- * are deleted, and deliveries have no foreign key to events: an event leaves only with its last
- * delivery.
- */
-async function deleteBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
-  const select = `SELECT event_id, subscription_id FROM deliveries
-          WHERE ${DUE_WHERE[kind]}
-          ${DELETE_ORDER[kind]} LIMIT $2::int
-          FOR UPDATE SKIP LOCKED`;
-  const sql = `WITH gone AS (
-       DELETE FROM deliveries WHERE (event_id, subscription_id) IN (${select})
-       RETURNING event_id, subscription_id
-     ),
-     per_event AS (SELECT event_id, array_agg(subscription_id) AS subs FROM gone GROUP BY event_id),
-     orphans AS (
-       DELETE FROM events e USING per_event g
-       WHERE e.id = g.event_id
-         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> ALL (g.subs))
-       RETURNING 1
-     )
-     SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`;
-  // Concurrent runs (several scheduler processes, or a run overlapping the next) take turns per
-  // batch: a statement's snapshot would still show the deliveries another run is deleting at that
-  // moment, so two runs deleting different deliveries of one event would each keep the event and
-  // leave it with none. Waiting on the lock before the statement starts gives it a snapshot in
-  // which every earlier batch has committed.
-  const rows = await prisma.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe("SELECT pg_advisory_xact_lock($1::bigint)", EXPIRY_LOCK_KEY);
-    return tx.$queryRawUnsafe<Array<{ deliveries: number; events: number }>>(sql, cutoff, limit);
-  }, BATCH_TRANSACTION);
-  return { deliveries: Number(rows[0]?.deliveries ?? 0), events: Number(rows[0]?.events ?? 0) };
-}
+export type { ExpiryKind };
 
 /**
  * Deletes expired deliveries in batches of at most `batchSize` rows: acknowledged and dead ones
@@ -221,7 +153,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         // Probe once while the DELETE runs, about halfway through by the last batch's pace.
         // A probe is skipped if the DELETE is already over: it would measure nothing of it.
         let settled = false;
-        const deletion = deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit).then((b) => ((events += b.events), b.deliveries));
+        const deletion = deleteExpiredBatch(deps.prisma, kind, cutoffs.get(kind)!, limit).then((b) => ((events += b.events), b.deliveries));
         const expected = lastMsPerRow === undefined ? 5 : lastMsPerRow * limit;
         const probing = (async () => {
           await sleep(Math.max(1, expected * 0.4));
@@ -234,7 +166,7 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
         }
         busyProbe = await probing;
       } else {
-        const batch = await deleteBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
+        const batch = await deleteExpiredBatch(deps.prisma, kind, cutoffs.get(kind)!, limit);
         n = batch.deliveries;
         events += batch.events;
       }
@@ -288,14 +220,9 @@ const COUNT_CAP = 2_000_000;
  * ask for a pace the backlog does not need. Undefined when both fail: the run has no floor.
  */
 async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date): Promise<number | undefined> {
-  const where = DUE_WHERE[kind];
-  const counted = await withinProbeDeadline(
-    prisma.$queryRawUnsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM deliveries WHERE ${where} LIMIT $2::int) due`, cutoff, COUNT_CAP),
-  );
-  const n = counted?.[0]?.n;
+  const n = await withinProbeDeadline(countDue(prisma, kind, cutoff, COUNT_CAP));
   if (typeof n === "number" && n < COUNT_CAP) return n;
-  const rows = await withinProbeDeadline(prisma.$queryRawUnsafe<{ "QUERY PLAN": unknown }[]>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE ${where}`, cutoff));
-  const raw = rows?.[0]?.["QUERY PLAN"];
+  const raw = await withinProbeDeadline(explainDue(prisma, kind, cutoff));
   try {
     const plan = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan?: { "Plan Rows"?: number } }[] | undefined;
     const planned = plan?.[0]?.Plan?.["Plan Rows"];
@@ -335,9 +262,9 @@ async function probe(prisma: PrismaClient): Promise<number> {
   });
   try {
     if (readOnlyProbe.has(prisma)) {
-      await Promise.race([prisma.$queryRaw`SELECT 1`, deadline]);
+      await Promise.race([selectOne(prisma), deadline]);
     } else {
-      const write = prisma.$queryRaw`SELECT pg_logical_emit_message(true, 'triggers-expiry-probe', '')::text AS lsn`;
+      const write = emitProbeMessage(prisma);
       const failed = Symbol("failed");
       const r = await Promise.race([write.catch(() => failed), deadline]);
       if (r === failed) {

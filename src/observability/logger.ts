@@ -1,6 +1,7 @@
 import pino, { type Logger } from "pino";
 import SonicBoom from "sonic-boom";
 import { isoString } from "../domain/clock";
+import { Coalescer } from "../coalescer";
 
 export type { Logger };
 
@@ -9,33 +10,26 @@ export const LOG_WRITE_INTERVAL_MS = 10;
 
 /**
  * Collects log lines and hands them to sonic-boom as one string, at most LOG_WRITE_INTERVAL_MS
- * after the first of them. Each write costs the process several µs whatever its length (the file
- * system call is queued to libuv's thread pool), so under ingest load a write per event-loop turn
- * (about 11 lines) cost more per line than the line itself; one write per 10 ms carries about a
- * hundred. One string per write also spares sonic-boom from measuring the byte length of a
- * growing pending chunk on every line, which flattened (copied) that chunk each time.
+ * after the first of them: a write costs about the same whatever its length, so one write carries
+ * many lines (the measurements: docs/performance.md, "Ingest cost per stage").
  */
 export class BatchedDestination {
-  private lines: string[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync). */
+  private readonly lines = new Coalescer<string>({
+    lingerMs: LOG_WRITE_INTERVAL_MS,
+    eager: false,
+    unref: true,
+    flush: (lines) => {
+      this.out.write(lines.length === 1 ? lines[0]! : lines.join(""));
+    },
+  });
 
   constructor(private readonly out: SonicBoom) {}
 
   write(line: string): boolean {
-    this.lines.push(line);
-    // Unreferenced: pending lines never keep a process alive, and exit flushes them (flushSync).
-    this.timer ??= setTimeout(this.handOver, LOG_WRITE_INTERVAL_MS).unref();
+    this.lines.add(line);
     return true;
   }
-
-  private readonly handOver = (): void => {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.lines.length === 0) return;
-    const chunk = this.lines.length === 1 ? this.lines[0]! : this.lines.join("");
-    this.lines = [];
-    this.out.write(chunk);
-  };
 
   /**
    * Writes everything pending before returning (used on exit): sonic-boom is switched to
@@ -45,7 +39,7 @@ export class BatchedDestination {
   flushSync(): void {
     (this.out as unknown as { sync: boolean }).sync = true;
     try {
-      this.handOver();
+      this.lines.flushNow();
       this.out.flushSync();
     } catch {
       // not open yet or already closed: nothing more can be written

@@ -1,5 +1,6 @@
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
+import { errorMessage } from "../errors";
 
 /** What the poller needs of a queue: SqsQueue.depth (GetQueueAttributes). */
 export interface DepthSource {
@@ -84,7 +85,7 @@ export class QueueDepthPoller {
             if (this.stopped) return;
             if (Date.now() - this.lastWarning > 60_000) {
               this.lastWarning = Date.now();
-              this.opts.logger.warn({ queue: name, err: err instanceof Error ? err.message : String(err) }, "queue depth poll failed");
+              this.opts.logger.warn({ queue: name, err: errorMessage(err) }, "queue depth poll failed");
             }
           }
         }),

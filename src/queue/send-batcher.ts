@@ -1,5 +1,7 @@
 import { packingOverhead, packQueuedEvents } from "../domain/queued-event";
 import { SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SqsOutcomeUnknownError, type SqsQueue } from "./sqs-queue";
+import { errorMessage } from "../errors";
+import { Coalescer } from "../coalescer";
 
 interface Pending {
   readonly body: string;
@@ -27,7 +29,7 @@ export class EnqueueError extends Error {
 
 /** The error of every body of a call that failed as a whole. */
 function callFailed(err: unknown): EnqueueError {
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = errorMessage(err);
   return new EnqueueError(`SQS send failed: ${reason}`, false, err instanceof SqsOutcomeUnknownError);
 }
 
@@ -40,6 +42,9 @@ export const MAX_EVENTS_PER_MESSAGE = 50;
 /** Events one call carries at most: a full batch of full entries. */
 const MAX_PENDING = SQS_MAX_BATCH_ENTRIES * MAX_EVENTS_PER_MESSAGE;
 
+/** SendMessageBatch calls in flight at most; past it, full batches wait for a call to finish. */
+const MAX_CALLS_IN_FLIGHT = 64;
+
 /**
  * Coalesces concurrent sends into SendMessageBatch calls. While no call is in flight, what is
  * pending goes out at the end of the current event-loop turn (no added latency on a quiet API);
@@ -51,28 +56,31 @@ const MAX_PENDING = SQS_MAX_BATCH_ENTRIES * MAX_EVENTS_PER_MESSAGE;
  * cannot take fails only its own sender.
  */
 export class SendBatcher {
-  private pending: Pending[] = [];
-  private pendingBytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private immediate: NodeJS.Immediate | undefined;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly batches: Coalescer<Pending>;
 
   constructor(
     private readonly queue: SqsQueue,
-    private readonly lingerMs: number,
+    lingerMs: number,
     private readonly onBatch: (size: number, failed: number, seconds: number) => void = () => undefined,
-  ) {}
+  ) {
+    let bytes = 0; // of the batch being filled: `fits` sees each item once, in order
+    this.batches = new Coalescer<Pending>({
+      lingerMs,
+      maxInFlight: MAX_CALLS_IN_FLIGHT,
+      fits: (batch, next) => {
+        if (batch.length === 1) bytes = batch[0]!.bytes;
+        // Brackets and commas of the packed entries count towards the call's size limit too.
+        const ok = batch.length < MAX_PENDING && bytes + next.bytes + packingOverhead(batch.length + 1) + 2 * SQS_MAX_BATCH_ENTRIES <= SQS_MAX_BATCH_BYTES;
+        if (ok) bytes += next.bytes;
+        return ok;
+      },
+      flush: (batch) => this.sendNow(batch),
+    });
+  }
 
   /** Resolves once SQS confirmed this body; rejects with EnqueueError otherwise. `bytes` is the body's UTF-8 length. */
   send(body: string, bytes = Buffer.byteLength(body)): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      // Brackets and commas of the packed entries count towards the call's size limit too.
-      if (this.pendingBytes + bytes + packingOverhead(this.pending.length + 1) + 2 * SQS_MAX_BATCH_ENTRIES > SQS_MAX_BATCH_BYTES) this.flush();
-      this.pending.push({ body, bytes, resolve, reject });
-      this.pendingBytes += bytes;
-      if (this.pending.length >= MAX_PENDING) this.flush();
-      else this.schedule();
-    });
+    return new Promise<void>((resolve, reject) => this.batches.add({ body, bytes, resolve, reject }));
   }
 
   /** Sends several bodies at once (a batch request); one outcome per body, in order. */
@@ -83,28 +91,8 @@ export class SendBatcher {
   }
 
   /** Sends what is pending now and waits for every call in flight. */
-  async drain(): Promise<void> {
-    this.flush();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-  }
-
-  private schedule(): void {
-    if (this.timer !== undefined || this.immediate !== undefined) return;
-    if (this.inFlight.size === 0) this.immediate = setImmediate(() => this.flush());
-    else this.timer = setTimeout(() => this.flush(), this.lingerMs);
-  }
-
-  private flush(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    this.timer = undefined;
-    this.immediate = undefined;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    const call = this.sendNow(batch).finally(() => this.inFlight.delete(call));
-    this.inFlight.add(call);
+  drain(): Promise<void> {
+    return this.batches.drain();
   }
 
   private async sendNow(batch: Pending[]): Promise<void> {

@@ -10,6 +10,7 @@ import {
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { errorMessage } from "../errors";
 
 /** SQS hard limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html). */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -184,7 +185,7 @@ export class SqsQueue {
       res = await Promise.race([call, deadline]);
     } catch (err) {
       if (err instanceof SqsOutcomeUnknownError || !mayHaveReachedSqs.has(command.input)) throw err;
-      throw new SqsOutcomeUnknownError(`SendMessageBatch failed after its request may have reached SQS: ${err instanceof Error ? err.message : String(err)}`);
+      throw new SqsOutcomeUnknownError(`SendMessageBatch failed after its request may have reached SQS: ${errorMessage(err)}`);
     } finally {
       clearTimeout(timer);
     }

@@ -11,6 +11,8 @@ import { IdempotencyGuard } from "../ingest/idempotency";
 import { SendBatcher } from "../queue/send-batcher";
 import { startBacklogPoller, startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
+import { errorMessage } from "../errors";
+import { drainAll, type Drainable } from "../coalescer";
 
 /** Builds every service of the HTTP API on a container's clients. */
 export function buildApiDeps(c: Container): ApiDeps {
@@ -22,8 +24,8 @@ export function buildApiDeps(c: Container): ApiDeps {
     c.db.prisma,
     c.redis,
     c.config.redisPrefix,
-    (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "redis unavailable for idempotency; using Postgres"),
-    (err) => c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
+    (err) => c.logger.warn({ err: errorMessage(err) }, "redis unavailable for idempotency; using Postgres"),
+    (err) => c.logger.warn({ err: errorMessage(err) }, "postgres unavailable for the idempotency record; relying on the first-send claim"),
     { claimsPerTenant: c.config.limits.idempotencyClaimsPerTenant, claimsTotal: c.config.limits.idempotencyClaimsTotal },
   );
   const receipts = new AcceptedReceipts(c.redis, c.config.redisPrefix);
@@ -52,6 +54,14 @@ export function buildApiDeps(c: Container): ApiDeps {
   };
 }
 
+/**
+ * The API's coalescers, in the order shutdown drains them once no request is left: the sends of
+ * the last 202s, then their receipts (before the container closes Redis).
+ */
+export function apiCoalescers(deps: ApiDeps): Drainable[] {
+  return [deps.batcher, deps.receipts];
+}
+
 /** Overrides of the API role, for tests and benches; production runs everything. */
 export interface ApiRoleOptions {
   /**
@@ -72,7 +82,8 @@ export interface RunningApiRole extends RunningRole {
 /**
  * The `api` process: the HTTP API on PORT with every service it needs, the queue depth and largest-backlog gauges, and
  * the operational endpoints on METRICS_PORT. close() stops taking requests first (in-flight ones
- * finish and their sends complete), then the metrics server and the poller.
+ * finish), drains the API's coalescers (their sends and receipts complete), then stops the
+ * metrics server and the poller.
  */
 export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Promise<RunningApiRole> {
   const deps = buildApiDeps(c);
@@ -85,6 +96,7 @@ export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Pro
     api,
     async close() {
       await api.close();
+      await drainAll(apiCoalescers(deps));
       await metrics?.close();
       await poller?.stop();
       await backlog?.stop();

@@ -9,6 +9,7 @@ import { createRedisConnection, watchRedis } from "../redis-connection";
 import type { ReadinessChecks } from "../observability/readiness";
 import { startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
+import { errorMessage } from "../errors";
 
 /** The expiry job's signature; the wiring takes it as a parameter so tests can make a run fail. */
 export type ExpireFn = (deps: ExpireEventsDeps, opts: ExpireEventsOptions) => Promise<ExpireEventsResult>;
@@ -272,7 +273,7 @@ function keepRegistered(
       // One line per minute at most while Redis is away; the redis check of /readyz says the rest.
       if (Date.now() - lastFailure < 60_000) return;
       lastFailure = Date.now();
-      c.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "cannot check the job schedulers in Redis; trying again");
+      c.logger.warn({ err: errorMessage(err) }, "cannot check the job schedulers in Redis; trying again");
     }).finally(() => {
       if (!stopped) {
         timer = setTimeout(tick, checkEveryMs);

@@ -1,7 +1,8 @@
 import type { Container } from "../container";
 import { startApi } from "../api/server";
 import { applyMigrations, loadMigrations } from "../store/migrate/migrations";
-import { buildApiDeps } from "./api";
+import { apiCoalescers, buildApiDeps } from "./api";
+import { drainAll } from "../coalescer";
 import { ensureDevKey } from "./dev-key";
 import { startQueueDepthPoller } from "./observability";
 import type { RunningRole } from "./role";
@@ -25,7 +26,8 @@ export async function startEmbedded(c: Container): Promise<RunningRole> {
   await migrate(c);
   const worker = startIngestWorker(c);
   const scheduler = await startScheduler(c);
-  const api = await startApi(c, buildApiDeps(c));
+  const deps = buildApiDeps(c);
+  const api = await startApi(c, deps);
   const poller = startQueueDepthPoller(c);
   const dev = await ensureDevKey(c.db.prisma, c.config.dataDir);
   const base = `http://${c.config.host}:${api.port}`;
@@ -45,6 +47,7 @@ export async function startEmbedded(c: Container): Promise<RunningRole> {
   return {
     async close() {
       await api.close();
+      await drainAll(apiCoalescers(deps));
       await worker.stop();
       await scheduler.close();
       await poller.stop();

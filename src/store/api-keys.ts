@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { PrismaClient } from "../generated/prisma/client";
+import { queryRows, sql } from "./sql";
 import { hashApiKey, newApiKeyId, newApiKeySecret } from "../domain/ids";
 
 /** `admin` implies every other scope (see requireScope). */
@@ -63,6 +64,6 @@ export async function findActiveKey(prisma: PrismaClient, secret: string): Promi
   if (!row || row.revokedAt !== null) return null;
   // The index lookup already matched; compare again in constant time so no code path branches on a partial match.
   if (!timingSafeEqual(Buffer.from(row.keyHash, "hex"), Buffer.from(hash, "hex"))) return null;
-  const [subs] = await prisma.$queryRawUnsafe<Array<{ n: number }>>("SELECT count(*)::int AS n FROM subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL", row.tenantId);
+  const [subs] = await queryRows(prisma, "countLiveSubscriptions", sql`SELECT count(*)::int AS n FROM subscriptions WHERE tenant_id = ${row.tenantId} AND deleted_at IS NULL`, { n: "int" });
   return { keyId: row.id, tenantId: row.tenantId, scopes: new Set(row.scopes), rateLimit: row.rateLimit, liveSubscriptions: subs?.n ?? 0 };
 }

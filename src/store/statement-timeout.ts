@@ -1,3 +1,4 @@
+import { errorMessage } from "../errors";
 /**
  * A statement Postgres cancelled at its statement_timeout (SQLSTATE 57014). Unlike a lost
  * connection it says something about the statement: retrying it as it is would time out again,
@@ -5,7 +6,7 @@
  */
 export class StatementTimeoutError extends Error {
   constructor(cause: unknown) {
-    super(`statement timeout: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`statement timeout: ${errorMessage(cause)}`, { cause });
   }
 }
 

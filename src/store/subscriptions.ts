@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client";
+import { execute, fragment, queryRows, sql, type RowOf } from "./sql";
 
 /** 1–64 characters of [a-z0-9][a-z0-9._-]*. */
 export const SUBSCRIPTION_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -14,18 +15,21 @@ export interface SubscriptionFilter {
   readonly tags?: readonly string[] | undefined;
 }
 
-/** A subscription as the store returns it. */
-export interface SubscriptionRow {
-  id: number;
-  name: string;
-  filter_types: string[] | null;
-  filter_sources: string[] | null;
-  filter_tags: string[] | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** A subscription's columns as the store returns them. */
+const SUBSCRIPTION_ROW = {
+  id: "int",
+  name: "string",
+  filter_types: "strings?",
+  filter_sources: "strings?",
+  filter_tags: "strings?",
+  created_at: "date",
+  updated_at: "date",
+} as const;
 
-const COLUMNS = "id, name, filter_types, filter_sources, filter_tags, created_at, updated_at";
+/** A subscription as the store returns it. */
+export type SubscriptionRow = RowOf<typeof SUBSCRIPTION_ROW>;
+
+const COLUMNS = fragment("id, name, filter_types, filter_sources, filter_tags, created_at, updated_at");
 
 /** Tenants whose default subscription this client has already ensured (per client: a test's fresh database is a fresh client). */
 const ensured = new WeakMap<PrismaClient, Set<string>>();
@@ -40,10 +44,7 @@ export async function ensureDefaultSubscriptions(prisma: PrismaClient, tenantIds
   if (!known) ensured.set(prisma, (known = new Set()));
   const missing = [...new Set(tenantIds)].filter((t) => !known.has(t));
   if (missing.length === 0) return;
-  await prisma.$executeRawUnsafe(
-    `INSERT INTO subscriptions (tenant_id, name) SELECT t, '${DEFAULT_SUBSCRIPTION}' FROM unnest($1::text[]) AS t ORDER BY t ON CONFLICT DO NOTHING`,
-    missing,
-  );
+  await execute(prisma, sql`INSERT INTO subscriptions (tenant_id, name) SELECT t, ${DEFAULT_SUBSCRIPTION}::text FROM unnest(${missing}::text[]) AS t ORDER BY t ON CONFLICT DO NOTHING`);
   if (known.size > 100_000) known.clear();
   for (const t of missing) known.add(t);
 }
@@ -61,7 +62,7 @@ export async function resolveSubscription(prisma: PrismaClient, tenantId: string
     if (known !== undefined) return known;
     await ensureDefaultSubscriptions(prisma, [tenantId]);
   }
-  const rows = await prisma.$queryRawUnsafe<Array<{ id: number }>>("SELECT id FROM subscriptions WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL", tenantId, name);
+  const rows = await queryRows(prisma, "resolveSubscription", sql`SELECT id FROM subscriptions WHERE tenant_id = ${tenantId} AND name = ${name} AND deleted_at IS NULL`, { id: "int" });
   const row = rows[0];
   if (!row) return null;
   if (isDefault) {
@@ -92,23 +93,22 @@ export type CreateSubscriptionResult = { readonly created: SubscriptionRow } | {
 export async function createSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter, max: number): Promise<CreateSubscriptionResult> {
   await ensureDefaultSubscriptions(prisma, [tenantId]);
   return prisma.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe("SELECT 1 FROM pg_advisory_xact_lock(hashtextextended('subscriptions:' || $1, 0))", tenantId);
-    const [have] = await tx.$queryRawUnsafe<Array<{ n: number; taken: boolean }>>(
-      "SELECT count(*)::int AS n, coalesce(bool_or(name = $2), false) AS taken FROM subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL",
-      tenantId,
-      name,
+    await tx.$executeRaw(sql`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended('subscriptions:' || ${tenantId}, 0))`);
+    const [have] = await queryRows(
+      tx,
+      "countSubscriptions",
+      sql`SELECT count(*)::int AS n, coalesce(bool_or(name = ${name}), false) AS taken FROM subscriptions WHERE tenant_id = ${tenantId} AND deleted_at IS NULL`,
+      { n: "int", taken: "boolean" },
     );
     if (have?.taken) return { refused: "exists" } as const;
     if ((have?.n ?? 0) >= max) return { refused: "quota" } as const;
-    const rows = await tx.$queryRawUnsafe<SubscriptionRow[]>(
-      `INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags)
-       VALUES ($1, $2, $3::text[], $4::text[], $5::text[])
-       RETURNING ${COLUMNS}`,
-      tenantId,
-      name,
-      arr(filter.types),
-      arr(filter.sources),
-      arr(filter.tags),
+    const rows = await queryRows(
+      tx,
+      "createSubscription",
+      sql`INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags)
+          VALUES (${tenantId}, ${name}, ${arr(filter.types)}::text[], ${arr(filter.sources)}::text[], ${arr(filter.tags)}::text[])
+          RETURNING ${COLUMNS}`,
+      SUBSCRIPTION_ROW,
     );
     return { created: rows[0]! };
   });
@@ -117,14 +117,13 @@ export async function createSubscription(prisma: PrismaClient, tenantId: string,
 /** A tenant's subscriptions by name (`default` included). */
 export async function listSubscriptions(prisma: PrismaClient, tenantId: string): Promise<SubscriptionRow[]> {
   await ensureDefaultSubscriptions(prisma, [tenantId]);
-  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY name`, tenantId);
-  return rows;
+  return queryRows(prisma, "listSubscriptions", sql`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = ${tenantId} AND deleted_at IS NULL ORDER BY name`, SUBSCRIPTION_ROW);
 }
 
 /** One of a tenant's subscriptions by name; null when it has none of that name. */
 export async function getSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<SubscriptionRow | null> {
   if (name === DEFAULT_SUBSCRIPTION) await ensureDefaultSubscriptions(prisma, [tenantId]);
-  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL`, tenantId, name);
+  const rows = await queryRows(prisma, "getSubscription", sql`SELECT ${COLUMNS} FROM subscriptions WHERE tenant_id = ${tenantId} AND name = ${name} AND deleted_at IS NULL`, SUBSCRIPTION_ROW);
   return rows[0] ?? null;
 }
 
@@ -141,15 +140,13 @@ export class DefaultSubscriptionFixedError extends Error {
  */
 export async function updateSubscription(prisma: PrismaClient, tenantId: string, name: string, filter: SubscriptionFilter): Promise<SubscriptionRow | null> {
   if (name === DEFAULT_SUBSCRIPTION) throw new DefaultSubscriptionFixedError();
-  const rows = await prisma.$queryRawUnsafe<SubscriptionRow[]>(
-    `UPDATE subscriptions SET filter_types = $3::text[], filter_sources = $4::text[], filter_tags = $5::text[], updated_at = now()
-     WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL
-     RETURNING ${COLUMNS}`,
-    tenantId,
-    name,
-    arr(filter.types),
-    arr(filter.sources),
-    arr(filter.tags),
+  const rows = await queryRows(
+    prisma,
+    "updateSubscription",
+    sql`UPDATE subscriptions SET filter_types = ${arr(filter.types)}::text[], filter_sources = ${arr(filter.sources)}::text[], filter_tags = ${arr(filter.tags)}::text[], updated_at = now()
+        WHERE tenant_id = ${tenantId} AND name = ${name} AND deleted_at IS NULL
+        RETURNING ${COLUMNS}`,
+    SUBSCRIPTION_ROW,
   );
   return rows[0] ?? null;
 }
@@ -162,7 +159,7 @@ export async function updateSubscription(prisma: PrismaClient, tenantId: string,
  */
 export async function deleteSubscription(prisma: PrismaClient, tenantId: string, name: string): Promise<boolean> {
   if (name === DEFAULT_SUBSCRIPTION) throw new DefaultSubscriptionFixedError();
-  const n = await prisma.$executeRawUnsafe("UPDATE subscriptions SET deleted_at = now() WHERE tenant_id = $1 AND name = $2 AND deleted_at IS NULL", tenantId, name);
+  const n = await execute(prisma, sql`UPDATE subscriptions SET deleted_at = now() WHERE tenant_id = ${tenantId} AND name = ${name} AND deleted_at IS NULL`);
   return n > 0;
 }
 
@@ -182,34 +179,32 @@ export interface PurgeStep {
  * to run from several processes at once (a row another one deletes is simply skipped).
  */
 export async function purgeDeletedSubscriptionBatch(prisma: PrismaClient, batchSize: number): Promise<PurgeStep> {
-  const [target] = await prisma.$queryRawUnsafe<Array<{ id: number; tenant_id: string }>>(
-    "SELECT id, tenant_id FROM subscriptions WHERE deleted_at IS NOT NULL ORDER BY deleted_at, id LIMIT 1",
-  );
+  const [target] = await queryRows(prisma, "oldestDeletedSubscription", sql`SELECT id, tenant_id FROM subscriptions WHERE deleted_at IS NOT NULL ORDER BY deleted_at, id LIMIT 1`, { id: "int", tenant_id: "string" });
   if (!target) return { deliveries: 0, subscriptions: 0, found: false };
-  const [step] = await prisma.$queryRawUnsafe<Array<{ deliveries: number }>>(
-    `WITH gone AS (
+  const [step] = await queryRows(
+    prisma,
+    "purgeSubscriptionDeliveries",
+    sql`WITH gone AS (
        DELETE FROM deliveries WHERE (event_id, subscription_id) IN (
-         SELECT event_id, subscription_id FROM deliveries WHERE tenant_id = $1 AND subscription_id = $2 LIMIT $3::int)
+         SELECT event_id, subscription_id FROM deliveries WHERE tenant_id = ${target.tenant_id} AND subscription_id = ${target.id}::int LIMIT ${batchSize}::int)
        RETURNING event_id
      ),
      orphans AS (
        DELETE FROM events e USING gone g
-       WHERE e.id = g.event_id AND e.tenant_id = $1
-         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> $2)
+       WHERE e.id = g.event_id AND e.tenant_id = ${target.tenant_id}
+         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> ${target.id}::int)
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`,
-    target.tenant_id,
-    target.id,
-    batchSize,
+    { deliveries: "int", events: "int" },
   );
   const deliveries = step?.deliveries ?? 0;
   if (deliveries >= batchSize) return { deliveries, subscriptions: 0, found: true };
   // A store that read the subscription before it was marked may still add a delivery: the row goes
   // only when none is left (the next step takes any straggler).
-  const removed = await prisma.$executeRawUnsafe(
-    "DELETE FROM subscriptions s WHERE s.id = $1 AND s.deleted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = s.tenant_id AND d.subscription_id = s.id)",
-    target.id,
+  const removed = await execute(
+    prisma,
+    sql`DELETE FROM subscriptions s WHERE s.id = ${target.id}::int AND s.deleted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = s.tenant_id AND d.subscription_id = s.id)`,
   );
   return { deliveries, subscriptions: removed, found: true };
 }
@@ -219,9 +214,11 @@ export async function purgeDeletedSubscriptionBatch(prisma: PrismaClient, batchS
  * write (an empty filter matches every event).
  */
 export async function loadSubscriptionFilters(prisma: PrismaClient, tenantIds: readonly string[]): Promise<Map<string, SubscriptionFilter[]>> {
-  const rows = await prisma.$queryRawUnsafe<Array<{ tenant_id: string; filter_types: string[] | null; filter_sources: string[] | null; filter_tags: string[] | null }>>(
-    "SELECT tenant_id, filter_types, filter_sources, filter_tags FROM subscriptions WHERE tenant_id = ANY ($1::text[]) AND deleted_at IS NULL",
-    [...tenantIds],
+  const rows = await queryRows(
+    prisma,
+    "loadSubscriptionFilters",
+    sql`SELECT tenant_id, filter_types, filter_sources, filter_tags FROM subscriptions WHERE tenant_id = ANY (${[...tenantIds]}::text[]) AND deleted_at IS NULL`,
+    { tenant_id: "string", filter_types: "strings?", filter_sources: "strings?", filter_tags: "strings?" },
   );
   const out = new Map<string, SubscriptionFilter[]>(tenantIds.map((t) => [t, []]));
   for (const r of rows) {

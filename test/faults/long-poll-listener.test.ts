@@ -9,6 +9,7 @@ import { notifyDeliverable } from "../../src/inbox/wakeups";
 import { insertEvents } from "../../src/store/events/insert-events";
 import type { FreezeMode } from "../helpers/tcp-proxy";
 import { FaultEnv, sleep, type RoleProcess } from "./fault-env";
+import { putInState } from "../helpers/factories";
 
 jest.setTimeout(120_000);
 
@@ -48,7 +49,7 @@ describe.each(["mid-connection", "accept"] as FreezeMode[])("Postgres frozen (%s
     await notifyDeliverable(env.db.prisma, new Map([["faults", new Set([TYPE])]]));
     const body = await answer;
     // Whatever happened, the event is not left for the next round.
-    await env.db.migrator.query("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE event_id = $1", [id]);
+    await putInState(env.db.prisma, "faults", [id], { status: "acknowledged", at: new Date() });
     return body?.data.some((e) => e.id === id) ?? false;
   }
 

@@ -6,7 +6,8 @@
  */
 import Koa from "koa";
 import type { AddressInfo } from "node:net";
-import { errorHandler, isDatabaseUnavailable } from "../../src/api/middleware/errors";
+import { errorHandler } from "../../src/api/middleware/errors";
+import { isDatabaseUnavailable } from "../../src/store/db-errors";
 import { createLogger } from "../../src/observability/logger";
 import { connectPostgres, type Database } from "../../src/store/database";
 import { createTestSchema, onlyOn } from "../helpers/harness";

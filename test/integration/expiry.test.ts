@@ -219,16 +219,16 @@ describe("expireEvents (real database)", () => {
     // Capture the exact statements the job sends, then EXPLAIN them (EXPLAIN without ANALYZE deletes nothing).
     const captured: Array<{ sql: string; params: unknown[] }> = [];
     const spy = {
-      $queryRawUnsafe: async (sql: string, ...params: unknown[]) => {
-        captured.push({ sql, params });
+      $queryRaw: async (statement: { text: string; values: unknown[] }) => {
+        captured.push({ sql: statement.text, params: statement.values });
         return [{ deliveries: 0, events: 0 }];
       },
-      $executeRawUnsafe: async () => 0, // the batch's advisory lock
+      $executeRaw: async () => 0, // the batch's advisory lock
       $transaction: async (fn: (tx: unknown) => Promise<unknown>) => fn(spy),
     } as unknown as PrismaClient;
     await expireEvents({ prisma: spy }, { ...base, maxEventAgeSeconds: 90 * DAY });
     expect(captured).toHaveLength(3);
-    // The stale kind's statement has no ORDER BY (see deleteBatch); its plan is not pinned here.
+    // The stale kind's statement has no ORDER BY (see deleteExpiredBatch); its plan is not pinned here.
     const indexes = ["deliveries_acknowledged_at_idx", "deliveries_dead_at_idx"];
     for (const [i, { sql, params }] of captured.slice(0, 2).entries()) {
       const plan = await db.migrator.query<{ "QUERY PLAN": string }>(`EXPLAIN ${sql}`, params.map((p) => (p instanceof Date ? p.toISOString() : p)));

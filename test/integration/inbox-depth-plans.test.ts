@@ -18,6 +18,7 @@ import { TEST_DATABASE_URL } from "../helpers/env";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { seed } from "./inbox-fixtures";
 import { deadline } from "../helpers/deadlines";
+import { putInState } from "../helpers/factories";
 
 const DEPTH = 200_000; // "deep": 99 % common, then the last 1 % rare (type, source and tag)
 const RARE = DEPTH / 100;
@@ -172,7 +173,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("fil
     const ids = await seed(h, tenant, fixtures);
     const expected = ids.filter((_, i) => fixtures[i]!.tags[0] === "x");
     // Acknowledge a few, so the walk over every status merges two bounded branches.
-    await h.sql("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE tenant_id = $1 AND event_id = ANY($2)", [tenant, ids.filter((_, i) => i % 3 === 0)]);
+    await putInState(h.c.db.prisma, tenant, ids.filter((_, i) => i % 3 === 0), { status: "acknowledged", at: new Date() });
     const subscriptionId = (await resolveSubscription(h.c.db.prisma, tenant, "default"))!;
     for (const status of [undefined, "pending"] as const) {
       const want = status === "pending" ? expected.filter((id) => ids.indexOf(id) % 3 !== 0) : expected;

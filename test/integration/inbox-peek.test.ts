@@ -5,6 +5,7 @@ import { resolveSubscription } from "../../src/store/subscriptions";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { idsOf, seed } from "./inbox-fixtures";
 import { deadline } from "../helpers/deadlines";
+import { putInState } from "../helpers/factories";
 
 describe("GET /inbox?mode=peek", () => {
   let h: Harness;
@@ -44,7 +45,7 @@ describe("GET /inbox?mode=peek", () => {
     const ids = await seed(h, t.id, 6);
     await h.request("GET", "/inbox?limit=3", { key: t.key }); // 0,1 delivered; 2 delivered, then acknowledged
     expect((await h.request("POST", "/events/ack", { key: t.key, body: { ids: [ids[2]] } })).body.acknowledged).toEqual([ids[2]]);
-    await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now() WHERE event_id = $1", [ids[3]]);
+    await putInState(h.c.db.prisma, t.id, [ids[3]!], { status: "dead", at: new Date() });
     const before = await h.sql("SELECT * FROM deliveries WHERE tenant_id = $1 ORDER BY event_id", [t.id]);
     const all = await h.request("GET", "/inbox?mode=peek", { key: t.key });
     expect(all.body).toEqual({ data: expect.any(Array), next_cursor: null });

@@ -6,6 +6,7 @@ import { resolveSubscription } from "../../src/store/subscriptions";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
 import { TcpProxy } from "../helpers/tcp-proxy";
 import { seed } from "./inbox-fixtures";
+import { putInState } from "../helpers/factories";
 
 jest.setTimeout(60_000);
 
@@ -52,22 +53,22 @@ onlyOn("postgres", "it routes the LISTEN connection of a Postgres database throu
 
       // Healthy: a notification wakes the waiter.
       const first = wakeups.register(key);
-      await seed(h, tenantId, 1);
+      const firstIds = await seed(h, tenantId, 1);
       await notifyDeliverable(h.c.db.prisma, new Map([[tenantId, null]]));
       expect(await first.wait(Date.now() + 10_000, new AbortController().signal)).toBe("wake");
       first.done();
-      await h.sql("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE tenant_id = $1", [tenantId]);
+      await putInState(h.c.db.prisma, tenantId, firstIds, { status: "acknowledged", at: new Date() });
 
       // The listening connection stops answering and is never closed.
       proxy.freeze("mid-connection");
       const second = wakeups.register(key);
-      await seed(h, tenantId, 1);
+      const secondIds = await seed(h, tenantId, 1);
       await notifyDeliverable(h.c.db.prisma, new Map([[tenantId, null]]));
       expect(await second.wait(Date.now() + 15_000, new AbortController().signal)).toBe("wake");
       second.done();
       expect(wakeups.stats.listenerReplaced).toBeGreaterThanOrEqual(1);
       expect(logs.join("")).toMatch(/wake-up channel failed its check; replacing it/);
-      await h.sql("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE tenant_id = $1", [tenantId]);
+      await putInState(h.c.db.prisma, tenantId, secondIds, { status: "acknowledged", at: new Date() });
 
       // Listening again: a notification wakes the next waiter (not a re-check: none is due).
       await h.eventually(async () => wakeups.listening);

@@ -144,7 +144,7 @@ describe("receipts", () => {
     writer.remember("t1", ids.slice(0, 10));
     writer.remember("t1", ids.slice(10));
     writer.remember("t2", ["evt_x"]);
-    await writer.settled();
+    await writer.drain();
     for (const id of ids) expect(await reader.wasAccepted("t1", id)).toBe(true);
     expect(await reader.wasAccepted("t2", ids[0]!)).toBe(false);
     expect(await reader.wasAccepted("t2", "evt_x")).toBe(true);
@@ -175,7 +175,7 @@ describe("receipts", () => {
     await nextTurn();
     writer.remember("t3", ["evt_third", "evt_fourth"]);
     expect(await writer.wasAccepted("t3", "evt_third")).toBe(true);
-    await writer.settled();
+    await writer.drain();
     for (const id of ["evt_first", "evt_second", "evt_third", "evt_fourth"]) expect(await reader.wasAccepted("t3", id)).toBe(true);
     await stop();
     await slow.stop();
@@ -187,7 +187,7 @@ describe("receipts", () => {
     const { calls, stop } = await receiptCalls("t4");
     writer.remember("t4", ["evt_a"]); // a quiet API: written at the end of this turn
     const started = performance.now();
-    await writer.settled();
+    await writer.drain();
     const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     writer.remember("t4", ["evt_b"]);
     await nextTurn();
@@ -206,7 +206,7 @@ describe("receipts", () => {
     clients.push(dead);
     const receipts = new AcceptedReceipts(dead, prefix);
     receipts.remember("t1", ["evt_local"]);
-    await receipts.settled();
+    await receipts.drain();
     expect(await receipts.wasAccepted("t1", "evt_local")).toBe(true);
     expect(await receipts.wasAccepted("t2", "evt_local")).toBe(false);
   });

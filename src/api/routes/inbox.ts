@@ -2,10 +2,9 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { Context } from "koa";
 import { ValidationError } from "../../errors";
 import type { InboxFilter } from "../../store/events/inbox-filter";
-import { leaseEvents } from "../../store/events/lease-events";
 import { peekEvents } from "../../store/events/peek-events";
 import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
-import { longPollLease } from "../../inbox/long-poll";
+import { InboxService } from "../../inbox/inbox-service";
 import { operation, type RouteDeps } from "../contract/operation";
 import { EventStatus, InboxLeaseSchema, InboxPageSchema, Instant } from "../contract/schemas";
 import { principalOf } from "../middleware/auth";
@@ -84,33 +83,36 @@ async function peek(deps: RouteDeps, ctx: Context, q: Static<typeof PeekQuery>):
   ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
 }
 
-/** GET /inbox (lease mode): leases the caller's deliverable events, waiting up to wait_seconds for one. */
-async function lease(deps: RouteDeps, ctx: Context, q: Static<typeof LeaseQuery>): Promise<void> {
+/** Runs `fn` with a signal aborted when the client goes away before its answer is written. */
+async function whileConnected<T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) gone.abort();
+  };
+  ctx.res.once("close", onClose);
+  if (ctx.req.socket?.destroyed) gone.abort();
+  try {
+    return await fn(gone.signal);
+  } finally {
+    ctx.res.off("close", onClose);
+  }
+}
+
+/** GET /inbox (lease mode): asks the inbox service for the caller's deliverable events, waiting up to wait_seconds for one. */
+async function lease(deps: RouteDeps, inbox: InboxService, ctx: Context, q: Static<typeof LeaseQuery>): Promise<void> {
   const principal = principalOf(ctx);
-  const subscription = await subscriptionId(deps, principal.tenantId, q.subscription);
-  const limit = q.limit ?? DEFAULT_LIMIT;
-  const waitSeconds = q.wait_seconds ?? 0;
-  const options = {
+  const request = {
+    keyId: principal.keyId,
     tenantId: principal.tenantId,
-    subscriptionId: subscription,
-    limit,
+    subscriptionId: await subscriptionId(deps, principal.tenantId, q.subscription),
+    filter: filterOf(q),
+    limit: q.limit ?? DEFAULT_LIMIT,
     visibilitySeconds: q.visibility_timeout ?? deps.config.inbox.defaultVisibilitySeconds,
     maxDeliveries: deps.config.inbox.maxDeliveries,
-    filter: filterOf(q),
   };
-  const leaseOnce = async () => {
-    const result = await leaseEvents(deps.db.prisma, options);
-    deps.metrics.inboxLeased.inc(result.events.length);
-    if (result.dead > 0) deps.metrics.inboxDead.inc(result.dead);
-    // Their expiry makes these events deliverable again: waiters of this process look then.
-    const first = result.events[0]?.lease_expires_at;
-    if (first) deps.wakeups.dueAt(principal.tenantId, new Date(first));
-    return result;
-  };
+  const waitSeconds = q.wait_seconds ?? 0;
   const { events, hasMore } =
-    waitSeconds > 0
-      ? await longPollLease(deps, ctx, { keyId: principal.keyId, tenantId: principal.tenantId, subscriptionId: subscription, filter: options.filter, limit, waitSeconds, lease: leaseOnce })
-      : await leaseOnce();
+    waitSeconds > 0 ? await whileConnected(ctx, (signal) => inbox.lease({ ...request, deadline: Date.now() + waitSeconds * 1000, signal })) : await inbox.lease(request);
   ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
 }
 
@@ -137,11 +139,14 @@ export const getInbox = operation({
   responses: { 200: { description: "Leased events (lease mode) or one page (peek mode)", schema: Type.Union([InboxLeaseSchema, InboxPageSchema]), headers: { "Cache-Control": { description: "no-store: leases and listings are per caller and per moment", required: true, schema: { const: "no-store" } } } } },
   errors: { 400: ["invalid_cursor"], 404: ["not_found"], 429: ["long_poll_quota_exceeded"] },
   rules: [SUBSCRIPTION_RULE, INSTANT_RULE, "cursor is a next_cursor this API answered for the same subscription, status and filters (400 invalid_cursor)"],
-  handler: (deps) => async (ctx, { query }) => {
-    // Leases and listings are per caller and per moment: never to be stored by a cache.
-    ctx.set("Cache-Control", "no-store");
-    if (query.mode === "peek") return peek(deps, ctx, query);
-    return lease(deps, ctx, query);
+  handler: (deps) => {
+    const inbox = new InboxService(deps);
+    return async (ctx, { query }) => {
+      // Leases and listings are per caller and per moment: never to be stored by a cache.
+      ctx.set("Cache-Control", "no-store");
+      if (query.mode === "peek") return peek(deps, ctx, query);
+      return lease(deps, inbox, ctx, query);
+    };
   },
   // HEAD never leases: the query is validated (by the table) and the headers answered.
   head: () => (ctx) => {

@@ -1,0 +1,107 @@
+import type { PrismaClient } from "../generated/prisma/client";
+import { fragment, queryRows, sql, type Sql } from "./sql";
+
+/** The kinds of rows expiry removes, in the order one pass visits them. */
+export type ExpiryKind = "acknowledged" | "dead" | "stale";
+
+/** The advisory lock that serialises the batches of concurrent expiry runs ("expiry" in ASCII). */
+const EXPIRY_LOCK_KEY = 0x657870697279;
+/**
+ * Deadlines of a batch's transaction: waiting for a pooled connection, and the whole transaction
+ * (lock wait and DELETE; each statement also has the connection's own query deadline).
+ */
+const BATCH_TRANSACTION = { maxWait: 10_000, timeout: 120_000 } as const;
+
+/**
+ * Each kind's due rows before `cutoff`: the predicate of its DELETE and of its count (so the same
+ * partial index). The status literal stays a literal: it must match the partial index's predicate.
+ */
+function dueWhere(kind: ExpiryKind, cutoff: Date): Sql {
+  switch (kind) {
+    case "acknowledged":
+      return sql`status = 'acknowledged' AND acknowledged_at < ${cutoff}::timestamptz`;
+    case "dead":
+      return sql`status = 'dead' AND dead_at < ${cutoff}::timestamptz`;
+    case "stale":
+      return sql`status IN ('pending', 'delivered') AND received_at < ${cutoff}::timestamptz`;
+  }
+}
+
+/**
+ * The order each kind's DELETE takes its rows in: oldest first where the kind's index gives that
+ * order cheaply. None for stale: the deliverable index leads with tenant_id, so ordering by
+ * received_at would sort every deliverable row; without it the scan stops at the first `limit` matches.
+ */
+const DELETE_ORDER: Record<ExpiryKind, Sql> = { acknowledged: fragment("ORDER BY acknowledged_at"), dead: fragment("ORDER BY dead_at"), stale: fragment("") };
+
+/**
+ * One bounded DELETE of deliveries of a kind, and of the events whose last delivery that was, in
+ * one statement. The status literal in each statement matches the predicate of a partial index
+ * (deliveries_acknowledged_at_idx, deliveries_dead_at_idx, deliveries_deliverable_idx), so the
+ * planner reads only rows of that status in index order and stops after `limit` of them; it never
+ * scans or locks the whole table. SKIP LOCKED steps over rows an ack or a lease holds right now
+ * (they are picked up by a later run) instead of waiting on them. Batches of concurrent runs take
+ * turns on an advisory lock (below).
+ *
+ * An event is deleted when none of its deliveries is left: `orphans` looks (by the primary key of
+ * deliveries, which leads with event_id) for a delivery of the event other than the ones this
+ * statement deletes (the statement's snapshot still shows those). `per_event` groups the deleted
+ * deliveries by event once (a hash aggregate), so that check costs the same per row at any batch
+ * size; a sub-select over `gone` per event would scan the whole CTE for every event, quadratic in
+ * the batch. This is the only place events are deleted, and deliveries have no foreign key to
+ * events: an event leaves only with its last delivery.
+ */
+export async function deleteExpiredBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
+  const statement = sql`WITH gone AS (
+       DELETE FROM deliveries WHERE (event_id, subscription_id) IN (
+         SELECT event_id, subscription_id FROM deliveries
+          WHERE ${dueWhere(kind, cutoff)}
+          ${DELETE_ORDER[kind]} LIMIT ${limit}::int
+          FOR UPDATE SKIP LOCKED)
+       RETURNING event_id, subscription_id
+     ),
+     per_event AS (SELECT event_id, array_agg(subscription_id) AS subs FROM gone GROUP BY event_id),
+     orphans AS (
+       DELETE FROM events e USING per_event g
+       WHERE e.id = g.event_id
+         AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> ALL (g.subs))
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`;
+  // Concurrent runs (several scheduler processes, or a run overlapping the next) take turns per
+  // batch: a statement's snapshot would still show the deliveries another run is deleting at that
+  // moment, so two runs deleting different deliveries of one event would each keep the event and
+  // leave it with none. Waiting on the lock before the statement starts gives it a snapshot in
+  // which every earlier batch has committed.
+  const rows = await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw(sql`SELECT pg_advisory_xact_lock(${EXPIRY_LOCK_KEY}::bigint)`);
+    return queryRows(tx, "deleteExpiredBatch", statement, { deliveries: "int", events: "int" });
+  }, BATCH_TRANSACTION);
+  return { deliveries: rows[0]?.deliveries ?? 0, events: rows[0]?.events ?? 0 };
+}
+
+/** How many rows of a kind are due, counted up to `cap` (an index-only scan of the kind's partial index). */
+export async function countDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, cap: number): Promise<number> {
+  const rows = await queryRows(prisma, "countDue", sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM deliveries WHERE ${dueWhere(kind, cutoff)} LIMIT ${cap}::int) due`, { n: "int" });
+  return rows[0]?.n ?? 0;
+}
+
+/** The planner's plan (EXPLAIN FORMAT JSON, statistics only, no scan) of selecting a kind's due rows. */
+export async function explainDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date): Promise<unknown> {
+  const rows = await queryRows(prisma, "explainDue", sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM deliveries WHERE ${dueWhere(kind, cutoff)}`, { "QUERY PLAN": "json" });
+  return rows[0]?.["QUERY PLAN"];
+}
+
+/** The smallest round trip: CPU and network only. */
+export async function selectOne(prisma: PrismaClient): Promise<void> {
+  await prisma.$queryRaw(sql`SELECT 1`);
+}
+
+/**
+ * The smallest committing write: a transactional logical-decoding message (one WAL record, no
+ * table), which like an INSERT waits for its commit to be flushed. Refused by PGlite and by roles
+ * without the right to call it.
+ */
+export async function emitProbeMessage(prisma: PrismaClient): Promise<void> {
+  await prisma.$queryRaw(sql`SELECT pg_logical_emit_message(true, 'triggers-expiry-probe', '')::text AS lsn`);
+}
