@@ -1,5 +1,6 @@
 import Ajv2020, { type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
+import Router, { type Layer } from "@koa/router";
 import compose from "koa-compose";
 import type { Context, Middleware, Next } from "koa";
 import { ajvDetails } from "../../domain/envelope";
@@ -11,10 +12,10 @@ import { allowedMethods } from "./document";
 import type { Input, Operation, RouteDeps } from "./operation";
 
 /*
- * The dispatcher of the route table: finds the operation of a request (literal paths first, then
- * templates, as OpenAPI matches them), answers OPTIONS and 405 from the same table, and runs every
- * operation through one middleware list: authentication and the rate limit (unless public), its
- * scope, its validators, its handler. The validators are compiled once, from the operation's
+ * The dispatcher of the route table: a @koa/router built from the table finds the operation of a
+ * request (literal paths first, then templates, as OpenAPI matches them), answers OPTIONS and 405
+ * from the same table, and runs every operation through one middleware list: authentication and
+ * the rate limit (unless public), its scope, its validators, its handler. The validators are compiled once, from the operation's
  * schemas, when the app is built.
  */
 
@@ -124,73 +125,83 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
   };
 }
 
-interface PathEntry {
-  /** The Koa form of the template (/events/:id), the route label of logs and metrics. */
-  readonly route: string;
-  readonly regex: RegExp | null;
-  readonly names: readonly string[];
-  readonly methods: Map<string, Middleware>;
-  readonly allow: string;
+/** A request path parameter that is not a valid percent-encoding names nothing: 404, not a 500. */
+function decodable(captures: readonly string[] | undefined): boolean {
+  for (const c of captures ?? []) {
+    if (!c.includes("%")) continue;
+    try {
+      decodeURIComponent(c);
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
-const noDownstream = async (): Promise<void> => {};
+/** The first step of every route: its template (Koa form) as the route label of logs and metrics, and its parameters decodable. */
+function routeOf(route: string): Middleware {
+  return function matched(ctx: Context, next: Next): Promise<void> {
+    ctx.state.route = route;
+    if (!decodable((ctx as { captures?: string[] }).captures)) throw new NotFoundError();
+    return next();
+  };
+}
 
-/** The dispatcher of a route table: every operation through the same list, then 405/OPTIONS from the table's paths. */
+/** What a path answers to a method it does not declare: OPTIONS 204 with Allow, any other 405 with Allow through the error renderer. */
+function refuse(allow: string): Middleware {
+  return async function refused(ctx: Context): Promise<void> {
+    if (ctx.method === "OPTIONS") {
+      ctx.status = 204;
+      ctx.set("Allow", allow);
+      return;
+    }
+    throw new AppError(405, "method_not_allowed", `${ctx.method} is not allowed on this path`, [], { Allow: allow });
+  };
+}
+
+/** The Koa form of an OpenAPI path template: /events/{id} -> /events/:id. */
+const koaPath = (path: string): string => path.replace(/\{([^}]+)\}/g, ":$1");
+
+/**
+ * The dispatcher of a route table: a @koa/router built from the table. Literal paths are
+ * registered before templates (as OpenAPI matches them: POST /events/ack is not GET /events/{id});
+ * on each path, its operations (HEAD, for a GET, with the operation's own HEAD handler), then the
+ * path's refusal of every other method (OPTIONS 204, else 405, both with the table's Allow). A
+ * method the router does not know (PROPFIND) on a known path is a 405 too; an unknown path falls
+ * through to the 404.
+ */
 export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: readonly Middleware[]): Middleware {
   const allow = allowedMethods(table);
-  const literal = new Map<string, PathEntry>();
-  const templated: PathEntry[] = [];
-  const entryOf = (path: string): PathEntry => {
-    const existing = literal.get(path) ?? templated.find((t) => t.route === path.replace(/\{([^}]+)\}/g, ":$1"));
-    if (existing) return existing;
-    const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
-    const entry: PathEntry = {
-      route: path.replace(/\{([^}]+)\}/g, ":$1"),
-      regex: names.length === 0 ? null : new RegExp(`^${path.replace(/\{[^}]+\}/g, "([^/]+)")}$`),
-      names,
-      methods: new Map(),
-      allow: allow.get(path)!,
-    };
-    if (entry.regex) templated.push(entry);
-    else literal.set(path, entry);
-    return entry;
-  };
-  for (const op of table) {
-    const chain = (head: boolean) => compose([...(op.scope === null ? [] : [...keyed, requireScope(op.scope)]), invoke(op, deps, head)]);
-    const entry = entryOf(op.path);
-    entry.methods.set(op.method, chain(false));
-    if (op.method === "GET") entry.methods.set("HEAD", chain(true));
+  const router = new Router({ strict: true, sensitive: true });
+  const paths = [...new Set(table.map((op) => op.path))];
+  const ordered = [...paths.filter((p) => !p.includes("{")), ...paths.filter((p) => p.includes("{"))];
+  const allowByRoute = new Map<string, string>();
+  for (const path of ordered) {
+    const route = koaPath(path);
+    const first = routeOf(route);
+    const declared = new Set<string>();
+    for (const op of table) {
+      if (op.path !== path) continue;
+      const chain = (head: boolean): Middleware[] => [first, ...(op.scope === null ? [] : [...keyed, requireScope(op.scope)]), invoke(op, deps, head)];
+      if (op.method === "GET") {
+        router.register(route, ["HEAD"], chain(true));
+        declared.add("HEAD");
+      }
+      router.register(route, [op.method], chain(false));
+      declared.add(op.method);
+    }
+    allowByRoute.set(route, allow.get(path)!);
+    router.register(route, router.methods.filter((m) => !declared.has(m)), [first, refuse(allow.get(path)!)]);
   }
-  return function dispatch(ctx: Context, next: Next): Promise<void> {
-    const path = ctx.path;
-    let entry = literal.get(path);
-    let params: Record<string, string> | undefined;
-    if (!entry) {
-      for (const t of templated) {
-        const m = t.regex!.exec(path);
-        if (!m) continue;
-        entry = t;
-        params = {};
-        try {
-          for (let i = 0; i < t.names.length; i++) params[t.names[i]!] = decodeURIComponent(m[i + 1]!);
-        } catch {
-          throw new NotFoundError();
-        }
-        break;
-      }
-    }
-    if (!entry) return next();
-    ctx.state.route = entry.route;
-    const chain = entry.methods.get(ctx.method);
-    if (!chain) {
-      if (ctx.method === "OPTIONS") {
-        ctx.status = 204;
-        ctx.set("Allow", entry.allow);
-        return Promise.resolve();
-      }
-      throw new AppError(405, "method_not_allowed", `${ctx.method} is not allowed on this path`, [], { Allow: entry.allow });
-    }
-    ctx.params = params ?? EMPTY;
-    return chain(ctx, noDownstream);
+  const routes = router.routes() as unknown as Middleware;
+  // A method outside the router's list matches no route; the path it asked for still has an Allow.
+  const unknownMethod = (ctx: Context, next: Next): Promise<void> => {
+    const layer = (ctx as { matched?: Layer[] }).matched?.[0];
+    if (!layer) return next();
+    const route = String(layer.path);
+    ctx.state.route = route;
+    if (!decodable(layer.captures(ctx.path))) throw new NotFoundError();
+    return refuse(allowByRoute.get(route)!)(ctx, next);
   };
+  return compose<Context>([routes, unknownMethod]) as Middleware;
 }
