@@ -14,6 +14,9 @@ import { eventRoutes, postEvent } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { inboxRoutes } from "./routes/inbox";
 import { subscriptionRoutes } from "./routes/subscriptions";
+import { consoleRoutes } from "./routes/console";
+import { consoleEventRoutes } from "./routes/console-events";
+import { consoleSubscriptionRoutes } from "./routes/console-subscriptions";
 import { openApiDocument } from "./openapi";
 
 /** Longest query string, bytes: checked on the raw URL before anything parses it (414 past it). */
@@ -92,7 +95,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = openApiJson;
   });
   const budget = new DeliveryBudget({ perMinute: deps.config.limits.deliveryRowsPerMinutePerTenant, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
-  const routers = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps)];
+  const routers = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), consoleEventRoutes(deps), consoleSubscriptionRoutes(deps)];
   const auth = authenticate(deps.keys, new AuthFailureThrottle(deps.config.authFailuresPerMinute ?? 60));
   const limit = rateLimit({ defaultPerMinute: deps.config.limits.rateLimitPerMinute, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
   // The ingest route, the one producers hit at volume, runs its chain directly: the same
@@ -103,8 +106,10 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.state.route = "/events";
     return ingest(ctx, noDownstream);
   });
-  app.use(methodNotAllowed([open, ...routers]));
+  const consolePages = consoleRoutes();
+  app.use(methodNotAllowed([open, consolePages, ...routers]));
   app.use(open.routes());
+  app.use(consolePages.routes());
 
   const secured = new Router();
   secured.use(auth);
