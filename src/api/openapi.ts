@@ -6,6 +6,9 @@ import { EVENT_STATUSES } from "../store/events/peek-events";
 import { MAX_VISIBILITY_SECONDS } from "./params";
 import { MAX_NACK_DELAY_SECONDS } from "./routes/acks";
 import { MAX_WAIT_SECONDS } from "../inbox/wakeups";
+import { LIST_SCAN_LIMIT } from "../store/events/list-events";
+import { BULK_CHANGE_LIMIT } from "../store/events/replay-events";
+import { STATS_BUCKET_SECONDS, STATS_CHART_SCAN_LIMIT, STATS_COUNT_LIMIT } from "../store/events/subscription-stats";
 
 /*
  * The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. It is checked against
@@ -311,6 +314,165 @@ const eventSchema = {
 } satisfies JsonSchema;
 
 /** The OpenAPI 3.1 document of the v1 HTTP API. */
+/* ---- Console operations (GET /events, replay, bulk redrive, stats, GET /key): one block, merged into `paths` below. ---- */
+
+const listParam = (name: string, description: string, schema: JsonSchema, extra: Partial<Parameter> = {}): Parameter => ({ name, in: "query", description, schema, ...extra });
+const bounded: JsonSchema = {
+  type: "object",
+  required: ["count", "exact"],
+  additionalProperties: false,
+  properties: { count: { type: "integer", minimum: 0 }, exact: { type: "boolean", description: `false: the count stopped at count_limit (${STATS_COUNT_LIMIT}); the true number is at least count` } },
+};
+const bulkResult = (field: string, description: string): JsonSchema => ({
+  type: "object",
+  required: [field, "has_more"],
+  additionalProperties: false,
+  properties: { [field]: { type: "integer", minimum: 0, description }, has_more: { type: "boolean", description: `More matched than ${BULK_CHANGE_LIMIT}, the most one call changes: call again for the next batch` } },
+});
+const instantBody = (what: string): JsonSchema => ({ ...INSTANT_SCHEMA, description: what });
+
+const consolePaths: Readonly<Record<string, PathItem>> = {
+  "/events": {
+    get: {
+      operationId: "listEvents",
+      summary: "List a subscription's events, newest first, with filters and payload search",
+      description:
+        "One page of the events of `subscription` (default `default`) with their delivery state in it, newest first, and an opaque next_cursor for older ones. " +
+        "status and the received_at range (since, until) are served by an index. type, source, tag and q (a case-insensitive substring of the payload's JSON text) " +
+        `are checked over a bounded scan: at most ${LIST_SCAN_LIMIT} events per status are examined per page, so a short (even empty) page with a next_cursor means "keep going". ` +
+        "Nothing is counted. tail_cursor (first page only) marks the newest event: pass it as `after` to get the events newer than it, oldest first, " +
+        "and with wait_seconds the request waits up to that long for one (a long poll that counts against the long-poll quota; it probes once a second). Scope inbox:read.",
+      tags: ["events"],
+      parameters: [
+        requestIdParam,
+        subscriptionParam,
+        listParam("limit", "Events per page", { type: "integer", minimum: 1, maximum: 200, default: 50 }),
+        listParam("status", "Only events in this status in the subscription", { type: "string", enum: [...EVENT_STATUSES] }),
+        listParam("type", "Only events of this type", { type: "string", minLength: 1, maxLength: 128 }),
+        listParam("source", "Only events from this source", { type: "string", minLength: 1, maxLength: 256 }),
+        listParam("tag", "Only events carrying this tag; repeat to require several (at most 10)", { type: "array", maxItems: 10, items: { type: "string", minLength: 1, maxLength: 128 } }, { style: "form", explode: true }),
+        listParam("since", "Only events received at or after this time", INSTANT_SCHEMA),
+        listParam("until", "Only events received before this time", INSTANT_SCHEMA),
+        listParam("q", "Only events whose payload's JSON text contains this text (case-insensitive; bounded scan)", { type: "string", minLength: 1, maxLength: 200 }),
+        listParam("cursor", "next_cursor of the previous page (bound to the same filters)", { type: "string", maxLength: 512 }),
+        listParam("after", "A tail_cursor: the events newer than it, oldest first (not with cursor)", { type: "string", maxLength: 512 }),
+        listParam("wait_seconds", "With after: seconds to wait for a newer event when there is none (0 = answer at once)", { type: "integer", minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0 }),
+      ],
+      responses: {
+        "200": ok("One page", {
+          type: "object",
+          required: ["data", "next_cursor", "tail_cursor"],
+          additionalProperties: false,
+          properties: {
+            data: { type: "array", items: schemaRef("Event") },
+            next_cursor: nullable("string", { description: "Pass as cursor for older events; null on the last page" }),
+            tail_cursor: nullable("string", { description: "Pass as after for newer events (null on pages read with cursor)" }),
+          },
+        }),
+        ...errors(["400", "404", "429"], { "400": ["validation_failed", "invalid_cursor", ...QUERY_BOUND_400] }),
+      },
+    },
+  },
+  "/subscriptions/{name}/replay": {
+    post: {
+      operationId: "replaySubscription",
+      summary: "Deliver again a subscription's events received in a time range",
+      description:
+        "The acknowledged and dead deliveries of the subscription whose events were received in [since, until) become pending again with a fresh delivery budget " +
+        `(delivery_count 0); pending and leased ones are left as they are. At most ${BULK_CHANGE_LIMIT} per call (has_more: call again). Scope events:ack.`,
+      tags: ["subscriptions"],
+      parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+      requestBody: {
+        required: true,
+        content: json({ type: "object", required: ["since", "until"], additionalProperties: false, properties: { since: instantBody("Inclusive start of received_at"), until: instantBody("Exclusive end of received_at") } }),
+      },
+      responses: { "200": ok("How many were replayed", bulkResult("replayed", "Deliveries made pending")), ...errors(["400", "404", "413", "415"], { "400": BODY_400 }) },
+    },
+  },
+  "/subscriptions/{name}/redrive": {
+    post: {
+      operationId: "redriveSubscription",
+      summary: "Redrive every dead event of a subscription that matches a filter",
+      description: `The dead deliveries matching every given field become pending again (delivery_count 0). At most ${BULK_CHANGE_LIMIT} per call (has_more: call again). An empty body redrives every dead event. Scope events:ack.`,
+      tags: ["subscriptions"],
+      parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+      requestBody: {
+        required: false,
+        content: json({
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            type: { type: "string", minLength: 1, maxLength: 128 },
+            source: { type: "string", minLength: 1, maxLength: 256 },
+            tags: { type: "array", maxItems: 10, items: { type: "string", minLength: 1, maxLength: 128 } },
+            since: instantBody("Inclusive start of received_at"),
+            until: instantBody("Exclusive end of received_at"),
+          },
+        }),
+      },
+      responses: { "200": ok("How many were redriven", bulkResult("redriven", "Dead deliveries made pending")), ...errors(["400", "404", "413", "415"], { "400": BODY_400 }) },
+    },
+  },
+  "/subscriptions/{name}/stats": {
+    get: {
+      operationId: "subscriptionStats",
+      summary: "A subscription's backlog: bounded counts, oldest pending age, the last hour in buckets",
+      description:
+        `Counts per status stop at ${STATS_COUNT_LIMIT} (exact: false beyond it; never a COUNT over the table). The chart covers the last hour in ${STATS_BUCKET_SECONDS / 60}-minute buckets: ` +
+        `received counts the subscription's events received in the bucket, backlog those of them still pending or leased; at most ${STATS_CHART_SCAN_LIMIT} rows per status are read, ` +
+        "newest first, and buckets older than that reach are complete: false (lower bounds). Scope inbox:read.",
+      tags: ["subscriptions"],
+      parameters: [requestIdParam, ref("parameters", "SubscriptionName")],
+      responses: {
+        "200": ok("The statistics", {
+          type: "object",
+          required: ["counts", "count_limit", "oldest_pending_at", "oldest_pending_age_seconds", "bucket_seconds", "buckets"],
+          additionalProperties: false,
+          properties: {
+            counts: { type: "object", required: [...EVENT_STATUSES], additionalProperties: false, properties: Object.fromEntries(EVENT_STATUSES.map((s) => [s, bounded])) },
+            count_limit: { type: "integer" },
+            oldest_pending_at: nullable("string", { format: "date-time" }),
+            oldest_pending_age_seconds: nullable("integer", { minimum: 0 }),
+            bucket_seconds: { type: "integer" },
+            buckets: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["start", "received", "backlog", "complete"],
+                additionalProperties: false,
+                properties: { start: dateTime, received: { type: "integer", minimum: 0 }, backlog: { type: "integer", minimum: 0 }, complete: { type: "boolean" } },
+              },
+            },
+          },
+        }),
+        ...errors(["404"], { "400": QUERY_BOUND_400 }),
+      },
+    },
+  },
+  "/key": {
+    get: {
+      operationId: "getKey",
+      summary: "The calling API key: its id and scopes",
+      description: "Lets a client offer only what the key may do. Any valid key.",
+      tags: ["operations"],
+      parameters: [requestIdParam],
+      responses: {
+        "200": ok("The key", { type: "object", required: ["id", "scopes"], additionalProperties: false, properties: { id: { type: "string" }, scopes: { type: "array", items: { type: "string" } } } }),
+        ...errors([], { "400": QUERY_BOUND_400 }),
+      },
+    },
+  },
+};
+
+/** The paths with the console block's operations merged in (a path both name gets the methods of both). */
+function withConsolePaths(paths: Readonly<Record<string, PathItem>>): Readonly<Record<string, PathItem>> {
+  const merged: Record<string, PathItem> = { ...paths };
+  for (const [path, item] of Object.entries(consolePaths)) merged[path] = { ...merged[path], ...item };
+  return merged;
+}
+
+/* ---- end of the console block ---- */
+
 export const openApiDocument: OpenApiDocument = {
   openapi: "3.1.0",
   info: {
@@ -329,7 +491,7 @@ export const openApiDocument: OpenApiDocument = {
     { name: "operations", description: "Health, readiness, metrics and this document (no authentication)" },
   ],
   security: [{ bearerAuth: [] }],
-  paths: {
+  paths: withConsolePaths({
     "/events": {
       post: {
         operationId: "createEvent",
@@ -678,7 +840,7 @@ export const openApiDocument: OpenApiDocument = {
         },
       },
     },
-  },
+  }),
   components: {
     securitySchemes: {
       bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack, subscriptions:manage or admin (admin implies every other)." },

@@ -10,6 +10,8 @@ import { DeliveryBudget } from "../../src/api/middleware/delivery-budget";
 import { healthRoutes } from "../../src/api/routes/health";
 import { inboxRoutes } from "../../src/api/routes/inbox";
 import { subscriptionRoutes } from "../../src/api/routes/subscriptions";
+import { consoleEventRoutes } from "../../src/api/routes/console-events";
+import { consoleSubscriptionRoutes } from "../../src/api/routes/console-subscriptions";
 
 type Json = Record<string, unknown>;
 
@@ -157,7 +159,7 @@ describe("OpenAPI document", () => {
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {
     const deps = h.api.deps;
     const budget = new DeliveryBudget({ perMinute: 1, redis: undefined, prefix: "unused", logger: deps.logger });
-    const registered = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
+    const registered = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps), consoleEventRoutes(deps), consoleSubscriptionRoutes(deps)].flatMap(routesOf);
     // The two routes createApp adds next to the health routes.
     registered.push("GET /metrics", "GET /openapi.json");
     const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);
