@@ -121,8 +121,8 @@ function EventTable(props: { events: EventView[]; subscription: string }) {
       props.events.map((e) =>
         h("tr", { key: e.id, "data-event-id": e.id }, [
           h("td", { class: "time" }, fmtTime(e.received_at)),
-          h("td", { class: "id" }, h("a", { href: `#/events/${encodeURIComponent(e.id)}?subscription=${encodeURIComponent(props.subscription)}` }, e.id)),
-          h("td", { class: "clip", title: e.type }, e.type),
+          h("td", { class: "id" }, h("a", { href: `#/events/${encodeURIComponent(e.id)}?subscription=${encodeURIComponent(props.subscription)}`, tabIndex: -1 }, e.id)),
+          h("td", { class: "clip type", title: e.type }, h("a", { href: `#/events/${encodeURIComponent(e.id)}?subscription=${encodeURIComponent(props.subscription)}` }, e.type)),
           h("td", { class: "clip", title: e.source ?? "" }, e.source ?? "—"),
           h("td", null, h("span", { class: `status status-${e.status}` }, e.status)),
         ]),

@@ -147,7 +147,7 @@ describe("console in Chromium", () => {
       await page.locator("[data-testid=event-table] tbody tr").first().waitFor();
       await assertUnharmed(page);
       await shot(page, `events-${name}`);
-      await page.locator(`[data-event-id="${a.events[3]}"] a`).click();
+      await page.locator(`[data-event-id="${a.events[3]}"] td.type a`).click();
       const payload = page.getByTestId("payload");
       await payload.waitFor();
       const text = await payload.textContent();
@@ -168,7 +168,7 @@ describe("console in Chromium", () => {
   test("opens an event and redrives its dead delivery; the API shows it pending", async () => {
     const page = await open();
     await signIn(page, a.key);
-    await page.locator(`[data-event-id="${a.events[1]}"] a`).click();
+    await page.locator(`[data-event-id="${a.events[1]}"] td.type a`).click();
     const row = page.locator("[data-testid=deliveries] tr[data-subscription=default]");
     await expect(row.locator(".status").textContent()).resolves.toBe("dead");
     await shot(page, "event");
