@@ -569,10 +569,12 @@ function App() {
   else if (parts[0] === "subscriptions" && parts[1]) page = h(SubscriptionPage, { name: parts[1], scopes, key: parts[1] });
   else if (parts[0] === "subscriptions") page = h(SubscriptionsPage, { scopes });
   else if (parts[0] === "send" && can(scopes, "events:write")) page = h(SendPage, null);
-  else page = h(EventsPage, { scopes });
+  else if (can(scopes, "inbox:read")) page = h(EventsPage, { scopes });
+  else if (can(scopes, "events:write")) page = h(SendPage, null);
+  else page = h("p", null, "This key may not read events.");
   const nav = [
     ["#/events", "Events", can(scopes, "inbox:read")],
-    ["#/subscriptions", "Subscriptions", true],
+    ["#/subscriptions", "Subscriptions", can(scopes, "inbox:read") || can(scopes, "subscriptions:manage")],
     ["#/send", "Send a test event", can(scopes, "events:write")],
   ] as const;
   return h("div", { class: "shell" }, [
