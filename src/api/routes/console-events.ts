@@ -1,12 +1,13 @@
 import Router from "@koa/router";
 import Joi from "joi";
 import type { Context } from "koa";
-import { isInstant, joiDetails } from "../../domain/envelope";
+import { joiDetails } from "../../domain/envelope";
 import { ValidationError } from "../../errors";
 import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
 import { listEvents, type ListFilter } from "../../store/events/list-events";
 import { EVENT_STATUSES, type EventStatus, type KeysetPosition } from "../../store/events/peek-events";
 import type { ApiDeps } from "../deps";
+import { instant, text } from "./console-params";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
 import { principalOf, requireScope } from "../middleware/auth";
 import { subscriptionParam } from "../params";
@@ -14,13 +15,6 @@ import { eventView } from "../views/event-view";
 
 /** How often a waiting tail looks for newer events, ms: one indexed probe per second per waiting request. */
 export const TAIL_PROBE_MS = 1000;
-
-/** Postgres text cannot hold NUL: refused with a 400 instead of failing in the query. */
-const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
-const instant = () =>
-  Joi.string()
-    .custom((value: string, helpers) => (isInstant(value) && Date.parse(value) > Date.parse("0001-01-01T00:00:00Z") && Date.parse(value) < Date.parse("9999-12-31T00:00:00Z") ? new Date(Date.parse(value)) : helpers.error("instant.format")))
-    .messages({ "instant.format": "{{#label}} must be an RFC 3339 date-time with seconds and a UTC offset, e.g. 2026-01-02T03:04:05Z" });
 
 const listQuery = Joi.object({
   subscription: Joi.string().max(64),

@@ -1,20 +1,16 @@
 import Router from "@koa/router";
 import Joi from "joi";
 import type { Context } from "koa";
-import { isInstant, joiDetails } from "../../domain/envelope";
+import { joiDetails } from "../../domain/envelope";
 import { NotFoundError, ValidationError } from "../../errors";
 import { redriveDead, replayEvents } from "../../store/events/replay-events";
 import { STATS_BUCKET_SECONDS, STATS_COUNT_LIMIT, subscriptionStats } from "../../store/events/subscription-stats";
 import { resolveSubscription, SUBSCRIPTION_NAME_PATTERN } from "../../store/subscriptions";
 import type { ApiDeps } from "../deps";
+import { instant, text } from "./console-params";
 import { principalOf, requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
 
-const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
-const instant = () =>
-  Joi.string()
-    .custom((value: string, helpers) => (isInstant(value) && Date.parse(value) > Date.parse("0001-01-01T00:00:00Z") && Date.parse(value) < Date.parse("9999-12-31T00:00:00Z") ? new Date(Date.parse(value)) : helpers.error("instant.format")))
-    .messages({ "instant.format": "{{#label}} must be an RFC 3339 date-time with seconds and a UTC offset, e.g. 2026-01-02T03:04:05Z" });
 
 const replayBody = Joi.object({ since: instant().required(), until: instant().required() }).unknown(false);
 const redriveBody = Joi.object({ type: text(128), source: text(256), tags: Joi.array().items(text(128)).max(10), since: instant(), until: instant() }).unknown(false);

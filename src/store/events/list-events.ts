@@ -101,7 +101,11 @@ export async function listEvents(prisma: PrismaClient, opts: ListOptions): Promi
   const scanned = await prisma.$queryRawUnsafe<ScanRow[]>(branches.join("\n UNION ALL "), ...params);
   const sign = desc ? -1 : 1;
   const byBranch = new Map<string, ScanRow[]>();
-  for (const r of scanned) byBranch.set(r.branch, [...(byBranch.get(r.branch) ?? []), r]);
+  for (const r of scanned) {
+    const rows = byBranch.get(r.branch);
+    if (rows) rows.push(r);
+    else byBranch.set(r.branch, [r]);
+  }
   // Where the examined windows end: a branch that read its whole window examined nothing beyond
   // its last row, so only rows up to the nearest such end (in walking order) are certain.
   let end: ScanRow | null = null;
