@@ -6,7 +6,7 @@ import { h, type ComponentChild } from "preact";
  */
 
 /** Indentation stops growing past this depth (deeper levels show their depth instead), so deep nesting cannot push text off the page. */
-const MAX_INDENT = 12;
+const MAX_INDENT = 8;
 
 function indent(depth: number): string {
   return depth <= MAX_INDENT ? "  ".repeat(depth) : `${"  ".repeat(MAX_INDENT)}(depth ${depth}) `;

@@ -284,7 +284,7 @@ function EventPageView(props: { id: string; subscription: string; scopes: Scopes
   const row = (k: string, v: ComponentChild) => h("tr", null, [h("th", { scope: "row" }, k), h("td", null, v)]);
   return h("section", { "aria-labelledby": "event-h" }, [
     h("p", null, h("a", { href: "#/events" }, "← Events")),
-    h("h2", { id: "event-h", class: "clip" }, event.id),
+    h("h2", { id: "event-h", class: "event-id" }, event.id),
     h("h3", null, "Envelope"),
     h("table", { class: "envelope" }, [
       h("tbody", null, [
