@@ -251,4 +251,36 @@ describe("console in Chromium", () => {
     await assertUnharmed(page);
     await page.context().close();
   }, deadline(60000));
+  test("redrives every matching dead event after a confirmation, with the count; the live tail shows a new event", async () => {
+    const c = { id: "browser-c", key: await h.key("browser-c") };
+    const dead = await seed(h, c.id, [1, 2, 3].map((i) => ({ type: i === 3 ? "other" : "job.failed", receivedAt: at(20 + i) })));
+    await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE event_id = ANY($1)", [dead]);
+    const page = await open();
+    await signIn(page, c.key);
+    const rows = page.locator("[data-testid=event-table] tbody tr");
+    await rows.first().waitFor();
+    await page.getByLabel("Status").selectOption("dead");
+    await page.getByLabel("Type").fill("job.failed");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await becomes(() => rows.count(), 2, "dead job.failed rows");
+    await page.getByRole("button", { name: "Redrive all matching dead events" }).click();
+    await page.getByRole("button", { name: "Yes, redrive them" }).click();
+    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 2");
+    await becomes(() => rows.count(), 0, "dead job.failed rows after the redrive");
+    const stats = await h.request("GET", "/subscriptions/default/stats", { key: c.key });
+    expect(stats.body.counts).toMatchObject({ pending: { count: 2, exact: true }, dead: { count: 1, exact: true } });
+
+    // The live tail: one long poll at a time; a new event appears on top without a reload.
+    await page.getByLabel("Status").selectOption("");
+    await page.getByLabel("Type").fill("");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await becomes(() => rows.count(), 3, "all rows");
+    await page.locator("#f-live").check();
+    await new Promise((r) => setTimeout(r, 500));
+    const [fresh] = await seed(h, c.id, [{ type: "job.new", receivedAt: new Date() }]);
+    await becomes(() => rows.first().getAttribute("data-event-id"), fresh!, "the new event on top");
+    await shot(page, "live-tail");
+    await assertUnharmed(page);
+    await page.context().close();
+  }, deadline(60000));
 });
