@@ -156,7 +156,8 @@ export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: 
     return entry;
   };
   for (const op of table) {
-    const chain = (head: boolean) => compose([...(op.scope === null ? [] : [...keyed, requireScope(op.scope)]), invoke(op, deps, head)]);
+    const guard = op.scope === null ? [] : op.scope === "any" ? [...keyed] : [...keyed, requireScope(op.scope)];
+    const chain = (head: boolean) => compose([...guard, invoke(op, deps, head)]);
     const entry = entryOf(op.path);
     entry.methods.set(op.method, chain(false));
     if (op.method === "GET") entry.methods.set("HEAD", chain(true));

@@ -1,8 +1,7 @@
-import Router from "@koa/router";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
-import type { Context } from "koa";
-import { NotFoundError } from "../../errors";
+import type { Context, Next } from "koa";
+import { AppError, NotFoundError } from "../../errors";
 
 /**
  * The console's Content-Security-Policy: everything from this origin only, no inline script or
@@ -45,13 +44,19 @@ function secure(ctx: Context): void {
   ctx.set("X-Frame-Options", "DENY");
 }
 
+const ALLOW = "GET, HEAD, OPTIONS";
+const ASSET_PREFIX = "/console/assets/";
+
 /**
  * GET /console (the page, never cached: it names the current assets) and GET /console/assets/{file}
  * (content-hashed names, cached for a year as immutable). Public: the page asks for an API key
  * and calls the API with it from the browser. Read from disk once, at first request.
+ *
+ * Static files, not API operations: served beside the route table (after its dispatcher, which
+ * hands on the paths it does not know), absent from /openapi.json. HEAD answers the headers,
+ * OPTIONS 204 with Allow, any other method 405 with Allow, as the table's paths do.
  */
-export function consoleRoutes(): Router {
-  const router = new Router();
+export function consolePages() {
   let assets: Assets | null = null;
   const load = (): Assets => {
     if (assets) return assets;
@@ -59,20 +64,31 @@ export function consoleRoutes(): Router {
     if (!dir) throw new NotFoundError("console (run npm run build)");
     return (assets = loadAssets(dir));
   };
-  router.get("/console", (ctx) => {
-    const a = load();
-    secure(ctx);
-    ctx.set("Cache-Control", "no-cache");
-    ctx.type = "text/html; charset=utf-8";
-    ctx.body = a.html;
-  });
-  router.get("/console/assets/:file", (ctx) => {
-    const file = load().files.get(String(ctx.params.file));
-    if (!file) throw new NotFoundError("asset");
+  return function servePages(ctx: Context, next: Next): Promise<void> | void {
+    const path = ctx.path;
+    const isPage = path === "/console";
+    const file = !isPage && path.startsWith(ASSET_PREFIX) && path.indexOf("/", ASSET_PREFIX.length) === -1 ? path.slice(ASSET_PREFIX.length) : null;
+    if (!isPage && !file) return next();
+    ctx.state.route = isPage ? "/console" : "/console/assets/:file";
+    if (ctx.method === "OPTIONS") {
+      ctx.status = 204;
+      ctx.set("Allow", ALLOW);
+      return;
+    }
+    if (ctx.method !== "GET" && ctx.method !== "HEAD") throw new AppError(405, "method_not_allowed", `${ctx.method} is not allowed on this path`, [], { Allow: ALLOW });
+    if (isPage) {
+      const a = load();
+      secure(ctx);
+      ctx.set("Cache-Control", "no-cache");
+      ctx.type = "text/html; charset=utf-8";
+      ctx.body = a.html;
+      return;
+    }
+    const asset = load().files.get(file!);
+    if (!asset) throw new NotFoundError("asset");
     secure(ctx);
     ctx.set("Cache-Control", "public, max-age=31536000, immutable");
-    ctx.type = file.type;
-    ctx.body = file.body;
-  });
-  return router;
+    ctx.type = asset.type;
+    ctx.body = asset.body;
+  };
 }
