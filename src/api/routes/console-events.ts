@@ -74,7 +74,8 @@ export const listEventsOperation = operation({
     "status and the received_at range (since, until) are served by an index. type, source, tag and q (a case-insensitive substring of the payload's JSON text) " +
     `are checked over a bounded scan: at most ${LIST_SCAN_LIMIT} events per status are examined per page, so a short (even empty) page with a next_cursor means "keep going". ` +
     "Nothing is counted. tail_cursor (first page only) marks the newest event: pass it as `after` to get the events newer than it, oldest first, " +
-    "and with wait_seconds the request waits up to that long for one (a long poll that counts against the long-poll quota; it probes once a second). Scope inbox:read.",
+    "and with wait_seconds the request waits up to that long for one (a long poll that counts against the long-poll quota; it probes once a second). Scope inbox:read. " +
+    "HEAD validates the query and answers the headers, reading nothing and never waiting.",
   query: ListQuery,
   responses: { 200: { description: "One page", schema: EventListSchema, headers: { "Cache-Control": { description: "no-store: listings are per caller and per moment", required: true, schema: { const: "no-store" } } } } },
   errors: { 400: ["invalid_cursor"], 404: ["not_found"], 429: ["long_poll_quota_exceeded"] },
@@ -133,5 +134,11 @@ export const listEventsOperation = operation({
       }
     }
     ctx.body = { data: result.events.map(eventView), next_cursor: null, tail_cursor: encodeCursor(from, fingerprint) };
+  },
+  // HEAD never reads events nor waits: the query is validated (by the table) and the headers answered.
+  head: () => (ctx) => {
+    ctx.set("Cache-Control", "no-store");
+    ctx.status = 200;
+    ctx.type = "application/json";
   },
 });
