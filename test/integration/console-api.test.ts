@@ -155,4 +155,18 @@ describe("console operations", () => {
     expect(asset.headers.get("cache-control")).toContain("immutable");
     expect((await fetch(`${h.url}/console/assets/nope.js`)).status).toBe(404);
   });
+
+  test("the console's page is static, beside the route table: HEAD, OPTIONS and 405 like the table's paths, absent from /openapi.json", async () => {
+    const head = await fetch(`${h.url}/console`, { method: "HEAD" });
+    expect([head.status, head.headers.get("content-security-policy")]).toEqual([200, expect.stringContaining("default-src 'self'")]);
+    const options = await fetch(`${h.url}/console`, { method: "OPTIONS" });
+    expect([options.status, options.headers.get("allow")]).toEqual([204, "GET, HEAD, OPTIONS"]);
+    // Plain fetch: the harness's request checks answers against /openapi.json, which these paths are not in.
+    const post = await fetch(`${h.url}/console`, { method: "POST" });
+    expect([post.status, ((await post.json()) as { error: { code: string } }).error.code, post.headers.get("allow")]).toEqual([405, "method_not_allowed", "GET, HEAD, OPTIONS"]);
+    expect((await fetch(`${h.url}/console/assets/a/b.js`)).status).toBe(404);
+    const paths = Object.keys((await h.request("GET", "/openapi.json")).body.paths);
+    expect(paths.filter((p) => p.startsWith("/console"))).toEqual([]);
+    expect(paths).toEqual(expect.arrayContaining(["/events", "/subscriptions/{name}/replay", "/subscriptions/{name}/redrive", "/subscriptions/{name}/stats", "/key"]));
+  });
 });
