@@ -14,9 +14,11 @@ COPY prisma ./prisma
 COPY src ./src
 COPY workers ./workers
 # prisma generate never runs the schema engine; any existing file satisfies its lookup.
-# Only src and workers are compiled, without source maps (they embed the TypeScript sources).
+# Only src and workers are compiled, without source maps (they embed the TypeScript sources); the
+# console's assets are bundled into dist/console (docs/console.md).
 RUN PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node npm run -s prisma:generate \
- && npx swc src workers -d dist --copy-files --quiet --source-maps false
+ && npx swc src workers -d dist --copy-files --quiet --source-maps false \
+ && node src/console/build.js
 
 # Production dependencies only. --omit=optional also drops the optional peers of @prisma/client
 # (the Prisma CLI and TypeScript, ~240 MB), which `--omit=dev` keeps; nothing at run time needs them.

@@ -29,7 +29,8 @@ const shared = {
   // PGlite is loaded by Node's own require, outside Jest's sandbox: see the file for why.
   moduleNameMapper: { "^@electric-sql/pglite$": "<rootDir>/test/helpers/pglite-native.js" },
 };
-const integration = ["<rootDir>/test/integration/**/*.test.ts"];
+// The browser tests (test/browser) run on both stores like the integration tests.
+const integration = ["<rootDir>/test/integration/**/*.test.ts", "<rootDir>/test/browser/**/*.test.ts"];
 
 /** @type {import('jest').Config} */
 module.exports = {

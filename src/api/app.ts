@@ -9,6 +9,7 @@ import { rateLimit } from "./middleware/rate-limit";
 import { requestContext } from "./middleware/request-context";
 import { boundQuery } from "./query-bounds";
 import { ROUTE_TABLE } from "./route-table";
+import { consolePages } from "./routes/console";
 
 export { MAX_QUERY_BYTES, MAX_QUERY_PARAMS } from "./query-bounds";
 
@@ -18,7 +19,8 @@ export const openApi = openApiDocument(ROUTE_TABLE);
 /**
  * Builds the Koa application (no listen): the request context, the one error renderer, the query
  * bounds, then the route table's dispatcher (every operation through authentication, the rate
- * limit and its scope unless public, its validators and its handler).
+ * limit and its scope unless public, its validators and its handler), and the console's static
+ * page and assets beside it.
  */
 export function createApp(deps: ApiDeps): Koa {
   const trustProxy = deps.config.http?.trustProxy ?? false;
@@ -32,5 +34,7 @@ export function createApp(deps: ApiDeps): Koa {
   const auth = authenticate(deps.keys, new AuthFailureThrottle(deps.config.authFailuresPerMinute ?? 60));
   const limit = rateLimit({ defaultPerMinute: deps.config.limits.rateLimitPerMinute, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
   app.use(dispatcher(ROUTE_TABLE, { ...deps, budget, openApiJson: JSON.stringify(openApi) }, [auth, limit]));
+  // The console's page and assets: static files, not API operations (outside the table and /openapi.json).
+  app.use(consolePages());
   return app;
 }

@@ -1,5 +1,7 @@
 import type { Operation } from "./contract/operation";
 import { ackEventByDelete, ackEventOperation, ackEventsOperation, extendLeaseOperation, nackEventOperation, redriveEventOperation } from "./routes/acks";
+import { listEventsOperation } from "./routes/console-events";
+import { getKeyOperation, redriveSubscriptionOperation, replaySubscriptionOperation, subscriptionStatsOperation } from "./routes/console-subscriptions";
 import { createEvent, createEvents, getEventOperation } from "./routes/events";
 import { healthz, metrics, openapi, readyz } from "./routes/health";
 import { getInbox } from "./routes/inbox";
@@ -14,11 +16,13 @@ import {
 /**
  * Every operation of the HTTP API, each declared once in its routes/ file. The dispatcher
  * (contract/dispatch.ts), the request validators (contract/validate.ts) and /openapi.json
- * (contract/document.ts) are derived from this list; nothing else registers a route.
+ * (contract/document.ts) are derived from this list; nothing else registers an API operation (the
+ * console's static page and assets, not API operations, are served beside it: routes/console.ts).
  */
 export const ROUTE_TABLE: readonly Operation[] = [
   createEvent,
   createEvents,
+  listEventsOperation,
   ackEventsOperation,
   getEventOperation,
   ackEventOperation,
@@ -32,6 +36,10 @@ export const ROUTE_TABLE: readonly Operation[] = [
   getSubscriptionOperation,
   updateSubscriptionOperation,
   deleteSubscriptionOperation,
+  replaySubscriptionOperation,
+  redriveSubscriptionOperation,
+  subscriptionStatsOperation,
+  getKeyOperation,
   healthz,
   readyz,
   metrics,

@@ -42,6 +42,8 @@ export async function startEmbedded(c: Container): Promise<RunningRole> {
     `  curl -s -X POST ${base}/events -H "Authorization: Bearer ${dev.secret}" -H 'Content-Type: application/json' -d '{"type":"order.created","payload":{"id":42}}'`,
     `  curl -s ${base}/inbox -H "Authorization: Bearer ${dev.secret}"`,
     "",
+    `Event console: ${base}/console (paste the key above)`,
+    "",
   ].join("\n");
   process.stdout.write(`${hint}\n`);
   return {

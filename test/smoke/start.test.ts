@@ -107,6 +107,10 @@ function eventually<T>(fn: () => Promise<T | undefined | false>): Promise<T> {
 test("`triggers start` on a fresh data dir: the walk-through and every GET /inbox form on the first run, and the events survive a restart", async () => {
   const first = await start();
   expect(first.lines.join("\n")).toMatch(/embedded PGlite, in-process SQS emulator, no Redis/);
+  // The banner names the event console, and the console answers there.
+  const consoleLine = await eventually(async () => first.lines.find((l) => l.startsWith("Event console: ")));
+  expect(consoleLine).toBe(`Event console: ${first.base}/console (paste the key above)`);
+  expect((await fetch(`${first.base}/console`, { signal: AbortSignal.timeout(deadline(10_000)) })).status).toBe(200);
   const key = readFileSync(join(dataDir, "dev-api-key"), "utf8").trim();
   const call = client(first, key);
 

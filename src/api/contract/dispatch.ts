@@ -182,7 +182,8 @@ export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: 
     const declared = new Set<string>();
     for (const op of table) {
       if (op.path !== path) continue;
-      const chain = (head: boolean): Middleware[] => [first, ...(op.scope === null ? [] : [...keyed, requireScope(op.scope)]), invoke(op, deps, head)];
+      const guard = op.scope === null ? [] : op.scope === "any" ? [...keyed] : [...keyed, requireScope(op.scope)];
+      const chain = (head: boolean): Middleware[] => [first, ...guard, invoke(op, deps, head)];
       if (op.method === "GET") {
         router.register(route, ["HEAD"], chain(true));
         declared.add("HEAD");

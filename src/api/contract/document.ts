@@ -114,7 +114,7 @@ export function errorCodesOf(op: Pick<Operation, "scope" | "params" | "body" | "
   add(500, "internal_error");
   if (op.scope !== null) {
     add(401, "unauthorized");
-    add(403, "forbidden");
+    if (op.scope !== "any") add(403, "forbidden");
     add(429, "rate_limited", "too_many_failed_authentications");
     add(503, "service_unavailable");
   }
@@ -299,7 +299,7 @@ export function openApiDocument(table: readonly Operation[]): Json {
         "Multi-tenant event ingestion and delivery. Producers POST events (202 once SQS has them); consumers lease them from GET /inbox and acknowledge them. " +
         'Every error is {"error":{"code","message","details"}}, those answered before a request reaches the routes included (a malformed request 400, a slow one 408, oversized headers 431; they close the connection). Every response carries X-Request-Id. ' +
         "Every path answers OPTIONS (204, Allow) and a method it does not list with 405 method_not_allowed and Allow (x-method-not-allowed); a path not listed here answers 404 not_found. " +
-        "Each operation lists in x-rules what its schemas cannot state, with the answer to breaking it; x-scope names the API-key scope it needs.",
+        "Each operation lists in x-rules what its schemas cannot state, with the answer to breaking it; x-scope names the API-key scope it needs (`any`: a valid key, whatever its scopes).",
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
     servers: [{ url: "/", description: "this server" }],

@@ -79,8 +79,8 @@ export interface OperationSpec<P extends TObject | undefined = TObject | undefin
   readonly summary: string;
   readonly description?: string;
   readonly tag: "events" | "inbox" | "subscriptions" | "operations";
-  /** The API-key scope it needs; null: public (no key, no rate limit). */
-  readonly scope: Scope | null;
+  /** The API-key scope it needs; "any": a valid key of any scope; null: public (no key, no rate limit). */
+  readonly scope: Scope | "any" | null;
   /** Path parameters; a value that fails its schema answers 404 (what cannot exist is not found). */
   readonly params?: P;
   /** Query parameters: an object, or a union of objects (modes), each with additionalProperties false. */
