@@ -222,3 +222,15 @@ export class SchemaLimitError extends AppError {
     super(400, "schema_limit_exceeded", message, [{ message, limit, ...(max === undefined ? {} : { max }) }]);
   }
 }
+
+/** A schema version the backward-compatibility rule cannot prove accepts every event the previous version accepts (docs/schemas.md). */
+export class SchemaIncompatibleError extends AppError {
+  constructor(previousVersion: number, reasons: readonly string[]) {
+    super(
+      409,
+      "schema_incompatible",
+      `the schema is not backward compatible with version ${previousVersion} (it may refuse events that version accepts); send "compatibility": "none" to register it anyway`,
+      reasons.map((message) => ({ message, version: previousVersion })),
+    );
+  }
+}

@@ -14,6 +14,7 @@ import { eventRoutes, postEvent } from "./routes/events";
 import { healthRoutes } from "./routes/health";
 import { inboxRoutes } from "./routes/inbox";
 import { subscriptionRoutes } from "./routes/subscriptions";
+import { schemaRoutes } from "./routes/schemas";
 import { openApiDocument } from "./openapi";
 
 /** Longest query string, bytes: checked on the raw URL before anything parses it (414 past it). */
@@ -92,7 +93,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = openApiJson;
   });
   const budget = new DeliveryBudget({ perMinute: deps.config.limits.deliveryRowsPerMinutePerTenant, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
-  const routers = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps)];
+  const routers = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), schemaRoutes(deps)];
   const auth = authenticate(deps.keys, new AuthFailureThrottle(deps.config.authFailuresPerMinute ?? 60));
   const limit = rateLimit({ defaultPerMinute: deps.config.limits.rateLimitPerMinute, redis: deps.redis, prefix: deps.config.redisPrefix, logger: deps.logger });
   // The ingest route, the one producers hit at volume, runs its chain directly: the same

@@ -57,7 +57,7 @@ const INT32_MAX = 2147483647;
 export function isJsonMediaType(ct: string | undefined): boolean {
   if (ct === undefined) return true;
   const base = ct.split(";")[0]!.trim().toLowerCase();
-  return base === "application/json" || base === "text/json" || base.endsWith("+json");
+  return base === "application/json" || (base.startsWith("application/") && base.endsWith("+json"));
 }
 
 /** True for a media type whose data is text (carried as a string when it is UTF-8). */

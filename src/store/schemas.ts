@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import type { PrismaClient } from "../generated/prisma/client";
 
 /*
@@ -59,6 +60,7 @@ export async function schemaVersion(prisma: PrismaClient, tenantId: string, type
 /** What registerSchema did: the new version, or why there is none. */
 export type RegisterResult =
   | { readonly created: SchemaRow }
+  | { readonly unchanged: SchemaRow }
   | { readonly refused: "types_quota" | "versions_quota" }
   | { readonly refused: "incompatible"; readonly previous: SchemaRow; readonly reasons: readonly string[] };
 
@@ -68,7 +70,8 @@ export interface RegisterLimits {
 }
 
 /**
- * Adds a version to a type (1 for a new type, else the latest + 1), unless the tenant is at its
+ * Adds a version to a type (1 for a new type, else the latest + 1), unless it equals the latest
+ * (answered `unchanged`), the tenant is at its
  * type quota (a new type), the type at its version quota, or `compatible` (given the latest
  * version) answers reasons against it. A per-tenant advisory lock serialises registrations, so the
  * counts, the compatibility check and the insert see the same versions.
@@ -84,9 +87,11 @@ export async function registerSchema(
     await tx.$executeRawUnsafe(SQL.lockTenant, tenantId);
     const [counts] = await tx.$queryRawUnsafe<Array<{ types: number; versions: number }>>(SQL.counts, tenantId, input.type);
     const versions = counts?.versions ?? 0;
+    const [previous] = await tx.$queryRawUnsafe<SchemaRow[]>(SQL.latestOfType, tenantId, input.type);
+    // The same schema again is not a new version: PUT is idempotent.
+    if (previous && previous.compatibility === input.compatibility && isDeepStrictEqual(previous.schema, input.schema)) return { unchanged: previous } as const;
     if (versions === 0 && (counts?.types ?? 0) >= limits.maxTypes) return { refused: "types_quota" } as const;
     if (versions >= limits.maxVersions) return { refused: "versions_quota" } as const;
-    const [previous] = await tx.$queryRawUnsafe<SchemaRow[]>(SQL.latestOfType, tenantId, input.type);
     if (previous && input.compatibility === "backward") {
       const reasons = compatible(previous);
       if (reasons.length > 0) return { refused: "incompatible", previous, reasons } as const;

@@ -13,6 +13,7 @@ import { principalOf, requireScope } from "../middleware/auth";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
 import { MAX_VISIBILITY_SECONDS, subscriptionParam } from "../params";
 import { eventView, leasedEventView } from "../views/event-view";
+import { CE_BATCH, toCloudEvent } from "../../domain/cloudevents";
 
 /** Postgres text cannot hold NUL: refused here with a 400 instead of failing in the query. */
 const text = (max: number) => Joi.string().min(1).max(max).pattern(/^[^\u0000]*$/).messages({ "string.pattern.base": "{{#label}} must not contain NUL" });
@@ -46,7 +47,15 @@ const common = {
   until: instant(),
   // Resolved (and 404'd when unknown) by subscriptionParam.
   subscription: Joi.string().max(64),
+  // cloudevents: the page as a CloudEvents batch (as Accept: application/cloudevents-batch+json).
+  format: Joi.string().valid("json", "cloudevents"),
 };
+
+/** True when the caller asked for the page as a CloudEvents batch (docs/cloudevents.md). */
+function wantsCloudEvents(ctx: Context): boolean {
+  if (ctx.query.format !== undefined) return ctx.query.format === "cloudevents";
+  return ctx.accepts("application/json", CE_BATCH) === CE_BATCH;
+}
 
 const leaseQuery = Joi.object({
   mode: Joi.string().valid("lease"),
@@ -103,7 +112,14 @@ export function inboxRoutes(deps: ApiDeps): Router {
       const fingerprint = queryFingerprint([ctx.query.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
       const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
       const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId, limit: q.limit, status: q.status, filter, after });
-      ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
+      const cursor = next ? encodeCursor(next, fingerprint) : null;
+      if (wantsCloudEvents(ctx)) {
+        if (cursor) ctx.set("Triggers-Next-Cursor", cursor);
+        ctx.type = CE_BATCH;
+        ctx.body = events.map((e) => toCloudEvent(e));
+        return;
+      }
+      ctx.body = { data: events.map(eventView), next_cursor: cursor };
       return;
     }
     const q = validateQuery<CommonQuery & { visibility_timeout?: number; wait_seconds: number }>(leaseQuery, ctx);
@@ -129,6 +145,12 @@ export function inboxRoutes(deps: ApiDeps): Router {
       q.wait_seconds > 0
         ? await longPollLease(deps, ctx, { keyId: principal.keyId, tenantId: principal.tenantId, subscriptionId, filter: options.filter, limit: q.limit, waitSeconds: q.wait_seconds, lease })
         : await lease();
+    if (wantsCloudEvents(ctx)) {
+      ctx.set("Triggers-Has-More", String(hasMore));
+      ctx.type = CE_BATCH;
+      ctx.body = events.map((e) => toCloudEvent(e, e));
+      return;
+    }
     ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
   });
   return router;

@@ -31,6 +31,7 @@ export function eventView(row: EventRow) {
     occurred_at: iso(row.occurred_at),
     received_at: iso(row.received_at),
     stored_at: iso(row.stored_at),
+    schema_version: row.schema_version ?? null,
     ...deliveryState(row),
   };
 }
