@@ -1,4 +1,4 @@
-import { BATCH_BODY_SCHEMA, BATCH_EVENTS_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, INSTANT_SCHEMA } from "../domain/envelope";
+import { BATCH_BODY_SCHEMA, BATCH_EVENTS_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_PROPERTIES, ENVELOPE_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, INSTANT_SCHEMA } from "../domain/envelope";
 import { codesOfStatus, ERROR_CODES, type ErrorCode } from "../errors";
 import { EVENT_ID_PATTERN } from "../domain/ids";
 import { SUBSCRIPTION_FILTER_SCHEMA } from "../domain/subscription-filter";
@@ -91,7 +91,7 @@ export interface Operation {
 }
 
 /** The methods this API uses. */
-export type HttpMethod = "get" | "post" | "patch" | "delete";
+export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 
 /** A path and its operations. */
 export type PathItem = Partial<Readonly<Record<HttpMethod, Operation>>>;
@@ -141,7 +141,7 @@ const ok = (description: string, schema: JsonSchema, headers: Readonly<Record<st
   content: json(schema),
 });
 
-type ErrorStatus = "400" | "401" | "403" | "404" | "408" | "409" | "413" | "414" | "415" | "429" | "431" | "500" | "503";
+type ErrorStatus = "400" | "401" | "403" | "404" | "408" | "409" | "413" | "414" | "415" | "422" | "429" | "431" | "500" | "503";
 const ERROR_RESPONSE: Record<ErrorStatus | "405" | "501", string> = {
   "400": "BadRequest",
   "401": "Unauthorized",
@@ -153,6 +153,7 @@ const ERROR_RESPONSE: Record<ErrorStatus | "405" | "501", string> = {
   "413": "PayloadTooLarge",
   "414": "UriTooLong",
   "415": "UnsupportedMediaType",
+  "422": "SchemaValidationFailed",
   "429": "RateLimited",
   "431": "RequestHeaderFieldsTooLarge",
   "500": "InternalError",
@@ -244,6 +245,12 @@ const errorResponses: Record<string, Response> = {
     content: json(errorSchema(codesOfStatus(431))),
   },
   UnsupportedMediaType: { description: "The body is not uncompressed UTF-8 JSON", headers: limited, content: json(errorSchema(codesOfStatus(415))) },
+  SchemaValidationFailed: {
+    description:
+      "The data of an event (of a batch: of one or more events) does not match the latest registered schema of its type; nothing was accepted. Each detail has `pointer` (a JSON pointer into the data), `message`, `keyword`, `type`, `version` and, in a batch, `index` (docs/schemas.md).",
+    headers: limited,
+    content: json(errorSchema(codesOfStatus(422))),
+  },
   RateLimited: {
     description:
       "The key's rate limit is used up (rate_limited), this address failed authentication too often (too_many_failed_authentications), the key or tenant already has its quota of concurrent long polls waiting (long_poll_quota_exceeded: GET /inbox with wait_seconds > 0; LONG_POLLS_PER_KEY, LONG_POLLS_PER_TENANT per API process), " +
@@ -284,6 +291,7 @@ const eventSchema = {
     "occurred_at",
     "received_at",
     "stored_at",
+    "schema_version",
     "status",
     "delivery_count",
     "leased_at",
@@ -301,6 +309,7 @@ const eventSchema = {
     occurred_at: nullable("string", { format: "date-time" }),
     received_at: dateTime,
     stored_at: dateTime,
+    schema_version: nullable("integer", { minimum: 1, description: "The version of its type's registered schema the event was validated against at ingest; null when its type had none" }),
     status: { type: "string", enum: [...EVENT_STATUSES] },
     delivery_count: { type: "integer", minimum: 0 },
     leased_at: nullable("string", { format: "date-time" }),
@@ -309,6 +318,162 @@ const eventSchema = {
     dead_at: nullable("string", { format: "date-time" }),
   },
 } satisfies JsonSchema;
+
+/*
+ * ---- CloudEvents 1.0 and the schema registry (docs/cloudevents.md, docs/schemas.md) ----
+ * The content types, parameters, paths and schemas of both features, merged into the document
+ * below where they apply.
+ */
+
+/** A CloudEvent in the JSON event format (structured mode, and each item of a batch). */
+const cloudEventSchema: JsonSchema = {
+  type: "object",
+  description:
+    "A CloudEvents 1.0 event in the JSON format. Extension attributes (lower-case letters and digits; strings, booleans, 32-bit integers) are kept and delivered back; the `triggers*` ones are set by this service on delivery. " +
+    "`id` and `source` identify the event: without an Idempotency-Key, a resend is a replay and another body under them a 409.",
+  required: ["specversion", "id", "source", "type"],
+  properties: {
+    specversion: { const: "1.0" },
+    id: { type: "string", minLength: 1 },
+    source: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.sourceMaxLength },
+    type: { type: "string", minLength: 1, maxLength: ENVELOPE_LIMITS.typeMaxLength },
+    subject: { type: "string", minLength: 1 },
+    time: { type: "string", description: "RFC 3339; becomes occurred_at" },
+    datacontenttype: { type: "string" },
+    dataschema: { type: "string" },
+    data: { description: "The data: a JSON value for a JSON datacontenttype, else its text" },
+    data_base64: { type: "string", description: "Binary data, base64" },
+    triggersid: { ...eventId, description: "Out only: the event's id in this service" },
+    triggerslease: { ...uuid, description: "Out only (a lease answer of GET /inbox): the lease id" },
+    triggersleaseexpires: { type: "string", format: "date-time", description: "Out only (a lease answer of GET /inbox): when the lease expires" },
+    triggersdeliveries: { type: "integer", minimum: 0, description: "Out only: how many times the event was leased" },
+    triggersschemaversion: { type: "integer", minimum: 1, description: "Out only: the schema version the event was validated against" },
+  },
+};
+
+/** Binary mode's required attribute headers (the body is the data, Content-Type its datacontenttype). */
+const ceHeader = (name: string, description: string): Parameter => ({ name: `ce-${name}`, in: "header", description, schema: { type: "string", minLength: 1 } });
+const CE_BINARY_PARAMETERS: readonly Parameter[] = [
+  ceHeader("specversion", "Binary mode (CloudEvents HTTP binding): \"1.0\". Its presence selects binary mode; the other attributes are ce-* headers (percent-encoded), extensions included."),
+  ceHeader("id", "Binary mode: the event's id"),
+  ceHeader("source", "Binary mode: the event's source"),
+  ceHeader("type", "Binary mode: the event's type"),
+];
+
+/** The request content types of POST /events beyond the envelope. */
+const CE_EVENT_CONTENT: Readonly<Record<string, MediaType>> = { "application/cloudevents+json": { schema: cloudEventSchema } };
+/** The request content types of POST /events/batch beyond the envelope batch. */
+const CE_BATCH_CONTENT: Readonly<Record<string, MediaType>> = { "application/cloudevents-batch+json": { schema: { type: "array", minItems: 1, maxItems: 100, items: cloudEventSchema } } };
+
+const eventTypeParam: Parameter = {
+  name: "type",
+  in: "path",
+  required: true,
+  description: "An event type (as the envelope's `type`); an unknown one is 404.",
+  schema: ENVELOPE_PROPERTIES.type,
+};
+
+const schemaVersionSchema: JsonSchema = {
+  type: "object",
+  required: ["version", "schema", "compatibility", "created_at"],
+  additionalProperties: false,
+  properties: {
+    version: { type: "integer", minimum: 1 },
+    schema: { description: "The JSON Schema (draft 2020-12)" },
+    compatibility: { type: "string", enum: ["backward", "none"], description: "The rule this version was checked against the previous one with" },
+    created_at: dateTime,
+  },
+};
+
+const SCHEMA_400: readonly ErrorCode[] = ["validation_failed", "invalid_json", "invalid_body", "invalid_encoding", "forbidden_key", "unrepresentable_number", "invalid_schema", "schema_limit_exceeded", "too_many_parameters", "bad_request"];
+
+/** The /schemas paths. */
+const SCHEMA_PATHS: Readonly<Record<string, PathItem>> = {
+  "/schemas": {
+    get: {
+      operationId: "listSchemas",
+      summary: "List the tenant's event types with a schema",
+      description: "Each type's latest version and how many versions it has. Scope schemas:manage (or admin).",
+      tags: ["schemas"],
+      parameters: [ref("parameters", "X-Request-Id")],
+      responses: {
+        "200": ok("The types", {
+          type: "object",
+          required: ["data"],
+          additionalProperties: false,
+          properties: {
+            data: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["type", "version", "versions", "compatibility", "created_at"],
+                additionalProperties: false,
+                properties: { type: { type: "string" }, version: { type: "integer", minimum: 1 }, versions: { type: "integer", minimum: 1 }, compatibility: { type: "string", enum: ["backward", "none"] }, created_at: dateTime },
+              },
+            },
+          },
+        }),
+        ...errors([], { "400": QUERY_BOUND_400 }),
+      },
+    },
+  },
+  "/schemas/{type}": {
+    put: {
+      operationId: "registerSchema",
+      summary: "Register a new version of a type's schema",
+      description:
+        "Registers a JSON Schema (draft 2020-12) for an event type as its next version (201); the same schema as the latest answers 200 with it. From then on an event of the type is validated against it at ingest (422 schema_validation_failed). " +
+        "With compatibility `backward` (the default) the new version must provably accept every event the latest accepts (409 schema_incompatible, details name each reason; docs/schemas.md states the rule); `none` skips the check. " +
+        "Bounded (400 schema_limit_exceeded, details name the limit): SCHEMA_MAX_BYTES, SCHEMA_MAX_DEPTH, SCHEMA_MAX_NODES, only in-document `$ref`s (remote_ref), patterns without exponential backtracking (pattern_cost, pattern_length), SCHEMA_MAX_COMPILE_MS (compile_time). " +
+        "400 invalid_schema for what is not a 2020-12 schema. 409 schema_quota_exceeded past SCHEMA_MAX_TYPES_PER_TENANT or SCHEMA_MAX_VERSIONS_PER_TYPE. Scope schemas:manage (or admin).",
+      tags: ["schemas"],
+      parameters: [ref("parameters", "X-Request-Id"), eventTypeParam],
+      requestBody: {
+        required: true,
+        content: json({
+          type: "object",
+          required: ["schema"],
+          additionalProperties: false,
+          properties: { schema: { description: "A JSON Schema, draft 2020-12 (an object or a boolean)" }, compatibility: { type: "string", enum: ["backward", "none"], default: "backward" } },
+        }),
+      },
+      responses: {
+        "200": ok("The same schema is the latest version already", schemaRef("SchemaRegistered"), { Location: { description: "The type's schema URL", required: true, schema: { type: "string" } } }),
+        "201": ok("Registered as a new version", schemaRef("SchemaRegistered"), { Location: { description: "The type's schema URL", required: true, schema: { type: "string" } } }),
+        ...errors(["400", "409", "413", "415"], { "400": SCHEMA_400, "409": ["schema_incompatible", "schema_quota_exceeded"] }),
+      },
+    },
+    get: {
+      operationId: "getSchema",
+      summary: "Read a type's schema with its versions",
+      tags: ["schemas"],
+      parameters: [ref("parameters", "X-Request-Id"), eventTypeParam],
+      responses: {
+        "200": ok("The latest version and every version, oldest first", {
+          type: "object",
+          required: ["type", "version", "schema", "versions"],
+          additionalProperties: false,
+          properties: { type: { type: "string" }, version: { type: "integer", minimum: 1 }, schema: { description: "The latest version's schema" }, versions: { type: "array", items: schemaVersionSchema } },
+        }),
+        ...errors(["404"], { "400": QUERY_BOUND_400 }),
+      },
+    },
+    delete: {
+      operationId: "deleteSchema",
+      summary: "Delete a type's schema, every version",
+      description: "Events of the type are no longer validated (every API process within SCHEMA_CACHE_TTL_MS, at once with Redis). A later registration starts at version 1.",
+      tags: ["schemas"],
+      parameters: [ref("parameters", "X-Request-Id"), eventTypeParam],
+      responses: { "204": { description: "Deleted", headers: common }, ...errors(["404"], { "400": QUERY_BOUND_400 }) },
+    },
+  },
+};
+
+/** The components of both features. */
+const CE_SCHEMA_COMPONENTS: Readonly<Record<string, JsonSchema>> = {
+  CloudEvent: cloudEventSchema,
+  SchemaRegistered: { ...schemaVersionSchema, required: ["type", ...(schemaVersionSchema.required ?? [])], properties: { type: { type: "string" }, ...schemaVersionSchema.properties } },
+};
 
 /** The OpenAPI 3.1 document of the v1 HTTP API. */
 export const openApiDocument: OpenApiDocument = {
@@ -326,6 +491,7 @@ export const openApiDocument: OpenApiDocument = {
     { name: "events", description: "Ingest and read events" },
     { name: "inbox", description: "Lease, browse, acknowledge and retry events" },
     { name: "subscriptions", description: "Named consumers, each receiving every matching event with its own leases and acks" },
+    { name: "schemas", description: "Per-type JSON Schemas enforced at ingest" },
     { name: "operations", description: "Health, readiness, metrics and this document (no authentication)" },
   ],
   security: [{ bearerAuth: [] }],
@@ -339,15 +505,19 @@ export const openApiDocument: OpenApiDocument = {
           "`enqueue_outcome_unknown` when SQS did not confirm the send in time or dropped the connection after the request was written (the event may be on the queue: " +
           "retrying with the same Idempotency-Key is safe, retrying without one may store it twice). See docs/api-errors.md.",
         tags: ["events"],
-        parameters: [requestIdParam, ref("parameters", "Idempotency-Key")],
-        requestBody: { required: true, content: json(schemaRef("EventEnvelope")) },
+        parameters: [requestIdParam, ref("parameters", "Idempotency-Key"), ...CE_BINARY_PARAMETERS],
+        requestBody: {
+          required: true,
+          description: "An envelope (application/json), a CloudEvent in structured mode (application/cloudevents+json), or in binary mode the event's data of any media type with its attributes in ce-* headers (docs/cloudevents.md).",
+          content: { ...json(schemaRef("EventEnvelope")), ...CE_EVENT_CONTENT },
+        },
         responses: {
           "202": ok("Accepted: the event is on the queue", schemaRef("AcceptedEvent"), {
             Location: { description: "The event's URL", required: true, schema: { type: "string", pattern: `^/events/${EVENT_ID_PATTERN.source.slice(1)}` } },
             "Idempotent-Replayed": ref("headers", "Idempotent-Replayed"),
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
           }),
-          ...errors(["400", "409", "413", "415"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"], "429": ENQUEUE_429, "503": ENQUEUE_503 }),
+          ...errors(["400", "409", "413", "415", "422"], { "400": [...BODY_400, "event_refused_by_queue"], "409": ["idempotency_key_reused"], "429": ENQUEUE_429, "503": ENQUEUE_503 }),
         },
       },
     },
@@ -364,8 +534,8 @@ export const openApiDocument: OpenApiDocument = {
         parameters: [requestIdParam],
         requestBody: {
           required: true,
-          description: "`{\"events\":[…]}` or the bare array.",
-          content: json(BATCH_BODY_SCHEMA),
+          description: "`{\"events\":[…]}` or the bare array, or a CloudEvents batch (application/cloudevents-batch+json).",
+          content: { ...json(BATCH_BODY_SCHEMA), ...CE_BATCH_CONTENT },
         },
         responses: {
           "202": ok("Accepted: every event is on the queue", schemaRef("AcceptedBatch"), { "Idempotency-Pending": ref("headers", "Idempotency-Pending") }),
@@ -373,7 +543,7 @@ export const openApiDocument: OpenApiDocument = {
             "Idempotency-Pending": ref("headers", "Idempotency-Pending"),
             "Retry-After": { description: "Seconds to wait before resending the rejected events; present when one may succeed on retry", required: false, schema: { type: "integer", minimum: 0 } },
           }),
-          ...errors(["400", "409", "413", "415"], { "400": BODY_400, "409": ["idempotency_key_reused"], "429": ENQUEUE_429, "503": ENQUEUE_503 }),
+          ...errors(["400", "409", "413", "415", "422"], { "400": BODY_400, "409": ["idempotency_key_reused"], "429": ENQUEUE_429, "503": ENQUEUE_503 }),
         },
       },
     },
@@ -426,7 +596,13 @@ export const openApiDocument: OpenApiDocument = {
           "or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event, and an unknown subscription, are 404.",
         tags: ["events"],
         parameters: [requestIdParam, idParam, subscriptionParam],
-        responses: { "200": ok("The event", { oneOf: [schemaRef("EventDetail"), schemaRef("QueuedEvent")] }), ...errors(["400", "404"], { "400": ["validation_failed", ...QUERY_BOUND_400] }) },
+        responses: {
+          "200": {
+            ...ok("The event (with Accept: application/cloudevents+json, a stored event as a CloudEvent)", { oneOf: [schemaRef("EventDetail"), schemaRef("QueuedEvent")] }),
+            content: { ...json({ oneOf: [schemaRef("EventDetail"), schemaRef("QueuedEvent")] }), "application/cloudevents+json": { schema: schemaRef("CloudEvent") } },
+          },
+          ...errors(["400", "404"], { "400": ["validation_failed", ...QUERY_BOUND_400] }),
+        },
       },
     },
     "/events/{id}/ack": {
@@ -537,9 +713,16 @@ export const openApiDocument: OpenApiDocument = {
           inboxQuery("until", "Only events received before this time (RFC 3339 with seconds and an offset; years 1 to 9999)", INSTANT_SCHEMA),
           inboxQuery("status", "Peek mode only: only events in this status", { type: "string", enum: [...EVENT_STATUSES] }),
           inboxQuery("cursor", "Peek mode only: next_cursor of the previous page (bound to the same status and filters)", { type: "string", maxLength: 512 }),
+          inboxQuery("format", "cloudevents: answer a CloudEvents batch (application/cloudevents-batch+json), as Accept: application/cloudevents-batch+json does; has_more and next_cursor are then the Triggers-Has-More and Triggers-Next-Cursor headers", { type: "string", enum: ["json", "cloudevents"], default: "json" }),
         ],
         responses: {
-          "200": ok("Leased events (lease mode) or one page (peek mode)", { oneOf: [schemaRef("InboxLease"), schemaRef("InboxPage")] }),
+          "200": {
+            ...ok("Leased events (lease mode) or one page (peek mode)", { oneOf: [schemaRef("InboxLease"), schemaRef("InboxPage")] }, {
+              "Triggers-Has-More": { description: "CloudEvents answer of lease mode: whether more events were deliverable", schema: { type: "string", enum: ["true", "false"] } },
+              "Triggers-Next-Cursor": { description: "CloudEvents answer of peek mode: the next page's cursor, when there is one", schema: { type: "string" } },
+            }),
+            content: { ...json({ oneOf: [schemaRef("InboxLease"), schemaRef("InboxPage")] }), "application/cloudevents-batch+json": { schema: { type: "array", items: schemaRef("CloudEvent") } } },
+          },
           ...errors(["400", "404"], { "400": ["validation_failed", "invalid_cursor", ...QUERY_BOUND_400] }),
         },
       },
@@ -614,6 +797,7 @@ export const openApiDocument: OpenApiDocument = {
         responses: { "204": { description: "Deleted", headers: common }, ...errors(["404", "409"], { "400": QUERY_BOUND_400, "409": ["default_subscription"] }) },
       },
     },
+    ...SCHEMA_PATHS,
     "/healthz": {
       get: {
         operationId: "healthz",
@@ -757,9 +941,13 @@ export const openApiDocument: OpenApiDocument = {
           index: { type: "integer", minimum: 0, description: "The failing event of a batch" },
           dependency: { type: "string", description: "The unavailable dependency (postgres, sqs, redis)" },
           scope: { type: "string", description: "The missing scope" },
+          pointer: { type: "string", description: "422: a JSON pointer (RFC 6901) into the event's data" },
+          keyword: { type: "string", description: "422: the JSON Schema keyword that failed" },
+          limit: { type: "string", description: "schema_limit_exceeded: the bound the schema passed" },
         },
       },
       EventEnvelope: ENVELOPE_SCHEMA,
+      ...CE_SCHEMA_COMPONENTS,
       BatchEvents: BATCH_EVENTS_SCHEMA,
       AcceptedEvent: {
         type: "object",

@@ -10,6 +10,7 @@ import { DeliveryBudget } from "../../src/api/middleware/delivery-budget";
 import { healthRoutes } from "../../src/api/routes/health";
 import { inboxRoutes } from "../../src/api/routes/inbox";
 import { subscriptionRoutes } from "../../src/api/routes/subscriptions";
+import { schemaRoutes } from "../../src/api/routes/schemas";
 
 type Json = Record<string, unknown>;
 
@@ -151,13 +152,13 @@ describe("OpenAPI document", () => {
     }
     const inbox = ((doc.paths as Json)["/inbox"] as Json).get as Json;
     const names = (inbox.parameters as Json[]).filter((p) => p.in === "query").map((p) => p.name);
-    expect(names.sort()).toEqual(["cursor", "limit", "mode", "since", "source", "status", "tag", "type", "until", "visibility_timeout", "wait_seconds"]);
+    expect(names.sort()).toEqual(["cursor", "format", "limit", "mode", "since", "source", "status", "tag", "type", "until", "visibility_timeout", "wait_seconds"]);
   });
 
   test("every route registered in the Koa routers is documented, and every documented operation is routed", async () => {
     const deps = h.api.deps;
     const budget = new DeliveryBudget({ perMinute: 1, redis: undefined, prefix: "unused", logger: deps.logger });
-    const registered = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
+    const registered = [eventRoutes(deps, budget), ackRoutes(deps), inboxRoutes(deps), subscriptionRoutes(deps), schemaRoutes(deps), healthRoutes(deps)].flatMap(routesOf);
     // The two routes createApp adds next to the health routes.
     registered.push("GET /metrics", "GET /openapi.json");
     const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`);
