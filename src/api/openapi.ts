@@ -1028,7 +1028,7 @@ export const openApiDocument: OpenApiDocument = {
         type: "object",
         description:
           "A stored event, once: its own fields, the delivery fields of the requested subscription (null when it has no delivery of the event) and its delivery in every subscription.",
-        required: ["id", "type", "source", "payload", "tags", "occurred_at", "received_at", "stored_at", "status", "delivery_count", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at", "deliveries"],
+        required: ["id", "type", "source", "payload", "tags", "occurred_at", "received_at", "stored_at", "schema_version", "status", "delivery_count", "leased_at", "lease_expires_at", "acknowledged_at", "dead_at", "deliveries"],
         additionalProperties: false,
         properties: {
           id: eventId,
@@ -1039,6 +1039,7 @@ export const openApiDocument: OpenApiDocument = {
           occurred_at: nullable("string", { format: "date-time" }),
           received_at: dateTime,
           stored_at: dateTime,
+          schema_version: nullable("integer", { minimum: 1, description: "The version of its type's registered schema the event was validated against at ingest; null when its type had none" }),
           status: { type: ["string", "null"], enum: [...EVENT_STATUSES, null] },
           delivery_count: nullable("integer", { minimum: 0 }),
           leased_at: nullable("string", { format: "date-time" }),
