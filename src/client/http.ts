@@ -172,7 +172,7 @@ export class HttpTransport {
         if (attemptMs <= 0) throw new TriggersError("the call's deadline (totalTimeoutMs) passed", 0, "timeout");
         const timeout = AbortSignal.timeout(attemptMs);
         const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
-        const res = await this.fetchImpl(url, { method, headers, body: payload as BodyInit | undefined, signal });
+        const res = await this.fetchImpl(url, { method, headers, body: payload as string | undefined, signal });
         const text = await res.text();
         let parsed: unknown = undefined;
         try {
