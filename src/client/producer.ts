@@ -45,6 +45,8 @@ export interface InboxEvent {
   readonly occurred_at: string | null;
   readonly received_at: string;
   readonly stored_at: string;
+  /** The version of its type's schema the event was validated against at ingest (null: none). */
+  readonly schema_version: number | null;
   readonly status: "pending" | "delivered" | "acknowledged" | "dead";
   readonly delivery_count: number;
   /** The lease's token: a secret of the consumer that leased the event. */
