@@ -35,9 +35,11 @@ export interface SchemaRegistryOptions {
 /**
  * The per-process cache of every tenant's latest schemas, compiled, in front of the registry's
  * durable record (Postgres, src/store/schemas.ts), which always wins:
- * - a tenant's entry is read (one query for all its types) on first use and again once it is
- *   older than the TTL (SCHEMA_CACHE_TTL_MS), so a change reaches every process within the TTL
- *   whatever happens to Redis;
+ * - a tenant's entry is read (one query for all its types) on first use, and read again in the
+ *   background once it is older than the TTL (SCHEMA_CACHE_TTL_MS; the entry still answers
+ *   meanwhile), so a change reaches every process within about the TTL whatever happens to Redis;
+ *   while the database is down, the entry is kept (and read again a TTL later): ingest of a known
+ *   tenant never waits on the database;
  * - a registration or deletion drops the tenant's entry in this process at once and publishes the
  *   tenant on the Redis channel `<prefix>:schemas`; every process subscribed drops it too, so in
  *   the common case the next event of that tenant anywhere is checked against the new version;
@@ -88,18 +90,24 @@ export class SchemaRegistry {
   }
 
   /**
-   * A tenant's types with a schema: synchronously when its entry is fresh (the common case on the
-   * ingest path), else once it has been read and compiled.
+   * A tenant's types with a schema: synchronously when the process has an entry for it (the
+   * common case on the ingest path), else once it has been read and compiled. An entry older than
+   * the TTL is still answered while a read in the background replaces it (stale while
+   * revalidating), so the ingest path never waits on the database for a tenant it knows, and keeps
+   * answering while the database is down (the entry is kept and read again a TTL later).
    */
   typesOf(tenantId: string): ReadonlyMap<string, CompiledSchema> | Promise<ReadonlyMap<string, CompiledSchema>> {
     const entry = this.entries.get(tenantId);
-    if (entry && this.now() - entry.loadedAt < this.opts.ttlMs) {
+    if (entry) {
+      if (this.now() - entry.loadedAt >= this.opts.ttlMs && !this.loading.has(tenantId)) {
+        this.load(tenantId, entry).catch(() => undefined);
+      }
       // Most recently used last.
       this.entries.delete(tenantId);
       this.entries.set(tenantId, entry);
       return entry.types;
     }
-    return this.load(tenantId, entry).then((e) => e.types);
+    return this.load(tenantId, undefined).then((e) => e.types);
   }
 
   /** Drops a tenant's entry here and announces the change to every other process (best effort). */
@@ -124,16 +132,28 @@ export class SchemaRegistry {
     const inFlight = this.loading.get(tenantId);
     if (inFlight) return inFlight;
     const generation = this.generations.get(tenantId);
+    const keep = (entry: TenantEntry): void => {
+      if (this.generations.get(tenantId) !== generation) return;
+      this.entries.delete(tenantId);
+      this.entries.set(tenantId, entry);
+      while (this.entries.size > this.opts.maxTenants) this.entries.delete(this.entries.keys().next().value!);
+    };
     const p = latestSchemas(this.opts.prisma, tenantId)
-      .then((rows) => {
-        const entry: TenantEntry = { loadedAt: this.now(), types: this.compileAll(rows, previous) };
-        if (this.generations.get(tenantId) === generation) {
-          this.entries.delete(tenantId);
-          this.entries.set(tenantId, entry);
-          while (this.entries.size > this.opts.maxTenants) this.entries.delete(this.entries.keys().next().value!);
-        }
-        return entry;
-      })
+      .then(
+        (rows) => {
+          const entry: TenantEntry = { loadedAt: this.now(), types: this.compileAll(rows, previous) };
+          keep(entry);
+          return entry;
+        },
+        (err: unknown) => {
+          if (!previous) throw err;
+          // The database is unreachable: keep what the process knows, and try again a TTL later.
+          this.opts.logger.warn({ err: err instanceof Error ? err.message : String(err), tenant: tenantId }, "schema cache: cannot re-read a tenant's schemas; using the ones known");
+          const entry: TenantEntry = { loadedAt: this.now(), types: previous.types };
+          keep(entry);
+          return entry;
+        },
+      )
       .finally(() => {
         if (this.loading.get(tenantId) !== p) return;
         this.loading.delete(tenantId);
@@ -153,8 +173,14 @@ export class SchemaRegistry {
       }
       // Stored schemas passed these bounds when registered; a generous multiple of the compile
       // limit keeps a loaded machine from refusing a schema it accepted before.
-      const validate = compileSchema(row.schema, { ...this.opts.bounds, maxCompileMs: this.opts.bounds.maxCompileMs * 20 });
-      types.set(row.type, { version: row.version, validate });
+      try {
+        const validate = compileSchema(row.schema, { ...this.opts.bounds, maxCompileMs: this.opts.bounds.maxCompileMs * 20 });
+        types.set(row.type, { version: row.version, validate });
+      } catch (err) {
+        // Not expected (it compiled when registered): the version known before, if any, stays in use.
+        this.opts.logger.error({ err: err instanceof Error ? err.message : String(err), type: row.type, version: row.version }, "schema cache: a stored schema does not compile");
+        if (known) types.set(row.type, known);
+      }
     }
     return types;
   }
