@@ -11,6 +11,9 @@ export interface SchemaBounds {
 /** Longest regular expression (pattern, patternProperties key) a schema may hold, characters. */
 export const MAX_PATTERN_LENGTH = 512;
 
+/** Most items an array checked with `uniqueItems` may be declared to hold (`maxItems`): the check compares items pairwise. */
+export const MAX_UNIQUE_ITEMS = 1000;
+
 /** The one dialect the registry compiles. */
 export const DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema";
 
@@ -23,7 +26,9 @@ export const DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema";
  * - `remote_ref`: a `$ref`/`$dynamicRef` that is not a fragment of the schema itself (`#…`), so
  *   nothing is ever fetched and no other schema is consulted;
  * - `pattern_length`, `pattern_cost`: a regular expression longer than MAX_PATTERN_LENGTH, or one
- *   whose matching time can grow exponentially with its input (see regexCost).
+ *   whose matching time can grow exponentially with its input (see regexCost);
+ * - `unique_items`: `uniqueItems: true` without a `maxItems` of at most MAX_UNIQUE_ITEMS beside it
+ *   (comparing the items of an array is quadratic in its length).
  * Returns the JSON text's byte length.
  */
 export function checkSchemaBounds(schema: unknown, bounds: SchemaBounds): number {
@@ -47,6 +52,10 @@ export function checkSchemaBounds(schema: unknown, bounds: SchemaBounds): number
     if (Array.isArray(v)) {
       for (const child of v) stack.push({ v: child, depth: depth + 1, key: null, parentKey: key });
       continue;
+    }
+    const o = v as Record<string, unknown>;
+    if (o.uniqueItems === true && key !== "properties" && !(typeof o.maxItems === "number" && o.maxItems <= MAX_UNIQUE_ITEMS)) {
+      throw new SchemaLimitError("unique_items", `"uniqueItems": true needs "maxItems" of at most ${MAX_UNIQUE_ITEMS} beside it (the check compares items pairwise)`, MAX_UNIQUE_ITEMS);
     }
     for (const [k, child] of Object.entries(v)) {
       if (key === "patternProperties") checkPattern(k);

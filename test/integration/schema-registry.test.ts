@@ -169,6 +169,8 @@ describe("schema registry", () => {
       [deep, "schema_depth"],
       [{ enum: Array.from({ length: 3000 }, (_, i) => [i]) }, "schema_nodes"],
       [{ description: "x".repeat(70_000) }, "schema_bytes"],
+      [{ type: "array", uniqueItems: true }, "unique_items"],
+      [{ properties: { tags: { type: "array", uniqueItems: true, maxItems: 5000 } } }, "unique_items"],
     ];
     for (const [schema, limit] of hostile) {
       const res = await put(t.key, "hostile.type", schema);

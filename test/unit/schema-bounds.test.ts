@@ -27,6 +27,8 @@ describe("checkSchemaBounds", () => {
     expect(limit({ anyOf: Array.from({ length: 25 }, () => ({})) })).toBe("schema_nodes");
     expect(limit({ $ref: "http://example.com/x" })).toBe("remote_ref");
     expect(limit({ $dynamicRef: "other#meta" })).toBe("remote_ref");
+    expect(limit({ type: "array", uniqueItems: true })).toBe("unique_items");
+    expect(limit({ type: "array", uniqueItems: true, maxItems: 100 })).toBeNull();
     // A property named like a keyword is not the keyword.
     expect(limit({ properties: { $ref: { type: "string" }, pattern: { type: "string" } } })).toBeNull();
   });
