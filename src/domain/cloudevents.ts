@@ -81,6 +81,9 @@ export function cloudEventKey(source: string, id: string): string {
 
 const detail = (attribute: string, message: string, index?: number): ErrorDetail => ({ path: attribute, message, ...(index === undefined ? {} : { index }) });
 
+/** False for text Postgres cannot store in jsonb: a NUL character or an unpaired UTF-16 surrogate. */
+const storable = (s: string): boolean => !s.includes("\u0000") && s.isWellFormed();
+
 /** The checks every mode shares, on the attributes as strings (binary) or JSON values (structured). */
 function checkAttributes(attrs: Record<string, unknown>, index: number | undefined, fromHeaders: boolean): ErrorDetail[] {
   const details: ErrorDetail[] = [];
@@ -92,6 +95,7 @@ function checkAttributes(attrs: Record<string, unknown>, index: number | undefin
     }
     if (typeof v !== "string" || v.length === 0) details.push(detail(name, `"${name}" must be a non-empty string`, index));
     else if (v.length > MAX_ATTRIBUTE_LENGTH) details.push(detail(name, `"${name}" is longer than ${MAX_ATTRIBUTE_LENGTH} characters`, index));
+    else if (!storable(v)) details.push(detail(name, `"${name}" contains a NUL character or an unpaired surrogate, which cannot be stored`, index));
   };
   if (attrs.specversion === undefined) details.push(detail("specversion", `"specversion" is required`, index));
   else if (attrs.specversion !== "1.0") details.push(detail("specversion", `"specversion" must be "1.0" (the version this service speaks)`, index));
@@ -125,6 +129,7 @@ function checkAttributes(attrs: Record<string, unknown>, index: number | undefin
       : typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX);
     if (!ok) details.push(detail(name, `"${name}" must be a string, a boolean or a 32-bit integer`, index));
     else if (typeof v === "string" && v.length > MAX_ATTRIBUTE_LENGTH) details.push(detail(name, `"${name}" is longer than ${MAX_ATTRIBUTE_LENGTH} characters`, index));
+    else if (typeof v === "string" && !storable(v)) details.push(detail(name, `"${name}" contains a NUL character or an unpaired surrogate, which cannot be stored`, index));
   }
   return details;
 }

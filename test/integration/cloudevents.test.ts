@@ -159,6 +159,9 @@ describe("CloudEvents in and out", () => {
       [{ ...good, ext: 2 ** 40 }, "ext"],
       [{ ...good, triggersid: "x" }, "triggersid"],
       [{ ...good, type: "has space" }, "type"],
+      [{ ...good, id: "nul\u0000" }, "id"],
+      [{ ...good, subject: "\ud800" }, "subject"],
+      [{ ...good, ext: "a\u0000b" }, "ext"],
     ];
     for (const [body, attribute] of cases) {
       const res = await h.request("POST", "/events", { key: t.key, raw: JSON.stringify(body), headers: { "Content-Type": CE } });
