@@ -1,4 +1,8 @@
-import { SchemaLimitError } from "../errors";
+import { BadRequestError, SchemaLimitError } from "../errors";
+
+/** Text Postgres jsonb cannot store: a NUL character or an unpaired UTF-16 surrogate. */
+const unstorable = (s: string): boolean => s.includes("\u0000") || !s.isWellFormed();
+const unstorableError = () => new BadRequestError("invalid_schema", "the schema contains a NUL character or an unpaired surrogate, which cannot be stored");
 
 /** The bounds a registered schema must stay within (Config["schemas"]; docs/quotas.md). */
 export interface SchemaBounds {
@@ -40,6 +44,7 @@ export function checkSchemaBounds(schema: unknown, bounds: SchemaBounds): number
   while (stack.length > 0) {
     const { v, depth, key, parentKey } = stack.pop()!;
     if (typeof v === "string") {
+      if (unstorable(v)) throw unstorableError();
       if ((key === "$ref" || key === "$dynamicRef") && parentKey !== "properties" && !v.startsWith("#")) {
         throw new SchemaLimitError("remote_ref", `"${key}": ${JSON.stringify(v.slice(0, 100))} is not a reference inside the schema (only "#…" references are resolved; nothing is fetched)`);
       }
@@ -58,6 +63,7 @@ export function checkSchemaBounds(schema: unknown, bounds: SchemaBounds): number
       throw new SchemaLimitError("unique_items", `"uniqueItems": true needs "maxItems" of at most ${MAX_UNIQUE_ITEMS} beside it (the check compares items pairwise)`, MAX_UNIQUE_ITEMS);
     }
     for (const [k, child] of Object.entries(v)) {
+      if (unstorable(k)) throw unstorableError();
       if (key === "patternProperties") checkPattern(k);
       stack.push({ v: child, depth: depth + 1, key: k, parentKey: key });
     }

@@ -176,7 +176,7 @@ describe("schema registry", () => {
       const res = await put(t.key, "hostile.type", schema);
       expect([limit, res.status, res.body.error?.code, res.body.error?.details?.[0]?.limit]).toEqual([limit, 400, "schema_limit_exceeded", limit]);
     }
-    for (const schema of [{ type: 5 }, { minimum: "one" }, { $schema: "http://json-schema.org/draft-04/schema#" }, { $ref: "#/$defs/missing" }]) {
+    for (const schema of [{ type: 5 }, { minimum: "one" }, { $schema: "http://json-schema.org/draft-04/schema#" }, { $ref: "#/$defs/missing" }, { description: "nul \u0000" }, { properties: { "\ud800": {} } }]) {
       const res = await put(t.key, "hostile.type", schema);
       expect([schema, res.status, res.body.error.code]).toEqual([schema, 400, "invalid_schema"]);
     }
