@@ -3,6 +3,7 @@ import { startHarness, type Harness } from "../helpers/harness";
 import { SchemaRegistry } from "../../src/schemas/registry";
 import { TEST_REDIS_URL } from "../helpers/env";
 import Redis from "ioredis";
+import { TcpProxy } from "../helpers/tcp-proxy";
 
 /** Schemas in the shape of a payments/commerce event catalogue (Stripe-, Adyen- and Shopify-like types). */
 const PAYMENT_SUCCEEDED = {
@@ -219,6 +220,30 @@ describe("schema registry", () => {
     } finally {
       await subscribed.close();
       redis.disconnect();
+    }
+  });
+
+  test("a process whose Redis connection drops misses announcements: on reconnecting it drops every entry and reads the durable record", async () => {
+    const t = await tenant();
+    const proxy = await TcpProxy.forUrl(TEST_REDIS_URL).start();
+    const redis = new Redis(proxy.rewrite(TEST_REDIS_URL), { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    redis.on("error", () => undefined);
+    const registry = new SchemaRegistry({ prisma: h.c.db.prisma, bounds: h.config.schemas, maxTenants: 10, prefix: h.config.redisPrefix, logger: h.c.logger, ttlMs: 3_600_000, redis });
+    registry.start();
+    try {
+      await h.eventually(async () => ((await h.c.redis!.pubsub("NUMSUB", `${h.config.redisPrefix}:schemas`))[1] as number) >= 2);
+      expect((await registry.typesOf(t.id)).size).toBe(0);
+      proxy.reset();
+      proxy.cut();
+      // Registered while the process cannot hear it: its entry (an hour's TTL) still says "no schema".
+      expect((await put(t.key, "order.created", ORDER_CREATED)).status).toBe(201);
+      expect((await registry.typesOf(t.id)).size).toBe(0);
+      proxy.restore();
+      await h.eventually(async () => (await registry.typesOf(t.id)).get("order.created")?.version === 1);
+    } finally {
+      await registry.close();
+      redis.disconnect();
+      await proxy.stop();
     }
   });
 });
