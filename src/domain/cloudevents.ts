@@ -42,7 +42,7 @@ export const CE_BATCH = "application/cloudevents-batch+json";
 const CORE = new Set(["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64"]);
 /** An attribute name: lower-case ASCII letters and digits (spec: "SHOULD" at most 20; 64 here). */
 const ATTRIBUTE_NAME = /^[a-z0-9]{1,64}$/;
-/** Extensions this service adds to what it delivers; a producer may not send them. */
+/** Extensions this service adds to what it delivers; a producer may send none named `triggers…`. */
 export const TRIGGERS_EXTENSIONS = ["triggersid", "triggerslease", "triggersleaseexpires", "triggersdeliveries", "triggersschemaversion"] as const;
 const MAX_EXTENSIONS = 32;
 const MAX_ATTRIBUTE_LENGTH = 1024;
@@ -116,8 +116,8 @@ function checkAttributes(attrs: Record<string, unknown>, index: number | undefin
       details.push(detail(name, `"${name}": an attribute name is 1–64 lower-case ASCII letters and digits`, index));
       continue;
     }
-    if ((TRIGGERS_EXTENSIONS as readonly string[]).includes(name)) {
-      details.push(detail(name, `"${name}" is an extension this service sets on delivery; it cannot be sent`, index));
+    if (name.startsWith("triggers")) {
+      details.push(detail(name, `"${name}": extensions named triggers… are set by this service on delivery; they cannot be sent`, index));
       continue;
     }
     if (++extensions > MAX_EXTENSIONS) {
