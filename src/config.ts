@@ -133,6 +133,25 @@ export interface Config {
      */
     readonly deliveryRowsPerMinutePerTenant: number;
   };
+  /** The schema registry's bounds and cache (docs/schemas.md, docs/quotas.md). */
+  readonly schemas: {
+    /** Event types with a registered schema per tenant. SCHEMA_MAX_TYPES_PER_TENANT, default 100. */
+    readonly maxTypesPerTenant: number;
+    /** Versions kept per type. SCHEMA_MAX_VERSIONS_PER_TYPE, default 50. */
+    readonly maxVersionsPerType: number;
+    /** Largest schema, bytes of its JSON. SCHEMA_MAX_BYTES, default 65536. */
+    readonly maxBytes: number;
+    /** Deepest nesting of a schema's JSON. SCHEMA_MAX_DEPTH, default 32. */
+    readonly maxDepth: number;
+    /** Most subschemas (objects) in one schema. SCHEMA_MAX_NODES, default 2000. */
+    readonly maxNodes: number;
+    /** Longest compile a schema may take, ms; a slower one is refused. SCHEMA_MAX_COMPILE_MS, default 500. */
+    readonly maxCompileMs: number;
+    /** Longest a process uses a tenant's cached schemas without re-reading them from the database, ms. SCHEMA_CACHE_TTL_MS, default 5000. */
+    readonly cacheTtlMs: number;
+    /** Tenants whose compiled schemas a process keeps (least recently used dropped). SCHEMA_CACHE_TENANTS, default 1000. */
+    readonly cacheTenants: number;
+  };
   readonly retention: {
     /** Age after acknowledgement at which an event is deleted, seconds. ACK_RETENTION_SECONDS, default 7 days. */
     readonly acknowledgedSeconds: number;
@@ -222,6 +241,14 @@ const envSchema = Joi.object({
   IDEMPOTENCY_CLAIMS_TOTAL: Joi.number().integer().min(0).default(500_000),
   MAX_SUBSCRIPTIONS_PER_TENANT: Joi.number().integer().min(1).max(10_000).default(100),
   DELIVERY_ROWS_PER_MINUTE_PER_TENANT: Joi.number().integer().min(1).default(1_200_000),
+  SCHEMA_MAX_TYPES_PER_TENANT: Joi.number().integer().min(1).max(100_000).default(100),
+  SCHEMA_MAX_VERSIONS_PER_TYPE: Joi.number().integer().min(1).max(10_000).default(50),
+  SCHEMA_MAX_BYTES: Joi.number().integer().min(256).max(1_048_576).default(65_536),
+  SCHEMA_MAX_DEPTH: Joi.number().integer().min(2).max(256).default(32),
+  SCHEMA_MAX_NODES: Joi.number().integer().min(10).max(100_000).default(2000),
+  SCHEMA_MAX_COMPILE_MS: Joi.number().integer().min(10).max(60_000).default(500),
+  SCHEMA_CACHE_TTL_MS: Joi.number().integer().min(0).max(600_000).default(5000),
+  SCHEMA_CACHE_TENANTS: Joi.number().integer().min(1).max(1_000_000).default(1000),
   ACK_RETENTION_SECONDS: Joi.number().integer().min(0).default(7 * DAY),
   DEAD_RETENTION_SECONDS: Joi.number().integer().min(0).default(14 * DAY),
   MAX_EVENT_AGE_SECONDS: Joi.number().integer().min(60),
@@ -318,6 +345,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idempotencyClaimsTotal: num("IDEMPOTENCY_CLAIMS_TOTAL"),
       maxSubscriptionsPerTenant: num("MAX_SUBSCRIPTIONS_PER_TENANT"),
       deliveryRowsPerMinutePerTenant: num("DELIVERY_ROWS_PER_MINUTE_PER_TENANT"),
+    },
+    schemas: {
+      maxTypesPerTenant: num("SCHEMA_MAX_TYPES_PER_TENANT"),
+      maxVersionsPerType: num("SCHEMA_MAX_VERSIONS_PER_TYPE"),
+      maxBytes: num("SCHEMA_MAX_BYTES"),
+      maxDepth: num("SCHEMA_MAX_DEPTH"),
+      maxNodes: num("SCHEMA_MAX_NODES"),
+      maxCompileMs: num("SCHEMA_MAX_COMPILE_MS"),
+      cacheTtlMs: num("SCHEMA_CACHE_TTL_MS"),
+      cacheTenants: num("SCHEMA_CACHE_TENANTS"),
     },
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),

@@ -9,6 +9,7 @@ import type { AcceptDeps } from "../ingest/accept-events";
 import { AcceptedReceipts } from "../ingest/accepted-receipts";
 import { IdempotencyGuard } from "../ingest/idempotency";
 import { SendBatcher } from "../queue/send-batcher";
+import { SchemaRegistry } from "../schemas/registry";
 import { startBacklogPoller, startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 
@@ -49,6 +50,15 @@ export function buildApiDeps(c: Container): ApiDeps {
     metrics: c.metrics,
     wakeups: new Wakeups({ db: c.db, logger: c.logger, safetyMs: c.config.inbox.longPollRecheckMs, onWaiting: (n) => c.metrics.longPollWaiters.set(n) }),
     longPolls: new LongPollQuota(c.config.inbox.longPollsPerKey, c.config.inbox.longPollsPerTenant, (scope) => c.metrics.longPollsRefused.inc({ scope })),
+    schemas: new SchemaRegistry({
+      prisma: c.db.prisma,
+      bounds: c.config.schemas,
+      ttlMs: c.config.schemas.cacheTtlMs,
+      maxTenants: c.config.schemas.cacheTenants,
+      redis: c.redis,
+      prefix: c.config.redisPrefix,
+      logger: c.logger,
+    }),
   };
 }
 
@@ -76,6 +86,7 @@ export interface RunningApiRole extends RunningRole {
  */
 export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Promise<RunningApiRole> {
   const deps = buildApiDeps(c);
+  deps.schemas.start();
   const api = await startApi(c, deps);
   const poller = opts.queueDepth === false ? undefined : startQueueDepthPoller(c);
   const backlog = opts.queueDepth === false ? undefined : startBacklogPoller(c);
@@ -85,6 +96,7 @@ export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Pro
     api,
     async close() {
       await api.close();
+      await deps.schemas.close();
       await metrics?.close();
       await poller?.stop();
       await backlog?.stop();

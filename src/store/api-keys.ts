@@ -3,7 +3,7 @@ import type { PrismaClient } from "../generated/prisma/client";
 import { hashApiKey, newApiKeyId, newApiKeySecret } from "../domain/ids";
 
 /** `admin` implies every other scope (see requireScope). */
-export const SCOPES = ["events:write", "inbox:read", "events:ack", "subscriptions:manage", "admin"] as const;
+export const SCOPES = ["events:write", "inbox:read", "events:ack", "subscriptions:manage", "schemas:manage", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** An authenticated caller: never carries the secret. */
