@@ -3,6 +3,7 @@ import { ackEventByDelete, ackEventOperation, ackEventsOperation, extendLeaseOpe
 import { createEvent, createEvents, getEventOperation } from "./routes/events";
 import { healthz, metrics, openapi, readyz } from "./routes/health";
 import { getInbox } from "./routes/inbox";
+import { deleteSchemaOperation, getSchemaOperation, listSchemasOperation, registerSchemaOperation } from "./routes/schemas";
 import {
   createSubscriptionOperation,
   deleteSubscriptionOperation,
@@ -32,6 +33,10 @@ export const ROUTE_TABLE: readonly Operation[] = [
   getSubscriptionOperation,
   updateSubscriptionOperation,
   deleteSubscriptionOperation,
+  registerSchemaOperation,
+  listSchemasOperation,
+  getSchemaOperation,
+  deleteSchemaOperation,
   healthz,
   readyz,
   metrics,

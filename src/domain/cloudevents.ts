@@ -45,11 +45,11 @@ const ATTRIBUTE_NAME = /^[a-z0-9]{1,64}$/;
 /** Extensions this service adds to what it delivers; a producer may send none named `triggers…`. */
 export const TRIGGERS_EXTENSIONS = ["triggersid", "triggerslease", "triggersleaseexpires", "triggersdeliveries", "triggersschemaversion"] as const;
 const MAX_EXTENSIONS = 32;
-const MAX_ATTRIBUTE_LENGTH = 1024;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+export const MAX_ATTRIBUTE_LENGTH = 1024;
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** A media type (RFC 2046): type/subtype and optional parameters. */
-const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;.*)?$/;
+export const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;.*)?$/;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 

@@ -1,27 +1,26 @@
-import Router from "@koa/router";
-import type { Context } from "koa";
+import { Type } from "@sinclair/typebox";
 import { ENVELOPE_PROPERTIES } from "../../domain/envelope";
 import { ConflictError, NotFoundError, SchemaIncompatibleError, ValidationError } from "../../errors";
 import { backwardIncompatibilities } from "../../schemas/compatibility";
 import { compileSchema } from "../../schemas/compile";
 import { deleteSchema, listSchemas, registerSchema, schemaVersions, type SchemaRow } from "../../store/schemas";
-import type { ApiDeps } from "../deps";
-import { principalOf, requireScope } from "../middleware/auth";
-import { readJsonBody } from "../middleware/json-body";
+import { operation } from "../contract/operation";
+import { SchemaDetailSchema, SchemaListSchema, SchemaRegisteredSchema, SchemaRegistrationSchema } from "../contract/schemas";
+import { principalOf } from "../middleware/auth";
 
-/** An event type, as the envelope allows it. */
-const TYPE_PATTERN = new RegExp(ENVELOPE_PROPERTIES.type.pattern);
+/*
+ * PUT /schemas/{type}, GET /schemas, GET|DELETE /schemas/{type}: a tenant's schema registry
+ * (scope schemas:manage; admin implies it). Only the caller's tenant is ever read or changed.
+ */
+
 const COMPATIBILITY = ["backward", "none"] as const;
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 const versionView = (row: SchemaRow) => ({ version: row.version, schema: row.schema, compatibility: row.compatibility, created_at: iso(row.created_at) });
 
-/** The event type of a path; one that cannot be a type is simply not found. */
-function typeParam(ctx: Context): string {
-  const t = ctx.params.type;
-  if (typeof t !== "string" || t.length > ENVELOPE_PROPERTIES.type.maxLength || !TYPE_PATTERN.test(t)) throw new NotFoundError("schema");
-  return t;
-}
+/** The `{type}` of a schema path: an event type as the envelope allows it; one that cannot be a type is simply not found. */
+const typeParams = Type.Object({ type: Type.String({ ...ENVELOPE_PROPERTIES.type, description: "An event type (as the envelope's `type`); an unknown one, or one that cannot be a type, is 404." }) });
+const noQuery = Type.Object({}, { additionalProperties: false });
 
 /** PUT's body: `{"schema": <JSON Schema>, "compatibility"?: "backward" | "none"}`. */
 function registration(body: unknown): { schema: unknown; compatibility: "backward" | "none" } {
@@ -36,20 +35,39 @@ function registration(body: unknown): { schema: unknown; compatibility: "backwar
   return { schema: b.schema, compatibility: (b.compatibility as "backward" | "none" | undefined) ?? "backward" };
 }
 
-/**
- * PUT /schemas/{type}, GET /schemas, GET|DELETE /schemas/{type}: a tenant's schema registry
- * (scope schemas:manage; admin implies it). Only the caller's tenant is ever read or changed.
- */
-export function schemaRoutes(deps: ApiDeps): Router {
-  const router = new Router();
-  const manage = requireScope("schemas:manage");
-  const bounds = deps.config.schemas;
+const location = { Location: { description: "The type's schema URL", required: true, schema: { type: "string", pattern: "^/schemas/" } } };
 
-  router.put("/schemas/:type", manage, async (ctx) => {
+export const registerSchemaOperation = operation({
+  id: "registerSchema",
+  method: "PUT",
+  path: "/schemas/{type}",
+  tag: "schemas",
+  scope: "schemas:manage",
+  summary: "Register a new version of a type's schema",
+  description:
+    "Registers a JSON Schema (draft 2020-12) for an event type as its next version (201); the same schema as the latest answers 200 with it. From then on an event of the type is validated against it at ingest (422 schema_validation_failed). " +
+    "With compatibility `backward` (the default) the new version must provably accept every event the latest accepts (409 schema_incompatible, details name each reason; docs/schemas.md states the rule); `none` skips the check. " +
+    "Bounded (400 schema_limit_exceeded, details name the limit): SCHEMA_MAX_BYTES, SCHEMA_MAX_DEPTH, SCHEMA_MAX_NODES, only in-document `$ref`s (remote_ref), patterns without exponential backtracking (pattern_cost, pattern_length), uniqueItems only with maxItems ≤ 1000 (unique_items), SCHEMA_MAX_COMPILE_MS (compile_time). " +
+    "400 invalid_schema for what is not a 2020-12 schema. 409 schema_quota_exceeded past SCHEMA_MAX_TYPES_PER_TENANT or SCHEMA_MAX_VERSIONS_PER_TYPE.",
+  params: typeParams,
+  query: noQuery,
+  // Room for a schema a little past its bound, so that it is refused naming the bound (400) rather than the body size (413).
+  body: { schema: SchemaRegistrationSchema, required: true, limit: (deps) => deps.config.schemas.maxBytes * 2 + 1024 },
+  responses: {
+    200: { description: "The same schema is the latest version already", schema: SchemaRegisteredSchema, headers: location },
+    201: { description: "Registered as a new version", schema: SchemaRegisteredSchema, headers: location },
+  },
+  errors: { 400: ["invalid_schema", "schema_limit_exceeded"], 404: ["not_found"], 409: ["schema_incompatible", "schema_quota_exceeded"] },
+  rules: [
+    "schema is a JSON Schema of draft 2020-12 (400 invalid_schema) within the registry's bounds (400 schema_limit_exceeded, details name the limit), holding no NUL character or unpaired surrogate (400 invalid_schema)",
+    "with compatibility backward, the schema accepts every event the type's latest version accepts (409 schema_incompatible)",
+    "the tenant has at most SCHEMA_MAX_TYPES_PER_TENANT types and each type at most SCHEMA_MAX_VERSIONS_PER_TYPE versions (409 schema_quota_exceeded)",
+  ],
+  handler: (deps) => async (ctx, { params, body }) => {
     const principal = principalOf(ctx);
-    const type = typeParam(ctx);
-    // Room for a schema a little past its bound, so that it is refused naming the bound (400) rather than the body size (413).
-    const input = registration(await readJsonBody(ctx, bounds.maxBytes * 2 + 1024));
+    const bounds = deps.config.schemas;
+    const type = params.type;
+    const input = registration(body);
     compileSchema(input.schema, bounds);
     const result = await registerSchema(deps.db.prisma, principal.tenantId, { type, ...input }, { maxTypes: bounds.maxTypesPerTenant, maxVersions: bounds.maxVersionsPerType }, (previous) =>
       backwardIncompatibilities(previous.schema, input.schema),
@@ -64,28 +82,61 @@ export function schemaRoutes(deps: ApiDeps): Router {
     ctx.status = "created" in result ? 201 : 200;
     ctx.set("Location", `/schemas/${encodeURIComponent(type)}`);
     ctx.body = { type, ...versionView(row) };
-  });
+  },
+});
 
-  router.get("/schemas", manage, async (ctx) => {
+export const listSchemasOperation = operation({
+  id: "listSchemas",
+  method: "GET",
+  path: "/schemas",
+  tag: "schemas",
+  scope: "schemas:manage",
+  summary: "List the tenant's event types with a schema",
+  description: "Each type's latest version and how many versions it has.",
+  query: noQuery,
+  responses: { 200: { description: "The types", schema: SchemaListSchema } },
+  handler: (deps) => async (ctx) => {
     const principal = principalOf(ctx);
     const rows = await listSchemas(deps.db.prisma, principal.tenantId);
     ctx.body = { data: rows.map((r) => ({ type: r.type, version: r.version, versions: r.versions, compatibility: r.compatibility, created_at: iso(r.created_at) })) };
-  });
+  },
+});
 
-  router.get("/schemas/:type", manage, async (ctx) => {
+export const getSchemaOperation = operation({
+  id: "getSchema",
+  method: "GET",
+  path: "/schemas/{type}",
+  tag: "schemas",
+  scope: "schemas:manage",
+  summary: "Read a type's schema with its versions",
+  params: typeParams,
+  query: noQuery,
+  responses: { 200: { description: "The latest version and every version, oldest first", schema: SchemaDetailSchema } },
+  handler: (deps) => async (ctx, { params }) => {
     const principal = principalOf(ctx);
-    const type = typeParam(ctx);
+    const type = params.type;
     const rows = await schemaVersions(deps.db.prisma, principal.tenantId, type);
     const latest = rows[rows.length - 1];
     if (!latest) throw new NotFoundError("schema");
     ctx.body = { type, version: latest.version, schema: latest.schema, versions: rows.map(versionView) };
-  });
+  },
+});
 
-  router.delete("/schemas/:type", manage, async (ctx) => {
+export const deleteSchemaOperation = operation({
+  id: "deleteSchema",
+  method: "DELETE",
+  path: "/schemas/{type}",
+  tag: "schemas",
+  scope: "schemas:manage",
+  summary: "Delete a type's schema, every version",
+  description: "Events of the type are no longer validated (every API process within SCHEMA_CACHE_TTL_MS, at once with Redis). A later registration starts at version 1.",
+  params: typeParams,
+  query: noQuery,
+  responses: { 204: { description: "Deleted" } },
+  handler: (deps) => async (ctx, { params }) => {
     const principal = principalOf(ctx);
-    if (!(await deleteSchema(deps.db.prisma, principal.tenantId, typeParam(ctx)))) throw new NotFoundError("schema");
+    if (!(await deleteSchema(deps.db.prisma, principal.tenantId, params.type))) throw new NotFoundError("schema");
     await deps.schemas.invalidate(principal.tenantId);
     ctx.status = 204;
-  });
-  return router;
-}
+  },
+});
