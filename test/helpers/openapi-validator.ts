@@ -146,7 +146,7 @@ export class OpenApiValidator {
       const content = isObject(requestBody.content) ? requestBody.content : {};
       const contentType = (headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
       // CloudEvents binary mode (a ce-specversion header): the body is the event's data, of any media type (documented as */*).
-      const binary = headers.get("ce-specversion") !== null && isObject(content["*/*"]);
+      const binary = typeof headers.get("ce-specversion") === "string" && isObject(content["*/*"]);
       const media = binary ? content["*/*"] : (content[contentType] ?? content["*/*"]);
       if (!isObject(media)) problems.push(`request content type ${JSON.stringify(contentType)} is not documented (${Object.keys(content).join(", ")})`);
       else if (!isObject(media.schema)) {

@@ -37,6 +37,7 @@ const NAMED: ReadonlyArray<readonly [string, TSchema]> = [
   ["Extended", S.ExtendedSchema],
   ["Ready", S.ReadySchema],
   ["CloudEvent", S.CloudEventSchema],
+  ["CloudEventIn", S.CloudEventInSchema],
   ["SchemaRegistration", S.SchemaRegistrationSchema],
   ["SchemaVersion", S.SchemaVersionSchema],
   ["SchemaRegistered", S.SchemaRegisteredSchema],

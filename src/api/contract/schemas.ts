@@ -172,37 +172,55 @@ export const OpenApiSchema = Type.Object({ openapi: Type.String({ pattern: "^3\\
  * CloudEvents 1.0 (docs/cloudevents.md) and the schema registry (docs/schemas.md).
  */
 
-/** A CloudEvent in the JSON event format (structured mode, each item of a batch, and the answers asked for as CloudEvents). */
+/** The attributes of a CloudEvent in the JSON event format, in and out. */
+const cloudEventCore = {
+  specversion: Type.Literal("1.0"),
+  id: Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX, examples: ["order-42", "a1b2c3"] }),
+  source: Type.String({ minLength: 1, maxLength: Math.min(CE_ATTRIBUTE_MAX, ENVELOPE_LIMITS.sourceMaxLength), examples: ["/shop", "urn:example:billing"] }),
+  type: Type.String({ ...ENVELOPE_PROPERTIES.type, description: "As the envelope's type" }),
+  subject: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX })),
+  time: Type.Optional(Type.String({ pattern: CE_RFC3339.source, description: "RFC 3339; becomes occurred_at (with its bounds)", examples: ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123+01:00"] })),
+  datacontenttype: Type.Optional(Type.String({ maxLength: CE_ATTRIBUTE_MAX, pattern: CE_MEDIA_TYPE.source, description: "A media type (RFC 2046)", examples: ["application/json", "text/plain; charset=utf-8"] })),
+  dataschema: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX, pattern: "^[A-Za-z][A-Za-z0-9+.-]*:", description: "An absolute URI", examples: ["https://example.com/order.json"] })),
+  data: Type.Optional(Type.Unknown({ description: "The data: a JSON value for a JSON datacontenttype, else its text; never beside data_base64" })),
+  data_base64: Type.Optional(Type.String({ pattern: CE_BASE64.source, description: "Binary data, base64; never beside data", examples: ["aGVsbG8=", "AAEC"] })),
+};
+
+/** Extension attributes: lower-case letters and digits, not a core attribute's name, never triggers… (the service's own, set on delivery). */
+const EXTENSIONS = {
+  "^(?!triggers|(specversion|id|source|type|subject|time|datacontenttype|dataschema|data)$)[a-z0-9]{1,64}$": {
+    anyOf: [{ type: "string", maxLength: CE_ATTRIBUTE_MAX }, { type: "boolean" }, { type: "integer", minimum: -2147483648, maximum: 2147483647 }],
+  },
+};
+
+/** A CloudEvent as POST /events (structured mode) and each item of POST /events/batch (batch mode) take it. */
+export const CloudEventInSchema = Type.Object(cloudEventCore, {
+  patternProperties: EXTENSIONS,
+  additionalProperties: false,
+  description:
+    "A CloudEvents 1.0 event in the JSON format. Extension attributes (lower-case letters and digits; strings, booleans, 32-bit integers) are kept and delivered back; those named triggers… are the service's own and refused. " +
+    "`id` and `source` identify the event: without an Idempotency-Key, a resend is a replay and another body under them a 409.",
+});
+
+/** A stored event answered as a CloudEvent (GET /events/{id}, GET /inbox), with the service's triggers… extensions. */
 export const CloudEventSchema = Type.Object(
   {
-    specversion: Type.Literal("1.0"),
-    id: Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX }),
-    source: Type.String({ minLength: 1, maxLength: Math.min(CE_ATTRIBUTE_MAX, ENVELOPE_LIMITS.sourceMaxLength) }),
-    type: Type.String({ ...ENVELOPE_PROPERTIES.type, description: "As the envelope's type" }),
-    subject: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX })),
-    time: Type.Optional(Type.String({ pattern: CE_RFC3339.source, description: "RFC 3339; becomes occurred_at (with its bounds)" })),
-    datacontenttype: Type.Optional(Type.String({ maxLength: CE_ATTRIBUTE_MAX, pattern: CE_MEDIA_TYPE.source, description: "A media type (RFC 2046)" })),
-    dataschema: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX, pattern: "^[A-Za-z][A-Za-z0-9+.-]*:", description: "An absolute URI" })),
-    data: Type.Optional(Type.Unknown({ description: "The data: a JSON value for a JSON datacontenttype, else its text; never beside data_base64" })),
-    data_base64: Type.Optional(Type.String({ pattern: CE_BASE64.source, description: "Binary data, base64; never beside data" })),
-    triggersid: Type.Optional({ ...EventId, description: "Out only: the event's id in this service" }),
-    triggerslease: Type.Optional({ ...LeaseId, description: "Out only (a lease answer of GET /inbox): the lease id" }),
-    triggersleaseexpires: Type.Optional(Type.String({ format: "date-time", description: "Out only (a lease answer of GET /inbox): when the lease expires" })),
-    triggersdeliveries: Type.Optional(Type.Integer({ minimum: 0, description: "Out only: how many times the event was leased" })),
-    triggersschemaversion: Type.Optional(Type.Integer({ minimum: 1, description: "Out only: the schema version the event was validated against" })),
+    ...cloudEventCore,
+    triggersid: Type.Optional({ ...EventId, description: "The event's id in this service" }),
+    triggerslease: Type.Optional({ ...LeaseId, description: "A lease answer of GET /inbox: the lease id" }),
+    triggersleaseexpires: Type.Optional(Type.String({ format: "date-time", description: "A lease answer of GET /inbox: when the lease expires" })),
+    triggersdeliveries: Type.Optional(Type.Integer({ minimum: 0, description: "How many times the event was leased" })),
+    triggersschemaversion: Type.Optional(Type.Integer({ minimum: 1, description: "The schema version the event was validated against" })),
   },
   {
-    // Extension attributes: lower-case letters and digits, never triggers… (the service's own, set on delivery).
-    patternProperties: { "^(?!triggers|(specversion|id|source|type|subject|time|datacontenttype|dataschema|data)$)[a-z0-9]{1,64}$": { anyOf: [{ type: "string", maxLength: CE_ATTRIBUTE_MAX }, { type: "boolean" }, { type: "integer", minimum: -2147483648, maximum: 2147483647 }] } },
+    patternProperties: EXTENSIONS,
     additionalProperties: false,
-    description:
-      "A CloudEvents 1.0 event in the JSON format. Extension attributes (lower-case letters and digits; strings, booleans, 32-bit integers) are kept and delivered back; the `triggers*` ones are set by this service on delivery and refused on the way in. " +
-      "`id` and `source` identify the event: without an Idempotency-Key, a resend is a replay and another body under them a 409.",
+    description: "A stored event as a CloudEvents 1.0 event in the JSON format: its attributes and extensions as received, with the triggers… extensions this service sets.",
   },
 );
 
 /** A CloudEvents batch (application/cloudevents-batch+json): in, 1 to MAX_BATCH_EVENTS events; out, a page of GET /inbox. */
-export const CloudEventBatchIn = Type.Array(CloudEventSchema, { minItems: 1, maxItems: MAX_BATCH_EVENTS });
+export const CloudEventBatchIn = Type.Array(CloudEventInSchema, { minItems: 1, maxItems: MAX_BATCH_EVENTS });
 export const CloudEventBatchOut = Type.Array(CloudEventSchema);
 
 export const Compatibility = Type.Union([Type.Literal("backward"), Type.Literal("none")], { description: "The rule a new version is checked against the previous one with (docs/schemas.md)" });

@@ -13,6 +13,7 @@ import {
   AcceptedEventSchema,
   BatchBody,
   CloudEventBatchIn,
+  CloudEventInSchema,
   CloudEventSchema,
   EventDetailSchema,
   EventEnvelope,
@@ -77,7 +78,7 @@ const CE_BINARY_HEADERS: readonly HeaderParam[] = [
 
 const SCHEMA_RULE = "the data of an event whose type has a registered schema matches its latest version (422 schema_validation_failed, each detail a JSON pointer into the data)";
 const CLOUDEVENT_RULES = [
-  "a CloudEvent (structured, binary or batch mode) follows CloudEvents 1.0: specversion 1.0, id, source and type present, attribute names of lower-case letters and digits, no extension named triggers…, no attribute holding a NUL character or an unpaired surrogate (400 validation_failed naming the attribute)",
+  "a CloudEvent (structured, binary or batch mode) follows CloudEvents 1.0: specversion 1.0, id, source and type present, attribute names of lower-case letters and digits, no extension named triggers…, no attribute holding a NUL character or an unpaired surrogate, data and data_base64 not both, time within occurred_at's bounds (400 validation_failed naming the attribute)",
 ];
 
 const ENVELOPE_RULES = [
@@ -115,7 +116,7 @@ export const createEvent = operation({
       "An envelope (application/json), a CloudEvent in structured mode (application/cloudevents+json), or in binary mode the event's data of any media type with its attributes in ce-* headers (docs/cloudevents.md).",
     limit: (deps) => deps.config.limits.maxEventBytes,
     read: "handler",
-    alternatives: { [CE_STRUCTURED]: CloudEventSchema, "*/*": null },
+    alternatives: { [CE_STRUCTURED]: CloudEventInSchema, "*/*": null },
   },
   responses: {
     202: {
