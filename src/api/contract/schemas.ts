@@ -175,7 +175,7 @@ export const OpenApiSchema = Type.Object({ openapi: Type.String({ pattern: "^3\\
 /** The attributes of a CloudEvent in the JSON event format, in and out. */
 const cloudEventCore = {
   specversion: Type.Literal("1.0"),
-  id: Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX, examples: ["order-42", "a1b2c3"] }),
+  id: Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX }),
   source: Type.String({ minLength: 1, maxLength: Math.min(CE_ATTRIBUTE_MAX, ENVELOPE_LIMITS.sourceMaxLength), examples: ["/shop", "urn:example:billing"] }),
   type: Type.String({ ...ENVELOPE_PROPERTIES.type, description: "As the envelope's type" }),
   subject: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX })),
