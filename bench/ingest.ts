@@ -15,7 +15,9 @@
  *   BENCH_COMPARE_CLI (path to another build's dist/src/cli/main.js: its API runs as a fourth server, in the same rounds),
  *   BENCH_NODE_OPTIONS (space-separated; default: the node options of the Dockerfile's ENTRYPOINT),
  *   BENCH_COMPARE_NODE_OPTIONS (the compared API's node options; default: this checkout's, as for every server; "" = none:
- *   the same build with and without them)
+ *   the same build with and without them),
+ *   BENCH_SCHEMA=1 (`npm run bench:ingest-schema`: the event's type has a registered JSON Schema, so every event is
+ *   validated against it at ingest and records its version)
  * Every server runs with the same node options as the image (bench/image.ts), so the baselines
  * and the API share one runtime configuration.
  */
@@ -31,12 +33,26 @@ import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../src/domain/queued-event";
 import { imageNodeOptions } from "./image";
 import { benchSchema, fmt, runBench } from "./support";
+import { registerSchema } from "../src/store/schemas";
 import { freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "../src/dev/local-services";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 15);
+const WITH_SCHEMA = process.env.BENCH_SCHEMA === "1";
+
+/** The schema of the bench's event type under BENCH_SCHEMA=1: the shape of the body below, as a producer would register it. */
+const ORDER_CREATED_SCHEMA = {
+  type: "object",
+  required: ["order", "items"],
+  additionalProperties: false,
+  properties: {
+    order: { type: "integer", minimum: 1 },
+    items: { type: "array", minItems: 1, maxItems: 100, items: { type: "object", required: ["sku", "qty"], properties: { sku: { type: "string", pattern: "^[A-Z]+-[0-9]+$" }, qty: { type: "integer", minimum: 1 } } } },
+    note: { type: "string", maxLength: 1000 },
+  },
+};
 
 function run(url: string, headers: Record<string, string>, body: string, seconds = SECONDS): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
@@ -96,6 +112,7 @@ async function main(): Promise<void> {
   try {
     await applyMigrations(db.migrator, loadMigrations());
     const key = await createApiKey(db.prisma, { tenantId: "bench", name: "bench", scopes: ["events:write"] });
+    if (WITH_SCHEMA) await registerSchema(db.prisma, "bench", { type: "order.created", schema: ORDER_CREATED_SCHEMA, compatibility: "none" }, { maxTypes: 1, maxVersions: 1 }, () => []);
     const stamp = Date.now();
     const queueName = `bench-ingest-${stamp}`;
     const minimalQueue = `bench-minimal-${stamp}`;
@@ -138,7 +155,7 @@ async function main(): Promise<void> {
     const servers: Server[] = [
       { name: "bare Koa 202", url: `http://127.0.0.1:${bare.port}/events`, pid: bareChild.pid!, results: [], cpu: 0 },
       { name: "minimal durable pipeline", url: `http://127.0.0.1:${minimal.port}/events`, pid: minimalChild.pid!, results: [], cpu: 0 },
-      { name: "API POST /events", url: `http://127.0.0.1:${apiPort}/events`, pid: apiChild.pid!, results: [], cpu: 0 },
+      { name: WITH_SCHEMA ? "API POST /events (schema)" : "API POST /events", url: `http://127.0.0.1:${apiPort}/events`, pid: apiChild.pid!, results: [], cpu: 0 },
       ...(compare ? [{ name: "API of BENCH_COMPARE_CLI", url: `http://127.0.0.1:${compare.port}/events`, pid: compare.child.pid!, results: [], cpu: 0 }] : []),
     ];
     const body = JSON.stringify({ type: "order.created", source: "bench", tags: ["bench"], payload: { order: 42, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) } });
@@ -185,11 +202,11 @@ async function main(): Promise<void> {
     const minimalAnswered = m.ok + warm[servers[1]!.name]!;
     process.stdout.write(
       [
-        `bench:ingest  connections=${CONNECTIONS} duration=${SECONDS}s rounds=${ROUNDS} (alternating) node options: ${NODE_OPTIONS.join(" ") || "none"}`,
+        `bench:ingest${WITH_SCHEMA ? " (a schema on the event's type)" : ""}  connections=${CONNECTIONS} duration=${SECONDS}s rounds=${ROUNDS} (alternating) node options: ${NODE_OPTIONS.join(" ") || "none"}`,
         line("bare Koa 202", b, servers[0]!),
         line("minimal durable pipeline", m, servers[1]!),
-        line("API POST /events", a, servers[2]!),
-        `  ratio API / minimal        : ${fmt(a.reqs / m.reqs, 2)}  (aim >= 0.60)   per round ${servers[2]!.results.map((r, i) => fmt(r.requests.average / servers[1]!.results[i]!.requests.average, 2)).join(" / ")}`,
+        line(servers[2]!.name, a, servers[2]!),
+        `  ratio API / minimal        : ${fmt(a.reqs / m.reqs, 2)}  (aim >= ${WITH_SCHEMA ? "0.65 with a schema" : "0.60"})   per round ${servers[2]!.results.map((r, i) => fmt(r.requests.average / servers[1]!.results[i]!.requests.average, 2)).join(" / ")}`,
         ...(c
           ? [
               line("API of BENCH_COMPARE_CLI", c, servers[3]!),

@@ -132,6 +132,25 @@ export interface Config {
      */
     readonly deliveryRowsPerMinutePerTenant: number;
   };
+  /** The schema registry's bounds and cache (docs/schemas.md, docs/quotas.md). */
+  readonly schemas: {
+    /** Event types with a registered schema per tenant. */
+    readonly maxTypesPerTenant: number;
+    /** Versions kept per type. */
+    readonly maxVersionsPerType: number;
+    /** Largest schema, bytes of its JSON. */
+    readonly maxBytes: number;
+    /** Deepest nesting of a schema's JSON. */
+    readonly maxDepth: number;
+    /** Most subschemas (objects) in one schema. */
+    readonly maxNodes: number;
+    /** Longest compile a schema may take, ms; a slower one is refused. */
+    readonly maxCompileMs: number;
+    /** Longest a process uses a tenant's cached schemas without re-reading them from the database, ms. */
+    readonly cacheTtlMs: number;
+    /** Tenants whose compiled schemas a process keeps (least recently used dropped). */
+    readonly cacheTenants: number;
+  };
   readonly retention: {
     /** Age after acknowledgement at which an event is deleted, seconds. */
     readonly acknowledgedSeconds: number;
@@ -233,6 +252,14 @@ export const VARIABLES = {
   IDEMPOTENCY_CLAIMS_TOTAL: { schema: Joi.number().integer().min(0), default: 500_000, doc: "idempotency claims all tenants together may make in Redis per hour; past it every tenant's new keys are claimed in process memory only (sizing in [quotas.md](quotas.md))" },
   MAX_SUBSCRIPTIONS_PER_TENANT: { schema: Joi.number().integer().min(1).max(10_000), default: 100, doc: "subscriptions a tenant may have at once, `default` included (so also the most deliveries one event fans out to)" },
   DELIVERY_ROWS_PER_MINUTE_PER_TENANT: { schema: Joi.number().integer().min(1), default: 1_200_000, doc: "rows a tenant's accepted events may write per minute, across API processes (Redis; per API process while Redis is down): each event costs 1 + its tenant's live subscriptions (cached with the API key, API_KEY_CACHE_MS). Past it POST /events and /events/batch answer 429 `delivery_rate_limited` (sizing in [quotas.md](quotas.md))" },
+  SCHEMA_MAX_TYPES_PER_TENANT: { schema: Joi.number().integer().min(1).max(100_000), default: 100, doc: "event types with a registered schema per tenant; more answer 409 `schema_quota_exceeded` ([schemas.md](schemas.md))" },
+  SCHEMA_MAX_VERSIONS_PER_TYPE: { schema: Joi.number().integer().min(1).max(10_000), default: 50, doc: "schema versions kept per event type; more answer 409 `schema_quota_exceeded`" },
+  SCHEMA_MAX_BYTES: { schema: Joi.number().integer().min(256).max(1_048_576), default: 65_536, doc: "largest schema, bytes of its JSON (400 `schema_limit_exceeded`)" },
+  SCHEMA_MAX_DEPTH: { schema: Joi.number().integer().min(2).max(256), default: 32, doc: "deepest nesting of a schema's JSON (400 `schema_limit_exceeded`)" },
+  SCHEMA_MAX_NODES: { schema: Joi.number().integer().min(10).max(100_000), default: 2000, doc: "most subschemas (objects) in one schema (400 `schema_limit_exceeded`)" },
+  SCHEMA_MAX_COMPILE_MS: { schema: Joi.number().integer().min(10).max(60_000), default: 500, doc: "longest compile a schema may take, ms; a slower one is refused (400 `schema_limit_exceeded`)" },
+  SCHEMA_CACHE_TTL_MS: { schema: Joi.number().integer().min(0).max(600_000), default: 5000, doc: "longest an API process uses a tenant's cached schemas without re-reading them from the database, ms" },
+  SCHEMA_CACHE_TENANTS: { schema: Joi.number().integer().min(1).max(1_000_000), default: 1000, doc: "tenants whose compiled schemas an API process keeps (least recently used dropped)" },
   ACK_RETENTION_SECONDS: { schema: Joi.number().integer().min(0), default: 7 * DAY, doc: "age after acknowledgement at which an event is deleted, seconds ([scheduler.md](scheduler.md))" },
   DEAD_RETENTION_SECONDS: { schema: Joi.number().integer().min(0), default: 14 * DAY, doc: "age after death at which a dead event is deleted, seconds" },
   MAX_EVENT_AGE_SECONDS: { schema: Joi.number().integer().min(60), doc: "optional hard cap on the age of pending/leased events, seconds; unset = never expire them" },
@@ -337,6 +364,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       idempotencyClaimsTotal: num("IDEMPOTENCY_CLAIMS_TOTAL"),
       maxSubscriptionsPerTenant: num("MAX_SUBSCRIPTIONS_PER_TENANT"),
       deliveryRowsPerMinutePerTenant: num("DELIVERY_ROWS_PER_MINUTE_PER_TENANT"),
+    },
+    schemas: {
+      maxTypesPerTenant: num("SCHEMA_MAX_TYPES_PER_TENANT"),
+      maxVersionsPerType: num("SCHEMA_MAX_VERSIONS_PER_TYPE"),
+      maxBytes: num("SCHEMA_MAX_BYTES"),
+      maxDepth: num("SCHEMA_MAX_DEPTH"),
+      maxNodes: num("SCHEMA_MAX_NODES"),
+      maxCompileMs: num("SCHEMA_MAX_COMPILE_MS"),
+      cacheTtlMs: num("SCHEMA_CACHE_TTL_MS"),
+      cacheTenants: num("SCHEMA_CACHE_TENANTS"),
     },
     retention: {
       acknowledgedSeconds: num("ACK_RETENTION_SECONDS"),

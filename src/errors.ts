@@ -20,6 +20,8 @@ export const ERROR_CODES = Object.freeze({
   too_many_parameters: 400,
   invalid_cursor: 400,
   event_refused_by_queue: 400,
+  invalid_schema: 400,
+  schema_limit_exceeded: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -34,10 +36,13 @@ export const ERROR_CODES = Object.freeze({
   subscription_exists: 409,
   default_subscription: 409,
   subscription_quota_exceeded: 409,
+  schema_incompatible: 409,
+  schema_quota_exceeded: 409,
   payload_too_large: 413,
   event_too_large: 413,
   uri_too_long: 414,
   unsupported_media_type: 415,
+  schema_validation_failed: 422,
   rate_limited: 429,
   too_many_failed_authentications: 429,
   long_poll_quota_exceeded: 429,
@@ -202,4 +207,34 @@ export class UnavailableError extends AppError {
 /** The message of any thrown value, for a log field or a wrapping error's message. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Events whose data does not match their type's registered schema (docs/schemas.md): each detail
+ * names a JSON pointer into the data, the message, and for a batch the item's index. Nothing of
+ * the request was accepted.
+ */
+export class SchemaValidationError extends AppError {
+  constructor(message: string, details: readonly ErrorDetail[]) {
+    super(422, "schema_validation_failed", message, details);
+  }
+}
+
+/** A schema beyond one of the registry's bounds (docs/quotas.md); `limit` names it. */
+export class SchemaLimitError extends AppError {
+  constructor(limit: string, message: string, max?: number) {
+    super(400, "schema_limit_exceeded", message, [{ message, limit, ...(max === undefined ? {} : { max }) }]);
+  }
+}
+
+/** A schema version the backward-compatibility rule cannot prove accepts every event the previous version accepts (docs/schemas.md). */
+export class SchemaIncompatibleError extends AppError {
+  constructor(previousVersion: number, reasons: readonly string[]) {
+    super(
+      409,
+      "schema_incompatible",
+      `the schema is not backward compatible with version ${previousVersion} (it may refuse events that version accepts); send "compatibility": "none" to register it anyway`,
+      reasons.map((message) => ({ message, version: previousVersion })),
+    );
+  }
 }

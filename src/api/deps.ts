@@ -11,6 +11,7 @@ import type { Database } from "../store/database";
 import type { Wakeups } from "../inbox/wakeups";
 import type { LongPollQuota } from "../inbox/long-poll-quota";
 import type { KeyCache } from "./middleware/auth";
+import type { SchemaRegistry } from "../schemas/registry";
 
 /** Everything the HTTP API needs, built by the API role (src/roles/api.ts) from a container. */
 export interface ApiDeps {
@@ -30,4 +31,6 @@ export interface ApiDeps {
   readonly wakeups: Wakeups;
   /** Concurrent long polls per API key and per tenant in this process. */
   readonly longPolls: LongPollQuota;
+  /** Every tenant's latest event schemas, compiled and cached (docs/schemas.md). */
+  readonly schemas: SchemaRegistry;
 }

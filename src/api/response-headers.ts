@@ -52,10 +52,10 @@ export function applyHeaders(ctx: Context): void {
  * headers, in one writeHead, bypassing Koa's response writer. ctx.status is set too, for the log
  * line and metrics.
  */
-export function respondJson(ctx: Context, status: number, body: unknown): void {
+export function respondJson(ctx: Context, status: number, body: unknown, mediaType = "application/json"): void {
   const text = JSON.stringify(body);
   const list = takeHeaders(ctx) ?? [];
-  list.push("Content-Type", "application/json; charset=utf-8", "Content-Length", String(Buffer.byteLength(text)));
+  list.push("Content-Type", `${mediaType}; charset=utf-8`, "Content-Length", String(Buffer.byteLength(text)));
   ctx.status = status;
   ctx.respond = false;
   // As Koa's own writer: a client that went away gets nothing written (and no error on the response).

@@ -5,6 +5,7 @@ import { getKeyOperation, redriveSubscriptionOperation, replaySubscriptionOperat
 import { createEvent, createEvents, getEventOperation } from "./routes/events";
 import { healthz, metrics, openapi, readyz } from "./routes/health";
 import { getInbox } from "./routes/inbox";
+import { deleteSchemaOperation, getSchemaOperation, listSchemasOperation, registerSchemaOperation } from "./routes/schemas";
 import {
   createSubscriptionOperation,
   deleteSubscriptionOperation,
@@ -40,6 +41,10 @@ export const ROUTE_TABLE: readonly Operation[] = [
   redriveSubscriptionOperation,
   subscriptionStatsOperation,
   getKeyOperation,
+  registerSchemaOperation,
+  listSchemasOperation,
+  getSchemaOperation,
+  deleteSchemaOperation,
   healthz,
   readyz,
   metrics,

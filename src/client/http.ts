@@ -47,6 +47,10 @@ export const isRetryableStatus = (status: number): boolean => status === 0 || st
 
 export interface RequestOptions {
   readonly body?: unknown;
+  /** A body sent as it is, instead of `body` as JSON (a binary-mode CloudEvent's data, a structured one's JSON). */
+  readonly rawBody?: string | Uint8Array;
+  /** The Content-Type of the body (default application/json for `body`, application/octet-stream for `rawBody`). */
+  readonly contentType?: string;
   readonly headers?: Record<string, string>;
   readonly query?: Record<string, string | number | readonly string[] | undefined>;
   /** Extra deadline allowance, ms (a long poll's wait). */
@@ -151,10 +155,13 @@ export class HttpTransport {
       else url.searchParams.set(k, String(v));
     }
     const headers: Record<string, string> = { Accept: "application/json", Authorization: `Bearer ${this.opts.apiKey}`, ...o.headers };
-    let payload: string | undefined;
-    if (o.body !== undefined) {
+    let payload: string | Uint8Array | undefined;
+    if (o.rawBody !== undefined) {
+      payload = o.rawBody;
+      headers["Content-Type"] = o.contentType ?? "application/octet-stream";
+    } else if (o.body !== undefined) {
       payload = JSON.stringify(o.body);
-      headers["Content-Type"] = "application/json";
+      headers["Content-Type"] = o.contentType ?? "application/json";
     }
     const extra = o.extraTimeoutMs ?? 0;
     const budget = o.budget ?? this.budget(extra);
@@ -165,7 +172,7 @@ export class HttpTransport {
         if (attemptMs <= 0) throw new TriggersError("the call's deadline (totalTimeoutMs) passed", 0, "timeout");
         const timeout = AbortSignal.timeout(attemptMs);
         const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
-        const res = await this.fetchImpl(url, { method, headers, body: payload, signal });
+        const res = await this.fetchImpl(url, { method, headers, body: payload as string | undefined, signal });
         const text = await res.text();
         let parsed: unknown = undefined;
         try {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { BatchPartiallyAcceptedError, type BatchItemAccepted, type BatchItemResult } from "./batch-partially-accepted-error";
+import { CLOUDEVENT_BATCH_CONTENT_TYPE, CLOUDEVENT_CONTENT_TYPE, toBinary, toStructured, type CloudEventInput, type DeliveredCloudEvent } from "./cloudevents";
 import { HttpTransport, parseRetryAfter, TriggersError, type ClientOptions } from "./http";
 
 /*
@@ -44,6 +45,8 @@ export interface InboxEvent {
   readonly occurred_at: string | null;
   readonly received_at: string;
   readonly stored_at: string;
+  /** The version of its type's schema the event was validated against at ingest (null: none). */
+  readonly schema_version: number | null;
   readonly status: "pending" | "delivered" | "acknowledged" | "dead";
   readonly delivery_count: number;
   /** The lease's token: a secret of the consumer that leased the event. */
@@ -168,6 +171,51 @@ export class TriggersClient {
       return (results as BatchItemAccepted[]).map(({ id, status, received_at, replayed, idempotency_key }) => ({ id, status, received_at, replayed, idempotency_key }));
     }
     throw new BatchPartiallyAcceptedError(results);
+  }
+
+  /**
+   * POST /events with a CloudEvent, in structured mode (default) or binary mode. Its `source` and
+   * `id` make it idempotent (the API derives the key from them), so a retry never stores it twice.
+   */
+  async sendCloudEvent(event: CloudEventInput, opts: { mode?: "structured" | "binary"; signal?: AbortSignal } = {}): Promise<Omit<Accepted, "idempotency_key">> {
+    const request =
+      opts.mode === "binary"
+        ? (() => {
+            const b = toBinary(event);
+            return { rawBody: b.body, headers: b.headers, ...(b.contentType === undefined ? {} : { contentType: b.contentType }) };
+          })()
+        : { rawBody: JSON.stringify(toStructured(event)), contentType: CLOUDEVENT_CONTENT_TYPE };
+    const r = await this.http.request<{ id: string; status: "accepted"; received_at: string }>("POST", "/events", { ...request, signal: opts.signal });
+    return { id: r.body.id, status: r.body.status, received_at: r.body.received_at, replayed: r.headers.get("idempotent-replayed") === "true" };
+  }
+
+  /** POST /events/batch in CloudEvents batch mode (1–100 events); each event's `source` and `id` are its idempotency key. */
+  async sendCloudEvents(events: readonly CloudEventInput[], opts: { signal?: AbortSignal } = {}): Promise<Array<Omit<Accepted, "idempotency_key">>> {
+    const r = await this.http.request<{ data: Array<{ id: string; status: "accepted"; received_at: string; replayed: boolean }> }>("POST", "/events/batch", {
+      rawBody: JSON.stringify(events.map(toStructured)),
+      contentType: CLOUDEVENT_BATCH_CONTENT_TYPE,
+      signal: opts.signal,
+    });
+    if (r.status !== 202) throw new TriggersError("some events of the batch were not accepted; resend the batch (source and id keep it exactly-once)", r.status, "batch_partially_accepted");
+    return r.body.data.map(({ id, status, received_at, replayed }) => ({ id, status, received_at, replayed }));
+  }
+
+  /** GET /inbox in lease mode, answered as CloudEvents: ack each with `triggersid` and `triggerslease`. */
+  async leaseCloudEvents(req: LeaseRequest = {}): Promise<{ events: DeliveredCloudEvent[]; has_more: boolean }> {
+    const r = await this.http.request<DeliveredCloudEvent[]>("GET", "/inbox", {
+      query: { subscription: req.subscription, limit: req.limit, visibility_timeout: req.visibilityTimeout, wait_seconds: req.waitSeconds, type: req.type, source: req.source, tag: req.tags, since: req.since, until: req.until },
+      headers: { Accept: CLOUDEVENT_BATCH_CONTENT_TYPE },
+      extraTimeoutMs: (req.waitSeconds ?? 0) * 1000,
+      signal: req.signal,
+    });
+    return { events: r.body, has_more: r.headers.get("triggers-has-more") === "true" };
+  }
+
+  /** GET /events/{id} as a CloudEvent (the stored event; 404 while it is still on its way to the database). */
+  async getCloudEvent(id: string, opts: { signal?: AbortSignal } = {}): Promise<DeliveredCloudEvent> {
+    const r = await this.http.request<DeliveredCloudEvent & { status?: string }>("GET", `/events/${encodeURIComponent(id)}`, { headers: { Accept: CLOUDEVENT_CONTENT_TYPE }, signal: opts.signal });
+    if (!r.headers.get("content-type")?.startsWith(CLOUDEVENT_CONTENT_TYPE)) throw new TriggersError("the event is not stored yet", 404, "not_found");
+    return r.body;
   }
 
   /** GET /inbox (lease mode): leases up to `limit` events, long-polling up to `waitSeconds` when there are none. Answers the API's page, `{data, has_more}`. */

@@ -2,6 +2,7 @@ import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020"
 import addFormats from "ajv-formats";
 import { hash } from "node:crypto";
 import { ErrorDetail, ValidationError } from "../errors";
+import type { CloudEventAttributes } from "./cloudevent-attributes";
 
 /** Documented envelope limits (README "Event envelope"). */
 export const ENVELOPE_LIMITS = Object.freeze({
@@ -20,6 +21,8 @@ export interface EventEnvelope {
   readonly source: string | null;
   readonly tags: readonly string[];
   readonly occurred_at: string | null;
+  /** Set when the event came in as a CloudEvent: the attributes the envelope has no field for (src/domain/cloudevents.ts). */
+  readonly cloudevent?: CloudEventAttributes;
 }
 
 const OCCURRED_AT_MIN = Date.parse("1900-01-01T00:00:00Z");

@@ -8,6 +8,8 @@ export interface QueuedEvent extends EventEnvelope {
   readonly idempotency_key: string | null;
   readonly body_hash: string;
   readonly received_at: string;
+  /** The version of its type's schema the event was validated against at ingest; absent when its type had none. */
+  readonly schema_version?: number;
 }
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -38,7 +40,9 @@ function isQueuedEvent(v: unknown): v is QueuedEvent {
     isString(e.body_hash) &&
     HEX64.test(e.body_hash) &&
     isString(e.received_at) &&
-    ISO_DATE.test(e.received_at)
+    ISO_DATE.test(e.received_at) &&
+    (e.schema_version === undefined || (typeof e.schema_version === "number" && Number.isInteger(e.schema_version))) &&
+    (e.cloudevent === undefined || (e.cloudevent !== null && typeof e.cloudevent === "object" && !Array.isArray(e.cloudevent)))
   );
 }
 

@@ -13,6 +13,8 @@ export interface AcceptInput {
   readonly idempotencyKey: string | null;
   /** The request body the envelope was parsed from, when it held this one event (POST /events); see bodyHash. */
   readonly rawBody?: Uint8Array;
+  /** The version of the type's schema the event was validated against (src/schemas/registry.ts). */
+  readonly schemaVersion?: number;
 }
 
 export interface Accepted {
@@ -74,7 +76,7 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
   let keyed = false;
   let oversized: { index: number; message: string }[] | undefined;
   for (let index = 0; index < inputs.length; index++) {
-    const { envelope, idempotencyKey, rawBody } = inputs[index]!;
+    const { envelope, idempotencyKey, rawBody, schemaVersion } = inputs[index]!;
     if (idempotencyKey !== null) keyed = true;
     const event: QueuedEvent = {
       v: 1,
@@ -88,6 +90,8 @@ export async function acceptEvents(deps: AcceptDeps, tenantId: string, inputs: r
       idempotency_key: idempotencyKey,
       body_hash: bodyHash(envelope, idempotencyKey, rawBody),
       received_at: receivedAt,
+      ...(envelope.cloudevent === undefined ? {} : { cloudevent: envelope.cloudevent }),
+      ...(schemaVersion === undefined ? {} : { schema_version: schemaVersion }),
     };
     const body = encodeQueuedEvent(event);
     // The encoding is ASCII: its length is its byte length. Each event travels in one SQS

@@ -9,6 +9,7 @@ import type { AcceptDeps } from "../ingest/accept-events";
 import { AcceptedReceipts } from "../ingest/accepted-receipts";
 import { IdempotencyGuard } from "../ingest/idempotency";
 import { SendBatcher } from "../queue/send-batcher";
+import { SchemaRegistry } from "../schemas/registry";
 import { startBacklogPoller, startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 import { errorMessage } from "../errors";
@@ -51,6 +52,15 @@ export function buildApiDeps(c: Container): ApiDeps {
     metrics: c.metrics,
     wakeups: new Wakeups({ db: c.db, logger: c.logger, safetyMs: c.config.inbox.longPollRecheckMs, onWaiting: (n) => c.metrics.longPollWaiters.set(n) }),
     longPolls: new LongPollQuota(c.config.inbox.longPollsPerKey, c.config.inbox.longPollsPerTenant, (scope) => c.metrics.longPollsRefused.inc({ scope })),
+    schemas: new SchemaRegistry({
+      prisma: c.db.prisma,
+      bounds: c.config.schemas,
+      ttlMs: c.config.schemas.cacheTtlMs,
+      maxTenants: c.config.schemas.cacheTenants,
+      redis: c.redis,
+      prefix: c.config.redisPrefix,
+      logger: c.logger,
+    }),
   };
 }
 
@@ -87,6 +97,7 @@ export interface RunningApiRole extends RunningRole {
  */
 export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Promise<RunningApiRole> {
   const deps = buildApiDeps(c);
+  deps.schemas.start();
   const api = await startApi(c, deps);
   const poller = opts.queueDepth === false ? undefined : startQueueDepthPoller(c);
   const backlog = opts.queueDepth === false ? undefined : startBacklogPoller(c);
@@ -97,6 +108,7 @@ export async function startApiRole(c: Container, opts: ApiRoleOptions = {}): Pro
     async close() {
       await api.close();
       await drainAll(apiCoalescers(deps));
+      await deps.schemas.close();
       await metrics?.close();
       await poller?.stop();
       await backlog?.stop();

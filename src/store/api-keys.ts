@@ -4,7 +4,7 @@ import { queryRows, sql } from "./sql";
 import { hashApiKey, newApiKeyId, newApiKeySecret } from "../domain/ids";
 
 /** `admin` implies every other scope (see requireScope). */
-export const SCOPES = ["events:write", "inbox:read", "events:ack", "subscriptions:manage", "admin"] as const;
+export const SCOPES = ["events:write", "inbox:read", "events:ack", "subscriptions:manage", "schemas:manage", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** An authenticated caller: never carries the secret. */

@@ -136,7 +136,7 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
       });
       expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
       const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", [name]);
-      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(["_prisma_migrations", "api_keys", "deliveries", "events", "subscriptions"]);
+      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(["_prisma_migrations", "api_keys", "deliveries", "event_schemas", "events", "subscriptions"]);
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
       await admin.end();

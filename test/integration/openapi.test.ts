@@ -143,8 +143,8 @@ describe("OpenAPI document", () => {
     const modes = ((query[0]!.schema as Json).anyOf as Json[]).map((m) => resolvePointer(doc, m.$ref as string) as Json);
     const names = (m: Json) => Object.keys(m.properties as Json).sort();
     expect(modes.map(names)).toEqual([
-      ["limit", "mode", "since", "source", "subscription", "tag", "type", "until", "visibility_timeout", "wait_seconds"],
-      ["cursor", "limit", "mode", "since", "source", "status", "subscription", "tag", "type", "until"],
+      ["format", "limit", "mode", "since", "source", "subscription", "tag", "type", "until", "visibility_timeout", "wait_seconds"],
+      ["cursor", "format", "limit", "mode", "since", "source", "status", "subscription", "tag", "type", "until"],
     ]);
     expect(modes.map((m) => m.additionalProperties)).toEqual([false, false]);
   });
@@ -163,7 +163,7 @@ describe("OpenAPI document", () => {
     // that does not exist would be the router's 404).
     const sampleId = "evt_01J00000000000000000000000";
     for (const op of operations().filter((o) => o.method !== "options")) {
-      const path = op.path.replace("{id}", sampleId).replace("{name}", "default");
+      const path = op.path.replace("{id}", sampleId).replace("{name}", "default").replace("{type}", "order.created");
       const res = await h.request(op.method.toUpperCase(), path);
       const isPublic = op.op.security !== undefined;
       if (isPublic) expect([op.path, res.status]).toEqual([op.path, 200]);
@@ -175,7 +175,7 @@ describe("OpenAPI document", () => {
     // Each answer below goes through the harness, which fails on a status, code or header the document does not declare.
     const key = await h.key("openapi-edges");
     const readOnly = await h.key("openapi-edges", ["inbox:read"]);
-    const sample = (p: string) => p.replace("{id}", "evt_01J00000000000000000000000").replace("{name}", "default");
+    const sample = (p: string) => p.replace("{id}", "evt_01J00000000000000000000000").replace("{name}", "default").replace("{type}", "order.created");
     const seen = new Set<string>();
     for (const { path, method, op } of operations()) {
       const url = sample(path);
@@ -183,7 +183,9 @@ describe("OpenAPI document", () => {
         seen.add(path);
         const options = await h.request("OPTIONS", url);
         expect([path, options.status, options.headers.get("allow")]).toEqual([path, 204, expect.stringContaining("OPTIONS")]);
-        const put = await h.request("PUT", url, { key });
+        // A method the path does not list (PUT, or PATCH where PUT is listed).
+        const unlisted = ["PUT", "PATCH"].find((m) => !options.headers.get("allow")!.split(", ").includes(m))!;
+        const put = await h.request(unlisted, url, { key });
         expect([path, put.status, put.body.error.code, put.headers.get("allow")]).toEqual([path, 405, "method_not_allowed", options.headers.get("allow")]);
         const long = await h.request(method === "options" ? "GET" : method.toUpperCase(), `${url}?q=${"x".repeat(5000)}`, { key });
         expect([path, long.status]).toEqual([path, 414]);

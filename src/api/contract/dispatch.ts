@@ -80,7 +80,9 @@ function details(errors: ValidateFunction["errors"]) {
 function respond(ctx: Context): void {
   const body: unknown = ctx.body;
   if (body === null || typeof body !== "object" || ctx.method === "HEAD" || Buffer.isBuffer(body) || typeof (body as { pipe?: unknown }).pipe === "function") return;
-  respondJson(ctx, ctx.status, body);
+  // A JSON media type the handler chose (a CloudEvent, a CloudEvents batch), else application/json.
+  const type = ctx.response.type;
+  respondJson(ctx, ctx.status, body, type.endsWith("+json") ? type : "application/json");
 }
 
 const EMPTY = Object.freeze({});
@@ -91,7 +93,7 @@ function invoke(op: Operation, deps: RouteDeps, head: boolean): Middleware {
   const handler = ((head && op.head ? op.head : op.handler) as unknown as (d: RouteDeps) => (ctx: Context, input: Input<unknown, unknown, unknown>) => Promise<void> | void)(deps);
   const params = op.params ? checker(exact, op.params) : undefined;
   // What a path parameter that fails its schema cannot name: {id} an event, {name} a subscription.
-  const notFoundWhat = op.path.includes("{name}") ? "subscription" : "event";
+  const notFoundWhat = op.path.includes("{name}") ? "subscription" : op.path.includes("{type}") ? "schema" : "event";
   const query = op.query ? checker(coercing, op.query) : undefined;
   const body = op.body && op.body.read !== "handler" ? { check: checker(exact, op.body.schema), limit: op.body.limit(deps), required: op.body.required } : undefined;
   // The fast path: an operation whose handler reads its own body and takes no parameters (POST /events).

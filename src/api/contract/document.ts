@@ -36,6 +36,13 @@ const NAMED: ReadonlyArray<readonly [string, TSchema]> = [
   ["Nacked", S.NackedSchema],
   ["Extended", S.ExtendedSchema],
   ["Ready", S.ReadySchema],
+  ["CloudEvent", S.CloudEventSchema],
+  ["CloudEventIn", S.CloudEventInSchema],
+  ["SchemaRegistration", S.SchemaRegistrationSchema],
+  ["SchemaVersion", S.SchemaVersionSchema],
+  ["SchemaRegistered", S.SchemaRegisteredSchema],
+  ["SchemaDetail", S.SchemaDetailSchema],
+  ["SchemaList", S.SchemaListSchema],
 ];
 
 const ref = (kind: string, name: string) => ({ $ref: `#/components/${kind}/${name}` });
@@ -74,6 +81,10 @@ const ERROR_STATUS: Record<ErrorStatus, { description: string; headers?: Json }>
   413: { description: "The body exceeds the operation's limit (payload_too_large; MAX_EVENT_BYTES, default 256 KiB, for events; the connection is closed), or an event does not fit one 256 KiB queue message with its metadata (event_too_large, details name its index)" },
   414: { description: `The query string exceeds ${MAX_QUERY_BYTES} bytes` },
   415: { description: "The body is not uncompressed UTF-8 JSON" },
+  422: {
+    description:
+      "The data of an event (of a batch: of one or more events) does not match the latest registered schema of its type; nothing was accepted. Each detail has `pointer` (a JSON pointer into the data), `message`, `keyword`, `type`, `version` and, in a batch, `index` (docs/schemas.md).",
+  },
   429: {
     description:
       "The key's rate limit is used up (rate_limited), this address failed authentication too often (too_many_failed_authentications), the key or tenant already has its quota of concurrent long polls waiting (long_poll_quota_exceeded; LONG_POLLS_PER_KEY, LONG_POLLS_PER_TENANT per API process), " +
@@ -164,7 +175,10 @@ function responses(op: Operation, names: Map<object, string>, head = false): Jso
   for (const [status, r] of Object.entries(op.responses)) {
     const headers: Json = { ...base };
     for (const [k, h] of Object.entries(r.headers ?? {})) headers[k] = headerDoc(h);
-    out[status] = { description: r.description, headers, ...(r.schema && !head ? { content: { [r.contentType ?? "application/json"]: { schema: plain(r.schema, names) } } } : {}) };
+    const content: Json = {};
+    if (r.schema) content[r.contentType ?? "application/json"] = { schema: plain(r.schema, names) };
+    for (const [type, schema] of Object.entries(r.alternatives ?? {})) content[type] = { schema: plain(schema, names) };
+    out[status] = { description: r.description, headers, ...(r.schema && !head ? { content } : {}) };
   }
   for (const [status, codes] of errorCodesOf(op)) {
     const meta = ERROR_STATUS[status as ErrorStatus];
@@ -181,6 +195,13 @@ const withRules = (op: Operation): string | undefined => {
   return `${op.description ? `${op.description} ` : ""}Beyond the schema (x-rules): ${op.rules.join("; ")}.`;
 };
 
+/** The media types a request body may have: JSON, and those the operation's handler also reads (any media type: its schema unstated). */
+function requestContent(body: NonNullable<Operation["body"]>, names: Map<object, string>): Json {
+  const content: Json = { "application/json": { schema: plain(body.schema, names) } };
+  for (const [type, schema] of Object.entries(body.alternatives ?? {})) content[type] = schema === null ? {} : { schema: plain(schema, names) };
+  return content;
+}
+
 function operationObject(op: Operation, names: Map<object, string>): Json {
   const body = op.body;
   return {
@@ -190,7 +211,7 @@ function operationObject(op: Operation, names: Map<object, string>): Json {
     tags: [op.tag],
     ...(op.scope === null ? { security: [] } : { "x-scope": op.scope }),
     parameters: parameters(op, names),
-    ...(body ? { requestBody: { required: body.required, ...(body.description ? { description: body.description } : {}), content: { "application/json": { schema: plain(body.schema, names) } } } } : {}),
+    ...(body ? { requestBody: { required: body.required, ...(body.description ? { description: body.description } : {}), content: requestContent(body, names) } } : {}),
     responses: responses(op, names),
     ...(op.rules?.length ? { "x-rules": op.rules } : {}),
   };
@@ -286,6 +307,9 @@ export function openApiDocument(table: readonly Operation[]): Json {
         index: { type: "integer", minimum: 0, description: "The failing event of a batch" },
         dependency: { type: "string", description: "The unavailable dependency (postgres, sqs, redis)" },
         scope: { type: "string", description: "The missing scope" },
+        pointer: { type: "string", description: "422: a JSON pointer (RFC 6901) into the event's data" },
+        keyword: { type: "string", description: "422: the JSON Schema keyword that failed" },
+        limit: { type: "string", description: "schema_limit_exceeded: the bound the schema passed" },
       },
     },
   };
@@ -307,13 +331,14 @@ export function openApiDocument(table: readonly Operation[]): Json {
       { name: "events", description: "Ingest and read events" },
       { name: "inbox", description: "Lease, browse, acknowledge and retry events" },
       { name: "subscriptions", description: "Named consumers, each receiving every matching event with its own leases and acks" },
+      { name: "schemas", description: "Per-type JSON Schemas enforced at ingest" },
       { name: "operations", description: "Health, readiness, metrics, this document and OPTIONS (no authentication)" },
     ],
     security: [{ bearerAuth: [] }],
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack, subscriptions:manage or admin (admin implies every other)." },
+        bearerAuth: { type: "http", scheme: "bearer", description: "An API key (trg_…) of one tenant, with scopes events:write, inbox:read, events:ack, subscriptions:manage, schemas:manage or admin (admin implies every other)." },
       },
       parameters: {
         "X-Request-Id": {

@@ -11,7 +11,7 @@ import type { DeliveryBudget } from "../middleware/delivery-budget";
  * are all derived from it (src/api/contract/).
  */
 
-export type HttpMethod = "GET" | "POST" | "PATCH" | "DELETE";
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** What handlers are built from: the API's services and the tenants' delivery-rows budget. */
 export interface RouteDeps extends ApiDeps {
@@ -32,6 +32,8 @@ export interface SuccessResponse {
   readonly description: string;
   readonly schema?: TSchema;
   readonly contentType?: string;
+  /** Other media types the operation answers (Accept negotiation), each with its schema. */
+  readonly alternatives?: Readonly<Record<string, TSchema>>;
   readonly headers?: Readonly<Record<string, HeaderDoc | string>>;
 }
 
@@ -55,10 +57,15 @@ export interface BodySpec<B extends TSchema = TSchema> {
    * bytes and a compiled envelope check of its own); the schema still documents it.
    */
   readonly read?: "table" | "handler";
+  /**
+   * Other media types the handler reads (read: "handler" only), each with its schema, or null for
+   * a body of any media type (CloudEvents binary mode: the body is the event's data).
+   */
+  readonly alternatives?: Readonly<Record<string, TSchema | null>>;
 }
 
 /** The error statuses an operation may add to the ones every operation has. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 429 | 431 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 422 | 429 | 431 | 500 | 503;
 
 type Maybe<S> = S extends TSchema ? Static<S> : undefined;
 
@@ -78,7 +85,7 @@ export interface OperationSpec<P extends TObject | undefined = TObject | undefin
   readonly path: string;
   readonly summary: string;
   readonly description?: string;
-  readonly tag: "events" | "inbox" | "subscriptions" | "operations";
+  readonly tag: "events" | "inbox" | "subscriptions" | "schemas" | "operations";
   /** The API-key scope it needs; "any": a valid key of any scope; null: public (no key, no rate limit). */
   readonly scope: Scope | "any" | null;
   /** Path parameters; a value that fails its schema answers 404 (what cannot exist is not found). */

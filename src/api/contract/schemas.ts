@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { BATCH_BODY_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, INSTANT_SCHEMA } from "../../domain/envelope";
+import { BASE64 as CE_BASE64, MAX_ATTRIBUTE_LENGTH as CE_ATTRIBUTE_MAX, MEDIA_TYPE as CE_MEDIA_TYPE, RFC3339 as CE_RFC3339 } from "../../domain/cloudevents";
+import { BATCH_BODY_SCHEMA, ENVELOPE_LIMITS, ENVELOPE_PROPERTIES, MAX_BATCH_EVENTS, ENVELOPE_SCHEMA, IDEMPOTENCY_KEY_SCHEMA, INSTANT_SCHEMA } from "../../domain/envelope";
 import { EVENT_ID_PATTERN } from "../../domain/ids";
 import { SUBSCRIPTION_FILTER_SCHEMA } from "../../domain/subscription-filter";
 import { EVENT_STATUSES } from "../../store/events/peek-events";
@@ -58,6 +59,9 @@ const eventFields = {
   occurred_at: NullableDateTime,
   received_at: DateTime,
   stored_at: DateTime,
+  schema_version: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    description: "The version of its type's registered schema the event was validated against at ingest; null when its type had none",
+  }),
 };
 
 /** A stored event as peek, GET /events/{id} and redrive show it: never its lease id. */
@@ -163,5 +167,83 @@ export const ReadySchema = Type.Object(
   { additionalProperties: false },
 );
 export const OpenApiSchema = Type.Object({ openapi: Type.String({ pattern: "^3\\.1\\.\\d+$" }), info: Type.Object({}), paths: Type.Object({}) });
+
+/*
+ * CloudEvents 1.0 (docs/cloudevents.md) and the schema registry (docs/schemas.md).
+ */
+
+/** The attributes of a CloudEvent in the JSON event format, in and out. */
+const cloudEventCore = {
+  specversion: Type.Literal("1.0"),
+  id: Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX }),
+  source: Type.String({ minLength: 1, maxLength: Math.min(CE_ATTRIBUTE_MAX, ENVELOPE_LIMITS.sourceMaxLength), examples: ["/shop", "urn:example:billing"] }),
+  type: Type.String({ ...ENVELOPE_PROPERTIES.type, description: "As the envelope's type" }),
+  subject: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX })),
+  time: Type.Optional(Type.String({ pattern: CE_RFC3339.source, description: "RFC 3339; becomes occurred_at (with its bounds)", examples: ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123+01:00"] })),
+  datacontenttype: Type.Optional(Type.String({ maxLength: CE_ATTRIBUTE_MAX, pattern: CE_MEDIA_TYPE.source, description: "A media type (RFC 2046)", examples: ["application/json", "text/plain; charset=utf-8"] })),
+  dataschema: Type.Optional(Type.String({ minLength: 1, maxLength: CE_ATTRIBUTE_MAX, pattern: "^[A-Za-z][A-Za-z0-9+.-]*:", description: "An absolute URI", examples: ["https://example.com/order.json"] })),
+  data: Type.Optional(Type.Unknown({ description: "The data: a JSON value for a JSON datacontenttype, else its text; never beside data_base64" })),
+  data_base64: Type.Optional(Type.String({ pattern: CE_BASE64.source, description: "Binary data, base64; never beside data", examples: ["aGVsbG8=", "AAEC"] })),
+};
+
+/** Extension attributes: lower-case letters and digits, not a core attribute's name, never triggers… (the service's own, set on delivery). */
+const EXTENSIONS = {
+  "^(?!triggers|(specversion|id|source|type|subject|time|datacontenttype|dataschema|data)$)[a-z0-9]{1,64}$": {
+    anyOf: [{ type: "string", maxLength: CE_ATTRIBUTE_MAX }, { type: "boolean" }, { type: "integer", minimum: -2147483648, maximum: 2147483647 }],
+  },
+};
+
+/** A CloudEvent as POST /events (structured mode) and each item of POST /events/batch (batch mode) take it. */
+export const CloudEventInSchema = Type.Object(cloudEventCore, {
+  patternProperties: EXTENSIONS,
+  additionalProperties: false,
+  description:
+    "A CloudEvents 1.0 event in the JSON format. Extension attributes (lower-case letters and digits; strings, booleans, 32-bit integers) are kept and delivered back; those named triggers… are the service's own and refused. " +
+    "`id` and `source` identify the event: without an Idempotency-Key, a resend is a replay and another body under them a 409.",
+});
+
+/** A stored event answered as a CloudEvent (GET /events/{id}, GET /inbox), with the service's triggers… extensions. */
+export const CloudEventSchema = Type.Object(
+  {
+    ...cloudEventCore,
+    triggersid: Type.Optional({ ...EventId, description: "The event's id in this service" }),
+    triggerslease: Type.Optional({ ...LeaseId, description: "A lease answer of GET /inbox: the lease id" }),
+    triggersleaseexpires: Type.Optional(Type.String({ format: "date-time", description: "A lease answer of GET /inbox: when the lease expires" })),
+    triggersdeliveries: Type.Optional(Type.Integer({ minimum: 0, description: "How many times the event was leased" })),
+    triggersschemaversion: Type.Optional(Type.Integer({ minimum: 1, description: "The schema version the event was validated against" })),
+  },
+  {
+    patternProperties: EXTENSIONS,
+    additionalProperties: false,
+    description: "A stored event as a CloudEvents 1.0 event in the JSON format: its attributes and extensions as received, with the triggers… extensions this service sets.",
+  },
+);
+
+/** A CloudEvents batch (application/cloudevents-batch+json): in, 1 to MAX_BATCH_EVENTS events; out, a page of GET /inbox. */
+export const CloudEventBatchIn = Type.Array(CloudEventInSchema, { minItems: 1, maxItems: MAX_BATCH_EVENTS });
+export const CloudEventBatchOut = Type.Array(CloudEventSchema);
+
+export const Compatibility = Type.Union([Type.Literal("backward"), Type.Literal("none")], { description: "The rule a new version is checked against the previous one with (docs/schemas.md)" });
+
+/** A JSON Schema (draft 2020-12): an object or a boolean; what it may hold is checked by the registry (400 invalid_schema, schema_limit_exceeded). */
+const JsonSchemaValue = Type.Unknown({ description: "A JSON Schema, draft 2020-12 (an object or a boolean)" });
+
+export const SchemaRegistrationSchema = Type.Object({ schema: Type.Union([Type.Object({}), Type.Boolean()], { description: "A JSON Schema, draft 2020-12 (an object or a boolean)" }), compatibility: Type.Optional({ ...Compatibility, default: "backward" }) }, { additionalProperties: false });
+
+const schemaVersionFields = { version: Type.Integer({ minimum: 1 }), schema: JsonSchemaValue, compatibility: Compatibility, created_at: DateTime };
+export const SchemaVersionSchema = Type.Object(schemaVersionFields, { additionalProperties: false });
+export const SchemaRegisteredSchema = Type.Object({ type: Type.String(), ...schemaVersionFields }, { additionalProperties: false });
+export const SchemaDetailSchema = Type.Object(
+  { type: Type.String(), version: Type.Integer({ minimum: 1 }), schema: JsonSchemaValue, versions: Type.Array(SchemaVersionSchema, { description: "Every version, oldest first" }) },
+  { additionalProperties: false },
+);
+export const SchemaListSchema = Type.Object(
+  {
+    data: Type.Array(
+      Type.Object({ type: Type.String(), version: Type.Integer({ minimum: 1 }), versions: Type.Integer({ minimum: 1 }), compatibility: Compatibility, created_at: DateTime }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export { ENVELOPE_LIMITS };

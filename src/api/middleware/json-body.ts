@@ -74,6 +74,25 @@ export async function readJsonBodyWithBytes(ctx: Context, limit: number, opts: {
   return { value: parsed, bytes };
 }
 
+/**
+ * Reads a body of any media type as bytes (a binary-mode CloudEvent's data): the same refusals of
+ * compressed bodies (415) and of bodies past `limit` (413) as readJsonBody; empty when there is none.
+ */
+export async function readRawBody(ctx: Context, limit: number): Promise<Buffer> {
+  const length = ctx.request.length;
+  const hasBody = (length !== undefined && length > 0) || (ctx.req.headers["transfer-encoding"] ?? "") !== "";
+  if (!hasBody) return Buffer.alloc(0);
+  const encoding = ctx.req.headers["content-encoding"];
+  if (encoding !== undefined && encoding !== "" && encoding.toLowerCase() !== "identity") throw new UnsupportedMediaTypeError();
+  if (length !== undefined && length > limit) throw new PayloadTooLargeError(limit);
+  try {
+    return await getRawBody(ctx.req, { limit, length });
+  } catch (err) {
+    if ((err as { type?: string }).type === "entity.too.large") throw new PayloadTooLargeError(limit);
+    throw new BadRequestError("invalid_body", "the request body could not be read");
+  }
+}
+
 /** Text that may hold a number a double cannot keep: 16+ digits (and points) in a row, or an exponent. */
 const MAYBE_INEXACT = /[0-9.]{16}|[0-9][eE]/;
 /** Strings (skipped) and number literals of valid JSON. */

@@ -1,13 +1,20 @@
 import { Type } from "@sinclair/typebox";
-import { checkBatchItem, ENVELOPE_LIMITS, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey } from "../../domain/envelope";
+import type { Context } from "koa";
+import { CE_BATCH, CE_STRUCTURED, isBinaryMode, isJsonMediaType, parseBatch, parseBinary, parseStructured, toCloudEvent, type ParsedCloudEvent } from "../../domain/cloudevents";
+import { checkBatchItem, ENVELOPE_LIMITS, MAX_BATCH_EVENTS, parseEnvelope, parseIdempotencyKey, type EventEnvelope as Envelope } from "../../domain/envelope";
 import { itemError, NotFoundError, ValidationError, type AppError, type ErrorDetail } from "../../errors";
-import { acceptEvents } from "../../ingest/accept-events";
+import { acceptEvents, type AcceptInput } from "../../ingest/accept-events";
+import { checkSchemas } from "../../schemas/check-events";
 import { getEvent } from "../../store/events/get-event";
-import { operation } from "../contract/operation";
+import type { ApiDeps } from "../deps";
+import { operation, type HeaderParam } from "../contract/operation";
 import {
   AcceptedBatchSchema,
   AcceptedEventSchema,
   BatchBody,
+  CloudEventBatchIn,
+  CloudEventInSchema,
+  CloudEventSchema,
   EventDetailSchema,
   EventEnvelope,
   IdempotencyKey,
@@ -15,7 +22,7 @@ import {
   QueuedEventSchema,
 } from "../contract/schemas";
 import { principalOf } from "../middleware/auth";
-import { readJsonBody, readJsonBodyWithBytes } from "../middleware/json-body";
+import { readJsonBody, readJsonBodyWithBytes, readRawBody } from "../middleware/json-body";
 import { idParams, subscriptionId, subscriptionQuery } from "../params";
 import { addHeader } from "../response-headers";
 import { deliveryView, eventView } from "../views/event-view";
@@ -37,6 +44,43 @@ function batchEvents(body: unknown): unknown[] {
   return events;
 }
 
+/** A CloudEvent of POST /events: binary mode (`ce-*` headers, the body is the data) or structured mode; 400 naming the attribute. */
+async function readCloudEvent(ctx: Context, limit: number): Promise<ParsedCloudEvent> {
+  let result;
+  if (isBinaryMode(ctx.headers)) {
+    const contentType = ctx.headers["content-type"] || undefined;
+    if (contentType !== undefined && isJsonMediaType(contentType)) {
+      const body = await readJsonBodyWithBytes(ctx, limit, { optional: true });
+      result = parseBinary(ctx.headers, { contentType, bytes: body?.bytes ?? Buffer.alloc(0), ...(body ? { json: { value: body.value } } : {}) });
+    } else {
+      result = parseBinary(ctx.headers, { contentType, bytes: await readRawBody(ctx, limit) });
+    }
+  } else {
+    result = parseStructured((await readJsonBodyWithBytes(ctx, limit))?.value);
+  }
+  if (!result.ok) throw new ValidationError("the CloudEvent is invalid", result.details);
+  return result.value;
+}
+
+/** The schema versions of validated events (a 422 when one does not match its type's schema). */
+function schemaVersionsOf(deps: ApiDeps, tenantId: string, envelopes: readonly Envelope[], batch: boolean) {
+  return checkSchemas(deps.schemas, tenantId, envelopes, batch);
+}
+
+/** Binary mode's required attribute headers (CloudEvents HTTP binding): the body is the data, Content-Type its datacontenttype. */
+const ceHeader = (name: string, description: string): HeaderParam => ({ name: `ce-${name}`, description, schema: Type.String({ minLength: 1 }) });
+const CE_BINARY_HEADERS: readonly HeaderParam[] = [
+  ceHeader("specversion", 'Binary mode (CloudEvents HTTP binding): "1.0". Its presence selects binary mode; the other attributes are ce-* headers (percent-encoded), extensions included.'),
+  ceHeader("id", "Binary mode: the event's id"),
+  ceHeader("source", "Binary mode: the event's source"),
+  ceHeader("type", "Binary mode: the event's type"),
+];
+
+const SCHEMA_RULE = "the data of an event whose type has a registered schema matches its latest version (422 schema_validation_failed, each detail a JSON pointer into the data)";
+const CLOUDEVENT_RULES = [
+  "a CloudEvent (structured, binary or batch mode) follows CloudEvents 1.0: specversion 1.0, id, source and type present, attribute names of lower-case letters and digits, no extension named triggers…, no attribute holding a NUL character or an unpaired surrogate, data and data_base64 not both, time within occurred_at's bounds (400 validation_failed naming the attribute)",
+];
+
 const ENVELOPE_RULES = [
   `payload nests at most ${ENVELOPE_LIMITS.payloadMaxDepth} levels deep (400 validation_failed)`,
   "no string or key of payload, and not source, holds a NUL character or an unpaired surrogate (400 validation_failed)",
@@ -57,9 +101,23 @@ export const createEvent = operation({
     "`enqueue_outcome_unknown` when SQS did not confirm the send in time or dropped the connection after the request was written (the event may be on the queue: " +
     "retrying with the same Idempotency-Key is safe, retrying without one may store it twice). See docs/api-errors.md.",
   headers: [
-    { name: "Idempotency-Key", description: "1–255 printable ASCII characters. A retry with the same key and body answers the same id (Idempotent-Replayed: true); another body answers 409.", schema: IdempotencyKey },
+    {
+      name: "Idempotency-Key",
+      description:
+        "1–255 printable ASCII characters. A retry with the same key and body answers the same id (Idempotent-Replayed: true); another body answers 409. A CloudEvent without one is keyed by its source and id.",
+      schema: IdempotencyKey,
+    },
+    ...CE_BINARY_HEADERS,
   ],
-  body: { schema: EventEnvelope, required: true, limit: (deps) => deps.config.limits.maxEventBytes, read: "handler" },
+  body: {
+    schema: EventEnvelope,
+    required: true,
+    description:
+      "An envelope (application/json), a CloudEvent in structured mode (application/cloudevents+json), or in binary mode the event's data of any media type with its attributes in ce-* headers (docs/cloudevents.md).",
+    limit: (deps) => deps.config.limits.maxEventBytes,
+    read: "handler",
+    alternatives: { [CE_STRUCTURED]: CloudEventInSchema, "*/*": null },
+  },
   responses: {
     202: {
       description: "Accepted: the event is on the queue",
@@ -71,17 +129,36 @@ export const createEvent = operation({
       },
     },
   },
-  errors: { 400: ["event_refused_by_queue"], 409: ["idempotency_key_reused"], 413: ["event_too_large"], 429: ["delivery_rate_limited"], 503: ["enqueue_outcome_unknown"] },
-  rules: ENVELOPE_RULES,
+  errors: {
+    400: ["event_refused_by_queue"],
+    409: ["idempotency_key_reused"],
+    413: ["event_too_large"],
+    422: ["schema_validation_failed"],
+    429: ["delivery_rate_limited"],
+    503: ["enqueue_outcome_unknown"],
+  },
+  rules: [...ENVELOPE_RULES, ...CLOUDEVENT_RULES, SCHEMA_RULE],
   handler: (deps) =>
     async function postEvent(ctx) {
       const principal = principalOf(ctx);
-      const idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
-      const body = await readJsonBodyWithBytes(ctx, deps.config.limits.maxEventBytes);
-      const envelope = parseEnvelope(body?.value);
+      let idempotencyKey = parseIdempotencyKey(ctx.headers["idempotency-key"]);
+      let envelope: Envelope;
+      let rawBody: Buffer | undefined;
+      if (isBinaryMode(ctx.headers) || (ctx.headers["content-type"] !== "application/json" && ctx.is(CE_STRUCTURED))) {
+        const ce = await readCloudEvent(ctx, deps.config.limits.maxEventBytes);
+        envelope = ce.envelope;
+        // The spec: source and id identify an event; an explicit Idempotency-Key takes precedence.
+        idempotencyKey ??= ce.derivedKey;
+      } else {
+        const body = await readJsonBodyWithBytes(ctx, deps.config.limits.maxEventBytes);
+        envelope = parseEnvelope(body?.value);
+        rawBody = body?.bytes;
+      }
+      const checked = schemaVersionsOf(deps, principal.tenantId, [envelope], false);
+      const [schemaVersion] = Array.isArray(checked) ? checked : await checked;
       const charged = deps.budget.charge(ctx, principal, 1);
       if (charged) await charged;
-      const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey, rawBody: body?.bytes }]);
+      const [outcome] = await acceptEvents(deps.accept, principal.tenantId, [{ envelope, idempotencyKey, rawBody, ...(schemaVersion === undefined ? {} : { schemaVersion }) }]);
       const a = outcome!;
       if (!a.ok) throw a.error;
       addHeader(ctx, "Location", `/events/${a.id}`);
@@ -104,7 +181,14 @@ export const createEvents = operation({
     "202: every event is on the queue. 207: the queue took some events and not others; `data` names each event by `index`, with its id when accepted " +
     "and its error (and whether a retry can succeed) when rejected: resend only the rejected ones. 503: the queue confirmed none (`service_unavailable`: none is on it; " +
     "`enqueue_outcome_unknown`: some may be on it, so retry with the same idempotency keys); retry the whole batch.",
-  body: { schema: BatchBody, required: true, description: '`{"events":[…]}` or the bare array.', limit: (deps) => deps.config.limits.maxEventBytes * 4, read: "handler" },
+  body: {
+    schema: BatchBody,
+    required: true,
+    description: '`{"events":[…]}` or the bare array, or a CloudEvents batch (application/cloudevents-batch+json; each event keyed by its source and id).',
+    limit: (deps) => deps.config.limits.maxEventBytes * 4,
+    read: "handler",
+    alternatives: { [CE_BATCH]: CloudEventBatchIn },
+  },
   responses: {
     202: { description: "Accepted: every event is on the queue", schema: AcceptedBatchSchema, headers: { "Idempotency-Pending": "Idempotency-Pending" } },
     207: {
@@ -116,28 +200,39 @@ export const createEvents = operation({
       },
     },
   },
-  errors: { 409: ["idempotency_key_reused"], 413: ["event_too_large"], 429: ["delivery_rate_limited"], 503: ["enqueue_outcome_unknown"] },
-  rules: [...ENVELOPE_RULES, "idempotency_key values are unique within the batch (400 validation_failed)"],
+  errors: { 409: ["idempotency_key_reused"], 413: ["event_too_large"], 422: ["schema_validation_failed"], 429: ["delivery_rate_limited"], 503: ["enqueue_outcome_unknown"] },
+  rules: [...ENVELOPE_RULES, ...CLOUDEVENT_RULES, "idempotency_key values (a CloudEvent's source and id) are unique within the batch (400 validation_failed)", SCHEMA_RULE],
   handler: (deps) => async (ctx) => {
     const principal = principalOf(ctx);
     const body = await readJsonBody(ctx, deps.config.limits.maxEventBytes * 4);
-    const events = batchEvents(body);
     const details: ErrorDetail[] = [];
-    const inputs = events.map((item: unknown, index) => {
-      const checked = checkBatchItem(item, index);
-      if (!checked.ok) {
-        details.push(...checked.details.map((d) => ({ ...d, path: `events.${index}${d.path ? `.${d.path}` : ""}` })));
-        return null;
-      }
-      return { envelope: checked.value, idempotencyKey: checked.idempotencyKey };
-    });
+    let inputs: Array<AcceptInput | null>;
+    if (ctx.is(CE_BATCH)) {
+      // CloudEvents batch mode: each event's idempotency key is derived from its source and id.
+      const parsed = parseBatch(body, MAX_BATCH_EVENTS);
+      if (!parsed.ok) throw new ValidationError("some events in the batch are invalid; none was accepted", parsed.details);
+      inputs = parsed.events.map((e) => ({ envelope: e.envelope, idempotencyKey: e.derivedKey }));
+    } else {
+      inputs = batchEvents(body).map((item: unknown, index) => {
+        const checked = checkBatchItem(item, index);
+        if (!checked.ok) {
+          details.push(...checked.details.map((d) => ({ ...d, path: `events.${index}${d.path ? `.${d.path}` : ""}` })));
+          return null;
+        }
+        return { envelope: checked.value, idempotencyKey: checked.idempotencyKey };
+      });
+    }
     const keys = inputs.flatMap((i) => (i?.idempotencyKey ? [i.idempotencyKey] : []));
-    if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys must be unique within a batch" });
+    if (new Set(keys).size !== keys.length) details.push({ path: "events", message: "idempotency keys (a CloudEvent's source and id) must be unique within a batch" });
     if (details.length > 0) throw new ValidationError("some events in the batch are invalid; none was accepted", details);
+    const valid = inputs.filter((i) => i !== null);
+    const checked = schemaVersionsOf(deps, principal.tenantId, valid.map((i) => i.envelope), true);
+    const versions = Array.isArray(checked) ? checked : await checked;
+    const events = valid.map((i, index) => (versions[index] === undefined ? i : { ...i, schemaVersion: versions[index] }));
     // The whole batch is charged, or refused, at once.
     const charged = deps.budget.charge(ctx, principal, events.length);
     if (charged) await charged;
-    const outcomes = await acceptEvents(deps.accept, principal.tenantId, inputs.filter((i) => i !== null));
+    const outcomes = await acceptEvents(deps.accept, principal.tenantId, events);
     if (outcomes.some((o) => o.ok && o.pending)) ctx.set("Idempotency-Pending", "true");
     if (outcomes.every((o) => o.ok)) {
       ctx.status = 202;
@@ -172,15 +267,22 @@ export const getEventOperation = operation({
   summary: "Read one event",
   description:
     "The stored event once, with the delivery fields of `subscription` (default `default`; null when that subscription has no delivery of the event) and `deliveries`, its delivery state in every subscription; " +
-    "or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event, and an unknown subscription, are 404.",
+    "or {id, status:\"queued\"} while it is still on its way from SQS to the database. Another tenant's event, and an unknown subscription, are 404. " +
+    "With Accept: application/cloudevents+json (preferred to application/json), a stored event is answered as a CloudEvent, without its deliveries (docs/cloudevents.md).",
   params: idParams,
   query: subscriptionQuery,
-  responses: { 200: { description: "The event", schema: Type.Union([EventDetailSchema, QueuedEventSchema]) } },
+  responses: { 200: { description: "The event", schema: Type.Union([EventDetailSchema, QueuedEventSchema]), alternatives: { [CE_STRUCTURED]: CloudEventSchema } } },
   handler: (deps) => async (ctx, { params, query }) => {
     const principal = principalOf(ctx);
     const id = params.id;
     const subscription = await subscriptionId(deps, principal.tenantId, query.subscription);
     const found = await getEvent(deps.db.prisma, principal.tenantId, id, subscription);
+    if (found && ctx.accepts("application/json", CE_STRUCTURED) === CE_STRUCTURED) {
+      // Asked for as a CloudEvent (docs/cloudevents.md): the event alone, without its deliveries.
+      ctx.type = CE_STRUCTURED;
+      ctx.body = toCloudEvent(found.row);
+      return;
+    }
     if (found) {
       // The top-level state is the delivery of `subscription` (default `default`); `deliveries` lists every one.
       ctx.body = { ...eventView(found.row), deliveries: found.deliveries.map(deliveryView) };

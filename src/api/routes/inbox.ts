@@ -1,12 +1,13 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { Context } from "koa";
+import { CE_BATCH, toCloudEvent } from "../../domain/cloudevents";
 import { ValidationError } from "../../errors";
 import type { InboxFilter } from "../../store/events/inbox-filter";
 import { peekEvents } from "../../store/events/peek-events";
 import { MAX_WAIT_SECONDS } from "../../inbox/wakeups";
 import { InboxService } from "../../inbox/inbox-service";
 import { operation, type RouteDeps } from "../contract/operation";
-import { EventStatus, InboxLeaseSchema, InboxPageSchema, Instant } from "../contract/schemas";
+import { CloudEventBatchOut, EventStatus, InboxLeaseSchema, InboxPageSchema, Instant } from "../contract/schemas";
 import { principalOf } from "../middleware/auth";
 import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
 import { MAX_VISIBILITY_SECONDS, SUBSCRIPTION_RULE, subscriptionField, subscriptionId } from "../params";
@@ -29,7 +30,20 @@ const common = {
   tag: Type.Optional(Type.Array(text(128, "A tag"), { maxItems: 10, description: "Only events carrying this tag; repeat to require several (at most 10)" })),
   since: Type.Optional({ ...Instant, description: "Only events received at or after this time (RFC 3339 with seconds and an offset; years 1 to 9999)" }),
   until: Type.Optional({ ...Instant, description: "Only events received before this time (RFC 3339 with seconds and an offset; years 1 to 9999)" }),
+  format: Type.Optional(
+    Type.Union([Type.Literal("json"), Type.Literal("cloudevents")], {
+      default: "json",
+      description:
+        "cloudevents: answer a CloudEvents batch (application/cloudevents-batch+json), as Accept: application/cloudevents-batch+json does; has_more and next_cursor are then the Triggers-Has-More and Triggers-Next-Cursor headers",
+    }),
+  ),
 };
+
+/** True when the caller asked for the answer as a CloudEvents batch (docs/cloudevents.md). */
+function wantsCloudEvents(ctx: Context, format: "json" | "cloudevents" | undefined): boolean {
+  if (format !== undefined) return format === "cloudevents";
+  return ctx.accepts("application/json", CE_BATCH) === CE_BATCH;
+}
 
 /** Lease mode (the default): what leasing takes. */
 const LeaseQuery = Type.Object(
@@ -80,7 +94,14 @@ async function peek(deps: RouteDeps, ctx: Context, q: Static<typeof PeekQuery>):
   const fingerprint = queryFingerprint([q.subscription ?? "default", q.status ?? null, filter.type ?? null, filter.source ?? null, filter.tags ?? null, filter.since ?? null, filter.until ?? null]);
   const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint);
   const { events, next } = await peekEvents(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId: subscription, limit: q.limit ?? DEFAULT_LIMIT, status: q.status, filter, after });
-  ctx.body = { data: events.map(eventView), next_cursor: next ? encodeCursor(next, fingerprint) : null };
+  const cursor = next ? encodeCursor(next, fingerprint) : null;
+  if (wantsCloudEvents(ctx, q.format)) {
+    if (cursor) ctx.set("Triggers-Next-Cursor", cursor);
+    ctx.type = CE_BATCH;
+    ctx.body = events.map((e) => toCloudEvent(e));
+    return;
+  }
+  ctx.body = { data: events.map(eventView), next_cursor: cursor };
 }
 
 /** Runs `fn` with a signal aborted when the client goes away before its answer is written. */
@@ -113,6 +134,12 @@ async function lease(deps: RouteDeps, inbox: InboxService, ctx: Context, q: Stat
   const waitSeconds = q.wait_seconds ?? 0;
   const { events, hasMore } =
     waitSeconds > 0 ? await whileConnected(ctx, (signal) => inbox.lease({ ...request, deadline: Date.now() + waitSeconds * 1000, signal })) : await inbox.lease(request);
+  if (wantsCloudEvents(ctx, q.format)) {
+    ctx.set("Triggers-Has-More", String(hasMore));
+    ctx.type = CE_BATCH;
+    ctx.body = events.map((e) => toCloudEvent(e, e));
+    return;
+  }
   ctx.body = { data: events.map(leasedEventView), has_more: hasMore };
 }
 
@@ -134,9 +161,21 @@ export const getInbox = operation({
     "Leases last at most 1 h (3600 s): a consumer that needs longer extends its lease while it works. " +
     "Peek mode (mode=peek): a read-only page in arrival order, any status, with an opaque next_cursor; leases nothing. Answers {data, next_cursor}. " +
     "The query is one of the two modes' parameter sets (LeaseQuery or PeekQuery): visibility_timeout and wait_seconds belong to lease mode, status and cursor to peek mode. " +
-    "HEAD validates the query and answers the headers, leasing nothing.",
+    "HEAD validates the query and answers the headers, leasing nothing. " +
+    "With format=cloudevents, or Accept: application/cloudevents-batch+json (preferred to application/json) without format, either mode answers a CloudEvents batch (docs/cloudevents.md).",
   query: Type.Union([LeaseQuery, PeekQuery]),
-  responses: { 200: { description: "Leased events (lease mode) or one page (peek mode)", schema: Type.Union([InboxLeaseSchema, InboxPageSchema]), headers: { "Cache-Control": { description: "no-store: leases and listings are per caller and per moment", required: true, schema: { const: "no-store" } } } } },
+  responses: {
+    200: {
+      description: "Leased events (lease mode) or one page (peek mode)",
+      schema: Type.Union([InboxLeaseSchema, InboxPageSchema]),
+      alternatives: { [CE_BATCH]: CloudEventBatchOut },
+      headers: {
+        "Cache-Control": { description: "no-store: leases and listings are per caller and per moment", required: true, schema: { const: "no-store" } },
+        "Triggers-Has-More": { description: "CloudEvents answer of lease mode: whether more events were deliverable", schema: { type: "string", enum: ["true", "false"] } },
+        "Triggers-Next-Cursor": { description: "CloudEvents answer of peek mode: the next page's cursor, when there is one", schema: { type: "string" } },
+      },
+    },
+  },
   errors: { 400: ["invalid_cursor"], 404: ["not_found"], 429: ["long_poll_quota_exceeded"] },
   rules: [SUBSCRIPTION_RULE, INSTANT_RULE, "cursor is a next_cursor this API answered for the same subscription, status and filters (400 invalid_cursor)"],
   handler: (deps) => {

@@ -33,6 +33,7 @@ export function eventView(row: EventRow): EventView {
     occurred_at: iso(row.occurred_at),
     received_at: isoOf(row.received_at),
     stored_at: isoOf(row.stored_at),
+    schema_version: row.schema_version ?? null,
     ...deliveryState(row),
   };
 }

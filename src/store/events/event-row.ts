@@ -1,3 +1,5 @@
+import type { CloudEventAttributes } from "../../domain/cloudevent-attributes";
+
 /** An event as raw SQL returns it (snake_case columns): the event's own columns and one delivery's state. */
 export interface EventRow {
   id: string;
@@ -12,6 +14,10 @@ export interface EventRow {
   occurred_at: Date | null;
   received_at: Date;
   stored_at: Date;
+  /** The schema version the event was validated against at ingest (null: its type had none). */
+  schema_version: number | null;
+  /** The CloudEvent attributes the envelope has no field for (null: not sent as a CloudEvent). */
+  cloudevent: CloudEventAttributes | null;
   available_at: Date;
   lease_id: string | null;
   leased_at: Date | null;
@@ -22,7 +28,7 @@ export interface EventRow {
 }
 
 /** The event's own columns (on events). */
-export const EVENT_OWN_COLUMNS = ["id", "tenant_id", "type", "source", "payload", "tags", "idempotency_key", "body_hash", "occurred_at", "received_at", "stored_at"] as const;
+export const EVENT_OWN_COLUMNS = ["id", "tenant_id", "type", "source", "payload", "tags", "idempotency_key", "body_hash", "occurred_at", "received_at", "stored_at", "schema_version", "cloudevent"] as const;
 /** A delivery's state columns (on deliveries). */
 export const DELIVERY_STATE_COLUMNS = ["status", "available_at", "lease_id", "leased_at", "lease_expires_at", "delivery_count", "acknowledged_at", "dead_at"] as const;
 

@@ -21,16 +21,18 @@ export async function insertEvents(prisma: PrismaClient, events: readonly Queued
   const col = <K extends keyof QueuedEvent>(k: K) => events.map((e) => e[k]);
   const rows = await prisma.$queryRaw<Array<{ inserted: number }>>`
     WITH stored AS (
-      INSERT INTO events (id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at)
+      INSERT INTO events (id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at, schema_version, cloudevent)
       SELECT e.id, e.tenant_id, e.type, e.source, e.payload::jsonb,
              ARRAY(SELECT jsonb_array_elements_text(e.tags::jsonb)),
-             e.idempotency_key, e.body_hash, e.occurred_at::timestamptz, e.received_at::timestamptz
+             e.idempotency_key, e.body_hash, e.occurred_at::timestamptz, e.received_at::timestamptz,
+             e.schema_version, e.cloudevent::jsonb
       FROM unnest(
         ${col("id")}::text[], ${col("tenant_id")}::text[], ${col("type")}::text[], ${col("source")}::text[],
         ${events.map((e) => JSON.stringify(e.payload))}::text[], ${events.map((e) => JSON.stringify(e.tags))}::text[],
         ${col("idempotency_key")}::text[], ${col("body_hash")}::text[], ${col("occurred_at")}::text[],
-        ${col("received_at")}::text[]
-      ) AS e(id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at)
+        ${col("received_at")}::text[], ${events.map((e) => e.schema_version ?? null)}::int[],
+        ${events.map((e) => (e.cloudevent === undefined ? null : JSON.stringify(e.cloudevent)))}::text[]
+      ) AS e(id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at, schema_version, cloudevent)
       ON CONFLICT DO NOTHING
       RETURNING id, tenant_id, type, source, tags, received_at
     ),

@@ -1,0 +1,142 @@
+import { BadRequestError, SchemaLimitError } from "../errors";
+
+/** Text Postgres jsonb cannot store: a NUL character or an unpaired UTF-16 surrogate. */
+const unstorable = (s: string): boolean => s.includes("\u0000") || !s.isWellFormed();
+const unstorableError = () => new BadRequestError("invalid_schema", "the schema contains a NUL character or an unpaired surrogate, which cannot be stored");
+
+/** The bounds a registered schema must stay within (Config["schemas"]; docs/quotas.md). */
+export interface SchemaBounds {
+  readonly maxBytes: number;
+  readonly maxDepth: number;
+  readonly maxNodes: number;
+  readonly maxCompileMs: number;
+}
+
+/** Longest regular expression (pattern, patternProperties key) a schema may hold, characters. */
+export const MAX_PATTERN_LENGTH = 512;
+
+/** Most items an array checked with `uniqueItems` may be declared to hold (`maxItems`): the check compares items pairwise. */
+export const MAX_UNIQUE_ITEMS = 1000;
+
+/** The one dialect the registry compiles. */
+export const DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema";
+
+/**
+ * Checks a schema's size and shape before anything compiles it; throws SchemaLimitError (400
+ * schema_limit_exceeded) naming the first bound it passes:
+ * - `schema_bytes`: its JSON is larger than maxBytes;
+ * - `schema_depth`: it nests deeper than maxDepth (iterative walk: no stack to overflow);
+ * - `schema_nodes`: it holds more than maxNodes objects and arrays;
+ * - `remote_ref`: a `$ref`/`$dynamicRef` that is not a fragment of the schema itself (`#…`), so
+ *   nothing is ever fetched and no other schema is consulted;
+ * - `pattern_length`, `pattern_cost`: a regular expression longer than MAX_PATTERN_LENGTH, or one
+ *   whose matching time can grow exponentially with its input (see regexCost);
+ * - `unique_items`: `uniqueItems: true` without a `maxItems` of at most MAX_UNIQUE_ITEMS beside it
+ *   (comparing the items of an array is quadratic in its length).
+ * Returns the JSON text's byte length.
+ */
+export function checkSchemaBounds(schema: unknown, bounds: SchemaBounds): number {
+  const text = JSON.stringify(schema);
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > bounds.maxBytes) throw new SchemaLimitError("schema_bytes", `the schema takes ${bytes} bytes; the limit is ${bounds.maxBytes} (SCHEMA_MAX_BYTES)`, bounds.maxBytes);
+  let nodes = 0;
+  const stack: Array<{ v: unknown; depth: number; key: string | null; parentKey: string | null }> = [{ v: schema, depth: 1, key: null, parentKey: null }];
+  while (stack.length > 0) {
+    const { v, depth, key, parentKey } = stack.pop()!;
+    if (typeof v === "string") {
+      if (unstorable(v)) throw unstorableError();
+      if ((key === "$ref" || key === "$dynamicRef") && parentKey !== "properties" && !v.startsWith("#")) {
+        throw new SchemaLimitError("remote_ref", `"${key}": ${JSON.stringify(v.slice(0, 100))} is not a reference inside the schema (only "#…" references are resolved; nothing is fetched)`);
+      }
+      if (key === "pattern" && parentKey !== "properties") checkPattern(v);
+      continue;
+    }
+    if (v === null || typeof v !== "object") continue;
+    if (depth > bounds.maxDepth) throw new SchemaLimitError("schema_depth", `the schema nests deeper than ${bounds.maxDepth} levels (SCHEMA_MAX_DEPTH)`, bounds.maxDepth);
+    if (++nodes > bounds.maxNodes) throw new SchemaLimitError("schema_nodes", `the schema holds more than ${bounds.maxNodes} objects and arrays (SCHEMA_MAX_NODES)`, bounds.maxNodes);
+    if (Array.isArray(v)) {
+      for (const child of v) stack.push({ v: child, depth: depth + 1, key: null, parentKey: key });
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    if (o.uniqueItems === true && key !== "properties" && !(typeof o.maxItems === "number" && o.maxItems <= MAX_UNIQUE_ITEMS)) {
+      throw new SchemaLimitError("unique_items", `"uniqueItems": true needs "maxItems" of at most ${MAX_UNIQUE_ITEMS} beside it (the check compares items pairwise)`, MAX_UNIQUE_ITEMS);
+    }
+    for (const [k, child] of Object.entries(v)) {
+      if (unstorable(k)) throw unstorableError();
+      if (key === "patternProperties") checkPattern(k);
+      stack.push({ v: child, depth: depth + 1, key: k, parentKey: key });
+    }
+  }
+  return bytes;
+}
+
+function checkPattern(pattern: string): void {
+  if (pattern.length > MAX_PATTERN_LENGTH) {
+    throw new SchemaLimitError("pattern_length", `a pattern is ${pattern.length} characters long; the limit is ${MAX_PATTERN_LENGTH}`, MAX_PATTERN_LENGTH);
+  }
+  const cost = regexCost(pattern);
+  if (cost !== null) throw new SchemaLimitError("pattern_cost", `the pattern ${JSON.stringify(pattern.slice(0, 100))} may take exponential time to match: ${cost}`);
+}
+
+/**
+ * Why a regular expression may backtrack exponentially, or null. Refused: a backreference or a
+ * lookaround (their cost is not bounded by the shape below), and a group repeated without bound
+ * (`*`, `+`, `{n,}`) whose body itself repeats without bound or alternates, the shape of `(a+)+`,
+ * `(a*)*` and `(a|aa)+`. A conservative check of the pattern's structure, run once at registration:
+ * some harmless patterns are refused too (rewrite them with a character class), none of the
+ * catastrophic ones above passes.
+ */
+export function regexCost(pattern: string): string | null {
+  // Per open group: whether its body so far holds an unbounded repeat or an alternation.
+  const groups: Array<{ risky: boolean }> = [{ risky: false }];
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "\\") {
+      const next = pattern[i + 1] ?? "";
+      if (!inClass && /[1-9k]/.test(next)) return "a backreference";
+      i++;
+      // An escaped atom may be followed by a quantifier: handled on the next character.
+      continue;
+    }
+    if (inClass) {
+      if (c === "]") inClass = false;
+      continue;
+    }
+    if (c === "[") {
+      inClass = true;
+      continue;
+    }
+    if (c === "(") {
+      if (pattern.startsWith("(?=", i) || pattern.startsWith("(?!", i) || pattern.startsWith("(?<=", i) || pattern.startsWith("(?<!", i)) return "a lookaround";
+      groups.push({ risky: false });
+      continue;
+    }
+    if (c === "|") {
+      groups[groups.length - 1]!.risky = true;
+      continue;
+    }
+    if (c === ")") {
+      const inner = groups.length > 1 ? groups.pop()! : { risky: false };
+      const q = unboundedQuantifierAt(pattern, i + 1);
+      if (q && inner.risky) return "a repeated group whose body repeats or alternates (nested quantifiers)";
+      // The group as a whole repeating without bound makes its enclosing group risky.
+      if (q || inner.risky) groups[groups.length - 1]!.risky ||= q !== null;
+      continue;
+    }
+    if (unboundedQuantifierAt(pattern, i) !== null) groups[groups.length - 1]!.risky = true;
+  }
+  return null;
+}
+
+/** The unbounded quantifier (`*`, `+`, `{n,}`) starting at `i`, or null. */
+function unboundedQuantifierAt(pattern: string, i: number): string | null {
+  const c = pattern[i];
+  if (c === "*" || c === "+") return c;
+  if (c === "{") {
+    const m = /^\{\d+,\}/.exec(pattern.slice(i, i + 16));
+    if (m) return m[0];
+  }
+  return null;
+}
