@@ -16,7 +16,7 @@ import {
 
 /**
  * Every operation of the HTTP API, each declared once in its routes/ file. The dispatcher
- * (contract/dispatch.ts), the request validators (contract/validate.ts) and /openapi.json
+ * (contract/dispatch.ts) with its request validators and /openapi.json
  * (contract/document.ts) are derived from this list; nothing else registers an API operation (the
  * console's static page and assets, not API operations, are served beside it: routes/console.ts).
  */
