@@ -47,7 +47,7 @@ const ALLOWED_ACTIONS = [
 const inputs: PolicyInputs = {
   entrypoint: dockerEntrypoint(REPO_ROOT),
   cliCommands: cliCommands(REPO_ROOT),
-  configNames: configNames(REPO_ROOT),
+  configNames: configNames(),
   allowedActions: ALLOWED_ACTIONS,
   iamAddressPrefix: "module.triggers.",
 };

@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { VARIABLES } from "../../src/config";
 
 export interface PlanResource {
   address: string;
@@ -65,10 +66,9 @@ export function cliCommands(repoRoot: string): string[] {
   return [...new Set(names)].filter((n) => n !== "help" && n !== "--help");
 }
 
-/** Environment variable names src/config.ts validates (the keys of its Joi schema). */
-export function configNames(repoRoot: string): string[] {
-  const src = readFileSync(join(repoRoot, "src", "config.ts"), "utf8");
-  return [...src.matchAll(/^\s+([A-Z][A-Z0-9_]*): Joi\./gm)].map((m) => m[1]!);
+/** Environment variable names src/config.ts reads: the names its VARIABLES declare. */
+export function configNames(): string[] {
+  return Object.keys(VARIABLES);
 }
 
 /** Prometheus metric names the code registers (`name: "triggers_…"` in src/**). */
