@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Container } from "../container";
@@ -118,6 +119,6 @@ export async function startApi(c: Container, deps: ApiDeps): Promise<RunningApi>
 /** The answer to a request on a reserve connection that is not a health probe. */
 function refuseOverCapacity(res: ServerResponse): void {
   const body = JSON.stringify(errorBody("service_unavailable", "the server is at its connection limit; retry shortly", [{ message: "connection limit reached", dependency: "http" }]));
-  res.writeHead(503, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body), "Retry-After": "1", "Cache-Control": "no-store" });
+  res.writeHead(503, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(body), "Retry-After": "1", "Cache-Control": "no-store", "X-Request-Id": randomUUID() });
   res.end(body);
 }

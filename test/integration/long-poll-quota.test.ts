@@ -180,6 +180,9 @@ describe("long polls: quotas, connection reserve, wake-ups per event", () => {
       other.destroy();
       expect(refused).toMatch(/^HTTP\/1\.1 503/);
       expect(refused).toContain("service_unavailable");
+      // The documented 503: its request id and Retry-After, like every answer of the API.
+      expect(refused).toMatch(/\r\nX-Request-Id: [0-9a-f-]{36}\r\n/i);
+      expect(refused).toMatch(/\r\nRetry-After: 1\r\n/i);
     } finally {
       for (const s of held) s.destroy();
     }

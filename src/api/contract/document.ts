@@ -309,7 +309,7 @@ export function openApiDocument(table: readonly Operation[]): Json {
         scope: { type: "string", description: "The missing scope" },
         pointer: { type: "string", description: "422: a JSON pointer (RFC 6901) into the event's data" },
         keyword: { type: "string", description: "422: the JSON Schema keyword that failed" },
-        limit: { type: "string", description: "schema_limit_exceeded: the bound the schema passed" },
+        limit: { type: ["string", "integer"], description: "schema_limit_exceeded: the bound the schema passed (its name); long_poll_quota_exceeded: the quota that was full (a count)" },
       },
     },
   };
