@@ -1,5 +1,7 @@
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
+import { PeriodicPoll } from "./periodic-poll";
+import { errorMessage } from "../errors";
 
 /** What the poller reads: the largest backlogs, largest first (src/store/subscription-backlog.ts). */
 export type BacklogSource = (limit: number) => Promise<ReadonlyArray<{ tenantId: string; subscription: string; backlog: number }>>;
@@ -23,44 +25,31 @@ export interface SubscriptionBacklogPollerOptions {
  * wait is bounded by the database client's statement deadline (DB_QUERY_TIMEOUT_MS).
  */
 export class SubscriptionBacklogPoller {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private lastWarning = 0;
-  private stopped = false;
-  private readonly intervalMs: number;
+  private readonly periodic: PeriodicPoll;
 
   constructor(private readonly opts: SubscriptionBacklogPollerOptions) {
-    this.intervalMs = opts.intervalMs ?? 60_000;
+    this.periodic = new PeriodicPoll(() => this.poll(), opts.intervalMs ?? 60_000);
   }
 
   /** Polls now and then every interval (nothing when topN is 0); the timer never keeps the process alive. */
   start(): this {
-    if (this.timer || this.opts.topN < 1) return this;
-    this.stopped = false;
-    const tick = () => {
-      void this.refresh().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs).unref();
-      });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    if (this.opts.topN >= 1) this.periodic.start();
     return this;
   }
 
   /** Queries once and replaces the gauge's series; never rejects. */
   refresh(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = this.poll().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.periodic.refresh();
   }
 
   /** Stops polling and waits for a poll in progress. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
+  }
+
+  private get stopped(): boolean {
+    return this.periodic.stopped;
   }
 
   private async poll(): Promise<void> {
@@ -76,7 +65,7 @@ export class SubscriptionBacklogPoller {
       if (this.stopped) return;
       if (Date.now() - this.lastWarning > 60_000) {
         this.lastWarning = Date.now();
-        this.opts.logger.warn({ err: err instanceof Error ? err.message : String(err) }, "subscription backlog poll failed");
+        this.opts.logger.warn({ err: errorMessage(err) }, "subscription backlog poll failed");
       }
     }
   }

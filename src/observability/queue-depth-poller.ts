@@ -1,5 +1,6 @@
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
+import { PeriodicPoll } from "./periodic-poll";
 import { errorMessage } from "../errors";
 
 /** What the poller needs of a queue: SqsQueue.depth (GetQueueAttributes). */
@@ -25,48 +26,34 @@ export interface QueueDepthPollerOptions {
  * A failed poll keeps the last values and is logged at most once a minute.
  */
 export class QueueDepthPoller {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private abort: AbortController | undefined;
   private lastWarning = 0;
-  private stopped = false;
-  private readonly intervalMs: number;
   private readonly timeoutMs: number;
+  private readonly periodic: PeriodicPoll;
 
   constructor(private readonly opts: QueueDepthPollerOptions) {
-    this.intervalMs = opts.intervalMs ?? 15_000;
     this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.periodic = new PeriodicPoll(() => this.poll(), opts.intervalMs ?? 15_000);
   }
 
   /** Polls now and then every interval; the timer never keeps the process alive. */
   start(): this {
-    if (this.timer) return this;
-    this.stopped = false;
-    const tick = () => {
-      void this.refresh().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs).unref();
-      });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.periodic.start();
     return this;
   }
 
   /** Polls every queue once and updates the gauges; never rejects. */
   refresh(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = this.poll().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.periodic.refresh();
   }
 
   /** Stops polling and cancels a poll in progress. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.abort?.abort();
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop(() => this.abort?.abort());
+  }
+
+  private get stopped(): boolean {
+    return this.periodic.stopped;
   }
 
   private async poll(): Promise<void> {
