@@ -68,15 +68,8 @@ export async function api<T>(method: string, path: string, opts: { query?: Query
   return body as T;
 }
 
-export interface EventView {
-  id: string;
-  type: string;
-  source: string | null;
-  payload: unknown;
-  tags: string[];
-  occurred_at: string | null;
-  received_at: string;
-  stored_at: string;
+/** A delivery's state, as an event (in one subscription) and each of its deliveries show it. */
+export interface DeliveryState {
   status: string;
   delivery_count: number;
   leased_at: string | null;
@@ -85,14 +78,19 @@ export interface EventView {
   dead_at: string | null;
 }
 
-export interface DeliveryView {
+export interface EventView extends DeliveryState {
+  id: string;
+  type: string;
+  source: string | null;
+  payload: unknown;
+  tags: string[];
+  occurred_at: string | null;
+  received_at: string;
+  stored_at: string;
+}
+
+export interface DeliveryView extends DeliveryState {
   subscription: string;
-  status: string;
-  delivery_count: number;
-  leased_at: string | null;
-  lease_expires_at: string | null;
-  acknowledged_at: string | null;
-  dead_at: string | null;
 }
 
 export interface EventPage {
