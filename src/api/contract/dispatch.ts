@@ -7,7 +7,7 @@ import { ajvDetails } from "../../domain/envelope";
 import { AppError, NotFoundError, ValidationError } from "../../errors";
 import { requireScope } from "../middleware/auth";
 import { readJsonBody } from "../middleware/json-body";
-import { respondJson } from "../response-headers";
+import { respondJson, takeReply } from "../response-headers";
 import { allowedMethods } from "./document";
 import type { Input, Operation, RouteDeps } from "./operation";
 
@@ -73,11 +73,18 @@ function details(errors: ValidateFunction["errors"]) {
 }
 
 /**
- * The one response path of the table's operations: a JSON body a handler answered is written in
- * one writeHead with the headers the request collected (respondJson); a text body (metrics, this
+ * The one response path of the table's operations: a JSON body a handler answered (with reply, or
+ * as ctx.body) is written in one writeHead with the headers the request collected (respondJson); a text body (metrics, this
  * document), an empty one and HEAD's are left to Koa, as are errors (the error renderer).
  */
 function respond(ctx: Context): void {
+  const given = takeReply(ctx);
+  if (given) {
+    if (ctx.method !== "HEAD") return respondJson(ctx, given.status, given.body, given.mediaType);
+    ctx.status = given.status;
+    ctx.body = given.body;
+    return;
+  }
   const body: unknown = ctx.body;
   if (body === null || typeof body !== "object" || ctx.method === "HEAD" || Buffer.isBuffer(body) || typeof (body as { pipe?: unknown }).pipe === "function") return;
   // A JSON media type the handler chose (a CloudEvent, a CloudEvents batch), else application/json.
@@ -165,12 +172,14 @@ function refuse(allow: string): Middleware {
 const koaPath = (path: string): string => path.replace(/\{([^}]+)\}/g, ":$1");
 
 /**
- * The dispatcher of a route table: a @koa/router built from the table. Literal paths are
- * registered before templates (as OpenAPI matches them: POST /events/ack is not GET /events/{id});
- * on each path, its operations (HEAD, for a GET, with the operation's own HEAD handler), then the
- * path's refusal of every other method (OPTIONS 204, else 405, both with the table's Allow). A
- * method the router does not know (PROPFIND) on a known path is a 405 too; an unknown path falls
- * through to the 404.
+ * The dispatcher of a route table. Each path's operations (HEAD, for a GET, with the operation's
+ * own HEAD handler) and its refusal of every other method (OPTIONS 204, else 405, both with the
+ * table's Allow) are composed once, when the app is built. A literal path (POST /events, GET
+ * /inbox) is found by one map lookup of path and method; templates go through a @koa/router built
+ * from the table, whose match tests every template's pattern and composes the matched chain on
+ * each request. Literal paths win over templates, as OpenAPI matches them (POST /events/ack is not
+ * GET /events/{id}). A method the router does not know (PROPFIND) on a known path is a 405 too; an
+ * unknown path falls through to the 404.
  */
 export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: readonly Middleware[]): Middleware {
   const allow = allowedMethods(table);
@@ -178,25 +187,35 @@ export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: 
   const paths = [...new Set(table.map((op) => op.path))];
   const ordered = [...paths.filter((p) => !p.includes("{")), ...paths.filter((p) => p.includes("{"))];
   const allowByRoute = new Map<string, string>();
+  /** Literal paths: each method's composed chain, and the path's refusal of any other method. */
+  const literal = new Map<string, { readonly methods: ReadonlyMap<string, Middleware>; readonly refused: Middleware }>();
   for (const path of ordered) {
     const route = koaPath(path);
     const first = routeOf(route);
-    const declared = new Set<string>();
+    const methods = new Map<string, Middleware>();
     for (const op of table) {
       if (op.path !== path) continue;
       const guard = op.scope === null ? [] : op.scope === "any" ? [...keyed] : [...keyed, requireScope(op.scope)];
-      const chain = (head: boolean): Middleware[] => [first, ...guard, invoke(op, deps, head)];
-      if (op.method === "GET") {
-        router.register(route, ["HEAD"], chain(true));
-        declared.add("HEAD");
-      }
-      router.register(route, [op.method], chain(false));
-      declared.add(op.method);
+      const chain = (head: boolean) => compose<Context>([first, ...guard, invoke(op, deps, head)]) as Middleware;
+      if (op.method === "GET") methods.set("HEAD", chain(true));
+      methods.set(op.method, chain(false));
     }
+    const refused = compose<Context>([first, refuse(allow.get(path)!)]) as Middleware;
+    if (!path.includes("{")) {
+      literal.set(path, { methods, refused });
+      continue;
+    }
+    for (const [method, chain] of methods) router.register(route, [method], chain);
     allowByRoute.set(route, allow.get(path)!);
-    router.register(route, router.methods.filter((m) => !declared.has(m)), [first, refuse(allow.get(path)!)]);
+    router.register(route, router.methods.filter((m) => !methods.has(m)), refused);
   }
-  const routes = router.routes() as unknown as Middleware;
+  const templates = router.routes() as unknown as Middleware;
+  const routes = (ctx: Context, next: Next): Promise<void> => {
+    const at = literal.get(ctx.path);
+    if (at === undefined) return templates(ctx, next);
+    ctx.params = EMPTY as Record<string, string>;
+    return (at.methods.get(ctx.method) ?? at.refused)(ctx, next);
+  };
   // A method outside the router's list matches no route; the path it asked for still has an Allow.
   const unknownMethod = (ctx: Context, next: Next): Promise<void> => {
     const layer = (ctx as { matched?: Layer[] }).matched?.[0];

@@ -24,7 +24,7 @@ import {
 import { principalOf } from "../middleware/auth";
 import { readJsonBody, readJsonBodyWithBytes, readRawBody } from "../middleware/json-body";
 import { idParams, subscriptionId, subscriptionQuery } from "../params";
-import { addHeader } from "../response-headers";
+import { addHeader, reply } from "../response-headers";
 import { deliveryView, eventView } from "../views/event-view";
 
 /**
@@ -164,8 +164,7 @@ export const createEvent = operation({
       addHeader(ctx, "Location", `/events/${a.id}`);
       if (a.replayed) addHeader(ctx, "Idempotent-Replayed", "true");
       if (a.pending) addHeader(ctx, "Idempotency-Pending", "true");
-      ctx.status = 202;
-      ctx.body = { id: a.id, status: a.status, received_at: a.received_at };
+      reply(ctx, 202, { id: a.id, status: a.status, received_at: a.received_at });
     },
 });
 
