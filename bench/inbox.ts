@@ -1,9 +1,12 @@
 /**
  * Inbox throughput: consumers looping "lease 100 -> batch ack" through the real HTTP API
- * (GET /inbox, POST /events/ack), next to the same loop in raw SQL over node-postgres, measured
- * in the same run on the same database. Prints events/s for both and the ratio (aim >= 0.5).
- * The two sides alternate in BENCH_ROUNDS rounds (each draining its own tenant of EVENTS/ROUNDS
- * events), so background load on the machine falls on both alike.
+ * (GET /inbox, POST /events/ack), next to the same loop in raw SQL over node-postgres and to
+ * pg-boss (the Postgres job queue a Node user would pick instead: fetch 100 -> complete, in
+ * process, in its own schema), measured in the same run on the same database. Prints events/s of
+ * each, the ratio to raw SQL (aim >= 0.5) and to pg-boss. The sides alternate in BENCH_ROUNDS
+ * rounds (each draining its own tenant or queue of EVENTS/ROUNDS events), so background load on
+ * the machine falls on all alike. pg-boss runs without its supervisor and scheduler, so its
+ * maintenance does not run into the other sides' rounds.
  *   BENCH_EVENTS (default 50000 per side), BENCH_CONSUMERS (default 4), BENCH_BATCH (default 100),
  *   BENCH_ROUNDS (default 5),
  *   BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/triggers_bench)
@@ -16,6 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { Pool } from "pg";
+import PgBoss from "pg-boss";
 import { startApiRole } from "../src/roles/api";
 import { loadConfig } from "../src/config";
 import { buildContainer } from "../src/container";
@@ -92,6 +96,9 @@ async function main(): Promise<void> {
   const { connectionString, schema: schemaName } = parseDatabaseUrl(schema.url);
   const raw = new Pool({ connectionString, max: CONSUMERS + 1, options: `-c search_path="${schemaName}"` });
   let api: Worker | undefined;
+  const bossSchema = `pgboss_bench_${randomBytes(4).toString("hex")}`;
+  const boss = new PgBoss({ connectionString, schema: bossSchema, max: CONSUMERS + 1, supervise: false, schedule: false });
+  boss.on("error", (err: unknown) => console.error("pg-boss:", err));
   try {
     await applyMigrations(c.db.migrator, loadMigrations());
     api = new Worker(__filename, { workerData: { env: { DATABASE_URL: schema.url, SQS_ENDPOINT: emulator.endpoint, SQS_QUEUE_NAME: config.sqs.queueName } } });
@@ -108,6 +115,17 @@ async function main(): Promise<void> {
       await prefill(insert, `bench-http-${r}`, PER_ROUND);
       await prefill(insert, `bench-sql-${r}`, PER_ROUND);
     }
+    await boss.start();
+    for (let r = 0; r < ROUNDS; r++) {
+      const queue = `bench-boss-${r}`;
+      await boss.createQueue(queue);
+      for (let i = 0; i < PER_ROUND; i += 5000) {
+        const jobs: PgBoss.JobInsert[] = [];
+        for (let j = i; j < Math.min(PER_ROUND, i + 5000); j++) jobs.push({ name: queue, data: { order: j, items: [{ sku: "A-1", qty: 2 }], note: "x".repeat(200) } });
+        await boss.insert(jobs);
+      }
+    }
+    await raw.query(`VACUUM ANALYZE "${bossSchema}".job`);
     await raw.query("VACUUM ANALYZE events");
     await raw.query("VACUUM ANALYZE deliveries");
     const subscriptionIds = new Map<string, number>();
@@ -160,8 +178,17 @@ async function main(): Promise<void> {
       return acked.rowCount ?? 0;
     });
 
+    // pg-boss: fetch a batch (its SKIP LOCKED claim, state active) and complete it by ids.
+    const bossRound = (queue: string) => measure(async () => {
+      const jobs = await boss.fetch(queue, { batchSize: BATCH });
+      if (jobs.length === 0) return 0;
+      await boss.complete(queue, jobs.map((j) => j.id));
+      return jobs.length;
+    });
+
     const http = { total: 0, seconds: 0 };
     const sql = { total: 0, seconds: 0 };
+    const pgBoss = { total: 0, seconds: 0 };
     const add = (into: typeof http, r: typeof http) => {
       into.total += r.total;
       into.seconds += r.seconds;
@@ -169,22 +196,25 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       add(http, await httpRound({ Authorization: `Bearer ${keys[r]!}` }));
       add(sql, await sqlRound(`bench-sql-${r}`));
+      add(pgBoss, await bossRound(`bench-boss-${r}`));
     }
     client.close();
 
-    for (const [name, r] of [["http api", http], ["raw sql ", sql]] as const) {
+    for (const [name, r] of [["http api", http], ["raw sql ", sql], ["pg-boss ", pgBoss]] as const) {
       console.log(`${name}  ${fmt(r.total / r.seconds).padStart(8)} events/s  (${fmt(r.total)} events in ${fmt(r.seconds, 2)} s)`);
     }
-    const ratio = http.total / http.seconds / (sql.total / sql.seconds);
-    console.log(`ratio http/raw = ${fmt(ratio, 2)} (aim >= 0.5)`);
+    const rate = (r: typeof http) => r.total / r.seconds;
+    console.log(`ratio http/raw = ${fmt(rate(http) / rate(sql), 2)} (aim >= 0.5); http/pg-boss = ${fmt(rate(http) / rate(pgBoss), 2)}`);
     const expected = PER_ROUND * ROUNDS;
-    if (http.total !== expected || sql.total !== expected) throw new Error(`drained ${http.total} / ${sql.total} of ${expected} events`);
+    if (http.total !== expected || sql.total !== expected || pgBoss.total !== expected) throw new Error(`drained ${http.total} / ${sql.total} / ${pgBoss.total} of ${expected} events`);
   } finally {
     if (api) {
       const exited = new Promise((resolve) => api!.once("exit", resolve));
       api.postMessage("stop");
       await exited;
     }
+    await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+    await raw.query(`DROP SCHEMA IF EXISTS "${bossSchema}" CASCADE`).catch(() => undefined);
     await raw.end();
     await c.close();
     await emulator.stop();
