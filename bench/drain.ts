@@ -21,7 +21,7 @@ import { insertEvents } from "../src/store/events/insert-events";
 import { createSubscription, ensureDefaultSubscriptions } from "../src/store/subscriptions";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
 import { createIngestWorker } from "../src/roles/worker";
-import { benchEvents, benchSchema, fmt, runBench } from "./support";
+import { postgresCpuMs, walPosition, benchEvents, benchSchema, fmt, runBench } from "./support";
 import { spawnEmulator } from "../src/dev/local-services";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -60,16 +60,24 @@ async function main(): Promise<void> {
     }
     const makeQueue = async (name: string) =>
       new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);
-    // Wall time of each side, and this process's CPU time while it ran (the client's share of the work).
+    // Wall time of each side, this process's CPU time while it ran (the client's share of the
+    // work), the Postgres server's CPU time and the WAL it wrote.
     const cpu = { queue: 0, insert: 0, worker: 0 };
+    const pgCpu = { queue: 0, insert: 0, worker: 0 };
+    const wal = { queue: 0n, insert: 0n, worker: 0n };
     let current: keyof typeof cpu = "queue";
     const timed = async (work: () => Promise<void>) => {
+      const w0 = await walPosition(schema.url);
       const t0 = performance.now();
       const c0 = process.cpuUsage();
+      const p0 = postgresCpuMs();
       await work();
       const used = process.cpuUsage(c0);
+      pgCpu[current] += postgresCpuMs() - p0;
       cpu[current] += (used.user + used.system) / 1000;
-      return (performance.now() - t0) / 1000;
+      const seconds = (performance.now() - t0) / 1000;
+      wal[current] += (await walPosition(schema.url)) - w0;
+      return seconds;
     };
 
     // Baseline 1: receive + delete only.
@@ -154,6 +162,8 @@ async function main(): Promise<void> {
         `  ratio worker / min(baselines) : ${fmt(workerRate / floor, 2)}  (aim >= 0.80)`,
         `  rows per worker INSERT (mean) : ${fmt(total / Math.max(1, batches), 1)}`,
         `  client CPU per 1 000 events  : receive+delete ${fmt((1000 * cpu.queue) / total)} ms, insert ${fmt((1000 * cpu.insert) / total)} ms, worker ${fmt((1000 * cpu.worker) / total)} ms`,
+        `  Postgres CPU per 1 000 events: insert ${fmt((1000 * pgCpu.insert) / total)} ms, worker ${fmt((1000 * pgCpu.worker) / total)} ms (every postgres process, /proc)`,
+        `  WAL per event                 : insert ${fmt(Number(wal.insert) / total)} bytes, worker ${fmt(Number(wal.worker) / total)} bytes`,
         "",
       ].join("\n"),
     );

@@ -31,7 +31,7 @@ import { parseDatabaseUrl } from "../src/store/database";
 import { resolveSubscription } from "../src/store/subscriptions";
 import { insertEvents } from "../src/store/events/insert-events";
 import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations";
-import { benchSchema, fmt, httpClient } from "./support";
+import { benchSchema, fmt, httpClient, postgresCpuMs, threadCpuMs, walPosition } from "./support";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const CONSUMERS = Number(process.env.BENCH_CONSUMERS ?? 4);
@@ -64,9 +64,11 @@ async function prefill(insert: (events: QueuedEvent[]) => Promise<number>, tenan
   }
 }
 
-/** Runs CONSUMERS loops of `step` until each sees an empty lease; returns events and seconds. */
-async function measure(step: () => Promise<number>): Promise<{ total: number; seconds: number }> {
+/** Runs CONSUMERS loops of `step` until each sees an empty lease; returns events and seconds, and the Postgres server's CPU meanwhile. */
+async function measure(step: () => Promise<number>, url: string): Promise<{ total: number; seconds: number; pgCpuMs: number; walBytes: number }> {
   let total = 0;
+  const w0 = await walPosition(url);
+  const p0 = postgresCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: CONSUMERS }, async () => {
@@ -78,7 +80,8 @@ async function measure(step: () => Promise<number>): Promise<{ total: number; se
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { total, seconds };
+  const pgCpuMs = postgresCpuMs() - p0;
+  return { total, seconds, pgCpuMs, walBytes: Number((await walPosition(url)) - w0) };
 }
 
 async function main(): Promise<void> {
@@ -149,7 +152,7 @@ async function main(): Promise<void> {
       const ack = await client.request("POST", "/events/ack", { ...auth, "Content-Type": "application/json" }, payload);
       if (ack.status !== 200) throw new Error(`POST /events/ack answered ${ack.status}: ${ack.body}`);
       return (JSON.parse(ack.body) as { acknowledged: string[] }).acknowledged.length;
-    });
+    }, schema.url);
 
     // The baseline: the textbook lease (one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
     // RETURNING the event) and batch ack, with no HTTP, JSON, validation, auth or ORM in between.
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
         [tenantId, leased.rows.map((r) => r.id), await subscriptionOf(tenantId)],
       );
       return acked.rowCount ?? 0;
-    });
+    }, schema.url);
 
     // pg-boss: fetch a batch (its SKIP LOCKED claim, state active) and complete it by ids.
     const bossRound = (queue: string) => measure(async () => {
@@ -184,25 +187,39 @@ async function main(): Promise<void> {
       if (jobs.length === 0) return 0;
       await boss.complete(queue, jobs.map((j) => j.id));
       return jobs.length;
-    });
+    }, schema.url);
 
-    const http = { total: 0, seconds: 0 };
-    const sql = { total: 0, seconds: 0 };
-    const pgBoss = { total: 0, seconds: 0 };
+    const http = { total: 0, seconds: 0, pgCpuMs: 0, walBytes: 0 };
+    const sql = { ...http };
+    const pgBoss = { ...http };
     const add = (into: typeof http, r: typeof http) => {
       into.total += r.total;
       into.seconds += r.seconds;
+      into.pgCpuMs += r.pgCpuMs;
+      into.walBytes += r.walBytes;
     };
+    /** The API thread's CPU-milliseconds so far (its JavaScript thread: not GC helpers or libuv's pool). */
+    const apiCpuMs = () =>
+      new Promise<number>((resolve) => {
+        api!.once("message", (m: { cpuMs: number }) => resolve(m.cpuMs));
+        api!.postMessage("cpu");
+      });
+    let apiCpu = 0;
     for (let r = 0; r < ROUNDS; r++) {
+      const a0 = await apiCpuMs();
       add(http, await httpRound({ Authorization: `Bearer ${keys[r]!}` }));
+      apiCpu += (await apiCpuMs()) - a0;
       add(sql, await sqlRound(`bench-sql-${r}`));
       add(pgBoss, await bossRound(`bench-boss-${r}`));
     }
     client.close();
 
     for (const [name, r] of [["http api", http], ["raw sql ", sql], ["pg-boss ", pgBoss]] as const) {
-      console.log(`${name}  ${fmt(r.total / r.seconds).padStart(8)} events/s  (${fmt(r.total)} events in ${fmt(r.seconds, 2)} s)`);
+      console.log(
+        `${name}  ${fmt(r.total / r.seconds).padStart(8)} events/s  (${fmt(r.total)} events in ${fmt(r.seconds, 2)} s; per event: Postgres CPU ${fmt((1000 * r.pgCpuMs) / r.total)} µs, WAL ${fmt(r.walBytes / r.total)} bytes)`,
+      );
     }
+    console.log(`API thread CPU per leased+acked event: ${fmt((1000 * apiCpu) / http.total, 1)} µs (its JavaScript thread, /proc/thread-self)`);
     const rate = (r: typeof http) => r.total / r.seconds;
     console.log(`ratio http/raw = ${fmt(rate(http) / rate(sql), 2)} (aim >= 0.5); http/pg-boss = ${fmt(rate(http) / rate(pgBoss), 2)}`);
     const expected = PER_ROUND * ROUNDS;
@@ -228,7 +245,8 @@ async function serveApi(env: Record<string, string>): Promise<void> {
   // Same pool size as the raw SQL side, so neither gets more database connections than the other.
   const c = await buildContainer(config, { poolSize: CONSUMERS + 1 });
   const api = await startApiRole(c, { metricsServer: false, queueDepth: false });
-  parentPort!.once("message", () => {
+  parentPort!.on("message", (m: unknown) => {
+    if (m === "cpu") return parentPort!.postMessage({ cpuMs: threadCpuMs() });
     void api
       .close()
       .then(() => c.close())

@@ -22,7 +22,6 @@
  * and the API share one runtime configuration.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
@@ -32,7 +31,7 @@ import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations
 import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
 import { decodeQueuedMessage } from "../src/domain/queued-event";
 import { imageNodeOptions } from "./image";
-import { benchSchema, fmt, runBench } from "./support";
+import { benchSchema, fmt, processCpuMs, runBench } from "./support";
 import { registerSchema } from "../src/store/schemas";
 import { freePort, spawnAnnouncing, spawnEmulator, waitForHttp } from "../src/dev/local-services";
 
@@ -60,14 +59,8 @@ function run(url: string, headers: Record<string, string>, body: string, seconds
   });
 }
 
-const CLK_TCK = 100; // Linux USER_HZ
-/** CPU time (user + system) of a process so far, µs, from /proc/<pid>/stat. */
-function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // After the command: state is field 3, utime 14, stime 15 (1-based over the whole line).
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
-}
+/** CPU time (user + system) of a process so far, µs. */
+const cpuMicros = (pid: number): number => processCpuMs(pid) * 1000;
 
 interface Server {
   readonly name: string;

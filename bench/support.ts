@@ -1,4 +1,6 @@
 import http from "node:http";
+import { execSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import { createSchema } from "../src/dev/local-services";
@@ -89,4 +91,52 @@ export function runBench(main: () => Promise<void>): void {
     console.error(err);
     process.exit(1);
   });
+}
+
+const CLOCK_TICKS = Number(execSync("getconf CLK_TCK", { encoding: "utf8" }).trim()) || 100;
+
+/** CPU-milliseconds (user + system) of a /proc stat line: after the command, state is field 3, utime 14, stime 15 (1-based over the whole line). */
+function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** CPU-milliseconds a process has used so far (Linux: /proc/<pid>/stat). */
+export function processCpuMs(pid: number): number {
+  return statCpuMs(readFileSync(`/proc/${pid}/stat`, "utf8"));
+}
+
+/** CPU-milliseconds the calling thread has used (Linux: /proc/thread-self). */
+export function threadCpuMs(): number {
+  return statCpuMs(readFileSync("/proc/thread-self/stat", "utf8"));
+}
+
+/**
+ * CPU-milliseconds (user + system) used so far by every process of the local Postgres server
+ * (each /proc/<pid> whose command is `postgres`). A difference of two readings is the server's
+ * CPU over that interval, as long as its backends live through it (pooled connections do).
+ */
+export function postgresCpuMs(): number {
+  let ms = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") ms += statCpuMs(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return ms;
+}
+
+/** The server's WAL insert position, in bytes: a difference of two readings is the WAL written between them (by every database). */
+export async function walPosition(url: string): Promise<bigint> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ bytes: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::text AS bytes");
+    return BigInt(rows[0]!.bytes);
+  } finally {
+    await client.end();
+  }
 }
