@@ -8,7 +8,7 @@
  * scan (has_more, next_cursor) is checked through the store functions below.
  */
 import { Client } from "pg";
-import type { PrismaClient } from "../../src/generated/prisma/client";
+import type { Prisma, PrismaClient } from "../../src/generated/prisma/client";
 import { leaseEvents } from "../../src/store/events/lease-events";
 import { resolveSubscription } from "../../src/store/subscriptions";
 import { peekEvents, type EventStatus } from "../../src/store/events/peek-events";
@@ -82,8 +82,8 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("fil
   const capture = async (run: (spy: PrismaClient) => Promise<unknown>) => {
     const captured: Array<{ sql: string; params: unknown[] }> = [];
     const spy = {
-      $queryRawUnsafe: async (sql: string, ...params: unknown[]) => {
-        captured.push({ sql, params });
+      $queryRaw: async (statement: Prisma.Sql) => {
+        captured.push({ sql: statement.text, params: statement.values });
         return [];
       },
     } as unknown as PrismaClient;

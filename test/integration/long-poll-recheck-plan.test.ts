@@ -1,5 +1,5 @@
 import { Client } from "pg";
-import type { PrismaClient } from "../../src/generated/prisma/client";
+import type { Prisma, PrismaClient } from "../../src/generated/prisma/client";
 import { probeDeliverable, type DeliverableProbe } from "../../src/store/events/any-deliverable";
 import { resolveSubscription } from "../../src/store/subscriptions";
 import { TEST_DATABASE_URL } from "../helpers/env";
@@ -55,7 +55,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("the
       { tenantId: "deep", subscriptionId, filter: { source: "src" } },
     ];
     let statement: [string, unknown[]] | undefined;
-    const capture = { $queryRawUnsafe: async (sql: string, ...params: unknown[]) => ((statement = [sql, params]), []) } as unknown as PrismaClient;
+    const capture = { $queryRaw: async (sql: Prisma.Sql) => ((statement = [sql.text, sql.values]), []) } as unknown as PrismaClient;
     await probeDeliverable(capture, probes);
     const explained = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement![0]}`, statement![1]);
     const all = nodes(explained.rows[0]!["QUERY PLAN"][0]!.Plan);
