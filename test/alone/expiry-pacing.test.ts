@@ -82,11 +82,9 @@ onlyOn("postgres", "the competing write load needs connections of its own").desc
       const load = Promise.all(
         Array.from({ length: LOAD_CONNECTIONS }, async (_, w) => {
           for (let i = 0; loading; i++) {
-            await db.prisma.$executeRawUnsafe(
-              `INSERT INTO events (id, tenant_id, type, payload, body_hash, received_at)
-               SELECT 'live_${w}_${i}_' || g, 'tenant-live', 'test.live', jsonb_build_object('n', g, 'pad', repeat('y', 200)), repeat('1', 64), now()
-               FROM generate_series(1, 200) AS g`,
-            );
+            await db.prisma.$executeRaw`INSERT INTO events (id, tenant_id, type, payload, body_hash, received_at)
+               SELECT ${`live_${w}_${i}_`}::text || g, 'tenant-live', 'test.live', jsonb_build_object('n', g, 'pad', repeat('y', 200)), repeat('1', 64), now()
+               FROM generate_series(1, 200) AS g`;
           }
         }),
       );
