@@ -26,6 +26,7 @@ onlyOn("postgres", "the competing write load needs connections of its own").desc
     schema = await createTestSchema();
     db = connectPostgres(schema.url, { poolSize: LOAD_CONNECTIONS + 4 });
     await applyMigrations(db.migrator, loadMigrations());
+    // Raw SQL, not the factories: 400 000 rows through the store's insert would take far longer.
     await insertStoredEvents(
       db.migrator,
       `SELECT 'old_' || g AS id, 'tenant-' || (g % 4) AS tenant_id, 'test.seeded' AS type, jsonb_build_object('n', g, 'pad', repeat('x', 200)) AS payload, repeat('0', 64) AS body_hash,

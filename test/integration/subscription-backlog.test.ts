@@ -27,7 +27,11 @@ async function subscription(tenant: string, name: string, deleted = false): Prom
   return Number(rows[0]!.id);
 }
 
-/** `count` deliveries of a subscription in one status (no events needed: deliveries have no foreign key to them). */
+/**
+ * `count` deliveries of a subscription in one status (no events needed: deliveries have no foreign key to them).
+ * Raw SQL, not the factories: their insert fans out to every live subscription of the tenant, and
+ * this places each delivery on one, deleted ones included.
+ */
 async function deliveries(tenant: string, subscriptionId: number, count: number, status: "pending" | "delivered" | "acknowledged" | "dead"): Promise<void> {
   for (let i = 0; i < count; i++) {
     n++;
@@ -123,6 +127,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plan").describe("the 
     client = new Client({ connectionString, options: `-c search_path="${schema}" -c statement_timeout=60000` });
     await client.connect();
     // 200 subscriptions of 40 tenants; 40 000 deliveries, three quarters acknowledged (the pending ones fall on 50 subscriptions, 200 each).
+    // Raw SQL, as deliveries() above: each delivery on one chosen subscription, 40 000 in one statement.
     await client.query(`INSERT INTO subscriptions (tenant_id, name) SELECT 'plan-' || (i % 40), 'sub-' || i FROM generate_series(1, 200) AS i`);
     await client.query(
       `INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status, acknowledged_at)
