@@ -18,8 +18,8 @@
  *   BENCH_LIMIT    (default 50, the lease/peek batch)
  * The schema is dropped at the end (BENCH_KEEP_SCHEMA=1 keeps it and prints its name).
  */
-import { Client } from "pg";
-import type { PrismaClient } from "../src/generated/prisma/client";
+import { Client, types as pgTypes, type CustomTypesConfig } from "pg";
+import type { Prisma, PrismaClient } from "../src/generated/prisma/client";
 import { leaseEvents } from "../src/store/events/lease-events";
 import { peekEvents, type EventStatus } from "../src/store/events/peek-events";
 import type { InboxFilter } from "../src/store/events/inbox-filter";
@@ -92,13 +92,18 @@ function cases(rareFrom: Date, rareTo: Date): Case[] {
   ];
 }
 
+/** Column values as the Prisma client answers them, so the store's row shapes hold: bigint (count(*), row_number()) as a BigInt, not text. */
+const AS_PRISMA: CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") => (oid === pgTypes.builtins.INT8 ? BigInt : pgTypes.getTypeParser(oid, format))) as CustomTypesConfig["getTypeParser"],
+};
+
 /**
  * Runs one case through the store's own function (leaseEvents / peekEvents) on `client`, so the
  * statement, its parameters and the answer (events, has_more / next_cursor) are exactly the store's.
  */
 async function runCase(client: Client, c: Case): Promise<{ events: number; more: boolean }> {
   const prisma = {
-    $queryRawUnsafe: async (sql: string, ...params: unknown[]) => (await client.query(sql, params)).rows,
+    $queryRaw: async (statement: Prisma.Sql) => (await client.query({ text: statement.text, values: statement.values, types: AS_PRISMA })).rows,
   } as unknown as PrismaClient;
   if (c.mode === "lease") {
     const r = await leaseEvents(prisma, { tenantId: TENANT, subscriptionId, limit: LIMIT, visibilitySeconds: 30, maxDeliveries: 10, filter: c.filter });
@@ -112,8 +117,8 @@ async function runCase(client: Client, c: Case): Promise<{ events: number; more:
 async function buffersOf(client: Client, c: Case): Promise<number> {
   const captured: Array<{ sql: string; params: unknown[] }> = [];
   const spy = {
-    $queryRawUnsafe: async (sql: string, ...params: unknown[]) => {
-      captured.push({ sql, params });
+    $queryRaw: async (statement: Prisma.Sql) => {
+      captured.push({ sql: statement.text, params: statement.values });
       return [];
     },
   } as unknown as PrismaClient;

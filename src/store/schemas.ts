@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import type { PrismaClient } from "../generated/prisma/client";
+import { execute, fragment, queryRows, sql, type Queryable, type RowOf, type RowShape, type Sql } from "./sql";
 
 /*
  * The schema registry's rows (table event_schemas): per tenant and event type, numbered versions
@@ -21,40 +22,40 @@ export interface SchemaSummaryRow extends SchemaRow {
   versions: number;
 }
 
-/** The statements, by name. */
-const SQL = {
-  latestPerType: `SELECT DISTINCT ON (type) type, version, schema, compatibility, created_at FROM event_schemas WHERE tenant_id = $1 ORDER BY type, version DESC`,
-  summaries: `SELECT DISTINCT ON (type) type, version, schema, compatibility, created_at, (count(*) OVER (PARTITION BY type))::int AS versions
-              FROM event_schemas WHERE tenant_id = $1 ORDER BY type, version DESC`,
-  versionsOfType: `SELECT type, version, schema, compatibility, created_at FROM event_schemas WHERE tenant_id = $1 AND type = $2 ORDER BY version`,
-  oneVersion: `SELECT type, version, schema, compatibility, created_at FROM event_schemas WHERE tenant_id = $1 AND type = $2 AND version = $3`,
-  lockTenant: `SELECT 1 FROM pg_advisory_xact_lock(hashtextextended('event_schemas:' || $1, 0))`,
-  counts: `SELECT (SELECT count(DISTINCT type) FROM event_schemas WHERE tenant_id = $1)::int AS types,
-                  (SELECT count(*) FROM event_schemas WHERE tenant_id = $1 AND type = $2)::int AS versions`,
-  latestOfType: `SELECT type, version, schema, compatibility, created_at FROM event_schemas WHERE tenant_id = $1 AND type = $2 ORDER BY version DESC LIMIT 1`,
-  insert: `INSERT INTO event_schemas (tenant_id, type, version, schema, compatibility) VALUES ($1, $2, $3, $4::jsonb, $5)
-           RETURNING type, version, schema, compatibility, created_at`,
-  deleteType: `DELETE FROM event_schemas WHERE tenant_id = $1 AND type = $2`,
-} as const;
+/** A stored version's columns as the store answers them. */
+const SCHEMA_ROW = { type: "string", version: "int", schema: "json", compatibility: "string", created_at: "date" } as const;
+const SCHEMA_COLUMNS = fragment("type, version, schema, compatibility, created_at");
+
+/** Rows of a statement that answers stored versions. */
+async function schemaRows<S extends RowShape>(db: Queryable, statement: string, text: Sql, shape: S): Promise<Array<RowOf<S> & SchemaRow>> {
+  return (await queryRows(db, statement, text, shape)) as Array<RowOf<S> & SchemaRow>;
+}
 
 /** The latest version of each of a tenant's types (what ingest validates against). */
 export async function latestSchemas(prisma: PrismaClient, tenantId: string): Promise<SchemaRow[]> {
-  return prisma.$queryRawUnsafe<SchemaRow[]>(SQL.latestPerType, tenantId);
+  return schemaRows(prisma, "latestSchemas", sql`SELECT DISTINCT ON (type) ${SCHEMA_COLUMNS} FROM event_schemas WHERE tenant_id = ${tenantId} ORDER BY type, version DESC`, SCHEMA_ROW);
 }
 
 /** Every type of a tenant with its latest version and version count, by type. */
 export async function listSchemas(prisma: PrismaClient, tenantId: string): Promise<SchemaSummaryRow[]> {
-  return prisma.$queryRawUnsafe<SchemaSummaryRow[]>(SQL.summaries, tenantId);
+  return schemaRows(
+    prisma,
+    "listSchemas",
+    sql`SELECT DISTINCT ON (type) ${SCHEMA_COLUMNS}, (count(*) OVER (PARTITION BY type))::int AS versions
+              FROM event_schemas WHERE tenant_id = ${tenantId} ORDER BY type, version DESC`,
+    { ...SCHEMA_ROW, versions: "int" } as const,
+  );
 }
 
 /** Every version of one type, oldest first; empty when the type has no schema. */
 export async function schemaVersions(prisma: PrismaClient, tenantId: string, type: string): Promise<SchemaRow[]> {
-  return prisma.$queryRawUnsafe<SchemaRow[]>(SQL.versionsOfType, tenantId, type);
+  return schemaRows(prisma, "schemaVersions", sql`SELECT ${SCHEMA_COLUMNS} FROM event_schemas WHERE tenant_id = ${tenantId} AND type = ${type} ORDER BY version`, SCHEMA_ROW);
 }
 
 /** One version of a type, or null. */
 export async function schemaVersion(prisma: PrismaClient, tenantId: string, type: string, version: number): Promise<SchemaRow | null> {
-  return (await prisma.$queryRawUnsafe<SchemaRow[]>(SQL.oneVersion, tenantId, type, version))[0] ?? null;
+  const rows = await schemaRows(prisma, "schemaVersion", sql`SELECT ${SCHEMA_COLUMNS} FROM event_schemas WHERE tenant_id = ${tenantId} AND type = ${type} AND version = ${version}`, SCHEMA_ROW);
+  return rows[0] ?? null;
 }
 
 /** What registerSchema did: the new version, or why there is none. */
@@ -84,10 +85,21 @@ export async function registerSchema(
   compatible: (previous: SchemaRow) => readonly string[],
 ): Promise<RegisterResult> {
   return prisma.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe(SQL.lockTenant, tenantId);
-    const [counts] = await tx.$queryRawUnsafe<Array<{ types: number; versions: number }>>(SQL.counts, tenantId, input.type);
+    await execute(tx, sql`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended('event_schemas:' || ${tenantId}, 0))`);
+    const [counts] = await queryRows(
+      tx,
+      "schemaCounts",
+      sql`SELECT (SELECT count(DISTINCT type) FROM event_schemas WHERE tenant_id = ${tenantId})::int AS types,
+                 (SELECT count(*) FROM event_schemas WHERE tenant_id = ${tenantId} AND type = ${input.type})::int AS versions`,
+      { types: "int", versions: "int" },
+    );
     const versions = counts?.versions ?? 0;
-    const [previous] = await tx.$queryRawUnsafe<SchemaRow[]>(SQL.latestOfType, tenantId, input.type);
+    const [previous] = await schemaRows(
+      tx,
+      "latestSchemaOfType",
+      sql`SELECT ${SCHEMA_COLUMNS} FROM event_schemas WHERE tenant_id = ${tenantId} AND type = ${input.type} ORDER BY version DESC LIMIT 1`,
+      SCHEMA_ROW,
+    );
     // The same schema again is not a new version: PUT is idempotent.
     if (previous && previous.compatibility === input.compatibility && isDeepStrictEqual(previous.schema, input.schema)) return { unchanged: previous } as const;
     if (versions === 0 && (counts?.types ?? 0) >= limits.maxTypes) return { refused: "types_quota" } as const;
@@ -96,12 +108,19 @@ export async function registerSchema(
       const reasons = compatible(previous);
       if (reasons.length > 0) return { refused: "incompatible", previous, reasons } as const;
     }
-    const rows = await tx.$queryRawUnsafe<SchemaRow[]>(SQL.insert, tenantId, input.type, (previous?.version ?? 0) + 1, JSON.stringify(input.schema), input.compatibility);
+    const rows = await schemaRows(
+      tx,
+      "insertSchema",
+      sql`INSERT INTO event_schemas (tenant_id, type, version, schema, compatibility)
+          VALUES (${tenantId}, ${input.type}, ${(previous?.version ?? 0) + 1}, ${JSON.stringify(input.schema)}::jsonb, ${input.compatibility})
+          RETURNING ${SCHEMA_COLUMNS}`,
+      SCHEMA_ROW,
+    );
     return { created: rows[0]! };
   });
 }
 
 /** Removes every version of a type; false when it had none. */
 export async function deleteSchema(prisma: PrismaClient, tenantId: string, type: string): Promise<boolean> {
-  return (await prisma.$executeRawUnsafe(SQL.deleteType, tenantId, type)) > 0;
+  return (await execute(prisma, sql`DELETE FROM event_schemas WHERE tenant_id = ${tenantId} AND type = ${type}`)) > 0;
 }

@@ -1,9 +1,9 @@
-import { insertStoredEvents } from "../helpers/stored-events";
 /**
  * Fault injection: every 202'd event ends up exactly once in Postgres whatever fails in between.
  * Each scenario prints {posted, accepted, stored, duplicates, lost}.
  */
 import { createApiKey } from "../../src/store/api-keys";
+import { storeEventsIn } from "../helpers/factories";
 import { account, FaultEnv, post, sleep } from "./fault-env";
 import { deadline as scaled } from "../helpers/deadlines";
 
@@ -182,14 +182,11 @@ describe("Redis outage", () => {
     expect(JSON.stringify(await ready.json())).toContain("redis");
 
     // An acknowledged row old enough to expire: only a scheduler run can remove it.
-    await insertStoredEvents(
-      env.db.migrator,
-      `SELECT 'evt_0000000000000000000000EXPR'::text AS id, 'faults'::text AS tenant_id, 'old'::text AS type, '{}'::jsonb AS payload, 'x'::text AS body_hash,
-              'acknowledged'::event_status AS status, now() - interval '30 days' AS received_at, now() - interval '30 days' AS acknowledged_at, NULL::timestamptz AS dead_at`,
-    );
+    const monthAgo = new Date(Date.now() - 30 * 86_400_000);
+    const [old] = await storeEventsIn(env.db.prisma, "faults", { status: "acknowledged", at: monthAgo }, [{ type: "old", payload: {}, receivedAt: monthAgo }]);
     env.proxies.redis.restore();
     const deadline = Date.now() + scaled(30_000);
-    while ((await env.count("SELECT count(*) AS n FROM events WHERE id = 'evt_0000000000000000000000EXPR'")) > 0) {
+    while ((await env.count("SELECT count(*) AS n FROM events WHERE id = $1", [old])) > 0) {
       if (Date.now() > deadline) throw new Error("the scheduler did not resume after Redis came back");
       await sleep(250);
     }

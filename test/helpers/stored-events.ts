@@ -3,6 +3,9 @@
  * subscription in a given state: the fixtures of expiry and scheduler tests, which need rows in
  * states (old acknowledgements, deaths) the API cannot make.
  *
+ * Raw SQL, not test/helpers/factories.ts: these tests need what the factories cannot make, rows
+ * delivered long ago, and ids carrying a tag the tests group and order by.
+ *
  * `select` yields the columns id, tenant_id, type, payload, body_hash, status, received_at,
  * acknowledged_at, dead_at (status as event_status, times as timestamptz); `params` are its $n.
  */

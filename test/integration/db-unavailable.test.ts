@@ -29,8 +29,8 @@ onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a b
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let proxy: TcpProxy;
   let db: Database;
-  const slowQuery = () => db.prisma.$queryRawUnsafe("SELECT pg_sleep(0.3), 1 AS x");
-  const query = () => db.prisma.$queryRawUnsafe("SELECT 1 AS x");
+  const slowQuery = () => db.prisma.$queryRaw`SELECT pg_sleep(0.3), 1 AS x`;
+  const query = () => db.prisma.$queryRaw`SELECT 1 AS x`;
 
   beforeAll(async () => {
     schema = await createTestSchema();
@@ -70,7 +70,7 @@ onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a b
 
   test("a transaction that gets no connection in time (a frozen server)", async () => {
     proxy.freeze("accept");
-    const err = await failure(() => db.prisma.$transaction(async (tx) => tx.$queryRawUnsafe("SELECT 1"), { maxWait: 300, timeout: 2000 }));
+    const err = await failure(() => db.prisma.$transaction(async (tx) => tx.$queryRaw`SELECT 1`, { maxWait: 300, timeout: 2000 }));
     expect(isDatabaseUnavailable(err)).toBe(true);
   });
 
@@ -78,8 +78,8 @@ onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a b
     const err = await failure(() =>
       db.prisma.$transaction(
         async (tx) => {
-          await tx.$queryRawUnsafe("SELECT pg_sleep(0.4)::text AS slept");
-          return tx.$queryRawUnsafe("SELECT 1");
+          await tx.$queryRaw`SELECT pg_sleep(0.4)::text AS slept`;
+          return tx.$queryRaw`SELECT 1`;
         },
         { timeout: 200 },
       ),
@@ -93,7 +93,7 @@ onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a b
   });
 
   test("a query error of the caller's own is not unavailability", async () => {
-    expect(isDatabaseUnavailable(await failure(() => db.prisma.$queryRawUnsafe("SELECT * FROM no_such_table")))).toBe(false);
+    expect(isDatabaseUnavailable(await failure(() => db.prisma.$queryRaw`SELECT * FROM no_such_table`))).toBe(false);
   });
 
   test("the API renders the reset as 503 with Retry-After", async () => {

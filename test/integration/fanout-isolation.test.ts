@@ -91,7 +91,7 @@ describe("fan-out isolation in the group commit", () => {
       // The store step runs with a 1 s statement timeout: the trigger's 3 s sleep cancels the statement (57014).
       const timed: StoreMessagesFn = (deps, ms) =>
         h.c.db.prisma.$transaction(async (tx) => {
-          await tx.$executeRawUnsafe("SET LOCAL statement_timeout = 1000");
+          await tx.$executeRaw`SET LOCAL statement_timeout = 1000`;
           return storeMessages({ ...deps, prisma: tx as never }, ms);
         }, { timeout: 60_000 });
       const gc = new GroupCommit({ prisma: h.c.db.prisma, logger: h.c.logger, metrics: h.c.metrics, queue: h.c.queue, store: timed }, { visibilitySeconds: 60 });

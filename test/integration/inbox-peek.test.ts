@@ -1,4 +1,4 @@
-import type { PrismaClient } from "../../src/generated/prisma/client";
+import type { Prisma, PrismaClient } from "../../src/generated/prisma/client";
 import { leaseEvents } from "../../src/store/events/lease-events";
 import { peekEvents } from "../../src/store/events/peek-events";
 import { resolveSubscription } from "../../src/store/subscriptions";
@@ -142,8 +142,8 @@ describe("GET /inbox?mode=peek", () => {
     // ANALYZE does not execute the UPDATE).
     const captured: Array<{ sql: string; params: unknown[] }> = [];
     const spy = {
-      $queryRawUnsafe: async (sql: string, ...params: unknown[]) => {
-        captured.push({ sql, params });
+      $queryRaw: async (statement: Prisma.Sql) => {
+        captured.push({ sql: statement.text, params: statement.values });
         return [];
       },
     } as unknown as PrismaClient;

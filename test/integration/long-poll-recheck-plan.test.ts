@@ -1,9 +1,10 @@
 import { Client } from "pg";
-import type { PrismaClient } from "../../src/generated/prisma/client";
+import type { Prisma, PrismaClient } from "../../src/generated/prisma/client";
 import { probeDeliverable, type DeliverableProbe } from "../../src/store/events/any-deliverable";
 import { resolveSubscription } from "../../src/store/subscriptions";
 import { TEST_DATABASE_URL } from "../helpers/env";
 import { onlyOn, startHarness, type Harness } from "../helpers/harness";
+import { storeEvents } from "../helpers/factories";
 
 jest.setTimeout(60_000);
 
@@ -32,15 +33,10 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("the
     h = await startHarness({ worker: false });
     client = new Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path="${h.schema}"` });
     await client.connect();
-    await client.query(`INSERT INTO subscriptions (tenant_id, name) VALUES ('deep', 'default') ON CONFLICT DO NOTHING`);
+    // The backlog, stored through the store's own insert (pending deliveries of `default`), oldest first.
+    const start = Date.now() - 3_600_000;
+    await storeEvents(h.c.db.prisma, "deep", Array.from({ length: BACKLOG }, (_, i) => ({ type: "backlog", source: "src", tags: ["b"], payload: {}, receivedAt: new Date(start + i) })));
     subscriptionId = (await resolveSubscription(h.c.db.prisma, "deep", "default"))!;
-    await client.query(
-      `WITH src AS (SELECT 'evt_deep_' || lpad(i::text, 8, '0') AS id, now() - interval '1 hour' + i * interval '1 ms' AS at FROM generate_series(1, ${BACKLOG}) i),
-       ev AS (INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, received_at) SELECT id, 'deep', 'backlog', 'src', '{}'::jsonb, ARRAY['b'], 'h', at FROM src)
-       INSERT INTO deliveries (subscription_id, event_id, tenant_id, type, source, tags, received_at, status, available_at)
-       SELECT $1, id, 'deep', 'backlog', 'src', ARRAY['b'], at, 'pending', at FROM src`,
-      [subscriptionId],
-    );
     await client.query("ANALYZE deliveries");
   });
   afterAll(async () => {
@@ -55,7 +51,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plans").describe("the
       { tenantId: "deep", subscriptionId, filter: { source: "src" } },
     ];
     let statement: [string, unknown[]] | undefined;
-    const capture = { $queryRawUnsafe: async (sql: string, ...params: unknown[]) => ((statement = [sql, params]), []) } as unknown as PrismaClient;
+    const capture = { $queryRaw: async (sql: Prisma.Sql) => ((statement = [sql.text, sql.values]), []) } as unknown as PrismaClient;
     await probeDeliverable(capture, probes);
     const explained = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement![0]}`, statement![1]);
     const all = nodes(explained.rows[0]!["QUERY PLAN"][0]!.Plan);

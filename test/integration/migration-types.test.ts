@@ -30,7 +30,7 @@ describe("types created by migrations, in the process that applied them", () => 
   });
 
   test("the first migration's event_status[] works as a parameter at once (peek every status)", async () => {
-    const rows = await h.c.db.prisma.$queryRawUnsafe<Array<{ s: string[] }>>("SELECT $1::event_status[]::text[] AS s", ["pending", "dead"]);
+    const rows = await h.c.db.prisma.$queryRaw<Array<{ s: string[] }>>`SELECT ${["pending", "dead"]}::event_status[]::text[] AS s`;
     expect(rows[0]!.s).toEqual(["pending", "dead"]);
     const key = await h.key("types-peek");
     const peek = await h.request("GET", "/inbox?mode=peek", { key });
@@ -41,8 +41,8 @@ describe("types created by migrations, in the process that applied them", () => 
     const result = await applyMigrations(h.c.db.migrator, loadMigrations(dir));
     expect(result.applied).toEqual(["29991231000000_test_colour_enum"]);
     const prisma = h.c.db.prisma;
-    await prisma.$executeRawUnsafe(`INSERT INTO test_paint (id, colour) SELECT 'p' || i, c FROM unnest($1::test_colour[]) WITH ORDINALITY AS t(c, i)`, ["red", "blue", "green"]);
-    const picked = await prisma.$queryRawUnsafe<Array<{ id: string }>>("SELECT id FROM test_paint WHERE colour = ANY($1::test_colour[]) ORDER BY id", ["red", "green"]);
+    await prisma.$executeRaw`INSERT INTO test_paint (id, colour) SELECT 'p' || i, c FROM unnest(${["red", "blue", "green"]}::test_colour[]) WITH ORDINALITY AS t(c, i)`;
+    const picked = await prisma.$queryRaw<Array<{ id: string }>>`SELECT id FROM test_paint WHERE colour = ANY(${["red", "green"]}::test_colour[]) ORDER BY id`;
     expect(picked.map((r) => r.id)).toEqual(["p1", "p3"]);
     // Through the migration executor as well (what tests and the CLI's SQL go through).
     const viaMigrator = await h.sql<{ n: number }>("SELECT count(*)::int AS n FROM test_paint WHERE colour = ANY($1::test_colour[])", [["blue"]]);

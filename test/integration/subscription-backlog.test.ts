@@ -5,7 +5,7 @@
  * bound, and a gauge that holds exactly the current top N series.
  */
 import { Client } from "pg";
-import { LARGEST_BACKLOGS_SQL, largestBacklogs } from "../../src/store/subscription-backlog";
+import { largestBacklogs, largestBacklogsSql } from "../../src/store/subscription-backlog";
 import { parseDatabaseUrl } from "../../src/store/database";
 import { SubscriptionBacklogPoller } from "../../src/observability/backlog-poller";
 import { createMetrics } from "../../src/observability/metrics";
@@ -21,25 +21,23 @@ let n = 0;
 
 /** A live (or deleted) subscription; returns its id. */
 async function subscription(tenant: string, name: string, deleted = false): Promise<number> {
-  const rows = await prisma().$queryRawUnsafe<Array<{ id: number }>>(
-    `INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags, deleted_at) VALUES ($1, $2, NULL, NULL, NULL, ${deleted ? "now()" : "NULL"}) RETURNING id`,
-    tenant,
-    name,
-  );
+  const rows = await prisma().$queryRaw<Array<{ id: number }>>`
+    INSERT INTO subscriptions (tenant_id, name, filter_types, filter_sources, filter_tags, deleted_at)
+    VALUES (${tenant}, ${name}, NULL, NULL, NULL, CASE WHEN ${deleted} THEN now() END) RETURNING id`;
   return Number(rows[0]!.id);
 }
 
-/** `count` deliveries of a subscription in one status (no events needed: deliveries have no foreign key to them). */
+/**
+ * `count` deliveries of a subscription in one status (no events needed: deliveries have no foreign key to them).
+ * Raw SQL, not the factories: their insert fans out to every live subscription of the tenant, and
+ * this places each delivery on one, deleted ones included.
+ */
 async function deliveries(tenant: string, subscriptionId: number, count: number, status: "pending" | "delivered" | "acknowledged" | "dead"): Promise<void> {
   for (let i = 0; i < count; i++) {
     n++;
-    await prisma().$executeRawUnsafe(
-      `INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status) VALUES ($1, $2::int, $3, 'test.event', now(), $4::event_status)`,
-      `evt_backlog_${n}`,
-      subscriptionId,
-      tenant,
-      status,
-    );
+    await prisma().$executeRaw`
+      INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status)
+      VALUES (${`evt_backlog_${n}`}, ${subscriptionId}::int, ${tenant}, 'test.event', now(), ${status}::event_status)`;
   }
 }
 
@@ -85,7 +83,7 @@ test("the gauge holds exactly the current top N: a subscription that leaves it l
     await poller.refresh();
     expect(await series()).toEqual(["tenant-a/big=7", "tenant-b/mid=4"]);
     // big's backlog acknowledged: it drops out, small (ahead of tie by tenant) comes in.
-    await prisma().$executeRawUnsafe(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE subscription_id = $1::int AND status IN ('pending', 'delivered')`, big);
+    await prisma().$executeRaw`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() WHERE subscription_id = ${big}::int AND status IN ('pending', 'delivered')`;
     await poller.refresh();
     expect(await series()).toEqual(["tenant-a/small=2", "tenant-b/mid=4"]);
   } finally {
@@ -129,6 +127,7 @@ onlyOn("postgres", "it asserts the Postgres server's query plan").describe("the 
     client = new Client({ connectionString, options: `-c search_path="${schema}" -c statement_timeout=60000` });
     await client.connect();
     // 200 subscriptions of 40 tenants; 40 000 deliveries, three quarters acknowledged (the pending ones fall on 50 subscriptions, 200 each).
+    // Raw SQL, as deliveries() above: each delivery on one chosen subscription, 40 000 in one statement.
     await client.query(`INSERT INTO subscriptions (tenant_id, name) SELECT 'plan-' || (i % 40), 'sub-' || i FROM generate_series(1, 200) AS i`);
     await client.query(
       `INSERT INTO deliveries (event_id, subscription_id, tenant_id, type, received_at, status, acknowledged_at)
@@ -145,7 +144,8 @@ onlyOn("postgres", "it asserts the Postgres server's query plan").describe("the 
   });
 
   test("one statement that reads deliveries through the backlog's partial index, not the table", async () => {
-    const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${LARGEST_BACKLOGS_SQL}`, [10]);
+    const statement = largestBacklogsSql(10);
+    const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${statement.text}`, statement.values);
     const scans = planNodes(rows[0]!["QUERY PLAN"][0]!.Plan).filter((n) => n["Relation Name"] === "deliveries");
     expect(scans.map((n) => [n["Node Type"], n["Index Name"]])).toEqual([["Index Only Scan", "deliveries_deliverable_idx"]]);
     expect((await largestBacklogs(prisma(), 3)).map((b) => b.backlog)).toEqual([200, 200, 200]);

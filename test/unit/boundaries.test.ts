@@ -3,7 +3,10 @@ import { join, relative } from "node:path";
 
 /*
  * Where code may live (docs/layout.md): SQL only in src/store, Koa only in src/api. A statement
- * or an import in the wrong folder fails here with its file and line.
+ * or an import in the wrong folder fails here with its file and line. Statements are composed with
+ * Prisma.sql (src/store/sql.ts), so values are always bind parameters: no statement text runs
+ * through $queryRawUnsafe / $executeRawUnsafe anywhere (the migration runner executes whole files
+ * through its own executor, src/store/migrate, not through Prisma).
  */
 
 const ROOT = join(__dirname, "..", "..");
@@ -33,6 +36,8 @@ const SQL = [
   /\b(?:CREATE|DROP|ALTER)\s+(?:SCHEMA|TABLE|INDEX|TYPE)\b/,
   /\bpg_(?:notify|advisory\w*)\s*\(/,
 ];
+/** Statement text run as is, its values spliced in or numbered by hand. */
+const UNSAFE = /\$(?:queryRaw|executeRaw)Unsafe\b/;
 const KOA = /\bfrom\s+["'](?:koa|@koa\/[\w-]+|koa-[\w-]+)["']|require\(["'](?:koa|@koa\/[\w-]+|koa-[\w-]+)["']\)/;
 
 /** file:line of every line of `files` that matches one of `patterns`. */
@@ -48,6 +53,10 @@ const all = [...sourceFiles(join(ROOT, "src")), ...sourceFiles(join(ROOT, "worke
 describe("module boundaries", () => {
   it("no SQL outside src/store", () => {
     expect(offenders(all.filter((f) => !f.startsWith(src("store") + "/")), SQL)).toEqual([]);
+  });
+
+  it("no statement runs through $queryRawUnsafe / $executeRawUnsafe", () => {
+    expect(offenders(all, [UNSAFE])).toEqual([]);
   });
 
   it("no module outside src/api imports Koa", () => {
@@ -66,6 +75,9 @@ describe("module boundaries", () => {
     for (const line of lines) expect(SQL.some((p) => p.test(code(line)[0]!))).toBe(true);
     expect(SQL.some((p) => p.test(code("// SELECT 1 in a comment")[0]!))).toBe(false);
     expect(SQL.some((p) => p.test("select the oldest waiter; update the set"))).toBe(false);
+    expect(UNSAFE.test(code("await tx.$executeRawUnsafe(text, id)")[0]!)).toBe(true);
+    expect(UNSAFE.test(code("await queryRows(tx, \"x\", sql`SELECT 1`, {})")[0]!)).toBe(false);
+    expect(UNSAFE.test(code("await prisma.$queryRaw(sql`SELECT 1`)")[0]!)).toBe(false);
     expect(KOA.test('import type { Context } from "koa";')).toBe(true);
     expect(KOA.test('import Router from "@koa/router";')).toBe(true);
     expect(KOA.test('import type { Context } from "./koa-free";')).toBe(false);

@@ -1,5 +1,13 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { ACKNOWLEDGE_SET, LEASE_HOLDS_ACK, transitionDelivery, WAS_DELIVERED, type Refused } from "./delivery-transition";
+import { fragment, queryRows, sql } from "../sql";
+import { ACKNOWLEDGE_SET, leaseHoldsAck, leaseParam, transitionDelivery, transitionReturning, WAS_DELIVERED, type Refused } from "./delivery-transition";
+
+const ACK_ALLOWED = fragment("t.current");
+const ACK_RETURNING = transitionReturning({ acknowledged_at: "date?" });
+/** Each delivery of an ack by ids: whether it was handed out (so acknowledged now), and whether this ack was its first. */
+const ACK_MANY_ROW = { id: "string", delivered: "boolean", newly: "boolean" } as const;
+/** Each delivery of a lease-bound batch ack as it was locked (prior status, lease, whether that lease was live), and whether this ack was its first. */
+const ACK_LEASES_ROW = { id: "string", prior: "string", lease_id: "string?", live: "boolean", newly: "boolean" } as const;
 
 export interface AckResult {
   readonly id: string;
@@ -17,19 +25,20 @@ export interface AckResult {
  * Returns null when the tenant has no such event.
  */
 export async function ackEvent(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventId: string, leaseId?: string): Promise<AckResult | Refused | null> {
-  const row = await transitionDelivery<{ acknowledged_at: Date }>(
+  const row = await transitionDelivery(
     prisma,
+    "ackEvent",
     {
-      current: `CASE WHEN $3::uuid IS NULL THEN ${WAS_DELIVERED} ELSE COALESCE(${LEASE_HOLDS_ACK}, false) END`,
-      allowed: "t.current",
+      current: sql`CASE WHEN ${leaseParam(leaseId)} IS NULL THEN ${WAS_DELIVERED} ELSE COALESCE(${leaseHoldsAck(leaseId)}, false) END`,
+      allowed: ACK_ALLOWED,
       set: ACKNOWLEDGE_SET,
-      returning: ["acknowledged_at"],
+      returning: ACK_RETURNING,
     },
     { tenantId, subscriptionId, eventId, leaseId },
   );
   if (!row) return null;
   if (row.id === null || row.acknowledged_at === null) return { refused: leaseId === undefined ? "not_delivered" : "lease_expired", prior: row.prior };
-  return { id: row.id, acknowledged_at: new Date(row.acknowledged_at), newly: row.prior !== "acknowledged" };
+  return { id: row.id, acknowledged_at: row.acknowledged_at, newly: row.prior !== "acknowledged" };
 }
 
 export interface AckManyResult {
@@ -54,20 +63,20 @@ export async function ackEvents(prisma: PrismaClient, tenantId: string, subscrip
   if (unique.length === 0) return { acknowledged: [], notDelivered: [], notFound: [], newly: 0 };
   // `prior` is read under FOR UPDATE, so it is the latest committed status even when a concurrent
   // ack raced this one; the metrics then count every event exactly once.
-  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; delivered: boolean; newly: boolean }>>(
-    `WITH prior AS (
+  const rows = await queryRows(
+    prisma,
+    "ackEvents",
+    sql`WITH prior AS (
        SELECT event_id, status, ${WAS_DELIVERED} AS delivered
-       FROM deliveries WHERE tenant_id = $1 AND subscription_id = $3 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE
+       FROM deliveries WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND event_id = ANY(${unique}::text[]) ORDER BY event_id FOR UPDATE
      ),
      updated AS (
        UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
-       FROM prior WHERE e.event_id = prior.event_id AND e.subscription_id = $3 AND prior.delivered
+       FROM prior WHERE e.event_id = prior.event_id AND e.subscription_id = ${subscriptionId} AND prior.delivered
        RETURNING e.event_id AS id, prior.status <> 'acknowledged' AS newly
      )
      SELECT p.event_id AS id, p.delivered, COALESCE(u.newly, false) AS newly FROM prior p LEFT JOIN updated u ON u.id = p.event_id`,
-    tenantId,
-    unique,
-    subscriptionId,
+    ACK_MANY_ROW,
   );
   const delivered = new Map(rows.map((r) => [r.id, r.delivered]));
   return {
@@ -100,11 +109,13 @@ export async function ackLeases(
   if (leases.length === 0) return { results: [], newly: 0 };
   const ids = leases.map((l) => l.id);
   const leaseIds = leases.map((l) => l.lease_id.toLowerCase());
-  const rows = await prisma.$queryRawUnsafe<Array<{ id: string; prior: string; lease_id: string | null; live: boolean; newly: boolean }>>(
-    `WITH req AS (SELECT DISTINCT id, lease_id FROM unnest($2::text[], $3::uuid[]) AS r(id, lease_id)),
+  const rows = await queryRows(
+    prisma,
+    "ackLeases",
+    sql`WITH req AS (SELECT DISTINCT id, lease_id FROM unnest(${ids}::text[], ${leaseIds}::uuid[]) AS r(id, lease_id)),
      locked AS (
        SELECT event_id AS id, status, lease_id, COALESCE(lease_expires_at > now(), false) AS live
-       FROM deliveries WHERE tenant_id = $1 AND subscription_id = $4 AND event_id = ANY($2::text[]) ORDER BY event_id FOR UPDATE
+       FROM deliveries WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND event_id = ANY(${ids}::text[]) ORDER BY event_id FOR UPDATE
      ),
      ok AS (
        SELECT DISTINCT l.id FROM locked l JOIN req r ON r.id = l.id
@@ -112,15 +123,12 @@ export async function ackLeases(
      ),
      updated AS (
        UPDATE deliveries e SET ${ACKNOWLEDGE_SET}
-       FROM locked l WHERE e.event_id = l.id AND e.subscription_id = $4 AND l.id IN (SELECT id FROM ok)
+       FROM locked l WHERE e.event_id = l.id AND e.subscription_id = ${subscriptionId} AND l.id IN (SELECT id FROM ok)
        RETURNING e.event_id AS id, l.status <> 'acknowledged' AS newly
      )
      SELECT l.id, l.status::text AS prior, l.lease_id::text AS lease_id, l.live, COALESCE(u.newly, false) AS newly
      FROM locked l LEFT JOIN updated u ON u.id = l.id`,
-    tenantId,
-    ids,
-    leaseIds,
-    subscriptionId,
+    ACK_LEASES_ROW,
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   const results = leases.map((l, i): LeaseAckItem => {

@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../../generated/prisma/client";
+import { fragment, join, queryRows, sql, type Sql } from "../sql";
 import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 
 /** One (tenant, subscription, filter) that long polls wait on. */
@@ -21,22 +22,20 @@ export const PROBES_PER_STATEMENT = 50;
 export async function probeDeliverable(prisma: PrismaClient, probes: readonly DeliverableProbe[]): Promise<Set<number>> {
   if (probes.length === 0) return new Set();
   if (probes.length > PROBES_PER_STATEMENT) throw new RangeError(`at most ${PROBES_PER_STATEMENT} probes per statement`);
-  const params: unknown[] = [];
-  const add = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
   const parts = probes.map((p, i) => {
-    const deliverable = `d.tenant_id = ${add(p.tenantId)} AND d.subscription_id = ${add(p.subscriptionId)}::int AND d.status IN ('pending', 'delivered') AND d.available_at <= now()`;
-    let probe: string;
+    const deliverable = sql`d.tenant_id = ${p.tenantId} AND d.subscription_id = ${p.subscriptionId}::int AND d.status IN ('pending', 'delivered') AND d.available_at <= now()`;
+    let probe: Sql;
     if (!hasTagFilter(p.filter)) {
-      probe = `SELECT true FROM deliveries d WHERE ${deliverable}${filterSql(p.filter, params, "d")} ORDER BY d.received_at, d.event_id LIMIT 1`;
+      probe = sql`SELECT true FROM deliveries d WHERE ${deliverable}${filterSql(p.filter, "d")} ORDER BY d.received_at, d.event_id LIMIT 1`;
     } else {
-      const window = `SELECT d.tags FROM deliveries d WHERE ${deliverable}${filterSql(p.filter, params, "d", { tags: false })} ORDER BY d.received_at, d.event_id LIMIT ${add(TAG_SCAN_LIMIT)}`;
-      probe = `SELECT true FROM (${window}) w WHERE true${tagSql(p.filter, params, "w")} LIMIT 1`;
+      const window = sql`SELECT d.tags FROM deliveries d WHERE ${deliverable}${filterSql(p.filter, "d", { tags: false })} ORDER BY d.received_at, d.event_id LIMIT ${TAG_SCAN_LIMIT}`;
+      probe = sql`SELECT true FROM (${window}) w WHERE true${tagSql(p.filter, "w")} LIMIT 1`;
     }
-    return `SELECT ${i} AS k, (${probe}) AS found`;
+    return sql`SELECT ${PROBE_KEYS[i]!} AS k, (${probe}) AS found`;
   });
-  const rows = await prisma.$queryRawUnsafe<Array<{ k: number; found: boolean | null }>>(parts.join("\nUNION ALL\n"), ...params);
-  return new Set(rows.filter((r) => r.found === true).map((r) => Number(r.k)));
+  const rows = await queryRows(prisma, "probeDeliverable", join(parts, "\nUNION ALL\n"), { k: "int", found: "boolean?" });
+  return new Set(rows.filter((r) => r.found === true).map((r) => r.k));
 }
+
+/** Each probe's index in the answer, as a literal of the statement's text. */
+const PROBE_KEYS = Array.from({ length: PROBES_PER_STATEMENT }, (_, i) => fragment(String(i)));

@@ -1,5 +1,9 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { transitionDelivery, type Refused } from "./delivery-transition";
+import { fragment, sql } from "../sql";
+import { leaseParam, transitionDelivery, transitionReturning, type Refused } from "./delivery-transition";
+
+const EXTEND_ALLOWED = fragment("t.current");
+const EXTEND_RETURNING = transitionReturning({ lease_id: "string?", lease_expires_at: "date?" });
 
 export interface ExtendResult {
   readonly id: string;
@@ -20,19 +24,21 @@ export async function extendLease(
   eventId: string,
   opts: { visibilitySeconds: number; leaseId?: string | undefined },
 ): Promise<ExtendResult | Refused | null> {
-  const row = await transitionDelivery<{ lease_id: string; lease_expires_at: Date }>(
+  const lease = leaseParam(opts.leaseId);
+  const secs = opts.visibilitySeconds;
+  const row = await transitionDelivery(
     prisma,
+    "extendLease",
     {
-      current: "status = 'delivered' AND lease_expires_at > now() AND ($3::uuid IS NULL OR lease_id = $3::uuid)",
-      allowed: "t.current",
-      set: "lease_expires_at = now() + make_interval(secs => $5), available_at = now() + make_interval(secs => $5)",
-      returning: ["lease_id", "lease_expires_at"],
+      current: sql`status = 'delivered' AND lease_expires_at > now() AND (${lease} IS NULL OR lease_id = ${lease})`,
+      allowed: EXTEND_ALLOWED,
+      set: sql`lease_expires_at = now() + make_interval(secs => ${secs}), available_at = now() + make_interval(secs => ${secs})`,
+      returning: EXTEND_RETURNING,
     },
     { tenantId, subscriptionId, eventId, leaseId: opts.leaseId },
-    opts.visibilitySeconds,
   );
   if (!row) return null;
   if (row.prior === "acknowledged") return { refused: "already_acknowledged", prior: row.prior };
   if (row.id === null || row.lease_id === null || row.lease_expires_at === null) return { refused: "lease_expired", prior: row.prior };
-  return { id: row.id, lease_id: row.lease_id, lease_expires_at: new Date(row.lease_expires_at) };
+  return { id: row.id, lease_id: row.lease_id, lease_expires_at: row.lease_expires_at };
 }

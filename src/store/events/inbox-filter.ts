@@ -1,3 +1,5 @@
+import { empty, fragment, join, sql, type Sql } from "../sql";
+
 /** Filters shared by lease and peek mode; every field narrows the set, and they combine with AND. */
 export interface InboxFilter {
   readonly type?: string | undefined;
@@ -26,32 +28,61 @@ export function hasTagFilter(filter: InboxFilter): boolean {
   return filter.tags !== undefined && filter.tags.length > 0;
 }
 
-/**
- * Appends the filter's conditions to a WHERE clause. Values go into `params` (the caller's
- * positional parameter list) and only `$n` placeholders into the SQL, so no input is ever spliced.
- * type, source, since and until are index conditions (events_deliverable_type_idx,
- * events_deliverable_source_idx, and received_at in every inbox index); `tags` is not: pass
- * `{ tags: false }` to leave it out, for the part of a statement that bounds the scan, and add
- * tagSql() where the bounded rows are checked.
- */
-export function filterSql(filter: InboxFilter, params: unknown[], alias = "", opts: { tags?: boolean } = {}): string {
-  const col = (name: string) => (alias ? `${alias}.${name}` : name);
-  const add = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  let sql = "";
-  if (filter.type !== undefined) sql += ` AND ${col("type")} = ${add(filter.type)}`;
-  if (filter.source !== undefined) sql += ` AND ${col("source")} = ${add(filter.source)}`;
-  if (opts.tags !== false && hasTagFilter(filter)) sql += tagSql(filter, params, alias);
-  if (filter.since !== undefined) sql += ` AND ${col("received_at")} >= ${add(filter.since)}::timestamptz`;
-  if (filter.until !== undefined) sql += ` AND ${col("received_at")} < ${add(filter.until)}::timestamptz`;
-  return sql;
+/** A filter's columns under one alias (or none), as constant fragments. */
+interface FilterColumns {
+  readonly type: Sql;
+  readonly source: Sql;
+  readonly tags: Sql;
+  readonly since: Sql;
+  readonly until: Sql;
 }
 
-/** The tag condition alone (empty without tags). */
-export function tagSql(filter: InboxFilter, params: unknown[], alias = ""): string {
-  if (!hasTagFilter(filter)) return "";
-  params.push([...filter.tags!]);
-  return ` AND ${alias ? `${alias}.` : ""}tags @> $${params.length}::text[]`;
+const TRUE = fragment("true");
+const columnsByAlias = new Map<string, FilterColumns>();
+
+/** The fragments of `alias`, made once per alias (aliases are the statements' own constants). */
+function filterColumns(alias: string): FilterColumns {
+  let c = columnsByAlias.get(alias);
+  if (!c) {
+    const col = alias ? `${alias}.` : "";
+    c = {
+      type: fragment(` AND ${col}type = `),
+      source: fragment(` AND ${col}source = `),
+      tags: fragment(`${col}tags @> `),
+      since: fragment(` AND ${col}received_at >= `),
+      until: fragment(` AND ${col}received_at < `),
+    };
+    columnsByAlias.set(alias, c);
+  }
+  return c;
+}
+
+/**
+ * The filter's conditions, each starting with AND, to append to a WHERE clause; values are bind
+ * parameters, never text. type, source, since and until are index conditions
+ * (deliveries_deliverable_type_idx, deliveries_deliverable_source_idx, and received_at in every
+ * inbox index); `tags` is not: pass `{ tags: false }` to leave it out, for the part of a statement
+ * that bounds the scan, and add tagSql() where the bounded rows are checked.
+ */
+export function filterSql(filter: InboxFilter, alias = "", opts: { tags?: boolean } = {}): Sql {
+  const c = filterColumns(alias);
+  const parts: Sql[] = [];
+  if (filter.type !== undefined) parts.push(sql`${c.type}${filter.type}`);
+  if (filter.source !== undefined) parts.push(sql`${c.source}${filter.source}`);
+  if (opts.tags !== false && hasTagFilter(filter)) parts.push(tagSql(filter, alias));
+  if (filter.since !== undefined) parts.push(sql`${c.since}${filter.since}::timestamptz`);
+  if (filter.until !== undefined) parts.push(sql`${c.until}${filter.until}::timestamptz`);
+  return parts.length === 0 ? empty : join(parts, "");
+}
+
+/** The tag condition alone, without a leading AND (true without tags). */
+export function tagCondition(filter: InboxFilter, alias = ""): Sql {
+  if (!hasTagFilter(filter)) return TRUE;
+  return sql`${filterColumns(alias).tags}${[...filter.tags!]}::text[]`;
+}
+
+/** The tag condition, starting with AND (empty without tags). */
+export function tagSql(filter: InboxFilter, alias = ""): Sql {
+  if (!hasTagFilter(filter)) return empty;
+  return sql` AND ${tagCondition(filter, alias)}`;
 }

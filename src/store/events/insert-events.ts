@@ -2,6 +2,10 @@ import type { PrismaClient } from "../../generated/prisma/client";
 import type { QueuedEvent } from "../../domain/queued-event";
 import { ensureDefaultSubscriptions } from "../subscriptions";
 import { isStatementTimeout, StatementTimeoutError } from "../statement-timeout";
+import { queryRows, sql } from "../sql";
+
+/** How many events the statement stored, and how many deliveries it made for them. */
+const INSERTED_ROW = { inserted: "int", deliveries: "int" } as const;
 
 /**
  * Stores a batch of accepted events and fans them out, in one statement: each inserted event gets
@@ -19,7 +23,10 @@ export async function insertEvents(prisma: PrismaClient, events: readonly Queued
   if (events.length === 0) return 0;
   await ensureDefaultSubscriptions(prisma, events.map((e) => e.tenant_id));
   const col = <K extends keyof QueuedEvent>(k: K) => events.map((e) => e[k]);
-  const rows = await prisma.$queryRaw<Array<{ inserted: number }>>`
+  const rows = await queryRows(
+    prisma,
+    "insertEvents",
+    sql`
     WITH stored AS (
       INSERT INTO events (id, tenant_id, type, source, payload, tags, idempotency_key, body_hash, occurred_at, received_at, schema_version, cloudevent)
       SELECT e.id, e.tenant_id, e.type, e.source, e.payload::jsonb,
@@ -45,8 +52,10 @@ export async function insertEvents(prisma: PrismaClient, events: readonly Queued
         AND (s.filter_tags IS NULL OR st.tags @> s.filter_tags)
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM stored)::int AS inserted, (SELECT count(*) FROM fanned)::int AS deliveries`.catch((err: unknown) => {
+    SELECT (SELECT count(*) FROM stored)::int AS inserted, (SELECT count(*) FROM fanned)::int AS deliveries`,
+    INSERTED_ROW,
+  ).catch((err: unknown) => {
     throw isStatementTimeout(err) ? new StatementTimeoutError(err) : err;
   });
-  return Number(rows[0]?.inserted ?? 0);
+  return rows[0]?.inserted ?? 0;
 }

@@ -1,5 +1,6 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { eventRowColumns, type EventRow } from "./event-row";
+import { empty, fragment, queryRows, sql, type Sql } from "../sql";
+import { checkEventRows, eventRowColumns, type EventRow } from "./event-row";
 import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 
 export interface LeaseOptions {
@@ -46,88 +47,94 @@ export interface LeaseResult {
  * Reading delivery_count from `e` (the delivery) is safe: the row is locked by `candidates`.
  */
 export async function leaseEvents(prisma: PrismaClient, opts: LeaseOptions): Promise<LeaseResult> {
-  const params: unknown[] = [opts.tenantId, opts.limit, opts.visibilitySeconds, opts.maxDeliveries, opts.subscriptionId];
-  const f = opts.filter ?? {};
-  const deliverable = (alias: string) =>
-    `${alias}.tenant_id = $1 AND ${alias}.subscription_id = $5 AND ${alias}.status IN ('pending', 'delivered') AND ${alias}.available_at <= now()`;
-  let window = "";
-  let bound = "";
-  let hasMore: string;
-  if (!hasTagFilter(f)) {
-    const filter = filterSql(f, params, "c");
-    const moreFilter = filterSql(f, params, "m");
-    hasMore = `CASE WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
+  const rows = await queryRows(prisma, "leaseEvents", leaseStatement(opts), LEASE_ROW);
+  const events: EventRow[] = [];
+  let dead = 0;
+  for (const { has_more: _ignored, ...row } of rows) {
+    if (row.id === null) continue; // the has_more-only row of an empty tag-filtered batch
+    if (row.status === "delivered") events.push(row as unknown as EventRow);
+    else dead++;
+  }
+  checkEventRows("leaseEvents", events);
+  return { events, hasMore: rows[0]?.has_more === true, dead };
+}
+
+/** What the lease answers: event rows (every column null in the has_more-only row), checked in full once that row is left out. */
+const LEASE_ROW = { id: "string?", status: "string?", has_more: "boolean?" } as const;
+
+const C = fragment("c");
+const M = fragment("m");
+const W = fragment("w");
+const LEASED_COLUMNS = eventRowColumns("e", "u");
+
+/** Deliverable rows of the subscription under alias `a`: the leading columns and the predicate of the inbox indexes. */
+function deliverable(a: Sql, tenantId: string, subscriptionId: number): Sql {
+  return sql`${a}.tenant_id = ${tenantId} AND ${a}.subscription_id = ${subscriptionId} AND ${a}.status IN ('pending', 'delivered') AND ${a}.available_at <= now()`;
+}
+
+const PAST_BOUND = fragment("WHEN EXISTS (SELECT 1 FROM win) THEN true ");
+
+/**
+ * has_more: probes the first deliverable row past the last candidate (none looked for when the
+ * batch was short). With a tag filter, rows past the bound were not examined: they may match, so
+ * has_more is true when there are any (`win`); otherwise the probe is itself within the bound.
+ */
+function hasMore(opts: LeaseOptions, tagged: boolean): Sql {
+  return sql`CASE ${tagged ? PAST_BOUND : empty}WHEN (SELECT count(*) FROM candidates) < ${opts.limit} THEN false ELSE (
        SELECT true FROM deliveries m
-       WHERE ${deliverable("m")}
-         AND (m.received_at, m.event_id) > ((SELECT received_at FROM last), (SELECT event_id FROM last))${moreFilter}
+       WHERE ${deliverable(M, opts.tenantId, opts.subscriptionId)}
+         AND (m.received_at, m.event_id) > ((SELECT received_at FROM last), (SELECT event_id FROM last))${filterSql(opts.filter ?? {}, "m")}
        ORDER BY m.received_at, m.event_id
        LIMIT 1
      ) IS NOT NULL END`;
-    bound = filter;
+}
+
+/** The lease statement (see leaseEvents). */
+function leaseStatement(opts: LeaseOptions): Sql {
+  const f = opts.filter ?? {};
+  const max = opts.maxDeliveries;
+  const secs = opts.visibilitySeconds;
+  let window = empty;
+  let bound: Sql;
+  let final: Sql;
+  if (!hasTagFilter(f)) {
+    bound = filterSql(f, "c");
+    final = sql`SELECT ${LEASED_COLUMNS}, ${hasMore(opts, false)} AS has_more FROM updated u JOIN events e ON e.id = u.event_id ORDER BY u.received_at, u.event_id`;
   } else {
     // Tags: examine at most TAG_SCAN_LIMIT rows. `win` is the first row past that bound (none when
     // fewer rows match the other filters); candidates stop before it, as an index condition.
-    const others = filterSql(f, params, "w", { tags: false });
-    params.push(TAG_SCAN_LIMIT);
-    const scan = `$${params.length}`;
-    window = `win AS (
+    window = sql`win AS (
        SELECT w.received_at, w.event_id FROM deliveries w
-       WHERE ${deliverable("w")}${others}
+       WHERE ${deliverable(W, opts.tenantId, opts.subscriptionId)}${filterSql(f, "w", { tags: false })}
        ORDER BY w.received_at, w.event_id
-       OFFSET ${scan} LIMIT 1
+       OFFSET ${TAG_SCAN_LIMIT} LIMIT 1
      ),
      `;
-    bound =
-      filterSql(f, params, "c", { tags: false }) +
-      tagSql(f, params, "c") +
-      ` AND (c.received_at, c.event_id) < (COALESCE((SELECT received_at FROM win), 'infinity'::timestamptz), COALESCE((SELECT event_id FROM win), ''))`;
-    const moreFilter = filterSql(f, params, "m");
-    // Rows past the bound were not examined: they may match, so has_more is true. Otherwise the
-    // probe past the last candidate is itself within the bound.
-    hasMore = `CASE WHEN EXISTS (SELECT 1 FROM win) THEN true WHEN (SELECT count(*) FROM candidates) < $2 THEN false ELSE (
-       SELECT true FROM deliveries m
-       WHERE ${deliverable("m")}
-         AND (m.received_at, m.event_id) > ((SELECT received_at FROM last), (SELECT event_id FROM last))${moreFilter}
-       ORDER BY m.received_at, m.event_id
-       LIMIT 1
-     ) IS NOT NULL END`;
+    bound = sql`${filterSql(f, "c", { tags: false })}${tagSql(f, "c")} AND (c.received_at, c.event_id) < (COALESCE((SELECT received_at FROM win), 'infinity'::timestamptz), COALESCE((SELECT event_id FROM win), ''))`;
+    // With a tag filter an empty batch can still have has_more (rows past the bound), so the answer
+    // carries one row even when nothing was leased; its event columns are null.
+    final = sql`SELECT ${LEASED_COLUMNS}, hm.has_more FROM (SELECT ${hasMore(opts, true)} AS has_more) hm
+       LEFT JOIN (updated u JOIN events e ON e.id = u.event_id) ON true ORDER BY u.received_at, u.event_id`;
   }
-  // With a tag filter an empty batch can still have has_more (rows past the bound), so the answer
-  // carries one row even when nothing was leased; its event columns are null.
-  const final = hasTagFilter(f)
-    ? `SELECT ${eventRowColumns("e", "u")}, hm.has_more FROM (SELECT ${hasMore} AS has_more) hm
-       LEFT JOIN (updated u JOIN events e ON e.id = u.event_id) ON true ORDER BY u.received_at, u.event_id`
-    : `SELECT ${eventRowColumns("e", "u")}, ${hasMore} AS has_more FROM updated u JOIN events e ON e.id = u.event_id ORDER BY u.received_at, u.event_id`;
-  const rows = await prisma.$queryRawUnsafe<Array<EventRow & { has_more: boolean | null }>>(
-    `WITH ${window}candidates AS (
+  return sql`WITH ${window}candidates AS (
        SELECT c.event_id, c.received_at FROM deliveries c
-       WHERE ${deliverable("c")}${bound}
+       WHERE ${deliverable(C, opts.tenantId, opts.subscriptionId)}${bound}
        ORDER BY c.received_at, c.event_id
-       LIMIT $2
+       LIMIT ${opts.limit}
        FOR UPDATE SKIP LOCKED
      ),
      last AS (SELECT received_at, event_id FROM candidates ORDER BY received_at DESC, event_id DESC LIMIT 1),
      updated AS (
        UPDATE deliveries e SET
-         status = CASE WHEN e.delivery_count >= $4 THEN 'dead'::event_status ELSE 'delivered'::event_status END,
-         dead_at = CASE WHEN e.delivery_count >= $4 THEN now() ELSE NULL END,
-         delivery_count = CASE WHEN e.delivery_count >= $4 THEN e.delivery_count ELSE e.delivery_count + 1 END,
-         lease_id = CASE WHEN e.delivery_count >= $4 THEN NULL ELSE gen_random_uuid() END,
-         leased_at = CASE WHEN e.delivery_count >= $4 THEN e.leased_at ELSE now() END,
-         lease_expires_at = CASE WHEN e.delivery_count >= $4 THEN NULL ELSE now() + make_interval(secs => $3) END,
-         available_at = CASE WHEN e.delivery_count >= $4 THEN e.available_at ELSE now() + make_interval(secs => $3) END
-       WHERE e.event_id = ANY (ARRAY(SELECT event_id FROM candidates)) AND e.subscription_id = $5
+         status = CASE WHEN e.delivery_count >= ${max} THEN 'dead'::event_status ELSE 'delivered'::event_status END,
+         dead_at = CASE WHEN e.delivery_count >= ${max} THEN now() ELSE NULL END,
+         delivery_count = CASE WHEN e.delivery_count >= ${max} THEN e.delivery_count ELSE e.delivery_count + 1 END,
+         lease_id = CASE WHEN e.delivery_count >= ${max} THEN NULL ELSE gen_random_uuid() END,
+         leased_at = CASE WHEN e.delivery_count >= ${max} THEN e.leased_at ELSE now() END,
+         lease_expires_at = CASE WHEN e.delivery_count >= ${max} THEN NULL ELSE now() + make_interval(secs => ${secs}) END,
+         available_at = CASE WHEN e.delivery_count >= ${max} THEN e.available_at ELSE now() + make_interval(secs => ${secs}) END
+       WHERE e.event_id = ANY (ARRAY(SELECT event_id FROM candidates)) AND e.subscription_id = ${opts.subscriptionId}
        RETURNING e.*
      )
-     ${final}`,
-    ...params,
-  );
-  const events: EventRow[] = [];
-  let dead = 0;
-  for (const { has_more: _ignored, ...row } of rows) {
-    if (row.id === null) continue; // the has_more-only row of an empty tag-filtered batch
-    if (row.status === "delivered") events.push(row);
-    else dead++;
-  }
-  return { events, hasMore: rows[0]?.has_more === true, dead };
+     ${final}`;
 }

@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { eventRowColumns, type EventRow } from "./event-row";
-import { EVENT_STATUSES, type EventStatus, type KeysetPosition } from "./peek-events";
+import { empty, fragment, join, queryRows, sql, type RowOf, type Sql } from "../sql";
+import { EVENT_ROW, eventRowColumns, type EventRow } from "./event-row";
+import { EVENT_STATUSES, STATUS_LITERAL, type EventStatus, type KeysetPosition } from "./peek-events";
 
 /**
  * How many delivery rows one listing examines per status when it has a condition no index serves
@@ -38,12 +39,16 @@ export interface ListOptions {
   readonly from?: KeysetPosition | undefined;
 }
 
-interface ScanRow {
-  event_id: string;
-  received_at: Date;
-  hit: boolean;
-  branch: string;
-}
+/** A row a branch examined: its position, whether it matched the conditions (null: a condition was unknown), and its status. */
+const SCAN_ROW = { event_id: "string", received_at: "date", hit: "boolean?", branch: "string" } as const;
+type ScanRow = RowOf<typeof SCAN_ROW>;
+
+const TRUE = fragment("true");
+const LT = fragment("<");
+const GT = fragment(">");
+const ASC = fragment("ASC");
+const DESC = fragment("DESC");
+const LISTED_COLUMNS = eventRowColumns("e", "d");
 
 /** Whether the filter has a condition that only a bounded scan can check. */
 export function scansRows(f: ListFilter): boolean {
@@ -74,31 +79,27 @@ export async function listEvents(prisma: PrismaClient, opts: ListOptions): Promi
   const scanning = scansRows(f);
   const window = scanning ? LIST_SCAN_LIMIT : opts.limit + 1;
   const desc = opts.direction === "older";
-  const params: unknown[] = [opts.tenantId, opts.subscriptionId, window];
-  const add = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  let where = "";
-  if (f.since !== undefined) where += ` AND received_at >= ${add(f.since)}::timestamptz`;
-  if (f.until !== undefined) where += ` AND received_at < ${add(f.until)}::timestamptz`;
-  if (opts.from) where += ` AND (received_at, event_id) ${desc ? "<" : ">"} (${add(opts.from.receivedAt)}::timestamptz, ${add(opts.from.id)})`;
-  const hits: string[] = [];
-  if (f.type !== undefined) hits.push(`d.type = ${add(f.type)}`);
-  if (f.source !== undefined) hits.push(`d.source = ${add(f.source)}`);
-  if (f.tags !== undefined && f.tags.length > 0) hits.push(`d.tags @> ${add([...f.tags])}::text[]`);
-  if (f.q !== undefined) hits.push(`e.payload::text ILIKE ${add(likePattern(f.q))}`);
-  const hit = hits.length > 0 ? hits.join(" AND ") : "true";
-  const order = desc ? "DESC" : "ASC";
+  let where = empty;
+  if (f.since !== undefined) where = sql`${where} AND received_at >= ${f.since}::timestamptz`;
+  if (f.until !== undefined) where = sql`${where} AND received_at < ${f.until}::timestamptz`;
+  if (opts.from) where = sql`${where} AND (received_at, event_id) ${desc ? LT : GT} (${opts.from.receivedAt}::timestamptz, ${opts.from.id})`;
+  const hits: Sql[] = [];
+  if (f.type !== undefined) hits.push(sql`d.type = ${f.type}`);
+  if (f.source !== undefined) hits.push(sql`d.source = ${f.source}`);
+  if (f.tags !== undefined && f.tags.length > 0) hits.push(sql`d.tags @> ${[...f.tags]}::text[]`);
+  if (f.q !== undefined) hits.push(sql`e.payload::text ILIKE ${likePattern(f.q)}`);
+  const hit = hits.length > 0 ? join(hits, " AND ") : TRUE;
+  const order = desc ? DESC : ASC;
+  const events = f.q !== undefined ? sql` LEFT JOIN events e ON e.id = d.event_id AND e.tenant_id = ${opts.tenantId}` : empty;
   // Each branch names its status as a literal, so the planner can use the status index's prefix.
   const branches = statuses.map(
-    (status) => `(SELECT d.event_id, d.received_at, ${hit} AS hit, '${status}' AS branch FROM (
+    (status) => sql`(SELECT d.event_id, d.received_at, ${hit} AS hit, ${STATUS_LITERAL[status]} AS branch FROM (
        SELECT event_id, received_at, type, source, tags FROM deliveries
-       WHERE tenant_id = $1 AND subscription_id = $2 AND status = '${status}'${where}
+       WHERE tenant_id = ${opts.tenantId} AND subscription_id = ${opts.subscriptionId} AND status = ${STATUS_LITERAL[status]}${where}
        ORDER BY received_at ${order}, event_id ${order}
-       LIMIT $3) d${f.q !== undefined ? " LEFT JOIN events e ON e.id = d.event_id AND e.tenant_id = $1" : ""})`,
+       LIMIT ${window}) d${events})`,
   );
-  const scanned = await prisma.$queryRawUnsafe<ScanRow[]>(branches.join("\n UNION ALL "), ...params);
+  const scanned: ScanRow[] = await queryRows(prisma, "listEventsScan", join(branches, "\n UNION ALL "), SCAN_ROW);
   const sign = desc ? -1 : 1;
   const byBranch = new Map<string, ScanRow[]>();
   for (const r of scanned) {
@@ -123,13 +124,13 @@ export async function listEvents(prisma: PrismaClient, opts: ListOptions): Promi
   if (kept.length > opts.limit && lastKept) next = { receivedAt: new Date(lastKept.received_at), id: lastKept.event_id };
   else if (end !== null) next = { receivedAt: new Date(end.received_at), id: end.event_id };
   if (page.length === 0) return { events: [], next };
-  const rows = await prisma.$queryRawUnsafe<EventRow[]>(
-    `SELECT ${eventRowColumns("e", "d")} FROM deliveries d JOIN events e ON e.id = d.event_id AND e.tenant_id = $1
-     WHERE d.tenant_id = $1 AND d.subscription_id = $2 AND d.event_id = ANY($3::text[])`,
-    opts.tenantId,
-    opts.subscriptionId,
-    page.map((r) => r.event_id),
-  );
+  const rows = (await queryRows(
+    prisma,
+    "listEvents",
+    sql`SELECT ${LISTED_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id AND e.tenant_id = ${opts.tenantId}
+     WHERE d.tenant_id = ${opts.tenantId} AND d.subscription_id = ${opts.subscriptionId} AND d.event_id = ANY(${page.map((r) => r.event_id)}::text[])`,
+    EVENT_ROW,
+  )) as EventRow[];
   const byId = new Map(rows.map((r) => [r.id, r]));
   return { events: page.flatMap((r) => byId.get(r.event_id) ?? []), next };
 }

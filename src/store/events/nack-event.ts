@@ -1,5 +1,8 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { LEASE_IS_CURRENT, transitionDelivery, type Refused } from "./delivery-transition";
+import { sql } from "../sql";
+import { leaseIsCurrent, leaseParam, transitionDelivery, transitionReturning, type Refused } from "./delivery-transition";
+
+const NACK_RETURNING = transitionReturning({ available_at: "date?" });
 
 export interface NackResult {
   readonly id: string;
@@ -22,20 +25,20 @@ export async function nackEvent(
   eventId: string,
   opts: { delaySeconds: number; leaseId?: string | undefined },
 ): Promise<NackResult | Refused | null> {
-  const row = await transitionDelivery<{ available_at: Date }>(
+  const row = await transitionDelivery(
     prisma,
+    "nackEvent",
     {
-      current: LEASE_IS_CURRENT,
-      allowed: "t.status IN ('pending', 'delivered') AND ($3::uuid IS NULL OR t.current)",
-      set: "status = 'pending', available_at = now() + make_interval(secs => $5), lease_id = NULL, lease_expires_at = NULL",
-      returning: ["available_at"],
+      current: leaseIsCurrent(opts.leaseId),
+      allowed: sql`t.status IN ('pending', 'delivered') AND (${leaseParam(opts.leaseId)} IS NULL OR t.current)`,
+      set: sql`status = 'pending', available_at = now() + make_interval(secs => ${opts.delaySeconds}), lease_id = NULL, lease_expires_at = NULL`,
+      returning: NACK_RETURNING,
     },
     { tenantId, subscriptionId, eventId, leaseId: opts.leaseId },
-    opts.delaySeconds,
   );
   if (!row) return null;
   if (row.prior === "acknowledged") return { refused: "already_acknowledged", prior: row.prior };
   if (row.prior === "dead") return { refused: "event_dead", prior: row.prior };
   if (row.id === null || row.available_at === null) return { refused: "lease_expired", prior: row.prior };
-  return { id: row.id, status: "pending", available_at: new Date(row.available_at), endedLease: row.prior === "delivered" };
+  return { id: row.id, status: "pending", available_at: row.available_at, endedLease: row.prior === "delivered" };
 }

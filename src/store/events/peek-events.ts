@@ -1,6 +1,7 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { eventRowColumns, type EventRow } from "./event-row";
-import { filterSql, hasTagFilter, tagSql, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
+import { fragment, join, queryRows, sql, type Sql } from "../sql";
+import { EVENT_ROW, eventRowColumns, type EventRow } from "./event-row";
+import { filterSql, hasTagFilter, tagCondition, TAG_SCAN_LIMIT, type InboxFilter } from "./inbox-filter";
 
 /** A keyset position in the (received_at, id) order of a tenant's events: where a page ends. */
 export interface KeysetPosition {
@@ -45,65 +46,68 @@ export interface PeekOptions {
 export async function peekEvents(prisma: PrismaClient, opts: PeekOptions): Promise<{ events: EventRow[]; next: KeysetPosition | null }> {
   const statuses = EVENT_STATUSES.filter((s) => opts.status === undefined || s === opts.status);
   const f = opts.filter ?? {};
-  const tagged = hasTagFilter(f);
-  // $2 is the branch size: limit + 1 rows, or the tag scan's bound.
-  const params: unknown[] = [opts.tenantId, tagged ? TAG_SCAN_LIMIT : opts.limit + 1, opts.subscriptionId];
-  let where = filterSql(f, params, "", { tags: false });
-  if (opts.after) {
-    params.push(opts.after.receivedAt, opts.after.id);
-    where += ` AND (received_at, event_id) > ($${params.length - 1}::timestamptz, $${params.length})`;
-  }
-  if (!tagged) {
+  let where = filterSql(f, "", { tags: false });
+  if (opts.after) where = sql`${where} AND (received_at, event_id) > (${opts.after.receivedAt}::timestamptz, ${opts.after.id})`;
+  if (!hasTagFilter(f)) {
+    // Each branch reads limit + 1 rows.
+    const size = opts.limit + 1;
     const branches = statuses.map(
-      (status) => `(SELECT * FROM deliveries
-       WHERE tenant_id = $1 AND subscription_id = $3 AND status = '${status}'${where}
+      (status) => sql`(SELECT * FROM deliveries
+       WHERE tenant_id = ${opts.tenantId} AND subscription_id = ${opts.subscriptionId} AND status = ${STATUS_LITERAL[status]}${where}
        ORDER BY received_at, event_id
-       LIMIT $2)`,
+       LIMIT ${size})`,
     );
-    const rows = await prisma.$queryRawUnsafe<EventRow[]>(
-      `SELECT ${eventRowColumns("e", "p")} FROM (
-       SELECT q.* FROM (${branches.join("\n     UNION ALL ")}) q
+    const rows = await queryRows(
+      prisma,
+      "peekEvents",
+      sql`SELECT ${PEEKED_COLUMNS} FROM (
+       SELECT q.* FROM (${join(branches, "\n     UNION ALL ")}) q
        ORDER BY q.received_at, q.event_id
-       LIMIT $2
+       LIMIT ${size}
      ) p JOIN events e ON e.id = p.event_id
      ORDER BY p.received_at, p.event_id`,
-      ...params,
+      EVENT_ROW,
     );
-    return page(rows, opts.limit, null);
+    return page(rows as EventRow[], opts.limit, null);
   }
   // Tags: each branch reads its first TAG_SCAN_LIMIT rows, flags those carrying the tags, and
   // returns the first limit + 1 of them plus its last examined row (when it read the whole
   // bound) as the window's end.
-  const scan = "$2";
-  params.push(opts.limit + 1);
-  const keep = `$${params.length}`;
-  const hit = tagSql(f, params).replace(/^ AND /, "");
+  const hit = tagCondition(f);
   const branches = statuses.map(
-    (status) => `(SELECT * FROM (
+    (status) => sql`(SELECT * FROM (
          SELECT x.*, row_number() OVER w AS rn, count(*) FILTER (WHERE x.hit) OVER w AS hits, count(*) OVER () AS examined FROM (
            SELECT *, ${hit} AS hit FROM deliveries
-           WHERE tenant_id = $1 AND subscription_id = $3 AND status = '${status}'${where}
+           WHERE tenant_id = ${opts.tenantId} AND subscription_id = ${opts.subscriptionId} AND status = ${STATUS_LITERAL[status]}${where}
            ORDER BY received_at, event_id
-           LIMIT ${scan}
+           LIMIT ${TAG_SCAN_LIMIT}
          ) x
          WINDOW w AS (ORDER BY x.received_at, x.event_id)
-       ) y WHERE (y.hit AND y.hits <= ${keep}) OR (y.rn = y.examined AND y.examined = ${scan}))`,
+       ) y WHERE (y.hit AND y.hits <= ${opts.limit + 1}) OR (y.rn = y.examined AND y.examined = ${TAG_SCAN_LIMIT}))`,
   );
-  const rows = await prisma.$queryRawUnsafe<Array<EventRow & { hit: boolean; rn: bigint | number; hits: bigint | number; examined: bigint | number }>>(
-    `SELECT ${eventRowColumns("e", "p")}, p.hit, p.rn, p.hits, p.examined
-     FROM (${branches.join("\n     UNION ALL ")}) p JOIN events e ON e.id = p.event_id
+  const rows = await queryRows(
+    prisma,
+    "peekEvents",
+    sql`SELECT ${PEEKED_COLUMNS}, p.hit, p.rn, p.hits, p.examined
+     FROM (${join(branches, "\n     UNION ALL ")}) p JOIN events e ON e.id = p.event_id
      ORDER BY p.received_at, p.event_id`,
-    ...params,
+    TAGGED_ROW,
   );
   // The earliest window end over the statuses that reached the bound: every row up to it was
   // examined in every branch, none after it is sure to be. Rows come in (received_at, id) order as
   // the database collates it, so "up to it" is a position in `rows`.
-  const endAt = rows.findIndex((r) => Number(r.examined) === TAG_SCAN_LIMIT && Number(r.rn) === Number(r.examined));
+  const endAt = rows.findIndex((r) => r.examined === TAG_SCAN_LIMIT && r.rn === r.examined);
   const upTo = endAt === -1 ? rows : rows.slice(0, endAt + 1);
   const hits = upTo.filter((r) => r.hit).map(({ hit: _h, rn: _r, hits: _n, examined: _e, ...row }) => row as EventRow);
-  const end = endAt === -1 ? null : { receivedAt: new Date(rows[endAt]!.received_at), id: rows[endAt]!.id };
+  const end = endAt === -1 ? null : { receivedAt: rows[endAt]!.received_at, id: rows[endAt]!.id };
   return page(hits, opts.limit, end);
 }
+
+/** Each status as a literal of the statement's text (statuses come from EVENT_STATUSES only), so the planner can prove the partial indexes' predicate. */
+export const STATUS_LITERAL: Readonly<Record<EventStatus, Sql>> = Object.fromEntries(EVENT_STATUSES.map((s) => [s, fragment(`'${s}'`)])) as Record<EventStatus, Sql>;
+const PEEKED_COLUMNS = eventRowColumns("e", "p");
+/** A row of a tag-filtered peek: the event, whether it carries the tags, its place in its branch, and how many rows the branch examined. */
+const TAGGED_ROW = { ...EVENT_ROW, hit: "boolean?", rn: "int", hits: "int", examined: "int" } as const;
 
 /** `rows` ordered, up to limit + 1; `end` is where the examined window stopped (tag filters). */
 function page(rows: EventRow[], limit: number, end: KeysetPosition | null): { events: EventRow[]; next: KeysetPosition | null } {

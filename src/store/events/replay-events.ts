@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../../generated/prisma/client";
+import { fragment, join, queryRows, sql, type Sql } from "../sql";
 
 /** Most deliveries one replay or bulk redrive changes; the answer says when more remain (call again). */
 export const BULK_CHANGE_LIMIT = 5000;
@@ -11,26 +12,27 @@ export interface BulkResult {
 }
 
 /** The statement of replay and bulk redrive: at most `limit` matching deliveries made pending with a fresh delivery budget. */
-async function makePending(prisma: PrismaClient, where: string, params: unknown[], limit: number): Promise<BulkResult> {
-  params.push(limit + 1);
-  const n = `$${params.length}`;
-  const rows = await prisma.$queryRawUnsafe<Array<{ changed: number; matched: number }>>(
-    `WITH matched AS (
-       SELECT event_id FROM deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND ${where}
+async function makePending(prisma: PrismaClient, statement: string, tenantId: string, subscriptionId: number, where: Sql, limit: number): Promise<BulkResult> {
+  const n = limit + 1;
+  const rows = await queryRows(
+    prisma,
+    statement,
+    sql`WITH matched AS (
+       SELECT event_id FROM deliveries WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND ${where}
        LIMIT ${n}::int FOR UPDATE SKIP LOCKED
      ),
      chosen AS (SELECT event_id FROM matched LIMIT ${n}::int - 1),
      updated AS (
        UPDATE deliveries d SET status = 'pending', delivery_count = 0, dead_at = NULL, acknowledged_at = NULL,
          available_at = now(), lease_id = NULL, leased_at = NULL, lease_expires_at = NULL
-       FROM chosen c WHERE d.tenant_id = $1 AND d.subscription_id = $2 AND d.event_id = c.event_id
+       FROM chosen c WHERE d.tenant_id = ${tenantId} AND d.subscription_id = ${subscriptionId} AND d.event_id = c.event_id
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM updated)::int AS changed, (SELECT count(*) FROM matched)::int AS matched`,
-    ...params,
+    { changed: "int", matched: "int" },
   );
   const r = rows[0] ?? { changed: 0, matched: 0 };
-  return { changed: Number(r.changed), hasMore: Number(r.matched) > limit };
+  return { changed: r.changed, hasMore: r.matched > limit };
 }
 
 /**
@@ -39,13 +41,10 @@ async function makePending(prisma: PrismaClient, where: string, params: unknown[
  * are (they are on their way already). At most `limit` per call.
  */
 export function replayEvents(prisma: PrismaClient, tenantId: string, subscriptionId: number, since: Date, until: Date, limit = BULK_CHANGE_LIMIT): Promise<BulkResult> {
-  return makePending(
-    prisma,
-    `status IN ('acknowledged', 'dead') AND received_at >= $3::timestamptz AND received_at < $4::timestamptz`,
-    [tenantId, subscriptionId, since, until],
-    limit,
-  );
+  return makePending(prisma, "replayEvents", tenantId, subscriptionId, sql`status IN ('acknowledged', 'dead') AND received_at >= ${since}::timestamptz AND received_at < ${until}::timestamptz`, limit);
 }
+
+const DEAD = fragment("status = 'dead'");
 
 export interface DeadFilter {
   readonly type?: string | undefined;
@@ -57,16 +56,11 @@ export interface DeadFilter {
 
 /** Bulk redrive: the dead deliveries of one subscription matching the filter made pending again, at most `limit` per call. */
 export function redriveDead(prisma: PrismaClient, tenantId: string, subscriptionId: number, f: DeadFilter, limit = BULK_CHANGE_LIMIT): Promise<BulkResult> {
-  const params: unknown[] = [tenantId, subscriptionId];
-  const add = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  let where = "status = 'dead'";
-  if (f.type !== undefined) where += ` AND type = ${add(f.type)}`;
-  if (f.source !== undefined) where += ` AND source = ${add(f.source)}`;
-  if (f.tags !== undefined && f.tags.length > 0) where += ` AND tags @> ${add([...f.tags])}::text[]`;
-  if (f.since !== undefined) where += ` AND received_at >= ${add(f.since)}::timestamptz`;
-  if (f.until !== undefined) where += ` AND received_at < ${add(f.until)}::timestamptz`;
-  return makePending(prisma, where, params, limit);
+  const where: Sql[] = [DEAD];
+  if (f.type !== undefined) where.push(sql` AND type = ${f.type}`);
+  if (f.source !== undefined) where.push(sql` AND source = ${f.source}`);
+  if (f.tags !== undefined && f.tags.length > 0) where.push(sql` AND tags @> ${[...f.tags]}::text[]`);
+  if (f.since !== undefined) where.push(sql` AND received_at >= ${f.since}::timestamptz`);
+  if (f.until !== undefined) where.push(sql` AND received_at < ${f.until}::timestamptz`);
+  return makePending(prisma, "redriveDead", tenantId, subscriptionId, join(where, ""), limit);
 }

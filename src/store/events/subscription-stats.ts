@@ -1,5 +1,6 @@
 import type { PrismaClient } from "../../generated/prisma/client";
-import { EVENT_STATUSES, type EventStatus } from "./peek-events";
+import { fragment, join, queryRows, sql, type Sql } from "../sql";
+import { EVENT_STATUSES, STATUS_LITERAL, type EventStatus } from "./peek-events";
 
 /** Counts stop here: a backlog page never counts more rows than this per status (the answer says "at least"). */
 export const STATS_COUNT_LIMIT = 10_000;
@@ -23,6 +24,12 @@ export interface SubscriptionStats {
   readonly buckets: ReadonlyArray<{ start: Date; received: number; backlog: number; complete: boolean }>;
 }
 
+/** Each status's count, named after it. */
+const COUNT_ALIAS = Object.fromEntries(EVENT_STATUSES.map((s) => [s, fragment(`"${s}"`)])) as Record<EventStatus, Sql>;
+const COUNT_ROW = { pending: "int", delivered: "int", acknowledged: "int", dead: "int", oldest: "date?", now: "date" } as const;
+const CHART_ROW = { bucket: "int", status: "string", n: "int", earliest: "date" } as const;
+const BUCKET_SECONDS = fragment(String(STATS_BUCKET_SECONDS));
+
 /**
  * A subscription's backlog without a COUNT over the table: each status is counted through
  * deliveries_tenant_status_received_idx up to STATS_COUNT_LIMIT rows; the oldest pending event is
@@ -30,51 +37,52 @@ export interface SubscriptionStats {
  * status of the last hour. Three statements, each bounded, each scoped to the tenant.
  */
 export async function subscriptionStats(prisma: PrismaClient, tenantId: string, subscriptionId: number): Promise<SubscriptionStats> {
+  const countLimit = STATS_COUNT_LIMIT + 1;
   const countSql = EVENT_STATUSES.map(
-    (s) => `(SELECT count(*)::int FROM (SELECT 1 FROM deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND status = '${s}' LIMIT $3) x) AS "${s}"`,
-  ).join(", ");
-  const [countRow] = await prisma.$queryRawUnsafe<Array<Record<EventStatus, number> & { oldest: Date | null; now: Date }>>(
-    `SELECT ${countSql},
-       (SELECT received_at FROM deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND status = 'pending' ORDER BY received_at, event_id LIMIT 1) AS oldest,
+    (s) =>
+      sql`(SELECT count(*)::int FROM (SELECT 1 FROM deliveries WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND status = ${STATUS_LITERAL[s]} LIMIT ${countLimit}) x) AS ${COUNT_ALIAS[s]}`,
+  );
+  const [countRow] = await queryRows(
+    prisma,
+    "subscriptionStatsCounts",
+    sql`SELECT ${join(countSql, ", ")},
+       (SELECT received_at FROM deliveries WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND status = 'pending' ORDER BY received_at, event_id LIMIT 1) AS oldest,
        now() AS now`,
-    tenantId,
-    subscriptionId,
-    STATS_COUNT_LIMIT + 1,
+    COUNT_ROW,
   );
   const counts = Object.fromEntries(
     EVENT_STATUSES.map((s) => {
-      const n = Number(countRow?.[s] ?? 0);
+      const n = countRow?.[s] ?? 0;
       return [s, { count: Math.min(n, STATS_COUNT_LIMIT), exact: n <= STATS_COUNT_LIMIT }];
     }),
   ) as Record<EventStatus, BoundedCount>;
-  const now = new Date(countRow?.now ?? Date.now());
+  const now = countRow?.now ?? new Date();
   const start = new Date(Math.floor((now.getTime() - STATS_WINDOW_SECONDS * 1000) / (STATS_BUCKET_SECONDS * 1000) + 1) * STATS_BUCKET_SECONDS * 1000);
   const chartSql = EVENT_STATUSES.map(
-    (s) => `(SELECT '${s}' AS status, received_at FROM deliveries WHERE tenant_id = $1 AND subscription_id = $2 AND status = '${s}' AND received_at >= $3::timestamptz
-       ORDER BY received_at DESC, event_id DESC LIMIT $4)`,
-  ).join(" UNION ALL ");
-  const grouped = await prisma.$queryRawUnsafe<Array<{ bucket: number; status: EventStatus; n: number; earliest: Date }>>(
-    `SELECT floor(extract(epoch FROM (received_at - $3::timestamptz)) / ${STATS_BUCKET_SECONDS})::int AS bucket, status, count(*)::int AS n, min(received_at) AS earliest
-     FROM (${chartSql}) r GROUP BY 1, 2`,
-    tenantId,
-    subscriptionId,
-    start,
-    STATS_CHART_SCAN_LIMIT,
+    (s) => sql`(SELECT ${STATUS_LITERAL[s]} AS status, received_at FROM deliveries WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND status = ${STATUS_LITERAL[s]} AND received_at >= ${start}::timestamptz
+       ORDER BY received_at DESC, event_id DESC LIMIT ${STATS_CHART_SCAN_LIMIT})`,
   );
+  const grouped = (await queryRows(
+    prisma,
+    "subscriptionStatsChart",
+    sql`SELECT floor(extract(epoch FROM (received_at - ${start}::timestamptz)) / ${BUCKET_SECONDS})::int AS bucket, status, count(*)::int AS n, min(received_at) AS earliest
+     FROM (${join(chartSql, " UNION ALL ")}) r GROUP BY 1, 2`,
+    CHART_ROW,
+  )) as Array<{ bucket: number; status: EventStatus; n: number; earliest: Date }>;
   // A status whose scan reached its bound saw nothing before its earliest row: buckets before that are incomplete.
   let completeFrom = start.getTime();
   for (const s of EVENT_STATUSES) {
     const rows = grouped.filter((g) => g.status === s);
-    const total = rows.reduce((a, g) => a + Number(g.n), 0);
-    if (total >= STATS_CHART_SCAN_LIMIT) completeFrom = Math.max(completeFrom, Math.min(...rows.map((g) => new Date(g.earliest).getTime())));
+    const total = rows.reduce((a, g) => a + g.n, 0);
+    if (total >= STATS_CHART_SCAN_LIMIT) completeFrom = Math.max(completeFrom, Math.min(...rows.map((g) => g.earliest.getTime())));
   }
   const buckets = [];
   const count = Math.ceil((now.getTime() - start.getTime()) / (STATS_BUCKET_SECONDS * 1000));
   for (let i = 0; i < count; i++) {
     const at = start.getTime() + i * STATS_BUCKET_SECONDS * 1000;
-    const mine = grouped.filter((g) => Number(g.bucket) === i);
-    const sum = (statuses: readonly EventStatus[]) => mine.filter((g) => statuses.includes(g.status)).reduce((a, g) => a + Number(g.n), 0);
+    const mine = grouped.filter((g) => g.bucket === i);
+    const sum = (statuses: readonly EventStatus[]) => mine.filter((g) => statuses.includes(g.status)).reduce((a, g) => a + g.n, 0);
     buckets.push({ start: new Date(at), received: sum(EVENT_STATUSES), backlog: sum(["pending", "delivered"]), complete: at + STATS_BUCKET_SECONDS * 1000 > completeFrom });
   }
-  return { counts, oldestPendingAt: countRow?.oldest ? new Date(countRow.oldest) : null, now, buckets };
+  return { counts, oldestPendingAt: countRow?.oldest ?? null, now, buckets };
 }
