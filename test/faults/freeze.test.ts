@@ -3,7 +3,7 @@
  * sent back) while the API and a worker run as real processes under load. Two variants per
  * dependency: open connections stop answering mid-stream, or are dropped so the clients reconnect
  * into a proxy that accepts and never answers. For each: no request waits longer than its deadline
- * + 1 s, nothing 202'd is lost, and service resumes when the freeze ends.
+ * + 1 s (scaled to the load of the moment), nothing 202'd is lost, and service resumes when the freeze ends.
  * FREEZE_RUNS=3 repeats every scenario.
  */
 import type { FreezeMode } from "../helpers/tcp-proxy";
@@ -13,12 +13,18 @@ import { deadline } from "../helpers/deadlines";
 jest.setTimeout(deadline(600_000));
 
 const DEADLINES = FAULT_DEADLINES;
-/** The longest a request may take while a dependency is frozen: its deadlines (checkout + statement, or the send deadline), + 1 s. */
-const LIMIT_MS: Record<Dep, number> = {
-  pg: 1000 + 1500 + 1000,
-  redis: 2 * 300 + 1000, // the limiter makes one call (the receipt is not waited for); one more deadline of slack
-  sqs: 1500 + 1000,
+/** What a request may wait for while a dependency is frozen: its deadlines (checkout + statement, or the send deadline). */
+const PRODUCT_DEADLINE_MS: Record<Dep, number> = {
+  pg: 1000 + 1500,
+  redis: 2 * 300, // the limiter makes one call (the receipt is not waited for); one more deadline of slack
+  sqs: 1500,
 };
+/**
+ * The longest a request may take: the product's deadlines (fixed), plus 1 s on the reference
+ * machine for the process to notice and answer, scaled to the load of the moment (a starved
+ * process answers a deadline late, by scheduling, not by waiting on the frozen dependency).
+ */
+const limitMs = (dep: Dep): number => PRODUCT_DEADLINE_MS[dep] + deadline(1000);
 const FREEZE_MS = 6000;
 const RUNS = Number(process.env.FREEZE_RUNS ?? 1);
 
@@ -108,7 +114,8 @@ describe.each(scenarios)("%s frozen (%s)", (dep, mode) => {
     await load;
 
     // 1. Bounded waits.
-    const slow = timings.filter((t) => t.ms > LIMIT_MS[dep]);
+    const limit = limitMs(dep);
+    const slow = timings.filter((t) => t.ms > limit);
     expect(slow).toEqual([]);
     const failed = timings.filter((t) => t.status === 0 || t.status >= 500 && t.status !== 503);
     // The API's own account of an unexpected failure, printed so a red run says which error it was.
