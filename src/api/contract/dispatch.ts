@@ -185,11 +185,10 @@ export function dispatcher(table: readonly Operation[], deps: RouteDeps, keyed: 
   const allow = allowedMethods(table);
   const router = new Router({ strict: true, sensitive: true });
   const paths = [...new Set(table.map((op) => op.path))];
-  const ordered = [...paths.filter((p) => !p.includes("{")), ...paths.filter((p) => p.includes("{"))];
   const allowByRoute = new Map<string, string>();
   /** Literal paths: each method's composed chain, and the path's refusal of any other method. */
   const literal = new Map<string, { readonly methods: ReadonlyMap<string, Middleware>; readonly refused: Middleware }>();
-  for (const path of ordered) {
+  for (const path of paths) {
     const route = koaPath(path);
     const first = routeOf(route);
     const methods = new Map<string, Middleware>();
