@@ -675,6 +675,23 @@ describe("alarms", () => {
     expect(variableDefault("expiry_overdue_seconds")).toBe(600);
   });
 
+  test("expiry overdue from the gauge: the scheduler's triggers_expiry_seconds_since_last_run, as shipped, above expiry_overdue_seconds", () => {
+    const a = alarms().find((x) => x.name === "expiry_gauge_overdue");
+    expect(a?.block).toMatchObject({
+      count: "${local.ship_metrics ? 1 : 0}",
+      namespace: "${var.metrics_shipping.namespace}",
+      metric_name: "triggers_expiry_seconds_since_last_run",
+      dimensions: { role: "scheduler" },
+      statistic: "Minimum",
+      comparison_operator: "GreaterThanThreshold",
+      threshold: "${var.expiry_overdue_seconds}",
+      treat_missing_data: "breaching",
+    });
+    // The gauge is exported by the scheduler and kept by the collector, with the role dimension.
+    expect(JSON.stringify(tf.locals.shipped_metrics)).toContain("triggers_expiry_seconds_since_last_run");
+    expect(readFileSync(join(REPO_ROOT, "src", "jobs", "expiry-heartbeat.ts"), "utf8")).toContain('name: "triggers_expiry_seconds_since_last_run"');
+  });
+
   test("every alarm notifies the alarm actions (SNS topic and/or alarm_actions)", () => {
     expect(String(tf.locals.alarm_actions)).toMatch(/aws_sns_topic\.alarms\[\*\]\.arn.*var\.alarm_actions/);
     for (const a of alarms()) expect(a.block.alarm_actions).toBe("${local.alarm_actions}");

@@ -144,6 +144,23 @@ describeTf(label("terraform against the real provider schemas"), () => {
     test("the migration runs during apply", () => {
       expect(byAddress("module.triggers.terraform_data.migrate[0]").change.actions).toEqual(["create"]);
     });
+
+    test("the alarms for quiet failures and the dashboard are planned", () => {
+      const alarms = [
+        ...["api", "worker", "scheduler"].map((svc) => `aws_cloudwatch_metric_alarm.tasks_below_desired["${svc}"]`),
+        "aws_cloudwatch_metric_alarm.dlq_oldest_message",
+        "aws_cloudwatch_metric_alarm.database_connections",
+        "aws_cloudwatch_metric_alarm.redis_cpu[0]",
+        "aws_cloudwatch_metric_alarm.redis_evictions[0]",
+        "aws_cloudwatch_metric_alarm.api_latency_p99",
+        "aws_cloudwatch_metric_alarm.expiry_overdue[0]",
+        "aws_cloudwatch_metric_alarm.expiry_gauge_overdue[0]",
+        "aws_cloudwatch_dashboard.this",
+      ];
+      for (const address of alarms) expect({ address, actions: byAddress(`module.triggers.${address}`).change.actions }).toEqual({ address, actions: ["create"] });
+      const memory = engine === "rds" ? "database_freeable_memory" : "aurora_acu_utilization";
+      expect(plan.resource_changes.some((c) => c.address.startsWith(`module.triggers.aws_cloudwatch_metric_alarm.${memory}`))).toBe(true);
+    });
   });
 
   describe("the example's plan with every option on", () => {

@@ -273,3 +273,31 @@ resource "aws_cloudwatch_metric_alarm" "expiry_overdue" {
 
   tags = local.tags
 }
+
+# Expiry, from the gauge the scheduler exports (triggers_expiry_seconds_since_last_run, shipped by
+# the metrics collector): seconds since the last completed run, past expiry_overdue_seconds. It
+# holds at every log level; missing data (no scheduler, no collector) is breaching, like above.
+# Minimum: with several scheduler tasks, the freshest one's view (a run on any of them counts).
+resource "aws_cloudwatch_metric_alarm" "expiry_gauge_overdue" {
+  count = local.ship_metrics ? 1 : 0
+
+  alarm_name        = "${var.name}-expiry-seconds-since-last-run"
+  alarm_description = "The scheduler reports no completed expiry run for over ${var.expiry_overdue_seconds}s (triggers_expiry_seconds_since_last_run): every run fails, or Postgres or Redis is unreachable from it. Acknowledged and dead events are not being deleted. The scheduler's /readyz names expiry."
+
+  namespace   = var.metrics_shipping.namespace
+  metric_name = "triggers_expiry_seconds_since_last_run"
+  dimensions  = { role = "scheduler" }
+  statistic   = "Minimum"
+  period      = 60
+
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.expiry_overdue_seconds
+  treat_missing_data  = "breaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}
