@@ -1,4 +1,5 @@
 import { BadRequestError, SchemaLimitError } from "../errors";
+import { linearSyntaxError } from "./linear-regexp";
 
 /** Text Postgres jsonb cannot store: a NUL character or an unpaired UTF-16 surrogate. */
 const unstorable = (s: string): boolean => s.includes("\u0000") || !s.isWellFormed();
@@ -30,7 +31,7 @@ export const DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema";
  * - `remote_ref`: a `$ref`/`$dynamicRef` that is not a fragment of the schema itself (`#…`), so
  *   nothing is ever fetched and no other schema is consulted;
  * - `pattern_length`, `pattern_cost`: a regular expression longer than MAX_PATTERN_LENGTH, or one
- *   whose matching time can grow exponentially with its input (see regexCost);
+ *   the linear-time engine cannot run (a backreference, a lookaround; see linear-regexp.ts);
  * - `unique_items`: `uniqueItems: true` without a `maxItems` of at most MAX_UNIQUE_ITEMS beside it
  *   (comparing the items of an array is quadratic in its length).
  * Returns the JSON text's byte length.
@@ -75,68 +76,8 @@ function checkPattern(pattern: string): void {
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new SchemaLimitError("pattern_length", `a pattern is ${pattern.length} characters long; the limit is ${MAX_PATTERN_LENGTH}`, MAX_PATTERN_LENGTH);
   }
-  const cost = regexCost(pattern);
-  if (cost !== null) throw new SchemaLimitError("pattern_cost", `the pattern ${JSON.stringify(pattern.slice(0, 100))} may take exponential time to match: ${cost}`);
-}
-
-/**
- * Why a regular expression may backtrack exponentially, or null. Refused: a backreference or a
- * lookaround (their cost is not bounded by the shape below), and a group repeated without bound
- * (`*`, `+`, `{n,}`) whose body itself repeats without bound or alternates, the shape of `(a+)+`,
- * `(a*)*` and `(a|aa)+`. A conservative check of the pattern's structure, run once at registration:
- * some harmless patterns are refused too (rewrite them with a character class), none of the
- * catastrophic ones above passes.
- */
-export function regexCost(pattern: string): string | null {
-  // Per open group: whether its body so far holds an unbounded repeat or an alternation.
-  const groups: Array<{ risky: boolean }> = [{ risky: false }];
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === "\\") {
-      const next = pattern[i + 1] ?? "";
-      if (!inClass && /[1-9k]/.test(next)) return "a backreference";
-      i++;
-      // An escaped atom may be followed by a quantifier: handled on the next character.
-      continue;
-    }
-    if (inClass) {
-      if (c === "]") inClass = false;
-      continue;
-    }
-    if (c === "[") {
-      inClass = true;
-      continue;
-    }
-    if (c === "(") {
-      if (pattern.startsWith("(?=", i) || pattern.startsWith("(?!", i) || pattern.startsWith("(?<=", i) || pattern.startsWith("(?<!", i)) return "a lookaround";
-      groups.push({ risky: false });
-      continue;
-    }
-    if (c === "|") {
-      groups[groups.length - 1]!.risky = true;
-      continue;
-    }
-    if (c === ")") {
-      const inner = groups.length > 1 ? groups.pop()! : { risky: false };
-      const q = unboundedQuantifierAt(pattern, i + 1);
-      if (q && inner.risky) return "a repeated group whose body repeats or alternates (nested quantifiers)";
-      // The group as a whole repeating without bound makes its enclosing group risky.
-      if (q || inner.risky) groups[groups.length - 1]!.risky ||= q !== null;
-      continue;
-    }
-    if (unboundedQuantifierAt(pattern, i) !== null) groups[groups.length - 1]!.risky = true;
+  const unsupported = linearSyntaxError(pattern);
+  if (unsupported !== null) {
+    throw new SchemaLimitError("pattern_cost", `the pattern ${JSON.stringify(pattern.slice(0, 100))} is outside what the linear-time engine runs (RE2: no backreferences or lookarounds): ${unsupported}`);
   }
-  return null;
-}
-
-/** The unbounded quantifier (`*`, `+`, `{n,}`) starting at `i`, or null. */
-function unboundedQuantifierAt(pattern: string, i: number): string | null {
-  const c = pattern[i];
-  if (c === "*" || c === "+") return c;
-  if (c === "{") {
-    const m = /^\{\d+,\}/.exec(pattern.slice(i, i + 16));
-    if (m) return m[0];
-  }
-  return null;
 }

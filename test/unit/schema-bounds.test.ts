@@ -1,12 +1,53 @@
-import { checkSchemaBounds, regexCost } from "../../src/schemas/bounds";
+import { checkSchemaBounds } from "../../src/schemas/bounds";
+import { compileSchema } from "../../src/schemas/compile";
+import { compileLinear, linearSyntaxError, toRe2Syntax } from "../../src/schemas/linear-regexp";
 import { backwardIncompatibilities } from "../../src/schemas/compatibility";
 
-describe("regexCost", () => {
-  test.each(["^(a+)+$", "(a*)*", "^(a|aa)+$", "(x+x+)+y", "^(\\d+\\.?)*$", "((ab)*c)+", "(a)\\1", "(?=a)a", "(?<!a)b", "^(a{1,}b?)+$"])("refuses %s", (p) => {
-    expect(regexCost(p)).not.toBeNull();
+describe("schema patterns run on a linear-time engine", () => {
+  // Each of these backtracks exponentially (or as a high power of the input) on V8's engine: on
+  // 40 characters of "a" and a final "c", V8 would not finish within the test's deadline.
+  test.each([
+    ["^(a+)+$", "a"],
+    ["^(a*)*$", "a"],
+    ["^(a|aa)+$", "a"],
+    ["^(x+x+)+y$", "x"],
+    ["^(\\d+\\.?)*$", "1"],
+    ["^(a*){30}b$", "a"],
+    ["^" + "a*".repeat(40) + "b$", "a"],
+    ["^(\\w+\\s?)*$", "a"],
+  ])("%s is accepted and matches in linear time", (p, unit) => {
+    expect(linearSyntaxError(p)).toBeNull();
+    const re = compileLinear(p);
+    expect(re.test(unit.repeat(40) + "!")).toBe(false);
+    expect(re.test(unit.repeat(20_000) + "!")).toBe(false);
   });
-  test.each(["^[a-z]{3}$", "^pay_[A-Za-z0-9]{8,32}$", "^(\\+|-)?\\d+$", "^[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}$", "\\(a+\\)+", "[(a+)+]", "^(ab){2,5}$", "^\\d{4}-\\d{2}-\\d{2}$"])("accepts %s", (p) => {
-    expect(regexCost(p)).toBeNull();
+  test("a compiled schema's pattern and patternProperties use it", () => {
+    const validate = compileSchema({ type: "object", properties: { s: { type: "string", pattern: "^(a*){30}b$" } }, patternProperties: { "^(x+x+)+y$": { type: "integer" } } }, { maxBytes: 10_000, maxDepth: 10, maxNodes: 100, maxCompileMs: 10_000 });
+    expect(validate({ s: "a".repeat(40) + "c" })).toBe(false);
+    expect(validate({ s: "aaab", ["x".repeat(40) + "y"]: "not an integer" })).toBe(false);
+    expect(validate({ s: "aaab", ["x".repeat(40) + "y"]: 1 })).toBe(true);
+  });
+  test.each(["(a)\\1", "(?=a)a", "(?<!a)b", "(?<n>a)\\k<n>", "a(?!b)"])("refuses %s (no engine bounds its cost)", (p) => {
+    expect(linearSyntaxError(p)).not.toBeNull();
+  });
+  test.each([
+    ["^[\\u0000-\\u007F]*$", "abc", "é"],
+    ["^\\uD83D\\uDE00$", "\u{1F600}", "\uD83D"],
+    ["^\\u{1F600}$", "\u{1F600}", "x"],
+    ["^\\\\u0041$", "\\u0041", "A"],
+    ["^pay_[A-Za-z0-9]{8,32}$", "pay_abcdefgh", "pay_abc"],
+    ["^\\d{4}-\\d{2}-\\d{2}$", "2026-12-07", "2026-1-07"],
+    ["^\\p{Lu}", "Élan", "élan"],
+    ["^.$", "\u{1F600}", "ab"],
+  ])("ECMAScript syntax %s keeps its meaning (matches %j, not %j)", (p, yes, no) => {
+    const re = compileLinear(p);
+    expect([re.test(yes), re.test(no)]).toEqual([true, false]);
+    expect([new RegExp(p, "u").test(yes), new RegExp(p, "u").test(no)]).toEqual([true, false]);
+  });
+  test("\\u escapes become RE2's \\x{…}, a surrogate pair one code point", () => {
+    expect(toRe2Syntax("[\\u0000-\\u007F]")).toBe("[\\x{0}-\\x{7f}]");
+    expect(toRe2Syntax("\\uD83D\\uDE00")).toBe("\\x{1f600}");
+    expect(toRe2Syntax("\\\\u0041")).toBe("\\\\u0041");
   });
 });
 
@@ -32,6 +73,14 @@ describe("checkSchemaBounds", () => {
     // A property named like a keyword is not the keyword.
     expect(limit({ properties: { $ref: { type: "string" }, pattern: { type: "string" } } })).toBeNull();
   });
+});
+
+test("a schema slower to compile than SCHEMA_MAX_COMPILE_MS is refused, naming compile_time", () => {
+  const schema = { type: "object", properties: { a: { type: "string", pattern: "^a+$" } } };
+  const bounds = { maxBytes: 10_000, maxDepth: 10, maxNodes: 100, maxCompileMs: 10_000 };
+  expect(() => compileSchema(schema, bounds)).not.toThrow();
+  // Any compile takes more than -1 ms: the bound is measured around the compile, not estimated.
+  expect(() => compileSchema(schema, { ...bounds, maxCompileMs: -1 })).toThrow(expect.objectContaining({ details: [expect.objectContaining({ limit: "compile_time" })] }));
 });
 
 describe("backward compatibility", () => {

@@ -47,7 +47,7 @@ export const registerSchemaOperation = operation({
   description:
     "Registers a JSON Schema (draft 2020-12) for an event type as its next version (201); the same schema as the latest answers 200 with it. From then on an event of the type is validated against it at ingest (422 schema_validation_failed). " +
     "With compatibility `backward` (the default) the new version must provably accept every event the latest accepts (409 schema_incompatible, details name each reason; docs/schemas.md states the rule); `none` skips the check. " +
-    "Bounded (400 schema_limit_exceeded, details name the limit): SCHEMA_MAX_BYTES, SCHEMA_MAX_DEPTH, SCHEMA_MAX_NODES, only in-document `$ref`s (remote_ref), patterns without exponential backtracking (pattern_cost, pattern_length), uniqueItems only with maxItems ≤ 1000 (unique_items), SCHEMA_MAX_COMPILE_MS (compile_time). " +
+    "Bounded (400 schema_limit_exceeded, details name the limit): SCHEMA_MAX_BYTES, SCHEMA_MAX_DEPTH, SCHEMA_MAX_NODES, only in-document `$ref`s (remote_ref), patterns run in linear time, so no backreferences or lookarounds (pattern_cost, pattern_length), uniqueItems only with maxItems ≤ 1000 (unique_items), SCHEMA_MAX_COMPILE_MS (compile_time). " +
     "400 invalid_schema for what is not a 2020-12 schema. 409 schema_quota_exceeded past SCHEMA_MAX_TYPES_PER_TENANT or SCHEMA_MAX_VERSIONS_PER_TYPE.",
   params: typeParams,
   query: noQuery,
