@@ -299,8 +299,22 @@ export function canonicalJson(value: unknown): string {
   return `${out}}`;
 }
 
-/** sha256 of the canonical envelope: the identity of "the same body" for idempotency. */
+/** A JSON datacontenttype that says no more than the JSON event format's default: application/json, UTF-8. */
+const PLAIN_JSON_MEDIA_TYPE = /^application\/json[ \t]*(;[ \t]*charset[ \t]*=[ \t]*"?utf-8"?[ \t]*)?$/i;
+
+/**
+ * sha256 of the canonical envelope: the identity of "the same body" for idempotency. A CloudEvent's
+ * JSON data declared `application/json`, `application/json; charset=utf-8` or not at all is the
+ * same data (the JSON format's default; JSON text is UTF-8), so the same event resent in another
+ * mode (the SDK's binary mode adds the charset, its structured mode leaves the attribute out) is a
+ * replay, not a 409.
+ */
 export function envelopeHash(envelope: EventEnvelope): string {
+  const ce = envelope.cloudevent;
+  if (ce !== undefined && ce.data === "json" && ce.datacontenttype !== undefined && PLAIN_JSON_MEDIA_TYPE.test(ce.datacontenttype)) {
+    const { datacontenttype: _, ...rest } = ce;
+    return hash("sha256", canonicalJson({ ...envelope, cloudevent: rest }), "hex");
+  }
   return hash("sha256", canonicalJson(envelope), "hex");
 }
 
