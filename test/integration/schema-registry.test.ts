@@ -97,6 +97,11 @@ describe("schema registry", () => {
       return r.body.status !== "queued" ? r : undefined;
     });
     expect(stored.body.schema_version).toBe(1);
+    // As a CloudEvent, the version is the triggersschemaversion extension.
+    const asCloudEvent = await h.request("GET", `/events/${ok.body.id}`, { key: t.key, headers: { Accept: "application/cloudevents+json" } });
+    expect([asCloudEvent.status, asCloudEvent.body.triggersschemaversion]).toEqual([200, 1]);
+    const fromOtherTenant = await h.request("GET", `/events/${ok.body.id}`, { key: other.key, headers: { Accept: "application/cloudevents+json" } });
+    expect(fromOtherTenant.status).toBe(404);
     // A second version applies from the next event on.
     // (A new property of an open object would narrow what v1 accepted: the rule refuses it.)
     const narrowing = { ...PAYMENT_SUCCEEDED, properties: { ...PAYMENT_SUCCEEDED.properties, captured: { type: "boolean" } } };
