@@ -10,6 +10,7 @@ import type { ReadinessChecks } from "../observability/readiness";
 import { startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 import { errorMessage } from "../errors";
+import { schemaCurrentCheck } from "../store/schema-version";
 
 /** The expiry job's signature; the wiring takes it as a parameter so tests can make a run fail. */
 export type ExpireFn = (deps: ExpireEventsDeps, opts: ExpireEventsOptions) => Promise<ExpireEventsResult>;
@@ -330,7 +331,7 @@ function startTimer(c: Container, expire: ExpireFn, everyMs: number, firstRunDel
  */
 export function schedulerReadinessChecks(c: Container, heartbeat: ExpiryHeartbeat): ReadinessChecks {
   const redis = c.redis;
-  return { postgres: () => c.db.ping(), ...(redis ? { redis: () => redis.ping() } : {}), expiry: () => heartbeat.check() };
+  return { postgres: () => c.db.ping(), schema: schemaCurrentCheck(c.db.prisma), ...(redis ? { redis: () => redis.ping() } : {}), expiry: () => heartbeat.check() };
 }
 
 /**

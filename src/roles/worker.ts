@@ -5,6 +5,7 @@ import type { ReadinessChecks } from "../observability/readiness";
 import type { SqsQueue } from "../queue/sqs-queue";
 import { startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
+import { schemaCurrentCheck } from "../store/schema-version";
 
 /** What an ingest worker is built from: a container, or the same parts a bench assembles itself. */
 export type IngestWorkerParts = Pick<Container, "config" | "db" | "queue" | "logger" | "metrics">;
@@ -40,7 +41,7 @@ export function startIngestWorker(c: IngestWorkerParts, overrides: IngestWorkerO
 
 /** The worker's dependencies, for /readyz: Postgres and SQS. */
 export function workerReadinessChecks(c: Container): ReadinessChecks {
-  return { postgres: () => c.db.ping(), sqs: () => c.queue.depth() };
+  return { postgres: () => c.db.ping(), schema: schemaCurrentCheck(c.db.prisma), sqs: () => c.queue.depth() };
 }
 
 /** The started worker role; `worker` is its ingest worker. */

@@ -5,9 +5,10 @@
  *           before or during it stays silent for good (a failover, a middlebox that forgot them),
  *           so a client recovers only by replacing its connections itself;
  *   cut     connections are dropped and new ones refused.
- * After the fault: every role is ready within RECOVERY_MS with the same PID, Redis-backed state
- * (limiter counter, idempotency claims) is shared again, expiry runs again, an event sent after
- * recovery is stored and leasable, and nothing accepted is lost or stored twice.
+ * Within RECOVERY_MS of the fault's end (each step timed from that moment): every role is ready
+ * with the same PID, Redis-backed state (limiter counter, idempotency claims) is shared again,
+ * expiry runs again, and an event sent after recovery is stored and leasable; nothing accepted is
+ * lost or stored twice.
  * A last scenario flushes a private Redis under the scheduler: it re-registers its job scheduler.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -58,9 +59,11 @@ async function sinceLastExpiry(scheduler: RoleProcess): Promise<number | undefin
   }
 }
 
-/** Polls `check` until it holds; returns the ms it took, or throws with `what` after `ms`. */
-async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
+/**
+ * Polls `check` until it holds; returns the ms since `started` (by default, now) it took, or throws
+ * with `what` once `ms` have passed since `started`.
+ */
+async function within(ms: number, what: string, check: () => Promise<boolean>, started: number = Date.now()): Promise<number> {
   for (;;) {
     if (await check()) return Date.now() - started;
     if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
@@ -155,8 +158,10 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
     await sleep(FAULT_MS);
     if (fault === "freeze") env.proxies[dep].thaw({ strand: true });
     else env.proxies[dep].restore();
+    // Every step of full function is timed from the dependency's return, not from the step before.
+    const backAt = Date.now();
 
-    const readyMs = await within(RECOVERY_MS, `every role ready after the ${dep} ${fault}`, () => allReady(roles));
+    const readyMs = await within(RECOVERY_MS, `every role ready after the ${dep} ${fault}`, () => allReady(roles), backAt);
     expect(roles.map((r) => r.child.pid)).toEqual(pids);
     expect(roles.every((r) => r.child.exitCode === null && r.child.signalCode === null)).toBe(true);
     // Ready means ready: no request fails on a connection left over from the fault.
@@ -168,21 +173,21 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
       const before = Number((await redis.get(slot)) ?? 0);
       if ((await send(counted.secret)).status !== 202) return false;
       return Number((await redis.get(slot)) ?? 0) > before;
-    });
+    }, backAt);
     const claim = `recovery-${dep}-${fault}`;
     expect((await send(env.key, { "Idempotency-Key": claim })).status).toBe(202);
     const claims = await redis.keys(`${env.prefix}:idem:*${claim}`);
     expect(claims.length).toBe(1);
 
     // Expiry resumes: the scheduler completes a run again.
-    const expiryMs = await within(RECOVERY_MS, "expiry runs again", async () => ((await sinceLastExpiry(scheduler)) ?? Infinity) < 2);
+    const expiryMs = await within(RECOVERY_MS, "expiry runs again", async () => ((await sinceLastExpiry(scheduler)) ?? Infinity) < 2, backAt);
     stop = true;
     await load;
 
     // An event sent after recovery is stored and leasable.
     const after = await send();
     expect(after.status).toBe(202);
-    const leasableMs = await within(RECOVERY_MS, "the event sent after recovery is leasable", () => leasable(api, env.key, after.body!.id as string));
+    const leasableMs = await within(RECOVERY_MS, "the event sent after recovery is leasable", () => leasable(api, env.key, after.body!.id as string), backAt);
 
     await env.drained(90_000);
     const counts = await account(env, seq, accepted);

@@ -20,6 +20,8 @@ import { deadline } from "../helpers/deadlines";
 jest.setTimeout(deadline(60_000));
 
 const MIGRATION = "20261201000100_app_role";
+/** Lets the role read which migrations are applied (the readiness check `schema`), nothing more. */
+const READS_MIGRATIONS = "20261207000100_app_role_reads_migrations";
 
 /** The shared test server trusts local logins, so the app role logs in without a password here. */
 function appRoleUrl(schema: string): string {
@@ -43,9 +45,11 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
       // Repeatable: recorded once, and its statements run again without error.
       const second = await applyMigrations(admin.migrator, loadMigrations());
       expect(second.applied).toEqual([]);
-      const m = loadMigrations().find((x) => x.name === MIGRATION)!;
+      // The role's migrations, run again in order (the later one grants what the first revokes).
+      const again = loadMigrations().filter((x) => x.name === MIGRATION || x.name === READS_MIGRATIONS);
+      expect(again).toHaveLength(2);
       await admin.migrator.transaction(async (tx) => {
-        for (const s of m.statements) await tx.query(s);
+        for (const m of again) for (const s of m.statements) await tx.query(s);
       });
     } finally {
       await admin.close();
@@ -99,7 +103,8 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
       const expired = await expireEvents({ prisma: c.db.prisma }, { now: new Date(Date.now() + 86_400_000), batchSize: 100, acknowledgedRetentionSeconds: 0, deadRetentionSeconds: 0, timeBudgetMs: 5000 });
       expect(expired).toBeDefined();
       expect((await c.db.migrator.query<{ n: number }>("SELECT count(*)::int AS n FROM events")).at(0)?.n).toBe(0);
-      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const ready = await fetch(`${base}/readyz`);
+      expect({ status: ready.status, body: await ready.text() }).toEqual({ status: 200, body: expect.stringContaining('"schema":{"ok":true}') });
     } finally {
       await api?.close();
       await worker?.stop();
@@ -115,9 +120,16 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
     ["TRUNCATE", (s: string) => `TRUNCATE "${s}".events`],
     ["CREATE INDEX", (s: string) => `CREATE INDEX intruder_idx ON "${s}".events (type)`],
     ["CREATE TYPE", (s: string) => `CREATE TYPE "${s}".intruder AS ENUM ('x')`],
-    ["read the migration history", (s: string) => `SELECT * FROM "${s}"._prisma_migrations`],
+    ["change the migration history", (s: string) => `UPDATE "${s}"._prisma_migrations SET rolled_back_at = now()`],
+    ["delete from the migration history", (s: string) => `DELETE FROM "${s}"._prisma_migrations`],
+    ["add to the migration history", (s: string) => `INSERT INTO "${s}"._prisma_migrations (id, checksum, migration_name) VALUES ('x', 'x', 'x')`],
   ])("cannot %s", async (_what, sql) => {
     await expect(app.query(sql(schema.schema))).rejects.toMatchObject({ code: expect.stringMatching(/^(42501)$/) });
+  });
+
+  test("can read which migrations are applied (the readiness check `schema`)", async () => {
+    const rows = (await app.query(`SELECT migration_name FROM "${schema.schema}"._prisma_migrations`)).rows as Array<{ migration_name: string }>;
+    expect(rows.map((r) => r.migration_name)).toEqual(expect.arrayContaining([MIGRATION, READS_MIGRATIONS]));
   });
 });
 

@@ -177,7 +177,7 @@ describe("observability: metrics, request logs, readiness", () => {
     expect((await h.request("GET", "/healthz")).body).toEqual({ status: "ok" });
     const ready = await h.request("GET", "/readyz");
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: "ready", checks: { postgres: { ok: true }, sqs: { ok: true } } });
+    expect(ready.body).toEqual({ status: "ready", checks: { postgres: { ok: true }, schema: { ok: true }, sqs: { ok: true } } });
   });
 
   test("/readyz answers 503 naming a stopped Redis, while /healthz stays 200", async () => {

@@ -176,3 +176,64 @@ onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe
     }
   });
 });
+
+onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe("a role started before its migration", () => {
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    schema = await createTestSchema();
+  });
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    await schema.drop();
+  });
+
+  test("api, worker and scheduler stay not ready, naming the missing migrations and the command, then become ready once `migrate` ran, without a restart", async () => {
+    const queue = uniqueName("unmigrated");
+    const started = await Promise.all(
+      ROLES.map(async (role) => {
+        const metricsPort = await freePort();
+        const child = spawn(process.execPath, [CLI, role], {
+          env: {
+            PATH: process.env.PATH ?? "",
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+            DATABASE_URL: schema.url,
+            SQS_ENDPOINT: sqsEndpoint(),
+            SQS_QUEUE_NAME: queue,
+            REDIS_PREFIX: uniqueName("unmigrated"),
+            PORT: String(await freePort()),
+            METRICS_PORT: String(metricsPort),
+            WORKER_WAIT_SECONDS: "1",
+            LOG_LEVEL: "warn",
+          },
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        children.push(child);
+        live.push(child);
+        await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`, deadline(45_000));
+        return { role, child, readyz: `http://127.0.0.1:${metricsPort}/readyz` };
+      }),
+    );
+    for (const { role, readyz } of started) {
+      const res = await fetch(readyz);
+      const body = (await res.json()) as { error: { details: Array<{ dependency: string; message: string }> } };
+      const schemaCheck = body.error.details.find((d) => d.dependency === "schema");
+      expect({ role, status: res.status, message: schemaCheck?.message }).toEqual({ role, status: 503, message: expect.stringContaining("run `triggers migrate`") });
+    }
+    const migrated = await runCli(["migrate"], { DATABASE_URL: schema.url }, deadline(60_000));
+    expect(migrated.code).toBe(0);
+    for (const { role, child, readyz } of started) {
+      const until = Date.now() + deadline(15_000);
+      let status = 0;
+      let failing = "";
+      while (Date.now() < until) {
+        const res = await fetch(readyz);
+        status = res.status;
+        if (status === 200) break;
+        failing = await res.text();
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect({ role, status, failing: status === 200 ? "" : failing, running: child.exitCode === null && child.signalCode === null }).toEqual({ role, status: 200, failing: "", running: true });
+    }
+  });
+});

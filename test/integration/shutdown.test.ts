@@ -220,7 +220,7 @@ onlyOn("postgres", "the api and worker under test are separate processes sharing
     await worker.waitForLog("metrics server listening");
     const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", checks: { postgres: { ok: true }, sqs: { ok: true } } });
+    expect(await ready.json()).toEqual({ status: "ready", checks: { postgres: { ok: true }, schema: { ok: true }, sqs: { ok: true } } });
 
     // Stop it as soon as it has stored something, i.e. in the middle of the drain.
     await h.eventually(async () => (await storedIds()).length > 0, 15_000);

@@ -3,11 +3,16 @@ import { NOT_READY_RETRY_AFTER_SECONDS, readinessBody, runChecks, type Readiness
 import { operation } from "../contract/operation";
 import { HealthSchema, OpenApiSchema, ReadySchema } from "../contract/schemas";
 import type { ApiDeps } from "../deps";
+import { schemaCurrentCheck } from "../../store/schema-version";
 
-/** The API's dependencies: Postgres (keys, inbox), SQS (ingest) and Redis when configured (limits, idempotency). */
+/**
+ * The API's dependencies: Postgres (keys, inbox) with every migration of this build applied, SQS
+ * (ingest) and Redis when configured (limits, idempotency).
+ */
 export function apiReadinessChecks(deps: ApiDeps): ReadinessChecks {
   const checks: ReadinessChecks = {
     postgres: () => deps.db.ping(),
+    schema: schemaCurrentCheck(deps.db.prisma),
     sqs: () => deps.queue.depth(),
   };
   const redis = deps.redis;
@@ -41,17 +46,20 @@ export const readyz = operation({
   tag: "operations",
   scope: null,
   summary: "Readiness",
-  description: "Checks Postgres, SQS and (when configured) Redis, each with a 1.5 s timeout. 503 not_ready names each failing dependency in details[].dependency.",
+  description: "Checks Postgres (and that every migration of this build is applied: `schema`), SQS and (when configured) Redis, each with a 1.5 s timeout. 503 not_ready names each failing dependency in details[].dependency, with its message.",
   query: none,
   responses: { 200: { description: "Every dependency answers", schema: ReadySchema } },
   errors: { 503: ["not_ready"] },
-  handler: (deps) => async (ctx) => {
-    const result = await runChecks(apiReadinessChecks(deps));
-    if (!result.ok) {
-      ctx.status = 503;
-      ctx.set("Retry-After", String(NOT_READY_RETRY_AFTER_SECONDS));
-    }
-    ctx.body = readinessBody(result);
+  handler: (deps) => {
+    const checks = apiReadinessChecks(deps);
+    return async (ctx) => {
+      const result = await runChecks(checks);
+      if (!result.ok) {
+        ctx.status = 503;
+        ctx.set("Retry-After", String(NOT_READY_RETRY_AFTER_SECONDS));
+      }
+      ctx.body = readinessBody(result);
+    };
   },
 });
 
