@@ -208,6 +208,8 @@ function EventsPage(props: { scopes: Scopes }) {
         onSubmit: (e: Event) => {
           e.preventDefault();
           setResult(null);
+          // A confirmation belongs to the filters it was asked for.
+          setConfirming(false);
           setApplied({ ...draft });
         },
       },
@@ -226,7 +228,12 @@ function EventsPage(props: { scopes: Scopes }) {
         ]),
       ],
     ),
-    applied.status === "dead" && can(props.scopes, "events:ack")
+    // The bulk redrive takes every filter of this form but the payload search (q is a bounded
+    // scan per page, which a one-call redrive cannot continue), so it is not offered with one.
+    applied.status === "dead" && can(props.scopes, "events:ack") && applied.q
+      ? h("p", { class: "hint", id: "redrive-all-unavailable" }, "Bulk redrive does not take a payload search: clear “Search payloads” and Apply to redrive every dead event matching the other filters, or redrive events one by one from their pages.")
+      : null,
+    applied.status === "dead" && can(props.scopes, "events:ack") && !applied.q
       ? h("div", { class: "bulk" }, [
           confirming
             ? h("div", { role: "group", "aria-label": "Confirm redrive" }, [
