@@ -85,7 +85,7 @@ export const redriveSubscriptionOperation = operation({
   tag: "subscriptions",
   scope: "events:ack",
   summary: "Redrive every dead event of a subscription that matches a filter",
-  description: `The dead deliveries matching every given field become pending again (delivery_count 0). At most ${BULK_CHANGE_LIMIT} per call (has_more: call again). An empty body redrives every dead event. Scope events:ack.`,
+  description: `The dead deliveries matching every given field become pending again (delivery_count 0). At most ${BULK_CHANGE_LIMIT} per call (has_more: call again). An empty body redrives every dead event. There is no payload search (GET /events' q): a body with q is refused. Scope events:ack.`,
   params: nameParams,
   query: noQuery,
   body: { schema: RedriveBody, required: false, limit: bodyLimit },
