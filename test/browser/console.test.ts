@@ -146,14 +146,14 @@ describe("console in Chromium", () => {
     return (await operationsOfRequests()).filter((r) => r.operation === null).map((r) => r.request);
   }
 
-  /** Presses Tab until `selector` has the focus (at most `max` times); the keyboard is the only input. */
-  async function tabTo(page: Page, selector: string, max = 60): Promise<void> {
+  /** Presses Tab (or `key`) until `selector` has the focus, at most `max` times; the keyboard is the only input. */
+  async function tabTo(page: Page, selector: string, key: "Tab" | "Shift+Tab" = "Tab", max = 60): Promise<void> {
     const target = page.locator(selector);
     for (let i = 0; i < max; i++) {
-      await page.keyboard.press("Tab");
+      await page.keyboard.press(key);
       if (await target.evaluate((el) => el === document.activeElement)) return;
     }
-    throw new Error(`${selector} did not get the focus within ${max} presses of Tab (focus is on ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))})`);
+    throw new Error(`${selector} did not get the focus within ${max} presses of ${key} (focus is on ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))})`);
   }
 
   test("a wrong key is refused; the right one lists the tenant's events, kept in sessionStorage only", async () => {
@@ -366,8 +366,10 @@ describe("console in Chromium", () => {
     await page.getByTestId("payload").waitFor();
     expect(await page.locator("h2.event-id").textContent()).toBe(a.events[0]);
     expect(await page.getByTestId("payload").textContent()).toContain("Ada");
-    // And back to the list, still by keyboard.
-    await tabTo(page, "a[href='#/events']:not(nav a)");
+    // The payload (scrollable when long) takes the focus, so arrow keys and Page Down scroll it.
+    await tabTo(page, "[data-testid=payload]");
+    // And back to the list, still by keyboard (Shift+Tab to the link above).
+    await tabTo(page, "a[href='#/events']:not(nav a)", "Shift+Tab");
     await page.keyboard.press("Enter");
     await rows.first().waitFor();
     await shot(page, "keyboard");
