@@ -131,6 +131,9 @@ function EventTable(props: { events: EventView[]; subscription: string }) {
   ]);
 }
 
+/** Most calls one "Redrive all matching" with a payload search makes (each examines 2 000 dead events at most). */
+const MAX_REDRIVE_CALLS = 50;
+
 function EventsPage(props: { scopes: Scopes }) {
   const subscriptions = useSubscriptions(props.scopes);
   const [draft, setDraft] = useState<Filters>(EMPTY);
@@ -188,10 +191,26 @@ function EventsPage(props: { scopes: Scopes }) {
     setConfirming(false);
     try {
       const f = filterQuery(applied);
-      const r = await api<{ redriven: number; has_more: boolean }>("POST", `/subscriptions/${encodeURIComponent(f.subscription)}/redrive`, {
-        body: { type: f.type, source: f.source, tags: f.tag, since: f.since, until: f.until },
-      });
-      setResult(`Redriven: ${r.redriven}${r.has_more ? " (more remain: run again)" : ""}`);
+      const path = `/subscriptions/${encodeURIComponent(f.subscription)}/redrive`;
+      const body = { type: f.type, source: f.source, tags: f.tag, since: f.since, until: f.until, q: f.q };
+      // With a payload search one call examines one bounded window of dead events (as a page of the
+      // list does) and hands on a cursor: walk the windows, up to MAX_REDRIVE_CALLS of them.
+      let total = 0;
+      let cursor: string | undefined;
+      for (let calls = 1; ; calls++) {
+        const r = await api<{ redriven: number; has_more: boolean; next_cursor: string | null }>("POST", path, { body: { ...body, cursor } });
+        total += r.redriven;
+        if (!r.has_more) {
+          setResult(`Redriven: ${total}`);
+          break;
+        }
+        if (r.next_cursor === null || calls >= MAX_REDRIVE_CALLS) {
+          setResult(`Redriven: ${total} (more remain: run again)`);
+          break;
+        }
+        cursor = r.next_cursor;
+        setResult(`Redriving… ${total} so far`);
+      }
       void load(applied);
     } catch (err) {
       setError(err);
@@ -228,12 +247,7 @@ function EventsPage(props: { scopes: Scopes }) {
         ]),
       ],
     ),
-    // The bulk redrive takes every filter of this form but the payload search (q is a bounded
-    // scan per page, which a one-call redrive cannot continue), so it is not offered with one.
-    applied.status === "dead" && can(props.scopes, "events:ack") && applied.q
-      ? h("p", { class: "hint", id: "redrive-all-unavailable" }, "Bulk redrive does not take a payload search: clear “Search payloads” and Apply to redrive every dead event matching the other filters, or redrive events one by one from their pages.")
-      : null,
-    applied.status === "dead" && can(props.scopes, "events:ack") && !applied.q
+    applied.status === "dead" && can(props.scopes, "events:ack")
       ? h("div", { class: "bulk" }, [
           confirming
             ? h("div", { role: "group", "aria-label": "Confirm redrive" }, [

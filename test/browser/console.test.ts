@@ -305,7 +305,11 @@ describe("console in Chromium", () => {
   }, deadline(60000));
   test("redrives every matching dead event after a confirmation, with the count; the live tail shows a new event", async () => {
     const c = { id: "browser-c", key: await h.key("browser-c") };
-    const dead = await seed(h, c.id, [1, 2, 3].map((i) => ({ type: i === 3 ? "other" : "job.failed", receivedAt: at(20 + i) })));
+    const dead = await seed(h, c.id, [
+      { type: "job.failed", payload: { job: "resize-image" }, receivedAt: at(21) },
+      { type: "job.failed", payload: { job: "send-mail" }, receivedAt: at(22) },
+      { type: "other", payload: { job: "send-mail" }, receivedAt: at(23) },
+    ]);
     await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE event_id = ANY($1)", [dead]);
     const page = await open();
     await signIn(page, c.key);
@@ -315,21 +319,24 @@ describe("console in Chromium", () => {
     await page.getByLabel("Type").fill("job.failed");
     await page.getByRole("button", { name: "Apply" }).click();
     await becomes(() => rows.count(), 2, "dead job.failed rows");
-    // With a payload search applied the bulk redrive is not offered (its body has no search, so it
-    // would redrive dead events the page does not show); the page says why.
+    // With a payload search applied, the bulk redrive redrives what the page shows: the search is
+    // part of its body (the other job.failed, and the other type with the same payload, stay dead).
     const bulk = page.getByRole("button", { name: "Redrive all matching dead events" });
-    await page.getByLabel("Search payloads").fill("no payload has this");
+    await page.getByLabel("Search payloads").fill("SEND-MAIL");
     await page.getByRole("button", { name: "Apply" }).click();
-    await becomes(() => rows.count(), 0, "dead job.failed rows matching the search");
-    await page.locator("#redrive-all-unavailable").waitFor();
-    expect(await bulk.count()).toBe(0);
-    await page.getByLabel("Search payloads").fill("");
-    await page.getByRole("button", { name: "Apply" }).click();
-    await becomes(() => rows.count(), 2, "dead job.failed rows without the search");
-    expect(await page.locator("#redrive-all-unavailable").count()).toBe(0);
+    await becomes(() => rows.count(), 1, "dead job.failed rows matching the search");
     await bulk.click();
     await page.getByRole("button", { name: "Yes, redrive them" }).click();
-    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 2");
+    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 1");
+    await becomes(() => rows.count(), 0, "dead job.failed rows matching the search after the redrive");
+    const state = async (id: string) => (await h.request("GET", `/events/${id}`, { key: c.key })).body.status;
+    expect([await state(dead[0]!), await state(dead[1]!), await state(dead[2]!)]).toEqual(["dead", "pending", "dead"]);
+    await page.getByLabel("Search payloads").fill("");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await becomes(() => rows.count(), 1, "dead job.failed rows without the search");
+    await bulk.click();
+    await page.getByRole("button", { name: "Yes, redrive them" }).click();
+    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 1");
     await becomes(() => rows.count(), 0, "dead job.failed rows after the redrive");
     const stats = await h.request("GET", "/subscriptions/default/stats", { key: c.key });
     expect(stats.body.counts).toMatchObject({ pending: { count: 2, exact: true }, dead: { count: 1, exact: true } });
@@ -347,6 +354,29 @@ describe("console in Chromium", () => {
     await assertUnharmed(page);
     await page.context().close();
   }, deadline(60000));
+  test("a bulk redrive with a payload search walks every window of the scan, past what one page examines", async () => {
+    // 2 100 dead events: the needle in one of the newest 2 000 (one scan window) and one past them.
+    const d = { id: "browser-d", key: await h.key("browser-d") };
+    const made = await seed(h, d.id, Array.from({ length: 2100 }, (_, i) => ({ type: "job.failed", payload: i === 5 || i === 2095 ? { needle: true } : { i } })));
+    await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE tenant_id = $1", [d.id]);
+    const page = await open();
+    await signIn(page, d.key);
+    const rows = page.locator("[data-testid=event-table] tbody tr");
+    await rows.first().waitFor();
+    await page.getByLabel("Status").selectOption("dead");
+    await page.getByLabel("Search payloads").fill("needle");
+    await page.getByRole("button", { name: "Apply" }).click();
+    // The first page examined one window: one match, and "Load older" for the rest.
+    await becomes(() => rows.count(), 1, "the match in the first window");
+    await page.getByRole("button", { name: "Redrive all matching dead events" }).click();
+    await page.getByRole("button", { name: "Yes, redrive them" }).click();
+    await becomes(() => page.getByRole("status").textContent(), "Redriven: 2", "the count over both windows");
+    const state = async (id: string) => (await h.request("GET", `/events/${id}`, { key: d.key })).body.status;
+    expect([await state(made[5]!), await state(made[2095]!), await state(made[6]!)]).toEqual(["pending", "pending", "dead"]);
+    await assertUnharmed(page);
+    await page.context().close();
+  }, deadline(60000));
+
   test("signs in, filters and opens an event with the keyboard only", async () => {
     const page = await open();
     // The key field has the focus on arrival.

@@ -17,6 +17,10 @@ export interface BulkResult {
  */
 const BULK_TRANSACTION = { maxWait: 5_000, timeout: 15_000 } as const;
 
+/** What "deliver again" sets: pending now, with a fresh delivery budget and no lease. */
+const PENDING_AGAIN = fragment(`status = 'pending', delivery_count = 0, dead_at = NULL, acknowledged_at = NULL,
+  available_at = now(), lease_id = NULL, leased_at = NULL, lease_expires_at = NULL`);
+
 /**
  * The statements of replay and bulk redrive: at most `limit` matching deliveries made pending with
  * a fresh delivery budget. The rows are chosen and locked first, then changed by primary key with
@@ -39,8 +43,7 @@ async function makePending(prisma: PrismaClient, statement: string, tenantId: st
     if (chosen.length === 0) return { changed: 0, hasMore: false };
     const changed = await execute(
       tx,
-      sql`UPDATE deliveries SET status = 'pending', delivery_count = 0, dead_at = NULL, acknowledged_at = NULL,
-            available_at = now(), lease_id = NULL, leased_at = NULL, lease_expires_at = NULL
+      sql`UPDATE deliveries SET ${PENDING_AGAIN}
           WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND event_id = ANY(${chosen}::text[])`,
     );
     return { changed, hasMore: matched.length > limit };
@@ -75,4 +78,18 @@ export function redriveDead(prisma: PrismaClient, tenantId: string, subscription
   if (f.since !== undefined) where.push(sql` AND received_at >= ${f.since}::timestamptz`);
   if (f.until !== undefined) where.push(sql` AND received_at < ${f.until}::timestamptz`);
   return makePending(prisma, "redriveDead", tenantId, subscriptionId, join(where, ""), limit);
+}
+
+/**
+ * Redrive of chosen deliveries (the bulk redrive with a payload search, whose bounded scan picks
+ * them): those of `eventIds` still dead in the subscription become pending; a delivery that left
+ * `dead` meanwhile is left as it is. Answers how many changed.
+ */
+export async function redriveDeadEvents(prisma: PrismaClient, tenantId: string, subscriptionId: number, eventIds: readonly string[]): Promise<number> {
+  if (eventIds.length === 0) return 0;
+  return execute(
+    prisma,
+    sql`UPDATE deliveries SET ${PENDING_AGAIN}
+        WHERE tenant_id = ${tenantId} AND subscription_id = ${subscriptionId} AND event_id = ANY(${[...eventIds]}::text[]) AND ${DEAD}`,
+  );
 }
