@@ -130,7 +130,8 @@ export const redriveSubscriptionOperation = operation({
       return;
     }
     // The listing's own scan (GET /events?status=dead with these filters), so the search means here
-    // what it means on the page; its window (LIST_SCAN_LIMIT) is below BULK_CHANGE_LIMIT.
+    // what it means on the page. One call changes at most BULK_CHANGE_LIMIT; the scan's window
+    // (LIST_SCAN_LIMIT) is smaller, and next_cursor continues after the last row either way.
     const fingerprint = queryFingerprint(["redrive", params.name, b.type ?? null, b.source ?? null, b.tags ?? null, since ?? null, until ?? null, b.q]);
     const from = b.cursor === undefined ? undefined : decodeCursor(b.cursor, fingerprint);
     const filter = { status: "dead" as const, type: b.type, source: b.source, tags: b.tags, since, until, q: b.q };
