@@ -131,6 +131,9 @@ function EventTable(props: { events: EventView[]; subscription: string }) {
   ]);
 }
 
+/** Most calls one "Redrive all matching" with a payload search makes (each examines 2 000 dead events at most). */
+const MAX_REDRIVE_CALLS = 50;
+
 function EventsPage(props: { scopes: Scopes }) {
   const subscriptions = useSubscriptions(props.scopes);
   const [draft, setDraft] = useState<Filters>(EMPTY);
@@ -188,10 +191,26 @@ function EventsPage(props: { scopes: Scopes }) {
     setConfirming(false);
     try {
       const f = filterQuery(applied);
-      const r = await api<{ redriven: number; has_more: boolean }>("POST", `/subscriptions/${encodeURIComponent(f.subscription)}/redrive`, {
-        body: { type: f.type, source: f.source, tags: f.tag, since: f.since, until: f.until },
-      });
-      setResult(`Redriven: ${r.redriven}${r.has_more ? " (more remain: run again)" : ""}`);
+      const path = `/subscriptions/${encodeURIComponent(f.subscription)}/redrive`;
+      const body = { type: f.type, source: f.source, tags: f.tag, since: f.since, until: f.until, q: f.q };
+      // With a payload search one call examines one bounded window of dead events (as a page of the
+      // list does) and hands on a cursor: walk the windows, up to MAX_REDRIVE_CALLS of them.
+      let total = 0;
+      let cursor: string | undefined;
+      for (let calls = 1; ; calls++) {
+        const r = await api<{ redriven: number; has_more: boolean; next_cursor: string | null }>("POST", path, { body: { ...body, cursor } });
+        total += r.redriven;
+        if (!r.has_more) {
+          setResult(`Redriven: ${total}`);
+          break;
+        }
+        if (r.next_cursor === null || calls >= MAX_REDRIVE_CALLS) {
+          setResult(`Redriven: ${total} (more remain: run again)`);
+          break;
+        }
+        cursor = r.next_cursor;
+        setResult(`Redriving… ${total} so far`);
+      }
       void load(applied);
     } catch (err) {
       setError(err);
@@ -208,6 +227,8 @@ function EventsPage(props: { scopes: Scopes }) {
         onSubmit: (e: Event) => {
           e.preventDefault();
           setResult(null);
+          // A confirmation belongs to the filters it was asked for.
+          setConfirming(false);
           setApplied({ ...draft });
         },
       },

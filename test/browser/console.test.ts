@@ -1,16 +1,17 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../helpers/chromium";
 import { startHarness, type Harness } from "../helpers/harness";
 import { seed } from "../integration/inbox-fixtures";
 import { deadline, waitFor } from "../helpers/deadlines";
 
 /**
- * The console in a real browser: Debian's Chromium (CHROMIUM_PATH, default /usr/bin/chromium;
- * .ci/run installs it) driven by playwright-core. Screenshots of each page go to
- * test-artifacts/console/ (git-ignored).
+ * The console in a real browser: Debian's Chromium (test/helpers/chromium.ts) driven by
+ * playwright-core. Screenshots of each page go to test-artifacts/console/ (git-ignored). Every
+ * same-origin request the pages make outside /console is recorded and must be an operation of
+ * /openapi.json: the console uses only the public API.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(__dirname, "..", "..", "test-artifacts", "console");
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -38,12 +39,14 @@ describe("console in Chromium", () => {
   const at = (s: number) => new Date(Date.parse("2026-05-01T10:00:00Z") + s * 1000);
   let a: { id: string; key: string; events: string[] };
   let b: { id: string; key: string; events: string[] };
+  /** Every same-origin request outside /console the pages made, as "METHOD /path". */
+  const requests: string[] = [];
+  let operations: Array<{ method: string; template: string; path: RegExp }> | undefined;
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
     h = await startHarness({ worker: false });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+    browser = await launchChromium();
     const aId = "browser-a";
     const events = await seed(h, aId, [
       { type: "order.created", source: "shop", tags: ["eu"], payload: { customer: "Ada", total: 42.5, items: [{ sku: "A-1", qty: 2 }] }, receivedAt: at(1) },
@@ -56,7 +59,15 @@ describe("console in Chromium", () => {
     await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE event_id = $1", [events[1]]);
     await h.sql("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now(), delivery_count = 1 WHERE event_id = $1", [events[2]]);
     a = { id: aId, key: await h.key(aId), events };
-    b = { id: "browser-b", key: await h.key("browser-b", ["inbox:read"]), events: await seed(h, "browser-b", [{ type: "their.event", payload: { secret: "tenant b" }, receivedAt: at(10) }]) };
+    // Tenant b: a read-only key (inbox:read), a dead event and a subscription besides default.
+    const bEvents = await seed(h, "browser-b", [
+      { type: "their.event", payload: { secret: "tenant b" }, receivedAt: at(10) },
+      { type: "their.failure", payload: { secret: "tenant b, dead" }, receivedAt: at(11) },
+    ]);
+    await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE event_id = $1", [bEvents[1]]);
+    const bAdmin = await h.key("browser-b");
+    expect((await h.request("POST", "/subscriptions", { key: bAdmin, body: { name: "b-orders", filter: { types: ["their.event"] } } })).status).toBe(201);
+    b = { id: "browser-b", key: await h.key("browser-b", ["inbox:read"]), events: bEvents };
   }, deadline(60000));
 
   afterAll(async () => {
@@ -74,6 +85,11 @@ describe("console in Chromium", () => {
       document.addEventListener("securitypolicyviolation", (e) => (window as unknown as { __violations: string[] }).__violations.push(e.violatedDirective));
     });
     page.on("pageerror", (err) => pageErrors.push(err.message));
+    const origin = new URL(h.url).origin;
+    page.on("request", (r) => {
+      const u = new URL(r.url());
+      if (u.origin === origin && u.pathname !== "/console" && !u.pathname.startsWith("/console/")) requests.push(`${r.method()} ${u.pathname}`);
+    });
     page.on("dialog", async (d) => {
       dialogs.push(d.message());
       await d.dismiss();
@@ -102,6 +118,42 @@ describe("console in Chromium", () => {
     // No horizontal scroll: long strings wrap or clip instead of widening the page.
     const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
     expect(scroll).toBeLessThanOrEqual(width);
+    expect(await outsideTheApi()).toEqual([]);
+  }
+
+  /** Each recorded request with the operation of /openapi.json it is ("METHOD /template"), or null. */
+  async function operationsOfRequests(): Promise<Array<{ request: string; operation: string | null }>> {
+    if (!operations) {
+      const doc = (await h.request("GET", "/openapi.json")).body as { paths: Record<string, Record<string, unknown>> };
+      const methods = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
+      operations = Object.entries(doc.paths).flatMap(([template, item]) => {
+        const path = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}/]+\}/g, "[^/]+")}$`);
+        return Object.keys(item)
+          .filter((m) => methods.has(m))
+          .map((m) => ({ method: m.toUpperCase(), template, path }));
+      });
+    }
+    const ops = operations;
+    return requests.map((request) => {
+      const [method, path] = request.split(" ") as [string, string];
+      const op = ops.find((o) => o.method === method && o.path.test(path));
+      return { request, operation: op ? `${op.method} ${op.template}` : null };
+    });
+  }
+
+  /** The recorded requests that are no operation (method and path template) of /openapi.json. */
+  async function outsideTheApi(): Promise<string[]> {
+    return (await operationsOfRequests()).filter((r) => r.operation === null).map((r) => r.request);
+  }
+
+  /** Presses Tab (or `key`) until `selector` has the focus, at most `max` times; the keyboard is the only input. */
+  async function tabTo(page: Page, selector: string, key: "Tab" | "Shift+Tab" = "Tab", max = 60): Promise<void> {
+    const target = page.locator(selector);
+    for (let i = 0; i < max; i++) {
+      await page.keyboard.press(key);
+      if (await target.evaluate((el) => el === document.activeElement)) return;
+    }
+    throw new Error(`${selector} did not get the focus within ${max} presses of ${key} (focus is on ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))})`);
   }
 
   test("a wrong key is refused; the right one lists the tenant's events, kept in sessionStorage only", async () => {
@@ -204,7 +256,7 @@ describe("console in Chromium", () => {
     await signIn(page, b.key);
     const rows = page.locator("[data-testid=event-table] tbody tr");
     await rows.first().waitFor();
-    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-event-id")))).toEqual(b.events);
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-event-id")))).toEqual([...b.events].reverse());
     // inbox:read only: no sending, no bulk redrive.
     expect(await page.getByRole("link", { name: "Send a test event" }).count()).toBe(0);
     await page.goto(`${h.url}/console#/events/${a.events[0]}`);
@@ -253,7 +305,11 @@ describe("console in Chromium", () => {
   }, deadline(60000));
   test("redrives every matching dead event after a confirmation, with the count; the live tail shows a new event", async () => {
     const c = { id: "browser-c", key: await h.key("browser-c") };
-    const dead = await seed(h, c.id, [1, 2, 3].map((i) => ({ type: i === 3 ? "other" : "job.failed", receivedAt: at(20 + i) })));
+    const dead = await seed(h, c.id, [
+      { type: "job.failed", payload: { job: "resize-image" }, receivedAt: at(21) },
+      { type: "job.failed", payload: { job: "send-mail" }, receivedAt: at(22) },
+      { type: "other", payload: { job: "send-mail" }, receivedAt: at(23) },
+    ]);
     await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE event_id = ANY($1)", [dead]);
     const page = await open();
     await signIn(page, c.key);
@@ -263,9 +319,24 @@ describe("console in Chromium", () => {
     await page.getByLabel("Type").fill("job.failed");
     await page.getByRole("button", { name: "Apply" }).click();
     await becomes(() => rows.count(), 2, "dead job.failed rows");
-    await page.getByRole("button", { name: "Redrive all matching dead events" }).click();
+    // With a payload search applied, the bulk redrive redrives what the page shows: the search is
+    // part of its body (the other job.failed, and the other type with the same payload, stay dead).
+    const bulk = page.getByRole("button", { name: "Redrive all matching dead events" });
+    await page.getByLabel("Search payloads").fill("SEND-MAIL");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await becomes(() => rows.count(), 1, "dead job.failed rows matching the search");
+    await bulk.click();
     await page.getByRole("button", { name: "Yes, redrive them" }).click();
-    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 2");
+    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 1");
+    await becomes(() => rows.count(), 0, "dead job.failed rows matching the search after the redrive");
+    const state = async (id: string) => (await h.request("GET", `/events/${id}`, { key: c.key })).body.status;
+    expect([await state(dead[0]!), await state(dead[1]!), await state(dead[2]!)]).toEqual(["dead", "pending", "dead"]);
+    await page.getByLabel("Search payloads").fill("");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await becomes(() => rows.count(), 1, "dead job.failed rows without the search");
+    await bulk.click();
+    await page.getByRole("button", { name: "Yes, redrive them" }).click();
+    await expect(page.getByRole("status").textContent()).resolves.toBe("Redriven: 1");
     await becomes(() => rows.count(), 0, "dead job.failed rows after the redrive");
     const stats = await h.request("GET", "/subscriptions/default/stats", { key: c.key });
     expect(stats.body.counts).toMatchObject({ pending: { count: 2, exact: true }, dead: { count: 1, exact: true } });
@@ -283,4 +354,156 @@ describe("console in Chromium", () => {
     await assertUnharmed(page);
     await page.context().close();
   }, deadline(60000));
+  test("a bulk redrive with a payload search walks every window of the scan, past what one page examines", async () => {
+    // 2 100 dead events: the needle in one of the newest 2 000 (one scan window) and one past them.
+    const d = { id: "browser-d", key: await h.key("browser-d") };
+    const made = await seed(h, d.id, Array.from({ length: 2100 }, (_, i) => ({ type: "job.failed", payload: i === 5 || i === 2095 ? { needle: true } : { i } })));
+    await h.sql("UPDATE deliveries SET status = 'dead', dead_at = now(), delivery_count = 5 WHERE tenant_id = $1", [d.id]);
+    const page = await open();
+    await signIn(page, d.key);
+    const rows = page.locator("[data-testid=event-table] tbody tr");
+    await rows.first().waitFor();
+    await page.getByLabel("Status").selectOption("dead");
+    await page.getByLabel("Search payloads").fill("needle");
+    await page.getByRole("button", { name: "Apply" }).click();
+    // The first page examined one window: one match, and "Load older" for the rest.
+    await becomes(() => rows.count(), 1, "the match in the first window");
+    await page.getByRole("button", { name: "Redrive all matching dead events" }).click();
+    await page.getByRole("button", { name: "Yes, redrive them" }).click();
+    await becomes(() => page.getByRole("status").textContent(), "Redriven: 2", "the count over both windows");
+    const state = async (id: string) => (await h.request("GET", `/events/${id}`, { key: d.key })).body.status;
+    expect([await state(made[5]!), await state(made[2095]!), await state(made[6]!)]).toEqual(["pending", "pending", "dead"]);
+    await assertUnharmed(page);
+    await page.context().close();
+  }, deadline(60000));
+
+  test("signs in, filters and opens an event with the keyboard only", async () => {
+    const page = await open();
+    // The key field has the focus on arrival.
+    await page.locator("#api-key").waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("api-key");
+    await page.keyboard.type(a.key);
+    await page.keyboard.press("Enter");
+    const rows = page.locator("[data-testid=event-table] tbody tr");
+    await rows.first().waitFor();
+    await tabTo(page, "#f-type");
+    await page.keyboard.type("order.created");
+    await page.keyboard.press("Enter");
+    await becomes(() => rows.count(), 2, "order.created rows");
+    // Each row is one stop of Tab (its type links to the event; the id beside it is the same link, skipped).
+    await tabTo(page, `[data-event-id="${a.events[0]}"] td.type a`);
+    await page.keyboard.press("Enter");
+    await page.getByTestId("payload").waitFor();
+    expect(await page.locator("h2.event-id").textContent()).toBe(a.events[0]);
+    expect(await page.getByTestId("payload").textContent()).toContain("Ada");
+    // The payload (scrollable when long) takes the focus, so arrow keys and Page Down scroll it.
+    await tabTo(page, "[data-testid=payload]");
+    // And back to the list, still by keyboard (Shift+Tab to the link above).
+    await tabTo(page, "a[href='#/events']:not(nav a)", "Shift+Tab");
+    await page.keyboard.press("Enter");
+    await rows.first().waitFor();
+    await shot(page, "keyboard");
+    await assertUnharmed(page);
+    await page.context().close();
+  }, deadline(60000));
+
+  test("the subscription page with its chart, the subscriptions list and the send form fit a phone's width", async () => {
+    // A long name and a long filter, the widest a subscription list gets.
+    const name = `phone-${"x".repeat(58)}`;
+    const types = Array.from({ length: 6 }, (_, i) => `a.very.long.event.type.name.number.${i}.${"y".repeat(40)}`);
+    expect((await h.request("POST", "/subscriptions", { key: a.key, body: { name, filter: { types } } })).status).toBe(201);
+    const page = await open(PHONE);
+    await signIn(page, a.key);
+    await page.locator("[data-testid=event-table] tbody tr").first().waitFor();
+    const pages = [
+      ["#/subscriptions/default", "[data-testid=stats] figure.chart svg", "subscription-phone"],
+      [`#/subscriptions/${name}`, "[data-testid=stats] figure.chart svg", "subscription-filter-phone"],
+      ["#/subscriptions", `ul.subs a[href="#/subscriptions/${name}"]`, "subscriptions-phone"],
+      ["#/send", "form.send", "send-phone"],
+    ] as const;
+    for (const [hash, ready, shotName] of pages) {
+      await page.goto(`${h.url}/console${hash}`);
+      await page.locator(ready).waitFor();
+      await assertUnharmed(page);
+      await shot(page, shotName);
+    }
+    expect((await h.request("DELETE", `/subscriptions/${name}`, { key: a.key })).status).toBe(204);
+    await page.context().close();
+  }, deadline(60000));
+
+  test("a read-only key is offered no change: no bulk redrive, redrive, replay, edit or delete", async () => {
+    const page = await open();
+    await signIn(page, b.key);
+    const rows = page.locator("[data-testid=event-table] tbody tr");
+    await rows.first().waitFor();
+    await page.getByLabel("Status").selectOption("dead");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await becomes(() => rows.count(), 1, "b's dead rows");
+    expect(await page.getByRole("button", { name: /redrive/i }).count()).toBe(0);
+    await rows.first().locator("td.type a").click();
+    const dead = page.locator("[data-testid=deliveries] tr[data-subscription=default]");
+    await expect(dead.locator(".status").textContent()).resolves.toBe("dead");
+    expect(await page.getByRole("button", { name: /redrive/i }).count()).toBe(0);
+    for (const name of ["default", "b-orders"]) {
+      await page.goto(`${h.url}/console#/subscriptions/${name}`);
+      await page.getByTestId("stats").waitFor();
+      expect(await page.locator("[data-count=dead]").textContent()).toBe(name === "default" ? "1" : "0");
+      // The only button left is Sign out.
+      expect(await page.getByRole("button").evaluateAll((bs) => bs.map((x) => x.textContent))).toEqual(["Sign out"]);
+      expect(await page.locator("form").count()).toBe(0);
+      await shot(page, `read-only-${name}`);
+    }
+    await assertUnharmed(page);
+    await page.context().close();
+  }, deadline(60000));
+
+  test("edits a subscription's filter; GET /subscriptions/{name} agrees", async () => {
+    expect((await h.request("POST", "/subscriptions", { key: a.key, body: { name: "edited", filter: { types: ["order.paid"] } } })).status).toBe(201);
+    const page = await open();
+    await signIn(page, a.key);
+    await page.getByRole("link", { name: "Subscriptions" }).click();
+    await page.getByRole("link", { name: "edited" }).click();
+    const types = page.locator("#s-types");
+    await becomes(() => types.inputValue(), "order.paid", "the filter's types in the form");
+    await types.fill("");
+    await page.locator("#s-sources").fill("shop, billing");
+    await page.locator("#s-tags").fill("eu");
+    await page.getByRole("button", { name: "Save filter" }).click();
+    await expect(page.getByRole("status").textContent()).resolves.toBe("Filter saved.");
+    const api = await h.request("GET", "/subscriptions/edited", { key: a.key });
+    expect(api.status).toBe(200);
+    expect(api.body.filter).toEqual({ sources: ["shop", "billing"], tags: ["eu"] });
+    // The page shows what the API holds after a reload.
+    await page.reload();
+    await becomes(() => page.locator("#s-sources").inputValue(), "shop, billing", "the saved sources");
+    expect(await types.inputValue()).toBe("");
+    await shot(page, "subscription-edited");
+    await assertUnharmed(page);
+    expect((await h.request("DELETE", "/subscriptions/edited", { key: a.key })).status).toBe(204);
+    await page.context().close();
+  }, deadline(60000));
+
+  test("every request the pages made is an operation of /openapi.json", async () => {
+    // The tests above walked every page: the check is not empty, and each operation the console
+    // needs was seen (and found in the document).
+    const seen = new Set((await operationsOfRequests()).map((r) => r.operation));
+    expect([...seen]).toEqual(
+      expect.arrayContaining([
+        "GET /key",
+        "GET /events",
+        "GET /events/{id}",
+        "POST /events",
+        "POST /events/{id}/redrive",
+        "GET /subscriptions",
+        "POST /subscriptions",
+        "GET /subscriptions/{name}",
+        "PATCH /subscriptions/{name}",
+        "DELETE /subscriptions/{name}",
+        "GET /subscriptions/{name}/stats",
+        "POST /subscriptions/{name}/replay",
+        "POST /subscriptions/{name}/redrive",
+      ]),
+    );
+    expect(await outsideTheApi()).toEqual([]);
+  });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CLI } from "../helpers/env";
+import { launchChromium } from "../helpers/chromium";
 import { validatorAt } from "../helpers/openapi-validator";
 import { freePort } from "../../src/dev/local-services";
 import { deadline, waitFor } from "../helpers/deadlines";
@@ -12,7 +13,8 @@ import { deadline, waitFor } from "../helpers/deadlines";
  * The newcomer's path, on the real entry point: the built CLI's `start` as a child process, on a
  * data dir that does not exist yet, with nothing configured but a free PORT (embedded PGlite,
  * in-process SQS emulator, no Redis). It walks the README walk-through and every GET /inbox form
- * of the OpenAPI document on the first process life, then restarts on the same data dir.
+ * of the OpenAPI document on the first process life, opens the event console in Chromium with the
+ * printed key and sees the walk-through's events, then restarts on the same data dir.
  * Every response is checked against the served OpenAPI document, and none may be a 5xx.
  */
 
@@ -138,6 +140,27 @@ test("`triggers start` on a fresh data dir: the walk-through and every GET /inbo
   expect(batch.status).toBe(202);
   const ids = [id, ...(batch.body.data as Array<{ id: string }>).map((e) => e.id)];
   await eventually(async () => (await call("GET", "/inbox?mode=peek&status=pending&limit=10")).body.data.length === 5);
+
+  // The first acceptance line of the console: open /console, paste the printed key, the
+  // walk-through's events are there. Through the listing its Events page reads, then in Chromium.
+  const banner = first.lines.findIndex((l) => l.startsWith("Development API key"));
+  const printed = (first.lines[banner + 2] ?? "").trim();
+  expect(printed).toBe(key);
+  const listed = await call("GET", "/events?limit=50");
+  expect(listed.status).toBe(200);
+  expect((listed.body.data as Array<{ id: string }>).map((e) => e.id).sort()).toEqual([...ids].sort());
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    await page.goto(`${first.base}/console`);
+    await page.getByLabel("API key").fill(printed);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const rows = page.locator("[data-testid=event-table] tbody tr");
+    await waitFor(async () => (await rows.count()) === ids.length, { timeoutMs: 15_000, what: "the walk-through's events in the console" });
+    expect((await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-event-id")))).sort()).toEqual([...ids].sort());
+  } finally {
+    await browser.close();
+  }
 
   // Peek: every status, with and without a status, and a second page by cursor.
   for (const status of ["", "&status=pending", "&status=delivered", "&status=acknowledged", "&status=dead"]) {

@@ -1,11 +1,13 @@
 import { Type } from "@sinclair/typebox";
-import { NotFoundError } from "../../errors";
+import { NotFoundError, ValidationError } from "../../errors";
+import { LIST_SCAN_LIMIT, listEventIds } from "../../store/events/list-events";
 import { EVENT_STATUSES } from "../../store/events/peek-events";
-import { BULK_CHANGE_LIMIT, redriveDead, replayEvents } from "../../store/events/replay-events";
+import { BULK_CHANGE_LIMIT, redriveDead, redriveDeadEvents, replayEvents } from "../../store/events/replay-events";
 import { STATS_BUCKET_SECONDS, STATS_CHART_SCAN_LIMIT, STATS_COUNT_LIMIT, subscriptionStats } from "../../store/events/subscription-stats";
 import { resolveSubscription } from "../../store/subscriptions";
 import { operation, type RouteDeps } from "../contract/operation";
 import { SubscriptionName } from "../contract/schemas";
+import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor";
 import { principalOf } from "../middleware/auth";
 import { instantField, RANGE_RULES, range, text } from "./console-params";
 
@@ -49,9 +51,24 @@ const RedriveBody = Type.Object(
     tags: Type.Optional(Type.Array(text(128, "A tag"), { maxItems: 10, description: "Only events carrying every one of these tags" })),
     since: Type.Optional(instantField("Inclusive start of received_at")),
     until: Type.Optional(instantField("Exclusive end of received_at")),
+    q: Type.Optional(text(200, "Only events whose payload's JSON text contains this text (case-insensitive), as GET /events' q: a bounded scan continued by next_cursor")),
+    cursor: Type.Optional(Type.String({ maxLength: 512, description: "With q: next_cursor of the previous call with the same body (the older dead events)" })),
   },
   { additionalProperties: false },
 );
+
+const RedriveResult = Type.Object(
+  {
+    redriven: Type.Integer({ minimum: 0, description: "Dead deliveries made pending" }),
+    has_more: Type.Boolean({
+      description: `Without q: more matched than ${BULK_CHANGE_LIMIT}, the most one call changes; call again with the same body. With q: the scan stopped at its bound; call again with cursor = next_cursor`,
+    }),
+    next_cursor: Type.Union([Type.String(), Type.Null()], { description: "With q and has_more: pass as cursor to examine the older dead events; otherwise null" }),
+  },
+  { additionalProperties: false },
+);
+
+const INVALID_REDRIVE = "invalid redrive body";
 
 export const replaySubscriptionOperation = operation({
   id: "replaySubscription",
@@ -85,20 +102,43 @@ export const redriveSubscriptionOperation = operation({
   tag: "subscriptions",
   scope: "events:ack",
   summary: "Redrive every dead event of a subscription that matches a filter",
-  description: `The dead deliveries matching every given field become pending again (delivery_count 0). At most ${BULK_CHANGE_LIMIT} per call (has_more: call again). An empty body redrives every dead event. Scope events:ack.`,
+  description:
+    `The dead deliveries matching every given field become pending again (delivery_count 0). An empty body redrives every dead event. Without q, at most ${BULK_CHANGE_LIMIT} per call ` +
+    "(has_more: call again with the same body). With q (a case-insensitive substring of the payload's JSON text, as in GET /events) the call examines the dead events the way a " +
+    `GET /events?status=dead page with the same filters does, newest first, at most ${LIST_SCAN_LIMIT} of them, and redrives those that match; has_more and next_cursor say the scan stopped ` +
+    "at its bound: call again with cursor = next_cursor for the older ones. Scope events:ack.",
   params: nameParams,
   query: noQuery,
   body: { schema: RedriveBody, required: false, limit: bodyLimit },
-  responses: { 200: { description: "How many were redriven", schema: bulkResult("redriven", "Dead deliveries made pending") } },
-  rules: RANGE_RULES,
+  responses: { 200: { description: "How many were redriven", schema: RedriveResult } },
+  errors: { 400: ["invalid_cursor"] },
+  rules: [
+    ...RANGE_RULES,
+    "cursor is given only with q (400 validation_failed)",
+    "cursor is a next_cursor this operation answered for the same subscription and filters (400 invalid_cursor)",
+  ],
   handler: (deps) => async (ctx, { params, body }) => {
     const principal = principalOf(ctx);
     const b = body ?? {};
-    const { since, until } = range(b, "invalid redrive body");
+    const { since, until } = range(b, INVALID_REDRIVE);
+    if (b.cursor !== undefined && b.q === undefined) throw new ValidationError(INVALID_REDRIVE, [{ path: "cursor", message: "cursor is given only with q" }]);
     const subscription = await subscriptionOf(deps, principal.tenantId, params.name);
-    const r = await redriveDead(deps.db.prisma, principal.tenantId, subscription, { type: b.type, source: b.source, tags: b.tags, since, until });
-    if (r.changed > 0) deps.wakeups.wakeTenant(principal.tenantId, null, r.changed);
-    ctx.body = { redriven: r.changed, has_more: r.hasMore };
+    if (b.q === undefined) {
+      const r = await redriveDead(deps.db.prisma, principal.tenantId, subscription, { type: b.type, source: b.source, tags: b.tags, since, until });
+      if (r.changed > 0) deps.wakeups.wakeTenant(principal.tenantId, null, r.changed);
+      ctx.body = { redriven: r.changed, has_more: r.hasMore, next_cursor: null };
+      return;
+    }
+    // The listing's own scan (GET /events?status=dead with these filters), so the search means here
+    // what it means on the page. One call changes at most BULK_CHANGE_LIMIT; the scan's window
+    // (LIST_SCAN_LIMIT) is smaller, and next_cursor continues after the last row either way.
+    const fingerprint = queryFingerprint(["redrive", params.name, b.type ?? null, b.source ?? null, b.tags ?? null, since ?? null, until ?? null, b.q]);
+    const from = b.cursor === undefined ? undefined : decodeCursor(b.cursor, fingerprint);
+    const filter = { status: "dead" as const, type: b.type, source: b.source, tags: b.tags, since, until, q: b.q };
+    const { ids, next } = await listEventIds(deps.db.prisma, { tenantId: principal.tenantId, subscriptionId: subscription, limit: BULK_CHANGE_LIMIT, filter, direction: "older", from });
+    const changed = await redriveDeadEvents(deps.db.prisma, principal.tenantId, subscription, ids);
+    if (changed > 0) deps.wakeups.wakeTenant(principal.tenantId, null, changed);
+    ctx.body = { redriven: changed, has_more: next !== null, next_cursor: next ? encodeCursor(next, fingerprint) : null };
   },
 });
 

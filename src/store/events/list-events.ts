@@ -67,13 +67,12 @@ const cmp = (a: { received_at: Date; event_id: string }, b: { received_at: Date;
 };
 
 /**
- * One page of a subscription's deliveries with their events, newest first ("older") or oldest
- * first ("newer"), never a COUNT over the table: each status is one ordered, limited index scan
- * (limit + 1 rows, or LIST_SCAN_LIMIT when a condition needs the rows themselves), the branches are
- * merged here, and the events of the rows kept are read by primary key. Tenant-scoped in every
- * statement.
+ * The event ids of one page of a subscription's deliveries, newest first ("older") or oldest first
+ * ("newer"), never a COUNT over the table: each status is one ordered, limited index scan (limit + 1
+ * rows, or LIST_SCAN_LIMIT when a condition needs the rows themselves) and the branches are merged
+ * here. `next` is where the page (or the bounded scan) stopped. Tenant-scoped.
  */
-export async function listEvents(prisma: PrismaClient, opts: ListOptions): Promise<{ events: EventRow[]; next: KeysetPosition | null }> {
+export async function listEventIds(prisma: PrismaClient, opts: ListOptions): Promise<{ ids: string[]; next: KeysetPosition | null }> {
   const f = opts.filter;
   const statuses = EVENT_STATUSES.filter((s) => f.status === undefined || s === f.status);
   const scanning = scansRows(f);
@@ -123,14 +122,23 @@ export async function listEvents(prisma: PrismaClient, opts: ListOptions): Promi
   const lastKept = page[page.length - 1];
   if (kept.length > opts.limit && lastKept) next = { receivedAt: new Date(lastKept.received_at), id: lastKept.event_id };
   else if (end !== null) next = { receivedAt: new Date(end.received_at), id: end.event_id };
-  if (page.length === 0) return { events: [], next };
+  return { ids: page.map((r) => r.event_id), next };
+}
+
+/**
+ * One page of a subscription's deliveries with their events (listEventIds' page), the events read
+ * by primary key. Tenant-scoped in every statement.
+ */
+export async function listEvents(prisma: PrismaClient, opts: ListOptions): Promise<{ events: EventRow[]; next: KeysetPosition | null }> {
+  const { ids, next } = await listEventIds(prisma, opts);
+  if (ids.length === 0) return { events: [], next };
   const rows = (await queryRows(
     prisma,
     "listEvents",
     sql`SELECT ${LISTED_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id AND e.tenant_id = ${opts.tenantId}
-     WHERE d.tenant_id = ${opts.tenantId} AND d.subscription_id = ${opts.subscriptionId} AND d.event_id = ANY(${page.map((r) => r.event_id)}::text[])`,
+     WHERE d.tenant_id = ${opts.tenantId} AND d.subscription_id = ${opts.subscriptionId} AND d.event_id = ANY(${ids}::text[])`,
     EVENT_ROW,
   )) as EventRow[];
   const byId = new Map(rows.map((r) => [r.id, r]));
-  return { events: page.flatMap((r) => byId.get(r.event_id) ?? []), next };
+  return { events: ids.flatMap((id) => byId.get(id) ?? []), next };
 }
