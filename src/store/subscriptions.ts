@@ -111,8 +111,15 @@ export async function createSubscription(prisma: PrismaClient, tenantId: string,
       SUBSCRIPTION_ROW,
     );
     return { created: rows[0]! };
-  });
+  }, CREATE_TRANSACTION);
 }
+
+/**
+ * Deadlines of a create's transaction: waiting for a pooled connection, and the whole transaction
+ * (the lock wait behind the tenant's other creates included). Longer than Prisma's defaults (2 s,
+ * 5 s), so a burst of one tenant's creates on a busy machine is answered, not refused with 503.
+ */
+const CREATE_TRANSACTION = { maxWait: 10_000, timeout: 10_000 } as const;
 
 /** A tenant's subscriptions by name (`default` included). */
 export async function listSubscriptions(prisma: PrismaClient, tenantId: string): Promise<SubscriptionRow[]> {
