@@ -40,6 +40,33 @@ function runCli(args: string[], env: Record<string, string>, limitMs = 10_000): 
   });
 }
 
+/** Starts api, worker and scheduler as the image runs them on `databaseUrl`, each answering /healthz on its METRICS_PORT. */
+async function startRoles(databaseUrl: string, queue: string): Promise<Array<{ role: Role; child: ChildProcess; metricsPort: number }>> {
+  return Promise.all(
+    ROLES.map(async (role) => {
+      const metricsPort = await freePort();
+      const child = spawn(process.execPath, [CLI, role], {
+        env: {
+          PATH: process.env.PATH ?? "",
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+          DATABASE_URL: databaseUrl,
+          SQS_ENDPOINT: sqsEndpoint(),
+          SQS_QUEUE_NAME: queue,
+          REDIS_PREFIX: uniqueName(queue),
+          PORT: String(await freePort()),
+          METRICS_PORT: String(metricsPort),
+          WORKER_WAIT_SECONDS: "1",
+          LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      live.push(child);
+      await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`, deadline(45_000));
+      return { role, child, metricsPort };
+    }),
+  );
+}
+
 afterAll(() => {
   for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
@@ -105,31 +132,8 @@ onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe
   });
 
   test("exits 0 against each running role on its METRICS_PORT (api included) and 1 once it is gone", async () => {
-    const queue = uniqueName("hc");
-    const started = await Promise.all(
-      ROLES.map(async (role) => {
-        const metricsPort = await freePort();
-        const child = spawn(process.execPath, [CLI, role], {
-          env: {
-            PATH: process.env.PATH ?? "",
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-            DATABASE_URL: schema.url,
-            SQS_ENDPOINT: sqsEndpoint(),
-            SQS_QUEUE_NAME: queue,
-            REDIS_PREFIX: uniqueName("hc"),
-            PORT: String(await freePort()),
-            METRICS_PORT: String(metricsPort),
-            WORKER_WAIT_SECONDS: "1",
-            LOG_LEVEL: "warn",
-          },
-          stdio: ["ignore", "ignore", "pipe"],
-        });
-        children.push(child);
-        live.push(child);
-        await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`, deadline(45_000));
-        return { role, child, metricsPort };
-      }),
-    );
+    const started = await startRoles(schema.url, uniqueName("hc"));
+    children.push(...started.map((r) => r.child));
     for (const { role, metricsPort } of started) {
       const run = await runCli(["healthcheck"], { METRICS_PORT: String(metricsPort) });
       expect({ role, code: run.code }).toEqual({ role, code: 0 });
@@ -189,31 +193,8 @@ onlyOn("postgres", "production roles run as processes on DATABASE_URL").describe
   });
 
   test("api, worker and scheduler stay not ready, naming the missing migrations and the command, then become ready once `migrate` ran, without a restart", async () => {
-    const queue = uniqueName("unmigrated");
-    const started = await Promise.all(
-      ROLES.map(async (role) => {
-        const metricsPort = await freePort();
-        const child = spawn(process.execPath, [CLI, role], {
-          env: {
-            PATH: process.env.PATH ?? "",
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-            DATABASE_URL: schema.url,
-            SQS_ENDPOINT: sqsEndpoint(),
-            SQS_QUEUE_NAME: queue,
-            REDIS_PREFIX: uniqueName("unmigrated"),
-            PORT: String(await freePort()),
-            METRICS_PORT: String(metricsPort),
-            WORKER_WAIT_SECONDS: "1",
-            LOG_LEVEL: "warn",
-          },
-          stdio: ["ignore", "ignore", "pipe"],
-        });
-        children.push(child);
-        live.push(child);
-        await waitForHttp(`http://127.0.0.1:${metricsPort}/healthz`, deadline(45_000));
-        return { role, child, readyz: `http://127.0.0.1:${metricsPort}/readyz` };
-      }),
-    );
+    const started = (await startRoles(schema.url, uniqueName("unmigrated"))).map((r) => ({ ...r, readyz: `http://127.0.0.1:${r.metricsPort}/readyz` }));
+    children.push(...started.map((r) => r.child));
     for (const { role, readyz } of started) {
       const res = await fetch(readyz);
       const body = (await res.json()) as { error: { details: Array<{ dependency: string; message: string }> } };
