@@ -166,8 +166,10 @@ describe("worker idempotency against the real queue", () => {
     }
     expect(h.logs.some((l) => l.includes("delete failed; the messages will be deduplicated on redelivery"))).toBe(true);
 
-    // A healthy worker picks the messages up again after their visibility timeout.
-    const healthy = worker();
+    // A healthy worker picks the messages up again after their visibility timeout (1 s). Its own
+    // visibility is long enough to commit and delete on a loaded machine: with 1 s, a slow commit
+    // lets the message be received again, and deleting with the stale receipt deletes nothing.
+    const healthy = startIngestWorker(h.c, { receivers: 1, visibilitySeconds: 30 });
     try {
       await h.eventually(async () => (await h.c.queue.depth()).visible + (await h.c.queue.depth()).inFlight === 0, 10_000);
     } finally {
