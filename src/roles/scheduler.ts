@@ -10,6 +10,7 @@ import type { ReadinessChecks } from "../observability/readiness";
 import { startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 import { errorMessage } from "../errors";
+import { ensurePartitions } from "../store/partitions";
 
 /** The expiry job's signature; the wiring takes it as a parameter so tests can make a run fail. */
 export type ExpireFn = (deps: ExpireEventsDeps, opts: ExpireEventsOptions) => Promise<ExpireEventsResult>;
@@ -57,11 +58,19 @@ export function maintenanceQueueName(redisPrefix: string): string {
 }
 
 /**
- * Runs expireEvents once with the retention settings of config, then records metrics and a log
- * line. A run may take most of one interval but no more, so runs on a healthy system never overlap.
+ * One run of the maintenance job: ensures the partitions ahead (PARTITIONS_AHEAD), then runs
+ * expireEvents once with the retention settings of config, then records metrics and a log line. A run may take most of one interval but no more, so runs on a healthy system never overlap.
  */
 async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer: ExpiryPacer, heartbeat: ExpiryHeartbeat): Promise<ExpireEventsResult> {
   const r = c.config.retention;
+  // The partition step first (partitions ahead); its failure does not keep expiry from running,
+  // but fails the run afterwards, so it is logged, retried and counted like any failed run.
+  let partitionError: unknown;
+  try {
+    await ensurePartitions(c.db.prisma, new Date(), c.config.partitions);
+  } catch (err) {
+    partitionError = err;
+  }
   const result = await expire(
     { prisma: c.db.prisma },
     {
@@ -95,6 +104,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
         : "the backlog is larger than one run can delete at the fastest allowed pace";
     c.logger.warn({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete, incompleteReason, pacing: pace }, `expiry run ended with expired rows left: ${why}`);
   }
+  if (partitionError !== undefined) throw new Error(`partition step failed: ${errorMessage(partitionError)}`, { cause: partitionError });
   return result;
 }
 

@@ -48,8 +48,9 @@ const DELETE_ORDER: Record<ExpiryKind, Sql> = { acknowledged: fragment("ORDER BY
  * statement deletes (the statement's snapshot still shows those). `per_event` groups the deleted
  * deliveries by event once (a hash aggregate), so that check costs the same per row at any batch
  * size; a sub-select over `gone` per event would scan the whole CTE for every event, quadratic in
- * the batch. This is the only place events are deleted, and deliveries have no foreign key to
- * events: an event leaves only with its last delivery.
+ * the batch. Besides dropped partitions (retention.ts) this is the only place events are deleted,
+ * and deliveries have no foreign key to events: an event leaves only with its last delivery, and
+ * its idempotency key (`freed`) with it, so the key is free again as it was before partitioning.
  */
 export async function deleteExpiredBatch(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date, limit: number): Promise<{ deliveries: number; events: number }> {
   const statement = sql`WITH gone AS (
@@ -65,7 +66,11 @@ export async function deleteExpiredBatch(prisma: PrismaClient, kind: ExpiryKind,
        DELETE FROM events e USING per_event g
        WHERE e.id = g.event_id
          AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = g.event_id AND o.subscription_id <> ALL (g.subs))
-       RETURNING 1
+       RETURNING e.id, e.tenant_id, e.idempotency_key
+     ),
+     freed AS (
+       DELETE FROM idempotency_keys k USING orphans o
+       WHERE o.idempotency_key IS NOT NULL AND k.tenant_id = o.tenant_id AND k.idempotency_key = o.idempotency_key AND k.event_id = o.id
      )
      SELECT (SELECT count(*) FROM gone)::int AS deliveries, (SELECT count(*) FROM orphans)::int AS events`;
   // Concurrent runs (several scheduler processes, or a run overlapping the next) take turns per
