@@ -79,6 +79,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
       acknowledgedRetentionSeconds: r.acknowledgedSeconds,
       deadRetentionSeconds: r.deadSeconds,
       maxEventAgeSeconds: r.maxEventAgeSeconds,
+      partitionIntervalSeconds: c.config.partitions.intervalSeconds,
       timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
       pacer,
       drainWithinMs: r.drainSeconds * 1000,
