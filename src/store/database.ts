@@ -7,6 +7,7 @@ import { PrismaClient } from "../generated/prisma/client";
 import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
 import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
+import { isDatabaseUnavailable } from "./db-errors";
 
 /** The database handles a process needs: Prisma for queries, a SqlExecutor for migrations. */
 export interface Database {
@@ -17,6 +18,13 @@ export interface Database {
   /** Cheap liveness probe. */
   ping(): Promise<void>;
   /**
+   * Runs `fn` on one connection of its own, outside any transaction, each statement sent alone:
+   * for what must not run in a transaction block (DETACH PARTITION ... CONCURRENTLY) and for a
+   * session-level advisory lock. Postgres: a client of the pool, with its statement deadline;
+   * PGlite: the embedded instance (one session for the whole process).
+   */
+  session<T>(fn: (query: SessionQuery) => Promise<T>): Promise<T>;
+  /**
    * LISTENs on `channel` (a plain lower-case identifier) on a connection of its own (Postgres) or
    * the embedded instance (PGlite). `onLost` runs once if the connection fails later; the caller
    * then listens again.
@@ -24,6 +32,9 @@ export interface Database {
   listen(channel: string, onPayload: (payload: string) => void, onLost: () => void): Promise<Listener>;
   close(): Promise<void>;
 }
+
+/** One statement on a session (positional $n parameters); answers its rows. */
+export type SessionQuery = <R = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
 
 /** An active LISTEN; close() ends it. */
 export interface Listener {
@@ -97,6 +108,23 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
     async ping() {
       await pool.query("SELECT 1");
     },
+    async session(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await fn(async <R>(text: string, params: readonly unknown[] = []) => {
+          try {
+            return (await client.query(text, params as unknown[])).rows as R[];
+          } catch (err) {
+            // A deadline or a lost connection leaves the client unusable: it is not returned to the pool.
+            if (isDatabaseUnavailable(err)) broken = err as Error;
+            throw err;
+          }
+        });
+      } finally {
+        client.release(broken);
+      }
+    },
     async listen(channel, onPayload, onLost) {
       // A dedicated client: a pooled one would be handed to queries and lose its LISTEN.
       const client = new Client({ ...poolConfig, keepAlive: true, query_timeout: 5000 });
@@ -157,6 +185,11 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     kind: "pglite",
     async ping() {
       await pglite.query("SELECT 1");
+    },
+    async session(fn) {
+      // Without parameters, the simple protocol: a statement that must run alone is sent alone.
+      return fn(async <R>(text: string, params: readonly unknown[] = []) =>
+        params.length === 0 ? ((await pglite.exec(text)).at(-1)?.rows ?? []) as R[] : (await pglite.query<R>(text, params as unknown[])).rows);
     },
     async listen(channel, onPayload) {
       // In-process: the embedded database delivers NOTIFYs raised by this process's own queries.

@@ -95,16 +95,80 @@ BEGIN
 END
 $$;
 
+-- Retention (src/store/retention.ts) for a role that does not own the tables (the app role):
+-- DETACH ... CONCURRENTLY needs the owner and cannot run in a function (it commits twice), so such
+-- a role detaches a pair with a plain DETACH here, under a short lock_timeout (a catalog change:
+-- the parents' ACCESS EXCLUSIVE lock is held for milliseconds, or not taken at all and tried again
+-- by the next run). p_suffix names the pair: pYYYYMMDDtHHMMSS, nothing else.
+CREATE FUNCTION "triggers_detach_partitions"(p_suffix text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+  IF p_suffix !~ '^p[0-9]{8}t[0-9]{6}$' THEN
+    RAISE EXCEPTION 'not a partition suffix: %', p_suffix;
+  END IF;
+  PERFORM set_config('lock_timeout', '2000', true);
+  EXECUTE format('ALTER TABLE deliveries DETACH PARTITION %I', 'deliveries_' || p_suffix);
+  EXECUTE format('ALTER TABLE events DETACH PARTITION %I', 'events_' || p_suffix);
+END
+$$;
+
+-- Attaches a detached pair back (a live row was found in it after its detach).
+CREATE FUNCTION "triggers_attach_partitions"(p_suffix text, p_lower timestamptz, p_upper timestamptz)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+  parent text;
+BEGIN
+  IF p_suffix !~ '^p[0-9]{8}t[0-9]{6}$' THEN
+    RAISE EXCEPTION 'not a partition suffix: %', p_suffix;
+  END IF;
+  FOREACH parent IN ARRAY ARRAY['events', 'deliveries'] LOOP
+    IF to_regclass(parent || '_' || p_suffix) IS NOT NULL
+       AND NOT (SELECT relispartition FROM pg_class WHERE oid = to_regclass(parent || '_' || p_suffix)) THEN
+      EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, parent || '_' || p_suffix, p_lower, p_upper);
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Drops a detached pair: only tables of the pair's names that are no longer partitions.
+CREATE FUNCTION "triggers_drop_detached_partitions"(p_suffix text)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+  parent text;
+  dropped integer := 0;
+BEGIN
+  IF p_suffix !~ '^p[0-9]{8}t[0-9]{6}$' THEN
+    RAISE EXCEPTION 'not a partition suffix: %', p_suffix;
+  END IF;
+  FOREACH parent IN ARRAY ARRAY['deliveries', 'events'] LOOP
+    IF to_regclass(parent || '_' || p_suffix) IS NOT NULL
+       AND NOT (SELECT relispartition FROM pg_class WHERE oid = to_regclass(parent || '_' || p_suffix)) THEN
+      EXECUTE format('DROP TABLE %I', parent || '_' || p_suffix);
+      dropped := dropped + 1;
+    END IF;
+  END LOOP;
+  RETURN dropped;
+END
+$$;
+
 -- The functions resolve table names in this schema whatever the caller's search_path, and only
--- the app role (and the owner) may call the one with the owner's rights.
+-- the app role (and the owner) may call the ones with the owner's rights.
 DO $$
+DECLARE
+  fn text;
 BEGIN
   EXECUTE format('ALTER FUNCTION triggers_partition_bounds(text) SET search_path = %I, pg_temp', current_schema());
-  EXECUTE format('ALTER FUNCTION triggers_ensure_partitions(timestamptz, timestamptz, integer) SET search_path = %I, pg_temp', current_schema());
-  REVOKE ALL ON FUNCTION triggers_ensure_partitions(timestamptz, timestamptz, integer) FROM PUBLIC;
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'triggers_app') THEN
-    GRANT EXECUTE ON FUNCTION triggers_ensure_partitions(timestamptz, timestamptz, integer) TO triggers_app;
-  END IF;
+  FOREACH fn IN ARRAY ARRAY['triggers_ensure_partitions(timestamptz, timestamptz, integer)', 'triggers_detach_partitions(text)',
+      'triggers_attach_partitions(text, timestamptz, timestamptz)', 'triggers_drop_detached_partitions(text)'] LOOP
+    EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', fn, current_schema());
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'triggers_app') THEN
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO triggers_app', fn);
+    END IF;
+  END LOOP;
 END
 $$;
 

@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import type { QueuedEvent } from "../../src/domain/queued-event";
+import { idempotentEventId, newEventId } from "../../src/domain/ids";
+import { insertEvents } from "../../src/store/events/insert-events";
+import { findStoredKey } from "../../src/store/events/idempotency-keys";
+import { replayEvents } from "../../src/store/events/replay-events";
+import { listPartitions } from "../../src/store/partitions";
+import { retirePartitions, type RetireOptions } from "../../src/store/retention";
+import { startScheduler } from "../../src/roles/scheduler";
+import { openTestDatabase, startHarness, type Harness } from "../helpers/harness";
+
+/**
+ * Retention by drop (src/store/retention.ts): a partition pair past its time goes whole once no
+ * delivery in it is live; a pending one holds it (it waits, with a gauge), nothing is lost; keys
+ * go with their partition; concurrent runs drop once; a row revived after the detach is attached
+ * back.
+ */
+
+const DAY_MS = 86_400_000;
+const body = (n: unknown) => createHash("sha256").update(JSON.stringify(n)).digest("hex");
+
+function queued(receivedAt: Date, over: Partial<QueuedEvent> = {}): QueuedEvent {
+  return {
+    v: 1,
+    id: newEventId(receivedAt.getTime()),
+    tenant_id: "tr",
+    type: "ret.test",
+    source: null,
+    tags: [],
+    payload: { n: 1 },
+    occurred_at: null,
+    idempotency_key: null,
+    body_hash: body({ n: 1 }),
+    received_at: receivedAt.toISOString(),
+    ...over,
+  } as QueuedEvent;
+}
+
+describe("retention by drop (store)", () => {
+  let opened: Awaited<ReturnType<typeof openTestDatabase>>;
+  const sql = <R = Record<string, unknown>>(text: string, params: unknown[] = []) => opened.db.migrator.query<R>(text, params);
+  const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+  const yesterday = new Date(today - DAY_MS + 3_600_000);
+  const twoDaysAgo = new Date(today - 2 * DAY_MS + 3_600_000);
+  const opts = (): RetireOptions => ({ now: new Date(), acknowledgedRetentionSeconds: 60, deadRetentionSeconds: 60 });
+  const ackAll = (ids: string[], agoMs: number) =>
+    sql(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() - $2::int * interval '1 millisecond' WHERE event_id = ANY($1::text[])`, [ids, agoMs]);
+  const names = async () => (await listPartitions(opened.db.prisma, "events")).map((p) => p.name);
+  const suffixOf = (d: Date) => `p${new Date(Math.floor(d.getTime() / DAY_MS) * DAY_MS).toISOString().slice(0, 10).replace(/-/g, "")}t000000`;
+
+  beforeEach(async () => {
+    opened = await openTestDatabase({ poolSize: 4 });
+  });
+  afterEach(() => opened.close());
+
+  test("a pending delivery holds its partition: it waits, nothing is lost; once acknowledged past retention it goes", async () => {
+    const pending = queued(yesterday);
+    const acked = queued(yesterday);
+    const old = queued(twoDaysAgo);
+    expect(await insertEvents(opened.db.prisma, [pending, acked, old])).toBe(3);
+    await ackAll([acked.id, old.id], 120_000);
+
+    const first = await retirePartitions(opened.db, opts());
+    expect(first.skipped).toBe(false);
+    // Two days ago: nothing live, dropped. Yesterday: held by the pending delivery.
+    expect(first.retired).toEqual([suffixOf(twoDaysAgo)]);
+    expect(first.waiting.map((p) => p.name)).toEqual([`deliveries_${suffixOf(yesterday)}`]);
+    expect(await names()).not.toContain(`events_${suffixOf(twoDaysAgo)}`);
+    const left = await sql<{ id: string }>(`SELECT id FROM events WHERE tenant_id = 'tr' ORDER BY id`);
+    expect(left.map((r) => r.id).sort()).toEqual([pending.id, acked.id].sort());
+    const tables = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('events_${suffixOf(twoDaysAgo)}', 'deliveries_${suffixOf(twoDaysAgo)}')`);
+    expect(tables[0]!.n).toBe(0);
+
+    // Acknowledged, but within retention: still held.
+    await ackAll([pending.id], 1000);
+    const second = await retirePartitions(opened.db, opts());
+    expect(second.retired).toEqual([]);
+    expect(second.waiting).toHaveLength(1);
+    // Past retention: the pair goes.
+    await ackAll([pending.id], 120_000);
+    const third = await retirePartitions(opened.db, opts());
+    expect(third.retired).toEqual([suffixOf(yesterday)]);
+    expect(third.waiting).toEqual([]);
+    expect(await sql(`SELECT id FROM events WHERE tenant_id = 'tr'`)).toEqual([]);
+    // The current partition and the ones ahead are never candidates.
+    expect((await names()).length).toBeGreaterThanOrEqual(4);
+  });
+
+  test("a dead delivery within DEAD_RETENTION_SECONDS holds its partition; MAX_EVENT_AGE_SECONDS lets a pending one go with it", async () => {
+    const dead = queued(twoDaysAgo);
+    const pending = queued(yesterday);
+    await insertEvents(opened.db.prisma, [dead, pending]);
+    await sql(`UPDATE deliveries SET status = 'dead', dead_at = now() - interval '10 seconds' WHERE event_id = $1`, [dead.id]);
+    const held = await retirePartitions(opened.db, opts());
+    expect(held.retired).toEqual([]);
+    expect(held.waiting).toHaveLength(2);
+    // A max event age shorter than the partitions' age: their pending rows expire with them (dead ones keep their own retention).
+    const capped = await retirePartitions(opened.db, { ...opts(), maxEventAgeSeconds: 3600 });
+    expect(capped.retired).toEqual([suffixOf(yesterday)]);
+    expect(capped.waiting.map((p) => p.name)).toEqual([`deliveries_${suffixOf(twoDaysAgo)}`]);
+  });
+
+  test("an idempotency key goes with its partition: the key is free again after the drop, not before", async () => {
+    const key = "drop-me";
+    const first = queued(yesterday, { id: idempotentEventId("tr", key), idempotency_key: key, payload: { a: 1 }, body_hash: body({ a: 1 }) });
+    expect(await insertEvents(opened.db.prisma, [first])).toBe(1);
+    await ackAll([first.id], 10_000);
+    // Within retention: held, and the key still answers the stored event.
+    expect((await retirePartitions(opened.db, opts())).retired).toEqual([]);
+    expect(await findStoredKey(opened.db.prisma, "tr", key)).toEqual({ body_hash: body({ a: 1 }), received_at: first.received_at });
+    expect(await insertEvents(opened.db.prisma, [{ ...first, received_at: new Date().toISOString() }])).toBe(0);
+    await ackAll([first.id], 120_000);
+    const r = await retirePartitions(opened.db, opts());
+    expect(r.retired).toEqual([suffixOf(yesterday)]);
+    expect(r.keysDeleted).toBe(1);
+    expect(await findStoredKey(opened.db.prisma, "tr", key)).toBeNull();
+    // Sent again: a new event under the same key.
+    const again = { ...first, payload: { b: 2 }, body_hash: body({ b: 2 }), received_at: new Date().toISOString() };
+    expect(await insertEvents(opened.db.prisma, [again])).toBe(1);
+    expect(await findStoredKey(opened.db.prisma, "tr", key)).toEqual({ body_hash: body({ b: 2 }), received_at: again.received_at });
+  });
+
+  test("two runs at once: the pair is dropped once, no error, nothing live lost", async () => {
+    const acked = [queued(twoDaysAgo), queued(twoDaysAgo)];
+    const pending = queued(yesterday);
+    const current = queued(new Date());
+    await insertEvents(opened.db.prisma, [...acked, pending, current]);
+    await ackAll(acked.map((e) => e.id), 120_000);
+    const [a, b] = await Promise.all([retirePartitions(opened.db, opts()), retirePartitions(opened.db, opts())]);
+    expect([...a.retired, ...b.retired]).toEqual([suffixOf(twoDaysAgo)]);
+    expect([a.skipped, b.skipped].filter(Boolean).length).toBeLessThanOrEqual(1);
+    const left = await sql<{ id: string; status: string }>(`SELECT event_id AS id, status::text AS status FROM deliveries WHERE tenant_id = 'tr' ORDER BY event_id`);
+    expect(left).toEqual([{ id: pending.id, status: "pending" }, { id: current.id, status: "pending" }].sort((x, y) => (x.id < y.id ? -1 : 1)));
+  });
+
+  test("a replay that revives a row after the detach: the pair is attached back, the row delivered, nothing dropped", async () => {
+    const acked = queued(twoDaysAgo);
+    await insertEvents(opened.db.prisma, [acked]);
+    await ackAll([acked.id], 120_000);
+    const suffix = suffixOf(twoDaysAgo);
+    const { lower, upper } = (await listPartitions(opened.db.prisma, "events")).find((p) => p.name === `events_${suffix}`)!;
+    // The run's check found nothing live and it detached the pair; before it settles, a replay
+    // (committed before the detach took the partition away) made the delivery pending again. The
+    // run is cut here, as if stopped; the next run meets the detached pair.
+    await sql(`SELECT triggers_detach_partitions($1)`, [suffix]);
+    await sql(`UPDATE deliveries_${suffix} SET status = 'pending', acknowledged_at = NULL WHERE event_id = $1`, [acked.id]);
+    const r = await retirePartitions(opened.db, opts());
+    expect(r.retired).not.toContain(suffix); // (yesterday's empty partition may go)
+    expect(r.reattached).toEqual([suffix]);
+    const back = (await listPartitions(opened.db.prisma, "events")).find((p) => p.name === `events_${suffix}`)!;
+    expect([back.lower.getTime(), back.upper.getTime()]).toEqual([lower.getTime(), upper.getTime()]);
+    expect(await sql(`SELECT event_id, status::text AS status FROM deliveries WHERE event_id = $1`, [acked.id])).toEqual([{ event_id: acked.id, status: "pending" }]);
+    expect(await sql(`SELECT id FROM events WHERE id = $1`, [acked.id])).toEqual([{ id: acked.id }]);
+    // And a replay through the store before the check: the pair waits.
+    await ackAll([acked.id], 120_000);
+    const sub = (await sql<{ id: number }>(`SELECT id FROM subscriptions WHERE tenant_id = 'tr' AND name = 'default'`))[0]!.id;
+    expect((await replayEvents(opened.db.prisma, "tr", sub, new Date(0), new Date())).changed).toBe(1);
+    const again = await retirePartitions(opened.db, opts());
+    expect(again.retired).not.toContain(suffix);
+    expect(again.waiting.map((p) => p.name)).toEqual([`deliveries_${suffix}`]);
+  });
+});
+
+describe("retention by drop (scheduler job and gauges)", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ worker: false, env: { ACK_RETENTION_SECONDS: "60", DEAD_RETENTION_SECONDS: "60" } });
+  });
+  afterAll(() => h.close());
+
+  test("the job drops a pair past retention, and a pair held by a pending delivery waits with the gauges set", async () => {
+    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    const held = queued(new Date(today - DAY_MS + 60_000), { tenant_id: "trs" });
+    const gone = queued(new Date(today - 2 * DAY_MS + 60_000), { tenant_id: "trs" });
+    await insertEvents(h.c.db.prisma, [held, gone]);
+    await h.sql(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() - interval '5 minutes' WHERE event_id = $1`, [gone.id]);
+    const gauge = async (g: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await g.get()).values[0]?.value ?? 0;
+    const scheduler = await startScheduler(h.c, { everyMs: 300, firstRunDelayMs: 10 });
+    try {
+      await h.eventually(async () => (await gauge(h.c.metrics.partitionsWaiting)) === 1 && (await gauge(h.c.metrics.partitionsRetired)) >= 1, 20_000);
+      expect(await gauge(h.c.metrics.partitionsWaitingOldest)).toBeGreaterThan(0);
+      expect(await h.sql(`SELECT id FROM events WHERE tenant_id = 'trs'`)).toEqual([{ id: held.id }]);
+      // Acknowledged past retention: the next run drops it and nothing waits.
+      await h.sql(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() - interval '5 minutes' WHERE event_id = $1`, [held.id]);
+      await h.eventually(async () => (await gauge(h.c.metrics.partitionsWaiting)) === 0, 20_000);
+      expect(await gauge(h.c.metrics.partitionsWaitingOldest)).toBe(0);
+      expect(await h.sql(`SELECT id FROM events WHERE tenant_id = 'trs'`)).toEqual([]);
+    } finally {
+      await scheduler.close();
+    }
+  });
+});
