@@ -133,7 +133,11 @@ async function maintainPartitions(c: Container): Promise<void> {
   if (result.retired.length > 0 || result.reattached.length > 0) {
     c.logger.info({ job: EXPIRE_EVENTS_JOB, retired: result.retired, reattached: result.reattached, keysDeleted: result.keysDeleted, waiting: result.waiting.map((p) => p.name) }, "partitions retired");
   }
-  if (oldest) c.logger.info({ job: EXPIRE_EVENTS_JOB, waiting: result.waiting.map((p) => p.name) }, "partitions past their time wait for a live delivery");
+  // Also the CloudWatch alarm's source (terraform/modules/triggers/alarms.tf, partitions_waiting).
+  if (oldest) {
+    const oldestWaitingSeconds = Math.round((now.getTime() - oldest.upper.getTime()) / 1000);
+    c.logger.info({ job: EXPIRE_EVENTS_JOB, waiting: result.waiting.map((p) => p.name), oldestWaitingSeconds }, "partitions past their time wait for a live delivery");
+  }
 }
 
 /** The process's one pacer: what it learns (baseline, duty) carries from run to run. */
