@@ -4,14 +4,15 @@ import type { PrismaClient } from "../generated/prisma/client";
 
 /**
  * Retention by drop (docs/scheduler.md#retention): a partition pair (events_pX, deliveries_pX) is
- * retired once its upper bound is past and nothing in deliveries_pX is live, that is none of:
+ * retired once its upper bound is one partition width in the past and nothing in deliveries_pX is
+ * live, that is none of:
  *   - a pending or delivered (leased) delivery, unless MAX_EVENT_AGE_SECONDS is set and the upper
  *     bound is older than it (then they expire with the partition, as the "stale" kind does);
  *   - an acknowledged delivery acknowledged within ACK_RETENTION_SECONDS;
  *   - a dead delivery dead within DEAD_RETENTION_SECONDS.
  * Each check is an existence probe on the partition's partial index of its status. Retiring:
  * detach deliveries_pX then events_pX (CONCURRENTLY when this session owns the tables; else the
- * migration's triggers_detach_partitions, a plain DETACH under a short lock_timeout), check the
+ * migration's triggers_detach_partition, a plain DETACH under a short lock_timeout), check the
  * detached deliveries table again (a redrive or a replay may have revived a row between the check
  * and the detach: then both are attached back and the pair waits), drop both, and delete the
  * idempotency keys of their range in bounded batches. A pair past its time held by a live row
@@ -117,7 +118,10 @@ async function retireOnSession(prisma: PrismaClient, q: SessionQuery, opts: Reti
   if (parts.length > 0) keysDeleted += await deleteKeys(q, new Date(0), parts[0]!.lower, keyBatch);
 
   for (const p of parts) {
-    if (p.upper.getTime() > now) break;
+    // Past its time: one more width after its upper bound, so rows that arrive late (a message that
+    // waited in the queue) still find it, and the partitions ensured from one interval back are
+    // never retired and made again run after run.
+    if (p.upper.getTime() + (p.upper.getTime() - p.lower.getTime()) > now) continue;
     if (p.detachPending) continue;
     const suffix = p.name.replace(/^deliveries_/, "");
     if (!SUFFIX.test(suffix)) continue;
@@ -131,7 +135,8 @@ async function retireOnSession(prisma: PrismaClient, q: SessionQuery, opts: Reti
       await q(`ALTER TABLE deliveries DETACH PARTITION deliveries_${suffix} CONCURRENTLY`);
       await q(`ALTER TABLE events DETACH PARTITION events_${suffix} CONCURRENTLY`);
     } else {
-      await q(`SELECT triggers_detach_partitions($1)`, [suffix]);
+      await q(`SELECT triggers_detach_partition('deliveries', $1)`, [suffix]);
+      await q(`SELECT triggers_detach_partition('events', $1)`, [suffix]);
     }
     const outcome = await settleDetached(q, suffix, p, live, keyBatch);
     if (outcome.dropped) {
@@ -194,13 +199,19 @@ async function detachedRange(q: SessionQuery, suffix: string): Promise<{ lower: 
   return row?.lower && row.upper ? { lower: row.lower, upper: row.upper } : undefined;
 }
 
-/** A leftover detached pair's bounds: its name's lower bound, to the next attached partition (else its name's day). */
+/**
+ * A leftover detached pair's bounds (an interrupted run did not record them): its name's lower
+ * bound, and one width of the newest attached partition (the width ensurePartitions makes), cut
+ * at the next attached partition.
+ */
 function boundsOfSuffix(suffix: string, attached: readonly PartitionRange[]): { lower: Date; upper: Date } | undefined {
   const m = /^p(\d{4})(\d{2})(\d{2})t(\d{2})(\d{2})(\d{2})$/.exec(suffix);
   if (!m) return undefined;
   const lower = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  const newest = attached.at(-1);
+  const width = newest ? newest.upper.getTime() - newest.lower.getTime() : 86_400_000;
   const next = attached.find((p) => p.lower > lower);
-  return { lower, upper: next ? next.lower : new Date(lower.getTime() + 86_400_000) };
+  return { lower, upper: new Date(Math.min(lower.getTime() + width, next ? next.lower.getTime() : Infinity)) };
 }
 
 /** Deletes the idempotency keys received in [lower, upper), at most `batch` per statement. */

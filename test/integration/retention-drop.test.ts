@@ -40,8 +40,9 @@ describe("retention by drop (store)", () => {
   let opened: Awaited<ReturnType<typeof openTestDatabase>>;
   const sql = <R = Record<string, unknown>>(text: string, params: unknown[] = []) => opened.db.migrator.query<R>(text, params);
   const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-  const yesterday = new Date(today - DAY_MS + 3_600_000);
+  // Past their time: a partition goes one width after its upper bound (late rows still find it).
   const twoDaysAgo = new Date(today - 2 * DAY_MS + 3_600_000);
+  const threeDaysAgo = new Date(today - 3 * DAY_MS + 3_600_000);
   const opts = (): RetireOptions => ({ now: new Date(), acknowledgedRetentionSeconds: 60, deadRetentionSeconds: 60 });
   const ackAll = (ids: string[], agoMs: number) =>
     sql(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() - $2::int * interval '1 millisecond' WHERE event_id = ANY($1::text[])`, [ids, agoMs]);
@@ -54,21 +55,21 @@ describe("retention by drop (store)", () => {
   afterEach(() => opened.close());
 
   test("a pending delivery holds its partition: it waits, nothing is lost; once acknowledged past retention it goes", async () => {
-    const pending = queued(yesterday);
-    const acked = queued(yesterday);
-    const old = queued(twoDaysAgo);
+    const pending = queued(twoDaysAgo);
+    const acked = queued(twoDaysAgo);
+    const old = queued(threeDaysAgo);
     expect(await insertEvents(opened.db.prisma, [pending, acked, old])).toBe(3);
     await ackAll([acked.id, old.id], 120_000);
 
     const first = await retirePartitions(opened.db, opts());
     expect(first.skipped).toBe(false);
     // Two days ago: nothing live, dropped. Yesterday: held by the pending delivery.
-    expect(first.retired).toEqual([suffixOf(twoDaysAgo)]);
-    expect(first.waiting.map((p) => p.name)).toEqual([`deliveries_${suffixOf(yesterday)}`]);
-    expect(await names()).not.toContain(`events_${suffixOf(twoDaysAgo)}`);
+    expect(first.retired).toEqual([suffixOf(threeDaysAgo)]);
+    expect(first.waiting.map((p) => p.name)).toEqual([`deliveries_${suffixOf(twoDaysAgo)}`]);
+    expect(await names()).not.toContain(`events_${suffixOf(threeDaysAgo)}`);
     const left = await sql<{ id: string }>(`SELECT id FROM events WHERE tenant_id = 'tr' ORDER BY id`);
     expect(left.map((r) => r.id).sort()).toEqual([pending.id, acked.id].sort());
-    const tables = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('events_${suffixOf(twoDaysAgo)}', 'deliveries_${suffixOf(twoDaysAgo)}')`);
+    const tables = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('events_${suffixOf(threeDaysAgo)}', 'deliveries_${suffixOf(threeDaysAgo)}')`);
     expect(tables[0]!.n).toBe(0);
 
     // Acknowledged, but within retention: still held.
@@ -79,7 +80,7 @@ describe("retention by drop (store)", () => {
     // Past retention: the pair goes.
     await ackAll([pending.id], 120_000);
     const third = await retirePartitions(opened.db, opts());
-    expect(third.retired).toEqual([suffixOf(yesterday)]);
+    expect(third.retired).toEqual([suffixOf(twoDaysAgo)]);
     expect(third.waiting).toEqual([]);
     expect(await sql(`SELECT id FROM events WHERE tenant_id = 'tr'`)).toEqual([]);
     // The current partition and the ones ahead are never candidates.
@@ -87,8 +88,8 @@ describe("retention by drop (store)", () => {
   });
 
   test("a dead delivery within DEAD_RETENTION_SECONDS holds its partition; MAX_EVENT_AGE_SECONDS lets a pending one go with it", async () => {
-    const dead = queued(twoDaysAgo);
-    const pending = queued(yesterday);
+    const dead = queued(threeDaysAgo);
+    const pending = queued(twoDaysAgo);
     await insertEvents(opened.db.prisma, [dead, pending]);
     await sql(`UPDATE deliveries SET status = 'dead', dead_at = now() - interval '10 seconds' WHERE event_id = $1`, [dead.id]);
     const held = await retirePartitions(opened.db, opts());
@@ -96,13 +97,13 @@ describe("retention by drop (store)", () => {
     expect(held.waiting).toHaveLength(2);
     // A max event age shorter than the partitions' age: their pending rows expire with them (dead ones keep their own retention).
     const capped = await retirePartitions(opened.db, { ...opts(), maxEventAgeSeconds: 3600 });
-    expect(capped.retired).toEqual([suffixOf(yesterday)]);
-    expect(capped.waiting.map((p) => p.name)).toEqual([`deliveries_${suffixOf(twoDaysAgo)}`]);
+    expect(capped.retired).toEqual([suffixOf(twoDaysAgo)]);
+    expect(capped.waiting.map((p) => p.name)).toEqual([`deliveries_${suffixOf(threeDaysAgo)}`]);
   });
 
   test("an idempotency key goes with its partition: the key is free again after the drop, not before", async () => {
     const key = "drop-me";
-    const first = queued(yesterday, { id: idempotentEventId("tr", key), idempotency_key: key, payload: { a: 1 }, body_hash: body({ a: 1 }) });
+    const first = queued(twoDaysAgo, { id: idempotentEventId("tr", key), idempotency_key: key, payload: { a: 1 }, body_hash: body({ a: 1 }) });
     expect(await insertEvents(opened.db.prisma, [first])).toBe(1);
     await ackAll([first.id], 10_000);
     // Within retention: held, and the key still answers the stored event.
@@ -111,7 +112,7 @@ describe("retention by drop (store)", () => {
     expect(await insertEvents(opened.db.prisma, [{ ...first, received_at: new Date().toISOString() }])).toBe(0);
     await ackAll([first.id], 120_000);
     const r = await retirePartitions(opened.db, opts());
-    expect(r.retired).toEqual([suffixOf(yesterday)]);
+    expect(r.retired).toEqual([suffixOf(twoDaysAgo)]);
     expect(r.keysDeleted).toBe(1);
     expect(await findStoredKey(opened.db.prisma, "tr", key)).toBeNull();
     // Sent again: a new event under the same key.
@@ -121,31 +122,32 @@ describe("retention by drop (store)", () => {
   });
 
   test("two runs at once: the pair is dropped once, no error, nothing live lost", async () => {
-    const acked = [queued(twoDaysAgo), queued(twoDaysAgo)];
-    const pending = queued(yesterday);
+    const acked = [queued(threeDaysAgo), queued(threeDaysAgo)];
+    const pending = queued(twoDaysAgo);
     const current = queued(new Date());
     await insertEvents(opened.db.prisma, [...acked, pending, current]);
     await ackAll(acked.map((e) => e.id), 120_000);
     const [a, b] = await Promise.all([retirePartitions(opened.db, opts()), retirePartitions(opened.db, opts())]);
-    expect([...a.retired, ...b.retired]).toEqual([suffixOf(twoDaysAgo)]);
+    expect([...a.retired, ...b.retired]).toEqual([suffixOf(threeDaysAgo)]);
     expect([a.skipped, b.skipped].filter(Boolean).length).toBeLessThanOrEqual(1);
     const left = await sql<{ id: string; status: string }>(`SELECT event_id AS id, status::text AS status FROM deliveries WHERE tenant_id = 'tr' ORDER BY event_id`);
     expect(left).toEqual([{ id: pending.id, status: "pending" }, { id: current.id, status: "pending" }].sort((x, y) => (x.id < y.id ? -1 : 1)));
   });
 
   test("a replay that revives a row after the detach: the pair is attached back, the row delivered, nothing dropped", async () => {
-    const acked = queued(twoDaysAgo);
+    const acked = queued(threeDaysAgo);
     await insertEvents(opened.db.prisma, [acked]);
     await ackAll([acked.id], 120_000);
-    const suffix = suffixOf(twoDaysAgo);
+    const suffix = suffixOf(threeDaysAgo);
     const { lower, upper } = (await listPartitions(opened.db.prisma, "events")).find((p) => p.name === `events_${suffix}`)!;
     // The run's check found nothing live and it detached the pair; before it settles, a replay
     // (committed before the detach took the partition away) made the delivery pending again. The
     // run is cut here, as if stopped; the next run meets the detached pair.
-    await sql(`SELECT triggers_detach_partitions($1)`, [suffix]);
+    await sql(`SELECT triggers_detach_partition('deliveries', $1)`, [suffix]);
+    await sql(`SELECT triggers_detach_partition('events', $1)`, [suffix]);
     await sql(`UPDATE deliveries_${suffix} SET status = 'pending', acknowledged_at = NULL WHERE event_id = $1`, [acked.id]);
     const r = await retirePartitions(opened.db, opts());
-    expect(r.retired).not.toContain(suffix); // (yesterday's empty partition may go)
+    expect(r.retired).not.toContain(suffix);
     expect(r.reattached).toEqual([suffix]);
     const back = (await listPartitions(opened.db.prisma, "events")).find((p) => p.name === `events_${suffix}`)!;
     expect([back.lower.getTime(), back.upper.getTime()]).toEqual([lower.getTime(), upper.getTime()]);
@@ -170,8 +172,8 @@ describe("retention by drop (scheduler job and gauges)", () => {
 
   test("the job drops a pair past retention, and a pair held by a pending delivery waits with the gauges set", async () => {
     const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-    const held = queued(new Date(today - DAY_MS + 60_000), { tenant_id: "trs" });
-    const gone = queued(new Date(today - 2 * DAY_MS + 60_000), { tenant_id: "trs" });
+    const held = queued(new Date(today - 2 * DAY_MS + 60_000), { tenant_id: "trs" });
+    const gone = queued(new Date(today - 3 * DAY_MS + 60_000), { tenant_id: "trs" });
     await insertEvents(h.c.db.prisma, [held, gone]);
     await h.sql(`UPDATE deliveries SET status = 'acknowledged', acknowledged_at = now() - interval '5 minutes' WHERE event_id = $1`, [gone.id]);
     const gauge = async (g: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await g.get()).values[0]?.value ?? 0;

@@ -83,7 +83,11 @@ BEGIN
         -- retirement. The next retirement run attaches it back or drops it.
         RAISE EXCEPTION 'table % exists but is not a partition of % covering %', part, parent, t USING ERRCODE = 'duplicate_table';
       END IF;
-      EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', part, parent, lo, hi);
+      -- Created alone, then attached: ATTACH takes only SHARE UPDATE EXCLUSIVE on the parent, which
+      -- inserts, leases and reads do not wait for (CREATE TABLE ... PARTITION OF would take ACCESS
+      -- EXCLUSIVE on it and could deadlock with a statement reading both parents).
+      EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, parent);
+      EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, part, lo, hi);
       created := created + 1;
       IF created > 2000 THEN
         RAISE EXCEPTION 'more than 1000 partitions asked for in one call (% .. %)', p_from, p_to;
@@ -97,19 +101,19 @@ $$;
 
 -- Retention (src/store/retention.ts) for a role that does not own the tables (the app role):
 -- DETACH ... CONCURRENTLY needs the owner and cannot run in a function (it commits twice), so such
--- a role detaches a pair with a plain DETACH here, under a short lock_timeout (a catalog change:
--- the parents' ACCESS EXCLUSIVE lock is held for milliseconds, or not taken at all and tried again
--- by the next run). p_suffix names the pair: pYYYYMMDDtHHMMSS, nothing else.
-CREATE FUNCTION "triggers_detach_partitions"(p_suffix text)
+-- a role detaches with a plain DETACH here, one parent per call (so one lock at a time: no
+-- deadlock with a statement reading both), under a short lock_timeout: a catalog change that
+-- holds the parent's ACCESS EXCLUSIVE lock for milliseconds, or does not get it within 500 ms and
+-- is tried again by the next run. p_suffix names the pair: pYYYYMMDDtHHMMSS, nothing else.
+CREATE FUNCTION "triggers_detach_partition"(p_parent text, p_suffix text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
-  IF p_suffix !~ '^p[0-9]{8}t[0-9]{6}$' THEN
-    RAISE EXCEPTION 'not a partition suffix: %', p_suffix;
+  IF p_suffix !~ '^p[0-9]{8}t[0-9]{6}$' OR p_parent NOT IN ('events', 'deliveries') THEN
+    RAISE EXCEPTION 'not a partition of the history: % %', p_parent, p_suffix;
   END IF;
-  PERFORM set_config('lock_timeout', '2000', true);
-  EXECUTE format('ALTER TABLE deliveries DETACH PARTITION %I', 'deliveries_' || p_suffix);
-  EXECUTE format('ALTER TABLE events DETACH PARTITION %I', 'events_' || p_suffix);
+  PERFORM set_config('lock_timeout', '500', true);
+  EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', p_parent, p_parent || '_' || p_suffix);
 END
 $$;
 
@@ -161,7 +165,7 @@ DECLARE
   fn text;
 BEGIN
   EXECUTE format('ALTER FUNCTION triggers_partition_bounds(text) SET search_path = %I, pg_temp', current_schema());
-  FOREACH fn IN ARRAY ARRAY['triggers_ensure_partitions(timestamptz, timestamptz, integer)', 'triggers_detach_partitions(text)',
+  FOREACH fn IN ARRAY ARRAY['triggers_ensure_partitions(timestamptz, timestamptz, integer)', 'triggers_detach_partition(text, text)',
       'triggers_attach_partitions(text, timestamptz, timestamptz)', 'triggers_drop_detached_partitions(text)'] LOOP
     EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', fn, current_schema());
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
