@@ -14,8 +14,8 @@ import type { PrismaClient } from "../generated/prisma/client";
  * detach deliveries_pX then events_pX (CONCURRENTLY when this session owns the tables; else the
  * migration's triggers_detach_partition, a plain DETACH under a short lock_timeout), check the
  * detached deliveries table again (a redrive or a replay may have revived a row between the check
- * and the detach: then both are attached back and the pair waits), drop both, and delete the
- * idempotency keys of their range in bounded batches. A pair past its time held by a live row
+ * and the detach: then both are attached back and the pair waits), delete the idempotency keys of
+ * their range in bounded batches, and drop both. A pair past its time held by a live row
  * waits: `waiting` and its oldest upper bound feed the gauges triggers_partitions_waiting and
  * triggers_partitions_waiting_oldest_seconds.
  *
@@ -184,9 +184,12 @@ async function settleDetached(q: SessionQuery, suffix: string, bounds: { lower: 
     await q(`SELECT triggers_attach_partitions($1, $2::timestamptz, $3::timestamptz)`, [suffix, bounds.lower.toISOString(), bounds.upper.toISOString()]);
     return { dropped: false, keys: 0 };
   }
+  // Keys first: from the detach on, the pair's events are out of reach, so their keys must not
+  // outlive them (a resend would be taken for a replay of an event that is gone); a drop that fails
+  // after this is finished by the next run (the pair is a leftover, its rows not live).
   const range = bounds ?? (await detachedRange(q, suffix));
-  await q(`SELECT triggers_drop_detached_partitions($1)`, [suffix]);
   const keys = range ? await deleteKeys(q, range.lower, range.upper, keyBatch) : 0;
+  await q(`SELECT triggers_drop_detached_partitions($1)`, [suffix]);
   return { dropped: true, keys };
 }
 
