@@ -106,7 +106,7 @@ async function retireOnSession(prisma: PrismaClient, q: SessionQuery, opts: Reti
   );
   for (const { suffix } of leftovers) {
     const bounds = boundsOfSuffix(suffix, await listPartitions(prisma, "events"));
-    const outcome = await settleDetached(q, suffix, bounds, { ackCutoff, deadCutoff, staleBefore }, keyBatch);
+    const outcome = await settleDetached(q, suffix, bounds, { ackCutoff, deadCutoff, staleBefore }, keyBatch, owner);
     if (outcome.dropped) {
       retired.push(suffix);
       keysDeleted += outcome.keys;
@@ -131,14 +131,8 @@ async function retireOnSession(prisma: PrismaClient, q: SessionQuery, opts: Reti
       continue;
     }
     if (retired.length >= (opts.maxRetired ?? 50)) break;
-    if (owner) {
-      await q(`ALTER TABLE deliveries DETACH PARTITION deliveries_${suffix} CONCURRENTLY`);
-      await q(`ALTER TABLE events DETACH PARTITION events_${suffix} CONCURRENTLY`);
-    } else {
-      await q(`SELECT triggers_detach_partition('deliveries', $1)`, [suffix]);
-      await q(`SELECT triggers_detach_partition('events', $1)`, [suffix]);
-    }
-    const outcome = await settleDetached(q, suffix, p, live, keyBatch);
+    await detachPair(q, suffix, owner, false);
+    const outcome = await settleDetached(q, suffix, p, live, keyBatch, owner);
     if (outcome.dropped) {
       retired.push(suffix);
       keysDeleted += outcome.keys;
@@ -148,6 +142,22 @@ async function retireOnSession(prisma: PrismaClient, q: SessionQuery, opts: Reti
     }
   }
   return { retired, waiting, reattached, keysDeleted, skipped: false };
+}
+
+/**
+ * Detaches deliveries_<suffix>, then events_<suffix>: CONCURRENTLY (sent alone) when this session
+ * owns the tables, else through triggers_detach_partition. With `onlyAttached`, a table that is no
+ * longer a partition is left as it is.
+ */
+async function detachPair(q: SessionQuery, suffix: string, owner: boolean, onlyAttached: boolean): Promise<void> {
+  for (const parent of ["deliveries", "events"] as const) {
+    if (onlyAttached) {
+      const [row] = await q<{ attached: boolean | null }>(`SELECT (SELECT relispartition FROM pg_class WHERE oid = to_regclass($1)) AS attached`, [`${parent}_${suffix}`]);
+      if (row?.attached !== true) continue;
+    }
+    if (owner) await q(`ALTER TABLE ${parent} DETACH PARTITION ${parent}_${suffix} CONCURRENTLY`);
+    else await q(`SELECT triggers_detach_partition($1, $2)`, [parent, suffix]);
+  }
 }
 
 interface LiveCutoffs {
@@ -176,7 +186,14 @@ async function holdsLive(q: SessionQuery, from: string, params: readonly unknown
  * A detached pair: its deliveries checked again; live (revived between the check and the detach)
  * → attached back; else both dropped and their keys deleted.
  */
-async function settleDetached(q: SessionQuery, suffix: string, bounds: { lower: Date; upper: Date } | undefined, live: LiveCutoffs, keyBatch: number): Promise<{ dropped: boolean; keys: number }> {
+async function settleDetached(
+  q: SessionQuery,
+  suffix: string,
+  bounds: { lower: Date; upper: Date } | undefined,
+  live: LiveCutoffs,
+  keyBatch: number,
+  owner: boolean,
+): Promise<{ dropped: boolean; keys: number }> {
   const [exists] = await q<{ t: string | null }>(`SELECT to_regclass('deliveries_${suffix}')::text AS t`);
   const revived = exists?.t ? await holdsLive(q, `deliveries_${suffix} WHERE`, [], live) : false;
   if (revived) {
@@ -184,6 +201,8 @@ async function settleDetached(q: SessionQuery, suffix: string, bounds: { lower: 
     await q(`SELECT triggers_attach_partitions($1, $2::timestamptz, $3::timestamptz)`, [suffix, bounds.lower.toISOString(), bounds.upper.toISOString()]);
     return { dropped: false, keys: 0 };
   }
+  // An interrupted run may have detached one of the pair only: the other goes the same way first.
+  await detachPair(q, suffix, owner, true);
   // Keys first: from the detach on, the pair's events are out of reach, so their keys must not
   // outlive them (a resend would be taken for a replay of an event that is gone); a drop that fails
   // after this is finished by the next run (the pair is a leftover, its rows not live).

@@ -7,7 +7,10 @@ import { replayEvents } from "../../src/store/events/replay-events";
 import { listPartitions } from "../../src/store/partitions";
 import { retirePartitions, type RetireOptions } from "../../src/store/retention";
 import { startScheduler } from "../../src/roles/scheduler";
-import { openTestDatabase, startHarness, type Harness } from "../helpers/harness";
+import { Client } from "pg";
+import { parseDatabaseUrl } from "../../src/store/database";
+import { onlyOn, openTestDatabase, startHarness, type Harness } from "../helpers/harness";
+import { waitFor } from "../helpers/deadlines";
 
 /**
  * Retention by drop (src/store/retention.ts): a partition pair past its time goes whole once no
@@ -161,6 +164,41 @@ describe("retention by drop (store)", () => {
     expect(again.retired).not.toContain(suffix);
     expect(again.waiting.map((p) => p.name)).toEqual([`deliveries_${suffix}`]);
   });
+
+  onlyOn("postgres", "a detach left pending needs a second session holding the parent, and PGlite has one session").test(
+    "a concurrent detach interrupted half-way (DETACH PENDING) is finalized by the next run, then settled",
+    async () => {
+      const acked = queued(threeDaysAgo);
+      await insertEvents(opened.db.prisma, [acked]);
+      await ackAll([acked.id], 120_000);
+      const suffix = suffixOf(threeDaysAgo);
+      const { connectionString, schema } = parseDatabaseUrl(opened.url!);
+      const reader = new Client({ connectionString, options: `-c search_path="${schema}"` });
+      const detacher = new Client({ connectionString, options: `-c search_path="${schema}"` });
+      await reader.connect();
+      await detacher.connect();
+      try {
+        // A transaction that has read deliveries keeps the detach's second phase waiting; the
+        // detaching session is then cancelled, as a run stopped by its deadline would be.
+        await reader.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+        await reader.query("SELECT count(*) FROM deliveries");
+        const pid = (await detacher.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+        const detaching = detacher.query(`ALTER TABLE deliveries DETACH PARTITION deliveries_${suffix} CONCURRENTLY`).catch((e: Error) => e);
+        await waitFor(async () => (await sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhdetachpending`))[0]!.n === 1, { timeoutMs: 10_000, what: "the detach to be pending" });
+        await sql(`SELECT pg_cancel_backend($1)`, [pid]);
+        expect(String(await detaching)).toMatch(/cancel/i);
+        await reader.query("COMMIT");
+      } finally {
+        await reader.end();
+        await detacher.end();
+      }
+      expect((await listPartitions(opened.db.prisma, "deliveries")).find((p) => p.name === `deliveries_${suffix}`)?.detachPending).toBe(true);
+      const r = await retirePartitions(opened.db, opts());
+      expect(r.retired).toContain(suffix);
+      expect(await sql(`SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('deliveries_${suffix}', 'events_${suffix}')`)).toEqual([{ n: 0 }]);
+      expect(await sql(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhdetachpending`)).toEqual([{ n: 0 }]);
+    },
+  );
 });
 
 describe("retention by drop (scheduler job and gauges)", () => {
