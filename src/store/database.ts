@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Client, Pool } from "pg";
+import { Client, Pool, type QueryConfig } from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { PGlite } from "@electric-sql/pglite";
 import { PrismaClient } from "../generated/prisma/client";
@@ -33,8 +33,12 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** One statement on a session (positional $n parameters); answers its rows. */
-export type SessionQuery = <R = Record<string, unknown>>(sql: string, params?: readonly unknown[]) => Promise<R[]>;
+/**
+ * One statement on a session (positional $n parameters); answers its rows. `timeoutMs` replaces
+ * the pool's statement deadline for this statement (server and client side), for statements that
+ * wait on others by design (DETACH PARTITION ... CONCURRENTLY waits for transactions using the table).
+ */
+export type SessionQuery = <R = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: { readonly timeoutMs?: number }) => Promise<R[]>;
 
 /** An active LISTEN; close() ends it. */
 export interface Listener {
@@ -112,9 +116,18 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
       const client = await pool.connect();
       let broken: Error | undefined;
       try {
-        return await fn(async <R>(text: string, params: readonly unknown[] = []) => {
+        return await fn(async <R>(text: string, params: readonly unknown[] = [], opts: { readonly timeoutMs?: number } = {}) => {
           try {
-            return (await client.query(text, params as unknown[])).rows as R[];
+            if (opts.timeoutMs === undefined) return (await client.query(text, params as unknown[])).rows as R[];
+            const ms = Math.max(1, Math.floor(opts.timeoutMs));
+            await client.query(`SET statement_timeout = ${ms}`);
+            try {
+              // query_timeout per query: node-postgres reads it from the query's config.
+              const config = { text, values: params as unknown[], query_timeout: ms + 250 } as QueryConfig;
+              return (await client.query(config)).rows as R[];
+            } finally {
+              await client.query("RESET statement_timeout");
+            }
           } catch (err) {
             // A deadline or a lost connection leaves the client unusable: it is not returned to the pool.
             if (isDatabaseUnavailable(err)) broken = err as Error;

@@ -50,6 +50,13 @@ export interface RetireResult {
   readonly skipped: boolean;
 }
 
+/**
+ * Deadline of a concurrent detach and of its FINALIZE, ms: they wait, by design, for the
+ * transactions that use the table to end. Past it the partition stays DETACH PENDING and the next
+ * run finalizes it.
+ */
+const DETACH_DEADLINE_MS = 60_000;
+
 /** The session-level advisory lock of retirement runs ("retire" in ASCII). */
 const RETIRE_LOCK_KEY = 0x726574697265;
 const SUFFIX = /^p\d{8}t\d{6}$/;
@@ -97,7 +104,7 @@ async function retireOnSession(prisma: PrismaClient, q: SessionQuery, opts: Reti
   // table of a pair is checked like a freshly detached one.
   for (const parent of ["deliveries", "events"] as const) {
     for (const p of await listPartitions(prisma, parent)) {
-      if (p.detachPending) await q(`ALTER TABLE ${parent} DETACH PARTITION ${p.name} FINALIZE`);
+      if (p.detachPending) await q(`ALTER TABLE ${parent} DETACH PARTITION ${p.name} FINALIZE`, [], { timeoutMs: DETACH_DEADLINE_MS });
     }
   }
   const leftovers = await q<{ suffix: string }>(
@@ -155,7 +162,7 @@ async function detachPair(q: SessionQuery, suffix: string, owner: boolean, onlyA
       const [row] = await q<{ attached: boolean | null }>(`SELECT (SELECT relispartition FROM pg_class WHERE oid = to_regclass($1)) AS attached`, [`${parent}_${suffix}`]);
       if (row?.attached !== true) continue;
     }
-    if (owner) await q(`ALTER TABLE ${parent} DETACH PARTITION ${parent}_${suffix} CONCURRENTLY`);
+    if (owner) await q(`ALTER TABLE ${parent} DETACH PARTITION ${parent}_${suffix} CONCURRENTLY`, [], { timeoutMs: DETACH_DEADLINE_MS });
     else await q(`SELECT triggers_detach_partition($1, $2)`, [parent, suffix]);
   }
 }
