@@ -179,6 +179,13 @@ export interface Config {
     /** Seconds without a completed expiry run after which the scheduler's /readyz fails (expiry overdue). */
     readonly overdueSeconds: number;
   };
+  /** The time partitions of events and deliveries (docs/scheduler.md#retention). */
+  readonly partitions: {
+    /** Width of a new partition, seconds (PARTITION_INTERVAL_SECONDS). */
+    readonly intervalSeconds: number;
+    /** Partitions kept created beyond the current one (PARTITIONS_AHEAD). */
+    readonly ahead: number;
+  };
   /** How long a looked-up API key is trusted before it is read again, ms. */
   readonly apiKeyCacheMs: number;
   /** pino level. */
@@ -273,6 +280,8 @@ export const VARIABLES = {
   EXPIRY_INTERFERENCE_TOLERANCE: { schema: Joi.number().greater(1).max(10), default: 1.25, doc: "probe slowdown during a batch over a rest above which the pacer backs off" },
   EXPIRY_DRAIN_SECONDS: { schema: Joi.number().integer().min(1), default: 3600, doc: "everything due should be deleted within this long; the pacer never goes slower than that needs" },
   EXPIRY_OVERDUE_SECONDS: { schema: Joi.number().integer().min(1), default: 600, doc: "seconds without a completed expiry run after which the scheduler's /readyz fails (expiry overdue)" },
+  PARTITION_INTERVAL_SECONDS: { schema: Joi.number().integer().min(60).max(366 * DAY), default: DAY, doc: "width of a new partition of events and deliveries, seconds; retention drops whole partitions ([scheduler.md#retention](scheduler.md#retention))" },
+  PARTITIONS_AHEAD: { schema: Joi.number().integer().min(1).max(100), default: 3, doc: "partitions kept created beyond the current one (by the worker at start and by every expiry run)" },
   API_KEY_CACHE_MS: { schema: Joi.number().integer().min(0).max(5000), default: 2000, doc: "how long a key lookup is trusted, ms (≤ 5000: a revoked key stops working within that)" },
   LOG_LEVEL: { schema: Joi.string().valid("fatal", "error", "warn", "info", "debug", "trace", "silent"), default: "info", doc: "pino level" },
   DATA_API_RESOURCE_ARN: { schema: Joi.string().pattern(/^arn:aws[a-z-]*:rds:/, "RDS cluster ARN"), doc: "Aurora cluster ARN: run `migrate` through the Aurora Data API (with `DATA_API_SECRET_ARN` and `DATA_API_DATABASE`: all three or none)" },
@@ -389,6 +398,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       interferenceTolerance: num("EXPIRY_INTERFERENCE_TOLERANCE"),
       drainSeconds: num("EXPIRY_DRAIN_SECONDS"),
       overdueSeconds: num("EXPIRY_OVERDUE_SECONDS"),
+    },
+    partitions: {
+      intervalSeconds: num("PARTITION_INTERVAL_SECONDS"),
+      ahead: num("PARTITIONS_AHEAD"),
     },
     apiKeyCacheMs: num("API_KEY_CACHE_MS"),
     logLevel: str("LOG_LEVEL"),

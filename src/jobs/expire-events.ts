@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../generated/prisma/client";
 import { withTimeout } from "../deadline";
 import type { ExpiryPacer, PacingSnapshot } from "./expiry-pacer";
-import { countDue, deleteExpiredBatch, emitProbeMessage, explainDue, selectOne, type ExpiryKind } from "../store/expiry";
+import { countDue, deleteExpiredBatch, emitProbeMessage, explainDue, selectOne, type Due, type ExpiryKind } from "../store/expiry";
 
 /** What the expiry job needs: only the database. */
 export interface ExpireEventsDeps {
@@ -22,6 +22,13 @@ export interface ExpireEventsOptions {
   readonly deadRetentionSeconds: number;
   /** When set, pending/delivered events received longer ago than this are deleted too, seconds. */
   readonly maxEventAgeSeconds?: number | undefined;
+  /**
+   * Width of the partitions, seconds (PARTITION_INTERVAL_SECONDS; default one day). Acknowledged and
+   * dead deliveries expire with their partition (retention.ts); row by row, only those received
+   * before now - max(acknowledgedRetentionSeconds, deadRetentionSeconds) - this are deleted: the
+   * partitions that would have been dropped by now, had a live row not held them.
+   */
+  readonly partitionIntervalSeconds?: number;
   /**
    * Wall-clock budget of the run, ms. No new statement starts once it is spent, except that the
    * first pass always runs one statement per kind, so every kind makes progress on every run; the
@@ -102,11 +109,12 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   const before = pacer?.snapshot();
   const started = performance.now();
   const cutoff = (seconds: number) => new Date(opts.now.getTime() - seconds * 1000);
-  const cutoffs = new Map<ExpiryKind, Date>([
-    ["acknowledged", cutoff(opts.acknowledgedRetentionSeconds)],
-    ["dead", cutoff(opts.deadRetentionSeconds)],
+  const heldBefore = cutoff(Math.max(opts.acknowledgedRetentionSeconds, opts.deadRetentionSeconds) + (opts.partitionIntervalSeconds ?? DEFAULT_PARTITION_SECONDS));
+  const cutoffs = new Map<ExpiryKind, Due>([
+    ["acknowledged", { cutoff: cutoff(opts.acknowledgedRetentionSeconds), receivedBefore: heldBefore }],
+    ["dead", { cutoff: cutoff(opts.deadRetentionSeconds), receivedBefore: heldBefore }],
   ]);
-  if (opts.maxEventAgeSeconds !== undefined) cutoffs.set("stale", cutoff(opts.maxEventAgeSeconds));
+  if (opts.maxEventAgeSeconds !== undefined) cutoffs.set("stale", { cutoff: cutoff(opts.maxEventAgeSeconds) });
 
   const deleted: Record<ExpiryKind, number> = { acknowledged: 0, dead: 0, stale: 0 };
   let events = 0;
@@ -205,6 +213,9 @@ export async function expireEvents(deps: ExpireEventsDeps, opts: ExpireEventsOpt
   return { ...result, pacing, incompleteReason: backedOff ? "backed-off" : "budget" };
 }
 
+/** PARTITION_INTERVAL_SECONDS's default. */
+const DEFAULT_PARTITION_SECONDS = 86_400;
+
 /** Share of the time left to the drain deadline the floor plans to use. */
 const DEADLINE_AIM = 0.8;
 
@@ -219,7 +230,7 @@ const COUNT_CAP = 2_000_000;
  * the next (auto)vacuum the planner still counts the rows already deleted, and the floor would
  * ask for a pace the backlog does not need. Undefined when both fail: the run has no floor.
  */
-async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Date): Promise<number | undefined> {
+async function estimateDue(prisma: PrismaClient, kind: ExpiryKind, cutoff: Due): Promise<number | undefined> {
   const n = await withinProbeDeadline(countDue(prisma, kind, cutoff, COUNT_CAP));
   if (typeof n === "number" && n < COUNT_CAP) return n;
   const raw = await withinProbeDeadline(explainDue(prisma, kind, cutoff));

@@ -139,6 +139,21 @@ export function createMetrics() {
       labelNames: ["action", "reason"] as const,
       registers: [registry],
     }),
+    partitionsRetired: new Counter({
+      name: "triggers_partitions_retired_total",
+      help: "Partition pairs (events and deliveries) dropped by retention",
+      registers: [registry],
+    }),
+    partitionsWaiting: new Gauge({
+      name: "triggers_partitions_waiting",
+      help: "Partition pairs past their time that a live delivery (pending, leased, or within its retention) holds back from the drop",
+      registers: [registry],
+    }),
+    partitionsWaitingOldest: new Gauge({
+      name: "triggers_partitions_waiting_oldest_seconds",
+      help: "Seconds since the upper bound of the oldest partition pair held back from the drop (0: none waits)",
+      registers: [registry],
+    }),
     expiryDuty: new Gauge({
       name: "triggers_expiry_duty",
       help: "Share of time the expiry pacer currently allows for deleting",

@@ -11,6 +11,8 @@ import { startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 import { errorMessage } from "../errors";
 import { schemaCurrentCheck } from "../store/schema-version";
+import { ensurePartitions } from "../store/partitions";
+import { retirePartitions } from "../store/retention";
 
 /** The expiry job's signature; the wiring takes it as a parameter so tests can make a run fail. */
 export type ExpireFn = (deps: ExpireEventsDeps, opts: ExpireEventsOptions) => Promise<ExpireEventsResult>;
@@ -58,11 +60,20 @@ export function maintenanceQueueName(redisPrefix: string): string {
 }
 
 /**
- * Runs expireEvents once with the retention settings of config, then records metrics and a log
- * line. A run may take most of one interval but no more, so runs on a healthy system never overlap.
+ * One run of the maintenance job: ensures the partitions ahead (PARTITIONS_AHEAD) and retires
+ * the partitions past retention (maintainPartitions), then runs
+ * expireEvents once with the retention settings of config, then records metrics and a log line. A run may take most of one interval but no more, so runs on a healthy system never overlap.
  */
 async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer: ExpiryPacer, heartbeat: ExpiryHeartbeat): Promise<ExpireEventsResult> {
   const r = c.config.retention;
+  // The partition step first (partitions ahead); its failure does not keep expiry from running,
+  // but fails the run afterwards, so it is logged, retried and counted like any failed run.
+  let partitionError: unknown;
+  try {
+    await maintainPartitions(c);
+  } catch (err) {
+    partitionError = err;
+  }
   const result = await expire(
     { prisma: c.db.prisma },
     {
@@ -71,6 +82,7 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
       acknowledgedRetentionSeconds: r.acknowledgedSeconds,
       deadRetentionSeconds: r.deadSeconds,
       maxEventAgeSeconds: r.maxEventAgeSeconds,
+      partitionIntervalSeconds: c.config.partitions.intervalSeconds,
       timeBudgetMs: Math.max(250, Math.floor(everyMs * 0.8)),
       pacer,
       drainWithinMs: r.drainSeconds * 1000,
@@ -96,7 +108,37 @@ async function runExpiry(c: Container, expire: ExpireFn, everyMs: number, pacer:
         : "the backlog is larger than one run can delete at the fastest allowed pace";
     c.logger.warn({ job: EXPIRE_EVENTS_JOB, acknowledged, dead, stale, batches, durationMs, complete, incompleteReason, pacing: pace }, `expiry run ended with expired rows left: ${why}`);
   }
+  if (partitionError !== undefined) throw new Error(`partition step failed: ${errorMessage(partitionError)}`, { cause: partitionError });
   return result;
+}
+
+/**
+ * The partition step of the maintenance job: partitions ensured ahead (PARTITIONS_AHEAD), then
+ * the pairs past retention retired by drop (retention.ts), with the waiting gauges set.
+ */
+async function maintainPartitions(c: Container): Promise<void> {
+  const now = new Date();
+  await ensurePartitions(c.db.prisma, now, c.config.partitions);
+  const r = c.config.retention;
+  const result = await retirePartitions(c.db, {
+    now,
+    acknowledgedRetentionSeconds: r.acknowledgedSeconds,
+    deadRetentionSeconds: r.deadSeconds,
+    maxEventAgeSeconds: r.maxEventAgeSeconds,
+  });
+  if (result.skipped) return; // another scheduler process is retiring: its gauges say it
+  if (result.retired.length > 0) c.metrics.partitionsRetired.inc(result.retired.length);
+  c.metrics.partitionsWaiting.set(result.waiting.length);
+  const oldest = result.waiting[0];
+  c.metrics.partitionsWaitingOldest.set(oldest ? Math.max(0, (now.getTime() - oldest.upper.getTime()) / 1000) : 0);
+  if (result.retired.length > 0 || result.reattached.length > 0) {
+    c.logger.info({ job: EXPIRE_EVENTS_JOB, retired: result.retired, reattached: result.reattached, keysDeleted: result.keysDeleted, waiting: result.waiting.map((p) => p.name) }, "partitions retired");
+  }
+  // Also the CloudWatch alarm's source (terraform/modules/triggers/alarms.tf, partitions_waiting).
+  if (oldest) {
+    const oldestWaitingSeconds = Math.round((now.getTime() - oldest.upper.getTime()) / 1000);
+    c.logger.info({ job: EXPIRE_EVENTS_JOB, waiting: result.waiting.map((p) => p.name), oldestWaitingSeconds }, "partitions past their time wait for a live delivery");
+  }
 }
 
 /** The process's one pacer: what it learns (baseline, duty) carries from run to run. */

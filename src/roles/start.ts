@@ -7,7 +7,7 @@ import { ensureDevKey } from "./dev-key";
 import { startQueueDepthPoller } from "./observability";
 import type { RunningRole } from "./role";
 import { startScheduler } from "./scheduler";
-import { startIngestWorker } from "./worker";
+import { ensurePartitionsAtStart, startIngestWorker } from "./worker";
 
 /** Applies the migrations the database lacks, logging each. */
 async function migrate(c: Container): Promise<void> {
@@ -24,6 +24,7 @@ async function migrate(c: Container): Promise<void> {
  */
 export async function startEmbedded(c: Container): Promise<RunningRole> {
   await migrate(c);
+  await ensurePartitionsAtStart(c);
   const worker = startIngestWorker(c);
   const scheduler = await startScheduler(c);
   const deps = buildApiDeps(c);

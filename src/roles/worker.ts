@@ -6,6 +6,25 @@ import type { SqsQueue } from "../queue/sqs-queue";
 import { startQueueDepthPoller, startRoleMetricsServer } from "./observability";
 import type { RunningRole } from "./role";
 import { schemaCurrentCheck } from "../store/schema-version";
+import { withTimeout } from "../deadline";
+import { ensurePartitions } from "../store/partitions";
+
+/** Longest the start-up waits for the partitions to be ensured, ms. */
+const ENSURE_PARTITIONS_AT_START_MS = 30_000;
+
+/**
+ * Ensures the partitions of events and deliveries from one interval back to PARTITIONS_AHEAD
+ * ahead before the worker stores anything. A failure is logged, not fatal: the scheduler's job
+ * ensures them on every run, and an insert that meets a missing partition creates it.
+ */
+export async function ensurePartitionsAtStart(c: Pick<Container, "config" | "db" | "logger">): Promise<void> {
+  try {
+    const created = await withTimeout(ensurePartitions(c.db.prisma, new Date(), c.config.partitions), ENSURE_PARTITIONS_AT_START_MS, "ensuring partitions");
+    c.logger.info({ created, intervalSeconds: c.config.partitions.intervalSeconds, ahead: c.config.partitions.ahead }, "partitions ensured");
+  } catch (err) {
+    c.logger.warn({ err }, "could not ensure partitions at start; the scheduler and the insert will");
+  }
+}
 
 /** What an ingest worker is built from: a container, or the same parts a bench assembles itself. */
 export type IngestWorkerParts = Pick<Container, "config" | "db" | "queue" | "logger" | "metrics">;
@@ -50,11 +69,12 @@ export interface RunningWorkerRole extends RunningRole {
 }
 
 /**
- * The `worker` process: the ingest worker (SQS -> Postgres), the queue depth gauges and the
+ * The `worker` process: partitions ensured (ensurePartitionsAtStart), the ingest worker (SQS -> Postgres), the queue depth gauges and the
  * operational endpoints on METRICS_PORT. close() stops receiving at once and commits the batches
  * in hand (then deletes them from SQS) before it stops the poller and the metrics server.
  */
 export async function startWorkerRole(c: Container): Promise<RunningWorkerRole> {
+  await ensurePartitionsAtStart(c);
   const worker = startIngestWorker(c);
   const poller = startQueueDepthPoller(c);
   const metrics = await startRoleMetricsServer(c, workerReadinessChecks(c));

@@ -1,12 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Client, Pool } from "pg";
+import { Client, Pool, type QueryConfig } from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { PGlite } from "@electric-sql/pglite";
 import { PrismaClient } from "../generated/prisma/client";
 import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
 import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
+import { isDatabaseUnavailable } from "./db-errors";
 
 /** The database handles a process needs: Prisma for queries, a SqlExecutor for migrations. */
 export interface Database {
@@ -17,6 +18,13 @@ export interface Database {
   /** Cheap liveness probe. */
   ping(): Promise<void>;
   /**
+   * Runs `fn` on one connection of its own, outside any transaction, each statement sent alone:
+   * for what must not run in a transaction block (DETACH PARTITION ... CONCURRENTLY) and for a
+   * session-level advisory lock. Postgres: a client of the pool, with its statement deadline;
+   * PGlite: the embedded instance (one session for the whole process).
+   */
+  session<T>(fn: (query: SessionQuery) => Promise<T>): Promise<T>;
+  /**
    * LISTENs on `channel` (a plain lower-case identifier) on a connection of its own (Postgres) or
    * the embedded instance (PGlite). `onLost` runs once if the connection fails later; the caller
    * then listens again.
@@ -24,6 +32,13 @@ export interface Database {
   listen(channel: string, onPayload: (payload: string) => void, onLost: () => void): Promise<Listener>;
   close(): Promise<void>;
 }
+
+/**
+ * One statement on a session (positional $n parameters); answers its rows. `timeoutMs` replaces
+ * the pool's statement deadline for this statement (server and client side), for statements that
+ * wait on others by design (DETACH PARTITION ... CONCURRENTLY waits for transactions using the table).
+ */
+export type SessionQuery = <R = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: { readonly timeoutMs?: number }) => Promise<R[]>;
 
 /** An active LISTEN; close() ends it. */
 export interface Listener {
@@ -97,6 +112,32 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
     async ping() {
       await pool.query("SELECT 1");
     },
+    async session(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await fn(async <R>(text: string, params: readonly unknown[] = [], opts: { readonly timeoutMs?: number } = {}) => {
+          try {
+            if (opts.timeoutMs === undefined) return (await client.query(text, params as unknown[])).rows as R[];
+            const ms = Math.max(1, Math.floor(opts.timeoutMs));
+            await client.query(`SET statement_timeout = ${ms}`);
+            try {
+              // query_timeout per query: node-postgres reads it from the query's config.
+              const config = { text, values: params as unknown[], query_timeout: ms + 250 } as QueryConfig;
+              return (await client.query(config)).rows as R[];
+            } finally {
+              await client.query("RESET statement_timeout");
+            }
+          } catch (err) {
+            // A deadline or a lost connection leaves the client unusable: it is not returned to the pool.
+            if (isDatabaseUnavailable(err)) broken = err as Error;
+            throw err;
+          }
+        });
+      } finally {
+        client.release(broken);
+      }
+    },
     async listen(channel, onPayload, onLost) {
       // A dedicated client: a pooled one would be handed to queries and lose its LISTEN.
       const client = new Client({ ...poolConfig, keepAlive: true, query_timeout: 5000 });
@@ -157,6 +198,11 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     kind: "pglite",
     async ping() {
       await pglite.query("SELECT 1");
+    },
+    async session(fn) {
+      // Without parameters, the simple protocol: a statement that must run alone is sent alone.
+      return fn(async <R>(text: string, params: readonly unknown[] = []) =>
+        params.length === 0 ? ((await pglite.exec(text)).at(-1)?.rows ?? []) as R[] : (await pglite.query<R>(text, params as unknown[])).rows);
     },
     async listen(channel, onPayload) {
       // In-process: the embedded database delivers NOTIFYs raised by this process's own queries.

@@ -18,6 +18,12 @@ export async function insertStoredEvents(
     `INSERT INTO subscriptions (tenant_id, name) SELECT DISTINCT src.tenant_id, 'default' FROM (${select}) src ON CONFLICT DO NOTHING`,
     params,
   );
+  // Rows of any time, as a message that sat in SQS for days: the partitions covering them are made
+  // as the worker's insert makes them (src/store/partitions.ts, ensurePartitionsCovering).
+  await exec.query(
+    `SELECT triggers_ensure_partitions(t, t + interval '1 millisecond', NULL) FROM (SELECT DISTINCT received_at AS t FROM (${select}) src) x`,
+    params,
+  );
   await exec.query(
     `WITH src AS (${select}),
      ev AS (

@@ -15,6 +15,9 @@ import { startIngestWorker } from "../../src/roles/worker";
 import { createLogger } from "../../src/observability/logger";
 import { createApiKey } from "../../src/store/api-keys";
 import { expireEvents } from "../../src/jobs/expire-events";
+import { insertEvents } from "../../src/store/events/insert-events";
+import { ensurePartitions } from "../../src/store/partitions";
+import { retirePartitions } from "../../src/store/retention";
 import { deadline } from "../helpers/deadlines";
 
 jest.setTimeout(deadline(60_000));
@@ -103,6 +106,16 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
       const expired = await expireEvents({ prisma: c.db.prisma }, { now: new Date(Date.now() + 86_400_000), batchSize: 100, acknowledgedRetentionSeconds: 0, deadRetentionSeconds: 0, timeBudgetMs: 5000 });
       expect(expired).toBeDefined();
       expect((await c.db.migrator.query<{ n: number }>("SELECT count(*)::int AS n FROM events")).at(0)?.n).toBe(0);
+      // Partitions without DDL rights: one made on demand for an old row (a message that sat in
+      // SQS), ensured ahead, and retired by drop (plain DETACH through the migration's functions).
+      const oldAt = new Date(Date.UTC(2020, 0, 2, 3, 4, 5));
+      const old = { v: 1, id: "evt_app_role_old", tenant_id: "app-role", type: "app.role", source: null, tags: [], payload: {}, occurred_at: null, idempotency_key: "k-old", body_hash: "0".repeat(64), received_at: oldAt.toISOString() } as const;
+      expect(await insertEvents(c.db.prisma, [old])).toBe(1);
+      expect(await ensurePartitions(c.db.prisma, new Date(), { intervalSeconds: 86_400, ahead: 5 })).toBeGreaterThan(0);
+      await c.db.prisma.$executeRawUnsafe("UPDATE deliveries SET status = 'acknowledged', acknowledged_at = '2020-01-03T00:00:00Z' WHERE event_id = 'evt_app_role_old'");
+      const retired = await retirePartitions(c.db, { now: new Date(), acknowledgedRetentionSeconds: 60, deadRetentionSeconds: 60 });
+      expect(retired.retired).toContain("p20200102t000000");
+      expect((await c.db.migrator.query<{ n: number }>("SELECT count(*)::int AS n FROM idempotency_keys")).at(0)?.n).toBe(0);
       const ready = await fetch(`${base}/readyz`);
       expect({ status: ready.status, body: await ready.text() }).toEqual({ status: 200, body: expect.stringContaining('"schema":{"ok":true}') });
     } finally {
@@ -147,8 +160,9 @@ onlyOn("postgres", "database roles and grants belong to a Postgres server; roles
         timeout: 60_000,
       });
       expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
-      const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", [name]);
-      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(["_prisma_migrations", "api_keys", "deliveries", "event_schemas", "events", "subscriptions"]);
+      // Partitions of events and deliveries aside: they are their parents' storage.
+      const tables = await admin.query("SELECT c.relname AS table_name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1", [name]);
+      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(["_prisma_migrations", "api_keys", "deliveries", "event_schemas", "events", "idempotency_keys", "subscriptions"]);
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
       await admin.end();

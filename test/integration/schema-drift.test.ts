@@ -61,7 +61,9 @@ onlyOn("postgres", "reads the catalog of the Postgres server over node-postgres"
     const enums = new Map(dmmf.datamodel.enums.map((e) => [e.name, e.dbName ?? e.name]));
 
     const tables = await client.query<{ table_name: string }>(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name <> '_prisma_migrations'`,
+      // Partitions of events and deliveries are not models: they are their parents' storage.
+      `SELECT table_name FROM information_schema.tables t WHERE table_schema = $1 AND table_name <> '_prisma_migrations'
+         AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = t.table_schema AND c.relname = t.table_name AND c.relispartition)`,
       [schema.schema],
     );
     expect(tables.rows.map((r) => r.table_name).sort()).toEqual(dmmf.datamodel.models.map((m) => m.dbName ?? m.name).sort());
@@ -106,7 +108,8 @@ onlyOn("postgres", "reads the catalog of the Postgres server over node-postgres"
 
     // Indexes: names, columns, uniqueness and partial predicates.
     const idx = await client.query<{ indexname: string; tablename: string; indexdef: string }>(
-      `SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename <> '_prisma_migrations'`,
+      `SELECT indexname, tablename, indexdef FROM pg_indexes i WHERE schemaname = $1 AND tablename <> '_prisma_migrations'
+         AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = i.schemaname AND c.relname = i.tablename AND c.relispartition)`,
       [schema.schema],
     );
     const dbIndexes = new Map(idx.rows.map((r) => [r.indexname, r]));

@@ -692,6 +692,24 @@ describe("alarms", () => {
     expect(readFileSync(join(REPO_ROOT, "src", "jobs", "expiry-heartbeat.ts"), "utf8")).toContain('name: "triggers_expiry_seconds_since_last_run"');
   });
 
+  test("partitions waiting: the oldest partition held back from the drop (from the scheduler's log) past partitions_waiting_alarm_seconds", () => {
+    const a = alarms().find((x) => x.name === "partitions_waiting");
+    expect(a?.block).toMatchObject({
+      statistic: "Maximum",
+      comparison_operator: "GreaterThanThreshold",
+      threshold: "${var.partitions_waiting_alarm_seconds}",
+      treat_missing_data: "notBreaching",
+    });
+    const filter = resource(tf, "aws_cloudwatch_log_metric_filter", "partitions_waiting");
+    expect(filter.log_group_name).toBe('${aws_cloudwatch_log_group.this["scheduler"].name}');
+    const source = readFileSync(join(REPO_ROOT, "src", "roles", "scheduler.ts"), "utf8");
+    expect(String(filter.pattern)).toContain("partitions past their time wait for a live delivery");
+    expect(source).toContain("partitions past their time wait for a live delivery");
+    expect(JSON.stringify(filter)).toContain("$.oldestWaitingSeconds");
+    expect(source).toContain("oldestWaitingSeconds");
+    expect(variableDefault("partitions_waiting_alarm_seconds")).toBe(259200);
+  });
+
   test("every alarm notifies the alarm actions (SNS topic and/or alarm_actions)", () => {
     expect(String(tf.locals.alarm_actions)).toMatch(/aws_sns_topic\.alarms\[\*\]\.arn.*var\.alarm_actions/);
     for (const a of alarms()) expect(a.block.alarm_actions).toBe("${local.alarm_actions}");

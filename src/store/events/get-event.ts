@@ -52,9 +52,9 @@ export async function findByIdempotencyKey(
   tenantId: string,
   key: string,
 ): Promise<{ id: string; body_hash: string } | null> {
-  const row = await prisma.event.findUnique({
+  const row = await prisma.idempotencyKey.findUnique({
     where: { tenantId_idempotencyKey: { tenantId, idempotencyKey: key } },
-    select: { id: true, bodyHash: true },
+    select: { eventId: true, bodyHash: true },
   });
-  return row ? { id: row.id, body_hash: row.bodyHash } : null;
+  return row ? { id: row.eventId, body_hash: row.bodyHash } : null;
 }

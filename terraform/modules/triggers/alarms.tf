@@ -301,3 +301,47 @@ resource "aws_cloudwatch_metric_alarm" "expiry_gauge_overdue" {
 
   tags = local.tags
 }
+
+# Retention by drop: a partition pair past its time that a live delivery (pending, leased, or
+# within its retention) holds back waits (docs/scheduler.md#retention). Each run that finds one
+# logs "partitions past their time wait for a live delivery" with oldestWaitingSeconds, the same
+# value as the scheduler's triggers_partitions_waiting_oldest_seconds gauge. A pair held longer
+# than partitions_waiting_alarm_seconds means a backlog nobody drains (or a retention too long for
+# the disk): its storage is not given back until it goes. No line: nothing waits.
+resource "aws_cloudwatch_log_metric_filter" "partitions_waiting" {
+  count = local.expiry_runs_logged ? 1 : 0
+
+  name           = "${var.name}-partitions-waiting"
+  log_group_name = aws_cloudwatch_log_group.this["scheduler"].name
+  pattern        = "{ $.msg = \"partitions past their time wait for a live delivery\" }"
+
+  metric_transformation {
+    name      = "PartitionsWaitingOldestSeconds"
+    namespace = "Triggers/${var.name}"
+    value     = "$.oldestWaitingSeconds"
+    unit      = "Seconds"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "partitions_waiting" {
+  count = local.expiry_runs_logged ? 1 : 0
+
+  alarm_name        = "${var.name}-partitions-waiting"
+  alarm_description = "A partition of events/deliveries has waited more than ${var.partitions_waiting_alarm_seconds}s past its time for a live delivery (pending, leased, or within retention): its disk space is not given back. Drain or redrive the subscription's backlog, or set MAX_EVENT_AGE_SECONDS. The scheduler's /metrics has triggers_partitions_waiting and triggers_partitions_waiting_oldest_seconds."
+
+  namespace   = "Triggers/${var.name}"
+  metric_name = aws_cloudwatch_log_metric_filter.partitions_waiting[0].metric_transformation[0].name
+  statistic   = "Maximum"
+  period      = 300
+
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.partitions_waiting_alarm_seconds
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = local.tags
+}

@@ -648,6 +648,17 @@ variable "expiry_overdue_seconds" {
   }
 }
 
+variable "partitions_waiting_alarm_seconds" {
+  type        = number
+  description = "Alarm when a partition of events/deliveries has waited this long past its time for a live delivery (retention by drop holds it back; its disk space is not given back)."
+  default     = 259200
+
+  validation {
+    condition     = var.partitions_waiting_alarm_seconds >= 60
+    error_message = "partitions_waiting_alarm_seconds must be at least 60."
+  }
+}
+
 variable "alarm_database_cpu_percent" {
   type        = number
   description = "Alarm when database CPU stays above this percentage for 15 minutes."
