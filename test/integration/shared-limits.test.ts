@@ -31,11 +31,16 @@ async function writerAndReader(): Promise<{ r: Redis; writer: AcceptedReceipts; 
 async function receiptCalls(tenant: string): Promise<{ calls: number[]; stop(): Promise<void> }> {
   const calls: number[] = [];
   const mine = `${prefix}:acc:${tenant.length}:${tenant}:`;
-  const monitor = await client().monitor();
   // MONITOR lists every client's commands on this server, another suite's too. ioredis reports a line
-  // that reaches it while the connection is not yet (or no longer) in monitor mode as a stray reply;
-  // such a line is lost, not misread, and a lost call of this test's own fails the count below.
+  // that reaches it while the connection is not yet (or no longer) in monitor mode as a stray reply
+  // (an "error" event); such a line is lost, not misread, and a lost call of this test's own fails
+  // the count below. The connection is built here, not with redis.monitor(), so that the listeners
+  // are in place before it enters monitor mode: monitor() listens for one error only while it
+  // connects, and a second stray line then had no listener and failed the test.
+  const monitor = new Redis(TEST_REDIS_URL, { monitor: true, lazyConnect: true });
+  clients.push(monitor);
   monitor.on("error", () => undefined);
+  const monitoring = new Promise<void>((resolve) => monitor.once("monitoring", () => resolve()));
   monitor.on("monitor", (_time: string, args: string[]) => {
     // The script call itself, not the SADDs it runs (MONITOR lists those too) or the reader's lookups.
     // A write names one set of the tenant (this minute's); a lookup names every minute's.
@@ -43,6 +48,8 @@ async function receiptCalls(tenant: string): Promise<{ calls: number[]; stop(): 
     const receipts = args.filter((a) => a.startsWith("evt_")).flatMap((a) => a.split(" "));
     if (receipts.length > 0) calls.push(receipts.length);
   });
+  await monitor.connect();
+  await monitoring;
   return {
     calls,
     async stop() {
