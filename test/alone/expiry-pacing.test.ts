@@ -27,10 +27,12 @@ onlyOn("postgres", "the competing write load needs connections of its own").desc
     db = connectPostgres(schema.url, { poolSize: LOAD_CONNECTIONS + 4 });
     await applyMigrations(db.migrator, loadMigrations());
     // Raw SQL, not the factories: 400 000 rows through the store's insert would take far longer.
+    // Received 20 days ago, past the retentions plus a partition width: rows of a partition a live
+    // row holds, the only ones expiry still deletes row by row (the rest go with their partition).
     await insertStoredEvents(
       db.migrator,
       `SELECT 'old_' || g AS id, 'tenant-' || (g % 4) AS tenant_id, 'test.seeded' AS type, jsonb_build_object('n', g, 'pad', repeat('x', 200)) AS payload, repeat('0', 64) AS body_hash,
-              'acknowledged'::event_status AS status, now() - interval '9 days' AS received_at, now() - interval '8 days' + g * interval '1 millisecond' AS acknowledged_at, NULL::timestamptz AS dead_at
+              'acknowledged'::event_status AS status, now() - interval '20 days' AS received_at, now() - interval '8 days' + g * interval '1 millisecond' AS acknowledged_at, NULL::timestamptz AS dead_at
        FROM generate_series(1, $1::int) AS g`,
       [ROWS],
     );
