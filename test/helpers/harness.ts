@@ -50,18 +50,23 @@ export function createTestSchema(): Promise<{ schema: string; url: string; drop(
 /**
  * A database of its own on the run's store, migrated, without the rest of the harness: a Postgres
  * schema (`url` set) or a PGlite data dir opened in this process. `close()` closes and removes it.
+ * With `before`, only the migrations before that one are applied (a migration test's starting
+ * point; the named migration must exist).
  */
-export async function openTestDatabase(opts: { poolSize?: number } = {}): Promise<{ store: TestStore; db: Database; url: string | undefined; close(): Promise<void> }> {
+export async function openTestDatabase(opts: { poolSize?: number; before?: string } = {}): Promise<{ store: TestStore; db: Database; url: string | undefined; close(): Promise<void> }> {
   const store = currentStore();
+  const all = loadMigrations();
+  if (opts.before !== undefined && !all.some((m) => m.name === opts.before)) throw new Error(`no migration named ${opts.before}`);
+  const migrations = opts.before === undefined ? all : all.filter((m) => m.name < opts.before!);
   if (store === "postgres") {
     const schema = await createTestSchema();
     const db = connectPostgres(schema.url, { poolSize: opts.poolSize ?? 3 });
-    await applyMigrations(db.migrator, loadMigrations());
+    await applyMigrations(db.migrator, migrations);
     return { store, db, url: schema.url, close: async () => (await db.close(), await schema.drop()) };
   }
   const data = createTestDataDir();
   const db = await openEmbedded(data.dir);
-  await applyMigrations(db.migrator, loadMigrations());
+  await applyMigrations(db.migrator, migrations);
   return { store, db, url: undefined, close: async () => (await db.close(), data.remove()) };
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
-import { connectPostgres, openEmbedded, type Database } from "../../src/store/database";
+import type { Database } from "../../src/store/database";
 import { idempotentEventId, newEventId } from "../../src/domain/ids";
 import type { QueuedEvent } from "../../src/domain/queued-event";
 import { insertEvents } from "../../src/store/events/insert-events";
@@ -8,7 +8,7 @@ import { leaseEvents } from "../../src/store/events/lease-events";
 import { ackLeases } from "../../src/store/events/ack-events";
 import { findStoredKey } from "../../src/store/events/idempotency-keys";
 import { listPartitions } from "../../src/store/partitions";
-import { createTestDataDir, createTestSchema, currentStore } from "../helpers/harness";
+import { openTestDatabase } from "../helpers/harness";
 
 /**
  * The partitioned-history migration on a database that holds events and deliveries in every
@@ -30,18 +30,9 @@ describe("migration: events and deliveries become partitioned, keys move to idem
        leased_at, lease_expires_at, delivery_count, acknowledged_at, dead_at FROM deliveries ORDER BY event_id, subscription_id`;
 
   beforeAll(async () => {
-    if (currentStore() === "postgres") {
-      const schema = await createTestSchema();
-      db = connectPostgres(schema.url, { poolSize: 2 });
-      cleanup = async () => (await db.close(), await schema.drop());
-    } else {
-      const data = createTestDataDir();
-      db = await openEmbedded(data.dir);
-      cleanup = async () => (await db.close(), data.remove());
-    }
-    const all = loadMigrations();
-    expect(all.map((m) => m.name)).toContain(MIGRATION);
-    await applyMigrations(db.migrator, all.filter((m) => m.name < MIGRATION));
+    const opened = await openTestDatabase({ poolSize: 2, before: MIGRATION });
+    db = opened.db;
+    cleanup = opened.close;
     await db.migrator.query(`INSERT INTO subscriptions (tenant_id, name) VALUES ('ta', 'default'), ('ta', 'audit'), ('tb', 'default')`);
     // Events over five days (20 days back for the oldest), keyed and unkeyed, with a CloudEvent and a schema version.
     await db.migrator.query(
@@ -72,6 +63,7 @@ describe("migration: events and deliveries become partitioned, keys move to idem
     before = { events: await db.migrator.query(EVENTS_SQL), deliveries: await db.migrator.query(DELIVERIES_SQL) };
     expect(before.events).toHaveLength(5);
     expect(before.deliveries).toHaveLength(6);
+    const all = loadMigrations();
     const result = await applyMigrations(db.migrator, all);
     expect(result.applied).toEqual(all.filter((m) => m.name >= MIGRATION).map((m) => m.name));
   });

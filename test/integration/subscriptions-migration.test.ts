@@ -1,6 +1,6 @@
 import { applyMigrations, loadMigrations } from "../../src/store/migrate/migrations";
-import { connectPostgres, openEmbedded, type Database } from "../../src/store/database";
-import { createTestDataDir, createTestSchema, currentStore } from "../helpers/harness";
+import type { Database } from "../../src/store/database";
+import { openTestDatabase } from "../helpers/harness";
 
 /**
  * The subscriptions migration on a database that already holds events in every status: each
@@ -13,18 +13,9 @@ describe("migration: existing events become deliveries of default", () => {
   let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    if (currentStore() === "postgres") {
-      const schema = await createTestSchema();
-      db = connectPostgres(schema.url, { poolSize: 2 });
-      cleanup = async () => (await db.close(), await schema.drop());
-    } else {
-      const data = createTestDataDir();
-      db = await openEmbedded(data.dir);
-      cleanup = async () => (await db.close(), data.remove());
-    }
-    const all = loadMigrations();
-    expect(all.map((m) => m.name)).toContain(SUBSCRIPTIONS);
-    await applyMigrations(db.migrator, all.filter((m) => m.name < SUBSCRIPTIONS));
+    const opened = await openTestDatabase({ poolSize: 2, before: SUBSCRIPTIONS });
+    db = opened.db;
+    cleanup = opened.close;
     // Events in every status, for two tenants, plus a tenant with a key and no events.
     await db.migrator.query(
       `INSERT INTO events (id, tenant_id, type, source, payload, tags, body_hash, status, received_at, available_at,
@@ -37,6 +28,7 @@ describe("migration: existing events become deliveries of default", () => {
          ('evt_b1', 'tb', 'user.deleted', 'auth', '{"n":4}', ARRAY['y','z'], 'h', 'dead', '2026-11-01T00:00:04Z', '2026-11-01T00:00:04Z', NULL, '2026-11-01T00:01:00Z', NULL, 5, NULL, '2026-11-01T00:03:00Z')`,
     );
     await db.migrator.query(`INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes) VALUES ('key_1', 'tc', 'k', 'trg', 'hash1', ARRAY['admin'])`);
+    const all = loadMigrations();
     const result = await applyMigrations(db.migrator, all);
     expect(result.applied).toEqual(all.filter((m) => m.name >= SUBSCRIPTIONS).map((m) => m.name));
   });
