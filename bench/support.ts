@@ -129,13 +129,21 @@ export function postgresCpuMs(): number {
   return ms;
 }
 
-/** The server's WAL insert position, in bytes: a difference of two readings is the WAL written between them (by every database). */
-export async function walPosition(url: string): Promise<bigint> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
+/**
+ * The server's WAL insert position, in bytes: a difference of two readings is the WAL written between them (by every database).
+ * Given a URL it connects for the one reading; given a connected client (for readings taken close together, where a
+ * connection's set-up would widen the window) it reads on that client.
+ */
+export async function walPosition(from: string | Client): Promise<bigint> {
+  const read = async (client: Client) => {
     const { rows } = await client.query<{ bytes: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::text AS bytes");
     return BigInt(rows[0]!.bytes);
+  };
+  if (typeof from !== "string") return read(from);
+  const client = new Client({ connectionString: from });
+  await client.connect();
+  try {
+    return await read(client);
   } finally {
     await client.end();
   }
