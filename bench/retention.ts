@@ -30,18 +30,16 @@
  *     and the next after warm-up: with 60 s partitions a drop falls in nearly every minute, so
  *     minutes cannot be split into ones with and without a drop; a window holds one step;
  *   - WAL per retired row (an events row or a deliveries row) of the drop against the old DELETE
- *     path in the same run. Drop: the server's WAL written while retirePartitions ran, in steps that
- *     dropped something, over the rows in the partitions they dropped (the bench's own count of what
- *     it inserted in their ranges). The position is the whole server's, so that figure also holds the
- *     ingest and the consumer running beside the step: an upper bound of the drop's own, and the
- *     figure of the last line; the summary also prints it less the WAL the neighbouring traffic
- *     writes in that time (the rate between steps), and that estimate on the steps that dropped
- *     nothing, which should be near 0. DELETE: once the load has stopped, one partition's worth of
- *     rows (BENCH_RATE x BENCH_PARTITION_SECONDS events) is ingested into the range before the oldest
- *     partition, leased and acknowledged as the run's were, then deleted by deleteExpiredBatch
- *     (5 000 a batch, the expiry job's statement) with a cutoff past their acknowledgement; its WAL is
- *     a lower bound of production's, where rows deleted days after their last write cost a full-page
- *     image on nearly every page. Aim: >= 20x less;
+ *     path, like for like, once the load has stopped: two partitions' worth of rows shaped as the
+ *     run's (one in KEYED_EVERY keyed) are ingested before the oldest partition, leased and
+ *     acknowledged; the older is deleted by deleteExpiredBatch (5 000 a batch, the expiry job's
+ *     statement), then every pair due with retention 0 (the newer, and any the consumer has emptied)
+ *     is retired by retirePartitions. Each starts right after a CHECKPOINT, so every page it changes
+ *     pays its full-page image, as production's rows do when they go days after their last write.
+ *     The server's WAL around each over the rows it removed. Aim: >= 20x less. The summary also
+ *     prints the drops during the run against the same DELETE figure: their WAL is the whole
+ *     server's while retirePartitions ran, so it also holds the ingest and the consumer beside
+ *     them (an upper bound), and that figure less the traffic's rate between steps;
  *   - lost pending events: every event inserted and never acknowledged by the consumer (the held
  *     ones, the consumer's tail) must still have its events and deliveries rows at the end: 0.
  * The last line reads `retention: size <last/first> p99 ratio <x> wal <n>x less lost <count>`
@@ -356,24 +354,36 @@ runBench(async () => {
       lost += row!.missing;
     }
 
-    // The old path, in the same run: a partition's worth of acknowledged rows before the oldest partition, deleted row by row.
+    // Both paths like for like, once the load has stopped: two partitions' worth of acknowledged
+    // rows before the oldest partition, X (older) and Y, as the run's were (same tenants' shape, one
+    // in KEYED_EVERY keyed). X is deleted row by row by the expiry job's statement, Y retired by drop.
+    // Each starts right after a CHECKPOINT, so every page it changes pays its full-page image, as
+    // production's rows do when they go days after their last write.
     const oldest = (await listPartitions(ingestDb.prisma, "events"))[0]!;
-    const lower = oldest.lower.getTime() - PARTITION_SECONDS * 1000;
+    const widthMs = PARTITION_SECONDS * 1000;
     const oldRows = RATE * PARTITION_SECONDS;
     const oldTenants = TENANTS.map((t) => `old-${t}`);
-    for (let i = 0; i < oldRows; i += 100) {
-      const n = Math.min(100, oldRows - i);
-      const batch = batchOf(n, (j) => oldTenants[(i + j) % oldTenants.length]!).map((e, j) => ({
-        ...e,
-        received_at: new Date(lower + Math.floor(((i + j) * PARTITION_SECONDS * 1000) / oldRows)).toISOString(),
-      }));
-      await insertEvents(ingestDb.prisma, batch);
-    }
+    const yLedger = new Ledger();
+    const fillOld = async (lower: number, into?: Ledger) => {
+      for (let i = 0; i < oldRows; i += 100) {
+        const n = Math.min(100, oldRows - i);
+        const batch = batchOf(n, (j) => oldTenants[(i + j) % oldTenants.length]!).map((e, j) => ({
+          ...e,
+          received_at: new Date(lower + Math.floor(((i + j) * widthMs) / oldRows)).toISOString(),
+        }));
+        await insertEvents(ingestDb.prisma, batch);
+        into?.inserted(lower, batch.map((e) => e.id));
+      }
+    };
+    const yLower = oldest.lower.getTime() - widthMs;
+    await fillOld(yLower - widthMs);
+    await fillOld(yLower, yLedger);
     for (const t of oldTenants) {
       const sub = (await resolveSubscription(consumerDb.prisma, t, "default"))!;
       while ((await leaseAndAck(consumerDb, t, sub)).leased > 0);
     }
-    const due = { cutoff: new Date(Date.now() + 1000), receivedBefore: oldest.lower };
+    await walClient.query("CHECKPOINT");
+    const due = { cutoff: new Date(Date.now() + 1000), receivedBefore: new Date(yLower) };
     const d0 = await walPosition(walClient);
     const dt = performance.now();
     let deleted = 0;
@@ -384,6 +394,20 @@ runBench(async () => {
     }
     const deleteMs = performance.now() - dt;
     const deleteWal = Number((await walPosition(walClient)) - d0);
+    // The drop: every pair that is due with retention 0 (X's, now empty; Y's; any of the run's the
+    // consumer has emptied since the last step), its rows counted from the ledgers.
+    await walClient.query("CHECKPOINT");
+    const partsBefore = await listPartitions(schedulerDb.prisma, "events");
+    const l0 = await walPosition(walClient);
+    const lt = performance.now();
+    const last = await retirePartitions(schedulerDb, { now: new Date(), acknowledgedRetentionSeconds: 0, deadRetentionSeconds: 0 });
+    const likeMs = performance.now() - lt;
+    const likeWal = Number((await walPosition(walClient)) - l0);
+    let likeRows = 0;
+    for (const suffix of last.retired) {
+      const range = partsBefore.find((p) => p.name === `events_${suffix}`);
+      if (range) likeRows += 2 * (ledger.eventsIn(range) + yLedger.eventsIn(range));
+    }
 
     // Summary.
     const warmEnd = minutes.findIndex((m) => m.droppedRows);
@@ -407,7 +431,8 @@ runBench(async () => {
     const perRowDrop = dropRows > 0 ? dropWal / dropRows : NaN;
     const perRowDropNet = dropRows > 0 ? Math.max(0, dropWalNet) / dropRows : NaN;
     const perRowDelete = deleted > 0 ? deleteWal / deleted : NaN;
-    const walRatio = perRowDelete / perRowDrop;
+    const perRowLike = likeRows > 0 ? likeWal / likeRows : NaN;
+    const walRatio = perRowDelete / perRowLike;
     const firstSize = after[0]?.sample?.bytes;
     const lastSize = after.at(-1)?.sample?.bytes;
     console.log(
@@ -416,11 +441,13 @@ runBench(async () => {
         `  size after warm-up: first ${firstSize === undefined ? "n/a" : mb(firstSize)}, last ${lastSize === undefined ? "n/a" : mb(lastSize)}: last/first ${r2(sizeRatio)}  (aim <= 1.10)`,
         `  ingest p99 after warm-up, windows of one retention step (${STEP_SECONDS} s): with a drop ${fmt(percentile(withDrop, 99), 2)} ms ` +
           `(${dropWindows.length} windows, ${fmt(withDrop.length)} sends), without ${fmt(percentile(without, 99), 2)} ms (${quietWindows.length} windows, ${fmt(without.length)} sends): ratio ${r2(p99Ratio)}  (aim <= 1.05)`,
-        `  drops: ${drops.reduce((a, s) => a + s.retired, 0)} partition pairs in ${drops.length} steps (retirePartitions ${fmt(drops.reduce((a, s) => a + s.retireMs, 0) / Math.max(1, drops.length), 0)} ms each on average), ` +
-          `${fmt(dropRows)} rows; the server's WAL during them ${fmt(dropWal / 1024, 0)} KiB = ${fmt(perRowDrop, 2)} B per row ` +
-          `(less the neighbouring traffic's rate: ${fmt(dropWalNet / 1024, 0)} KiB = ${fmt(perRowDropNet, 2)} B per row; the same estimate on the ${quiet.length} steps that dropped nothing: ${fmt(quietNet / 1024, 1)} KiB per step, ${fmt(quietMs, 0)} ms each)`,
-        `  DELETE path: ${fmt(deleted)} rows (${fmt(oldRows)} events acknowledged, and their deliveries) by deleteExpiredBatch in ${fmt(deleteMs / 1000, 1)} s, ` +
-          `WAL ${fmt(deleteWal / 1024, 0)} KiB = ${fmt(perRowDelete, 1)} B per row: ${r2(walRatio)}x the drop's (with the traffic's share taken out: ${r2(perRowDelete / perRowDropNet)}x)  (aim >= 20)`,
+        `  drops during the run: ${drops.reduce((a, s) => a + s.retired, 0)} partition pairs in ${drops.length} steps (retirePartitions ${fmt(drops.reduce((a, s) => a + s.retireMs, 0) / Math.max(1, drops.length), 0)} ms each on average), ` +
+          `${fmt(dropRows)} rows; the server's WAL during them, the traffic beside them included, ${fmt(dropWal / 1024, 0)} KiB = ${fmt(perRowDrop, 2)} B per row ` +
+          `(less the traffic's rate between steps: ${fmt(dropWalNet / 1024, 0)} KiB = ${fmt(perRowDropNet, 2)} B per row; the same estimate on the ${quiet.length} steps that dropped nothing: ${fmt(quietNet / 1024, 1)} KiB per step, ${fmt(quietMs, 0)} ms each)`,
+        `  like for like, after the load, each after a CHECKPOINT:`,
+        `    DELETE path: ${fmt(deleted)} rows (${fmt(oldRows)} events acknowledged, and their deliveries) by deleteExpiredBatch in ${fmt(deleteMs / 1000, 1)} s, WAL ${fmt(deleteWal / 1024, 0)} KiB = ${fmt(perRowDelete, 1)} B per row`,
+        `    drop: ${last.retired.length} pairs, ${fmt(likeRows)} rows, ${fmt(last.keysDeleted)} keys, by retirePartitions in ${fmt(likeMs, 0)} ms, WAL ${fmt(likeWal / 1024, 0)} KiB = ${fmt(perRowLike, 2)} B per row`,
+        `    DELETE / drop per row: ${r2(walRatio)}x  (aim >= 20; against the drops during the run, traffic included: ${r2(perRowDelete / perRowDrop)}x)`,
         `  pending at the end: ${fmt(pendingIds.length)} events never acknowledged (${HELD_EVENTS} of them held), missing ${lost}  (aim 0)`,
         `  errors: ingest ${errors.ingest}, consumer ${errors.consumer}, retention steps ${errors.step}${firstErrors.length > 0 ? ` (first: ${firstErrors.join("; ")})` : ""}; total ${fmt((performance.now() - started) / 1000, 1)} s`,
         `retention: size ${r2(sizeRatio)} p99 ratio ${r2(p99Ratio)} wal ${Number.isFinite(walRatio) ? Math.round(walRatio) : "n/a"}x less lost ${lost}`,

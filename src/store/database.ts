@@ -115,6 +115,14 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
     async session(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // The pool listens for a client's 'error' only while it is idle. A connection dropped while
+      // the session holds it (a statement past its deadline is dropped by the client, then the
+      // session sends another, such as an unlock in a finally) emits 'error' once its socket ends:
+      // without a listener that is an uncaught exception, the end of the process.
+      const onError = (err: Error) => {
+        broken ??= err;
+      };
+      client.on("error", onError);
       try {
         return await fn(async <R>(text: string, params: readonly unknown[] = [], opts: { readonly timeoutMs?: number } = {}) => {
           try {
@@ -135,7 +143,9 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
           }
         });
       } finally {
+        // Released first: from then on the pool's own listener is attached.
         client.release(broken);
+        client.removeListener("error", onError);
       }
     },
     async listen(channel, onPayload, onLost) {

@@ -46,6 +46,8 @@ export interface RoleProcess {
  */
 export class FaultEnv {
   readonly processes = new Set<RoleProcess>();
+  /** Every process this setup started, running or not (a role that exited still has its output here). */
+  readonly spawned: RoleProcess[] = [];
   db!: Database;
   queue!: SqsQueue;
   dlq!: SqsQueue;
@@ -123,6 +125,7 @@ export class FaultEnv {
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     const proc: RoleProcess = { role, child, port, url: `http://127.0.0.1:${port}`, output, exited };
     this.processes.add(proc);
+    this.spawned.push(proc);
     void exited.then(() => this.processes.delete(proc));
     const deadline = Date.now() + scaled(20_000);
     for (;;) {

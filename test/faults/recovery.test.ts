@@ -117,7 +117,10 @@ describe.each(scenarios)("%s %s, then back", (dep, fault) => {
       await scenario();
     } catch (err) {
       // The roles' own account, so a red run says what each was doing.
-      for (const p of env.processes) process.stdout.write(`--- ${p.role} (/readyz: ${lastReadiness.get(p.role) ?? "-"})\n${p.output.join("").split("\n").slice(-15).join("\n")}\n`);
+      for (const p of env.spawned) {
+        const state = p.child.exitCode !== null || p.child.signalCode !== null ? `exited: code ${p.child.exitCode}, signal ${p.child.signalCode}` : `/readyz: ${lastReadiness.get(p.role) ?? "-"}`;
+        process.stdout.write(`--- ${p.role} pid ${p.child.pid} (${state})\n${p.output.join("").split("\n").slice(-15).join("\n")}\n`);
+      }
       throw err;
     }
   });

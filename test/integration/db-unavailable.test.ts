@@ -87,6 +87,37 @@ onlyOn("postgres", "needs a TCP path to a real Postgres to break").describe("a b
     expect(isDatabaseUnavailable(err)).toBe(true);
   });
 
+  test("a session whose statement times out on a frozen server, then sends another, fails without crashing the process", async () => {
+    // retirePartitions' shape: a statement of the session times out (the client drops that
+    // connection), then its finally sends the unlock on the same session. The dropped connection's
+    // 'error' event must land on a listener: one emitted on a checked-out client with none would be
+    // an uncaught exception, the end of a scheduler.
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => void uncaught.push(err);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const err = await failure(() =>
+        db.session(async (q) => {
+          await q("SELECT 1");
+          proxy.freeze("mid-connection");
+          try {
+            await q("SELECT 1");
+          } finally {
+            await q("SELECT 2").catch(() => undefined);
+          }
+        }),
+      );
+      expect(isDatabaseUnavailable(err)).toBe(true);
+      await sleep(300); // the dropped connection's 'end' and 'error' arrive after the rejections
+      expect(uncaught).toEqual([]);
+      // And the pool recovers: a new session works once the server answers again.
+      proxy.thaw({ strand: true });
+      await expect(db.session((q) => q<{ x: number }>("SELECT 1 AS x"))).resolves.toEqual([{ x: 1 }]);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+  });
+
   test("connects refused", async () => {
     proxy.cut();
     expect(isDatabaseUnavailable(await failure(query))).toBe(true);

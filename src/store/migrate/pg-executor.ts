@@ -11,6 +11,13 @@ export function pgExecutor(pool: Pool): SqlExecutor {
     },
     async transaction<T>(fn: (tx: Pick<SqlExecutor, "query">) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A checked-out client has no 'error' listener of the pool's: one dropped mid-transaction
+      // would otherwise be an uncaught exception. The failure reaches the caller through its query.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken ??= err;
+      };
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const result = await fn({
@@ -25,7 +32,8 @@ export function pgExecutor(pool: Pool): SqlExecutor {
         await client.query("ROLLBACK").catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
+        client.removeListener("error", onError);
       }
     },
   };
