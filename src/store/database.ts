@@ -8,6 +8,7 @@ import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
 import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
 import { isDatabaseUnavailable } from "./db-errors";
+import { preparedName } from "./sql";
 
 /** The database handles a process needs: Prisma for queries, a SqlExecutor for migrations. */
 export interface Database {
@@ -104,7 +105,9 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
   // Migrations may legitimately run long (index builds): no statement deadline there.
   const migrationPool = new Pool({ ...poolConfig, max: 2 });
   migrationPool.on("error", () => undefined);
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, schema ? { schema } : undefined) });
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(pool, { ...(schema ? { schema } : {}), statementNameGenerator: (q) => preparedName(q.sql) as string }), // undefined: an unnamed statement
+  });
   return {
     prisma,
     migrator: pgExecutor(migrationPool),

@@ -233,15 +233,18 @@ export function pgConnectionOptions(connectionString: string, auth: DatabaseAuth
      */
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     override query(...args: any[]): any {
-      const dropIfTimedOut = (err: unknown) => {
-        if ((err as { message?: unknown } | undefined)?.message === "Query read timeout") {
+      const dropIfUnusable = (err: unknown) => {
+        const e = err as { message?: unknown; code?: unknown } | undefined;
+        // Also a prepared statement whose plan a schema change made stale ("cached plan must not
+        // change result type"): pg keeps its name per connection, so only a new connection prepares it again.
+        if (e?.message === "Query read timeout" || (e?.code === "0A000" && String(e.message).startsWith("cached plan must not change result type"))) {
           (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
         }
       };
       const last: unknown = args[args.length - 1];
       if (typeof last === "function") {
         args[args.length - 1] = (err: unknown, res: unknown) => {
-          dropIfTimedOut(err);
+          dropIfUnusable(err);
           (last as (e: unknown, r: unknown) => void)(err, res);
         };
       }
@@ -249,7 +252,7 @@ export function pgConnectionOptions(connectionString: string, auth: DatabaseAuth
       const result = (Client.prototype.query as (...a: any[]) => any).apply(this, args);
       if (result && typeof (result as Promise<unknown>).then === "function") {
         return (result as Promise<unknown>).catch((err: unknown) => {
-          dropIfTimedOut(err);
+          dropIfUnusable(err);
           throw err;
         });
       }

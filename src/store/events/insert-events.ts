@@ -2,7 +2,7 @@ import type { PrismaClient } from "../../generated/prisma/client";
 import type { QueuedEvent } from "../../domain/queued-event";
 import { ensureDefaultSubscriptions } from "../subscriptions";
 import { isStatementTimeout, StatementTimeoutError } from "../statement-timeout";
-import { queryRows, sql } from "../sql";
+import { prepared, queryRows, sql } from "../sql";
 import { ensurePartitionsCovering, isNoPartitionError } from "../partitions";
 
 /** How many events the statement stored, and how many deliveries it made for them. */
@@ -43,7 +43,11 @@ async function insertStatement(prisma: PrismaClient, events: readonly QueuedEven
   const rows = await queryRows(
     prisma,
     "insertEvents",
-    sql`
+    // Prepared: its text never changes (the batch travels in arrays), and parsing and planning it
+    // per execution was about a third of Postgres's CPU per stored event.
+    prepared(
+      "insert_events",
+      sql`
     WITH input AS (
       SELECT e.id, e.tenant_id, e.type, e.source, e.payload, e.tags, e.idempotency_key, e.body_hash,
              e.occurred_at::timestamptz AS occurred_at, e.received_at::timestamptz AS received_at, e.schema_version, e.cloudevent
@@ -84,6 +88,7 @@ async function insertStatement(prisma: PrismaClient, events: readonly QueuedEven
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM stored)::int AS inserted, (SELECT count(*) FROM fanned)::int AS deliveries`,
+    ),
     INSERTED_ROW,
   ).catch((err: unknown) => {
     throw isStatementTimeout(err) ? new StatementTimeoutError(err) : err;
