@@ -3,7 +3,11 @@
  * measured in the same run on the same queue emulator and database:
  *   - receive+delete alone (the queue's own ceiling for this receiver count),
  *   - one-statement INSERT … unnest alone (the database's ceiling for 10-row batches).
- * Prints the ratio of the worker's rate to the smaller baseline (aim >= 0.8).
+ *   - a minimal durable drain: receive 10, one INSERT of those 10 message bodies into a plain table
+ *     (id primary key, jsonb body; a prepared statement on a pool of its own), delete 10: the least
+ *     that stores what it deletes, on the same SDK, emulator and database.
+ * Prints the ratio of the worker's rate to the smaller of the first two (aim >= 0.8), and the
+ * minimal drain's to the same, the ceiling of any worker that stores before it deletes here.
  * Each side runs BENCH_ROUNDS times, alternating, and the rates are totals over all rounds.
  *   BENCH_EVENTS (default 20000 per side per round), BENCH_RECEIVERS (default 16, the worker default),
  *   BENCH_ROUNDS (default 3), BENCH_SUBSCRIPTIONS (default 1: each of the 8 bench tenants has only
@@ -23,6 +27,8 @@ import { applyMigrations, loadMigrations } from "../src/store/migrate/migrations
 import { createIngestWorker } from "../src/roles/worker";
 import { postgresCpuMs, walPosition, benchEvents, benchSchema, fmt, runBench } from "./support";
 import { spawnEmulator } from "../src/dev/local-services";
+import { Pool } from "pg";
+import { parseDatabaseUrl } from "../src/store/database";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 16);
@@ -62,9 +68,9 @@ async function main(): Promise<void> {
       new SqsQueue(sqs, (await createQueues(sqs, { name, maxReceiveCount: 5 })).queueUrl);
     // Wall time of each side, this process's CPU time while it ran (the client's share of the
     // work), the Postgres server's CPU time and the WAL it wrote.
-    const cpu = { queue: 0, insert: 0, worker: 0 };
-    const pgCpu = { queue: 0, insert: 0, worker: 0 };
-    const wal = { queue: 0n, insert: 0n, worker: 0n };
+    const cpu = { queue: 0, insert: 0, worker: 0, minimal: 0 };
+    const pgCpu = { queue: 0, insert: 0, worker: 0, minimal: 0 };
+    const wal = { queue: 0n, insert: 0n, worker: 0n, minimal: 0n };
     let current: keyof typeof cpu = "queue";
     const timed = async (work: () => Promise<void>) => {
       const w0 = await walPosition(schema.url);
@@ -119,6 +125,37 @@ async function main(): Promise<void> {
       );
     };
 
+    // Baseline 3: the minimal durable drain, on a plain pg pool of its own.
+    const { connectionString, schema: schemaName } = parseDatabaseUrl(schema.url);
+    // Idle connections kept: one that closed mid-run would take its CPU out of the /proc sum.
+    const minimalPool = new Pool({ connectionString, max: RECEIVERS, idleTimeoutMillis: 0, ...(schemaName ? { options: `-c search_path="${schemaName}"` } : {}) });
+    await minimalPool.query("CREATE TABLE bench_minimal_drain (id text PRIMARY KEY, body jsonb NOT NULL)");
+    const minimalDrain = async (round: number) => {
+      const q = await makeQueue(`bench-minimal-queue-${round}`);
+      await fill(q, benchEvents(EVENTS));
+      let drained = 0;
+      return timed(() =>
+        Promise.all(
+          Array.from({ length: RECEIVERS }, async () => {
+            for (;;) {
+              const msgs = await q.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 60 });
+              if (msgs.length === 0) {
+                if (drained >= EVENTS) return;
+                continue;
+              }
+              await minimalPool.query({
+                name: "bench_minimal_drain",
+                text: "INSERT INTO bench_minimal_drain (id, body) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT DO NOTHING",
+                values: [msgs.map((m) => m.messageId), msgs.map((m) => m.body)],
+              });
+              await q.deleteBatch(msgs.map((m) => m.receiptHandle));
+              drained += msgs.length;
+            }
+          }),
+        ).then(() => undefined),
+      );
+    };
+
     // The worker itself: receive, insert, delete; done when its own counter has every row (no
     // polling of the table, which would load the database it is measuring).
     const metrics = createMetrics();
@@ -137,7 +174,7 @@ async function main(): Promise<void> {
     };
 
     // Alternating rounds, so drift in the machine's speed during the run touches every side alike.
-    const spent = { queue: 0, insert: 0, worker: 0 };
+    const spent = { queue: 0, insert: 0, worker: 0, minimal: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       current = "queue";
       spent.queue += await receiveDelete(round);
@@ -145,11 +182,15 @@ async function main(): Promise<void> {
       spent.insert += await insertOnly();
       current = "worker";
       spent.worker += await drainWorker(round);
+      current = "minimal";
+      spent.minimal += await minimalDrain(round);
     }
+    await minimalPool.end();
     const total = EVENTS * ROUNDS;
     const queueRate = total / spent.queue;
     const insertRate = total / spent.insert;
     const workerRate = total / spent.worker;
+    const minimalRate = total / spent.minimal;
     const batches = (await metrics.workerBatches.get()).values[0]?.value ?? 0;
 
     const floor = Math.min(queueRate, insertRate);
@@ -158,11 +199,12 @@ async function main(): Promise<void> {
         `bench:drain  events=${EVENTS} per side per round, ${ROUNDS} alternating rounds, receivers=${RECEIVERS}, subscriptions=${SUBSCRIPTIONS} (deliveries per event)`,
         `  baseline receive+delete only : ${fmt(queueRate)} events/s`,
         `  baseline insert only (10/stmt): ${fmt(insertRate)} events/s`,
+        `  minimal durable drain          : ${fmt(minimalRate)} events/s (receive 10, INSERT 10 bodies, delete 10)`,
         `  worker (receive+insert+delete): ${fmt(workerRate)} events/s`,
-        `  ratio worker / min(baselines) : ${fmt(workerRate / floor, 2)}  (aim >= 0.80)`,
+        `  ratio worker / min(baselines) : ${fmt(workerRate / floor, 2)}  (aim >= 0.80); minimal drain / min(baselines): ${fmt(minimalRate / floor, 2)}; worker / minimal drain: ${fmt(workerRate / minimalRate, 2)}`,
         `  rows per worker INSERT (mean) : ${fmt(total / Math.max(1, batches), 1)}`,
-        `  client CPU per 1 000 events  : receive+delete ${fmt((1000 * cpu.queue) / total)} ms, insert ${fmt((1000 * cpu.insert) / total)} ms, worker ${fmt((1000 * cpu.worker) / total)} ms`,
-        `  Postgres CPU per 1 000 events: insert ${fmt((1000 * pgCpu.insert) / total)} ms, worker ${fmt((1000 * pgCpu.worker) / total)} ms (every postgres process, /proc)`,
+        `  client CPU per 1 000 events  : receive+delete ${fmt((1000 * cpu.queue) / total)} ms, insert ${fmt((1000 * cpu.insert) / total)} ms, worker ${fmt((1000 * cpu.worker) / total)} ms, minimal drain ${fmt((1000 * cpu.minimal) / total)} ms`,
+        `  Postgres CPU per 1 000 events: insert ${fmt((1000 * pgCpu.insert) / total)} ms, worker ${fmt((1000 * pgCpu.worker) / total)} ms, minimal drain ${fmt((1000 * pgCpu.minimal) / total)} ms (every postgres process, /proc)`,
         `  WAL per event                 : insert ${fmt(Number(wal.insert) / total)} bytes, worker ${fmt(Number(wal.worker) / total)} bytes`,
         "",
       ].join("\n"),
