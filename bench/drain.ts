@@ -19,7 +19,7 @@ import { encodeQueuedEvent, type QueuedEvent } from "../src/domain/queued-event"
 import { createLogger } from "../src/observability/logger";
 import { createMetrics } from "../src/observability/metrics";
 import { createQueues } from "../src/queue/create-queues";
-import { createSqsClient, SqsQueue } from "../src/queue/sqs-queue";
+import { createSqsClient, SqsQueue, type ReceivedMessage } from "../src/queue/sqs-queue";
 import { connectPostgres } from "../src/store/database";
 import { insertEvents } from "../src/store/events/insert-events";
 import { createSubscription, ensureDefaultSubscriptions } from "../src/store/subscriptions";
@@ -86,9 +86,9 @@ async function main(): Promise<void> {
       return seconds;
     };
 
-    // Baseline 1: receive + delete only.
-    const receiveDelete = async (round: number) => {
-      const q = await makeQueue(`bench-raw-queue-${round}`);
+    // A pre-filled queue drained by RECEIVERS loops of receive 10, `store` (when given), delete 10.
+    const drainQueue = async (name: string, store?: (msgs: ReceivedMessage[]) => Promise<unknown>) => {
+      const q = await makeQueue(name);
       await fill(q, benchEvents(EVENTS));
       let drained = 0;
       return timed(() =>
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
                 if (drained >= EVENTS) return;
                 continue;
               }
+              if (store) await store(msgs);
               await q.deleteBatch(msgs.map((m) => m.receiptHandle));
               drained += msgs.length;
             }
@@ -107,6 +108,9 @@ async function main(): Promise<void> {
         ).then(() => undefined),
       );
     };
+
+    // Baseline 1: receive + delete only.
+    const receiveDelete = (round: number) => drainQueue(`bench-raw-queue-${round}`);
 
     // Baseline 2: one-statement inserts of 10 rows, same concurrency.
     const insertOnly = async () => {
@@ -130,31 +134,14 @@ async function main(): Promise<void> {
     // Idle connections kept: one that closed mid-run would take its CPU out of the /proc sum.
     const minimalPool = new Pool({ connectionString, max: RECEIVERS, idleTimeoutMillis: 0, ...(schemaName ? { options: `-c search_path="${schemaName}"` } : {}) });
     await minimalPool.query("CREATE TABLE bench_minimal_drain (id text PRIMARY KEY, body jsonb NOT NULL)");
-    const minimalDrain = async (round: number) => {
-      const q = await makeQueue(`bench-minimal-queue-${round}`);
-      await fill(q, benchEvents(EVENTS));
-      let drained = 0;
-      return timed(() =>
-        Promise.all(
-          Array.from({ length: RECEIVERS }, async () => {
-            for (;;) {
-              const msgs = await q.receive({ max: 10, waitSeconds: 0, visibilitySeconds: 60 });
-              if (msgs.length === 0) {
-                if (drained >= EVENTS) return;
-                continue;
-              }
-              await minimalPool.query({
-                name: "bench_minimal_drain",
-                text: "INSERT INTO bench_minimal_drain (id, body) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT DO NOTHING",
-                values: [msgs.map((m) => m.messageId), msgs.map((m) => m.body)],
-              });
-              await q.deleteBatch(msgs.map((m) => m.receiptHandle));
-              drained += msgs.length;
-            }
-          }),
-        ).then(() => undefined),
+    const minimalDrain = (round: number) =>
+      drainQueue(`bench-minimal-queue-${round}`, (msgs) =>
+        minimalPool.query({
+          name: "bench_minimal_drain",
+          text: "INSERT INTO bench_minimal_drain (id, body) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT DO NOTHING",
+          values: [msgs.map((m) => m.messageId), msgs.map((m) => m.body)],
+        }),
       );
-    };
 
     // The worker itself: receive, insert, delete; done when its own counter has every row (no
     // polling of the table, which would load the database it is measuring).
