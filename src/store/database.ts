@@ -4,7 +4,7 @@ import { Client, Pool, type QueryConfig } from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { PGlite } from "@electric-sql/pglite";
 import { PrismaClient } from "../generated/prisma/client";
-import { pgExecutor, pgliteExecutor } from "./migrate/pg-executor";
+import { pgExecutor, pgliteExecutor, withPoolClient } from "./migrate/pg-executor";
 import type { SqlExecutor } from "./migrate/migrations";
 import { pgConnectionOptions, type DatabaseAuth } from "./db-connection";
 import { isDatabaseUnavailable } from "./db-errors";
@@ -116,18 +116,8 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
       await pool.query("SELECT 1");
     },
     async session(fn) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      // The pool listens for a client's 'error' only while it is idle. A connection dropped while
-      // the session holds it (a statement past its deadline is dropped by the client, then the
-      // session sends another, such as an unlock in a finally) emits 'error' once its socket ends:
-      // without a listener that is an uncaught exception, the end of the process.
-      const onError = (err: Error) => {
-        broken ??= err;
-      };
-      client.on("error", onError);
-      try {
-        return await fn(async <R>(text: string, params: readonly unknown[] = [], opts: { readonly timeoutMs?: number } = {}) => {
+      return withPoolClient(pool, (client, broken) =>
+        fn(async <R>(text: string, params: readonly unknown[] = [], opts: { readonly timeoutMs?: number } = {}) => {
           try {
             if (opts.timeoutMs === undefined) return (await client.query(text, params as unknown[])).rows as R[];
             const ms = Math.max(1, Math.floor(opts.timeoutMs));
@@ -141,15 +131,11 @@ export function connectPostgres(url: string, opts: { poolSize?: number; auth?: D
             }
           } catch (err) {
             // A deadline or a lost connection leaves the client unusable: it is not returned to the pool.
-            if (isDatabaseUnavailable(err)) broken = err as Error;
+            if (isDatabaseUnavailable(err)) broken(err as Error);
             throw err;
           }
-        });
-      } finally {
-        // Released first: from then on the pool's own listener is attached.
-        client.release(broken);
-        client.removeListener("error", onError);
-      }
+        }),
+      );
     },
     async listen(channel, onPayload, onLost) {
       // A dedicated client: a pooled one would be handed to queries and lose its LISTEN.
